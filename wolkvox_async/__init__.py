@@ -1,0 +1,66 @@
+"""wolkvox-async: an asyncio client for the Wolkvox contact-center API.
+
+The public names are re-exported here; everything in an underscore module is private.
+"""
+
+from ._campaign_methods import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
+from ._config import ClientConfig as ClientConfig
+from ._convert import WOLKVOX_TZ as WOLKVOX_TZ
+from ._errors import ApiError as ApiError
+from ._errors import BadRequest as BadRequest
+from ._errors import CampaignFull as CampaignFull
+from ._errors import ConfigError as ConfigError
+from ._errors import InvalidToken as InvalidToken
+from ._errors import Maintenance as Maintenance
+from ._errors import NotFound as NotFound
+from ._errors import QuotaExhausted as QuotaExhausted
+from ._errors import RequestTimeout as RequestTimeout
+from ._errors import ResponseDecodeError as ResponseDecodeError
+from ._errors import SchedulerRefusal as SchedulerRefusal
+from ._errors import ServerError as ServerError
+from ._errors import TokenLimitExceeded as TokenLimitExceeded
+from ._errors import TooManySimultaneous as TooManySimultaneous
+from ._errors import TransportError as TransportError
+from ._errors import Unauthorized as Unauthorized
+from ._errors import WaitTooLong as WaitTooLong
+from ._errors import WolkvoxError as WolkvoxError
+from .client import WolkvoxClient as WolkvoxClient
+from .models import CallResult as CallResult
+from .models import CampaignStatus as CampaignStatus
+from .models import CampaignType as CampaignType
+from .models import DncEntry as DncEntry
+from .models import FilterRule as FilterRule
+from .models import Record as Record
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_RECORDS_PER_UPLOAD",
+    "WOLKVOX_TZ",
+    "ApiError",
+    "BadRequest",
+    "CallResult",
+    "CampaignFull",
+    "CampaignStatus",
+    "CampaignType",
+    "ClientConfig",
+    "ConfigError",
+    "DncEntry",
+    "FilterRule",
+    "InvalidToken",
+    "Maintenance",
+    "NotFound",
+    "QuotaExhausted",
+    "Record",
+    "RequestTimeout",
+    "ResponseDecodeError",
+    "SchedulerRefusal",
+    "ServerError",
+    "TokenLimitExceeded",
+    "TooManySimultaneous",
+    "TransportError",
+    "Unauthorized",
+    "WaitTooLong",
+    "WolkvoxClient",
+    "WolkvoxError",
+]

@@ -1,0 +1,446 @@
+"""One typed method per campaign.php endpoint (wolkvox-api.md §5, numbered as there).
+
+Where the docs disagree (§9) the variant that public code shows working is used, and the
+comment says so. Every check runs before a request is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, time
+from typing import Any, Final, Literal
+
+import cattrs
+
+from . import _routes as routes
+from . import _validate as check
+from ._convert import CONVERTER, format_query_datetime
+from ._core import ClientCore
+from ._errors import ConfigError
+from ._protocol import structure
+from .models import (
+    ActionResult,
+    AddRecordResult,
+    CallResult,
+    CampaignCreated,
+    CampaignSettings,
+    CampaignType,
+    DeleteCampaignsResult,
+    DetailRow,
+    DncEntry,
+    DncResult,
+    Export,
+    FilterResult,
+    FilterRule,
+    FoundRecord,
+    RecallRecordsResult,
+    Record,
+)
+
+__all__ = ["MAX_RECORDS_PER_UPLOAD", "CampaignMethods", "to_record"]
+
+MAX_RECORDS_PER_UPLOAD: Final = 10_000
+"""Records that can be uploaded per call (§3.1)."""
+AMD_COUNTRIES: Final = frozenset(
+    ["ARG", "CHL", "COL", "CRI", "ECU", "ESP", "GTM", "HND", "ITA", "MEX", "NIC", "PAN", "PER"]
+)
+_PREVIEW_ONLY: Final = ("agent_id",)
+_PREDICTIVE_ONLY: Final = ("tel_extra", "email", "recall_date", "recall_telephone")
+_DELETED: Final = re.compile(r"(\d+)\s+campaigns?\s+deleted\D+?(\d+)\s+operations?\s+failed", re.I)
+
+
+def to_record(item: Record | Mapping[str, Any], *, row: int | None = None) -> Record:
+    """A :class:`Record` from a Record or a dict with wire keys (tel1, opt1, ...).
+
+    Raises:
+        ConfigError: unknown keys or invalid values, naming the field (and the row).
+    """
+    if isinstance(item, Record):
+        return item
+    where = "" if row is None else f"row {row}: "
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"{where}a record must be a Record or a dict, not {type(item).__name__}")
+    try:
+        return CONVERTER.structure(item, Record)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    except cattrs.BaseValidationError as exc:
+        causes = "; ".join(cattrs.transform_error(exc))
+        raise ConfigError(f"{where}invalid record: {causes}") from None
+
+
+def _wire_record(record: Record, kind: CampaignType) -> dict[str, str]:
+    wire: dict[str, str] = CONVERTER.unstructure(record)
+    # 2.1 predictive takes tel_extra/email/recall_*; 2.2 preview takes agent_id instead.
+    unsupported = _PREVIEW_ONLY if kind is CampaignType.PREDICTIVE else _PREDICTIVE_ONLY
+    for key in unsupported:
+        if wire.pop(key):
+            raise ConfigError(f"{key} is not accepted on {kind.value} campaigns")
+    return wire
+
+
+def _clock(name: str, value: time, fmt: str = "%H%M%S") -> str:
+    if not isinstance(value, time):
+        raise ConfigError(f"{name} must be a datetime.time, got {type(value).__name__}")
+    return value.strftime(fmt)
+
+
+class CampaignMethods(ClientCore):
+    """campaign.php: create, load, control, search and export campaigns."""
+
+    async def add_dnc(self, entries: Iterable[DncEntry | str]) -> DncResult:
+        """#1 ``add_dnc``: block telephones (a bare string is blocked for 15 days)."""
+        items = [DncEntry(telephone=e) if isinstance(e, str) else e for e in entries]
+        if not items:
+            raise ConfigError("entries must hold at least one telephone")
+        body = [CONVERTER.unstructure(item) for item in items]  # always a JSON array
+        return await self._first(routes.ADD_DNC, DncResult, {}, body)
+
+    async def add_record(
+        self,
+        campaign_id: str | int,
+        records: Iterable[Record | Mapping[str, Any]],
+        *,
+        campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
+        campaign_status: Literal["start", "stop"] = "start",
+    ) -> AddRecordResult:
+        """#2.1/#2.2 ``add_record``: insert up to 10,000 records in one call.
+
+        Raises:
+            ConfigError: more than 10,000 records, or an invalid record (its row named).
+            CampaignFull: the campaign holds no more records (HTTP 404 licenses/50000).
+        """
+        cid = check.campaign_id(campaign_id)
+        kind = check.campaign_type(campaign_type)
+        body = []
+        for row, item in enumerate(records, start=1):
+            if row > MAX_RECORDS_PER_UPLOAD:
+                raise ConfigError(
+                    f"add_record takes at most {MAX_RECORDS_PER_UPLOAD} records per call "
+                    "(use upload_records for more)"
+                )
+            record = to_record(item, row=row)
+            try:
+                body.append(_wire_record(record, kind))
+            except ConfigError as exc:
+                raise ConfigError(f"row {row}: {exc}") from None
+        if not body:
+            raise ConfigError("records must hold at least one record")
+        params: dict[str, str | None] = {"type_campaign": kind.value, "campaign_id": cid}
+        # §9.5: predictive needs campaign_status ("start"/"stop" per Postman); the preview
+        # Postman request omits it, so it is only sent for predictive campaigns.
+        if kind is CampaignType.PREDICTIVE:
+            if campaign_status not in ("start", "stop"):
+                raise ConfigError(
+                    f"campaign_status must be 'start' or 'stop', got {campaign_status!r}"
+                )
+            params["campaign_status"] = campaign_status
+        _, envelope = await self._call(routes.ADD_RECORD, params, body)
+        rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
+        first: Any = rows[0] if rows and isinstance(rows[0], dict) else {}
+        total = first.get("total_registers")
+        total_registers = int(total) if isinstance(total, str) and total.strip().isdigit() else None
+        return AddRecordResult(
+            sent=len(body), total_registers=total_registers, message=envelope.message
+        )
+
+    async def clear_campaign(
+        self,
+        campaign_id: str | int,
+        *,
+        campaign_type: CampaignType | str,
+        result: CallResult | str | None = None,
+    ) -> ActionResult:
+        """#3 ``clear_campaign``: delete every record (or those with ``result``)."""
+        params = {
+            "type_campaign": check.campaign_type(campaign_type).value,
+            "campaign_id": check.campaign_id(campaign_id),
+            "result": check.result_filter(result),
+        }
+        return await self._action(routes.CLEAR_CAMPAIGN, params)
+
+    async def create_campaign(
+        self,
+        *,
+        name: str,
+        campaign_type: CampaignType | str,
+        skill_id: str,
+        description: str = "",
+        start_time: time = time(8, 0),
+        end_time: time = time(18, 0),
+        opt_labels: Sequence[str] = (),
+        enable_edition: bool = False,
+        amd: str | None = None,
+    ) -> CampaignCreated:
+        """#4 ``create_campaign``. ``start_time``/``end_time`` apply to predictive only.
+
+        Raises:
+            ConfigError: blank name/skill, end before start, > 12 labels, or a bad ``amd``.
+        """
+        kind = check.campaign_type(campaign_type)
+        # §9.6: "hhiiss" per the field table and Postman ("080000"), as public code sends.
+        start_text, end_text = _clock("start_time", start_time), _clock("end_time", end_time)
+        if start_time >= end_time:
+            raise ConfigError(f"start_time ({start_time}) must be before end_time ({end_time})")
+        if len(opt_labels) > 12:
+            raise ConfigError(f"opt_labels holds {len(opt_labels)} labels; at most 12")
+        body: dict[str, str] = {
+            "campaign_name": check.non_blank("name", name),
+            "campaign_description": description,
+            "start_time": start_text,
+            "end_time": end_text,
+            "skill_id": check.non_blank("skill_id", skill_id),
+            **{f"opt{i}": label for i, label in enumerate(opt_labels, start=1)},
+            "enable_edition": "yes" if enable_edition else "no",
+        }
+        if amd is not None:
+            if kind is not CampaignType.PREDICTIVE:
+                raise ConfigError("amd applies to predictive campaigns only")
+            if amd not in AMD_COUNTRIES:
+                raise ConfigError(
+                    f"amd must be one of {', '.join(sorted(AMD_COUNTRIES))}, got {amd!r}"
+                )
+            body["amd"] = amd
+        params = {"type_campaign": kind.value}
+        return await self._first(routes.CREATE_CAMPAIGN, CampaignCreated, params, body)
+
+    async def codify(
+        self,
+        campaign_id: str | int,
+        *,
+        campaign_type: CampaignType | str,
+        customer_id: str,
+        cod_act: str,
+        cod_act_2: str | None = None,
+        comment: str = "",
+    ) -> ActionResult:
+        """#5 ``codify``: mark a record handled so the dialer skips it."""
+        body = {"cod_act": check.non_blank("cod_act", cod_act), "comment": comment}
+        if cod_act_2 is not None:  # only when the second code level is enabled
+            body["cod_act_2"] = cod_act_2
+        body["customer_id"] = check.non_blank("customer_id", customer_id)
+        params = {
+            "type_campaign": check.campaign_type(campaign_type).value,
+            "campaign_id": check.campaign_id(campaign_id),
+        }
+        return await self._action(routes.CODIFY, params, body)
+
+    async def campaign_detail(
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        campaign_type: CampaignType | str,
+        include_unmanaged: bool = False,
+    ) -> tuple[DetailRow, ...]:
+        """#6 ``detail``: managed records in start..end (``include_unmanaged``: detail=all)."""
+        params = {
+            "type_campaign": check.campaign_type(campaign_type).value,
+            "campaign_id": check.campaign_id(campaign_id),
+            **check.date_range(start, end),
+            "detail": "all" if include_unmanaged else "default",
+        }
+        return await self._rows(routes.DETAIL, DetailRow, params)
+
+    async def recall(
+        self,
+        campaign_id: str | int,
+        *,
+        customer_id: str,
+        telephone: str,
+        at: datetime,
+        campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
+    ) -> ActionResult:
+        """#7 ``recall``: call ``telephone`` back at ``at`` (naive = Wolkvox time).
+
+        Raises:
+            ConfigError: on a preview campaign ("does not work for preview campaigns").
+        """
+        if check.campaign_type(campaign_type) is not CampaignType.PREDICTIVE:
+            raise ConfigError("recall works on predictive campaigns only (campaign.php #7)")
+        if not isinstance(at, datetime):
+            raise ConfigError(f"at must be a datetime, got {type(at).__name__}")
+        body = {
+            "recall_date": format_query_datetime(at),
+            "recall_telephone": check.non_blank("telephone", telephone),
+            "customer_id": check.non_blank("customer_id", customer_id),
+        }
+        # §9.2: Postman (the newest spec) sends recall without type_campaign.
+        return await self._action(
+            routes.RECALL, {"campaign_id": check.campaign_id(campaign_id)}, body
+        )
+
+    async def remove_records(
+        self,
+        campaign_id: str | int,
+        customer_ids: Iterable[str] | str,
+        *,
+        campaign_type: CampaignType | str,
+        result: CallResult | str | None = None,
+    ) -> ActionResult:
+        """#8 ``remove_record``: delete records by customer_id (irreversible)."""
+        params = {
+            "type_campaign": check.campaign_type(campaign_type).value,
+            "campaign_id": check.campaign_id(campaign_id),
+            "result": check.result_filter(result),
+        }
+        body = {"customer_id": check.customer_ids(customer_ids)}  # a JSON body on DELETE
+        return await self._action(routes.REMOVE_RECORD, params, body)
+
+    async def set_speed(self, campaign_id: str | int, speed: int) -> ActionResult:
+        """#9 ``speed``: 0..100."""
+        if isinstance(speed, bool) or not isinstance(speed, int) or not 0 <= speed <= 100:
+            raise ConfigError(f"speed must be an int from 0 to 100, got {speed!r}")
+        # §9.2: without type_campaign, as in Postman and public start/stop code.
+        params = {"campaign_id": check.campaign_id(campaign_id)}
+        return await self._action(routes.SPEED, params, {"speed": str(speed)})
+
+    async def start_campaign(self, campaign_id: str | int) -> ActionResult:
+        """#10 ``start`` (no type_campaign: public start/stop code works without it, §9.2)."""
+        return await self._action(routes.START, {"campaign_id": check.campaign_id(campaign_id)})
+
+    async def stop_campaign(self, campaign_id: str | int) -> ActionResult:
+        """#11 ``stop``: pause the campaign."""
+        return await self._action(routes.STOP, {"campaign_id": check.campaign_id(campaign_id)})
+
+    async def find_record(
+        self,
+        *,
+        campaign_id: str | int | None = None,
+        customer_id: str | None = None,
+        customer_phone: str | None = None,
+    ) -> tuple[FoundRecord, ...]:
+        """#12 ``find_record``: search one campaign, or all when campaign_id is None.
+
+        Returns:
+            The hits; an empty tuple when there are none.
+        """
+        if customer_id is None and customer_phone is None:
+            raise ConfigError("find_record needs customer_id or customer_phone")
+        params = {
+            "campaign_id": None if campaign_id is None else check.campaign_id(campaign_id),
+            "customer_phone": customer_phone and check.non_blank("customer_phone", customer_phone),
+            "customer_id": customer_id and check.non_blank("customer_id", customer_id),
+        }
+        return await self._rows(routes.FIND_RECORD, FoundRecord, params)
+
+    async def delete_campaigns(self, campaign_ids: Iterable[str | int]) -> DeleteCampaignsResult:
+        """#13 ``delete_campaign`` (irreversible), several at once.
+
+        Uses the body form ``{"campaign_ids": [...]}``: it needs no type_campaign and works
+        for preview and predictive alike (§5 #13 "new form").
+        """
+        ids = [check.campaign_id(cid) for cid in campaign_ids]
+        if not ids:
+            raise ConfigError("campaign_ids must name at least one campaign")
+        _, envelope = await self._call(routes.DELETE_CAMPAIGN, {}, {"campaign_ids": ids})
+        match = _DELETED.search(envelope.message)
+        deleted, failed = (int(match[1]), int(match[2])) if match else (len(ids), 0)
+        return DeleteCampaignsResult(deleted=deleted, failed=failed, message=envelope.message)
+
+    async def filter_campaign(
+        self,
+        campaign_id: str | int,
+        *,
+        campaign_type: CampaignType | str,
+        rules: Sequence[FilterRule],
+        active: bool = True,
+        connector: Literal["and", "or"] = "and",
+    ) -> FilterResult:
+        """#14 ``campaign_filter``: dial only the records matching ``rules``."""
+        if connector not in ("and", "or"):
+            raise ConfigError(f"connector must be 'and' or 'or', got {connector!r}")
+        body = {
+            "filter_active": "yes" if active else "no",
+            "connector": connector,
+            "filters": [CONVERTER.unstructure(rule) for rule in rules],
+        }
+        params = {
+            "type_campaign": check.campaign_type(campaign_type).value,
+            "campaign_id": check.campaign_id(campaign_id),
+        }
+        return await self._first(routes.CAMPAIGN_FILTER, FilterResult, params, body)
+
+    async def export_campaign(self, campaign_id: str | int) -> Export:
+        """#15 ``campaign_15``: every record of the campaign, managed or not."""
+        request, envelope = await self._call(
+            routes.EXPORT, {"campaign_id": check.campaign_id(campaign_id)}
+        )
+        return structure(request, envelope, envelope.payload, Export)
+
+    async def recall_records(
+        self,
+        campaign_id: str | int,
+        *,
+        field: Literal["Cod_Machine", "cod_rslt1", "cod_rslt2"],
+        value: str,
+    ) -> RecallRecordsResult:
+        """#16 ``recall_records``: set matching records back to CLEAN (predictive)."""
+        if field not in ("Cod_Machine", "cod_rslt1", "cod_rslt2"):
+            raise ConfigError(f"field must be Cod_Machine, cod_rslt1 or cod_rslt2, got {field!r}")
+        body = {"field": field, "value": check.non_blank("value", value)}
+        params = {"campaign_id": check.campaign_id(campaign_id)}
+        return await self._first(routes.RECALL_RECORDS, RecallRecordsResult, params, body)
+
+    async def edit_campaign(
+        self,
+        campaign_id: str | int,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        campaign_type: CampaignType | str | None = None,
+        enable_edition: bool | None = None,
+        start_time: time | None = None,
+        end_time: time | None = None,
+        skill_id: str | None = None,
+        amd_conf: str | None = None,
+        turbo_dial: bool | None = None,
+        routing_recall: bool | None = None,
+        dial_order: Literal["linear", "zigzag", "random"] | None = None,
+        opt_labels: Mapping[str, str] | None = None,
+    ) -> CampaignSettings:
+        """#17 ``edit_campaign``: change only the settings given."""
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["campaign_name"] = check.non_blank("name", name)
+        if description is not None:
+            body["campaign_description"] = description
+        if campaign_type is not None:
+            body["type_camp"] = check.campaign_type(campaign_type).value.capitalize()
+        for key, flag in (
+            ("enable_edition", enable_edition),
+            ("turbo_dial", turbo_dial),
+            ("routing_recall", routing_recall),
+        ):
+            if flag is not None:
+                body[key] = "yes" if flag else "no"
+        for key, at in (("start_time", start_time), ("end_time", end_time)):
+            if at is not None:
+                body[key] = _clock(key, at, "%H:%M:%S")  # edit_campaign uses HH:mm:ss (§9.6)
+        if start_time is not None and end_time is not None and start_time >= end_time:
+            raise ConfigError(f"start_time ({start_time}) must be before end_time ({end_time})")
+        if skill_id is not None:
+            body["skill_id"] = check.non_blank("skill_id", skill_id)
+        if amd_conf is not None:
+            if amd_conf not in AMD_COUNTRIES | {"default", "none"}:
+                raise ConfigError(
+                    f"amd_conf must be default, none or a country code, got {amd_conf!r}"
+                )
+            body["amd_conf"] = amd_conf
+        if dial_order is not None:
+            if dial_order not in ("linear", "zigzag", "random"):
+                raise ConfigError(
+                    f"dial_order must be linear, zigzag or random, got {dial_order!r}"
+                )
+            body["camp_dial_order"] = dial_order
+        if opt_labels is not None:
+            bad = [k for k in opt_labels if k not in {f"opt{i}" for i in range(13)}]
+            if bad:
+                raise ConfigError(f"opt_labels keys must be opt0..opt12, got {', '.join(bad)}")
+            body["optional_labels"] = dict(opt_labels)
+        if not body:
+            raise ConfigError("edit_campaign needs at least one setting to change")
+        params = {"campaign_id": check.campaign_id(campaign_id)}
+        return await self._first(routes.EDIT_CAMPAIGN, CampaignSettings, params, body)

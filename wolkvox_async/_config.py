@@ -1,0 +1,115 @@
+"""ClientConfig: every client setting, validated once into one frozen object.
+
+The server number becomes part of a host name (``wv{server}.wolkvox.com``, wolkvox-api.md
+§1), so it must be ASCII digits only: anything else could point the token at another
+host. The token is kept out of every repr.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+
+from ._errors import ConfigError
+
+__all__ = ["DEFAULT_TIMEOUT", "ClientConfig", "redact"]
+
+DEFAULT_TIMEOUT: Final = 60.0
+"""Wolkvox's consumption limit: a call runs at most 60 s (§3.1)."""
+
+_DIGITS: Final = re.compile(r"[0-9]+", re.ASCII)
+_TOKEN: Final = re.compile(r"[\x21-\x7e]+", re.ASCII)  # visible ASCII: no header injection
+REDACTED: Final = "***"
+
+
+def redact(text: str, token: str) -> str:
+    """Replace every occurrence of ``token`` in ``text``."""
+    return text.replace(token, REDACTED) if token else text
+
+
+def _check_server(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+        raise ConfigError(
+            f"server must be the operation's server number, ASCII digits only "
+            f"(e.g. '0014'), got {value!r}"
+        )
+
+
+def _check_token(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError("token must be a non-empty string")
+    if not _TOKEN.fullmatch(value):
+        # Never echo the token itself, even a malformed one.
+        raise ConfigError("token holds whitespace or non-ASCII characters; check how it was read")
+
+
+def _check_positive_int(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{attribute.name} must be a positive int, got {value!r}")
+
+
+def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"timeout must be a positive number of seconds, got {value!r}")
+
+
+def _check_base_url(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base_url must be an http(s) URL with a host, got {value!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError("base_url must not carry a query, fragment or credentials")
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """Settings of one :class:`~wolkvox_async.WolkvoxClient`, validated on construction.
+
+    Raises:
+        ConfigError: a value is invalid; the message names it.
+    """
+
+    server: str = attrs.field(validator=_check_server)
+    """The operation's server number, e.g. "0014" (host ``wv0014.wolkvox.com``)."""
+    token: str = attrs.field(validator=_check_token, repr=False)
+    """The ``wolkvox-token``. Never logged, never shown in a repr or an error."""
+    licenses: int | None = attrs.field(default=None, validator=_check_positive_int)
+    """Licenses of the operation; the daily quota is licenses × 1000."""
+    daily_quota: int | None = attrs.field(default=None, validator=_check_positive_int)
+    """An explicit daily quota, overriding licenses × 1000."""
+    operation: str = attrs.field(default="")
+    """The quota pool shared by the operation's tokens; defaults to the server number."""
+    base_url: str = attrs.field(default="", validator=_check_base_url)
+    """Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies)."""
+    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_check_timeout)
+    """Seconds a call may take, end to end."""
+    verify_ssl: bool = True
+    """TLS certificate verification; turning it off warns."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.operation:
+            object.__setattr__(self, "operation", self.server)
+        if not self.base_url:
+            object.__setattr__(self, "base_url", f"https://wv{self.server}.wolkvox.com")
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if not self.verify_ssl:
+            warnings.warn(
+                "TLS verification is off: the token can be read by anyone on the path",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    @property
+    def quota_limit(self) -> int | None:
+        """The daily quota of the operation, if known."""
+        if self.daily_quota is not None:
+            return self.daily_quota
+        return None if self.licenses is None else self.licenses * 1000

@@ -1,0 +1,238 @@
+"""The one cattrs converter: wire JSON (strings everywhere) <-> frozen attrs models.
+
+Wolkvox sends every value as a string (wolkvox-api.md §1 "Body"), blanks as ``""``,
+dates as ``YYYY-mm-dd HH:ii:ss`` in GMT-5 (§1 "Dates"), flags as ``"yes"``/``"no"``,
+phones and free fields as ``tel1..tel10`` / ``opt1..opt12``, and campaign_15 with
+Spanish keys. :func:`make_converter` registers every hook, simple types first; nobody
+else registers hooks. ``strict=True`` (used by the tests against the documented samples)
+refuses keys a model does not know; production is lenient, since Wolkvox adds fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from types import UnionType
+from typing import Any, Final, Union, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from .models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
+from .models._requests import MAX_OPTS, MAX_PHONES
+
+__all__ = [
+    "CONVERTER",
+    "STRICT_CONVERTER",
+    "WOLKVOX_TZ",
+    "format_query_datetime",
+    "make_converter",
+    "to_wolkvox_time",
+]
+
+WOLKVOX_TZ: Final = timezone(timedelta(hours=-5), "America/Bogota")
+"""Wolkvox time. Colombia has kept UTC-5 without DST since 1993, and campaign_3's docs say
+attempt times are "always GMT-5", so a fixed offset is exact and needs no tz database."""
+
+_QUERY_FORMAT: Final = "%Y%m%d%H%M%S"
+_RESPONSE_FORMATS: Final = (
+    "%Y-%m-%d %H:%M:%S",  # reports (§1 "Dates")
+    "%Y%m%d%H%M%S",  # request format, echoed by some answers
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d-%H",  # find_record documents "year-month-day-hour"
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d",
+    "%Y%m%d",  # "some reports use YYYYmmdd"
+)
+_FLAGS: Final = {
+    "yes": True,
+    "si": True,
+    "true": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "0": False,
+}
+
+
+def to_wolkvox_time(value: datetime) -> datetime:
+    """A naive datetime in Wolkvox time: naive input already is; aware input is converted."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(WOLKVOX_TZ).replace(tzinfo=None)
+
+
+def format_query_datetime(value: datetime) -> str:
+    """``YYYYmmddHHiiss`` in Wolkvox time, as every date query parameter wants."""
+    return to_wolkvox_time(value).strftime(_QUERY_FORMAT)
+
+
+def _parse_datetime(value: Any, _: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=WOLKVOX_TZ)
+    text = _text(value, None).strip()
+    for fmt in _RESPONSE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=WOLKVOX_TZ)
+        except ValueError:
+            continue
+    raise ValueError(f"{text!r} is not a date Wolkvox sends")
+
+
+def _text(value: Any, _: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _integer(value: Any, _: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got a bool")
+    if isinstance(value, int):
+        return value
+    return int(_text(value, None).strip())
+
+
+def _number(value: Any, _: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a bool")
+    if isinstance(value, int | float):
+        return float(value)
+    return float(_text(value, None).strip().rstrip("%").replace(",", "."))
+
+
+def _flag(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    key = _text(value, None).strip().lower()
+    if key in _FLAGS:
+        return _FLAGS[key]
+    raise ValueError(f"{value!r} is not a yes/no flag")
+
+
+def _is_optional(tp: Any) -> bool:
+    return get_origin(tp) in (Union, UnionType) and type(None) in get_args(tp)
+
+
+def _wire_names(field: attrs.Attribute[Any]) -> tuple[str, ...]:
+    names: tuple[str, ...] = field.metadata.get("wire", (field.name,))
+    return names
+
+
+def _gather(data: Mapping[str, Any], prefix: str, count: int) -> list[Any]:
+    values = [data.get(f"{prefix}{i}", "") for i in range(1, count + 1)]
+    while values and values[-1] in ("", None):
+        values.pop()
+    return [("" if value is None else value) for value in values]
+
+
+def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any], Any]:
+    def factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        fields = attrs.fields(cls)
+        names = {f.name for f in fields}
+        inner = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False)
+        # Requests are always strict: an unknown key in a record is a caller's typo.
+        refuse_extra = strict or cls is Record
+
+        def hook(data: Any, _: Any) -> Any:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"expected a JSON object for {cls.__name__}, got {data!r:.60}")
+            out: dict[str, Any] = {}
+            used: set[str] = set()
+            for field in fields:
+                for key in _wire_names(field):
+                    if key in data:
+                        out[field.name] = data[key]
+                        used.add(key)
+                        break
+            if "phones" in names and "phones" not in data:
+                out["phones"] = _gather(data, "tel", MAX_PHONES)
+                used.update(f"tel{i}" for i in range(1, MAX_PHONES + 1))
+            if "opts" in names and "opts" not in data:
+                out["opts"] = _gather(data, "opt", MAX_OPTS)
+                used.update(f"opt{i}" for i in range(1, MAX_OPTS + 1))
+            if "result_raw" in names and "result_raw" not in out and "result" in out:
+                out["result_raw"] = out["result"]
+            extra = sorted(set(data) - used)
+            if refuse_extra and extra:
+                raise cattrs.ForbiddenExtraKeysError(
+                    f"unknown field(s) {', '.join(extra)} for {cls.__name__}", cls, set(extra)
+                )
+            return inner(out, cls)
+
+        return hook
+
+    return factory
+
+
+def _record_to_wire(record: Record) -> dict[str, str]:
+    wire: dict[str, str] = {}
+    for field in attrs.fields(Record):
+        value = getattr(record, field.name)
+        if field.name == "phones":
+            wire.update({f"tel{i}": _at(value, i) for i in range(1, MAX_PHONES + 1)})
+        elif field.name == "opts":
+            wire.update({f"opt{i}": _at(value, i) for i in range(1, MAX_OPTS + 1)})
+        elif field.name == "recall_date":
+            wire[field.name] = "" if value is None else format_query_datetime(value)
+        else:
+            wire[field.name] = value
+    return wire
+
+
+def _at(values: tuple[str, ...], position: int) -> str:
+    return values[position - 1] if position <= len(values) else ""
+
+
+def make_converter(*, strict: bool = False) -> cattrs.Converter:
+    """Build the converter. ``strict`` refuses keys that a model does not declare."""
+    conv = cattrs.Converter(detailed_validation=True)
+    # Simple types first (cattrs: hooks for composites look these up when generated).
+    conv.register_structure_hook(str, _text)
+    conv.register_structure_hook(int, _integer)
+    conv.register_structure_hook(float, _number)
+    conv.register_structure_hook(bool, _flag)
+    conv.register_structure_hook(datetime, _parse_datetime)
+    conv.register_structure_hook(CallResult, lambda v, _: CallResult.parse(_text(v, None)))
+    conv.register_structure_hook(
+        CampaignStatus, lambda v, _: CampaignStatus(_text(v, None).strip().lower())
+    )
+    conv.register_structure_hook(
+        CampaignType, lambda v, _: CampaignType(_text(v, None).strip().lower())
+    )
+
+    # Blank means absent: "" (and null) become None for every optional field.
+    def blank_is_none(tp: Any) -> Callable[[Any, Any], Any]:
+        inner_type = next(arg for arg in get_args(tp) if arg is not type(None))
+        inner = conv.get_structure_hook(inner_type)
+
+        def hook(value: Any, _: Any) -> Any:
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return None
+            if isinstance(value, str) and value.startswith("0000-00-00"):
+                return None  # MySQL's zero date: "no date"
+            return inner(value, inner_type)
+
+        return hook
+
+    conv.register_structure_hook_factory(_is_optional, blank_is_none)
+    conv.register_structure_hook_factory(attrs.has, _model_hook_factory(conv, strict))
+
+    # Outbound: the API wants strings everywhere, dates as YYYYmmddHHiiss.
+    conv.register_unstructure_hook(Record, _record_to_wire)
+    conv.register_unstructure_hook(
+        DncEntry, lambda e: {"telephone": e.telephone, "days_block": str(e.days_block)}
+    )
+    conv.register_unstructure_hook(
+        FilterRule, lambda r: {"field": r.field, "operator": r.operator, "value": r.value}
+    )
+    return conv
+
+
+CONVERTER: Final = make_converter()
+"""The production converter (lenient about extra keys)."""
+STRICT_CONVERTER: Final = make_converter(strict=True)
+"""Refuses unknown keys; the tests structure the documented samples with it."""

@@ -1,0 +1,191 @@
+"""The one error tree of wolkvox-async.
+
+Every exception the library raises on purpose derives from :class:`WolkvoxError`::
+
+    WolkvoxError
+    ├── ConfigError                      bad server id, bad limits, bad dates, bad records
+    │                                    (also a ValueError; raised before any request)
+    ├── TransportError                   network: connection refused/reset, TLS
+    │   └── RequestTimeout               (also a TimeoutError)
+    ├── SchedulerRefusal                 raised by admission; nothing was sent
+    │   ├── QuotaExhausted(resets_at)
+    │   └── WaitTooLong(retry_at)
+    └── ApiError(method, url, http_status, body_code, message, raw_body)
+        ├── BadRequest           400
+        ├── Unauthorized         401 PLEASE ENTER THE WOLKVOX-TOKEN
+        ├── InvalidToken         403 PLEASE VALIDATE TOKEN
+        ├── TokenLimitExceeded   403 TOKEN LIMIT EXCEEDED
+        ├── TooManySimultaneous  403 EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)
+        ├── Maintenance          403, any other message (server maintenance, help centre)
+        ├── NotFound             404 other than "no data" and "campaign full"
+        ├── CampaignFull         404 whose message mentions licenses / 50000 (add_record)
+        ├── ServerError          5xx
+        └── ResponseDecodeError  the body is not what the docs say
+
+Errors carry what was asked (method, redacted URL, campaign) and never the token: URLs
+are built without it (it travels only in the ``wolkvox-token`` header) and bodies are
+redacted before they are stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "CampaignFull",
+    "ConfigError",
+    "InvalidToken",
+    "Maintenance",
+    "NotFound",
+    "QuotaExhausted",
+    "RequestTimeout",
+    "ResponseDecodeError",
+    "SchedulerRefusal",
+    "ServerError",
+    "TokenLimitExceeded",
+    "TooManySimultaneous",
+    "TransportError",
+    "Unauthorized",
+    "WaitTooLong",
+    "WolkvoxError",
+]
+
+_BODY_PREVIEW = 200
+
+
+class WolkvoxError(Exception):
+    """Base class of every error raised by wolkvox-async."""
+
+
+class ConfigError(WolkvoxError, ValueError):
+    """An argument or setting is invalid; raised before any request is sent."""
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class TransportError(WolkvoxError):
+    """The request could not be completed on the network.
+
+    ``sent`` tells whether the request may have reached the server: False for a refused
+    connection (safe to send again), True when the connection broke after sending.
+    """
+
+    method: str
+    url: str
+    reason: str
+    sent: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url}: {self.reason}"
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class RequestTimeout(TransportError, TimeoutError):
+    """No complete response arrived within the client timeout (Wolkvox allows 60 s)."""
+
+    timeout: float = 60.0
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url}: no response within {self.timeout:g} s"
+
+
+class SchedulerRefusal(WolkvoxError):
+    """Admission refused the request; nothing was sent to Wolkvox."""
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class QuotaExhausted(SchedulerRefusal):
+    """The operation's daily quota is spent; calls can run again at ``resets_at``."""
+
+    operation: str
+    used: int
+    limit: int
+    resets_at: datetime
+
+    def __str__(self) -> str:
+        return (
+            f"daily quota of operation {self.operation} is spent ({self.used}/{self.limit}); "
+            f"it resets at {self.resets_at.isoformat()}"
+        )
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class WaitTooLong(SchedulerRefusal):
+    """Admission would come later than the caller's ``max_wait`` allows."""
+
+    retry_at: datetime
+    max_wait: float
+
+    def __str__(self) -> str:
+        return (
+            f"admission would wait past max_wait={self.max_wait:g} s; "
+            f"retry at {self.retry_at.isoformat()}"
+        )
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class ApiError(WolkvoxError):
+    """Wolkvox answered, and the answer is an error (checked on every HTTP status)."""
+
+    method: str
+    """HTTP method of the request."""
+    url: str
+    """The request URL (it never holds the token, which travels in a header)."""
+    http_status: int
+    """HTTP status of the response."""
+    body_code: str | None
+    """The envelope's ``code`` as a string (it comes as int, string or ""), if any."""
+    message: str
+    """The envelope's ``msg`` (or a description of what was wrong with the body)."""
+    raw_body: bytes = attrs.field(repr=False, default=b"")
+    """The body as received, for debugging; not shown in repr."""
+
+    def __str__(self) -> str:
+        code = f"/body code {self.body_code}" if self.body_code not in (None, "") else ""
+        msg = self.message
+        if len(msg) > _BODY_PREVIEW:
+            msg = msg[:_BODY_PREVIEW] + "…"
+        return f"{self.method} {self.url} -> {self.http_status}{code}: {msg}"
+
+
+class BadRequest(ApiError):
+    """HTTP 400: unknown api, missing parameters or invalid values."""
+
+
+class Unauthorized(ApiError):
+    """HTTP 401 PLEASE ENTER THE WOLKVOX-TOKEN: the token header was missing."""
+
+
+class InvalidToken(ApiError):
+    """HTTP 403 PLEASE VALIDATE TOKEN: invalid, expired or foreign token. Never retried."""
+
+
+class TokenLimitExceeded(ApiError):
+    """HTTP 403 TOKEN LIMIT EXCEEDED: the operation's daily quota is spent."""
+
+
+class TooManySimultaneous(ApiError):
+    """HTTP 403: more than 2 requests in flight on this token (someone else uses it)."""
+
+
+class Maintenance(ApiError):
+    """HTTP 403 with any other message: the help centre documents 403 during maintenance."""
+
+
+class NotFound(ApiError):
+    """HTTP 404 that is neither an empty report nor a full campaign."""
+
+
+class CampaignFull(ApiError):
+    """HTTP 404 on add_record mentioning licenses/50000: the campaign holds no more records."""
+
+
+class ServerError(ApiError):
+    """HTTP 5xx."""
+
+
+class ResponseDecodeError(ApiError):
+    """The body is not what the Wolkvox docs describe (not JSON, wrong shape, bad values)."""

@@ -1,0 +1,261 @@
+"""Sans-I/O protocol: build Wolkvox requests and read their answers, over plain bytes.
+
+No network code lives here (gidgethub's pattern): :func:`build_request` makes a
+:class:`RawRequest`, the transport sends it, and :func:`parse_response` turns the status
+and body into an :class:`Envelope` or raises the :mod:`~wolkvox_async._errors` class that
+:func:`error_class` picks from (HTTP status, body code, msg).
+
+Wolkvox's HTTP status and its body ``code`` need not agree (wolkvox-api.md §1, §9.12), so
+both are read and an error in either is an error: the body code is checked on HTTP 200
+too. Reports answer an empty window with HTTP 404 (§4.2); that is an empty result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlencode
+
+import attrs
+import cattrs
+
+from . import _errors as e
+from ._config import ClientConfig, redact
+from ._convert import CONVERTER
+from ._routes import Route, Shape
+
+__all__ = [
+    "Envelope",
+    "RawRequest",
+    "RawResponse",
+    "build_request",
+    "error_class",
+    "parse_response",
+    "structure",
+    "structure_rows",
+]
+
+T = TypeVar("T")
+
+_CAMPAIGN_FULL: Final = re.compile(r"licen|50\.?000", re.IGNORECASE)
+
+
+@attrs.frozen(kw_only=True)
+class RawRequest:
+    """A request ready to send. The token lives only in ``headers``, hidden from repr."""
+
+    route: Route
+    method: str
+    url: str
+    """Full URL with query; never contains the token."""
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes | None = attrs.field(default=None, repr=False)
+    token: str = attrs.field(repr=False, default="")
+    timeout: float = 60.0
+    """Seconds the whole exchange may take (Wolkvox stops a call at 60 s, §3.1)."""
+
+
+@attrs.frozen(kw_only=True)
+class RawResponse:
+    """What came back: status, content type and body bytes."""
+
+    status: int
+    content_type: str = ""
+    body: bytes = attrs.field(default=b"", repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class Envelope:
+    """A successful answer: the body code, ``msg`` and the payload (``data`` or records)."""
+
+    http_status: int
+    code: str | None
+    message: str
+    payload: Any
+    """``data`` of the envelope, the export object, or the bare list."""
+
+
+def build_request(
+    config: ClientConfig,
+    route: Route,
+    params: Mapping[str, str | None] | None = None,
+    body: Any = None,
+) -> RawRequest:
+    """Build the documented request for ``route``; ``None`` params are left out.
+
+    Query values are percent-encoded (``quote``, so a space is ``%20``), and the ``api``
+    selector always comes first, as in every documented URL (§1).
+    """
+    query = [("api", route.api)]
+    query += [(k, v) for k, v in (params or {}).items() if v is not None]
+    url = f"{config.base_url}{route.path}?{urlencode(query, quote_via=quote)}"
+    headers = {"wolkvox-token": config.token, "Accept": "application/json"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return RawRequest(
+        route=route,
+        method=route.method,
+        url=url,
+        headers=headers,
+        body=data,
+        token=config.token,
+        timeout=config.timeout,
+    )
+
+
+def _as_status(code: Any) -> int | None:
+    """The body ``code`` as an int, or None when absent/blank ("" on information campaigns)."""
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code.strip())
+    return None
+
+
+def _is_success(status: int) -> bool:
+    # "0" is success on activity_codes (§9.4); 2xx everywhere else.
+    return status == 0 or 200 <= status < 300
+
+
+def error_class(
+    route: Route, http_status: int, body_code: Any, message: str
+) -> type[e.ApiError] | None:
+    """The error class for an answer, or None when it is a success.
+
+    An empty report (HTTP 404 on a route that answers "no data" that way) is a success
+    here; :func:`parse_response` turns it into an empty payload.
+    """
+    code = _as_status(body_code)
+    if _is_success(http_status) and (code is None or _is_success(code)):
+        return None
+    status = code if code is not None and not _is_success(code) else http_status
+    upper = message.upper()
+    if status == 400:
+        return e.BadRequest
+    if status == 401:
+        return e.Unauthorized
+    if status == 403:
+        if "VALIDATE TOKEN" in upper:
+            return e.InvalidToken
+        if "TOKEN LIMIT" in upper:
+            return e.TokenLimitExceeded
+        if "SIMULTANEOUS" in upper:
+            return e.TooManySimultaneous
+        return e.Maintenance  # the help centre: 403 during maintenance windows
+    if status == 404:
+        if _CAMPAIGN_FULL.search(message):
+            return e.CampaignFull
+        return None if route.empty_on_404 else e.NotFound
+    if status >= 500:
+        return e.ServerError
+    return e.ApiError
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return _NOT_JSON
+
+
+_NOT_JSON: Final = object()
+
+
+def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
+    """Read an answer; return the envelope of a success or raise the matching error.
+
+    Raises:
+        ApiError: one of its subclasses, chosen by :func:`error_class`.
+        ResponseDecodeError: a success whose body is not shaped as documented.
+    """
+    route = request.route
+    doc = _decode_json(response.body) if response.body.strip() else None
+    envelope = doc if isinstance(doc, dict) else {}
+    code = envelope.get("code")
+    message = envelope.get("msg")
+    if not isinstance(message, str):
+        message = "" if doc is not _NOT_JSON else response.body[:200].decode("utf-8", "replace")
+    message = redact(message, request.token)
+    cls = error_class(route, response.status, code, message)
+
+    def fail(kind: type[e.ApiError], why: str) -> e.ApiError:
+        raw = redact(response.body.decode("utf-8", "replace"), request.token).encode()
+        return kind(
+            method=request.method,
+            url=request.url,
+            http_status=response.status,
+            body_code=None if code is None else str(code),
+            message=why,
+            raw_body=raw,
+        )
+
+    if cls is not None:
+        raise fail(cls, message or f"HTTP {response.status}")
+    if response.status == 404 or (doc is None and route.empty_on_404):
+        return Envelope(http_status=response.status, code=None, message=message, payload=[])
+    if doc is None:
+        raise fail(e.ResponseDecodeError, "empty body")
+    if doc is _NOT_JSON:
+        raise fail(
+            e.ResponseDecodeError, f"body is not JSON ({response.content_type or 'no type'})"
+        )
+    if route.shape is Shape.BARE_LIST and isinstance(doc, list):
+        return Envelope(http_status=response.status, code=None, message="", payload=doc)
+    if not isinstance(doc, dict):
+        raise fail(e.ResponseDecodeError, f"expected a JSON object, got {type(doc).__name__}")
+    payload = doc if route.shape is Shape.EXPORT else doc.get("data")
+    return Envelope(
+        http_status=response.status,
+        code=None if code is None else str(code),
+        message=message,
+        payload=payload,
+    )
+
+
+def _decode_error(request: RawRequest, envelope: Envelope, why: str) -> e.ResponseDecodeError:
+    return e.ResponseDecodeError(
+        method=request.method,
+        url=request.url,
+        http_status=envelope.http_status,
+        body_code=envelope.code,
+        message=why,
+        raw_body=redact(json.dumps(envelope.payload, default=str), request.token).encode(),
+    )
+
+
+def structure(
+    request: RawRequest,
+    envelope: Envelope,
+    value: Any,
+    cls: type[T],
+    converter: cattrs.Converter = CONVERTER,
+) -> T:
+    """Structure one JSON value into ``cls``; shape errors become ResponseDecodeError."""
+    try:
+        return converter.structure(value, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            why = "; ".join(cattrs.transform_error(exc))
+        else:
+            why = str(exc)
+        raise _decode_error(request, envelope, f"unexpected {cls.__name__}: {why}") from None
+
+
+def structure_rows(
+    request: RawRequest, envelope: Envelope, cls: type[T], converter: cattrs.Converter = CONVERTER
+) -> tuple[T, ...]:
+    """Structure ``data`` as rows; null is no rows and a lone object is one row (§1)."""
+    data = envelope.payload
+    if data is None:
+        return ()
+    if isinstance(data, dict):
+        data = [data]  # "some endpoints return a single object in data"
+    if not isinstance(data, list):
+        raise _decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
+    return tuple(structure(request, envelope, row, cls, converter) for row in data)

@@ -1,0 +1,144 @@
+"""Every Wolkvox endpoint the library calls, as ``Final`` constants.
+
+A :class:`Route` says where a request goes (``/api/v2/<file>.php?api=<name>``), with
+which method, and what the scheduler and retry policy need to know about it: whether it
+is safe to send twice (``idempotent``), whether the "consume every 5 minutes" polling rule
+applies (``poll_limited``), and how its answer is shaped (``shape``).
+Sources: wolkvox-api.md §5 (campaign.php 1–17) and §6 (reports and information).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+import attrs
+
+__all__ = ["ALL_ROUTES", "Route", "Shape"]
+
+
+class Shape(enum.Enum):
+    """How a route's success body is laid out (wolkvox-api.md §1 "Response envelope")."""
+
+    ENVELOPE = "envelope"
+    """``{"code", "error", "msg", "data": [...]}``; data may be absent on actions."""
+    EXPORT = "export"
+    """campaign_15: ``{"code", "total_records", "campaign_id", "records": [...]}``."""
+    BARE_LIST = "bare_list"
+    """real_time campaigns: a bare JSON array (public code also accepts an envelope)."""
+
+
+@attrs.frozen(kw_only=True)
+class Route:
+    """One endpoint: file, ``api`` selector, method and scheduling traits."""
+
+    file: str
+    """The PHP file under ``/api/v2/``."""
+    api: str
+    """Value of the ``api`` query parameter."""
+    method: str
+    """HTTP method."""
+    idempotent: bool
+    """True when sending the request twice has the effect of sending it once."""
+    poll_limited: bool = False
+    """Report and information reads: "you can consume the information every 5 minutes"."""
+    shape: Shape = Shape.ENVELOPE
+    """How the body of a success is laid out."""
+    empty_on_404: bool = False
+    """Reports answer an empty window with HTTP 404 instead of ``[]`` (public code)."""
+
+    @property
+    def path(self) -> str:
+        """The URL path, e.g. ``/api/v2/campaign.php``."""
+        return f"/api/v2/{self.file}.php"
+
+    @property
+    def name(self) -> str:
+        """Short name for logs and errors, e.g. ``campaign.add_record``."""
+        return f"{self.file}.{self.api}"
+
+
+def _campaign(
+    api: str,
+    method: str,
+    *,
+    idempotent: bool,
+    poll_limited: bool = False,
+    shape: Shape = Shape.ENVELOPE,
+) -> Route:
+    return Route(
+        file="campaign",
+        api=api,
+        method=method,
+        idempotent=idempotent,
+        poll_limited=poll_limited,
+        shape=shape,
+    )
+
+
+def _report(api: str) -> Route:
+    return Route(
+        file="reports_manager",
+        api=api,
+        method="GET",
+        idempotent=True,
+        poll_limited=True,
+        empty_on_404=True,
+    )
+
+
+# campaign.php, numbered as on the Wolkvox site and in the Postman collection (§5).
+ADD_DNC: Final = _campaign("add_dnc", "POST", idempotent=False)  # 1
+ADD_RECORD: Final = _campaign("add_record", "POST", idempotent=False)  # 2.1, 2.2
+CLEAR_CAMPAIGN: Final = _campaign("clear_campaign", "DELETE", idempotent=True)  # 3
+CREATE_CAMPAIGN: Final = _campaign("create_campaign", "POST", idempotent=False)  # 4
+CODIFY: Final = _campaign("codify", "PUT", idempotent=True)  # 5
+DETAIL: Final = _campaign("detail", "GET", idempotent=True, poll_limited=True)  # 6
+RECALL: Final = _campaign("recall", "PUT", idempotent=True)  # 7
+REMOVE_RECORD: Final = _campaign("remove_record", "DELETE", idempotent=True)  # 8
+SPEED: Final = _campaign("speed", "PUT", idempotent=True)  # 9
+START: Final = _campaign("start", "PUT", idempotent=True)  # 10
+STOP: Final = _campaign("stop", "PUT", idempotent=True)  # 11
+# find_record is an interactive lookup (a CRM webhook awaits it); the docs paste "every
+# 5 minutes" on it too, but a CRM cannot wait 5 minutes per customer, so it is not
+# poll-limited here (wolkvox-api.md §3.2, §9.10).
+FIND_RECORD: Final = _campaign("find_record", "GET", idempotent=True)  # 12
+DELETE_CAMPAIGN: Final = _campaign("delete_campaign", "DELETE", idempotent=True)  # 13
+CAMPAIGN_FILTER: Final = _campaign("campaign_filter", "PUT", idempotent=True)  # 14
+EXPORT: Final = _campaign(
+    "campaign_15", "GET", idempotent=True, poll_limited=True, shape=Shape.EXPORT
+)  # 15
+RECALL_RECORDS: Final = _campaign("recall_records", "PUT", idempotent=True)  # 16
+EDIT_CAMPAIGN: Final = _campaign("edit_campaign", "PUT", idempotent=True)  # 17
+
+# reports_manager.php campaign reports (§6.1).
+REPORT_CAMPAIGN_1: Final = _report("campaign_1")
+REPORT_CAMPAIGN_2: Final = _report("campaign_2")
+REPORT_CAMPAIGN_3: Final = _report("campaign_3")
+REPORT_CAMPAIGN_4: Final = _report("campaign_4")
+REPORT_CAMPAIGN_5: Final = _report("campaign_5")
+REPORT_CAMPAIGN_6: Final = _report("campaign_6")
+REPORT_CAMPAIGN_7: Final = _report("campaign_7")
+REPORT_CAMPAIGN_8: Final = _report("campaign_8")
+REPORT_CAMPAIGN_9: Final = _report("campaign_9")
+REPORT_CAMPAIGN_10: Final = _report("campaign_10")
+
+# information.php and real_time.php (§6.2, §6.3, §2 token_info).
+INFO_CAMPAIGNS: Final = Route(
+    file="information", api="campaigns", method="GET", idempotent=True, poll_limited=True
+)
+# token_info is how the client learns the quota; the scheduler exempts it from the
+# polling interval (it must be readable right after a 403 TOKEN LIMIT EXCEEDED).
+TOKEN_INFO: Final = Route(file="information", api="token_info", method="GET", idempotent=True)
+REALTIME_CAMPAIGNS: Final = Route(
+    file="real_time",
+    api="campaigns",
+    method="GET",
+    idempotent=True,
+    poll_limited=True,
+    shape=Shape.BARE_LIST,
+)
+
+ALL_ROUTES: Final[tuple[Route, ...]] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Route)
+)

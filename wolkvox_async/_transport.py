@@ -1,0 +1,126 @@
+"""The only aiohttp code: send a RawRequest, get a RawResponse, map network failures.
+
+It owns its ClientSession unless one is passed in (then it never closes it), enforces
+the per-call timeout (Wolkvox stops a call after 60 s, §3.1), caps the body at the
+documented 256 MB, and logs requests at DEBUG without headers, so the token never reaches
+a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Final, Protocol
+
+import aiohttp
+
+from ._config import redact
+from ._errors import RequestTimeout, ResponseDecodeError, TransportError
+from ._protocol import RawRequest, RawResponse
+
+__all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "Transport"]
+
+log = logging.getLogger("wolkvox_async.http")
+
+MAX_BODY_BYTES: Final = 256 * 1024 * 1024
+"""The documented result-size limit (256 MB)."""
+
+
+class Transport(Protocol):
+    """Anything that can send a :class:`RawRequest`."""
+
+    async def send(self, request: RawRequest) -> RawResponse:
+        """Send and read the whole answer within ``request.timeout``, or raise."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the transport owns."""
+        ...
+
+
+class AiohttpTransport:
+    """:class:`Transport` over an aiohttp ClientSession."""
+
+    def __init__(self, session: aiohttp.ClientSession | None = None, *, verify_ssl: bool = True):
+        self._session = session
+        self._owns_session = session is None
+        self._verify_ssl = verify_ssl
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._verify_ssl)
+            self._session = aiohttp.ClientSession(connector=connector)
+            self._owns_session = True
+        return self._session
+
+    async def send(self, request: RawRequest) -> RawResponse:
+        """Send ``request``; see :class:`Transport`.
+
+        Raises:
+            TransportError: the connection failed (``sent`` False if nothing left us).
+            RequestTimeout: no full answer within ``request.timeout`` seconds.
+            ResponseDecodeError: the body is larger than 256 MB.
+        """
+        session = self._get_session()
+        timeout = request.timeout
+        started = time.perf_counter()
+        log.debug("-> %s %s", request.method, request.url)
+        try:
+            async with asyncio.timeout(timeout):
+                async with session.request(
+                    request.method,
+                    request.url,
+                    headers=dict(request.headers),
+                    data=request.body,
+                    allow_redirects=False,
+                ) as resp:
+                    if (resp.content_length or 0) > MAX_BODY_BYTES:
+                        raise self._too_big(request, resp.status)
+                    body = await resp.content.read(MAX_BODY_BYTES + 1)
+                    if len(body) > MAX_BODY_BYTES:
+                        raise self._too_big(request, resp.status)
+                    result = RawResponse(
+                        status=resp.status, content_type=resp.content_type, body=body
+                    )
+        except TimeoutError:
+            log.debug("xx %s %s: timeout after %.1f s", request.method, request.url, timeout)
+            raise RequestTimeout(
+                method=request.method, url=request.url, reason="timeout", timeout=timeout
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            # Nothing reached the server: refused, DNS, TLS handshake.
+            raise self._failed(request, exc, sent=False) from None
+        except aiohttp.ClientError as exc:
+            raise self._failed(request, exc, sent=True) from None
+        log.debug(
+            "<- %s %s %s (%d bytes, %.0f ms)",
+            result.status,
+            request.method,
+            request.url,
+            len(result.body),
+            (time.perf_counter() - started) * 1000,
+        )
+        return result
+
+    @staticmethod
+    def _failed(request: RawRequest, exc: Exception, *, sent: bool) -> TransportError:
+        reason = redact(f"{type(exc).__name__}: {exc}", request.token)
+        log.debug("xx %s %s: %s", request.method, request.url, reason)
+        return TransportError(method=request.method, url=request.url, reason=reason, sent=sent)
+
+    @staticmethod
+    def _too_big(request: RawRequest, status: int) -> ResponseDecodeError:
+        return ResponseDecodeError(
+            method=request.method,
+            url=request.url,
+            http_status=status,
+            body_code=None,
+            message=f"body exceeds the documented 256 MB result limit ({MAX_BODY_BYTES} bytes)",
+        )
+
+    async def close(self) -> None:
+        """Close the session if this transport created it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None

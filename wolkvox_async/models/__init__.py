@@ -1,0 +1,69 @@
+"""Public models: enums, records to send, and the typed answers of every endpoint.
+
+All models are frozen, keyword-only attrs classes; ``wolkvox_async._convert`` is the
+one place that turns them into wire JSON and back.
+"""
+
+from ._enums import CallResult as CallResult
+from ._enums import CampaignStatus as CampaignStatus
+from ._enums import CampaignType as CampaignType
+from ._reports import AmdDetail as AmdDetail
+from ._reports import AmdTotal as AmdTotal
+from ._reports import CampaignInfo as CampaignInfo
+from ._reports import CodeShare as CodeShare
+from ._reports import MachineCodesByPhone as MachineCodesByPhone
+from ._reports import PhoneResult as PhoneResult
+from ._reports import PreviewCallRow as PreviewCallRow
+from ._reports import RealTimeCampaign as RealTimeCampaign
+from ._reports import ResultShare as ResultShare
+from ._reports import TokenInfo as TokenInfo
+from ._reports import TurboDialCount as TurboDialCount
+from ._reports import WhatsAppStatus as WhatsAppStatus
+from ._requests import DncEntry as DncEntry
+from ._requests import FilterRule as FilterRule
+from ._requests import Record as Record
+from ._responses import ActionResult as ActionResult
+from ._responses import AddRecordResult as AddRecordResult
+from ._responses import CampaignCreated as CampaignCreated
+from ._responses import CampaignSettings as CampaignSettings
+from ._responses import DeleteCampaignsResult as DeleteCampaignsResult
+from ._responses import DetailRow as DetailRow
+from ._responses import DncResult as DncResult
+from ._responses import Export as Export
+from ._responses import ExportRecord as ExportRecord
+from ._responses import FilterResult as FilterResult
+from ._responses import FoundRecord as FoundRecord
+from ._responses import RecallRecordsResult as RecallRecordsResult
+
+__all__ = [
+    "ActionResult",
+    "AddRecordResult",
+    "AmdDetail",
+    "AmdTotal",
+    "CallResult",
+    "CampaignCreated",
+    "CampaignInfo",
+    "CampaignSettings",
+    "CampaignStatus",
+    "CampaignType",
+    "CodeShare",
+    "DeleteCampaignsResult",
+    "DetailRow",
+    "DncEntry",
+    "DncResult",
+    "Export",
+    "ExportRecord",
+    "FilterResult",
+    "FilterRule",
+    "FoundRecord",
+    "MachineCodesByPhone",
+    "PhoneResult",
+    "PreviewCallRow",
+    "RealTimeCampaign",
+    "RecallRecordsResult",
+    "Record",
+    "ResultShare",
+    "TokenInfo",
+    "TurboDialCount",
+    "WhatsAppStatus",
+]
