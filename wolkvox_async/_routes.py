@@ -101,8 +101,11 @@ START: Final = _campaign("start", "PUT", idempotent=True)  # 10
 STOP: Final = _campaign("stop", "PUT", idempotent=True)  # 11
 # find_record is an interactive lookup (a CRM webhook awaits it); the docs paste "every
 # 5 minutes" on it too, but a CRM cannot wait 5 minutes per customer, so it is not
-# poll-limited here (wolkvox-api.md §3.2, §9.10).
-FIND_RECORD: Final = _campaign("find_record", "GET", idempotent=True)  # 12
+# poll-limited here (wolkvox-api.md §3.2, §9.10). "No hits" may come as HTTP 404 like an
+# empty report (§4.2), and the contract is an empty tuple.
+FIND_RECORD: Final = Route(
+    file="campaign", api="find_record", method="GET", idempotent=True, empty_on_404=True
+)  # 12
 DELETE_CAMPAIGN: Final = _campaign("delete_campaign", "DELETE", idempotent=True)  # 13
 CAMPAIGN_FILTER: Final = _campaign("campaign_filter", "PUT", idempotent=True)  # 14
 EXPORT: Final = _campaign(

@@ -51,6 +51,12 @@ class AiohttpTransport:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self._verify_ssl)
             self._session = aiohttp.ClientSession(connector=connector)
+            # aiohttp silently re-sends GET/PUT/DELETE once when a kept-alive connection
+            # drops. Every Wolkvox call costs a quota unit and a concurrency slot, so a
+            # hidden second send must not happen: retries are the retry policy's call.
+            # (aiohttp's own test_utils turns it off the same way.)
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._owns_session = True
         return self._session
 
@@ -77,11 +83,14 @@ class AiohttpTransport:
                 ) as resp:
                     if (resp.content_length or 0) > MAX_BODY_BYTES:
                         raise self._too_big(request, resp.status)
-                    body = await resp.content.read(MAX_BODY_BYTES + 1)
-                    if len(body) > MAX_BODY_BYTES:
-                        raise self._too_big(request, resp.status)
+                    chunks, size = [], 0
+                    async for chunk in resp.content.iter_any():
+                        size += len(chunk)
+                        if size > MAX_BODY_BYTES:
+                            raise self._too_big(request, resp.status)
+                        chunks.append(chunk)
                     result = RawResponse(
-                        status=resp.status, content_type=resp.content_type, body=body
+                        status=resp.status, content_type=resp.content_type, body=b"".join(chunks)
                     )
         except TimeoutError:
             log.debug("xx %s %s: timeout after %.1f s", request.method, request.url, timeout)

@@ -1,0 +1,379 @@
+"""The simulator's campaign.php: the 17 endpoints of wolkvox-api.md §5 over the World.
+
+Each handler takes the query, the decoded JSON body and the world, and returns a
+:class:`Reply` with the code type (int or string) and ``msg`` text the docs show for
+that endpoint (§10 "Success envelopes and exact code types per endpoint").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ._replies import Knobs, Reply, bad_params, error, ok
+from ._state import Campaign, Operation, World
+
+__all__ = ["CAMPAIGN_API", "Context"]
+
+_OPT_LIMITS = {f"opt{i}": 100 if i <= 6 else 200 for i in range(1, 13)}
+_RECORD_KEYS = (
+    frozenset(
+        [
+            "customer_name",
+            "customer_last_name",
+            "id_type",
+            "customer_id",
+            "age",
+            "gender",
+            "country",
+            "state",
+            "city",
+            "zone",
+            "address",
+            "tel_extra",
+            "email",
+            "recall_date",
+            "recall_telephone",
+            "agent_id",
+        ]
+    )
+    | {f"tel{i}" for i in range(1, 11)}
+    | set(_OPT_LIMITS)
+)
+
+
+class Context:
+    """What a handler may read: query, body, world, the caller's operation, knobs, now."""
+
+    def __init__(
+        self,
+        query: Mapping[str, str],
+        body: Any,
+        world: World,
+        operation: Operation,
+        token: str,
+        knobs: Knobs,
+        now: datetime,
+    ) -> None:
+        self.query, self.body, self.world = query, body, world
+        self.operation, self.token, self.knobs, self.now = operation, token, knobs, now
+
+    def campaign(self, *, key: str = "campaign_id") -> Campaign | Reply:
+        cid = self.query.get(key, "")
+        if not cid:
+            return bad_params()
+        found = self.world.campaigns.get(cid)
+        if found is None:
+            return error(404, "NOT FOUND", f"campaign_id {cid} does not exist")
+        wanted = self.query.get("type_campaign")
+        if wanted is not None and wanted != found.type:
+            return error(400, "BAD REQUEST", f"campaign_id {cid} is not a {wanted} campaign")
+        return found
+
+
+Handler = Callable[[Context], Reply]
+
+
+def _add_dnc(ctx: Context) -> Reply:
+    entries = ctx.body
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and e.get("telephone") for e in entries
+    ):
+        return bad_params()
+    n = len(entries)
+    data = [{"total_added": str(n), "total_rejected": "0", "total_sent": str(n)}]
+    return ok(201, f"{n} telephones were added", data)
+
+
+def _record_problem(record: Any) -> str | None:
+    if not isinstance(record, dict) or not all(isinstance(v, str) for v in record.values()):
+        return "EVERY RECORD MUST BE AN OBJECT OF STRINGS"
+    unknown = set(record) - _RECORD_KEYS
+    if unknown:
+        return f"UNKNOWN FIELDS: {', '.join(sorted(unknown))}"
+    for key, limit in _OPT_LIMITS.items():
+        if len(record.get(key, "")) > limit:
+            return f"{key.upper()} EXCEEDS {limit} CHARACTERS"
+    return None
+
+
+def _add_record(ctx: Context) -> Reply:
+    camp = ctx.campaign()
+    if isinstance(camp, Reply):
+        return camp
+    if ctx.query.get("type_campaign") is None:
+        return bad_params()
+    records = ctx.body
+    if not isinstance(records, list) or not records:
+        return bad_params()
+    if len(records) > ctx.knobs.max_upload:
+        return error(
+            400, "BAD REQUEST", f"THE MAXIMUM OF RECORDS PER REQUEST IS {ctx.knobs.max_upload}"
+        )
+    for record in records:
+        problem = _record_problem(record)
+        if problem:
+            return error(400, "BAD REQUEST", problem)
+        if record.get("agent_id") and camp.type != "preview":
+            return error(400, "BAD REQUEST", "AGENT_ID IS ONLY FOR PREVIEW CAMPAIGNS")
+    capacity = ctx.world.capacity(ctx.operation)
+    if len(camp.records) + len(records) > capacity:
+        # Observed by public code: HTTP 404 whose body mentions licenses / 50000.
+        return error(
+            404,
+            "NOT FOUND",
+            f"The campaign cannot exceed {capacity} records for the licenses of the operation "
+            "(maximum 50000 records with 1-2 licenses)",
+        )
+    camp.add_records(records)
+    ctx.world.stats.records_added[camp.id] += len(records)
+    return ok("201", "All records has been added successfully", [{"total_registers": " "}])
+
+
+def _clear(ctx: Context) -> Reply:
+    camp = ctx.campaign()
+    if isinstance(camp, Reply):
+        return camp
+    result = ctx.query.get("result")
+    if result:
+        wanted = result.upper()
+        last = {a.customer_id: a.result for a in camp.attempts}
+        camp.keep_records(lambda r: last.get(r.get("customer_id", "")) != wanted)
+    else:
+        camp.keep_records(lambda r: False)
+    return ok(202, f"All records has been deleted of campaign_id {camp.id} successfully")
+
+
+def _create(ctx: Context) -> Reply:
+    kind = ctx.query.get("type_campaign")
+    body = ctx.body
+    if kind not in ("preview", "predictive") or not isinstance(body, dict):
+        return bad_params()
+    if not body.get("campaign_name") or not body.get("skill_id"):
+        return bad_params()
+    camp = ctx.world.new_campaign(
+        name=body["campaign_name"],
+        type=kind,
+        skill_id=body["skill_id"],
+        description=body.get("campaign_description", ""),
+        settings=dict(body),
+    )
+    data = [{"id_campaign": camp.id, "name_campaign": camp.name}]
+    return ok(201, f"The {camp.id} campaign_id has been created successfully", data)
+
+
+def _target(ctx: Context, *keys: str) -> tuple[Campaign, dict[str, Any]] | Reply:
+    """The campaign of the query and a JSON-object body holding ``keys``, or the error."""
+    camp = ctx.campaign()
+    if isinstance(camp, Reply):
+        return camp
+    body = ctx.body
+    if not isinstance(body, dict) or any(not body.get(k) for k in keys):
+        return bad_params()
+    return camp, body
+
+
+def _codify(ctx: Context) -> Reply:
+    target = _target(ctx, "cod_act", "customer_id")
+    if isinstance(target, Reply):
+        return target
+    _, body = target
+    return ok(202, f"customer_id {body['customer_id']} has been coded")
+
+
+def _recall(ctx: Context) -> Reply:
+    target = _target(ctx, "recall_date", "recall_telephone", "customer_id")
+    if isinstance(target, Reply):
+        return target
+    camp, body = target
+    if camp.type != "predictive":
+        return error(400, "BAD REQUEST", "THE RECALL API DOES NOT WORK FOR PREVIEW CAMPAIGNS")
+    when = body["recall_date"]
+    if len(when) != 14 or not when.isdigit():
+        return error(400, "BAD REQUEST", "RECALL_DATE MUST BE YYYYmmddHHiiss")
+    return ok(
+        202,
+        f"customer_id {body['customer_id']} has been updated and will be call back on "
+        f"{when} to phone {body['recall_telephone']}",
+    )
+
+
+def _remove(ctx: Context) -> Reply:
+    target = _target(ctx, "customer_id")
+    if isinstance(target, Reply):
+        return target
+    camp, body = target
+    ids = set(body["customer_id"].split(","))
+    camp.keep_records(lambda r: r.get("customer_id") not in ids)
+    return ok(202, f"customer_id {body['customer_id']} has been deleted successfully")
+
+
+def _speed(ctx: Context) -> Reply:
+    target = _target(ctx, "speed")
+    if isinstance(target, Reply):
+        return target
+    camp, body = target
+    if not body["speed"].isdigit() or not 0 <= int(body["speed"]) <= 100:
+        return error(400, "BAD REQUEST", "SPEED MUST BE BETWEEN 0 AND 100")
+    camp.speed = int(body["speed"])
+    return ok(202, f"The speed of {camp.id} campaign_id has been updated successfully")
+
+
+def _set_status(status: str) -> Handler:
+    def handler(ctx: Context) -> Reply:
+        camp = ctx.campaign()
+        if isinstance(camp, Reply):
+            return camp
+        camp.status = status
+        return ok(202, f"The {camp.id} campaign_id has been {status.lower()} successfully")
+
+    return handler
+
+
+def _find(ctx: Context) -> Reply:
+    cid, cust, phone = (ctx.query.get(k) for k in ("campaign_id", "customer_id", "customer_phone"))
+    if not cust and not phone:
+        return bad_params()
+    camps = [ctx.world.campaigns[cid]] if cid in ctx.world.campaigns else []
+    if not cid:
+        camps = list(ctx.world.campaigns.values())
+    hits = []
+    for camp in camps:
+        for rec in camp.records:
+            phones = {rec.get(f"tel{i}") for i in range(1, 11)}
+            if (not cust or rec.get("customer_id") == cust) and (not phone or phone in phones):
+                row = {k: rec.get(k, "") for k in _FOUND_KEYS}
+                row.update(campaign_id=camp.id, date="", calls="0", conn_id="", result="")
+                hits.append(row)
+    if not hits:
+        return error(404, "NOT FOUND", "0 records were found")
+    return ok("200", f"{len(hits)} records were found", hits)
+
+
+_FOUND_KEYS = (
+    ["customer_name", "customer_last_name", "customer_id", "country", "state", "city"]
+    + ["zone", "address"]
+    + [f"opt{i}" for i in range(1, 13)]
+    + [f"tel{i}" for i in range(1, 11)]
+)
+
+
+def _delete(ctx: Context) -> Reply:
+    body = ctx.body
+    ids = body.get("campaign_ids") if isinstance(body, dict) else None
+    if ids is None:
+        ids = [ctx.query["campaign_id"]] if ctx.query.get("campaign_id") else None
+    if not isinstance(ids, list) or not ids:
+        return bad_params()
+    deleted = sum(1 for cid in ids if ctx.world.campaigns.pop(str(cid), None) is not None)
+    failed = len(ids) - deleted
+    return ok("200", f"{deleted} campaigns deleted successfully. {failed} operations failed.")
+
+
+def _filter(ctx: Context) -> Reply:
+    target = _target(ctx, "filter_active")
+    if isinstance(target, Reply):
+        return target
+    camp, body = target
+    n = str(len(camp.records))
+    data = {
+        "total_records": n,
+        "pending_records": n,
+        "applied_filter": str(body.get("filters", "")),
+    }
+    return ok(202, "Campaign filter successfully updated", data)
+
+
+def _export(ctx: Context) -> Reply:
+    camp = ctx.campaign()
+    if isinstance(camp, Reply):
+        return camp
+    rows = [_spanish(r) for r in camp.records[: ctx.knobs.download_cap]]
+    payload = {
+        "code": "200",
+        "total_records": str(len(rows)),
+        "campaign_id": camp.id,
+        "records": rows,
+    }
+    return Reply(status=200, payload=payload)
+
+
+_SPANISH = {
+    "customer_name": "nombre_cliente",
+    "customer_last_name": "apellido_cliente",
+    "id_type": "tipo_doc",
+    "customer_id": "id_cliente",
+    "age": "edad",
+    "gender": "sexo",
+    "country": "pais",
+    "state": "departamento",
+    "city": "ciudad",
+    "zone": "zona",
+    "address": "direccion",
+    "agent_id": "id_agent",
+    "recall_telephone": "rellamada_tel",
+}
+
+
+def _spanish(record: Mapping[str, str]) -> dict[str, str]:
+    row = {_SPANISH.get(k, k): v for k, v in record.items() if k != "recall_date"}
+    row.update(
+        resultado="", fecha="", llamadas="0", id_call="", rellamada=record.get("recall_date", "")
+    )
+    return row
+
+
+def _recall_records(ctx: Context) -> Reply:
+    target = _target(ctx, "field", "value")
+    if isinstance(target, Reply):
+        return target
+    camp, body = target
+    value = body["value"].upper()
+    affected = sum(1 for a in camp.attempts if a.result == value)
+    data = [
+        {
+            "campaign_id": camp.id,
+            "field": body["field"],
+            "value": body["value"],
+            "normalized_value": value,
+            "affected_records": str(affected),
+        }
+    ]
+    return ok("200", f"{affected} record(s) have been marked for recall successfully", data)
+
+
+def _edit(ctx: Context) -> Reply:
+    camp = ctx.campaign()
+    if isinstance(camp, Reply):
+        return camp
+    body = ctx.body
+    if not isinstance(body, dict) or not body:
+        return bad_params()
+    if body.get("type_camp") not in (None, "Predictive", "Preview"):
+        return error(400, "BAD REQUEST", "TYPE_CAMP MUST BE Predictive OR Preview")
+    camp.settings.update(body)
+    camp.name = body.get("campaign_name", camp.name)
+    data = [{"campaign_id": camp.id, "campaign_name": camp.name, **body}]
+    return ok("200", "Campaign has been updated successfully", data)
+
+
+CAMPAIGN_API: dict[str, tuple[str, Handler]] = {
+    "add_dnc": ("POST", _add_dnc),
+    "add_record": ("POST", _add_record),
+    "clear_campaign": ("DELETE", _clear),
+    "create_campaign": ("POST", _create),
+    "codify": ("PUT", _codify),
+    "recall": ("PUT", _recall),
+    "remove_record": ("DELETE", _remove),
+    "speed": ("PUT", _speed),
+    "start": ("PUT", _set_status("Started")),
+    "stop": ("PUT", _set_status("Stopped")),
+    "find_record": ("GET", _find),
+    "delete_campaign": ("DELETE", _delete),
+    "campaign_filter": ("PUT", _filter),
+    "campaign_15": ("GET", _export),
+    "recall_records": ("PUT", _recall_records),
+    "edit_campaign": ("PUT", _edit),
+}
+"""api -> (method, handler). ``detail`` is served with the reports (it reads attempts)."""

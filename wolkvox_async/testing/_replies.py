@@ -1,0 +1,65 @@
+"""Replies of the simulator: the envelope, the documented error rows, and the knobs.
+
+Error rows are those of the api-response-codes page (wolkvox-api.md §4.1); the body
+``code`` is an int there, as in the inferred envelope ``{"code":403,"error":"FORBIDDEN",...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+__all__ = ["Knobs", "Reply", "bad_params", "error", "ok"]
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """Status and JSON payload of one answer."""
+
+    status: int
+    payload: Any
+
+
+@attrs.define(kw_only=True)
+class Knobs:
+    """Limits and undocumented behaviours the simulator lets a test choose."""
+
+    max_upload: int = 10_000
+    """Records accepted per add_record call."""
+    max_span_days: int = 31
+    """Longest date range per query."""
+    span_error_status: int = 400
+    """Status of a too-long date range (undocumented; 400 or 416 are plausible)."""
+    download_cap: int = 60_000
+    """Rows returned per report call."""
+    cap_mode: Literal["truncate", "error"] = "truncate"
+    """Past the cap: silently cut the rows (what public code fears) or refuse."""
+    empty_report_404: bool = True
+    """An empty report window is HTTP 404, as observed; False gives an empty 200."""
+
+
+def ok(code: int | str, msg: str, data: Any = None, *, status: int | None = None) -> Reply:
+    """A success envelope; ``code`` keeps the per-endpoint type (int or string, §10)."""
+    payload: dict[str, Any] = {"code": code, "error": None, "msg": msg}
+    if data is not None:
+        payload["data"] = data
+    return Reply(status=status or int(code or 200), payload=payload)
+
+
+def error(status: int, error_name: str, msg: str) -> Reply:
+    """An error envelope."""
+    return Reply(status=status, payload={"code": status, "error": error_name, "msg": msg})
+
+
+def bad_params() -> Reply:
+    """400 SOME PARAMETERS ARE REQUIRED."""
+    return error(400, "BAD REQUEST", "SOME PARAMETERS ARE REQUIRED")
+
+
+UNKNOWN_API = error(400, "BAD REQUEST", "THE API YOU WANT TO CONSULT DOES NOT EXIST")
+NO_TOKEN = error(401, "UNAUTHORIZED", "PLEASE ENTER THE WOLKVOX-TOKEN")
+INVALID_TOKEN = error(403, "FORBIDDEN", "PLEASE VALIDATE TOKEN")
+TOKEN_LIMIT = error(403, "FORBIDDEN", "TOKEN LIMIT EXCEEDED")
+SIMULTANEOUS = error(403, "FORBIDDEN", "EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)")
+MAINTENANCE = error(403, "FORBIDDEN", "THE SERVER IS UNDER MAINTENANCE, TRY AGAIN LATER")

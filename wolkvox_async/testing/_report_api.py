@@ -1,0 +1,315 @@
+"""The simulator's reads: campaign reports 1–10, detail, information and real_time.
+
+Every report is computed from the campaign's call attempts in date_ini..date_end
+(inclusive, Wolkvox time). Limits as documented (§3.1, §10): at most 31 days per query,
+at most 60,000 rows per answer (truncate or refuse, a knob), an empty window is HTTP 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ._campaign_api import Context, Handler
+from ._replies import Reply, bad_params, error, ok
+from ._state import Attempt, Campaign, group_counts, wolkvox_day
+
+__all__ = ["INFO_API", "REALTIME_API", "REPORT_API"]
+
+_DATE = "%Y-%m-%d %H:%M:%S"
+_RESULT_WORD = {  # campaign_1/4 use the lower-case vocabulary of §6.1
+    "ANSWER": "answer",
+    "NO-ANSWER": "no-answer",
+    "BUSY": "busy",
+    "ANSWER-MACHINE": "answer-machine",
+    "CONGESTION": "congestion",
+    "FAILED": "failed",
+    "ABANDON": "abandon",
+}
+
+
+def _window(ctx: Context) -> tuple[list[Campaign], datetime, datetime] | Reply:
+    cid, ini, end = (ctx.query.get(k, "") for k in ("campaign_id", "date_ini", "date_end"))
+    if not cid or not ini or not end:
+        return bad_params()
+    try:
+        start, stop = (datetime.strptime(v, "%Y%m%d%H%M%S") for v in (ini, end))
+    except ValueError:
+        return error(400, "BAD REQUEST", "DATES MUST BE YYYYmmddHHiiss")
+    if len(ini) != 14 or len(end) != 14 or start > stop:
+        return error(400, "BAD REQUEST", "DATES MUST BE YYYYmmddHHiiss AND IN ORDER")
+    if (stop - start).total_seconds() > ctx.knobs.max_span_days * 86400:
+        status = ctx.knobs.span_error_status
+        return error(
+            status, "BAD REQUEST", f"THE DATE RANGE CANNOT EXCEED {ctx.knobs.max_span_days} DAYS"
+        )
+    if cid == "all":
+        return list(ctx.world.campaigns.values()), start, stop
+    camp = ctx.world.campaigns.get(cid)
+    if camp is None:
+        return error(404, "NOT FOUND", f"campaign_id {cid} does not exist")
+    return [camp], start, stop
+
+
+def _rows(ctx: Context, code: int | str, rows: list[dict[str, str]]) -> Reply:
+    if not rows:
+        if ctx.knobs.empty_report_404:
+            return error(404, "NOT FOUND", "0 records were found")
+        return ok(code, "0 records were found", [], status=200)
+    cap = ctx.knobs.download_cap
+    if len(rows) > cap:
+        if ctx.knobs.cap_mode == "error":
+            return error(400, "BAD REQUEST", f"THE QUERY EXCEEDS {cap} RECORDS")
+        rows = rows[:cap]
+    return ok(code, f"{len(rows)} records were found", rows, status=200)
+
+
+def _report(
+    code: int | str,
+    build: Callable[[Context, list[tuple[Campaign, Attempt]]], list[dict[str, str]]],
+) -> Handler:
+    def handler(ctx: Context) -> Reply:
+        window = _window(ctx)
+        if isinstance(window, Reply):
+            return window
+        camps, start, stop = window
+        attempts = [(c, a) for c in camps for a in c.attempts_between(start, stop)]
+        if len(camps) > 1:
+            attempts.sort(key=lambda pair: pair[1])
+        return _rows(ctx, code, build(ctx, attempts))
+
+    return handler
+
+
+def _shares(values: list[str], key: str) -> list[dict[str, str]]:
+    total = len(values)
+    return [
+        {key: value, "records": str(n), "percent": f"{100 * n / total:.2f}"}
+        for value, n in group_counts(values).items()
+    ]
+
+
+def _final_results(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    last = {(c.id, a.customer_id): a.result for c, a in pairs}
+    return _shares([_RESULT_WORD.get(r, r.lower()) for r in last.values()], "result")
+
+
+def _attempt_results(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    return _shares([_RESULT_WORD.get(a.result, a.result.lower()) for _, a in pairs], "result")
+
+
+def _codes(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    return _shares([a.cod_act for _, a in pairs], "cod_act")
+
+
+def _phone_results(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    rows = []
+    for camp, a in pairs:
+        rec = camp.record_of(a.customer_id)
+        row = {
+            "campaign_id": camp.id,
+            "customer_name": rec.get("customer_name", ""),
+            "customer_last_name": rec.get("customer_last_name", ""),
+            "id_type": rec.get("id_type", ""),
+            "customer_id": a.customer_id,
+            "date": a.at.strftime(_DATE),
+            "telephone": a.telephone,
+            "result": a.result,
+        }
+        row.update({f"opt{i}": rec.get(f"opt{i}", "") for i in range(1, 13)})
+        row["conn_id"] = a.conn_id
+        rows.append(row)
+    return rows
+
+
+def _preview_calls(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    return [
+        {
+            "type_of_row": "call",
+            "campaign_id": c.id,
+            "customer_name": "",
+            "customer_last_name": "",
+            "result": "rpc" if a.result == "ANSWER" else "clean",
+            "last_code_act": a.cod_act,
+            "comments_customer_reg": "",
+            "customer_id": a.customer_id,
+            "agent_id": "1001",
+            "conn_id": a.conn_id,
+            "telephone": a.telephone,
+            "hang_up": "agent",
+            "type_interaction": "out_pre",
+            "call_result": a.result.lower(),
+            "date": a.at.strftime("%Y-%m-%d"),
+            "time": a.at.strftime("%H:%M:%S"),
+            "cod_act": a.cod_act,
+            "comments": "",
+        }
+        for c, a in pairs
+    ]
+
+
+def _machine(pairs: list[tuple[Campaign, Attempt]]) -> list[tuple[Campaign, Attempt]]:
+    return [(c, a) for c, a in pairs if a.result in ("ANSWER-MACHINE", "ANSWER")]
+
+
+def _amd_totals(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    counts = group_counts(c.id for c, a in pairs if a.result == "ANSWER-MACHINE")
+    return [{"campaign_id": cid, "total_amd": str(n)} for cid, n in counts.items()]
+
+
+def _amd_details(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    return [
+        {
+            "customer_id": a.customer_id,
+            "campaign_id": c.id,
+            "file_name": f"amd_{a.conn_id}.wav",
+            "telephone": a.telephone,
+            "result": "machine" if a.result == "ANSWER-MACHINE" else "human",
+            "date": a.at.strftime(_DATE),
+        }
+        for c, a in _machine(pairs)
+    ]
+
+
+def _by_phone(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    per_phone: dict[str, dict[str, int]] = {}
+    for _, a in pairs:
+        counts = per_phone.setdefault(a.telephone, {})
+        key = a.result.lower().replace("-", "_")
+        counts[key] = counts.get(key, 0) + 1
+    columns = ("no_answer", "answer_machine", "busy", "congestion", "failed")
+    return [
+        {
+            "telephone": phone,
+            "total_machine_recognitions": str(sum(counts.values())),
+            **{col: str(counts.get(col, 0)) for col in columns},
+        }
+        for phone, counts in per_phone.items()
+    ]
+
+
+def _whatsapp(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    status = {"ANSWER": "delivered", "FAILED": "failed", "NO-ANSWER": "submitted"}
+    return [
+        {
+            "campaing_id": c.id,  # sic, as documented (§6.1 campaign_9)
+            "telephone": a.telephone,
+            "status": status.get(a.result, "accepted"),
+            "errors": "",
+            "date": a.at.strftime(_DATE),
+            "last_update": a.at.strftime(_DATE),
+        }
+        for c, a in pairs
+    ]
+
+
+def _turbo(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    counts = group_counts(a.result for _, a in pairs)
+    return [{"machinecode": code, "cantidad": str(n)} for code, n in counts.items()]
+
+
+def _detail(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    rows = []
+    for camp, a in pairs:
+        rec = camp.record_of(a.customer_id)
+        row: dict[str, Any] = {k: v for k, v in rec.items() if k not in _NOT_IN_DETAIL}
+        row.update(
+            customer_id=a.customer_id,
+            agent_id="",
+            date=a.at.strftime(_DATE),
+            calls="1",
+            conn_id=a.conn_id,
+            recall="",
+            result=a.result,
+            cod_act=a.cod_act,
+            cod_act_2="",
+            recall_count="0",
+            comments="",
+        )
+        rows.append(row)
+    return rows
+
+
+_NOT_IN_DETAIL = {"age", "email", "recall_date", "recall_telephone", "agent_id"}
+
+REPORT_API: dict[str, Handler] = {
+    "campaign_1": _report(200, _final_results),
+    "campaign_2": _report(200, _codes),
+    "campaign_3": _report(200, _phone_results),
+    "campaign_4": _report(200, _attempt_results),
+    "campaign_5": _report(200, _preview_calls),
+    "campaign_6": _report(200, _amd_totals),
+    "campaign_7": _report(200, _amd_details),
+    "campaign_8": _report(200, _by_phone),
+    "campaign_9": _report(200, _whatsapp),
+    "campaign_10": _report("200", _turbo),  # string code on campaign_10 (§6.1)
+}
+DETAIL = _report("200", _detail)  # campaign.php detail: string code (§5 #6)
+
+
+def _info_campaigns(ctx: Context) -> Reply:
+    wanted = ctx.query.get("campaign")
+    camps = [c for c in ctx.world.campaigns.values() if not wanted or c.id == wanted]
+    data = [
+        {
+            "campaign_id": c.id,
+            "campaign_name": c.name,
+            "campaign_description": c.description,
+            "type_campaign": c.type,
+            "status": c.status,
+            "records": str(len(c.records)),
+            "speed": str(c.speed),
+            "dial_mode": "autopilot",
+            "last_use": "",
+            "recycled": "0",
+            "turbo_dial": "no",
+            "skill_id": c.skill_id,
+        }
+        for c in camps
+    ]
+    return ok("", f"{len(data)} records were found", data, status=200)  # code "" (§6.2)
+
+
+def _token_info(ctx: Context) -> Reply:
+    op, day = ctx.operation, wolkvox_day(ctx.now)
+    token = ctx.token
+    data = [
+        {
+            "description": "FakeWolkvox token",
+            "token_limit": str(op.limit),
+            "token_use_today": str(op.used_by_token[token, day]),
+            "all_token_today": str(op.used[day]),
+            "available_consumption_options": str(max(0, op.limit - op.used[day])),
+        }
+    ]
+    return ok("200", " 1 records were found", data)
+
+
+def _realtime(ctx: Context) -> Reply:
+    rows = [
+        {
+            "campaign": c.id,
+            "speed": str(c.speed),
+            "status": c.status.lower(),  # lower case here, capitalised in information (§9.7)
+            "skill_id": c.skill_id,
+            "records": str(len(c.records)),
+            "clean": str(len(c.records)),
+            "dial": "0",
+            "answer": "0",
+            "no_answer": "0",
+            "busy/congestion/failed": "0",
+            "answer_machine": "0",
+            "penetration_day": "0%",
+            "penetration_now": "0%",
+            "hits": "0",
+            "calls_x_min": "0",
+            "recycled": "0",
+        }
+        for c in ctx.world.campaigns.values()
+    ]
+    return Reply(status=200, payload=rows)  # a bare array, as documented (§6.3)
+
+
+INFO_API: dict[str, Handler] = {"campaigns": _info_campaigns, "token_info": _token_info}
+REALTIME_API: dict[str, Handler] = {"campaigns": _realtime}

@@ -1,0 +1,315 @@
+"""FakeWolkvox: the Wolkvox API v2 simulator on aiohttp.web, listening on 127.0.0.1.
+
+One request goes through the gates Wolkvox documents, in this order (wolkvox-api.md §10):
+no token → 401; unknown token → 403 PLEASE VALIDATE TOKEN; maintenance → 403; a request
+beyond the per-token cap in flight → 403 SIMULTANEOUS; quota spent → 403 TOKEN LIMIT
+EXCEEDED. Refused requests are not charged; every other request costs one unit of its
+operation's daily quota (token_info and failed calls included, §2). Then latency, then any
+injected fault, then the endpoint itself. A request whose client gave up keeps running
+(and counting as in flight) until it ends, as a PHP server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+from aiohttp import web
+
+from ._campaign_api import CAMPAIGN_API, Context
+from ._faults import Fault, FaultPlan, apply_fault
+from ._replies import (
+    INVALID_TOKEN,
+    MAINTENANCE,
+    NO_TOKEN,
+    SIMULTANEOUS,
+    TOKEN_LIMIT,
+    UNKNOWN_API,
+    Knobs,
+    Reply,
+    error,
+)
+from ._report_api import DETAIL, INFO_API, REALTIME_API, REPORT_API
+from ._state import Attempt, Campaign, FakeStats, Operation, World, wolkvox_day
+
+__all__ = ["FakeWolkvox", "LoggedRequest"]
+
+
+@attrs.frozen(kw_only=True)
+class LoggedRequest:
+    """One request as the simulator received it (the token is not kept)."""
+
+    method: str
+    file: str
+    api: str
+    query: dict[str, str]
+    body: Any
+    status: int
+
+
+class FakeWolkvox:
+    """A faithful in-memory Wolkvox for tests, demos and benchmarks.
+
+    Example::
+
+        async with FakeWolkvox(licenses=3) as fake:
+            async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url):
+                ...
+            assert fake.stats.peak_in_flight[fake.token] <= 2
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        server: str = "0014",
+        licenses: int = 3,
+        daily_quota: int | None = None,
+        max_concurrency: int = 2,
+        latency: float | tuple[float, float] = 0.0,
+        knobs: Knobs | None = None,
+        campaign_capacity: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_size: int = 100_000,
+    ) -> None:
+        self.world = World(campaign_capacity=campaign_capacity)
+        self.token = token or secrets.token_hex(28)
+        self.server = server
+        self.add_operation(server, licenses=licenses, daily_quota=daily_quota, tokens=[self.token])
+        self.max_concurrency = max_concurrency
+        self.latency = latency
+        self.knobs = knobs or Knobs()
+        self.maintenance = False
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.faults = FaultPlan()
+        self.requests: deque[LoggedRequest] = deque(maxlen=log_size)
+        self._rng = random.Random(seed)
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self.url = ""
+
+    # ---- set-up -------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> FakeStats:
+        """Peak in-flight per token, calls per operation, refusals, records per campaign."""
+        return self.world.stats
+
+    def add_operation(
+        self,
+        server: str,
+        *,
+        licenses: int = 1,
+        daily_quota: int | None = None,
+        tokens: Iterable[str] = (),
+    ) -> Operation:
+        """Add an operation (quota pool) with its tokens; returns it (``.tokens``)."""
+        op = Operation(server=server, licenses=licenses, daily_quota=daily_quota)
+        op.tokens.update(tokens)
+        self.world.operations[server] = op
+        return op
+
+    def add_token(self, server: str | None = None) -> str:
+        """A new token for an operation (default: the main one)."""
+        token = secrets.token_hex(28)
+        self.world.operations[server or self.server].tokens.add(token)
+        return token
+
+    def create_campaign(
+        self, *, name: str = "Seed", type: str = "predictive", skill_id: str = "1"
+    ) -> Campaign:
+        """Create a campaign directly in the state (no request, no quota)."""
+        return self.world.new_campaign(name=name, type=type, skill_id=skill_id)
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        """The stored state of a campaign."""
+        return self.world.campaigns[campaign_id]
+
+    def add_call_results(
+        self, campaign_id: str, start: datetime, end: datetime, count: int, *, seed: int = 0
+    ) -> list[Attempt]:
+        """Spread ``count`` synthetic dial attempts over start..end (for the reports)."""
+        camp = self.campaign(campaign_id)
+        attempts = self.world.synthetic_attempts(camp, start, end, count, seed=seed)
+        camp.add_attempts(attempts)
+        return attempts
+
+    def inject(
+        self, fault: Fault | str, *, times: int = 1, api: str | None = None, delay: float = 65.0
+    ) -> None:
+        """Make the next ``times`` requests (to ``api``, if given) fail with ``fault``.
+
+        ``delay`` is how long a SLOW response takes (default past Wolkvox's 60 s).
+        """
+        self.faults.add(Fault(fault), times=times, api=api, delay=delay)
+
+    def quota_used(self, server: str | None = None) -> int:
+        """Calls charged today to an operation (default: the main one)."""
+        op = self.world.operations[server or self.server]
+        return op.used[wolkvox_day(self.clock())]
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Listen on host:port (port 0 = a free one); returns the base URL."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/v2/{file}.php", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{self._host}:{port}"
+        return self.url
+
+    async def close(self) -> None:
+        """Stop listening; requests still running (slow faults) are cancelled."""
+        for task in list(self._handlers):
+            task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ---- one request --------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            return await self._serve(request)
+        finally:
+            self._handlers.discard(task)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        stats = self.stats
+        stats.requests += 1
+        file, api = request.match_info["file"], request.query.get("api", "")
+        query = {k: v for k, v in request.query.items() if k != "api"}
+        raw = await request.read()
+        body = _json_or(raw)
+
+        def answer(reply: Reply, refusal: str | None = None) -> web.Response:
+            if refusal:
+                stats.refusals[refusal] += 1
+            self.requests.append(
+                LoggedRequest(
+                    method=request.method,
+                    file=file,
+                    api=api,
+                    query=query,
+                    body=body,
+                    status=reply.status,
+                )
+            )
+            return web.json_response(reply.payload, status=reply.status)
+
+        token = request.headers.get("wolkvox-token", "")
+        if not token:
+            return answer(NO_TOKEN, "no_token")
+        op = self.world.operation_of(token)
+        if op is None:
+            return answer(INVALID_TOKEN, "invalid_token")
+        if self.maintenance:
+            return answer(MAINTENANCE, "maintenance")
+        if stats.in_flight[token] >= self.max_concurrency:
+            return answer(SIMULTANEOUS, "simultaneous")
+        stats.in_flight[token] += 1
+        stats.peak_in_flight[token] = max(stats.peak_in_flight[token], stats.in_flight[token])
+        try:
+            now = self.clock()
+            if not self.world.charge(op, token, now):
+                return answer(TOKEN_LIMIT, "token_limit")
+            await self._wait_latency()
+            fault = self.faults.take(api)
+            if fault is not None and fault.kind.skips_endpoint:
+                stats.refusals[f"fault:{fault.kind.value}"] += 1
+                return await apply_fault(fault.kind, request, None)
+            reply = self._dispatch(
+                file,
+                api,
+                request.method,
+                query,
+                body,
+                Context(query, body, self.world, op, token, self.knobs, now),
+            )
+            if fault is None:
+                return answer(reply)
+            stats.refusals[f"fault:{fault.kind.value}"] += 1
+            if fault.kind is Fault.SLOW:
+                await asyncio.sleep(fault.delay)
+                return answer(reply)
+            return await apply_fault(fault.kind, request, reply)
+        finally:
+            stats.in_flight[token] -= 1
+
+    @staticmethod
+    def _dispatch(
+        file: str, api: str, method: str, query: dict[str, str], body: Any, ctx: Context
+    ) -> Reply:
+        handler = _route(file, api)
+        if handler is None:
+            return UNKNOWN_API
+        wanted_method, fn = handler
+        if method != wanted_method:
+            return error(
+                405, "METHOD NOT ALLOWED", f"THE {api.upper()} API IS CONSUMED WITH {wanted_method}"
+            )
+        if body is _INVALID:
+            return error(400, "BAD REQUEST", "THE BODY IS NOT VALID JSON")
+        return fn(ctx)
+
+    async def _wait_latency(self) -> None:
+        latency = self.latency
+        delay = self._rng.uniform(*latency) if isinstance(latency, tuple) else latency
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+_INVALID = object()
+
+
+def _json_or(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _INVALID
+
+
+def _route(file: str, api: str) -> tuple[str, Callable[[Context], Reply]] | None:
+    if file == "campaign":
+        if api == "detail":
+            return "GET", DETAIL
+        return CAMPAIGN_API.get(api)
+    table = {"reports_manager": REPORT_API, "information": INFO_API, "real_time": REALTIME_API}.get(
+        file
+    )
+    if table is None or api not in table:
+        return None
+    return "GET", table[api]
