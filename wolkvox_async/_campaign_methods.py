@@ -68,6 +68,8 @@ def to_record(item: Record | Mapping[str, Any], *, row: int | None = None) -> Re
     except cattrs.BaseValidationError as exc:
         causes = "; ".join(cattrs.transform_error(exc))
         raise ConfigError(f"{where}invalid record: {causes}") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}invalid record: {exc}") from None
 
 
 def _wire_record(record: Record, kind: CampaignType) -> dict[str, str]:

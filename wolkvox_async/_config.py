@@ -60,8 +60,8 @@ def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) ->
 
 
 def _check_base_url(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
+    if value == "":
+        return  # the default: https://wv{server}.wolkvox.com
     parts = urlsplit(str(value))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url must be an http(s) URL with a host, got {value!r}")

@@ -158,9 +158,7 @@ def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any],
                 out["result_raw"] = out["result"]
             extra = sorted(set(data) - used)
             if refuse_extra and extra:
-                raise cattrs.ForbiddenExtraKeysError(
-                    f"unknown field(s) {', '.join(extra)} for {cls.__name__}", cls, set(extra)
-                )
+                raise ValueError(f"unknown field(s) {', '.join(extra)} for {cls.__name__}")
             return inner(out, cls)
 
         return hook

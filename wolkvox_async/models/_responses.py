@@ -219,6 +219,8 @@ class ExportRecord:
 class Export:
     """The whole ``campaign_15`` answer."""
 
+    code: str | None = None
+    """The body code ("200")."""
     campaign_id: str | None = None
     total_records: int | None = None
     records: tuple[ExportRecord, ...] = ()

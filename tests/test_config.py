@@ -1,0 +1,60 @@
+"""ClientConfig: validation at construction, redaction of the token."""
+
+from __future__ import annotations
+
+import pytest
+
+from wolkvox_async import ConfigError, WolkvoxClient
+from wolkvox_async._config import ClientConfig
+
+TOKEN = "7b22736563726574227d2d3230323631313233313230303030"
+
+
+@pytest.mark.parametrize(
+    "server",
+    ["evil.com#", "0014.attacker", "../", "٠٠١٤", "0014 ", "", "0014/x", "\uff10\uff11", "+14", 14],
+)
+def test_hostile_server_values_are_refused(server: object) -> None:
+    with pytest.raises(ConfigError, match="server"):
+        ClientConfig(server=server, token=TOKEN)  # type: ignore[arg-type]
+
+
+def test_default_base_url_and_operation() -> None:
+    config = ClientConfig(server="0014", token=TOKEN)
+    assert config.base_url == "https://wv0014.wolkvox.com"
+    assert config.operation == "0014"
+    assert ClientConfig(server="0014", token=TOKEN, licenses=3).quota_limit == 3000
+    assert ClientConfig(server="0014", token=TOKEN, licenses=3, daily_quota=10).quota_limit == 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"token": ""}, "token"),
+        ({"token": "abc\r\nX-Evil: 1"}, "token"),
+        ({"licenses": 0}, "licenses"),
+        ({"licenses": True}, "licenses"),
+        ({"daily_quota": -1}, "daily_quota"),
+        ({"timeout": 0}, "timeout"),
+        ({"base_url": "ftp://x"}, "base_url"),
+        ({"base_url": "https://user:pw@host"}, "base_url"),
+    ],
+)
+def test_bad_settings_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    args: dict[str, object] = {"server": "0014", "token": TOKEN, **kwargs}
+    with pytest.raises(ConfigError, match=field) as info:
+        ClientConfig(**args)  # type: ignore[arg-type]
+    assert TOKEN not in str(info.value)
+
+
+def test_token_hidden_from_reprs() -> None:
+    config = ClientConfig(server="0014", token=TOKEN)
+    assert TOKEN not in repr(config)
+    client = WolkvoxClient(server="0014", token=TOKEN)
+    assert TOKEN not in repr(client)
+    assert TOKEN not in repr(client.config)
+
+
+def test_turning_tls_verification_off_warns() -> None:
+    with pytest.warns(UserWarning, match="TLS verification is off"):
+        ClientConfig(server="0014", token=TOKEN, verify_ssl=False)

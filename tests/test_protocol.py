@@ -1,0 +1,185 @@
+"""Sans-I/O protocol: request building, the error mapping of every documented row, decoding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wolkvox_async import _errors as e
+from wolkvox_async import _routes as routes
+from wolkvox_async._config import ClientConfig
+from wolkvox_async._protocol import (
+    RawResponse,
+    build_request,
+    error_class,
+    parse_response,
+    structure_rows,
+)
+from wolkvox_async.models import PhoneResult
+
+TOKEN = "7b2274657374227d2d3230323631313233"
+CONFIG = ClientConfig(server="0014", token=TOKEN)
+
+
+def _parse(route: routes.Route, status: int, body: Any, *, raw: bytes | None = None) -> Any:
+    request = build_request(CONFIG, route)
+    data = raw if raw is not None else json.dumps(body).encode()
+    return parse_response(request, RawResponse(status=status, body=data))
+
+
+# wolkvox-api.md §4.1: every row of the global response-code table, plus §2 maintenance.
+DOCUMENTED_ERRORS = [
+    (400, "BAD REQUEST", "THE API YOU WANT TO CONSULT DOES NOT EXIST", e.BadRequest),
+    (400, "BAD REQUEST", "SOME PARAMETERS ARE REQUIRED", e.BadRequest),
+    (401, "UNAUTHORIZED", "PLEASE ENTER THE WOLKVOX-TOKEN", e.Unauthorized),
+    (403, "FORBIDDEN", "TOKEN LIMIT EXCEEDED", e.TokenLimitExceeded),
+    (
+        403,
+        "FORBIDDEN",
+        "EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)",
+        e.TooManySimultaneous,
+    ),
+    (403, "FORBIDDEN", "PLEASE VALIDATE TOKEN", e.InvalidToken),
+    (403, "FORBIDDEN", "", e.Maintenance),
+    (500, "INTERNAL SERVER ERROR", "", e.ServerError),
+    (503, "SERVICE UNAVAILABLE", "", e.ServerError),
+]
+
+
+@pytest.mark.parametrize(("status", "name", "msg", "cls"), DOCUMENTED_ERRORS)
+@pytest.mark.parametrize("code_as", [int, str])
+def test_documented_error_rows(status: int, name: str, msg: str, cls: type, code_as: type) -> None:
+    body = {"code": code_as(status), "error": name, "msg": msg}
+    with pytest.raises(cls) as info:
+        _parse(routes.START, status, body)
+    assert type(info.value) is cls
+    assert info.value.http_status == status
+    assert info.value.body_code == str(status)
+
+
+@pytest.mark.parametrize(("status", "name", "msg", "cls"), DOCUMENTED_ERRORS)
+def test_body_code_is_checked_on_http_200(status: int, name: str, msg: str, cls: type) -> None:
+    with pytest.raises(cls):
+        _parse(routes.TOKEN_INFO, 200, {"code": str(status), "error": name, "msg": msg})
+
+
+def test_http_error_with_success_body_code_is_still_an_error() -> None:
+    with pytest.raises(e.ServerError):
+        _parse(routes.TOKEN_INFO, 502, {"code": "200", "msg": "ok", "data": []})
+
+
+def test_report_404_is_an_empty_result() -> None:
+    envelope = _parse(routes.REPORT_CAMPAIGN_3, 404, {"code": 404, "msg": "0 records were found"})
+    assert envelope.payload == []
+    empty_body = _parse(routes.REPORT_CAMPAIGN_3, 404, None, raw=b"")
+    assert empty_body.payload == []
+
+
+def test_404_on_non_report_route_is_not_found() -> None:
+    with pytest.raises(e.NotFound):
+        _parse(routes.START, 404, {"code": 404, "msg": "campaign_id 9 does not exist"})
+
+
+@pytest.mark.parametrize(
+    "msg",
+    ["The campaign exceeds the licenses of the operation", "maximum 50000 records", "50.000 max"],
+)
+def test_campaign_full(msg: str) -> None:
+    with pytest.raises(e.CampaignFull):
+        _parse(routes.ADD_RECORD, 404, {"code": 404, "error": "NOT FOUND", "msg": msg})
+
+
+@pytest.mark.parametrize(
+    ("status", "raw", "why"),
+    [
+        (200, b"", "empty body"),
+        (200, b"<html>oops</html>", "not JSON"),
+        (200, b'{"code": "200", "data": [', "not JSON"),
+        (200, b"\xff\xfe\x00", "not JSON"),
+        (200, b"[1, 2]", "expected a JSON object"),
+        (200, b'"just a string"', "expected a JSON object"),
+    ],
+)
+def test_undocumented_bodies_raise_decode_error(status: int, raw: bytes, why: str) -> None:
+    with pytest.raises(e.ResponseDecodeError, match=why):
+        _parse(routes.TOKEN_INFO, status, None, raw=raw)
+
+
+def test_html_error_page_on_5xx_is_server_error() -> None:
+    with pytest.raises(e.ServerError, match="Bad Gateway"):
+        _parse(routes.TOKEN_INFO, 502, None, raw=b"<html><title>502 Bad Gateway</title></html>")
+
+
+def test_code_variants_that_mean_success() -> None:
+    for code in (200, "200", "201", 202, "", "0", None):
+        envelope = _parse(routes.INFO_CAMPAIGNS, 200, {"code": code, "msg": "1 records", "data": []})
+        assert envelope.payload == []
+
+
+def test_rows_accept_lone_object_and_reject_other_shapes() -> None:
+    request = build_request(CONFIG, routes.REPORT_CAMPAIGN_3)
+    one = parse_response(
+        request, RawResponse(status=200, body=b'{"code":200,"data":{"conn_id":"1"}}')
+    )
+    assert structure_rows(request, one, PhoneResult)[0].conn_id == "1"
+    bad = parse_response(request, RawResponse(status=200, body=b'{"code":200,"data":"x"}'))
+    with pytest.raises(e.ResponseDecodeError, match="data is a str"):
+        structure_rows(request, bad, PhoneResult)
+    wrong = parse_response(request, RawResponse(status=200, body=b'{"code":200,"data":[{"date":"soon"}]}'))
+    with pytest.raises(e.ResponseDecodeError, match="date"):
+        structure_rows(request, wrong, PhoneResult)
+
+
+def test_build_request_encodes_query_values_and_keeps_token_in_header() -> None:
+    request = build_request(
+        CONFIG, routes.FIND_RECORD, {"customer_id": "a b&c=d/é", "campaign_id": None}
+    )
+    assert request.url == (
+        "https://wv0014.wolkvox.com/api/v2/campaign.php?api=find_record&customer_id=a%20b%26c%3Dd%2F%C3%A9"
+    )
+    assert request.headers["wolkvox-token"] == TOKEN
+    assert TOKEN not in request.url
+    assert TOKEN not in repr(request)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+envelopes = st.fixed_dictionaries(
+    {},
+    optional={
+        "code": st.one_of(st.integers(-5, 999), st.sampled_from(["200", "201", "", "0", "x"]), json_values),
+        "msg": st.one_of(st.text(max_size=40), json_values),
+        "data": json_values,
+        "error": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    body=st.one_of(envelopes.map(lambda d: json.dumps(d).encode()), st.binary(max_size=64)),
+    route=st.sampled_from(routes.ALL_ROUTES),
+)
+def test_fuzzed_answers_only_raise_wolkvox_errors(status: int, body: bytes, route: routes.Route) -> None:
+    request = build_request(CONFIG, route)
+    try:
+        envelope = parse_response(request, RawResponse(status=status, body=body))
+        structure_rows(request, envelope, PhoneResult)
+    except e.ApiError as exc:
+        assert TOKEN not in str(exc)
+        assert TOKEN not in repr(exc)
+
+
+def test_error_class_is_pure_and_total() -> None:
+    assert error_class(routes.START, 202, 202, "ok") is None
+    assert error_class(routes.START, 200, "201", "ok") is None
+    assert error_class(routes.START, 418, None, "teapot") is e.ApiError
+    assert error_class(routes.REPORT_CAMPAIGN_1, 404, 404, "0 records were found") is None
