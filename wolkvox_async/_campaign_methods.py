@@ -66,10 +66,22 @@ def to_record(item: Record | Mapping[str, Any], *, row: int | None = None) -> Re
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     except cattrs.BaseValidationError as exc:
-        causes = "; ".join(cattrs.transform_error(exc))
+        # A Record validator's own ConfigError names the field best; cattrs wraps it.
+        own = _config_error_in(exc)
+        causes = str(own) if own else "; ".join(cattrs.transform_error(exc))
         raise ConfigError(f"{where}invalid record: {causes}") from None
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where}invalid record: {exc}") from None
+
+
+def _config_error_in(exc: BaseException) -> ConfigError | None:
+    if isinstance(exc, ConfigError):
+        return exc
+    for inner in exc.exceptions if isinstance(exc, BaseExceptionGroup) else ():
+        found = _config_error_in(inner)
+        if found is not None:
+            return found
+    return None
 
 
 def _wire_record(record: Record, kind: CampaignType) -> dict[str, str]:

@@ -1,0 +1,139 @@
+"""Every endpoint end to end: WolkvoxClient -> real loopback socket -> FakeWolkvox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from wolkvox_async import (
+    CallResult,
+    CampaignFull,
+    CampaignStatus,
+    CampaignType,
+    DncEntry,
+    FilterRule,
+    Record,
+    WolkvoxClient,
+)
+from wolkvox_async.testing import FakeWolkvox
+
+END = datetime(2026, 11, 20, 23, 59, 59)
+START = END - timedelta(days=30)
+
+
+def _records(n: int, *, first: int = 0) -> list[Record]:
+    return [
+        Record(customer_id=str(i), customer_name=f"C{i}", phones=(f"300{i:07d}",), opts=("x",))
+        for i in range(first, first + n)
+    ]
+
+
+async def test_campaign_lifecycle(fake: FakeWolkvox, client: WolkvoxClient) -> None:
+    camp = await client.create_campaign(
+        name="Leads", campaign_type=CampaignType.PREDICTIVE, skill_id="4069"
+    )
+    assert camp.id in fake.world.campaigns
+    result = await client.add_record(camp.id, _records(250))
+    assert result.sent == 250
+    assert len(fake.campaign(camp.id).records) == 250
+
+    assert "started" in (await client.start_campaign(camp.id)).message
+    [info] = await client.campaigns(camp.id)
+    assert (info.status, info.records, info.type_campaign) == (
+        CampaignStatus.STARTED,
+        250,
+        CampaignType.PREDICTIVE,
+    )
+    await client.set_speed(camp.id, 40)
+    [live] = await client.realtime_campaigns()
+    assert (live.campaign, live.speed, live.status) == (camp.id, 40, CampaignStatus.STARTED)
+    await client.stop_campaign(camp.id)
+    assert fake.campaign(camp.id).status == "Stopped"
+
+    [hit] = await client.find_record(campaign_id=camp.id, customer_id="7")
+    assert (hit.customer_id, hit.phones, hit.campaign_id) == ("7", ("3000000007",), camp.id)
+    assert await client.find_record(customer_phone="3000000008") != ()
+    assert await client.find_record(campaign_id=camp.id, customer_id="missing") == ()
+
+    msg = (await client.recall(camp.id, customer_id="7", telephone="3000000007", at=END)).message
+    assert "20261120235959" in msg
+
+    await client.remove_records(camp.id, ["1", "2"], campaign_type="predictive")
+    assert len(fake.campaign(camp.id).records) == 248
+    export = await client.export_campaign(camp.id)
+    assert export.total_records == 248
+    assert {r.customer_id for r in export.records} == {str(i) for i in range(250)} - {"1", "2"}
+
+    settings = await client.edit_campaign(camp.id, name="Renamed", turbo_dial=True)
+    assert (settings.campaign_name, settings.turbo_dial) == ("Renamed", True)
+    filtered = await client.filter_campaign(
+        camp.id, campaign_type="predictive", rules=[FilterRule(field="opt1", operator="=", value="x")]
+    )
+    assert filtered.total_records == 248
+    dnc = await client.add_dnc([DncEntry(telephone="3001112222"), "3003334444"])
+    assert dnc.total_added == 2
+    await client.codify(camp.id, campaign_type="predictive", customer_id="3", cod_act="002")
+    await client.clear_campaign(camp.id, campaign_type="predictive")
+    assert fake.campaign(camp.id).records == []
+    deleted = await client.delete_campaigns([camp.id, "999999"])
+    assert (deleted.deleted, deleted.failed) == (1, 1)
+    assert camp.id not in fake.world.campaigns
+
+
+async def test_preview_campaign_records_carry_agent(fake: FakeWolkvox, client: WolkvoxClient) -> None:
+    camp = await client.create_campaign(name="P", campaign_type="preview", skill_id="1")
+    await client.add_record(
+        camp.id, [{"customer_id": "1", "agent_id": "1001", "tel1": "300"}], campaign_type="preview"
+    )
+    assert fake.campaign(camp.id).records[0]["agent_id"] == "1001"
+
+
+async def test_reports_over_synthetic_results(fake: FakeWolkvox, client: WolkvoxClient) -> None:
+    camp = await client.create_campaign(name="R", campaign_type="predictive", skill_id="1")
+    await client.add_record(camp.id, _records(50))
+    attempts = fake.add_call_results(camp.id, START, END, 2_000, seed=7)
+    rows = await client.phone_results(camp.id, START, END)
+    assert len(rows) == 2_000
+    assert {r.conn_id for r in rows} == {a.conn_id for a in attempts}
+    assert all(r.date is not None and START <= r.date.replace(tzinfo=None) <= END for r in rows)
+    assert all(r.result is not CallResult.OTHER for r in rows)
+
+    finals = await client.final_results(camp.id, START, END)
+    assert sum(s.records or 0 for s in finals) == 50  # one final result per customer
+    per_attempt = await client.attempt_results("all", START, END)
+    assert sum(s.records or 0 for s in per_attempt) == 2_000
+    assert sum(c.records or 0 for c in await client.code_results(camp.id, START, END)) == 2_000
+    machines = sum(1 for a in attempts if a.result == "ANSWER-MACHINE")
+    [amd] = await client.amd_totals(camp.id, START, END)
+    assert amd.total_amd == machines
+    assert len(await client.amd_details(camp.id, START, END)) >= machines
+    by_phone = await client.machine_codes_by_phone(camp.id, START, END)
+    assert sum(p.total_machine_recognitions or 0 for p in by_phone) == 2_000
+    assert len(await client.preview_calls(camp.id, START, END)) == 2_000
+    assert len(await client.whatsapp_statuses(camp.id, START, END)) == 2_000
+    assert sum(t.count or 0 for t in await client.turbo_dial_counts(camp.id, START, END)) == 2_000
+    detail = await client.campaign_detail(camp.id, START, END, campaign_type="predictive")
+    assert len(detail) == 2_000
+
+    empty_start = END + timedelta(days=1)
+    assert await client.phone_results(camp.id, empty_start, empty_start + timedelta(days=1)) == ()
+
+
+async def test_token_info_reports_consumption(fake: FakeWolkvox, client: WolkvoxClient) -> None:
+    await client.campaigns()
+    info = await client.token_info()
+    assert (info.token_limit, info.token_use_today, info.all_token_today) == (3000, 2, 2)
+    assert fake.quota_used() == 2
+
+
+async def test_campaign_full_stops_with_exact_count() -> None:
+    async with FakeWolkvox(licenses=1, campaign_capacity=25_000) as fake:
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            camp = await wv.create_campaign(name="F", campaign_type="predictive", skill_id="1")
+            await wv.add_record(camp.id, _records(10_000))
+            await wv.add_record(camp.id, _records(10_000, first=10_000))
+            with pytest.raises(CampaignFull) as info:
+                await wv.add_record(camp.id, _records(10_000, first=20_000))
+            assert info.value.http_status == 404
+            assert len(fake.campaign(camp.id).records) == 20_000

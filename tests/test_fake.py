@@ -1,0 +1,190 @@
+"""FakeWolkvox enforces what wolkvox-api.md §10 says a faithful simulator must."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from wolkvox_async import (
+    ApiError,
+    BadRequest,
+    InvalidToken,
+    Maintenance,
+    TokenLimitExceeded,
+    TooManySimultaneous,
+    WolkvoxClient,
+)
+from wolkvox_async.testing import FakeWolkvox, Knobs
+
+
+async def raw(fake: FakeWolkvox, method: str, path: str, *, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+    headers = {} if token is None else {"wolkvox-token": token}
+    async with aiohttp.ClientSession() as session:
+        data = None if body is None else json.dumps(body)
+        async with session.request(method, fake.url + path, headers=headers, data=data) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+def client_for(fake: FakeWolkvox, token: str | None = None, **kw: Any) -> WolkvoxClient:
+    return WolkvoxClient(server=fake.server, token=token or fake.token, base_url=fake.url, **kw)
+
+
+async def test_auth_errors(fake: FakeWolkvox) -> None:
+    status, body = await raw(fake, "GET", "/api/v2/information.php?api=token_info")
+    assert (status, body["msg"]) == (401, "PLEASE ENTER THE WOLKVOX-TOKEN")
+    async with client_for(fake, token="not-a-token") as wv:
+        with pytest.raises(InvalidToken):
+            await wv.token_info()
+    assert fake.stats.refusals["no_token"] == 1
+    assert fake.stats.refusals["invalid_token"] == 1
+    assert fake.quota_used() == 0
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+async def test_concurrency_cap_per_token(cap: int) -> None:
+    async with FakeWolkvox(max_concurrency=cap, latency=0.05) as fake:
+        other = fake.add_token()
+        async with client_for(fake) as wv, client_for(fake, other) as wv2:
+            results = await asyncio.gather(
+                *(wv.token_info() for _ in range(cap + 1)), wv2.token_info(), return_exceptions=True
+            )
+    refused = [r for r in results if isinstance(r, TooManySimultaneous)]
+    assert len(refused) == 1  # only the (cap+1)th on the same token; the other token is free
+    assert fake.stats.peak_in_flight[fake.token] == cap
+    assert fake.stats.refusals["simultaneous"] == 1
+    assert fake.quota_used() == cap + 1  # refused requests are not charged
+
+
+async def test_quota_is_shared_by_an_operations_tokens() -> None:
+    async with FakeWolkvox(daily_quota=3) as fake:
+        second = fake.add_token()
+        elsewhere = fake.add_operation("0100", licenses=1, tokens=["other-op-token"])
+        async with client_for(fake) as a, client_for(fake, second) as b, client_for(fake, "other-op-token") as c:
+            await a.campaigns()
+            await b.campaigns()
+            info = await a.token_info()
+            assert (info.token_use_today, info.all_token_today, info.token_limit) == (2, 3, 3)
+            with pytest.raises(TokenLimitExceeded):
+                await b.campaigns()
+            await c.campaigns()  # another operation has its own quota
+    assert fake.quota_used() == 3
+    assert elsewhere.limit == 1000
+    assert fake.stats.refusals["token_limit"] == 1
+
+
+async def test_quota_resets_at_midnight_bogota_on_the_injected_clock() -> None:
+    now = [datetime(2026, 11, 21, 4, 59, 0, tzinfo=UTC)]  # 23:59 in Bogota
+    async with FakeWolkvox(daily_quota=1, clock=lambda: now[0]) as fake:
+        async with client_for(fake) as wv:
+            await wv.campaigns()
+            now[0] = datetime(2026, 11, 21, 0, 30, tzinfo=UTC) + timedelta(hours=4)  # 23:30 Bogota
+            with pytest.raises(TokenLimitExceeded):
+                await wv.campaigns()
+            now[0] = datetime(2026, 11, 21, 5, 0, 0, tzinfo=UTC)  # 00:00 Bogota, a new day
+            await wv.campaigns()
+
+
+async def test_upload_limit_and_date_range_limit_are_enforced(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    records = [{"customer_id": str(i)} for i in range(10_001)]
+    path = f"/api/v2/campaign.php?api=add_record&type_campaign=predictive&campaign_id={camp.id}&campaign_status=start"
+    status, body = await raw(fake, "POST", path, token=fake.token, body=records)
+    assert status == 400 and "10000" in body["msg"]
+    assert camp.records == []
+    status, body = await raw(
+        fake,
+        "GET",
+        f"/api/v2/reports_manager.php?api=campaign_3&campaign_id={camp.id}&date_ini=20260101000000&date_end=20260201000001",
+        token=fake.token,
+    )
+    assert status == 400 and "31 DAYS" in body["msg"]
+
+
+@pytest.mark.parametrize(("mode", "expect"), [("truncate", 50), ("error", BadRequest)])
+async def test_download_cap(mode: str, expect: Any) -> None:
+    start = datetime(2026, 10, 1)
+    async with FakeWolkvox(knobs=Knobs(download_cap=50, cap_mode=mode)) as fake:  # type: ignore[arg-type]
+        camp = fake.create_campaign()
+        fake.add_call_results(camp.id, start, start + timedelta(days=1), 51)
+        async with client_for(fake) as wv:
+            if isinstance(expect, int):
+                assert len(await wv.phone_results(camp.id, start, start + timedelta(days=1))) == expect
+            else:
+                with pytest.raises(expect, match="EXCEEDS 50"):
+                    await wv.phone_results(camp.id, start, start + timedelta(days=1))
+    assert Knobs().download_cap == 60_000
+
+
+@pytest.mark.parametrize("as_404", [True, False])
+async def test_empty_report_window(as_404: bool) -> None:
+    async with FakeWolkvox(knobs=Knobs(empty_report_404=as_404)) as fake:
+        camp = fake.create_campaign()
+        status, _ = await raw(
+            fake,
+            "GET",
+            f"/api/v2/reports_manager.php?api=campaign_1&campaign_id={camp.id}&date_ini=20260101000000&date_end=20260102000000",
+            token=fake.token,
+        )
+        assert status == (404 if as_404 else 200)
+        async with client_for(fake) as wv:
+            assert await wv.final_results(camp.id, datetime(2026, 1, 1), datetime(2026, 1, 2)) == ()
+
+
+async def test_maintenance_unknown_api_and_wrong_method(fake: FakeWolkvox) -> None:
+    status, body = await raw(fake, "GET", "/api/v2/campaign.php?api=nope", token=fake.token)
+    assert (status, body["msg"]) == (400, "THE API YOU WANT TO CONSULT DOES NOT EXIST")
+    status, _ = await raw(fake, "GET", "/api/v2/campaign.php?api=start&campaign_id=1", token=fake.token)
+    assert status == 405
+    fake.maintenance = True
+    async with client_for(fake) as wv:
+        with pytest.raises(Maintenance):
+            await wv.token_info()
+    assert [r.api for r in fake.requests] == ["nope", "start", "token_info"]
+
+
+async def test_missing_parameters_and_bad_token_header(fake: FakeWolkvox) -> None:
+    status, body = await raw(fake, "PUT", "/api/v2/campaign.php?api=start", token=fake.token)
+    assert (status, body["msg"]) == (400, "SOME PARAMETERS ARE REQUIRED")
+    async with WolkvoxClient(server="0014", token="x", base_url=fake.url) as wv:
+        with pytest.raises(InvalidToken):
+            await wv.campaigns()
+    with pytest.raises(ApiError):
+        async with client_for(fake) as wv:
+            await wv.start_campaign("424242")
+
+
+async def test_recall_refused_for_preview_by_the_server(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign(type="preview")
+    body = {"recall_date": "20261120100000", "recall_telephone": "3", "customer_id": "1"}
+    status, reply = await raw(fake, "PUT", f"/api/v2/campaign.php?api=recall&campaign_id={camp.id}", token=fake.token, body=body)
+    assert status == 400 and "PREVIEW" in reply["msg"]
+
+
+async def test_plugin_fixture(fake_wolkvox: FakeWolkvox) -> None:
+    async with client_for(fake_wolkvox) as wv:
+        assert (await wv.token_info()).token_limit == 3000
+
+
+async def test_runs_as_a_process() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wolkvox_async.testing", "--port", "0", "--token", "proc-token",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        url = line.split(" on ")[1].split()[0]
+        async with WolkvoxClient(server="0014", token="proc-token", base_url=url) as wv:
+            assert (await wv.token_info()).token_use_today == 1
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "/api/v2/information.php?api=token_info") as resp:
+                assert resp.status == 401
+    finally:
+        proc.terminate()
+        await proc.wait()
