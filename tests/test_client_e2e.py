@@ -68,7 +68,9 @@ async def test_campaign_lifecycle(fake: FakeWolkvox, client: WolkvoxClient) -> N
     settings = await client.edit_campaign(camp.id, name="Renamed", turbo_dial=True)
     assert (settings.campaign_name, settings.turbo_dial) == ("Renamed", True)
     filtered = await client.filter_campaign(
-        camp.id, campaign_type="predictive", rules=[FilterRule(field="opt1", operator="=", value="x")]
+        camp.id,
+        campaign_type="predictive",
+        rules=[FilterRule(field="opt1", operator="=", value="x")],
     )
     assert filtered.total_records == 248
     dnc = await client.add_dnc([DncEntry(telephone="3001112222"), "3003334444"])
@@ -81,7 +83,9 @@ async def test_campaign_lifecycle(fake: FakeWolkvox, client: WolkvoxClient) -> N
     assert camp.id not in fake.world.campaigns
 
 
-async def test_preview_campaign_records_carry_agent(fake: FakeWolkvox, client: WolkvoxClient) -> None:
+async def test_preview_campaign_records_carry_agent(
+    fake: FakeWolkvox, client: WolkvoxClient
+) -> None:
     camp = await client.create_campaign(name="P", campaign_type="preview", skill_id="1")
     await client.add_record(
         camp.id, [{"customer_id": "1", "agent_id": "1001", "tel1": "300"}], campaign_type="preview"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cattrs
 import pytest
@@ -32,7 +32,7 @@ def test_bad_flag_is_an_error_not_true() -> None:
 
 def test_response_dates_are_aware_gmt_minus_5() -> None:
     row = CONVERTER.structure({"date": "2023-11-22 10:15:20"}, PhoneResult)
-    assert row.date == datetime(2023, 11, 22, 15, 15, 20, tzinfo=timezone.utc)
+    assert row.date == datetime(2023, 11, 22, 15, 15, 20, tzinfo=UTC)
     assert row.date is not None and row.date.utcoffset() == timedelta(hours=-5)
     assert CONVERTER.structure({"date": "0000-00-00 00:00:00"}, PhoneResult).date is None
     assert CONVERTER.structure({"date": "2024-04-26-16"}, FoundRecord).date == datetime(
@@ -42,7 +42,7 @@ def test_response_dates_are_aware_gmt_minus_5() -> None:
 
 def test_request_dates_naive_means_wolkvox_time_aware_is_converted() -> None:
     assert format_query_datetime(datetime(2023, 11, 22, 10, 15, 20)) == "20231122101520"
-    utc = datetime(2023, 11, 22, 15, 15, 20, tzinfo=timezone.utc)
+    utc = datetime(2023, 11, 22, 15, 15, 20, tzinfo=UTC)
     assert format_query_datetime(utc) == "20231122101520"
     assert to_wolkvox_time(utc) == datetime(2023, 11, 22, 10, 15, 20)
 
@@ -85,7 +85,7 @@ def test_record_round_trip_through_wire_keys() -> None:
         customer_name="Ana",
         phones=("3001", "3002"),
         opts=("a", "", "c"),
-        recall_date=datetime(2024, 4, 26, 21, 0, tzinfo=timezone.utc),
+        recall_date=datetime(2024, 4, 26, 21, 0, tzinfo=UTC),
     )
     wire = CONVERTER.unstructure(record)
     assert wire["tel2"] == "3002" and wire["tel10"] == ""

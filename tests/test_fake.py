@@ -23,7 +23,9 @@ from wolkvox_async import (
 from wolkvox_async.testing import FakeWolkvox, Knobs
 
 
-async def raw(fake: FakeWolkvox, method: str, path: str, *, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+async def raw(
+    fake: FakeWolkvox, method: str, path: str, *, token: str | None = None, body: Any = None
+) -> tuple[int, Any]:
     headers = {} if token is None else {"wolkvox-token": token}
     async with aiohttp.ClientSession() as session:
         data = None if body is None else json.dumps(body)
@@ -65,7 +67,11 @@ async def test_quota_is_shared_by_an_operations_tokens() -> None:
     async with FakeWolkvox(daily_quota=3) as fake:
         second = fake.add_token()
         elsewhere = fake.add_operation("0100", licenses=1, tokens=["other-op-token"])
-        async with client_for(fake) as a, client_for(fake, second) as b, client_for(fake, "other-op-token") as c:
+        async with (
+            client_for(fake) as a,
+            client_for(fake, second) as b,
+            client_for(fake, "other-op-token") as c,
+        ):
             await a.campaigns()
             await b.campaigns()
             info = await a.token_info()
@@ -80,20 +86,22 @@ async def test_quota_is_shared_by_an_operations_tokens() -> None:
 
 async def test_quota_resets_at_midnight_bogota_on_the_injected_clock() -> None:
     now = [datetime(2026, 11, 21, 4, 59, 0, tzinfo=UTC)]  # 23:59 in Bogota
-    async with FakeWolkvox(daily_quota=1, clock=lambda: now[0]) as fake:
-        async with client_for(fake) as wv:
+    async with FakeWolkvox(daily_quota=1, clock=lambda: now[0]) as fake, client_for(fake) as wv:
+        await wv.campaigns()
+        now[0] = datetime(2026, 11, 21, 0, 30, tzinfo=UTC) + timedelta(hours=4)  # 23:30 Bogota
+        with pytest.raises(TokenLimitExceeded):
             await wv.campaigns()
-            now[0] = datetime(2026, 11, 21, 0, 30, tzinfo=UTC) + timedelta(hours=4)  # 23:30 Bogota
-            with pytest.raises(TokenLimitExceeded):
-                await wv.campaigns()
-            now[0] = datetime(2026, 11, 21, 5, 0, 0, tzinfo=UTC)  # 00:00 Bogota, a new day
-            await wv.campaigns()
+        now[0] = datetime(2026, 11, 21, 5, 0, 0, tzinfo=UTC)  # 00:00 Bogota, a new day
+        await wv.campaigns()
 
 
 async def test_upload_limit_and_date_range_limit_are_enforced(fake: FakeWolkvox) -> None:
     camp = fake.create_campaign()
     records = [{"customer_id": str(i)} for i in range(10_001)]
-    path = f"/api/v2/campaign.php?api=add_record&type_campaign=predictive&campaign_id={camp.id}&campaign_status=start"
+    path = (
+        "/api/v2/campaign.php?api=add_record&type_campaign=predictive"
+        f"&campaign_id={camp.id}&campaign_status=start"
+    )
     status, body = await raw(fake, "POST", path, token=fake.token, body=records)
     assert status == 400 and "10000" in body["msg"]
     assert camp.records == []
@@ -114,7 +122,9 @@ async def test_download_cap(mode: str, expect: Any) -> None:
         fake.add_call_results(camp.id, start, start + timedelta(days=1), 51)
         async with client_for(fake) as wv:
             if isinstance(expect, int):
-                assert len(await wv.phone_results(camp.id, start, start + timedelta(days=1))) == expect
+                assert (
+                    len(await wv.phone_results(camp.id, start, start + timedelta(days=1))) == expect
+                )
             else:
                 with pytest.raises(expect, match="EXCEEDS 50"):
                     await wv.phone_results(camp.id, start, start + timedelta(days=1))
@@ -139,7 +149,9 @@ async def test_empty_report_window(as_404: bool) -> None:
 async def test_maintenance_unknown_api_and_wrong_method(fake: FakeWolkvox) -> None:
     status, body = await raw(fake, "GET", "/api/v2/campaign.php?api=nope", token=fake.token)
     assert (status, body["msg"]) == (400, "THE API YOU WANT TO CONSULT DOES NOT EXIST")
-    status, _ = await raw(fake, "GET", "/api/v2/campaign.php?api=start&campaign_id=1", token=fake.token)
+    status, _ = await raw(
+        fake, "GET", "/api/v2/campaign.php?api=start&campaign_id=1", token=fake.token
+    )
     assert status == 405
     fake.maintenance = True
     async with client_for(fake) as wv:
@@ -162,7 +174,13 @@ async def test_missing_parameters_and_bad_token_header(fake: FakeWolkvox) -> Non
 async def test_recall_refused_for_preview_by_the_server(fake: FakeWolkvox) -> None:
     camp = fake.create_campaign(type="preview")
     body = {"recall_date": "20261120100000", "recall_telephone": "3", "customer_id": "1"}
-    status, reply = await raw(fake, "PUT", f"/api/v2/campaign.php?api=recall&campaign_id={camp.id}", token=fake.token, body=body)
+    status, reply = await raw(
+        fake,
+        "PUT",
+        f"/api/v2/campaign.php?api=recall&campaign_id={camp.id}",
+        token=fake.token,
+        body=body,
+    )
     assert status == 400 and "PREVIEW" in reply["msg"]
 
 
@@ -173,7 +191,13 @@ async def test_plugin_fixture(fake_wolkvox: FakeWolkvox) -> None:
 
 async def test_runs_as_a_process() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wolkvox_async.testing", "--port", "0", "--token", "proc-token",
+        sys.executable,
+        "-m",
+        "wolkvox_async.testing",
+        "--port",
+        "0",
+        "--token",
+        "proc-token",
         stdout=asyncio.subprocess.PIPE,
     )
     try:

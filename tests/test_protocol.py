@@ -116,7 +116,9 @@ def test_html_error_page_on_5xx_is_server_error() -> None:
 
 def test_code_variants_that_mean_success() -> None:
     for code in (200, "200", "201", 202, "", "0", None):
-        envelope = _parse(routes.INFO_CAMPAIGNS, 200, {"code": code, "msg": "1 records", "data": []})
+        envelope = _parse(
+            routes.INFO_CAMPAIGNS, 200, {"code": code, "msg": "1 records", "data": []}
+        )
         assert envelope.payload == []
 
 
@@ -129,7 +131,9 @@ def test_rows_accept_lone_object_and_reject_other_shapes() -> None:
     bad = parse_response(request, RawResponse(status=200, body=b'{"code":200,"data":"x"}'))
     with pytest.raises(e.ResponseDecodeError, match="data is a str"):
         structure_rows(request, bad, PhoneResult)
-    wrong = parse_response(request, RawResponse(status=200, body=b'{"code":200,"data":[{"date":"soon"}]}'))
+    wrong = parse_response(
+        request, RawResponse(status=200, body=b'{"code":200,"data":[{"date":"soon"}]}')
+    )
     with pytest.raises(e.ResponseDecodeError, match="date"):
         structure_rows(request, wrong, PhoneResult)
 
@@ -148,13 +152,17 @@ def test_build_request_encodes_query_values_and_keeps_token_in_header() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 envelopes = st.fixed_dictionaries(
     {},
     optional={
-        "code": st.one_of(st.integers(-5, 999), st.sampled_from(["200", "201", "", "0", "x"]), json_values),
+        "code": st.one_of(
+            st.integers(-5, 999), st.sampled_from(["200", "201", "", "0", "x"]), json_values
+        ),
         "msg": st.one_of(st.text(max_size=40), json_values),
         "data": json_values,
         "error": json_values,
@@ -168,7 +176,9 @@ envelopes = st.fixed_dictionaries(
     body=st.one_of(envelopes.map(lambda d: json.dumps(d).encode()), st.binary(max_size=64)),
     route=st.sampled_from(routes.ALL_ROUTES),
 )
-def test_fuzzed_answers_only_raise_wolkvox_errors(status: int, body: bytes, route: routes.Route) -> None:
+def test_fuzzed_answers_only_raise_wolkvox_errors(
+    status: int, body: bytes, route: routes.Route
+) -> None:
     request = build_request(CONFIG, route)
     try:
         envelope = parse_response(request, RawResponse(status=status, body=body))

@@ -6,12 +6,11 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 from aioresponses import aioresponses
+from helpers import CompatResponse
 from yarl import URL
 
 from wolkvox_async import CampaignType, DncEntry, FilterRule, Record, WolkvoxClient
@@ -25,137 +24,254 @@ OK_ROWS = {"code": 200, "error": None, "msg": "1 records were found", "data": [{
 Call = Callable[[WolkvoxClient], Awaitable[Any]]
 
 
-class CompatResponse(ClientResponse):
-    """aioresponses 0.7.9 predates aiohttp 3.14's required ``stream_writer`` argument
-    (pnuckowski/aioresponses#289); supply a stand-in for the already-sent request."""
+def _report_call(method: str) -> Call:
+    return lambda wv: getattr(wv, method)("all", START, END)
 
-    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
-        super().__init__(method, url, **kwargs)
 
 # (id, call, method, file, query without api, body, answer)
 CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
     (
         "add_dnc",
         lambda wv: wv.add_dnc([DncEntry(telephone="3001", days_block=15)]),
-        "POST", "campaign", {}, [{"telephone": "3001", "days_block": "15"}], OK_ROWS,
+        "POST",
+        "campaign",
+        {},
+        [{"telephone": "3001", "days_block": "15"}],
+        OK_ROWS,
     ),
     (
         "add_record_predictive",
         lambda wv: wv.add_record("12", [Record(customer_id="1", phones=("3001",))]),
-        "POST", "campaign",
+        "POST",
+        "campaign",
         {"type_campaign": "predictive", "campaign_id": "12", "campaign_status": "start"},
-        "RECORDS", {"code": "201", "error": None, "msg": "ok", "data": [{"total_registers": "1"}]},
+        "RECORDS",
+        {"code": "201", "error": None, "msg": "ok", "data": [{"total_registers": "1"}]},
     ),
     (
         "add_record_preview",
         lambda wv: wv.add_record(
             "12", [{"customer_id": "1", "agent_id": "77"}], campaign_type=CampaignType.PREVIEW
         ),
-        "POST", "campaign", {"type_campaign": "preview", "campaign_id": "12"}, "RECORDS",
+        "POST",
+        "campaign",
+        {"type_campaign": "preview", "campaign_id": "12"},
+        "RECORDS",
         {"code": "201", "error": None, "msg": "ok"},
     ),
     (
         "clear_campaign",
         lambda wv: wv.clear_campaign("12", campaign_type="predictive", result="NO ANSWER"),
-        "DELETE", "campaign",
-        {"type_campaign": "predictive", "campaign_id": "12", "result": "no-answer"}, None, OK_ACTION,
+        "DELETE",
+        "campaign",
+        {"type_campaign": "predictive", "campaign_id": "12", "result": "no-answer"},
+        None,
+        OK_ACTION,
     ),
     (
         "create_campaign",
         lambda wv: wv.create_campaign(
-            name="Leads", campaign_type="predictive", skill_id="4069", opt_labels=("City",), amd="COL"
+            name="Leads",
+            campaign_type="predictive",
+            skill_id="4069",
+            opt_labels=("City",),
+            amd="COL",
         ),
-        "POST", "campaign", {"type_campaign": "predictive"},
+        "POST",
+        "campaign",
+        {"type_campaign": "predictive"},
         {
-            "campaign_name": "Leads", "campaign_description": "", "start_time": "080000",
-            "end_time": "180000", "skill_id": "4069", "opt1": "City", "enable_edition": "no",
+            "campaign_name": "Leads",
+            "campaign_description": "",
+            "start_time": "080000",
+            "end_time": "180000",
+            "skill_id": "4069",
+            "opt1": "City",
+            "enable_edition": "no",
             "amd": "COL",
         },
-        {"code": 201, "error": None, "msg": "ok", "data": [{"id_campaign": "5", "name_campaign": "Leads"}]},
+        {
+            "code": 201,
+            "error": None,
+            "msg": "ok",
+            "data": [{"id_campaign": "5", "name_campaign": "Leads"}],
+        },
     ),
     (
         "codify",
-        lambda wv: wv.codify("12", campaign_type="preview", customer_id="3", cod_act="002", comment="c"),
-        "PUT", "campaign", {"type_campaign": "preview", "campaign_id": "12"},
-        {"cod_act": "002", "comment": "c", "customer_id": "3"}, OK_ACTION,
+        lambda wv: wv.codify(
+            "12", campaign_type="preview", customer_id="3", cod_act="002", comment="c"
+        ),
+        "PUT",
+        "campaign",
+        {"type_campaign": "preview", "campaign_id": "12"},
+        {"cod_act": "002", "comment": "c", "customer_id": "3"},
+        OK_ACTION,
     ),
     (
         "detail",
-        lambda wv: wv.campaign_detail("12", START, END, campaign_type="predictive", include_unmanaged=True),
-        "GET", "campaign",
-        {"type_campaign": "predictive", "campaign_id": "12", **DATES, "detail": "all"}, None, OK_ROWS,
+        lambda wv: wv.campaign_detail(
+            "12", START, END, campaign_type="predictive", include_unmanaged=True
+        ),
+        "GET",
+        "campaign",
+        {"type_campaign": "predictive", "campaign_id": "12", **DATES, "detail": "all"},
+        None,
+        OK_ROWS,
     ),
     (
         "recall",
         lambda wv: wv.recall("12", customer_id="3", telephone="3001", at=datetime(2024, 4, 26, 16)),
-        "PUT", "campaign", {"campaign_id": "12"},
-        {"recall_date": "20240426160000", "recall_telephone": "3001", "customer_id": "3"}, OK_ACTION,
+        "PUT",
+        "campaign",
+        {"campaign_id": "12"},
+        {"recall_date": "20240426160000", "recall_telephone": "3001", "customer_id": "3"},
+        OK_ACTION,
     ),
     (
         "remove_record",
         lambda wv: wv.remove_records("12", ["1", "2"], campaign_type="predictive"),
-        "DELETE", "campaign", {"type_campaign": "predictive", "campaign_id": "12"},
-        {"customer_id": "1,2"}, OK_ACTION,
+        "DELETE",
+        "campaign",
+        {"type_campaign": "predictive", "campaign_id": "12"},
+        {"customer_id": "1,2"},
+        OK_ACTION,
     ),
-    ("speed", lambda wv: wv.set_speed("12", 80), "PUT", "campaign", {"campaign_id": "12"}, {"speed": "80"}, OK_ACTION),
-    ("start", lambda wv: wv.start_campaign(12), "PUT", "campaign", {"campaign_id": "12"}, None, OK_ACTION),
-    ("stop", lambda wv: wv.stop_campaign("12"), "PUT", "campaign", {"campaign_id": "12"}, None, OK_ACTION),
+    (
+        "speed",
+        lambda wv: wv.set_speed("12", 80),
+        "PUT",
+        "campaign",
+        {"campaign_id": "12"},
+        {"speed": "80"},
+        OK_ACTION,
+    ),
+    (
+        "start",
+        lambda wv: wv.start_campaign(12),
+        "PUT",
+        "campaign",
+        {"campaign_id": "12"},
+        None,
+        OK_ACTION,
+    ),
+    (
+        "stop",
+        lambda wv: wv.stop_campaign("12"),
+        "PUT",
+        "campaign",
+        {"campaign_id": "12"},
+        None,
+        OK_ACTION,
+    ),
     (
         "find_record",
         lambda wv: wv.find_record(campaign_id="12", customer_id="1 2", customer_phone="+57 300"),
-        "GET", "campaign", {"campaign_id": "12", "customer_phone": "+57 300", "customer_id": "1 2"},
-        None, OK_ROWS,
+        "GET",
+        "campaign",
+        {"campaign_id": "12", "customer_phone": "+57 300", "customer_id": "1 2"},
+        None,
+        OK_ROWS,
     ),
     (
         "delete_campaign",
         lambda wv: wv.delete_campaigns(["23910", "23911"]),
-        "DELETE", "campaign", {}, {"campaign_ids": ["23910", "23911"]},
-        {"code": "200", "error": None, "msg": "2 campaigns deleted successfully. 0 operations failed."},
+        "DELETE",
+        "campaign",
+        {},
+        {"campaign_ids": ["23910", "23911"]},
+        {
+            "code": "200",
+            "error": None,
+            "msg": "2 campaigns deleted successfully. 0 operations failed.",
+        },
     ),
     (
         "campaign_filter",
         lambda wv: wv.filter_campaign(
-            "12", campaign_type="predictive", rules=[FilterRule(field="opt1", operator="like", value="a")]
+            "12",
+            campaign_type="predictive",
+            rules=[FilterRule(field="opt1", operator="like", value="a")],
         ),
-        "PUT", "campaign", {"type_campaign": "predictive", "campaign_id": "12"},
-        {"filter_active": "yes", "connector": "and", "filters": [{"field": "opt1", "operator": "like", "value": "a"}]},
+        "PUT",
+        "campaign",
+        {"type_campaign": "predictive", "campaign_id": "12"},
+        {
+            "filter_active": "yes",
+            "connector": "and",
+            "filters": [{"field": "opt1", "operator": "like", "value": "a"}],
+        },
         {"code": 202, "error": None, "msg": "ok", "data": {"total_records": "1"}},
     ),
     (
         "campaign_15",
         lambda wv: wv.export_campaign("12"),
-        "GET", "campaign", {"campaign_id": "12"}, None,
+        "GET",
+        "campaign",
+        {"campaign_id": "12"},
+        None,
         {"code": "200", "total_records": "0", "campaign_id": "12", "records": []},
     ),
     (
         "recall_records",
         lambda wv: wv.recall_records("12", field="Cod_Machine", value="FAILED"),
-        "PUT", "campaign", {"campaign_id": "12"}, {"field": "Cod_Machine", "value": "FAILED"}, OK_ROWS,
+        "PUT",
+        "campaign",
+        {"campaign_id": "12"},
+        {"field": "Cod_Machine", "value": "FAILED"},
+        OK_ROWS,
     ),
     (
         "edit_campaign",
-        lambda wv: wv.edit_campaign("12", name="N", start_time=time(8), end_time=time(17, 30), turbo_dial=False),
-        "PUT", "campaign", {"campaign_id": "12"},
-        {"campaign_name": "N", "turbo_dial": "no", "start_time": "08:00:00", "end_time": "17:30:00"},
+        lambda wv: wv.edit_campaign(
+            "12", name="N", start_time=time(8), end_time=time(17, 30), turbo_dial=False
+        ),
+        "PUT",
+        "campaign",
+        {"campaign_id": "12"},
+        {
+            "campaign_name": "N",
+            "turbo_dial": "no",
+            "start_time": "08:00:00",
+            "end_time": "17:30:00",
+        },
         OK_ROWS,
     ),
     *[
         (
             f"campaign_{n}",
-            (lambda name: lambda wv: getattr(wv, name)("all", START, END))(name),
-            "GET", "reports_manager", {"campaign_id": "all", **DATES}, None, OK_ROWS,
+            _report_call(name),
+            "GET",
+            "reports_manager",
+            {"campaign_id": "all", **DATES},
+            None,
+            OK_ROWS,
         )
         for n, name in enumerate(
             [
-                "final_results", "code_results", "phone_results", "attempt_results", "preview_calls",
-                "amd_totals", "amd_details", "machine_codes_by_phone", "whatsapp_statuses",
+                "final_results",
+                "code_results",
+                "phone_results",
+                "attempt_results",
+                "preview_calls",
+                "amd_totals",
+                "amd_details",
+                "machine_codes_by_phone",
+                "whatsapp_statuses",
                 "turbo_dial_counts",
             ],
             start=1,
         )
     ],
-    ("campaigns", lambda wv: wv.campaigns("12"), "GET", "information", {"campaign": "12"}, None, OK_ROWS),
+    (
+        "campaigns",
+        lambda wv: wv.campaigns("12"),
+        "GET",
+        "information",
+        {"campaign": "12"},
+        None,
+        OK_ROWS,
+    ),
     ("token_info", lambda wv: wv.token_info(), "GET", "information", {}, None, OK_ROWS),
     ("real_time_campaigns", lambda wv: wv.realtime_campaigns(), "GET", "real_time", {}, None, [{}]),
 ]
@@ -191,7 +307,11 @@ async def test_request_shape(
         [sent] = mocked.requests[(sent_method, url)]
     assert sent_method == method
     assert isinstance(url, URL)
-    assert (url.scheme, url.host, url.path) == ("https", "wv0014.wolkvox.com", f"/api/v2/{file}.php")
+    assert (url.scheme, url.host, url.path) == (
+        "https",
+        "wv0014.wolkvox.com",
+        f"/api/v2/{file}.php",
+    )
     assert next(iter(url.query.items())) == ("api", api)
     assert {k: v for k, v in url.query.items() if k != "api"} == query
     headers = sent.kwargs["headers"]

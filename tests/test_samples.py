@@ -84,4 +84,6 @@ def test_export_sample_maps_spanish_keys() -> None:
 
 def test_strict_converter_refuses_unknown_keys() -> None:
     with pytest.raises(ValueError, match="surprise"):
-        STRICT_CONVERTER.structure({"machinecode": "A", "cantidad": "1", "surprise": ""}, m.TurboDialCount)
+        STRICT_CONVERTER.structure(
+            {"machinecode": "A", "cantidad": "1", "surprise": ""}, m.TurboDialCount
+        )

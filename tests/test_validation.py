@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -15,12 +15,20 @@ NOW = datetime(2026, 11, 20, 12)
 Call = Callable[[WolkvoxClient], Awaitable[Any]]
 
 BAD_CALLS: list[tuple[str, Call, str]] = [
-    ("dates out of order", lambda wv: wv.phone_results("1", NOW, NOW - timedelta(seconds=1)), "after end"),
-    ("span over 31 days", lambda wv: wv.final_results("1", NOW - timedelta(days=32), NOW), "31 days"),
+    (
+        "dates out of order",
+        lambda wv: wv.phone_results("1", NOW, NOW - timedelta(seconds=1)),
+        "after end",
+    ),
+    (
+        "span over 31 days",
+        lambda wv: wv.final_results("1", NOW - timedelta(days=32), NOW),
+        "31 days",
+    ),
     (
         "aware dates compared in Wolkvox time",
         lambda wv: wv.phone_results(
-            "1", NOW.replace(tzinfo=timezone.utc), NOW.replace(tzinfo=timezone(timedelta(hours=3)))
+            "1", NOW.replace(tzinfo=UTC), NOW.replace(tzinfo=timezone(timedelta(hours=3)))
         ),
         "after end",
     ),
@@ -28,51 +36,127 @@ BAD_CALLS: list[tuple[str, Call, str]] = [
     ("campaign id with a path", lambda wv: wv.start_campaign("12/../x"), "campaign_id"),
     ("campaign id 'all' outside reports", lambda wv: wv.stop_campaign("all"), "campaign_id"),
     ("unicode digits in campaign id", lambda wv: wv.start_campaign("١٢"), "campaign_id"),
-    ("too many records", lambda wv: wv.add_record("1", [{"customer_id": str(i)} for i in range(10_001)]), "10000"),
+    (
+        "too many records",
+        lambda wv: wv.add_record("1", [{"customer_id": str(i)} for i in range(10_001)]),
+        "10000",
+    ),
     ("no records", lambda wv: wv.add_record("1", []), "at least one"),
-    ("unknown record field", lambda wv: wv.add_record("1", [{"customer_id": "1", "tle1": "3"}]), "tle1"),
-    ("opt6 over 100", lambda wv: wv.add_record("1", [{"customer_id": "1", "opt6": "x" * 101}]), "opt6"),
-    ("opt7 over 200", lambda wv: wv.add_record("1", [{"customer_id": "1", "opt7": "x" * 201}]), "opt7"),
-    ("row number named", lambda wv: wv.add_record("1", [{"customer_id": "1"}, {"customer_id": ""}]), "row 2"),
-    ("agent_id on predictive", lambda wv: wv.add_record("1", [Record(customer_id="1", agent_id="9")]), "agent_id"),
+    (
+        "unknown record field",
+        lambda wv: wv.add_record("1", [{"customer_id": "1", "tle1": "3"}]),
+        "tle1",
+    ),
+    (
+        "opt6 over 100",
+        lambda wv: wv.add_record("1", [{"customer_id": "1", "opt6": "x" * 101}]),
+        "opt6",
+    ),
+    (
+        "opt7 over 200",
+        lambda wv: wv.add_record("1", [{"customer_id": "1", "opt7": "x" * 201}]),
+        "opt7",
+    ),
+    (
+        "row number named",
+        lambda wv: wv.add_record("1", [{"customer_id": "1"}, {"customer_id": ""}]),
+        "row 2",
+    ),
+    (
+        "agent_id on predictive",
+        lambda wv: wv.add_record("1", [Record(customer_id="1", agent_id="9")]),
+        "agent_id",
+    ),
     (
         "email on preview",
-        lambda wv: wv.add_record("1", [Record(customer_id="1", email="a@b")], campaign_type="preview"),
+        lambda wv: wv.add_record(
+            "1", [Record(customer_id="1", email="a@b")], campaign_type="preview"
+        ),
         "email",
     ),
-    ("bad campaign type", lambda wv: wv.add_record("1", [Record(customer_id="1")], campaign_type="robot"), "campaign_type"),
+    (
+        "bad campaign type",
+        lambda wv: wv.add_record("1", [Record(customer_id="1")], campaign_type="robot"),
+        "campaign_type",
+    ),
     (
         "recall on preview",
         lambda wv: wv.recall("1", customer_id="1", telephone="3", at=NOW, campaign_type="preview"),
         "predictive",
     ),
-    ("recall without datetime", lambda wv: wv.recall("1", customer_id="1", telephone="3", at="now"), "at"),
+    (
+        "recall without datetime",
+        lambda wv: wv.recall("1", customer_id="1", telephone="3", at="now"),
+        "at",
+    ),
     ("speed over 100", lambda wv: wv.set_speed("1", 101), "speed"),
     ("find with nothing", lambda wv: wv.find_record(campaign_id="1"), "customer_id"),
-    ("remove id with comma", lambda wv: wv.remove_records("1", ["1,2"], campaign_type="predictive"), "comma"),
-    ("result filter unknown", lambda wv: wv.clear_campaign("1", campaign_type="predictive", result="zzz"), "result"),
-    ("create without name", lambda wv: wv.create_campaign(name=" ", campaign_type="predictive", skill_id="1"), "name"),
+    (
+        "remove id with comma",
+        lambda wv: wv.remove_records("1", ["1,2"], campaign_type="predictive"),
+        "comma",
+    ),
+    (
+        "result filter unknown",
+        lambda wv: wv.clear_campaign("1", campaign_type="predictive", result="zzz"),
+        "result",
+    ),
+    (
+        "create without name",
+        lambda wv: wv.create_campaign(name=" ", campaign_type="predictive", skill_id="1"),
+        "name",
+    ),
     (
         "create end before start",
         lambda wv: wv.create_campaign(
-            name="n", campaign_type="predictive", skill_id="1", start_time=time(18), end_time=time(8)
+            name="n",
+            campaign_type="predictive",
+            skill_id="1",
+            start_time=time(18),
+            end_time=time(8),
         ),
         "start_time",
     ),
-    ("amd on preview", lambda wv: wv.create_campaign(name="n", campaign_type="preview", skill_id="1", amd="COL"), "amd"),
-    ("amd unknown", lambda wv: wv.create_campaign(name="n", campaign_type="predictive", skill_id="1", amd="XX"), "amd"),
-    ("13 opt labels", lambda wv: wv.create_campaign(name="n", campaign_type="predictive", skill_id="1", opt_labels=["l"] * 13), "opt_labels"),
+    (
+        "amd on preview",
+        lambda wv: wv.create_campaign(name="n", campaign_type="preview", skill_id="1", amd="COL"),
+        "amd",
+    ),
+    (
+        "amd unknown",
+        lambda wv: wv.create_campaign(name="n", campaign_type="predictive", skill_id="1", amd="XX"),
+        "amd",
+    ),
+    (
+        "13 opt labels",
+        lambda wv: wv.create_campaign(
+            name="n", campaign_type="predictive", skill_id="1", opt_labels=["l"] * 13
+        ),
+        "opt_labels",
+    ),
     ("edit nothing", lambda wv: wv.edit_campaign("1"), "at least one"),
-    ("edit bad label key", lambda wv: wv.edit_campaign("1", opt_labels={"opt13": "x"}), "opt0..opt12"),
+    (
+        "edit bad label key",
+        lambda wv: wv.edit_campaign("1", opt_labels={"opt13": "x"}),
+        "opt0..opt12",
+    ),
     ("delete nothing", lambda wv: wv.delete_campaigns([]), "at least one"),
     ("dnc nothing", lambda wv: wv.add_dnc([]), "at least one"),
     ("recall_records bad field", lambda wv: wv.recall_records("1", field="x", value="y"), "field"),  # type: ignore[arg-type]
-    ("filter bad connector", lambda wv: wv.filter_campaign("1", campaign_type="preview", rules=[], connector="xor"), "connector"),  # type: ignore[arg-type]
+    (
+        "filter bad connector",
+        lambda wv: wv.filter_campaign("1", campaign_type="preview", rules=[], connector="xor"),
+        "connector",
+    ),  # type: ignore[arg-type]
 ]
 
 
-@pytest.mark.parametrize(("call", "named"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
-async def test_refused_before_sending(fake: FakeWolkvox, client: WolkvoxClient, call: Call, named: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "named"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
+async def test_refused_before_sending(
+    fake: FakeWolkvox, client: WolkvoxClient, call: Call, named: str
+) -> None:
     with pytest.raises(ConfigError, match=named):
         await call(client)
     assert fake.stats.requests == 0

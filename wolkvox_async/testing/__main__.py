@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 
 from ._server import FakeWolkvox
@@ -40,10 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         help="token to accept (default: $WOLKVOX_FAKE_TOKEN, else a generated one)",
     )
     args = parser.parse_args(argv)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

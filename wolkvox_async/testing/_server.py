@@ -174,6 +174,12 @@ class FakeWolkvox:
         self.url = f"http://{self._host}:{port}"
         return self.url
 
+    async def drain(self) -> None:
+        """Wait until no request is being handled (e.g. a slow one the client gave up on)."""
+        running = {task for task in self._handlers if task is not asyncio.current_task()}
+        if running:
+            await asyncio.wait(running)
+
     async def close(self) -> None:
         """Stop listening; requests still running (slow faults) are cancelled."""
         for task in list(self._handlers):

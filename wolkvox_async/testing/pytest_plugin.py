@@ -24,15 +24,15 @@ try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
 
-    @pytest.fixture
-    def fake_wolkvox() -> None:
+    @pytest.fixture(name="fake_wolkvox")
+    def _fake_wolkvox_unavailable() -> None:
         """Unavailable: pytest-asyncio is missing."""
         pytest.fail("the fake_wolkvox fixture needs pytest-asyncio: pip install pytest-asyncio")
 
 else:
 
-    @pytest_asyncio.fixture
-    async def fake_wolkvox() -> AsyncIterator[FakeWolkvox]:
+    @pytest_asyncio.fixture(name="fake_wolkvox")
+    async def _fake_wolkvox() -> AsyncIterator[FakeWolkvox]:
         """A FakeWolkvox listening on 127.0.0.1 (operation "0014", 3 licenses)."""
         async with FakeWolkvox() as fake:
             yield fake

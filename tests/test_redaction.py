@@ -1,0 +1,134 @@
+"""The token never shows: not in DEBUG logs, not in any error's str or repr."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import traceback
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aioresponses import aioresponses
+from helpers import CompatResponse
+
+import wolkvox_async as w
+from wolkvox_async import Record, WolkvoxClient
+from wolkvox_async._config import ClientConfig
+from wolkvox_async.testing import FakeWolkvox, Fault
+
+TOKEN = "7b226f7065726174696f6e227d2d3230323631313233313831353030"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWolkvox]:
+    async with FakeWolkvox(
+        token=TOKEN, daily_quota=50, campaign_capacity=3, max_concurrency=1
+    ) as server:
+        yield server
+
+
+def _client(fake: FakeWolkvox, **kw: object) -> WolkvoxClient:
+    return WolkvoxClient(server=fake.server, token=TOKEN, base_url=fake.url, **kw)  # type: ignore[arg-type]
+
+
+async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
+    caught: list[BaseException] = []
+
+    async def expect(cls: type[BaseException], coro: object) -> None:
+        with pytest.raises(cls) as info:
+            await coro  # type: ignore[misc]
+        caught.append(info.value)
+
+    async with _client(fake) as wv:
+        camp = fake.create_campaign(type="preview")
+        await expect(w.BadRequest, wv.add_record(camp.id, [Record(customer_id="1")]))
+        await expect(w.NotFound, wv.start_campaign("987654"))
+        full = fake.create_campaign()
+        await expect(
+            w.CampaignFull, wv.add_record(full.id, [Record(customer_id=str(i)) for i in range(4)])
+        )
+        fake.inject(Fault.HTTP_500)
+        await expect(w.ServerError, wv.token_info())
+        for fault in (Fault.GARBAGE, Fault.HTML, Fault.TRUNCATED, Fault.EMPTY, Fault.OVERSIZED):
+            fake.inject(fault)
+            await expect(w.ResponseDecodeError, wv.token_info())
+        fake.inject(Fault.RESET)
+        await expect(w.TransportError, wv.token_info())
+        fake.latency = 0.05
+        results = await asyncio.gather(wv.token_info(), wv.token_info(), return_exceptions=True)
+        caught += [r for r in results if isinstance(r, w.TooManySimultaneous)]
+        assert any(isinstance(r, w.TooManySimultaneous) for r in results)
+        fake.latency = 0.0
+        fake.maintenance = True
+        await expect(w.Maintenance, wv.token_info())
+        fake.maintenance = False
+    async with _client(fake, timeout=0.05) as wv:
+        fake.inject(Fault.SLOW, delay=0.3)
+        await expect(w.RequestTimeout, wv.token_info())
+    await fake.drain()  # the server still runs the abandoned call, holding the only slot
+    fake.world.operations[fake.server].daily_quota = 0
+    async with _client(fake) as wv:
+        await expect(w.TokenLimitExceeded, wv.token_info())
+    fake.world.operations[fake.server].tokens.discard(TOKEN)
+    async with _client(fake) as wv:
+        await expect(w.InvalidToken, wv.token_info())
+    closed = FakeWolkvox(token=TOKEN)
+    url = await closed.start()
+    await closed.close()
+    async with WolkvoxClient(server="0014", token=TOKEN, base_url=url) as wv:
+        await expect(w.TransportError, wv.token_info())
+    # The server echoing the token back must not leak it either.
+    with aioresponses() as mocked:
+        echo = {
+            "code": 401,
+            "error": "UNAUTHORIZED",
+            "msg": f"PLEASE ENTER THE WOLKVOX-TOKEN {TOKEN}",
+        }
+        mocked.get(re.compile(".*"), payload=echo, status=401, response_class=CompatResponse)
+        async with WolkvoxClient(server="0014", token=TOKEN) as wv:
+            await expect(w.Unauthorized, wv.token_info())
+    for bad in ({"server": "evil.com#"}, {"token": TOKEN + " "}, {"timeout": -1}):
+        with pytest.raises(w.ConfigError) as info:
+            ClientConfig(**{"server": "0014", "token": TOKEN, **bad})  # type: ignore[arg-type]
+        caught.append(info.value)
+    reset = datetime(2026, 11, 24, 5, tzinfo=UTC)
+    caught.append(w.QuotaExhausted(operation="0014", used=3000, limit=3000, resets_at=reset))
+    caught.append(w.WaitTooLong(retry_at=reset, max_wait=1.0))
+    return caught
+
+
+async def test_no_error_and_no_debug_log_shows_the_token(
+    fake: FakeWolkvox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caught = await _raise_each_error(fake)
+    kinds = {type(exc) for exc in caught}
+    expected = {
+        w.ConfigError,
+        w.TransportError,
+        w.RequestTimeout,
+        w.QuotaExhausted,
+        w.WaitTooLong,
+        w.BadRequest,
+        w.Unauthorized,
+        w.InvalidToken,
+        w.TokenLimitExceeded,
+        w.TooManySimultaneous,
+        w.Maintenance,
+        w.NotFound,
+        w.CampaignFull,
+        w.ServerError,
+        w.ResponseDecodeError,
+    }
+    assert kinds == expected
+    for exc in caught:
+        shown = str(exc) + repr(exc) + "".join(traceback.format_exception(exc))
+        assert TOKEN not in shown, type(exc).__name__
+        if isinstance(exc, w.ApiError):
+            assert TOKEN.encode() not in exc.raw_body
+    assert any("wolkvox_async" in r.name for r in caplog.records)
+    assert TOKEN not in caplog.text
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()

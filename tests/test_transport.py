@@ -1,0 +1,88 @@
+"""The aiohttp transport: session ownership, faults mapped to errors, one send per call."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+import wolkvox_async as w
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.testing import FakeWolkvox, Fault
+
+
+async def test_passed_session_is_used_and_left_open(fake: FakeWolkvox) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with WolkvoxClient(
+            server="0014", token=fake.token, base_url=fake.url, session=session
+        ) as wv:
+            await wv.token_info()
+        assert not session.closed
+        async with session.get(fake.url + "/api/v2/information.php?api=token_info") as resp:
+            assert resp.status == 401
+
+
+async def test_owned_session_is_closed_and_reopened_lazily(fake: FakeWolkvox) -> None:
+    wv = WolkvoxClient(server="0014", token=fake.token, base_url=fake.url)
+    await wv.token_info()
+    await wv.close()
+    await wv.token_info()  # a closed client opens a new session on the next call
+    await wv.close()
+    assert fake.stats.requests == 2
+
+
+FAULTS = [
+    (Fault.HTTP_500, w.ServerError),
+    (Fault.HTTP_502, w.ServerError),
+    (Fault.HTTP_503, w.ServerError),
+    (Fault.RESET, w.TransportError),
+    (Fault.RESET_MID_BODY, w.TransportError),
+    (Fault.GARBAGE, w.ResponseDecodeError),
+    (Fault.HTML, w.ResponseDecodeError),
+    (Fault.TRUNCATED, w.ResponseDecodeError),
+    (Fault.EMPTY, w.ResponseDecodeError),
+    (Fault.OVERSIZED, w.ResponseDecodeError),
+    (Fault.CONTRADICTORY_CODE, w.ServerError),
+]
+
+
+@pytest.mark.parametrize(("fault", "error"), FAULTS, ids=[f.value for f, _ in FAULTS])
+async def test_fault_gives_documented_error_and_is_sent_once(
+    fake: FakeWolkvox, client: WolkvoxClient, fault: Fault, error: type[Exception]
+) -> None:
+    await client.token_info()  # a kept-alive connection, which aiohttp would silently retry
+    fake.inject(fault)
+    with pytest.raises(error):
+        await client.token_info()
+    assert fake.stats.requests == 2  # no hidden second send
+    assert len(fake.faults) == 0
+    assert (await client.token_info()).token_use_today == 3  # the client recovers
+
+
+async def test_wrong_content_type_with_valid_json_is_fine(
+    fake: FakeWolkvox, client: WolkvoxClient
+) -> None:
+    fake.inject(Fault.WRONG_CONTENT_TYPE)
+    assert (await client.token_info()).token_limit == 3000
+
+
+async def test_timeout_is_enforced_and_reports_the_limit(fake: FakeWolkvox) -> None:
+    async with WolkvoxClient(
+        server="0014", token=fake.token, base_url=fake.url, timeout=0.05
+    ) as wv:
+        fake.inject(Fault.SLOW, delay=0.5)
+        with pytest.raises(w.RequestTimeout, match=r"0\.05 s") as info:
+            await wv.token_info()
+    assert isinstance(info.value, TimeoutError)
+    assert fake.stats.in_flight[fake.token] == 1  # the server still runs it, as Wolkvox would
+    await fake.drain()
+    assert fake.stats.in_flight[fake.token] == 0
+
+
+async def test_connection_refused_is_marked_not_sent() -> None:
+    closed = FakeWolkvox()
+    url = await closed.start()
+    await closed.close()
+    async with WolkvoxClient(server="0014", token="t", base_url=url) as wv:
+        with pytest.raises(w.TransportError) as info:
+            await wv.token_info()
+    assert info.value.sent is False
