@@ -3,7 +3,6 @@
 The public names are re-exported here; everything in an underscore module is private.
 """
 
-from ._campaign_methods import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
 from ._config import ClientConfig as ClientConfig
 from ._convert import WOLKVOX_TZ as WOLKVOX_TZ
 from ._errors import ApiError as ApiError
@@ -24,6 +23,7 @@ from ._errors import TransportError as TransportError
 from ._errors import Unauthorized as Unauthorized
 from ._errors import WaitTooLong as WaitTooLong
 from ._errors import WolkvoxError as WolkvoxError
+from ._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
 from .client import WolkvoxClient as WolkvoxClient
 from .models import CallResult as CallResult
 from .models import CampaignStatus as CampaignStatus

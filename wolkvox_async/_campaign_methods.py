@@ -11,14 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
 from typing import Any, Final, Literal
 
-import cattrs
-
 from . import _routes as routes
 from . import _validate as check
 from ._convert import CONVERTER, format_query_datetime
 from ._core import ClientCore
 from ._errors import ConfigError
 from ._protocol import structure
+from ._records import MAX_RECORDS_PER_UPLOAD, to_record, wire_record
 from .models import (
     ActionResult,
     AddRecordResult,
@@ -38,60 +37,12 @@ from .models import (
     Record,
 )
 
-__all__ = ["MAX_RECORDS_PER_UPLOAD", "CampaignMethods", "to_record"]
+__all__ = ["CampaignMethods"]
 
-MAX_RECORDS_PER_UPLOAD: Final = 10_000
-"""Records that can be uploaded per call (§3.1)."""
 AMD_COUNTRIES: Final = frozenset(
     ["ARG", "CHL", "COL", "CRI", "ECU", "ESP", "GTM", "HND", "ITA", "MEX", "NIC", "PAN", "PER"]
 )
-_PREVIEW_ONLY: Final = ("agent_id",)
-_PREDICTIVE_ONLY: Final = ("tel_extra", "email", "recall_date", "recall_telephone")
 _DELETED: Final = re.compile(r"(\d+)\s+campaigns?\s+deleted\D+?(\d+)\s+operations?\s+failed", re.I)
-
-
-def to_record(item: Record | Mapping[str, Any], *, row: int | None = None) -> Record:
-    """A :class:`Record` from a Record or a dict with wire keys (tel1, opt1, ...).
-
-    Raises:
-        ConfigError: unknown keys or invalid values, naming the field (and the row).
-    """
-    if isinstance(item, Record):
-        return item
-    where = "" if row is None else f"row {row}: "
-    if not isinstance(item, Mapping):
-        raise ConfigError(f"{where}a record must be a Record or a dict, not {type(item).__name__}")
-    try:
-        return CONVERTER.structure(item, Record)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}{exc}") from None
-    except cattrs.BaseValidationError as exc:
-        # A Record validator's own ConfigError names the field best; cattrs wraps it.
-        own = _config_error_in(exc)
-        causes = str(own) if own else "; ".join(cattrs.transform_error(exc))
-        raise ConfigError(f"{where}invalid record: {causes}") from None
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}invalid record: {exc}") from None
-
-
-def _config_error_in(exc: BaseException) -> ConfigError | None:
-    if isinstance(exc, ConfigError):
-        return exc
-    for inner in exc.exceptions if isinstance(exc, BaseExceptionGroup) else ():
-        found = _config_error_in(inner)
-        if found is not None:
-            return found
-    return None
-
-
-def _wire_record(record: Record, kind: CampaignType) -> dict[str, str]:
-    wire: dict[str, str] = CONVERTER.unstructure(record)
-    # 2.1 predictive takes tel_extra/email/recall_*; 2.2 preview takes agent_id instead.
-    unsupported = _PREVIEW_ONLY if kind is CampaignType.PREDICTIVE else _PREDICTIVE_ONLY
-    for key in unsupported:
-        if wire.pop(key):
-            raise ConfigError(f"{key} is not accepted on {kind.value} campaigns")
-    return wire
 
 
 def _clock(name: str, value: time, fmt: str = "%H%M%S") -> str:
@@ -136,7 +87,7 @@ class CampaignMethods(ClientCore):
                 )
             record = to_record(item, row=row)
             try:
-                body.append(_wire_record(record, kind))
+                body.append(wire_record(record, kind))
             except ConfigError as exc:
                 raise ConfigError(f"row {row}: {exc}") from None
         if not body:

@@ -1,0 +1,72 @@
+"""Records on their way to add_record: accept a Record or a wire dict, validate, serialise.
+
+Every check names the field and, when given, the input row, so a bad record in a
+million-row upload is found before its chunk is sent (wolkvox-api.md §5 #2.1/#2.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import cattrs
+
+from ._convert import CONVERTER
+from ._errors import ConfigError
+from .models import CampaignType, Record
+
+__all__ = ["MAX_RECORDS_PER_UPLOAD", "to_record", "wire_record"]
+
+MAX_RECORDS_PER_UPLOAD: Final = 10_000
+"""Records that can be uploaded per call (§3.1)."""
+# 2.1 predictive takes tel_extra/email/recall_*; 2.2 preview takes agent_id instead.
+_PREVIEW_ONLY: Final = ("agent_id",)
+_PREDICTIVE_ONLY: Final = ("tel_extra", "email", "recall_date", "recall_telephone")
+
+
+def to_record(item: Record | Mapping[str, Any], *, row: int | None = None) -> Record:
+    """A :class:`Record` from a Record or a dict with wire keys (tel1, opt1, ...).
+
+    Raises:
+        ConfigError: unknown keys or invalid values, naming the field (and the row).
+    """
+    if isinstance(item, Record):
+        return item
+    where = "" if row is None else f"row {row}: "
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"{where}a record must be a Record or a dict, not {type(item).__name__}")
+    try:
+        return CONVERTER.structure(item, Record)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    except cattrs.BaseValidationError as exc:
+        # A Record validator's own ConfigError names the field best; cattrs wraps it.
+        own = _config_error_in(exc)
+        causes = str(own) if own else "; ".join(cattrs.transform_error(exc))
+        raise ConfigError(f"{where}invalid record: {causes}") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}invalid record: {exc}") from None
+
+
+def _config_error_in(exc: BaseException) -> ConfigError | None:
+    if isinstance(exc, ConfigError):
+        return exc
+    for inner in exc.exceptions if isinstance(exc, BaseExceptionGroup) else ():
+        found = _config_error_in(inner)
+        if found is not None:
+            return found
+    return None
+
+
+def wire_record(record: Record, kind: CampaignType) -> dict[str, str]:
+    """The wire dict of ``record`` for a ``kind`` campaign.
+
+    Raises:
+        ConfigError: the record sets a field that ``kind`` campaigns do not take.
+    """
+    wire: dict[str, str] = CONVERTER.unstructure(record)
+    unsupported = _PREVIEW_ONLY if kind is CampaignType.PREDICTIVE else _PREDICTIVE_ONLY
+    for key in unsupported:
+        if wire.pop(key):
+            raise ConfigError(f"{key} is not accepted on {kind.value} campaigns")
+    return wire
