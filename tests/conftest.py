@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async.testing import FakeWolkvox
+from wolkvox_async.testing import FakeWolkvox, reset_shared_state
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scheduler_state() -> None:
+    """Each test starts with an empty process-wide scheduler state (quota, leases)."""
+    reset_shared_state()
 
 
 @pytest.fixture

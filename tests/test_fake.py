@@ -15,12 +15,13 @@ from wolkvox_async import (
     ApiError,
     BadRequest,
     InvalidToken,
+    QuotaExhausted,
     Maintenance,
     TokenLimitExceeded,
     TooManySimultaneous,
     WolkvoxClient,
 )
-from wolkvox_async.testing import FakeWolkvox, Knobs
+from wolkvox_async.testing import FakeWolkvox, Knobs, VirtualClock
 
 
 async def raw(
@@ -34,7 +35,11 @@ async def raw(
 
 
 def client_for(fake: FakeWolkvox, token: str | None = None, **kw: Any) -> WolkvoxClient:
-    return WolkvoxClient(server=fake.server, token=token or fake.token, base_url=fake.url, **kw)
+    # One attempt: these tests look at what the server answers, not at our retries.
+    options = {"max_attempts": 1, **kw}
+    return WolkvoxClient(
+        server=fake.server, token=token or fake.token, base_url=fake.url, **options
+    )
 
 
 async def test_auth_errors(fake: FakeWolkvox) -> None:
@@ -50,14 +55,16 @@ async def test_auth_errors(fake: FakeWolkvox) -> None:
 
 @pytest.mark.parametrize("cap", [1, 2])
 async def test_concurrency_cap_per_token(cap: int) -> None:
+    # Raw, unscheduled requests: the client itself would never send a third.
     async with FakeWolkvox(max_concurrency=cap, latency=0.05) as fake:
         other = fake.add_token()
-        async with client_for(fake) as wv, client_for(fake, other) as wv2:
-            results = await asyncio.gather(
-                *(wv.token_info() for _ in range(cap + 1)), wv2.token_info(), return_exceptions=True
-            )
-    refused = [r for r in results if isinstance(r, TooManySimultaneous)]
-    assert len(refused) == 1  # only the (cap+1)th on the same token; the other token is free
+        path = "/api/v2/information.php?api=token_info"
+        results = await asyncio.gather(
+            *(raw(fake, "GET", path, token=fake.token) for _ in range(cap + 1)),
+            raw(fake, "GET", path, token=other),
+        )
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * (cap + 1) + [403]  # only the (cap+1)th on the same token
     assert fake.stats.peak_in_flight[fake.token] == cap
     assert fake.stats.refusals["simultaneous"] == 1
     assert fake.quota_used() == cap + 1  # refused requests are not charged
@@ -70,29 +77,43 @@ async def test_quota_is_shared_by_an_operations_tokens() -> None:
         async with (
             client_for(fake) as a,
             client_for(fake, second) as b,
-            client_for(fake, "other-op-token") as c,
+            client_for(fake, "other-op-token", operation="0100") as c,
         ):
             await a.campaigns()
-            await b.campaigns()
+            await b.campaigns()  # another token: not a shared read
             info = await a.token_info()
             assert (info.token_use_today, info.all_token_today, info.token_limit) == (2, 3, 3)
             with pytest.raises(TokenLimitExceeded):
-                await b.campaigns()
-            await c.campaigns()  # another operation has its own quota
+                await b.token_info()
+            await c.token_info()  # another operation has its own quota
     assert fake.quota_used() == 3
     assert elsewhere.limit == 1000
     assert fake.stats.refusals["token_limit"] == 1
 
 
-async def test_quota_resets_at_midnight_bogota_on_the_injected_clock() -> None:
-    now = [datetime(2026, 11, 21, 4, 59, 0, tzinfo=UTC)]  # 23:59 in Bogota
-    async with FakeWolkvox(daily_quota=1, clock=lambda: now[0]) as fake, client_for(fake) as wv:
-        await wv.campaigns()
-        now[0] = datetime(2026, 11, 21, 0, 30, tzinfo=UTC) + timedelta(hours=4)  # 23:30 Bogota
+async def test_quota_resets_at_midnight_bogota_for_server_and_client() -> None:
+    clock = VirtualClock(datetime(2026, 11, 21, 4, 59, tzinfo=UTC))  # 23:59 in Bogota
+
+    def server_now() -> datetime:
+        return datetime.fromtimestamp(clock.time(), UTC)
+
+    async with (
+        FakeWolkvox(daily_quota=1, clock=server_now) as fake,
+        client_for(fake, clock=clock) as wv,
+    ):
+        await wv.token_info()
         with pytest.raises(TokenLimitExceeded):
-            await wv.campaigns()
-        now[0] = datetime(2026, 11, 21, 5, 0, 0, tzinfo=UTC)  # 00:00 Bogota, a new day
-        await wv.campaigns()
+            await wv.token_info()  # the server says so, once
+        with pytest.raises(QuotaExhausted) as info:
+            await wv.token_info()  # then the client knows, and sends nothing
+        assert info.value.resets_at == datetime(2026, 11, 21, 5, tzinfo=UTC)
+        clock.set(datetime(2026, 11, 21, 4, 59, 59, tzinfo=UTC))
+        with pytest.raises(QuotaExhausted):
+            await wv.token_info()
+        clock.set(datetime(2026, 11, 21, 5, 0, tzinfo=UTC))  # midnight in Bogota
+        assert (await wv.token_info()).token_use_today == 1
+    assert fake.stats.refusals["token_limit"] == 1
+    assert fake.stats.requests == 3
 
 
 async def test_upload_limit_and_date_range_limit_are_enforced(fake: FakeWolkvox) -> None:

@@ -16,7 +16,7 @@ from helpers import CompatResponse
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
 from wolkvox_async._config import ClientConfig
-from wolkvox_async.testing import FakeWolkvox, Fault
+from wolkvox_async.testing import FakeWolkvox, Fault, reset_shared_state
 
 TOKEN = "7b226f7065726174696f6e227d2d3230323631313233313831353030"
 
@@ -30,7 +30,8 @@ async def fake() -> AsyncIterator[FakeWolkvox]:
 
 
 def _client(fake: FakeWolkvox, **kw: object) -> WolkvoxClient:
-    return WolkvoxClient(server=fake.server, token=TOKEN, base_url=fake.url, **kw)  # type: ignore[arg-type]
+    options: dict[str, object] = {"max_attempts": 1, **kw}
+    return WolkvoxClient(server=fake.server, token=TOKEN, base_url=fake.url, **options)  # type: ignore[arg-type]
 
 
 async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
@@ -64,6 +65,7 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
         fake.maintenance = True
         await expect(w.Maintenance, wv.token_info())
         fake.maintenance = False
+    reset_shared_state()  # forget the lowered cap (60 s) left by the 403 SIMULTANEOUS
     async with _client(fake, timeout=0.05) as wv:
         fake.inject(Fault.SLOW, delay=0.3)
         await expect(w.RequestTimeout, wv.token_info())
@@ -71,6 +73,7 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
     fake.world.operations[fake.server].daily_quota = 0
     async with _client(fake) as wv:
         await expect(w.TokenLimitExceeded, wv.token_info())
+    reset_shared_state()  # forget the spent quota (and held leases) the client now knows of
     fake.world.operations[fake.server].tokens.discard(TOKEN)
     async with _client(fake) as wv:
         await expect(w.InvalidToken, wv.token_info())

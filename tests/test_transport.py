@@ -47,8 +47,9 @@ FAULTS = [
 
 @pytest.mark.parametrize(("fault", "error"), FAULTS, ids=[f.value for f, _ in FAULTS])
 async def test_fault_gives_documented_error_and_is_sent_once(
-    fake: FakeWolkvox, client: WolkvoxClient, fault: Fault, error: type[Exception]
+    fake: FakeWolkvox, fault: Fault, error: type[Exception]
 ) -> None:
+    client = WolkvoxClient(server="0014", token=fake.token, base_url=fake.url, max_attempts=1)
     await client.token_info()  # a kept-alive connection, which aiohttp would silently retry
     fake.inject(fault)
     with pytest.raises(error):
@@ -56,6 +57,7 @@ async def test_fault_gives_documented_error_and_is_sent_once(
     assert fake.stats.requests == 2  # no hidden second send
     assert len(fake.faults) == 0
     assert (await client.token_info()).token_use_today == 3  # the client recovers
+    await client.close()
 
 
 async def test_wrong_content_type_with_valid_json_is_fine(
@@ -67,7 +69,7 @@ async def test_wrong_content_type_with_valid_json_is_fine(
 
 async def test_timeout_is_enforced_and_reports_the_limit(fake: FakeWolkvox) -> None:
     async with WolkvoxClient(
-        server="0014", token=fake.token, base_url=fake.url, timeout=0.05
+        server="0014", token=fake.token, base_url=fake.url, timeout=0.05, max_attempts=1
     ) as wv:
         fake.inject(Fault.SLOW, delay=0.5)
         with pytest.raises(w.RequestTimeout, match=r"0\.05 s") as info:

@@ -54,6 +54,22 @@ def _check_positive_int(inst: Any, attribute: attrs.Attribute[Any], value: objec
         raise ConfigError(f"{attribute.name} must be a positive int, got {value!r}")
 
 
+def _check_one_of(*allowed: object) -> Any:
+    def check(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in allowed or isinstance(value, bool):
+            choices = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"{attribute.name} must be one of {choices}, got {value!r}")
+
+    return check
+
+
+def _check_non_negative(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None and attribute.name == "max_wait":
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{attribute.name} must be a number >= 0, got {value!r}")
+
+
 def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigError(f"timeout must be a positive number of seconds, got {value!r}")
@@ -93,6 +109,18 @@ class ClientConfig:
     """Seconds a call may take, end to end."""
     verify_ssl: bool = True
     """TLS certificate verification; turning it off warns."""
+    max_concurrency: int = attrs.field(default=2, validator=_check_one_of(1, 2))
+    """Requests in flight per token: 2 as documented, or 1 for the stricter reading (§9.1)."""
+    poll_interval: float = attrs.field(default=300.0, validator=_check_non_negative)
+    """Seconds between identical report/information reads ("every 5 minutes")."""
+    poll_policy: str = attrs.field(
+        default="share", validator=_check_one_of("share", "wait", "raise")
+    )
+    """An identical read within the interval: share the last result, wait, or raise."""
+    max_wait: float | None = attrs.field(default=None, validator=_check_non_negative)
+    """Longest wait for admission before WaitTooLong; None waits as long as needed."""
+    max_attempts: int = attrs.field(default=5, validator=_check_positive_int)
+    """Attempts per call, retries included."""
 
     def __attrs_post_init__(self) -> None:
         if not self.operation:

@@ -1,19 +1,35 @@
-"""The client core: configuration, session ownership, and the one place every call goes.
+"""The client core: configuration, session ownership, and the one path every call takes.
 
-:meth:`ClientCore._call` builds the request (sans-I/O), sends it through the transport
-and parses the answer. It is the seam where the per-token scheduler admits each request
-(DESIGN.md §2): nothing else in the client talks to the transport.
+:meth:`ClientCore._call` builds the request (sans-I/O), asks the scheduler for admission,
+sends it under the call timeout, releases the lease with what happened, feeds the
+server's limit refusals back to the scheduler, and retries when ``_retry`` says so, each
+attempt admitted (and counted) again (DESIGN.md §2).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import logging
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
+import attrs
 
 from ._config import DEFAULT_TIMEOUT, ClientConfig
+from ._convert import WOLKVOX_TZ
+from ._errors import (
+    ApiError,
+    InvalidToken,
+    Maintenance,
+    RequestTimeout,
+    TokenLimitExceeded,
+    TooManySimultaneous,
+    TransportError,
+    WolkvoxError,
+)
 from ._protocol import (
     Envelope,
     RawRequest,
@@ -22,13 +38,34 @@ from ._protocol import (
     structure,
     structure_rows,
 )
-from ._routes import Route
+from ._retry import RetryPolicy, maintenance_pause, retry_delay
+from ._routes import TOKEN_INFO, Route
 from ._transport import AiohttpTransport, Transport
-from .models import ActionResult
+from .models import ActionResult, TokenInfo
+from .scheduler import (
+    SYSTEM_CLOCK,
+    Admission,
+    Backend,
+    Clock,
+    Outcome,
+    Priority,
+    Scheduler,
+    SchedulerStats,
+    resolve_backend,
+    scheduler_for,
+    token_key,
+)
 
 __all__ = ["ClientCore"]
 
 T = TypeVar("T")
+log = logging.getLogger("wolkvox_async.client")
+
+LEASE_MARGIN = 5.0
+"""Seconds a lease outlives the call timeout if its holder dies without releasing it."""
+SERVER_LIMIT = 60.0
+"""Wolkvox stops a call after 60 s (§3.1): a call we gave up on ends by sent + 60 s."""
+PollPolicy = Literal["share", "wait", "raise"]
 
 
 class ClientCore:
@@ -44,8 +81,16 @@ class ClientCore:
         operation: str | None = None,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        backend: Backend | str | None = None,
+        max_concurrency: int = 2,
         timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = 300.0,
+        poll_policy: PollPolicy = "share",
+        max_wait: float | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+        max_attempts: int = 5,
         verify_ssl: bool = True,
+        clock: Clock | None = None,
         transport: Transport | None = None,
     ) -> None:
         """Create a client; no connection is made until the first call.
@@ -55,12 +100,22 @@ class ClientCore:
             token: The ``wolkvox-token``; never logged or shown.
             licenses: Licenses of the operation (daily quota = licenses × 1000).
             daily_quota: Explicit daily quota, instead of licenses × 1000.
-            operation: Name of the quota pool shared by the operation's tokens.
+            operation: The quota pool shared by the operation's tokens (default: server).
             base_url: Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies).
             session: An aiohttp session to use; the client then never closes it.
+            backend: Scheduler state: ``"memory://"`` (default), ``"sqlite:///path"``, or
+                a backend object. Clients with the same backend share their state.
+            max_concurrency: Requests in flight per token, 2 (documented) or 1.
             timeout: Seconds a call may take (Wolkvox's own limit is 60 s).
+            poll_interval: Seconds between identical report/information reads.
+            poll_policy: An identical read within the interval: ``"share"`` the last
+                result, ``"wait"`` for the interval, or ``"raise"`` WaitTooLong.
+            max_wait: Longest wait for admission; longer waits raise WaitTooLong.
+            priority: INTERACTIVE (default) or BULK.
+            max_attempts: Attempts per call, retries included.
             verify_ssl: TLS verification; False warns.
-            transport: A custom :class:`~wolkvox_async._transport.Transport`.
+            clock: Time source (tests inject a VirtualClock).
+            transport: A custom transport (the default uses aiohttp).
 
         Raises:
             ConfigError: an argument is invalid; the message names it.
@@ -74,8 +129,19 @@ class ClientCore:
             base_url=base_url or "",
             timeout=timeout,
             verify_ssl=verify_ssl,
+            max_concurrency=max_concurrency,
+            poll_interval=poll_interval,
+            poll_policy=poll_policy,
+            max_wait=max_wait,
+            max_attempts=max_attempts,
         )
         self._transport: Transport = transport or AiohttpTransport(session, verify_ssl=verify_ssl)
+        self._backend = resolve_backend(backend)
+        self._clock = clock or SYSTEM_CLOCK
+        self._priority = Priority(priority)
+        self._retry = RetryPolicy(max_attempts=max_attempts)
+        self._token_key = token_key(token)
+        self._is_view = False
 
     @property
     def config(self) -> ClientConfig:
@@ -85,6 +151,28 @@ class ClientCore:
     def __repr__(self) -> str:
         config = self._config
         return f"{type(self).__name__}(server={config.server!r}, base_url={config.base_url!r})"
+
+    def with_options(
+        self,
+        *,
+        priority: Priority | None = None,
+        max_wait: float | None = None,
+        poll_policy: PollPolicy | None = None,
+    ) -> Self:
+        """A view of this client with other per-call settings; it shares the session,
+        the scheduler and the state, and closing it closes nothing."""
+        view = copy.copy(self)
+        view._is_view = True
+        if priority is not None:
+            view._priority = Priority(priority)
+        changes: dict[str, Any] = {}
+        if max_wait is not None:
+            changes["max_wait"] = max_wait
+        if poll_policy is not None:
+            changes["poll_policy"] = poll_policy
+        if changes:
+            view._config = attrs.evolve(self._config, **changes)
+        return view
 
     async def __aenter__(self) -> Self:
         return self
@@ -98,16 +186,138 @@ class ClientCore:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if the client created it."""
-        await self._transport.close()
+        """Close the HTTP session if the client created it (views close nothing)."""
+        if not self._is_view:
+            await self._transport.close()
+
+    # ---- the scheduler ------------------------------------------------------------------
+
+    @property
+    def _scheduler(self) -> Scheduler:
+        return scheduler_for(self._backend, self._clock)
+
+    def _admission(self, route: Route, request: RawRequest) -> Admission:
+        config = self._config
+        poll_key = None
+        if route.poll_limited and config.poll_interval > 0:
+            digest = hashlib.sha256(f"{self._token_key}|{request.url}".encode()).hexdigest()
+            poll_key = f"p{digest[:24]}"
+        return Admission(
+            token=self._token_key,
+            operation=config.operation,
+            limit=config.quota_limit,
+            cap=config.max_concurrency,
+            lease_ttl=max(config.timeout, SERVER_LIMIT) + LEASE_MARGIN,
+            poll_key=poll_key,
+            poll_interval=config.poll_interval,
+            tz=WOLKVOX_TZ,
+        )
+
+    async def scheduler_stats(self) -> SchedulerStats:
+        """In flight, queued per priority, quota used/limit/resets_at, refusals, retries."""
+        admission = self._admission(TOKEN_INFO, build_request(self._config, TOKEN_INFO))
+        return await self._scheduler.stats(admission)
+
+    async def sync_quota(self) -> SchedulerStats:
+        """Read token_info (costs 1 call) and take the server's used/limit for today."""
+        request, envelope = await self._call(TOKEN_INFO, {})
+        rows = structure_rows(request, envelope, TokenInfo)
+        info = rows[0] if rows else TokenInfo()
+        admission = self._admission(TOKEN_INFO, request)
+        used = info.all_token_today if info.all_token_today is not None else info.token_use_today
+        await self._scheduler.set_quota(admission, used=used or 0, limit=info.token_limit)
+        return await self._scheduler.stats(admission)
+
+    # ---- one call -----------------------------------------------------------------------
 
     async def _call(
         self, route: Route, params: Mapping[str, str | None] | None = None, body: Any = None
     ) -> tuple[RawRequest, Envelope]:
         request = build_request(self._config, route, params, body)
-        # Admission seam: the scheduler will take a lease here and release it after.
-        response = await self._transport.send(request)
-        return request, parse_response(request, response)
+        admission = self._admission(route, request)
+        scheduler = self._scheduler
+        if admission.poll_key and self._config.poll_policy == "share":
+            shared = await scheduler.shared_read(admission.poll_key)
+            if shared is not None:
+                log.debug("%s: sharing the result of an identical read", route.name)
+                return request, shared
+            return request, await scheduler.share_read(
+                admission.poll_key,
+                admission.poll_interval,
+                self._attempts(route, request, admission),
+            )
+        return request, await self._attempts(route, request, admission)
+
+    async def _attempts(self, route: Route, request: RawRequest, admission: Admission) -> Envelope:
+        scheduler = self._scheduler
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._exchange(request, admission)
+            except (ApiError, TransportError) as exc:
+                error: WolkvoxError = exc
+            await self._feedback(admission, error, attempt)
+            delay = retry_delay(self._retry, attempt, route, error)
+            if delay is None:
+                raise error
+            scheduler.count_retry(admission.token, type(error).__name__)
+            log.debug(
+                "%s: %s, retry %d/%d in %.2f s",
+                route.name,
+                type(error).__name__,
+                attempt,
+                self._retry.max_attempts - 1,
+                delay,
+            )
+            await self._clock.sleep(delay)
+
+    async def _exchange(self, request: RawRequest, admission: Admission) -> Envelope:
+        """One admitted attempt: lease, send under the timeout, release, parse."""
+        scheduler = self._scheduler
+        config = self._config
+        lease = await scheduler.acquire(
+            admission,
+            priority=self._priority,
+            max_wait=config.max_wait,
+            raise_on_poll=config.poll_policy == "raise",
+        )
+        lease.sent_at = self._clock.time()
+        outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
+        try:
+            try:
+                async with self._clock.timeout(config.timeout):
+                    response = await self._transport.send(request)
+            except TimeoutError:
+                raise RequestTimeout(
+                    method=request.method, url=request.url, reason="timeout", timeout=config.timeout
+                ) from None
+            except TransportError as exc:
+                outcome = Outcome.FAILED if exc.sent else Outcome.NOT_SENT
+                raise
+            except ApiError:
+                outcome = Outcome.FAILED  # the transport refused the answer (over 256 MB)
+                raise
+            outcome = Outcome.FAILED
+            envelope = parse_response(request, response)
+            outcome = Outcome.ANSWERED
+            return envelope
+        finally:
+            await scheduler.release(lease, outcome, hold=max(config.timeout, SERVER_LIMIT))
+
+    async def _feedback(self, admission: Admission, error: WolkvoxError, attempt: int) -> None:
+        """Tell the scheduler what the server's refusal means for everyone on the token."""
+        scheduler = self._scheduler
+        if isinstance(error, TooManySimultaneous):
+            await scheduler.lower_cap(admission.token)
+        elif isinstance(error, TokenLimitExceeded):
+            await scheduler.mark_spent(admission)
+        elif isinstance(error, Maintenance):
+            await scheduler.pause(admission.token, maintenance_pause(self._retry, attempt))
+        elif isinstance(error, InvalidToken):
+            log.debug("token %s refused as invalid; not retried", admission.token)
+
+    # ---- structuring helpers used by the method groups ----------------------------------
 
     async def _rows(
         self, route: Route, cls: type[T], params: Mapping[str, str | None], body: Any = None

@@ -118,10 +118,12 @@ class WaitTooLong(SchedulerRefusal):
 
     retry_at: datetime
     max_wait: float
+    reason: str = "waiting for a slot"
+    """What it would wait for: a slot, the polling interval, a pause."""
 
     def __str__(self) -> str:
         return (
-            f"admission would wait past max_wait={self.max_wait:g} s; "
+            f"admission ({self.reason}) would wait past max_wait={self.max_wait:g} s; "
             f"retry at {self.retry_at.isoformat()}"
         )
 

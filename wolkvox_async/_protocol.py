@@ -53,8 +53,6 @@ class RawRequest:
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes | None = attrs.field(default=None, repr=False)
     token: str = attrs.field(repr=False, default="")
-    timeout: float = 60.0
-    """Seconds the whole exchange may take (Wolkvox stops a call at 60 s, §3.1)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +101,6 @@ def build_request(
         headers=headers,
         body=data,
         token=config.token,
-        timeout=config.timeout,
     )
 
 

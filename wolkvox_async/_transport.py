@@ -1,14 +1,12 @@
 """The only aiohttp code: send a RawRequest, get a RawResponse, map network failures.
 
-It owns its ClientSession unless one is passed in (then it never closes it), enforces
-the per-call timeout (Wolkvox stops a call after 60 s, §3.1), caps the body at the
-documented 256 MB, and logs requests at DEBUG without headers, so the token never reaches
-a log line.
+It owns its ClientSession unless one is passed in (then it never closes it), caps the
+body at the documented 256 MB, and logs requests at DEBUG without headers, so the token
+never reaches a log line. The call timeout is the client core's (on the injected clock).
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import time
@@ -17,7 +15,7 @@ from typing import Final, Protocol
 import aiohttp
 
 from ._config import redact
-from ._errors import RequestTimeout, ResponseDecodeError, TransportError
+from ._errors import ResponseDecodeError, TransportError
 from ._protocol import RawRequest, RawResponse
 
 __all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "Transport"]
@@ -32,7 +30,7 @@ class Transport(Protocol):
     """Anything that can send a :class:`RawRequest`."""
 
     async def send(self, request: RawRequest) -> RawResponse:
-        """Send and read the whole answer within ``request.timeout``, or raise."""
+        """Send and read the whole answer, or raise TransportError."""
         ...
 
     async def close(self) -> None:
@@ -66,40 +64,32 @@ class AiohttpTransport:
 
         Raises:
             TransportError: the connection failed (``sent`` False if nothing left us).
-            RequestTimeout: no full answer within ``request.timeout`` seconds.
             ResponseDecodeError: the body is larger than 256 MB.
         """
         session = self._get_session()
-        timeout = request.timeout
         started = time.perf_counter()
         log.debug("-> %s %s", request.method, request.url)
         try:
-            async with asyncio.timeout(timeout):
-                async with session.request(
-                    request.method,
-                    request.url,
-                    headers=dict(request.headers),
-                    # A stream, not raw bytes: a 10,000-record upload is ~4 MB, and aiohttp
-                    # warns that big raw bodies block the event loop while being sent.
-                    data=None if request.body is None else io.BytesIO(request.body),
-                    allow_redirects=False,
-                ) as resp:
-                    if (resp.content_length or 0) > MAX_BODY_BYTES:
+            async with session.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                # A stream, not raw bytes: a 10,000-record upload is ~4 MB, and aiohttp
+                # warns that big raw bodies block the event loop while being sent.
+                data=None if request.body is None else io.BytesIO(request.body),
+                allow_redirects=False,
+            ) as resp:
+                if (resp.content_length or 0) > MAX_BODY_BYTES:
+                    raise self._too_big(request, resp.status)
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_any():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
                         raise self._too_big(request, resp.status)
-                    chunks, size = [], 0
-                    async for chunk in resp.content.iter_any():
-                        size += len(chunk)
-                        if size > MAX_BODY_BYTES:
-                            raise self._too_big(request, resp.status)
-                        chunks.append(chunk)
-                    result = RawResponse(
-                        status=resp.status, content_type=resp.content_type, body=b"".join(chunks)
-                    )
-        except TimeoutError:
-            log.debug("xx %s %s: timeout after %.1f s", request.method, request.url, timeout)
-            raise RequestTimeout(
-                method=request.method, url=request.url, reason="timeout", timeout=timeout
-            ) from None
+                    chunks.append(chunk)
+                result = RawResponse(
+                    status=resp.status, content_type=resp.content_type, body=b"".join(chunks)
+                )
         except aiohttp.ClientConnectorError as exc:
             # Nothing reached the server: refused, DNS, TLS handshake.
             raise self._failed(request, exc, sent=False) from None

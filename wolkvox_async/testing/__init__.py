@@ -2,9 +2,14 @@
 
 Start it on loopback and point a client at ``fake.url``; or use the ``fake_wolkvox``
 pytest fixture (installed with the ``testing`` extra); or run it as a process with
-``python -m wolkvox_async.testing --port 8080``.
+``python -m wolkvox_async.testing --port 8080``. Scheduler state made from a backend URL
+(the default ``memory://``) is process-wide, like the real quota; call
+:func:`reset_shared_state` between test cases (the fixture does) to start each afresh.
+:class:`VirtualClock` lets a test move time by hand.
 """
 
+from ..scheduler import VirtualClock as VirtualClock
+from ..scheduler._backend import forget_shared_backends as reset_shared_state
 from ._faults import Fault as Fault
 from ._replies import Knobs as Knobs
 from ._server import FakeWolkvox as FakeWolkvox
@@ -23,4 +28,6 @@ __all__ = [
     "Knobs",
     "LoggedRequest",
     "Operation",
+    "VirtualClock",
+    "reset_shared_state",
 ]

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from ..scheduler._backend import forget_shared_backends as reset_shared_state
 from ._server import FakeWolkvox
 
 try:
@@ -34,5 +35,6 @@ else:
     @pytest_asyncio.fixture(name="fake_wolkvox")
     async def _fake_wolkvox() -> AsyncIterator[FakeWolkvox]:
         """A FakeWolkvox listening on 127.0.0.1 (operation "0014", 3 licenses)."""
+        reset_shared_state()
         async with FakeWolkvox() as fake:
             yield fake

@@ -1,0 +1,71 @@
+"""The per-token scheduler: admission for concurrency, daily quota and polling interval.
+
+Public pieces: :class:`Priority`, the backends (:class:`MemoryBackend`,
+:class:`SQLiteBackend`, or a URL through :func:`resolve_backend`), the clocks
+(:class:`SystemClock`, :class:`VirtualClock` for tests) and :class:`SchedulerStats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from ._backend import Backend as Backend
+from ._backend import LeaseRecord as LeaseRecord
+from ._backend import QuotaState as QuotaState
+from ._backend import resolve_backend as resolve_backend
+from ._clock import Clock as Clock
+from ._clock import SystemClock as SystemClock
+from ._clock import VirtualClock as VirtualClock
+from ._memory import MemoryBackend as MemoryBackend
+from ._rules import Admission as Admission
+from ._rules import token_key as token_key
+from ._scheduler import Lease as Lease
+from ._scheduler import Outcome as Outcome
+from ._scheduler import Priority as Priority
+from ._scheduler import Scheduler as Scheduler
+from ._scheduler import SchedulerStats as SchedulerStats
+from ._sqlite import SQLiteBackend as SQLiteBackend
+
+__all__ = [
+    "SYSTEM_CLOCK",
+    "Admission",
+    "Backend",
+    "Clock",
+    "Lease",
+    "LeaseRecord",
+    "MemoryBackend",
+    "Outcome",
+    "Priority",
+    "QuotaState",
+    "SQLiteBackend",
+    "Scheduler",
+    "SchedulerStats",
+    "SystemClock",
+    "VirtualClock",
+    "resolve_backend",
+    "scheduler_for",
+    "token_key",
+]
+
+SYSTEM_CLOCK = SystemClock()
+"""The clock clients use unless given one; shared, so their schedulers are too."""
+
+_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, int], Scheduler]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def scheduler_for(backend: Backend, clock: Clock) -> Scheduler:
+    """The scheduler of ``backend`` and ``clock`` in the running loop.
+
+    Clients with the same backend and clock share it, so the queues, priorities and
+    wake-ups of one token are one, however many clients use the token.
+    """
+    loop = asyncio.get_running_loop()
+    schedulers = _BY_LOOP.setdefault(loop, {})
+    key = (id(backend), id(clock))
+    found = schedulers.get(key)
+    if found is None or found.backend is not backend or found.clock is not clock:
+        found = schedulers[key] = Scheduler(backend, clock)
+    return found

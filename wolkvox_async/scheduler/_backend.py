@@ -1,0 +1,135 @@
+"""The backend interface: where scheduler state lives, and how a URL picks a backend.
+
+A backend stores, per token, the leases in flight, the temporary cap and pause; per
+operation and day, the quota used; per poll key, the last admission. Each method is one
+atomic step (a lock, a transaction, a script). The decision itself is
+:func:`~wolkvox_async.scheduler._rules.decide`, shared by all backends.
+
+``backend=`` takes an object or a URL; one URL gives one object per process, so clients
+created with the same URL (or none: ``"memory://"``) share one state.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import attrs
+
+from .._errors import ConfigError
+from ._rules import Admission, Decision
+
+__all__ = ["Backend", "LeaseRecord", "QuotaState", "forget_shared_backends", "resolve_backend"]
+
+
+@attrs.frozen(kw_only=True)
+class LeaseRecord:
+    """A granted admission, as the backend must know it to undo or release it."""
+
+    id: str
+    token: str
+    operation: str
+    day: str
+    poll_key: str | None
+    admitted_at: float
+
+
+@attrs.frozen(kw_only=True)
+class QuotaState:
+    """An operation's consumption on one day."""
+
+    used: int
+    limit_override: int | None
+
+
+class Backend(Protocol):
+    """Scheduler state storage. Methods are atomic; ``now`` is wall time (epoch s)."""
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes may change the state (then waiters also poll)."""
+        ...
+
+    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        """Decide; when granted, take the lease, the quota unit and the poll stamp."""
+        ...
+
+    async def release(
+        self,
+        lease: LeaseRecord,
+        now: float,
+        *,
+        hold_until: float | None = None,
+        refund: bool = False,
+        unstamp: bool = False,
+    ) -> None:
+        """End a lease (or keep it until ``hold_until``); ``refund`` gives the quota unit
+        back (nothing reached the server); ``unstamp`` clears the poll stamp it set."""
+        ...
+
+    async def lower_cap(self, token: str, until: float) -> None:
+        """Hold the token's cap at 1 until ``until``."""
+        ...
+
+    async def pause(self, token: str, until: float) -> None:
+        """Admit nothing for the token until ``until``."""
+        ...
+
+    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
+        """Overwrite the day's usage (and the limit, if given) with the server's word."""
+        ...
+
+    async def quota(self, operation: str, day: str) -> QuotaState:
+        """The day's usage."""
+        ...
+
+    async def in_flight(self, token: str, now: float) -> int:
+        """Unexpired leases of the token."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+_SHARED: dict[str, Backend] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_backend(backend: Backend | str | None) -> Backend:
+    """The backend for ``backend=``: an object as is, a URL as the process-wide instance.
+
+    Raises:
+        ConfigError: an unknown scheme or a malformed URL.
+    """
+    if backend is not None and not isinstance(backend, str):
+        return backend
+    url = backend or "memory://"
+    scheme = urlsplit(url).scheme
+    with _LOCK:
+        found = _SHARED.get(url)
+        if found is None:
+            found = _make(scheme, url)
+            _SHARED[url] = found
+        return found
+
+
+def forget_shared_backends() -> None:
+    """Drop the process-wide backends made from URLs (tests start each case afresh)."""
+    with _LOCK:
+        _SHARED.clear()
+
+
+def _make(scheme: str, url: str) -> Backend:
+    if scheme == "memory":
+        from ._memory import MemoryBackend
+
+        return MemoryBackend()
+    if scheme == "sqlite":
+        from ._sqlite import SQLiteBackend
+
+        return SQLiteBackend.from_url(url)
+    if scheme in ("redis", "rediss"):
+        raise ConfigError("the Redis backend is not available yet; use memory:// or sqlite:///")
+    raise ConfigError(f"backend must be memory://, sqlite:///path or a Backend object, got {url!r}")

@@ -1,0 +1,119 @@
+"""The in-memory backend: one process, state in dicts, each step atomic by construction.
+
+The event loop runs one callback at a time and no method here awaits, so a read, the
+decision and the write of one admission cannot interleave with another (the memory twin
+of a SQLite transaction or a Redis script).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+from ._backend import LeaseRecord, QuotaState
+from ._rules import Admission, Decision, Granted, Snapshot, decide
+
+__all__ = ["MemoryBackend"]
+
+
+class MemoryBackend:
+    """Scheduler state of one process (the default ``"memory://"``)."""
+
+    shared = False
+
+    def __init__(self) -> None:
+        self._leases: dict[str, dict[str, float]] = defaultdict(dict)
+        self._cap_until: dict[str, float] = {}
+        self._paused: dict[str, float] = {}
+        self._used: dict[tuple[str, str], int] = defaultdict(int)
+        self._limits: dict[tuple[str, str], int] = {}
+        self._stamps: dict[str, tuple[float, float, str]] = {}  # key -> (at, free_at, lease)
+        self._ids = itertools.count(1)
+
+    def _live(self, token: str, now: float) -> dict[str, float]:
+        leases = self._leases[token]
+        for lease_id in [i for i, exp in leases.items() if exp <= now]:
+            del leases[lease_id]  # reclaimed: the holder crashed or its hold ran out
+        return leases
+
+    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        """Decide and, when granted, take lease, quota unit and stamp in one step."""
+        leases = self._live(req.token, now)
+        key = (req.operation, req.day)
+        stamp = self._stamps.get(req.poll_key) if req.poll_key else None
+        snap = Snapshot(
+            leases=len(leases),
+            earliest_expiry=min(leases.values(), default=None),
+            cap_until=self._cap_until.get(req.token, 0.0),
+            paused_until=self._paused.get(req.token, 0.0),
+            used=self._used[key],
+            limit_override=self._limits.get(key),
+            poll_at=stamp[0] if stamp else None,
+        )
+        decision = decide(req, snap, now)
+        if not isinstance(decision, Granted):
+            return decision, None
+        lease = LeaseRecord(
+            id=f"m{next(self._ids)}",
+            token=req.token,
+            operation=req.operation,
+            day=req.day,
+            poll_key=req.poll_key,
+            admitted_at=now,
+        )
+        leases[lease.id] = decision.expires
+        self._used[key] += 1
+        if req.poll_key:
+            self._stamps[req.poll_key] = (now, now + req.poll_interval, lease.id)
+            if len(self._stamps) > 10_000:
+                self._stamps = {k: v for k, v in self._stamps.items() if v[1] > now}
+        return decision, lease
+
+    async def release(
+        self,
+        lease: LeaseRecord,
+        now: float,
+        *,
+        hold_until: float | None = None,
+        refund: bool = False,
+        unstamp: bool = False,
+    ) -> None:
+        """End or hold the lease; undo the quota unit and stamp when asked."""
+        leases = self._leases[lease.token]
+        if hold_until is not None and hold_until > now and lease.id in leases:
+            leases[lease.id] = hold_until
+        else:
+            leases.pop(lease.id, None)
+        if refund:
+            key = (lease.operation, lease.day)
+            self._used[key] = max(0, self._used[key] - 1)
+        if (refund or unstamp) and lease.poll_key:
+            stamp = self._stamps.get(lease.poll_key)
+            if stamp and stamp[2] == lease.id:
+                del self._stamps[lease.poll_key]
+
+    async def lower_cap(self, token: str, until: float) -> None:
+        """Cap 1 until ``until``."""
+        self._cap_until[token] = max(until, self._cap_until.get(token, 0.0))
+
+    async def pause(self, token: str, until: float) -> None:
+        """Nothing admitted until ``until``."""
+        self._paused[token] = max(until, self._paused.get(token, 0.0))
+
+    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
+        """Take the server's numbers."""
+        self._used[operation, day] = used
+        if limit is not None:
+            self._limits[operation, day] = limit
+
+    async def quota(self, operation: str, day: str) -> QuotaState:
+        """The day's usage."""
+        key = (operation, day)
+        return QuotaState(used=self._used.get(key, 0), limit_override=self._limits.get(key))
+
+    async def in_flight(self, token: str, now: float) -> int:
+        """Unexpired leases."""
+        return len(self._live(token, now))
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,155 @@
+"""The admission rules as pure functions: one decision over one snapshot of a token's state.
+
+Every backend (memory, SQLite, Redis) loads the same :class:`Snapshot` inside its lock,
+transaction or script, calls :func:`decide` (or restates it, in Lua), and applies the
+outcome atomically. The order of the checks is the order of severity:
+
+1. quota — the operation's calls today (calendar day in Wolkvox time) must stay below its
+   limit (licenses × 1000, or what the server last said); spent → refuse at once with the
+   reset time, since waiting would mean waiting until midnight (wolkvox-api.md §3.3);
+2. pause — after a maintenance 403 the token rests until a stored time;
+3. polling interval — an identical report read within the interval waits for its end
+   ("you can consume the information every 5 minutes", §3.1);
+4. concurrency — at most ``cap`` leases in flight per token (2, lowered to 1 for a while
+   after a 403 SIMULTANEOUS, §3.3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Final
+
+import attrs
+
+from .._convert import WOLKVOX_TZ
+
+__all__ = [
+    "Admission",
+    "Blocked",
+    "Decision",
+    "Exhausted",
+    "Granted",
+    "Snapshot",
+    "day_of",
+    "decide",
+    "next_reset",
+    "token_key",
+]
+
+CAP_COOLDOWN: Final = 60.0
+"""Seconds the cap stays at 1 after the server refused a request for concurrency."""
+
+
+def token_key(token: str) -> str:
+    """A stable, non-reversible name for a token: what state stores and logs show."""
+    return "t" + hashlib.sha256(token.encode()).hexdigest()[:20]
+
+
+def day_of(moment: float, tz: tzinfo) -> str:
+    """The calendar day (YYYY-mm-dd) of epoch time ``moment`` in ``tz``."""
+    return datetime.fromtimestamp(moment, tz).date().isoformat()
+
+
+def next_reset(moment: float, tz: tzinfo) -> float:
+    """Epoch time of the next midnight in ``tz`` after ``moment``."""
+    local = datetime.fromtimestamp(moment, tz)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=tz) + timedelta(days=1)
+    return midnight.astimezone(UTC).timestamp()
+
+
+@attrs.frozen(kw_only=True)
+class Admission:
+    """What one request asks for."""
+
+    token: str
+    """The token's key (:func:`token_key`), never the token."""
+    operation: str
+    """The quota pool."""
+    limit: int | None
+    """The daily quota; None means unknown (not enforced locally)."""
+    cap: int
+    """Leases allowed in flight for the token (1 or 2)."""
+    lease_ttl: float
+    """Seconds a lease lives if never released (timeout + margin): a crash costs no more."""
+    poll_key: str | None = None
+    """For poll-limited reads: (token, route, params) hashed."""
+    poll_interval: float = 0.0
+    tz: tzinfo = WOLKVOX_TZ
+    """The quota's calendar (midnight in Wolkvox time, GMT-5)."""
+    day: str = ""
+    """The quota day (YYYY-mm-dd in ``tz``); the scheduler sets it at each decision."""
+    resets_at: float = 0.0
+    """Epoch time the quota day ends; set with ``day``."""
+
+
+@attrs.frozen(kw_only=True)
+class Snapshot:
+    """A token's state as a backend read it, expired leases already dropped."""
+
+    leases: int
+    """Unexpired leases of the token."""
+    earliest_expiry: float | None
+    """When the first of them expires, if any."""
+    cap_until: float = 0.0
+    """The cap is 1 until then (after a 403 SIMULTANEOUS)."""
+    paused_until: float = 0.0
+    used: int = 0
+    """Calls of the operation today."""
+    limit_override: int | None = None
+    """A limit the server told us (token_info), preferred over the configured one."""
+    poll_at: float | None = None
+    """When the identical poll-limited call was last admitted."""
+
+
+@attrs.frozen
+class Granted:
+    """Admitted: the backend takes a lease, a quota unit and the poll stamp."""
+
+    expires: float
+
+
+@attrs.frozen
+class Blocked:
+    """Not now: run again at ``retry_at`` (for concurrency: when a lease expires at the
+    latest; a release wakes waiters earlier)."""
+
+    reason: str
+    retry_at: float | None
+
+
+@attrs.frozen
+class Exhausted:
+    """The operation's quota is spent until ``resets_at``."""
+
+    used: int
+    limit: int
+    resets_at: float
+
+
+Decision = Granted | Blocked | Exhausted
+
+
+def effective_limit(req: Admission, snap: Snapshot) -> int | None:
+    """The quota limit in force: the server's word first, then the configuration."""
+    return snap.limit_override if snap.limit_override is not None else req.limit
+
+
+def decide(req: Admission, snap: Snapshot, now: float) -> Decision:
+    """The admission decision; see the module docstring for the order of checks."""
+    limit = effective_limit(req, snap)
+    if limit is not None and snap.used >= limit:
+        return Exhausted(used=snap.used, limit=limit, resets_at=req.resets_at)
+    if snap.paused_until > now:
+        return Blocked("paused", snap.paused_until)
+    if req.poll_key is not None and snap.poll_at is not None:
+        free_at = snap.poll_at + req.poll_interval
+        if free_at > now:
+            return Blocked("poll_interval", free_at)
+    cap = min(req.cap, 1) if snap.cap_until > now else req.cap
+    if snap.leases >= cap:
+        retry = snap.earliest_expiry
+        if snap.cap_until > now and snap.leases < req.cap:
+            retry = snap.cap_until if retry is None else min(retry, snap.cap_until)
+        return Blocked("concurrency", retry)
+    return Granted(expires=now + req.lease_ttl)

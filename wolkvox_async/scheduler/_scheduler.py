@@ -1,0 +1,459 @@
+"""The per-token scheduler: who may send now, who waits, and who is told no at once.
+
+Theory. Wolkvox refuses a request when its token already has 2 in flight, when the
+operation's daily quota is spent, and (as a rule of use) when the same report is read
+again within 5 minutes (wolkvox-api.md §3). Every request therefore first asks for
+*admission*: one atomic decision by the backend (see ``_rules.decide``) that either takes
+a concurrency lease, a quota unit and the poll stamp together, or says why not and until
+when. A lease is released when the answer arrives; if the caller gives up after sending,
+the lease is held until Wolkvox can no longer be running the call (sent + 60 s).
+
+Waiting. Callers that cannot go now wait on a future in a FIFO queue of their token, one
+queue per priority (INTERACTIVE before BULK). Nobody polls: a release wakes the token's
+queue, and each token has at most one timer, set to the next moment something can change
+(a poll interval or pause ends, a lease expires, a caller's ``max_wait`` runs out). A
+read blocked by its polling interval steps aside so it does not hold up other calls of
+its token. With a backend shared by other processes, releases made elsewhere are not
+signalled, so a blocked token's timer also fires every ``poll_fallback`` seconds.
+
+Failing fast. A spent quota fails every caller of the operation at once with
+:class:`QuotaExhausted` (it resets at midnight, Wolkvox time); a wait known to exceed a
+caller's ``max_wait`` fails at once with :class:`WaitTooLong`; a caller cancelled while
+queued leaves nothing taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+import itertools
+import logging
+from collections import Counter, deque
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from .._errors import QuotaExhausted, WaitTooLong
+from ._backend import Backend, LeaseRecord
+from ._clock import Clock, Timer
+from ._rules import CAP_COOLDOWN, Admission, Blocked, Exhausted, Granted, day_of, next_reset
+
+__all__ = ["Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
+
+log = logging.getLogger("wolkvox_async.scheduler")
+T = TypeVar("T")
+
+
+class _LeaderGone(Exception):
+    """The read others were sharing did not produce a result."""
+
+
+class Priority(enum.IntEnum):
+    """Who goes first when both wait: interactive calls (a CRM lookup) before bulk work."""
+
+    INTERACTIVE = 0
+    BULK = 1
+
+
+class Outcome(enum.Enum):
+    """How a leased request ended, which decides what its release gives back."""
+
+    ANSWERED = "answered"
+    """A response arrived: the server is done; lease freed, quota unit spent."""
+    FAILED = "failed"
+    """A response arrived and was an error: as ANSWERED, and the poll stamp is cleared."""
+    NOT_SENT = "not_sent"
+    """Nothing reached the server: lease, quota unit and stamp are all given back."""
+    ABANDONED = "abandoned"
+    """Sent, then cancelled or timed out: the lease is held until the server must be done."""
+
+
+@attrs.define(eq=False)
+class Lease:
+    """Permission to send one request; give it back with :meth:`Scheduler.release`."""
+
+    record: LeaseRecord
+    key: str
+    """The token key (never the token)."""
+    sent_at: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SchedulerStats:
+    """A snapshot for monitoring one token of one client."""
+
+    in_flight: int
+    queued_interactive: int
+    queued_bulk: int
+    quota_used: int
+    quota_limit: int | None
+    resets_at: datetime
+    refusals: dict[str, int]
+    retries: dict[str, int]
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    admission: Admission
+    future: asyncio.Future[Lease]
+    priority: Priority
+    deadline: float | None
+    max_wait: float | None
+    ready_at: float = 0.0
+
+
+@attrs.define(eq=False)
+class _Queue:
+    """Everything waiting on one token."""
+
+    lanes: tuple[deque[_Waiter], deque[_Waiter]] = attrs.field(factory=lambda: (deque(), deque()))
+    delayed: list[tuple[float, int, _Waiter]] = attrs.field(factory=list)
+    deadlines: list[tuple[float, int, _Waiter]] = attrs.field(factory=list)
+    timer: Timer | None = None
+    timer_at: float | None = None
+    running: bool = False
+    dirty: bool = False
+
+    def head(self) -> _Waiter | None:
+        for lane in self.lanes:
+            while lane and lane[0].future.done():
+                lane.popleft()  # cancelled or failed while queued: skip lazily
+            if lane:
+                return lane[0]
+        return None
+
+    def waiting(self) -> list[_Waiter]:
+        found = [w for lane in self.lanes for w in lane]
+        found += [w for _, _, w in self.delayed]
+        return [w for w in found if not w.future.done()]
+
+    def count(self, priority: Priority) -> int:
+        lane = [w for w in self.lanes[priority] if not w.future.done()]
+        delayed = [w for _, _, w in self.delayed if w.priority is priority and not w.future.done()]
+        return len(lane) + len(delayed)
+
+
+class Scheduler:
+    """Admission for every token of one backend, in one event loop."""
+
+    def __init__(self, backend: Backend, clock: Clock, *, poll_fallback: float = 0.1) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.poll_fallback = poll_fallback
+        self._queues: dict[str, _Queue] = {}
+        self._seq = itertools.count()
+        self._refusals: dict[str, Counter[str]] = {}
+        self._retries: dict[str, Counter[str]] = {}
+        self._reads: dict[str, tuple[float, asyncio.Future[Any]]] = {}
+
+    # ---- acquiring ----------------------------------------------------------------------
+
+    @staticmethod
+    def _dated(admission: Admission, now: float) -> Admission:
+        """The admission with today's quota day (it may change while a caller waits)."""
+        day = day_of(now, admission.tz)
+        if day == admission.day:
+            return admission
+        return attrs.evolve(admission, day=day, resets_at=next_reset(now, admission.tz))
+
+    async def acquire(
+        self,
+        admission: Admission,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+        raise_on_poll: bool = False,
+    ) -> Lease:
+        """Wait for admission; see the module docstring.
+
+        Raises:
+            QuotaExhausted: the operation's quota is spent (at once, not at midnight).
+            WaitTooLong: admission would come later than ``max_wait`` seconds from now,
+                or (``raise_on_poll``) the polling interval of this read is running.
+        """
+        queue = self._queues.setdefault(admission.token, _Queue())
+        now = self.clock.time()
+        deadline = None if max_wait is None else now + max_wait
+        if queue.head() is None:
+            admission = self._dated(admission, now)
+            decision, record = await self.backend.admit(admission, now)
+            if record is not None:
+                return self._granted(admission, record, "at once")
+            self._check_refusal(admission, decision, deadline, max_wait, raise_on_poll)
+        future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(admission, future, priority, deadline, max_wait)
+        queue.lanes[priority].append(waiter)
+        if deadline is not None:
+            heapq.heappush(queue.deadlines, (deadline, next(self._seq), waiter))
+        self._kick(queue)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                # Granted at the very moment we were cancelled: give everything back.
+                lease = future.result()
+                await asyncio.shield(self._undo(lease))
+            self._kick(queue)
+            raise
+
+    def _check_refusal(
+        self,
+        admission: Admission,
+        decision: Blocked | Exhausted | Granted,
+        deadline: float | None,
+        max_wait: float | None,
+        raise_on_poll: bool,
+    ) -> None:
+        if isinstance(decision, Exhausted):
+            raise self._exhausted(admission, decision)
+        if isinstance(decision, Blocked) and decision.retry_at is not None:
+            if decision.reason == "poll_interval" and raise_on_poll:
+                raise self._too_long(admission, decision.retry_at, 0.0, "the polling interval")
+            known = decision.reason != "concurrency"
+            if known and deadline is not None and decision.retry_at > deadline:
+                raise self._too_long(admission, decision.retry_at, max_wait or 0.0, decision.reason)
+
+    def _granted(self, admission: Admission, record: LeaseRecord, how: str) -> Lease:
+        log.debug("admit %s %s (%s)", admission.token, record.id, how)
+        return Lease(record=record, key=admission.token)
+
+    def _exhausted(self, admission: Admission, decision: Exhausted) -> QuotaExhausted:
+        self._count(self._refusals, admission.token, "quota_exhausted")
+        log.debug("refuse %s: quota %d/%d spent", admission.token, decision.used, decision.limit)
+        return QuotaExhausted(
+            operation=admission.operation,
+            used=decision.used,
+            limit=decision.limit,
+            resets_at=datetime.fromtimestamp(decision.resets_at, UTC),
+        )
+
+    def _too_long(
+        self, admission: Admission, retry_at: float, max_wait: float, why: str
+    ) -> WaitTooLong:
+        self._count(self._refusals, admission.token, "wait_too_long")
+        log.debug("refuse %s: %s lasts past max_wait", admission.token, why)
+        return WaitTooLong(
+            retry_at=datetime.fromtimestamp(retry_at, UTC), max_wait=max_wait, reason=why
+        )
+
+    # ---- the queue pump -----------------------------------------------------------------
+
+    def _kick(self, queue: _Queue) -> None:
+        if queue.running:
+            queue.dirty = True
+        else:
+            queue.running = True
+            asyncio.get_running_loop().create_task(self._pump(queue))
+
+    async def _pump(self, queue: _Queue) -> None:
+        try:
+            while True:
+                queue.dirty = False
+                wake_at = await self._serve(queue)
+                if not queue.dirty:
+                    break
+        finally:
+            queue.running = False
+        self._arm(queue, wake_at)
+
+    async def _serve(self, queue: _Queue) -> float | None:
+        """Admit waiters until one must wait; return when to look again."""
+        while True:
+            now = self.clock.time()
+            self._expire(queue, now)
+            waiter = queue.head()
+            if waiter is None:
+                return self._next_wake(queue, None)
+            admission = waiter.admission = self._dated(waiter.admission, now)
+            decision, record = await self.backend.admit(admission, now)
+            if record is not None:
+                queue.lanes[waiter.priority].popleft()
+                if waiter.future.done():  # cancelled during the await: undo at once
+                    await self._undo(Lease(record=record, key=admission.token))
+                    continue
+                waiter.future.set_result(self._granted(admission, record, "after waiting"))
+                continue
+            if isinstance(decision, Exhausted):
+                error = self._exhausted(admission, decision)
+                for other in queue.waiting():
+                    other.future.set_exception(error)
+                return self._next_wake(queue, None)
+            assert isinstance(decision, Blocked)
+            known = decision.reason != "concurrency" and decision.retry_at is not None
+            if known and waiter.deadline is not None and decision.retry_at > waiter.deadline:  # type: ignore[operator]
+                queue.lanes[waiter.priority].popleft()
+                waiter.future.set_exception(
+                    self._too_long(
+                        admission, decision.retry_at or now, waiter.max_wait or 0.0, decision.reason
+                    )
+                )
+                continue
+            if decision.reason == "poll_interval" and decision.retry_at is not None:
+                # Step aside: this read waits for its own interval, not its token's calls.
+                queue.lanes[waiter.priority].popleft()
+                waiter.ready_at = decision.retry_at
+                heapq.heappush(queue.delayed, (decision.retry_at, next(self._seq), waiter))
+                continue
+            blocked_until = decision.retry_at
+            if self.backend.shared and decision.reason == "concurrency":
+                fallback = now + self.poll_fallback
+                blocked_until = fallback if blocked_until is None else min(blocked_until, fallback)
+            return self._next_wake(queue, blocked_until)
+
+    def _expire(self, queue: _Queue, now: float) -> None:
+        """Fail waiters whose max_wait ran out; bring back reads whose interval ended."""
+        while queue.deadlines and queue.deadlines[0][0] <= now:
+            _, _, waiter = heapq.heappop(queue.deadlines)
+            if not waiter.future.done():
+                retry = max(now, waiter.ready_at)
+                waiter.future.set_exception(
+                    self._too_long(
+                        waiter.admission, retry, waiter.max_wait or 0.0, "waiting for a slot"
+                    )
+                )
+        while queue.delayed and queue.delayed[0][0] <= now:
+            _, _, waiter = heapq.heappop(queue.delayed)
+            if not waiter.future.done():
+                queue.lanes[waiter.priority].appendleft(waiter)
+
+    def _next_wake(self, queue: _Queue, blocked_until: float | None) -> float | None:
+        times = [blocked_until] if blocked_until is not None else []
+        times += [at for at, _, w in queue.delayed[:1] if not w.future.done()]
+        while queue.deadlines and queue.deadlines[0][2].future.done():
+            heapq.heappop(queue.deadlines)
+        times += [at for at, _, _ in queue.deadlines[:1]]
+        return min(times) if times and queue.waiting() else None
+
+    def _arm(self, queue: _Queue, when: float | None) -> None:
+        """Keep one timer per token, at the earliest moment anything can change."""
+        if when is None:
+            if queue.timer is not None:
+                queue.timer.cancel()
+                queue.timer, queue.timer_at = None, None
+            return
+        if queue.timer is not None and queue.timer_at is not None and queue.timer_at <= when:
+            return
+        if queue.timer is not None:
+            queue.timer.cancel()
+
+        def fire() -> None:
+            queue.timer, queue.timer_at = None, None
+            self._kick(queue)
+
+        queue.timer, queue.timer_at = self.clock.call_at(when, fire), when
+
+    # ---- shared reads (poll_policy="share") ---------------------------------------------
+
+    async def shared_read(self, poll_key: str) -> Any | None:
+        """The result of an identical read made within its interval (or in flight), if any."""
+        entry = self._reads.get(poll_key)
+        if entry is None:
+            return None
+        free_at, future = entry
+        if future.done() and self.clock.time() >= free_at:
+            del self._reads[poll_key]
+            return None
+        try:
+            return await asyncio.shield(future)
+        except _LeaderGone:
+            return None  # the identical read failed or was cancelled: make our own
+
+    async def share_read(self, poll_key: str, interval: float, read: Awaitable[T]) -> T:
+        """Run ``read`` and let identical reads within ``interval`` share its result."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._reads[poll_key] = (self.clock.time() + interval, future)
+        try:
+            result = await read
+        except BaseException:
+            self._reads.pop(poll_key, None)
+            future.set_exception(_LeaderGone())
+            future.exception()  # retrieved: nobody need be waiting
+            raise
+        future.set_result(result)
+        if len(self._reads) > 1_000:
+            now = self.clock.time()
+            self._reads = {k: v for k, v in self._reads.items() if v[0] > now or not v[1].done()}
+        return result
+
+    # ---- releasing and feedback ---------------------------------------------------------
+
+    async def release(self, lease: Lease, outcome: Outcome, *, hold: float = 60.0) -> None:
+        """Give the lease back; ABANDONED holds it until ``sent_at + hold``."""
+        now = self.clock.time()
+        if outcome is Outcome.ABANDONED and lease.sent_at is not None:
+            hold_until: float | None = lease.sent_at + hold
+        else:
+            hold_until = None
+        await asyncio.shield(
+            self.backend.release(
+                lease.record,
+                now,
+                hold_until=hold_until,
+                refund=outcome is Outcome.NOT_SENT,
+                unstamp=outcome in (Outcome.FAILED, Outcome.NOT_SENT),
+            )
+        )
+        log.debug("release %s %s (%s)", lease.key, lease.record.id, outcome.value)
+        queue = self._queues.get(lease.key)
+        if queue is not None:
+            self._kick(queue)
+
+    async def _undo(self, lease: Lease) -> None:
+        await self.backend.release(lease.record, self.clock.time(), refund=True, unstamp=True)
+
+    async def lower_cap(self, token: str) -> None:
+        """The server refused for concurrency: someone else uses the token; cap 1 a while."""
+        until = self.clock.time() + CAP_COOLDOWN
+        await self.backend.lower_cap(token, until)
+        log.debug("cap of %s lowered to 1 until %.0f", token, until)
+
+    async def pause(self, token: str, seconds: float) -> None:
+        """Maintenance: admit nothing for the token for ``seconds``."""
+        await self.backend.pause(token, self.clock.time() + seconds)
+        queue = self._queues.get(token)
+        if queue is not None:
+            self._kick(queue)
+
+    async def mark_spent(self, admission: Admission) -> None:
+        """The server said TOKEN LIMIT EXCEEDED: the operation's day is spent, for all."""
+        admission = self._dated(admission, self.clock.time())
+        state = await self.backend.quota(admission.operation, admission.day)
+        await self.backend.set_quota(
+            admission.operation, admission.day, used=state.used, limit=state.used
+        )
+        for queue in self._queues.values():
+            self._kick(queue)
+
+    async def set_quota(self, admission: Admission, *, used: int, limit: int | None) -> None:
+        """Take the server's numbers for today (``sync_quota``)."""
+        admission = self._dated(admission, self.clock.time())
+        await self.backend.set_quota(admission.operation, admission.day, used=used, limit=limit)
+        for queue in self._queues.values():
+            self._kick(queue)
+
+    def count_retry(self, token: str, kind: str) -> None:
+        """Record a retry (for stats)."""
+        self._count(self._retries, token, kind)
+
+    def _count(self, table: dict[str, Counter[str]], token: str, kind: str) -> None:
+        table.setdefault(token, Counter())[kind] += 1
+
+    async def stats(self, admission: Admission) -> SchedulerStats:
+        """Monitoring numbers for one token and its operation."""
+        admission = self._dated(admission, self.clock.time())
+        queue = self._queues.get(admission.token, _Queue())
+        quota = await self.backend.quota(admission.operation, admission.day)
+        limit = quota.limit_override if quota.limit_override is not None else admission.limit
+        return SchedulerStats(
+            in_flight=await self.backend.in_flight(admission.token, self.clock.time()),
+            queued_interactive=queue.count(Priority.INTERACTIVE),
+            queued_bulk=queue.count(Priority.BULK),
+            quota_used=quota.used,
+            quota_limit=limit,
+            resets_at=datetime.fromtimestamp(admission.resets_at, UTC),
+            refusals=dict(self._refusals.get(admission.token, {})),
+            retries=dict(self._retries.get(admission.token, {})),
+        )

@@ -1,0 +1,245 @@
+"""The SQLite backend: one host, many processes, state that survives a restart.
+
+Each step is one ``BEGIN IMMEDIATE`` transaction (SQLite's write lock), so two processes
+cannot both take the last slot or the last quota unit. Leases carry an expiry and are
+reclaimed inside the admitting transaction, so a killed process costs at most one lease
+lifetime (timeout + margin). The quota per operation-day and the poll stamps are rows, so
+a restarted loader knows what it already spent today. Calls run on one worker thread,
+off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from .._errors import ConfigError
+from ._backend import LeaseRecord, QuotaState
+from ._rules import Admission, Decision, Granted, Snapshot, decide
+
+__all__ = ["SQLiteBackend"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (
+    id TEXT PRIMARY KEY, token TEXT NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS leases_token ON leases (token, expires);
+CREATE TABLE IF NOT EXISTS quota (
+    operation TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
+    limit_override INTEGER, PRIMARY KEY (operation, day));
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY, cap_until REAL NOT NULL DEFAULT 0, paused_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS stamps (key TEXT PRIMARY KEY, at REAL NOT NULL, free_at REAL NOT NULL,
+    lease TEXT NOT NULL);
+"""
+
+
+class SQLiteBackend:
+    """Scheduler state in a SQLite file shared by the processes of one host."""
+
+    shared = True
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wolkvox-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._ids = itertools.count(1)
+        self._prefix = f"s{os.getpid()}-{id(self):x}-"
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteBackend:
+        """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``."""
+        parts = urlsplit(url)
+        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if parts.netloc or not path:
+            raise ConfigError(f"sqlite backend URL must be sqlite:///path/to/state.db, got {url!r}")
+        return cls(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def transaction() -> T:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        loop = asyncio.get_running_loop()
+        # Shielded: once handed to the thread, a step completes even if the caller is
+        # cancelled, so the state never depends on where a cancellation landed.
+        return await asyncio.shield(loop.run_in_executor(self._executor, transaction))
+
+    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        """Decide and, when granted, take lease, quota unit and stamp in one transaction."""
+        lease_id = f"{self._prefix}{next(self._ids)}"
+
+        def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
+            conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, now))
+            count, earliest = conn.execute(
+                "SELECT COUNT(*), MIN(expires) FROM leases WHERE token = ?", (req.token,)
+            ).fetchone()
+            caps = conn.execute(
+                "SELECT cap_until, paused_until FROM tokens WHERE token = ?", (req.token,)
+            ).fetchone() or (0.0, 0.0)
+            used, limit = conn.execute(
+                "SELECT used, limit_override FROM quota WHERE operation = ? AND day = ?",
+                (req.operation, req.day),
+            ).fetchone() or (0, None)
+            stamp = None
+            if req.poll_key:
+                stamp = conn.execute(
+                    "SELECT at FROM stamps WHERE key = ?", (req.poll_key,)
+                ).fetchone()
+            snap = Snapshot(
+                leases=count,
+                earliest_expiry=earliest,
+                cap_until=caps[0],
+                paused_until=caps[1],
+                used=used,
+                limit_override=limit,
+                poll_at=stamp[0] if stamp else None,
+            )
+            decision = decide(req, snap, now)
+            if not isinstance(decision, Granted):
+                return decision, None
+            conn.execute(
+                "INSERT INTO leases VALUES (?, ?, ?)", (lease_id, req.token, decision.expires)
+            )
+            conn.execute(
+                "INSERT INTO quota (operation, day, used) VALUES (?, ?, 1) "
+                "ON CONFLICT (operation, day) DO UPDATE SET used = used + 1",
+                (req.operation, req.day),
+            )
+            if req.poll_key:
+                conn.execute(
+                    "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?)",
+                    (req.poll_key, now, now + req.poll_interval, lease_id),
+                )
+            lease = LeaseRecord(
+                id=lease_id,
+                token=req.token,
+                operation=req.operation,
+                day=req.day,
+                poll_key=req.poll_key,
+                admitted_at=now,
+            )
+            return decision, lease
+
+        return await self._run(step)
+
+    async def release(
+        self,
+        lease: LeaseRecord,
+        now: float,
+        *,
+        hold_until: float | None = None,
+        refund: bool = False,
+        unstamp: bool = False,
+    ) -> None:
+        """End or hold the lease; undo the quota unit and stamp when asked."""
+
+        def step(conn: sqlite3.Connection) -> None:
+            if hold_until is not None and hold_until > now:
+                conn.execute("UPDATE leases SET expires = ? WHERE id = ?", (hold_until, lease.id))
+            else:
+                conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
+            if refund:
+                conn.execute(
+                    "UPDATE quota SET used = MAX(0, used - 1) WHERE operation = ? AND day = ?",
+                    (lease.operation, lease.day),
+                )
+            if (refund or unstamp) and lease.poll_key:
+                conn.execute(
+                    "DELETE FROM stamps WHERE key = ? AND lease = ?", (lease.poll_key, lease.id)
+                )
+            conn.execute("DELETE FROM stamps WHERE free_at < ?", (now - 86_400,))
+
+        await self._run(step)
+
+    async def _set_token(self, column: str, token: str, until: float) -> None:
+        def step(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO tokens (token) VALUES (?)", (token,))
+            conn.execute(
+                f"UPDATE tokens SET {column} = MAX({column}, ?) WHERE token = ?", (until, token)
+            )
+
+        await self._run(step)
+
+    async def lower_cap(self, token: str, until: float) -> None:
+        """Cap 1 until ``until``."""
+        await self._set_token("cap_until", token, until)
+
+    async def pause(self, token: str, until: float) -> None:
+        """Nothing admitted until ``until``."""
+        await self._set_token("paused_until", token, until)
+
+    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
+        """Take the server's numbers."""
+
+        def step(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO quota (operation, day, used, limit_override) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (operation, day) DO UPDATE SET used = excluded.used, "
+                "limit_override = COALESCE(excluded.limit_override, limit_override)",
+                (operation, day, used, limit),
+            )
+
+        await self._run(step)
+
+    async def quota(self, operation: str, day: str) -> QuotaState:
+        """The day's usage."""
+
+        def step(conn: sqlite3.Connection) -> QuotaState:
+            row: Any = conn.execute(
+                "SELECT used, limit_override FROM quota WHERE operation = ? AND day = ?",
+                (operation, day),
+            ).fetchone()
+            return (
+                QuotaState(used=row[0], limit_override=row[1])
+                if row
+                else QuotaState(used=0, limit_override=None)
+            )
+
+        return await self._run(step)
+
+    async def in_flight(self, token: str, now: float) -> int:
+        """Unexpired leases."""
+
+        def step(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM leases WHERE token = ? AND expires > ?", (token, now)
+            ).fetchone()
+            return int(row[0])
+
+        return await self._run(step)
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker thread."""
+
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
