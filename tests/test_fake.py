@@ -15,10 +15,9 @@ from wolkvox_async import (
     ApiError,
     BadRequest,
     InvalidToken,
-    QuotaExhausted,
     Maintenance,
+    QuotaExhausted,
     TokenLimitExceeded,
-    TooManySimultaneous,
     WolkvoxClient,
 )
 from wolkvox_async.testing import FakeWolkvox, Knobs, VirtualClock

@@ -35,8 +35,8 @@ CREATE INDEX IF NOT EXISTS leases_token ON leases (token, expires);
 CREATE TABLE IF NOT EXISTS quota (
     operation TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
     limit_override INTEGER, PRIMARY KEY (operation, day));
-CREATE TABLE IF NOT EXISTS tokens (
-    token TEXT PRIMARY KEY, cap_until REAL NOT NULL DEFAULT 0, paused_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY,
+    cap_until REAL NOT NULL DEFAULT 0, paused_until REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS stamps (key TEXT PRIMARY KEY, at REAL NOT NULL, free_at REAL NOT NULL,
     lease TEXT NOT NULL);
 """
