@@ -1,0 +1,249 @@
+"""The scheduler's queueing: priorities, FIFO, cheap waiting, cancellation, failing fast.
+
+Driven directly (no HTTP) on a MemoryBackend and a VirtualClock: time moves only when a
+test says so, and every test runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from wolkvox_async import QuotaExhausted, WaitTooLong
+from wolkvox_async.scheduler import (
+    Admission,
+    Lease,
+    MemoryBackend,
+    Outcome,
+    Priority,
+    Scheduler,
+    SystemClock,
+    VirtualClock,
+)
+
+START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def scheduler(clock: VirtualClock) -> Scheduler:
+    return Scheduler(MemoryBackend(), clock)
+
+
+def adm(
+    token: str = "tA", *, limit: int | None = None, cap: int = 1, poll: str | None = None
+) -> Admission:
+    return Admission(
+        token=token,
+        operation="op",
+        limit=limit,
+        cap=cap,
+        lease_ttl=65.0,
+        poll_key=poll,
+        poll_interval=300.0,
+    )
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_interactive_goes_before_a_thousand_bulk_waiters(scheduler: Scheduler) -> None:
+    held = await scheduler.acquire(adm())
+    order: list[str] = []
+
+    async def caller(name: str, priority: Priority) -> None:
+        lease = await scheduler.acquire(adm(), priority=priority)
+        order.append(name)
+        await scheduler.release(lease, Outcome.ANSWERED)
+
+    bulk = [asyncio.create_task(caller(f"b{i}", Priority.BULK)) for i in range(1000)]
+    await settle()
+    urgent = asyncio.create_task(caller("interactive", Priority.INTERACTIVE))
+    await settle()
+    await scheduler.release(held, Outcome.ANSWERED)
+    await asyncio.gather(*bulk, urgent)
+    assert order[0] == "interactive"
+    assert order[1:] == [f"b{i}" for i in range(1000)]  # FIFO within a priority
+
+
+async def test_ten_thousand_waiters_use_one_timer(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    held = await scheduler.acquire(adm())
+    waiters = [asyncio.create_task(scheduler.acquire(adm(), max_wait=30.0)) for _ in range(10_000)]
+    await settle()
+    assert clock.pending == 1  # the token's single timer (the earliest max_wait)
+    await clock.advance(30)
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(r, WaitTooLong) for r in results)
+    await scheduler.release(held, Outcome.ANSWERED)
+
+
+async def test_event_loop_stays_responsive_with_ten_thousand_callers() -> None:
+    scheduler = Scheduler(MemoryBackend(), SystemClock())
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async def caller() -> None:
+        lease = await scheduler.acquire(adm(cap=2))
+        await asyncio.sleep(0)
+        await scheduler.release(lease, Outcome.ANSWERED)
+
+    held = await scheduler.acquire(adm(cap=2))
+    callers = [asyncio.create_task(caller()) for _ in range(10_000)]
+    await asyncio.sleep(0.01)  # all 10,000 are queued now (starting 10,000 tasks is asyncio's cost)
+    beat = asyncio.create_task(heartbeat())
+    await scheduler.release(held, Outcome.ANSWERED)  # now they are woken and served, 2 at a time
+    await asyncio.gather(*callers)
+    done.set()
+    await beat
+    assert max(gaps) < 0.1, f"loop stalled {max(gaps) * 1000:.0f} ms"
+
+
+async def test_cancelled_while_queued_takes_nothing(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    held = await scheduler.acquire(adm(limit=10))
+    queued = asyncio.create_task(scheduler.acquire(adm(limit=10)))
+    behind = asyncio.create_task(scheduler.acquire(adm(limit=10)))
+    await settle()
+    queued.cancel()
+    await settle()
+    await scheduler.release(held, Outcome.ANSWERED)
+    lease = await behind
+    stats = await scheduler.stats(adm(limit=10))
+    assert stats.quota_used == 2  # the held call and the one behind; nothing for the cancelled
+    assert queued.cancelled()
+    await scheduler.release(lease, Outcome.ANSWERED)
+
+
+async def test_cancelled_at_the_moment_of_grant_gives_everything_back(scheduler: Scheduler) -> None:
+    held = await scheduler.acquire(adm(limit=10, poll="p"))
+    assert held
+    queued = asyncio.create_task(scheduler.acquire(adm(limit=10)))
+    await settle()
+    release = asyncio.create_task(scheduler.release(held, Outcome.FAILED))
+    for _ in range(50):  # step until the grant lands, then cancel before the waiter runs
+        await asyncio.sleep(0)
+        lanes = scheduler._queues["tA"].lanes
+        if not lanes[0] and not queued.done():
+            queued.cancel()
+            break
+    await release
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    stats = await scheduler.stats(adm(limit=10))
+    assert (stats.quota_used, stats.in_flight) == (1, 0)
+
+
+async def test_quota_spent_fails_every_waiter_at_once(scheduler: Scheduler) -> None:
+    first = await scheduler.acquire(adm(limit=2))
+    waiters = [asyncio.create_task(scheduler.acquire(adm(limit=2))) for _ in range(4)]
+    await settle()
+    await scheduler.release(first, Outcome.ANSWERED)
+    await settle()
+    second = await waiters[0]
+    await scheduler.release(second, Outcome.ANSWERED)
+    results = await asyncio.gather(*waiters[1:], return_exceptions=True)
+    assert all(isinstance(r, QuotaExhausted) for r in results)
+    error = results[0]
+    assert isinstance(error, QuotaExhausted)
+    assert error.resets_at == datetime(2026, 11, 24, 5, tzinfo=UTC)  # midnight in Bogota
+    with pytest.raises(QuotaExhausted):
+        await scheduler.acquire(adm(limit=2))  # fast path fails at once too
+
+
+async def test_quota_resets_at_midnight_wolkvox_time(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    lease = await scheduler.acquire(adm(limit=1))
+    await scheduler.release(lease, Outcome.ANSWERED)
+    clock.set(datetime(2026, 11, 24, 4, 59, 59, tzinfo=UTC))  # 23:59:59 in Bogota
+    with pytest.raises(QuotaExhausted):
+        await scheduler.acquire(adm(limit=1))
+    clock.set(datetime(2026, 11, 24, 5, 0, 0, tzinfo=UTC))
+    lease = await scheduler.acquire(adm(limit=1))
+    await scheduler.release(lease, Outcome.ANSWERED)
+
+
+async def test_known_long_wait_fails_at_once_with_retry_time(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    lease = await scheduler.acquire(adm(poll="report"))
+    await scheduler.release(lease, Outcome.ANSWERED)
+    with pytest.raises(WaitTooLong) as info:
+        await scheduler.acquire(adm(poll="report"), max_wait=60)
+    assert info.value.retry_at == datetime.fromtimestamp(clock.time() + 300, UTC)
+    with pytest.raises(WaitTooLong, match="polling interval"):
+        await scheduler.acquire(adm(poll="report"), raise_on_poll=True)
+
+
+async def test_slot_wait_fails_when_max_wait_runs_out(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    held = await scheduler.acquire(adm())
+    waiter = asyncio.create_task(scheduler.acquire(adm(), max_wait=10))
+    await clock.advance(9.9)
+    assert not waiter.done()
+    await clock.advance(0.1)
+    with pytest.raises(WaitTooLong):
+        await waiter
+    await scheduler.release(held, Outcome.ANSWERED)
+
+
+async def test_poll_wait_steps_aside_for_other_calls(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    lease = await scheduler.acquire(adm(cap=2, poll="report"))
+    await scheduler.release(lease, Outcome.ANSWERED)
+    again = asyncio.create_task(scheduler.acquire(adm(cap=2, poll="report")))
+    await settle()
+    other: Lease = await asyncio.wait_for(scheduler.acquire(adm(cap=2)), 1)  # not held up
+    await scheduler.release(other, Outcome.ANSWERED)
+    await clock.advance(299)
+    assert not again.done()
+    await clock.advance(1)
+    await scheduler.release(await again, Outcome.ANSWERED)
+
+
+async def test_abandoned_lease_is_held_until_the_server_must_be_done(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    lease = await scheduler.acquire(adm(limit=5))
+    lease.sent_at = clock.time()
+    await clock.advance(5)
+    await scheduler.release(lease, Outcome.ABANDONED, hold=60)
+    waiter = asyncio.create_task(scheduler.acquire(adm(limit=5)))
+    await clock.advance(54.9)
+    assert not waiter.done()
+    await clock.advance(0.1)
+    await scheduler.release(await waiter, Outcome.ANSWERED)
+    assert (await scheduler.stats(adm(limit=5))).quota_used == 2  # the abandoned unit stays spent
+
+
+async def test_lowered_cap_recovers(scheduler: Scheduler, clock: VirtualClock) -> None:
+    await scheduler.lower_cap("tA")
+    one = await scheduler.acquire(adm(cap=2))
+    two = asyncio.create_task(scheduler.acquire(adm(cap=2)))
+    await settle()
+    assert not two.done()
+    await clock.advance(60)  # the cap is 2 again, and the token's timer said so
+    await scheduler.release(await two, Outcome.ANSWERED)
+    await scheduler.release(one, Outcome.ANSWERED)

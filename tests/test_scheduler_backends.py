@@ -1,0 +1,188 @@
+"""One conformance suite for every scheduler backend (a new backend adds one fixture param).
+
+Each test drives the backend's atomic steps directly with explicit wall times, so the
+rules of ``_rules.decide`` are checked as each backend stores and applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
+import pytest
+
+from wolkvox_async._convert import WOLKVOX_TZ
+from wolkvox_async.scheduler import Admission, Backend, MemoryBackend, SQLiteBackend
+from wolkvox_async.scheduler._rules import Blocked, Exhausted, Granted, day_of, next_reset
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC).timestamp()
+BackendFactory = Callable[[], Backend]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def make_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[BackendFactory]:
+    made: list[Backend] = []
+
+    def factory() -> Backend:
+        backend: Backend = (
+            MemoryBackend() if request.param == "memory" else SQLiteBackend(tmp_path / "state.db")
+        )
+        made.append(backend)
+        return backend
+
+    yield factory
+    for backend in made:
+        await backend.close()
+
+
+@pytest.fixture
+def backend(make_backend: BackendFactory) -> Backend:
+    return make_backend()
+
+
+def adm(
+    token: str = "tA",
+    *,
+    limit: int | None = 100,
+    cap: int = 2,
+    poll: str | None = None,
+    at: float = NOW,
+) -> Admission:
+    base = Admission(
+        token=token,
+        operation="op",
+        limit=limit,
+        cap=cap,
+        lease_ttl=65.0,
+        poll_key=poll,
+        poll_interval=300.0,
+    )
+    return attrs.evolve(base, day=day_of(at, WOLKVOX_TZ), resets_at=next_reset(at, WOLKVOX_TZ))
+
+
+async def test_concurrency_cap_and_release(backend: Backend) -> None:
+    first, l1 = await backend.admit(adm(), NOW)
+    second, l2 = await backend.admit(adm(), NOW)
+    third, l3 = await backend.admit(adm(), NOW)
+    assert isinstance(first, Granted) and isinstance(second, Granted)
+    assert isinstance(third, Blocked) and third.reason == "concurrency" and l3 is None
+    assert third.retry_at == NOW + 65.0  # worst case: the first lease expires
+    assert l1 is not None and l2 is not None
+    await backend.release(l1, NOW + 1)
+    assert isinstance((await backend.admit(adm(), NOW + 1))[0], Granted)
+    assert await backend.in_flight("tA", NOW + 1) == 2
+
+
+async def test_cap_of_one(backend: Backend) -> None:
+    assert isinstance((await backend.admit(adm(cap=1), NOW))[0], Granted)
+    assert isinstance((await backend.admit(adm(cap=1), NOW))[0], Blocked)
+
+
+async def test_quota_exhausted_with_reset_time(backend: Backend) -> None:
+    for _ in range(3):
+        decision, lease = await backend.admit(adm(limit=3), NOW)
+        assert lease is not None
+        await backend.release(lease, NOW)
+    decision, lease = await backend.admit(adm(limit=3), NOW)
+    assert lease is None and isinstance(decision, Exhausted)
+    assert (decision.used, decision.limit) == (3, 3)
+    assert decision.resets_at == datetime(2026, 11, 24, 5, tzinfo=UTC).timestamp()  # midnight GMT-5
+    tomorrow = datetime(2026, 11, 24, 5, 0, 1, tzinfo=UTC).timestamp()
+    assert isinstance((await backend.admit(adm(limit=3, at=tomorrow), tomorrow))[0], Granted)
+
+
+async def test_tokens_of_an_operation_share_quota_not_leases(backend: Backend) -> None:
+    for token in ("tA", "tA", "tB", "tB"):
+        assert isinstance((await backend.admit(adm(token, limit=5), NOW))[0], Granted)
+    assert isinstance((await backend.admit(adm("tA", limit=5), NOW))[0], Blocked)
+    assert isinstance((await backend.admit(adm("tC", limit=5), NOW))[0], Granted)
+    assert isinstance((await backend.admit(adm("tD", limit=5), NOW))[0], Exhausted)
+    assert (await backend.quota("op", adm().day)).used == 5
+
+
+async def test_poll_interval_per_key(backend: Backend) -> None:
+    _, lease = await backend.admit(adm(poll="p1"), NOW)
+    assert lease is not None
+    await backend.release(lease, NOW + 1)
+    blocked, _ = await backend.admit(adm(poll="p1"), NOW + 10)
+    assert isinstance(blocked, Blocked) and blocked.reason == "poll_interval"
+    assert blocked.retry_at == NOW + 300
+    assert isinstance((await backend.admit(adm(poll="p2"), NOW + 10))[0], Granted)
+    assert isinstance((await backend.admit(adm(poll="p1"), NOW + 300))[0], Granted)
+
+
+async def test_failed_read_clears_its_stamp(backend: Backend) -> None:
+    _, lease = await backend.admit(adm(poll="p1"), NOW)
+    assert lease is not None
+    await backend.release(lease, NOW + 1, unstamp=True)
+    assert isinstance((await backend.admit(adm(poll="p1"), NOW + 2))[0], Granted)
+
+
+async def test_not_sent_refunds_quota_and_stamp(backend: Backend) -> None:
+    _, lease = await backend.admit(adm(limit=1, poll="p1"), NOW)
+    assert lease is not None
+    await backend.release(lease, NOW, refund=True)
+    assert (await backend.quota("op", adm().day)).used == 0
+    assert isinstance((await backend.admit(adm(limit=1, poll="p1"), NOW))[0], Granted)
+
+
+async def test_crashed_holder_lease_is_reclaimed_at_expiry(backend: Backend) -> None:
+    await backend.admit(adm(cap=1), NOW)  # never released: its holder died
+    assert isinstance((await backend.admit(adm(cap=1), NOW + 64.9))[0], Blocked)
+    assert isinstance((await backend.admit(adm(cap=1), NOW + 65.0))[0], Granted)
+
+
+async def test_abandoned_lease_is_held_until_told(backend: Backend) -> None:
+    _, lease = await backend.admit(adm(cap=1), NOW)
+    assert lease is not None
+    await backend.release(lease, NOW + 5, hold_until=NOW + 60)
+    blocked, _ = await backend.admit(adm(cap=1), NOW + 30)
+    assert isinstance(blocked, Blocked) and blocked.retry_at == NOW + 60
+    assert isinstance((await backend.admit(adm(cap=1), NOW + 60))[0], Granted)
+    assert (await backend.quota("op", adm().day)).used == 2  # the abandoned call stays counted
+
+
+async def test_lowered_cap_then_recovery(backend: Backend) -> None:
+    await backend.lower_cap("tA", NOW + 60)
+    assert isinstance((await backend.admit(adm(), NOW))[0], Granted)
+    blocked, _ = await backend.admit(adm(), NOW + 1)
+    assert isinstance(blocked, Blocked) and blocked.retry_at == NOW + 60
+    assert isinstance((await backend.admit(adm(), NOW + 60))[0], Granted)
+
+
+async def test_pause(backend: Backend) -> None:
+    await backend.pause("tA", NOW + 30)
+    blocked, _ = await backend.admit(adm(), NOW)
+    assert isinstance(blocked, Blocked) and (blocked.reason, blocked.retry_at) == (
+        "paused",
+        NOW + 30,
+    )
+    assert isinstance((await backend.admit(adm("tB"), NOW))[0], Granted)  # other tokens go on
+    assert isinstance((await backend.admit(adm(), NOW + 30))[0], Granted)
+
+
+async def test_server_numbers_override_the_ledger(backend: Backend) -> None:
+    await backend.set_quota("op", adm().day, used=99, limit=100)
+    assert isinstance((await backend.admit(adm(limit=5000), NOW))[0], Granted)
+    decision, _ = await backend.admit(adm(limit=5000), NOW)
+    assert isinstance(decision, Exhausted) and decision.limit == 100
+    await backend.set_quota("op", adm().day, used=10, limit=None)  # limit kept
+    assert (await backend.quota("op", adm().day)).limit_override == 100
+
+
+async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
+    # Persistence is a property of the SQLite (and Redis) backends only: memory dies with
+    # its process by design.
+    first = SQLiteBackend(tmp_path / "state.db")
+    _, lease = await first.admit(adm(poll="p1"), NOW)
+    assert lease is not None
+    await first.release(lease, NOW)
+    await first.close()
+    second = SQLiteBackend(tmp_path / "state.db")
+    assert (await second.quota("op", adm().day)).used == 1
+    assert isinstance((await second.admit(adm(poll="p1"), NOW + 1))[0], Blocked)
+    await second.close()
