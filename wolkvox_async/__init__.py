@@ -31,6 +31,10 @@ from .models import CampaignType as CampaignType
 from .models import DncEntry as DncEntry
 from .models import FilterRule as FilterRule
 from .models import Record as Record
+from .scheduler import MemoryBackend as MemoryBackend
+from .scheduler import Priority as Priority
+from .scheduler import SchedulerStats as SchedulerStats
+from .scheduler import SQLiteBackend as SQLiteBackend
 
 __version__ = "0.1.0"
 
@@ -49,12 +53,16 @@ __all__ = [
     "FilterRule",
     "InvalidToken",
     "Maintenance",
+    "MemoryBackend",
     "NotFound",
+    "Priority",
     "QuotaExhausted",
     "Record",
     "RequestTimeout",
     "ResponseDecodeError",
+    "SQLiteBackend",
     "SchedulerRefusal",
+    "SchedulerStats",
     "ServerError",
     "TokenLimitExceeded",
     "TooManySimultaneous",

@@ -1,0 +1,286 @@
+"""The scheduler seen through the client, against FakeWolkvox over loopback.
+
+Time-based rules (60 s timeout, lease hold, 5-minute interval, maintenance pauses) run on
+a VirtualClock; the server's own clock follows it where the quota day matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+import wolkvox_async as w
+from wolkvox_async import Priority, WolkvoxClient
+from wolkvox_async.scheduler import MemoryBackend
+from wolkvox_async.testing import FakeWolkvox, Fault, VirtualClock
+
+START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Let real I/O happen (virtual time stands still) until ``condition`` holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not condition():
+        assert loop.time() < end, "condition never held"
+        await asyncio.sleep(0.002)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+async def vfake(clock: VirtualClock) -> AsyncIterator[FakeWolkvox]:
+    async with FakeWolkvox(clock=lambda: datetime.fromtimestamp(clock.time(), UTC)) as fake:
+        yield fake
+
+
+def make(fake: FakeWolkvox, clock: VirtualClock | None = None, **kw: Any) -> WolkvoxClient:
+    return WolkvoxClient(
+        server=fake.server, token=kw.pop("token", fake.token), base_url=fake.url, clock=clock, **kw
+    )
+
+
+async def test_sixty_second_timeout_in_virtual_time(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    async with make(vfake, clock, max_attempts=1) as wv:
+        vfake.inject(Fault.SLOW, delay=3600)  # the server would answer in an hour
+        call = asyncio.create_task(wv.token_info())
+        await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
+        await clock.advance(59.9)
+        assert not call.done()
+        await clock.advance(0.1)
+        with pytest.raises(w.RequestTimeout) as info:
+            await call
+        assert info.value.timeout == 60.0
+        stats = await wv.scheduler_stats()
+        assert (stats.in_flight, stats.quota_used) == (0, 1)  # sent + 60 s: the server is done
+
+
+async def test_cancelled_after_sending_holds_the_slot_until_sent_plus_60(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    async with make(vfake, clock, max_concurrency=1) as wv:
+        vfake.inject(Fault.SLOW, delay=3600)
+        first = asyncio.create_task(wv.token_info())
+        await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
+        await clock.advance(10)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        second = asyncio.create_task(wv.token_info())
+        await clock.advance(49.9)  # 59.9 s after sending: Wolkvox may still be running it
+        assert not second.done()
+        assert vfake.stats.requests == 1
+        await clock.advance(0.1)
+        info = await second
+        assert info.token_use_today == 2
+        assert (await wv.scheduler_stats()).quota_used == 2  # the cancelled call's unit is spent
+
+
+async def test_cancelled_while_queued_sends_nothing(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    async with make(vfake, clock, max_concurrency=1) as wv:
+        vfake.inject(Fault.SLOW, delay=3600)
+        first = asyncio.create_task(wv.token_info())
+        await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
+        queued = asyncio.create_task(wv.campaigns())
+        await asyncio.sleep(0.01)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert (await wv.scheduler_stats()).quota_used == 1
+        first.cancel()
+    assert vfake.stats.requests == 1
+
+
+@pytest.mark.parametrize("policy", ["share", "wait", "raise"])
+async def test_poll_interval_policies(vfake: FakeWolkvox, clock: VirtualClock, policy: str) -> None:
+    camp = vfake.create_campaign()
+    async with make(vfake, clock, poll_policy=policy) as wv:
+        first = await wv.campaigns(camp.id)
+        if policy == "share":
+            assert await wv.campaigns(camp.id) == first
+            assert vfake.stats.requests == 1
+        elif policy == "raise":
+            with pytest.raises(w.WaitTooLong) as info:
+                await wv.campaigns(camp.id)
+            assert info.value.retry_at == START + timedelta(seconds=300)
+        else:
+            again = asyncio.create_task(wv.campaigns(camp.id))
+            await clock.advance(299)
+            assert not again.done()
+            await clock.advance(1)
+            await until(again.done)
+            assert vfake.stats.requests == 2
+        await wv.campaigns()  # other parameters: another interval
+        await clock.advance(300)
+        await wv.campaigns(camp.id)  # after the interval, a fresh read
+    assert vfake.stats.requests == (3 if policy == "share" else 4 if policy == "wait" else 3)
+
+
+async def test_with_options_views_share_one_scheduler(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    async with make(vfake, clock, max_concurrency=1) as wv:
+        bulk = wv.with_options(priority=Priority.BULK)
+        vfake.latency = 0.01
+        order: list[str] = []
+
+        async def call(client: WolkvoxClient, name: str) -> None:
+            await client.token_info()
+            order.append(name)
+
+        tasks = [asyncio.create_task(call(bulk, f"bulk{i}")) for i in range(5)]
+        await asyncio.sleep(0.005)
+        tasks.append(asyncio.create_task(call(wv, "interactive")))
+        await asyncio.gather(*tasks)
+        await bulk.close()  # a view closes nothing
+        await wv.token_info()
+    assert order[:2] == ["bulk0", "interactive"]
+    assert vfake.stats.peak_in_flight[vfake.token] == 1
+
+
+async def test_same_token_clients_share_state(fake: FakeWolkvox) -> None:
+    fake.latency = 0.02
+    clients = [make(fake) for _ in range(4)]
+    await asyncio.gather(*(c.token_info() for c in clients for _ in range(5)))
+    assert fake.stats.peak_in_flight[fake.token] == 2
+    assert fake.stats.refusals["simultaneous"] == 0
+    for c in clients:
+        await c.close()
+
+
+async def test_outside_user_of_the_token_lowers_the_cap(fake: FakeWolkvox) -> None:
+    fake.latency = 0.005
+    stop = asyncio.Event()
+
+    async def outsider() -> int:  # an unscheduled client hammering the same token
+        sent = 0
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set() and sent < 2_000:
+                async with session.get(
+                    fake.url + "/api/v2/information.php?api=token_info",
+                    headers={"wolkvox-token": fake.token},
+                ) as resp:
+                    await resp.read()
+                sent += 1
+        return sent
+
+    hammer = asyncio.create_task(outsider())
+    async with make(fake) as wv:
+        results = await asyncio.gather(*(wv.token_info() for _ in range(30)))
+        stats = await wv.scheduler_stats()
+    stop.set()
+    await hammer
+    assert len(results) == 30  # every call landed, despite the outsider
+    assert stats.retries.get("TooManySimultaneous", 0) >= 1
+    assert fake.stats.refusals["simultaneous"] >= 1
+
+
+async def test_token_limit_marks_the_operation_spent_for_everyone(fake: FakeWolkvox) -> None:
+    fake.world.operations[fake.server].daily_quota = 2
+    other = fake.add_token()
+    async with make(fake) as a, make(fake, token=other) as b:
+        await a.token_info()
+        await b.token_info()
+        with pytest.raises(w.TokenLimitExceeded):
+            await a.token_info()
+        with pytest.raises(w.QuotaExhausted):
+            await b.token_info()  # refused locally: nothing sent
+    assert fake.stats.requests == 3
+
+
+async def test_invalid_token_is_never_retried(fake: FakeWolkvox) -> None:
+    async with make(fake, token="wrong") as wv:
+        with pytest.raises(w.InvalidToken):
+            await wv.token_info()
+    assert fake.stats.requests == 1
+
+
+async def test_maintenance_pauses_the_token_with_backoff(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    vfake.maintenance = True
+    async with make(vfake, clock) as wv:
+        call = asyncio.create_task(wv.token_info())
+        await until(lambda: vfake.stats.refusals["maintenance"] == 1)
+        await clock.advance(15)  # first pause: 15 s
+        await until(lambda: vfake.stats.refusals["maintenance"] == 2)
+        vfake.maintenance = False
+        await clock.advance(29.9)  # second pause: 30 s
+        assert not call.done()
+        await clock.advance(0.1)
+        await until(call.done)
+        assert (await call).token_limit == 3000
+        assert (await wv.scheduler_stats()).retries == {"Maintenance": 2}
+
+
+async def test_non_idempotent_calls_are_not_resent_after_an_unknown_outcome(
+    fake: FakeWolkvox,
+) -> None:
+    camp = fake.create_campaign()
+    async with make(fake) as wv:
+        fake.inject(Fault.RESET)  # the records land, the answer is lost
+        with pytest.raises(w.TransportError):
+            await wv.add_record(camp.id, [w.Record(customer_id="1")])
+        fake.inject(Fault.HTTP_503)
+        with pytest.raises(w.ServerError):
+            await wv.add_record(camp.id, [w.Record(customer_id="2")])
+        fake.inject(Fault.HTTP_503)
+        await wv.start_campaign(camp.id)  # idempotent: retried
+    assert [r["customer_id"] for r in camp.records] == ["1"]
+    assert fake.stats.requests == 4
+
+
+async def test_sync_quota_takes_the_servers_numbers(fake: FakeWolkvox) -> None:
+    outsider = fake.add_token()
+    async with make(fake, token=outsider) as other:
+        for _ in range(3):
+            await other.token_info()
+    async with make(fake, licenses=3) as wv:
+        stats = await wv.sync_quota()
+    assert (stats.quota_used, stats.quota_limit) == (4, 3000)
+
+
+async def test_quota_is_checked_locally_from_licenses(fake: FakeWolkvox) -> None:
+    async with make(fake, daily_quota=2) as wv:
+        await wv.token_info()
+        await wv.token_info()
+        with pytest.raises(w.QuotaExhausted) as info:
+            await wv.token_info()
+        stats = await wv.scheduler_stats()
+    assert info.value.limit == 2
+    assert stats.refusals == {"quota_exhausted": 1}
+    assert fake.stats.requests == 2
+
+
+async def test_sqlite_backend_end_to_end(fake: FakeWolkvox, tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    fake.latency = 0.01
+    async with make(fake, backend=url, daily_quota=20) as a, make(fake, backend=url) as b:
+        await asyncio.gather(*(c.token_info() for c in (a, b) for _ in range(6)))
+        stats = await a.scheduler_stats()
+    assert stats.quota_used == 12
+    assert fake.stats.peak_in_flight[fake.token] <= 2
+    assert fake.stats.refusals["simultaneous"] == 0
+
+
+async def test_shared_memory_backend_object(fake: FakeWolkvox) -> None:
+    backend = MemoryBackend()
+    async with (
+        make(fake, backend=backend, daily_quota=1) as a,
+        make(fake, backend=backend, daily_quota=1) as b,
+    ):
+        await a.token_info()
+        with pytest.raises(w.QuotaExhausted):
+            await b.token_info()
