@@ -247,3 +247,19 @@ async def test_lowered_cap_recovers(scheduler: Scheduler, clock: VirtualClock) -
     await clock.advance(60)  # the cap is 2 again, and the token's timer said so
     await scheduler.release(await two, Outcome.ANSWERED)
     await scheduler.release(one, Outcome.ANSWERED)
+
+
+async def test_a_cancelled_read_does_not_strand_the_reads_behind_it(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    # Found by the property test: the first of several interval-blocked reads is cancelled.
+    lease = await scheduler.acquire(adm(cap=2, poll="report"))
+    await scheduler.release(lease, Outcome.ANSWERED)
+    first = asyncio.create_task(scheduler.acquire(adm(cap=2, poll="report")))
+    second = asyncio.create_task(scheduler.acquire(adm(cap=2, poll="report")))
+    await settle()
+    first.cancel()
+    other = await scheduler.acquire(adm(cap=2))  # a pump pass with the cancelled read on top
+    await scheduler.release(other, Outcome.ANSWERED)
+    await clock.advance(300)
+    await scheduler.release(await asyncio.wait_for(second, 1), Outcome.ANSWERED)

@@ -321,11 +321,12 @@ class Scheduler:
 
     def _next_wake(self, queue: _Queue, blocked_until: float | None) -> float | None:
         times = [blocked_until] if blocked_until is not None else []
-        times += [at for at, _, w in queue.delayed[:1] if not w.future.done()]
-        while queue.deadlines and queue.deadlines[0][2].future.done():
-            heapq.heappop(queue.deadlines)
-        times += [at for at, _, _ in queue.deadlines[:1]]
-        return min(times) if times and queue.waiting() else None
+        for heap in (queue.delayed, queue.deadlines):
+            while heap and heap[0][2].future.done():
+                heapq.heappop(heap)  # cancelled or failed: drop lazily
+            times += [at for at, _, _ in heap[:1]]
+        pending = queue.head() is not None or bool(queue.delayed)
+        return min(times) if times and pending else None
 
     def _arm(self, queue: _Queue, when: float | None) -> None:
         """Keep one timer per token, at the earliest moment anything can change."""
