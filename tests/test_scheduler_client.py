@@ -7,8 +7,10 @@ a VirtualClock; the server's own clock follows it where the quota day matters.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -284,3 +286,22 @@ async def test_shared_memory_backend_object(fake: FakeWolkvox) -> None:
         await a.token_info()
         with pytest.raises(w.QuotaExhausted):
             await b.token_info()
+
+
+async def test_sqlite_backend_across_processes(fake: FakeWolkvox, tmp_path: Any) -> None:
+    fake.latency = 0.01
+    backend = f"sqlite:///{tmp_path}/state.db"
+    worker = str(Path(__file__).with_name("sqlite_worker.py"))
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, worker, fake.url, fake.token, backend, "10"
+        )
+        for _ in range(4)
+    ]
+    codes = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), 60)
+    assert codes == [0, 0, 0, 0]
+    assert fake.stats.requests == 40
+    assert fake.stats.peak_in_flight[fake.token] == 2
+    assert fake.stats.refusals["simultaneous"] == 0
+    async with make(fake, backend=backend) as wv:
+        assert (await wv.scheduler_stats()).quota_used == 40  # one ledger for all processes
