@@ -237,11 +237,11 @@ class ClientCore:
         admission = self._admission(route, request)
         scheduler = self._scheduler
         if admission.poll_key and self._config.poll_policy == "share":
-            shared = await scheduler.shared_read(admission.poll_key)
+            shared = await scheduler.reads.get(admission.poll_key)
             if shared is not None:
                 log.debug("%s: sharing the result of an identical read", route.name)
                 return request, shared
-            return request, await scheduler.share_read(
+            return request, await scheduler.reads.run(
                 admission.poll_key,
                 admission.poll_interval,
                 self._attempts(route, request, admission),

@@ -29,26 +29,22 @@ import enum
 import heapq
 import itertools
 import logging
-from collections import Counter, deque
-from collections.abc import Awaitable
+from collections import Counter
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 import attrs
 
 from .._errors import QuotaExhausted, WaitTooLong
 from ._backend import Backend, LeaseRecord
-from ._clock import Clock, Timer
+from ._clock import Clock
+from ._queue import Queue as _Queue
+from ._queue import Waiter as _Waiter
 from ._rules import CAP_COOLDOWN, Admission, Blocked, Exhausted, Granted, day_of, next_reset
+from ._shared import SharedReads
 
 __all__ = ["Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
 
 log = logging.getLogger("wolkvox_async.scheduler")
-T = TypeVar("T")
-
-
-class _LeaderGone(Exception):
-    """The read others were sharing did not produce a result."""
 
 
 class Priority(enum.IntEnum):
@@ -95,47 +91,6 @@ class SchedulerStats:
     retries: dict[str, int]
 
 
-@attrs.define(eq=False)
-class _Waiter:
-    admission: Admission
-    future: asyncio.Future[Lease]
-    priority: Priority
-    deadline: float | None
-    max_wait: float | None
-    ready_at: float = 0.0
-
-
-@attrs.define(eq=False)
-class _Queue:
-    """Everything waiting on one token."""
-
-    lanes: tuple[deque[_Waiter], deque[_Waiter]] = attrs.field(factory=lambda: (deque(), deque()))
-    delayed: list[tuple[float, int, _Waiter]] = attrs.field(factory=list)
-    deadlines: list[tuple[float, int, _Waiter]] = attrs.field(factory=list)
-    timer: Timer | None = None
-    timer_at: float | None = None
-    running: bool = False
-    dirty: bool = False
-
-    def head(self) -> _Waiter | None:
-        for lane in self.lanes:
-            while lane and lane[0].future.done():
-                lane.popleft()  # cancelled or failed while queued: skip lazily
-            if lane:
-                return lane[0]
-        return None
-
-    def waiting(self) -> list[_Waiter]:
-        found = [w for lane in self.lanes for w in lane]
-        found += [w for _, _, w in self.delayed]
-        return [w for w in found if not w.future.done()]
-
-    def count(self, priority: Priority) -> int:
-        lane = [w for w in self.lanes[priority] if not w.future.done()]
-        delayed = [w for _, _, w in self.delayed if w.priority is priority and not w.future.done()]
-        return len(lane) + len(delayed)
-
-
 class Scheduler:
     """Admission for every token of one backend, in one event loop."""
 
@@ -147,7 +102,8 @@ class Scheduler:
         self._seq = itertools.count()
         self._refusals: dict[str, Counter[str]] = {}
         self._retries: dict[str, Counter[str]] = {}
-        self._reads: dict[str, tuple[float, asyncio.Future[Any]]] = {}
+        self.reads = SharedReads(clock)
+        """Results of identical reads shared within their interval (poll_policy="share")."""
 
     # ---- acquiring ----------------------------------------------------------------------
 
@@ -184,7 +140,7 @@ class Scheduler:
                 return self._granted(admission, record, "at once")
             self._check_refusal(admission, decision, deadline, max_wait, raise_on_poll)
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(admission, future, priority, deadline, max_wait)
+        waiter = _Waiter(admission, future, priority, deadline, max_wait, raise_on_poll)
         queue.lanes[priority].append(waiter)
         if deadline is not None:
             heapq.heappush(queue.deadlines, (deadline, next(self._seq), waiter))
@@ -291,6 +247,12 @@ class Scheduler:
                     )
                 )
                 continue
+            if decision.reason == "poll_interval" and waiter.raise_on_poll:
+                queue.lanes[waiter.priority].popleft()
+                waiter.future.set_exception(
+                    self._too_long(admission, decision.retry_at or now, 0.0, "the polling interval")
+                )
+                continue
             if decision.reason == "poll_interval" and decision.retry_at is not None:
                 # Step aside: this read waits for its own interval, not its token's calls.
                 queue.lanes[waiter.priority].popleft()
@@ -345,39 +307,6 @@ class Scheduler:
             self._kick(queue)
 
         queue.timer, queue.timer_at = self.clock.call_at(when, fire), when
-
-    # ---- shared reads (poll_policy="share") ---------------------------------------------
-
-    async def shared_read(self, poll_key: str) -> Any | None:
-        """The result of an identical read made within its interval (or in flight), if any."""
-        entry = self._reads.get(poll_key)
-        if entry is None:
-            return None
-        free_at, future = entry
-        if future.done() and self.clock.time() >= free_at:
-            del self._reads[poll_key]
-            return None
-        try:
-            return await asyncio.shield(future)
-        except _LeaderGone:
-            return None  # the identical read failed or was cancelled: make our own
-
-    async def share_read(self, poll_key: str, interval: float, read: Awaitable[T]) -> T:
-        """Run ``read`` and let identical reads within ``interval`` share its result."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._reads[poll_key] = (self.clock.time() + interval, future)
-        try:
-            result = await read
-        except BaseException:
-            self._reads.pop(poll_key, None)
-            future.set_exception(_LeaderGone())
-            future.exception()  # retrieved: nobody need be waiting
-            raise
-        future.set_result(result)
-        if len(self._reads) > 1_000:
-            now = self.clock.time()
-            self._reads = {k: v for k, v in self._reads.items() if v[0] > now or not v[1].done()}
-        return result
 
     # ---- releasing and feedback ---------------------------------------------------------
 
