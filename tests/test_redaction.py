@@ -80,7 +80,7 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
     closed = FakeWolkvox(token=TOKEN)
     url = await closed.start()
     await closed.close()
-    async with WolkvoxClient(server="0014", token=TOKEN, base_url=url) as wv:
+    async with WolkvoxClient(server="0014", token=TOKEN, base_url=url, max_attempts=1) as wv:
         await expect(w.TransportError, wv.token_info())
     # The server echoing the token back must not leak it either.
     with aioresponses() as mocked:

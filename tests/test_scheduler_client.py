@@ -305,3 +305,22 @@ async def test_sqlite_backend_across_processes(fake: FakeWolkvox, tmp_path: Any)
     assert fake.stats.refusals["simultaneous"] == 0
     async with make(fake, backend=backend) as wv:
         assert (await wv.scheduler_stats()).quota_used == 40  # one ledger for all processes
+
+
+async def test_connection_refused_is_retried_then_given_back(clock: VirtualClock) -> None:
+    closed = FakeWolkvox()
+    url = await closed.start()
+    await closed.close()
+    async with WolkvoxClient(
+        server="0014", token="t", base_url=url, clock=clock, daily_quota=10
+    ) as wv:
+        call = asyncio.create_task(wv.token_info())
+        for _ in range(4):  # backoff sleeps run on the virtual clock
+            await asyncio.sleep(0.05)
+            await clock.advance(30)
+        with pytest.raises(w.TransportError) as info:
+            await asyncio.wait_for(call, 5)
+        stats = await wv.scheduler_stats()
+    assert info.value.sent is False
+    assert stats.retries == {"TransportError": 4}
+    assert (stats.quota_used, stats.in_flight) == (0, 0)  # nothing reached Wolkvox: refunded

@@ -84,7 +84,7 @@ async def test_connection_refused_is_marked_not_sent() -> None:
     closed = FakeWolkvox()
     url = await closed.start()
     await closed.close()
-    async with WolkvoxClient(server="0014", token="t", base_url=url) as wv:
+    async with WolkvoxClient(server="0014", token="t", base_url=url, max_attempts=1) as wv:
         with pytest.raises(w.TransportError) as info:
             await wv.token_info()
     assert info.value.sent is False
