@@ -243,7 +243,7 @@ async def test_abandoned_lease_is_held_until_the_server_must_be_done(
 
 
 async def test_lowered_cap_recovers(scheduler: Scheduler, clock: VirtualClock) -> None:
-    await scheduler.lower_cap("tA")
+    await scheduler.lower_cap(adm(cap=2))
     one = await scheduler.acquire(adm(cap=2))
     two = asyncio.create_task(scheduler.acquire(adm(cap=2)))
     await settle()

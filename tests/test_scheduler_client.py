@@ -291,7 +291,7 @@ async def test_shared_memory_backend_object(fake: FakeWolkvox) -> None:
 async def test_sqlite_backend_across_processes(fake: FakeWolkvox, tmp_path: Any) -> None:
     fake.latency = 0.01
     backend = f"sqlite:///{tmp_path}/state.db"
-    worker = str(Path(__file__).with_name("sqlite_worker.py"))
+    worker = str(Path(__file__).with_name("loader_worker.py"))
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, worker, fake.url, fake.token, backend, "10"

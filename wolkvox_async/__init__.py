@@ -16,6 +16,7 @@ from ._errors import QuotaExhausted as QuotaExhausted
 from ._errors import RequestTimeout as RequestTimeout
 from ._errors import ResponseDecodeError as ResponseDecodeError
 from ._errors import SchedulerRefusal as SchedulerRefusal
+from ._errors import SchedulerUnavailable as SchedulerUnavailable
 from ._errors import ServerError as ServerError
 from ._errors import TokenLimitExceeded as TokenLimitExceeded
 from ._errors import TooManySimultaneous as TooManySimultaneous
@@ -63,6 +64,7 @@ __all__ = [
     "SQLiteBackend",
     "SchedulerRefusal",
     "SchedulerStats",
+    "SchedulerUnavailable",
     "ServerError",
     "TokenLimitExceeded",
     "TooManySimultaneous",

@@ -309,11 +309,11 @@ class ClientCore:
         """Tell the scheduler what the server's refusal means for everyone on the token."""
         scheduler = self._scheduler
         if isinstance(error, TooManySimultaneous):
-            await scheduler.lower_cap(admission.token)
+            await scheduler.lower_cap(admission)
         elif isinstance(error, TokenLimitExceeded):
             await scheduler.mark_spent(admission)
         elif isinstance(error, Maintenance):
-            await scheduler.pause(admission.token, maintenance_pause(self._retry, attempt))
+            await scheduler.pause(admission, maintenance_pause(self._retry, attempt))
         elif isinstance(error, InvalidToken):
             log.debug("token %s refused as invalid; not retried", admission.token)
 

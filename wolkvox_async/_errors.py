@@ -9,7 +9,8 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     │   └── RequestTimeout               (also a TimeoutError)
     ├── SchedulerRefusal                 raised by admission; nothing was sent
     │   ├── QuotaExhausted(resets_at)
-    │   └── WaitTooLong(retry_at)
+    │   ├── WaitTooLong(retry_at)
+    │   └── SchedulerUnavailable         the shared backend (Redis) cannot be reached
     └── ApiError(method, url, http_status, body_code, message, raw_body)
         ├── BadRequest           400
         ├── Unauthorized         401 PLEASE ENTER THE WOLKVOX-TOKEN
@@ -45,6 +46,7 @@ __all__ = [
     "RequestTimeout",
     "ResponseDecodeError",
     "SchedulerRefusal",
+    "SchedulerUnavailable",
     "ServerError",
     "TokenLimitExceeded",
     "TooManySimultaneous",
@@ -125,6 +127,21 @@ class WaitTooLong(SchedulerRefusal):
         return (
             f"admission ({self.reason}) would wait past max_wait={self.max_wait:g} s; "
             f"retry at {self.retry_at.isoformat()}"
+        )
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class SchedulerUnavailable(SchedulerRefusal):
+    """The shared scheduler state cannot be reached, so nothing is sent (fail closed)."""
+
+    backend: str
+    """Where the state lives, e.g. ``redis://10.0.0.5:6379`` (no credentials)."""
+    reason: str
+
+    def __str__(self) -> str:
+        return (
+            f"scheduler backend {self.backend} is unreachable ({self.reason}); "
+            "nothing was sent to Wolkvox"
         )
 
 

@@ -18,6 +18,7 @@ from ._clock import Clock as Clock
 from ._clock import SystemClock as SystemClock
 from ._clock import VirtualClock as VirtualClock
 from ._memory import MemoryBackend as MemoryBackend
+from ._redis import RedisBackend as RedisBackend
 from ._rules import Admission as Admission
 from ._rules import token_key as token_key
 from ._scheduler import Lease as Lease
@@ -38,6 +39,7 @@ __all__ = [
     "Outcome",
     "Priority",
     "QuotaState",
+    "RedisBackend",
     "SQLiteBackend",
     "Scheduler",
     "SchedulerStats",

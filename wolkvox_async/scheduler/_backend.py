@@ -68,12 +68,12 @@ class Backend(Protocol):
         back (nothing reached the server); ``unstamp`` clears the poll stamp it set."""
         ...
 
-    async def lower_cap(self, token: str, until: float) -> None:
-        """Hold the token's cap at 1 until ``until``."""
+    async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
+        """Hold the token's cap at 1 for ``seconds``."""
         ...
 
-    async def pause(self, token: str, until: float) -> None:
-        """Admit nothing for the token until ``until``."""
+    async def pause(self, token: str, operation: str, now: float, seconds: float) -> None:
+        """Admit nothing for the token for ``seconds``."""
         ...
 
     async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
@@ -84,7 +84,7 @@ class Backend(Protocol):
         """The day's usage."""
         ...
 
-    async def in_flight(self, token: str, now: float) -> int:
+    async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases of the token."""
         ...
 
@@ -131,5 +131,10 @@ def _make(scheme: str, url: str) -> Backend:
 
         return SQLiteBackend.from_url(url)
     if scheme in ("redis", "rediss"):
-        raise ConfigError("the Redis backend is not available yet; use memory:// or sqlite:///")
-    raise ConfigError(f"backend must be memory://, sqlite:///path or a Backend object, got {url!r}")
+        from ._redis import RedisBackend
+
+        return RedisBackend.from_url(url)
+    raise ConfigError(
+        "backend must be memory://, sqlite:///path, redis://host:port/db or a Backend object, "
+        f"got {url!r}"
+    )

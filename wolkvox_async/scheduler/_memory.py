@@ -92,13 +92,13 @@ class MemoryBackend:
             if stamp and stamp[2] == lease.id:
                 del self._stamps[lease.poll_key]
 
-    async def lower_cap(self, token: str, until: float) -> None:
-        """Cap 1 until ``until``."""
-        self._cap_until[token] = max(until, self._cap_until.get(token, 0.0))
+    async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
+        """Cap 1 for ``seconds``."""
+        self._cap_until[token] = max(now + seconds, self._cap_until.get(token, 0.0))
 
-    async def pause(self, token: str, until: float) -> None:
-        """Nothing admitted until ``until``."""
-        self._paused[token] = max(until, self._paused.get(token, 0.0))
+    async def pause(self, token: str, operation: str, now: float, seconds: float) -> None:
+        """Nothing admitted for ``seconds``."""
+        self._paused[token] = max(now + seconds, self._paused.get(token, 0.0))
 
     async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
         """Take the server's numbers."""
@@ -111,7 +111,7 @@ class MemoryBackend:
         key = (operation, day)
         return QuotaState(used=self._used.get(key, 0), limit_override=self._limits.get(key))
 
-    async def in_flight(self, token: str, now: float) -> int:
+    async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases."""
         return len(self._live(token, now))
 

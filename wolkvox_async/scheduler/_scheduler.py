@@ -94,10 +94,15 @@ class SchedulerStats:
 class Scheduler:
     """Admission for every token of one backend, in one event loop."""
 
-    def __init__(self, backend: Backend, clock: Clock, *, poll_fallback: float = 0.1) -> None:
+    def __init__(
+        self, backend: Backend, clock: Clock, *, poll_fallback: float | None = None
+    ) -> None:
         self.backend = backend
         self.clock = clock
-        self.poll_fallback = poll_fallback
+        # Backends that announce releases (Redis pub/sub) need only a slow safety net.
+        default = float(getattr(backend, "poll_fallback", 0.1))
+        self.poll_fallback = default if poll_fallback is None else poll_fallback
+        self._subscribed = False
         self._queues: dict[str, _Queue] = {}
         self._seq = itertools.count()
         self._refusals: dict[str, Counter[str]] = {}
@@ -131,6 +136,9 @@ class Scheduler:
                 or (``raise_on_poll``) the polling interval of this read is running.
         """
         queue = self._queues.setdefault(admission.token, _Queue())
+        if not self._subscribed and hasattr(self.backend, "subscribe"):
+            self._subscribed = True
+            self.backend.subscribe(self._released_elsewhere)
         now = self.clock.time()
         deadline = None if max_wait is None else now + max_wait
         if queue.head() is None:
@@ -331,18 +339,24 @@ class Scheduler:
         if queue is not None:
             self._kick(queue)
 
+    def _released_elsewhere(self, token: str) -> None:
+        queue = self._queues.get(token)
+        if queue is not None and queue.head() is not None:
+            self._kick(queue)
+
     async def _undo(self, lease: Lease) -> None:
         await self.backend.release(lease.record, self.clock.time(), refund=True, unstamp=True)
 
-    async def lower_cap(self, token: str) -> None:
+    async def lower_cap(self, admission: Admission) -> None:
         """The server refused for concurrency: someone else uses the token; cap 1 a while."""
-        until = self.clock.time() + CAP_COOLDOWN
-        await self.backend.lower_cap(token, until)
-        log.debug("cap of %s lowered to 1 until %.0f", token, until)
+        token = admission.token
+        await self.backend.lower_cap(token, admission.operation, self.clock.time(), CAP_COOLDOWN)
+        log.debug("cap of %s lowered to 1 for %.0f s", token, CAP_COOLDOWN)
 
-    async def pause(self, token: str, seconds: float) -> None:
+    async def pause(self, admission: Admission, seconds: float) -> None:
         """Maintenance: admit nothing for the token for ``seconds``."""
-        await self.backend.pause(token, self.clock.time() + seconds)
+        token = admission.token
+        await self.backend.pause(token, admission.operation, self.clock.time(), seconds)
         queue = self._queues.get(token)
         if queue is not None:
             self._kick(queue)
@@ -378,7 +392,9 @@ class Scheduler:
         quota = await self.backend.quota(admission.operation, admission.day)
         limit = quota.limit_override if quota.limit_override is not None else admission.limit
         return SchedulerStats(
-            in_flight=await self.backend.in_flight(admission.token, self.clock.time()),
+            in_flight=await self.backend.in_flight(
+                admission.token, admission.operation, self.clock.time()
+            ),
             queued_interactive=queue.count(Priority.INTERACTIVE),
             queued_bulk=queue.count(Priority.BULK),
             quota_used=quota.used,

@@ -186,13 +186,13 @@ class SQLiteBackend:
 
         await self._run(step)
 
-    async def lower_cap(self, token: str, until: float) -> None:
-        """Cap 1 until ``until``."""
-        await self._set_token("cap_until", token, until)
+    async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
+        """Cap 1 for ``seconds``."""
+        await self._set_token("cap_until", token, now + seconds)
 
-    async def pause(self, token: str, until: float) -> None:
-        """Nothing admitted until ``until``."""
-        await self._set_token("paused_until", token, until)
+    async def pause(self, token: str, operation: str, now: float, seconds: float) -> None:
+        """Nothing admitted for ``seconds``."""
+        await self._set_token("paused_until", token, now + seconds)
 
     async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
         """Take the server's numbers."""
@@ -223,7 +223,7 @@ class SQLiteBackend:
 
         return await self._run(step)
 
-    async def in_flight(self, token: str, now: float) -> int:
+    async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases."""
 
         def step(conn: sqlite3.Connection) -> int:

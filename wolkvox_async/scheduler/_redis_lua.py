@@ -1,0 +1,140 @@
+"""The Lua scripts of the Redis backend: one script per transition, Redis TIME as the clock.
+
+Each script restates ``_rules.decide`` (admission) or one state change, reads the time with
+``redis.call('TIME')`` (plus ``ARGV`` offset, zero outside tests), and touches only keys
+under one hash tag, the operation's, so a decision is one slot on Redis Cluster. Every key
+written gets a TTL. Numbers come back as strings: Redis would truncate Lua floats.
+
+Keys of an operation ``{tag}``: ``leases:<token>`` (sorted set, score = expiry),
+``state:<token>`` (hash: cap_until, paused_until), ``quota`` (hash: used:<day>,
+limit:<day>, day = days since epoch in Wolkvox time), ``stamp:<poll key>`` (hash: at, lease).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["ADMIT", "IN_FLIGHT", "RELEASE", "SET_QUOTA", "SET_STATE"]
+
+_NOW: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+"""
+
+_KEEP_LEASES: Final = """
+local function keep_leases(key, now)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('PEXPIRE', key, math.ceil((tonumber(last[2]) - now + 60) * 1000))
+  end
+end
+"""
+
+# KEYS: leases, state, quota, stamp
+# ARGV: offset, lease_id, limit (-1 = unknown), cap, lease_ttl, poll_interval, has_poll, tz_offset
+ADMIT: Final = (
+    _NOW
+    + _KEEP_LEASES
+    + """
+local day = math.floor((now + tonumber(ARGV[8])) / 86400)
+local resets = (day + 1) * 86400 - tonumber(ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local leases = redis.call('ZCARD', KEYS[1])
+local cap_until = tonumber(redis.call('HGET', KEYS[2], 'cap_until') or '0')
+local paused = tonumber(redis.call('HGET', KEYS[2], 'paused_until') or '0')
+local used = tonumber(redis.call('HGET', KEYS[3], 'used:' .. day) or '0')
+local limit = tonumber(redis.call('HGET', KEYS[3], 'limit:' .. day) or ARGV[3])
+if limit >= 0 and used >= limit then
+  return {'E', tostring(used), tostring(limit), tostring(resets), tostring(day)}
+end
+if paused > now then
+  return {'B', 'paused', tostring(paused), tostring(day)}
+end
+if ARGV[7] == '1' then
+  local at = redis.call('HGET', KEYS[4], 'at')
+  if at then
+    local free = tonumber(at) + tonumber(ARGV[6])
+    if free > now then
+      return {'B', 'poll_interval', tostring(free), tostring(day)}
+    end
+  end
+end
+local cap = tonumber(ARGV[4])
+if cap_until > now and cap > 1 then cap = 1 end
+if leases >= cap then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local retry = -1
+  if first[2] then retry = tonumber(first[2]) end
+  if cap_until > now and leases < tonumber(ARGV[4]) and (retry < 0 or cap_until < retry) then
+    retry = cap_until
+  end
+  return {'B', 'concurrency', tostring(retry), tostring(day)}
+end
+local expires = now + tonumber(ARGV[5])
+redis.call('ZADD', KEYS[1], expires, ARGV[2])
+keep_leases(KEYS[1], now)
+redis.call('HINCRBY', KEYS[3], 'used:' .. day, 1)
+redis.call('HDEL', KEYS[3], 'used:' .. (day - 3), 'limit:' .. (day - 3))
+redis.call('EXPIRE', KEYS[3], 4 * 86400)
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[4], 'at', tostring(now), 'lease', ARGV[2])
+  redis.call('PEXPIRE', KEYS[4], math.ceil((tonumber(ARGV[6]) + 60) * 1000))
+end
+return {'G', tostring(expires), tostring(day), tostring(now)}
+"""
+)
+
+# KEYS: leases, quota, stamp
+# ARGV: offset, lease_id, hold_seconds (<= 0: free now), refund, unstamp, day, channel, token
+RELEASE: Final = (
+    _NOW
+    + _KEEP_LEASES
+    + """
+local hold = tonumber(ARGV[3])
+if hold > 0 and redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZADD', KEYS[1], 'XX', now + hold, ARGV[2])
+  keep_leases(KEYS[1], now)
+else
+  redis.call('ZREM', KEYS[1], ARGV[2])
+end
+if ARGV[4] == '1' then
+  local used = tonumber(redis.call('HGET', KEYS[2], 'used:' .. ARGV[6]) or '0')
+  if used > 0 then redis.call('HINCRBY', KEYS[2], 'used:' .. ARGV[6], -1) end
+end
+if (ARGV[4] == '1' or ARGV[5] == '1') and redis.call('HGET', KEYS[3], 'lease') == ARGV[2] then
+  redis.call('DEL', KEYS[3])
+end
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return 1
+"""
+)
+
+# KEYS: state;  ARGV: offset, field (cap_until | paused_until), seconds
+SET_STATE: Final = (
+    _NOW
+    + """
+local untl = now + tonumber(ARGV[3])
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
+if untl > current then redis.call('HSET', KEYS[1], ARGV[2], tostring(untl)) end
+local cap_until = tonumber(redis.call('HGET', KEYS[1], 'cap_until') or '0')
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until') or '0')
+redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(cap_until, paused) - now + 60) * 1000))
+return 1
+"""
+)
+
+# KEYS: quota;  ARGV: offset, day, used, limit (-1 = keep)
+SET_QUOTA: Final = """
+redis.call('HSET', KEYS[1], 'used:' .. ARGV[2], ARGV[3])
+if tonumber(ARGV[4]) >= 0 then redis.call('HSET', KEYS[1], 'limit:' .. ARGV[2], ARGV[4]) end
+redis.call('EXPIRE', KEYS[1], 4 * 86400)
+return 1
+"""
+
+# KEYS: leases;  ARGV: offset
+IN_FLIGHT: Final = (
+    _NOW
+    + """
+return redis.call('ZCOUNT', KEYS[1], '(' .. tostring(now), '+inf')
+"""
+)
