@@ -39,10 +39,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
+def redis_url(redis_server: RedisServer) -> str:
     """The server's URL, emptied before each test."""
     import redis
 
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
-    yield redis_server.url
+    return redis_server.url

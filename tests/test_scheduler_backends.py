@@ -7,9 +7,9 @@ rules of ``_rules.decide`` are checked as each backend stores and applies them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest

@@ -1,0 +1,177 @@
+"""Redis: many processes share one token safely; crashes and outages do not break it.
+
+Every test runs a real redis-server on a free loopback port (``redis_url``) and real OS
+processes against one FakeWolkvox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis_server import RedisServer
+
+import wolkvox_async as w
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.scheduler import RedisBackend
+from wolkvox_async.testing import FakeWolkvox, Fault
+
+WORKER = str(Path(__file__).with_name("loader_worker.py"))
+
+
+async def run_workers(
+    fake: FakeWolkvox, backend: str, count: int, calls: int, quota: int
+) -> list[dict[str, int]]:
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            WORKER,
+            fake.url,
+            fake.token,
+            backend,
+            str(calls),
+            str(quota),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 120)
+    assert [p.returncode for p in procs] == [0] * count
+    return [json.loads(out) for out, _ in outputs]
+
+
+async def keys_without_ttl(url: str) -> list[str]:
+    async with aioredis.from_url(url, decode_responses=True) as client:
+        keys = [key async for key in client.scan_iter("*")]
+        return [key for key in keys if await client.ttl(key) == -1]
+
+
+async def test_eight_processes_share_one_token(fake: FakeWolkvox, redis_url: str) -> None:
+    fake.latency = 0.005
+    results = await run_workers(fake, redis_url, count=8, calls=15, quota=100)
+    totals: Counter[str] = Counter()
+    for result in results:
+        totals.update(result)
+    assert totals == {"ok": 100, "QuotaExhausted": 20}  # 120 asked, the quota is 100
+    assert fake.stats.requests == 100  # never more calls than the quota
+    assert fake.stats.peak_in_flight[fake.token] == 2  # 8 processes, still 2 in flight
+    assert fake.stats.refusals["simultaneous"] == 0
+    assert await keys_without_ttl(redis_url) == []
+    async with aioredis.from_url(redis_url, decode_responses=True) as client:
+        stored = " ".join([key async for key in client.scan_iter("*")])
+    assert fake.token not in stored  # only hashes of the token
+
+
+async def test_a_killed_holder_costs_one_lease_lifetime(fake: FakeWolkvox, redis_url: str) -> None:
+    fake.inject(Fault.SLOW, delay=3600)  # the worker's first call never answers
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, WORKER, fake.url, fake.token, redis_url, "1", stdout=asyncio.subprocess.PIPE
+    )
+    for _ in range(500):
+        if fake.stats.in_flight[fake.token] == 1:
+            break
+        await asyncio.sleep(0.01)
+    os.kill(holder.pid, signal.SIGKILL)  # dies holding its lease
+    await holder.wait()
+    backend = RedisBackend(redis_url)
+    try:
+        async with WolkvoxClient(
+            server="0014",
+            token=fake.token,
+            base_url=fake.url,
+            backend=backend,
+            max_concurrency=1,
+            max_wait=1.0,
+        ) as wv:
+            with pytest.raises(w.WaitTooLong):
+                await wv.token_info()  # the dead process's lease still holds the only slot
+            backend.time_offset = 66.0  # a lease lifetime (60 s + 5 s margin) later, on Redis TIME
+            assert (await wv.token_info()).token_use_today == 2
+    finally:
+        await backend.close()
+    assert await keys_without_ttl(redis_url) == []
+
+
+async def test_redis_down_fails_closed_then_recovers(
+    fake: FakeWolkvox, redis_server: RedisServer, redis_url: str
+) -> None:
+    backend = RedisBackend(redis_url)
+    try:
+        async with WolkvoxClient(
+            server="0014", token=fake.token, base_url=fake.url, backend=backend
+        ) as wv:
+            await wv.token_info()
+            redis_server.stop()
+            with pytest.raises(w.SchedulerUnavailable, match="nothing was sent"):
+                await wv.token_info()
+            assert fake.stats.requests == 1
+            redis_server.start()  # a restart: state is gone, the client goes on
+            assert (await wv.token_info()).token_use_today == 2
+    finally:
+        if redis_server.proc is None:
+            redis_server.start()
+        await backend.close()
+
+
+async def test_opt_in_local_fallback(
+    fake: FakeWolkvox, redis_server: RedisServer, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = RedisBackend(redis_url + "?fallback=memory")
+    try:
+        async with WolkvoxClient(
+            server="0014", token=fake.token, base_url=fake.url, backend=backend
+        ) as wv:
+            redis_server.stop()
+            results = await asyncio.gather(*(wv.token_info() for _ in range(4)))
+            assert len(results) == 4
+            assert "unreachable" in caplog.text
+    finally:
+        redis_server.start()
+        await backend.close()
+    assert fake.stats.peak_in_flight[fake.token] <= 2
+
+
+async def test_release_message_wakes_a_waiter_in_another_process(
+    fake: FakeWolkvox, redis_url: str
+) -> None:
+    first, second = RedisBackend(redis_url), RedisBackend(redis_url)  # two "processes"
+    fake.latency = 0.05
+    try:
+        async with (
+            WolkvoxClient(
+                server="0014", token=fake.token, base_url=fake.url, backend=first, max_concurrency=1
+            ) as a,
+            WolkvoxClient(
+                server="0014",
+                token=fake.token,
+                base_url=fake.url,
+                backend=second,
+                max_concurrency=1,
+            ) as b,
+        ):
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.gather(*(c.token_info() for c in (a, b) for _ in range(5)))
+            elapsed = loop.time() - started
+        # 10 calls of 50 ms one at a time: ~0.5 s. Waking only on the 1 s fallback timer
+        # would take several seconds.
+        assert elapsed < 2.0
+        assert fake.stats.peak_in_flight[fake.token] == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_redis_url_is_resolved_and_validated() -> None:
+    backend: Any = w.scheduler.resolve_backend("redis://127.0.0.1:1/0")
+    assert isinstance(backend, RedisBackend)
+    with pytest.raises(w.ConfigError, match="fallback"):
+        RedisBackend("redis://127.0.0.1:1/0?fallback=disk")
