@@ -25,6 +25,10 @@ from ._errors import Unauthorized as Unauthorized
 from ._errors import WaitTooLong as WaitTooLong
 from ._errors import WolkvoxError as WolkvoxError
 from ._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
+from .bulk import DownloadError as DownloadError
+from .bulk import InsufficientQuota as InsufficientQuota
+from .bulk import ReconcileError as ReconcileError
+from .bulk import UploadReport as UploadReport
 from .client import WolkvoxClient as WolkvoxClient
 from .models import CallResult as CallResult
 from .models import CampaignStatus as CampaignStatus
@@ -51,13 +55,16 @@ __all__ = [
     "ClientConfig",
     "ConfigError",
     "DncEntry",
+    "DownloadError",
     "FilterRule",
+    "InsufficientQuota",
     "InvalidToken",
     "Maintenance",
     "MemoryBackend",
     "NotFound",
     "Priority",
     "QuotaExhausted",
+    "ReconcileError",
     "Record",
     "RequestTimeout",
     "ResponseDecodeError",
@@ -70,6 +77,7 @@ __all__ = [
     "TooManySimultaneous",
     "TransportError",
     "Unauthorized",
+    "UploadReport",
     "WaitTooLong",
     "WolkvoxClient",
     "WolkvoxError",

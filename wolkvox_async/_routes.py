@@ -108,9 +108,9 @@ FIND_RECORD: Final = Route(
 )  # 12
 DELETE_CAMPAIGN: Final = _campaign("delete_campaign", "DELETE", idempotent=True)  # 13
 CAMPAIGN_FILTER: Final = _campaign("campaign_filter", "PUT", idempotent=True)  # 14
-EXPORT: Final = _campaign(
-    "campaign_15", "GET", idempotent=True, poll_limited=True, shape=Shape.EXPORT
-)  # 15
+# The "every 5 minutes" note on the export is Postman boilerplate pasted on write endpoints
+# too (wolkvox-api.md §3.2), and an upload's reconciliation needs a fresh export.
+EXPORT: Final = _campaign("campaign_15", "GET", idempotent=True, shape=Shape.EXPORT)  # 15
 RECALL_RECORDS: Final = _campaign("recall_records", "PUT", idempotent=True)  # 16
 EDIT_CAMPAIGN: Final = _campaign("edit_campaign", "PUT", idempotent=True)  # 17
 

@@ -1,0 +1,160 @@
+"""Windowed downloads: any date span of a report, through the 31-day and 60,000-row limits.
+
+The span is cut into windows of at most 31 days (wolkvox-api.md §3.1), inclusive at both
+ends to the second, so consecutive windows neither overlap nor leave a gap. A window that
+comes back with the cap (60,000 rows, or the server's refusal to exceed it) may be cut
+short, so it is never trusted as complete: when its rows come sorted by time, the rows
+before its last second are kept and the window continues from that second; otherwise it
+is split in two. A one-second window still at the cap cannot be split further and raises
+:class:`DownloadError` rather than returning partial data. HTTP 404 is an empty window.
+Rows are yielded as each window arrives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Final, Generic, TypeVar
+
+import attrs
+
+from .._convert import to_wolkvox_time
+from .._errors import BadRequest, ConfigError, WolkvoxError
+
+__all__ = ["DownloadError", "DownloadProgress", "WindowedDownload", "windows"]
+
+T = TypeVar("T")
+MAX_ROWS: Final = 60_000
+MAX_SPAN: Final = timedelta(days=31)
+SECOND: Final = timedelta(seconds=1)
+_CAP_REFUSAL: Final = re.compile(r"60[.,]?000")
+
+
+class DownloadError(WolkvoxError):
+    """A window cannot be downloaded completely (e.g. one second holds the whole cap)."""
+
+
+@attrs.frozen(kw_only=True)
+class DownloadProgress:
+    """Passed to the progress callback after each window."""
+
+    windows_done: int
+    rows: int
+    requests: int
+    window_start: datetime
+    window_end: datetime
+
+
+def windows(
+    start: datetime, end: datetime, span: timedelta = MAX_SPAN
+) -> list[tuple[datetime, datetime]]:
+    """Inclusive, second-aligned windows of at most ``span`` covering start..end."""
+    lo, hi = _second(to_wolkvox_time(start)), _second(to_wolkvox_time(end))
+    if lo > hi:
+        raise ConfigError(f"start ({start.isoformat()}) is after end ({end.isoformat()})")
+    cuts = []
+    while lo <= hi:
+        top = min(hi, lo + span)
+        cuts.append((lo, top))
+        lo = top + SECOND
+    return cuts
+
+
+def _second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+class WindowedDownload(Generic[T]):
+    """An async iterator over every row of a report in start..end, window by window.
+
+    Attributes ``requests``, ``rows`` and ``windows_done`` count as it goes.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[datetime, datetime], Awaitable[Sequence[T]]],
+        start: datetime,
+        end: datetime,
+        *,
+        stamp: Callable[[T], datetime | None] | None = None,
+        cap: int = MAX_ROWS,
+        progress: Callable[[DownloadProgress], object] | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._windows = windows(start, end)
+        self._stamp = stamp
+        self._cap = cap
+        self._progress = progress
+        self.requests = 0
+        self.rows = 0
+        self.windows_done = 0
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._rows()
+
+    async def _get(self, lo: datetime, hi: datetime) -> Sequence[T] | None:
+        """The window's rows, or None when the server refused to exceed its cap."""
+        self.requests += 1
+        try:
+            return await self._fetch(lo, hi)
+        except BadRequest as exc:
+            if _CAP_REFUSAL.search(exc.message):
+                return None
+            raise
+
+    def _stamps(self, rows: Sequence[T]) -> list[datetime] | None:
+        if self._stamp is None:
+            return None
+        stamps = []
+        for row in rows:
+            moment = self._stamp(row)
+            if moment is None:
+                return None
+            stamps.append(_second(to_wolkvox_time(moment)))
+        return stamps if all(a <= b for a, b in pairwise(stamps)) else None
+
+    async def _rows(self) -> AsyncIterator[T]:
+        todo = deque(self._windows)
+        while todo:
+            lo, hi = todo.popleft()
+            rows = await self._get(lo, hi)
+            if rows is not None and len(rows) < self._cap:
+                for row in rows:
+                    yield row
+                self._done(lo, hi, len(rows))
+                continue
+            # At the cap: the window may be cut short. Continue or split; never trust it.
+            stamps = self._stamps(rows) if rows else None
+            if rows and stamps and stamps[-1] > lo:
+                last = stamps[-1]
+                kept = [row for row, at in zip(rows, stamps, strict=True) if at < last]
+                for row in kept:
+                    yield row
+                self.rows += len(kept)
+                todo.appendleft((last, hi))  # the rows of the last second come again, whole
+                continue
+            if lo >= hi:
+                raise DownloadError(
+                    f"the second {lo.isoformat()} alone holds {self._cap} or more rows: "
+                    "the report cannot be downloaded completely"
+                )
+            mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
+            todo.appendleft((mid + SECOND, hi))
+            todo.appendleft((lo, mid))
+
+    def _done(self, lo: datetime, hi: datetime, count: int) -> None:
+        self.rows += count
+        self.windows_done += 1
+        if self._progress is not None:
+            self._progress(
+                DownloadProgress(
+                    windows_done=self.windows_done,
+                    rows=self.rows,
+                    requests=self.requests,
+                    window_start=lo,
+                    window_end=hi,
+                )
+            )

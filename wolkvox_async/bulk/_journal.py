@@ -1,0 +1,93 @@
+"""The upload journal: which chunk of which load is where, so a crash loses and doubles nothing.
+
+A chunk is journaled as SENDING before its request leaves, and DONE (or FAILED) after its
+answer. A chunk found SENDING on restart, or whose answer was lost (a timeout or a reset
+after sending), has an unknown outcome: its records may or may not be in the campaign, and
+it is reconciled against the campaign before anything of it is sent again. Without a path
+the journal lives in memory and covers one run; with a path (SQLite) it covers restarts.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from pathlib import Path
+
+import attrs
+
+from .._errors import ConfigError
+
+__all__ = ["ChunkState", "Journal"]
+
+
+class ChunkState(enum.StrEnum):
+    """Where a chunk is."""
+
+    SENDING = "sending"
+    """Its request may have left: outcome unknown until reconciled."""
+    DONE = "done"
+    """Wolkvox accepted it."""
+    FAILED = "failed"
+    """Wolkvox refused it; its records are not in the campaign."""
+
+
+@attrs.frozen
+class _Entry:
+    state: ChunkState
+    landed: int
+
+
+class Journal:
+    """Chunk states of one load (campaign, chunk size), in memory or in a SQLite file."""
+
+    def __init__(self, path: str | Path | None, *, campaign_id: str, chunk_size: int) -> None:
+        self._entries: dict[int, _Entry] = {}
+        self._conn: sqlite3.Connection | None = None
+        self.job = json.dumps({"campaign": campaign_id, "chunk_size": chunk_size})
+        if path is None:
+            return
+        conn = sqlite3.connect(Path(path), isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a DONE must survive a power cut
+        conn.executescript(
+            "CREATE TABLE IF NOT EXISTS job (spec TEXT NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS chunks (idx INTEGER PRIMARY KEY, state TEXT NOT NULL,"
+            " landed INTEGER NOT NULL DEFAULT 0);"
+        )
+        row = conn.execute("SELECT spec FROM job").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO job VALUES (?)", (self.job,))
+        elif row[0] != self.job:
+            conn.close()
+            raise ConfigError(
+                f"journal {path} belongs to another load ({row[0]}); this one is {self.job}: "
+                "use a new journal path, or the same campaign and chunk_size to resume"
+            )
+        for idx, state, landed in conn.execute("SELECT idx, state, landed FROM chunks"):
+            self._entries[idx] = _Entry(ChunkState(state), landed)
+        self._conn = conn
+
+    @property
+    def resumed(self) -> bool:
+        """True when the journal already held chunks of this load."""
+        return bool(self._entries)
+
+    def state(self, index: int) -> _Entry | None:
+        """What is known of chunk ``index``."""
+        return self._entries.get(index)
+
+    def mark(self, index: int, state: ChunkState, landed: int = 0) -> None:
+        """Record a chunk's state durably (before the next step happens)."""
+        self._entries[index] = _Entry(state, landed)
+        if self._conn is not None:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO chunks (idx, state, landed) VALUES (?, ?, ?)",
+                (index, state.value, landed),
+            )
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

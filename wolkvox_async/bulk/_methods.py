@@ -1,0 +1,137 @@
+"""The bulk methods of WolkvoxClient; they only call the client's public methods."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._errors import ConfigError
+from ..models import CampaignType, PhoneResult
+from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
+from ._upload import RecordSource, UploadProgress, UploadReport, upload_records
+
+if TYPE_CHECKING:
+    from ..client import WolkvoxClient
+
+__all__ = ["BulkMethods"]
+
+# Reports whose rows carry their own time (so a capped window can continue where it was
+# cut); the others are split in halves, and aggregate reports come per window.
+_REPORTS: dict[str, tuple[str, bool]] = {
+    "campaign_1": ("final_results", False),
+    "campaign_2": ("code_results", False),
+    "campaign_3": ("phone_results", True),
+    "campaign_4": ("attempt_results", False),
+    "campaign_5": ("preview_calls", False),
+    "campaign_6": ("amd_totals", False),
+    "campaign_7": ("amd_details", True),
+    "campaign_8": ("machine_codes_by_phone", False),
+    "campaign_9": ("whatsapp_statuses", True),
+    "campaign_10": ("turbo_dial_counts", False),
+    "detail": ("campaign_detail", True),
+}
+
+
+class BulkMethods:
+    """Loads and exports of any size, at the speed the limits allow."""
+
+    async def upload_records(
+        self,
+        campaign_id: str | int,
+        records: RecordSource,
+        *,
+        campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
+        campaign_status: Literal["start", "stop"] = "start",
+        chunk_size: int = 10_000,
+        journal: str | Path | None = None,
+        progress: Callable[[UploadProgress], Any] | None = None,
+        on_invalid: Literal["raise", "skip"] = "raise",
+        allow_partial: bool = False,
+    ) -> UploadReport:
+        """Load any number of records: chunks of ≤ 10,000, 2 in flight, nothing lost or doubled.
+
+        Args:
+            campaign_id: The campaign.
+            records: A list, iterator or async iterator of Record or wire dicts, any length;
+                read lazily (only a few chunks are held at once).
+            campaign_type: predictive or preview.
+            campaign_status: Sent with predictive uploads ("start" / "stop").
+            chunk_size: Records per call, 1..10,000.
+            journal: A SQLite file: a load killed at any point and started again with the
+                same input and journal resumes without losing or doubling a record.
+            progress: Called with an :class:`UploadProgress` as each chunk lands.
+            on_invalid: "raise" (nothing of the bad row's chunk is sent) or "skip" (the row is
+                reported in ``failures``).
+            allow_partial: When the input size is known and today's quota is too small, load
+                what fits (``report.stopped == "quota"``) instead of raising.
+
+        Returns:
+            An :class:`UploadReport`: records read, sent and landed, per chunk its rows and
+            outcome, failures by row, requests used, elapsed; ``stopped`` says why a load
+            ended early (``"campaign_full"``: the campaign holds no more records).
+
+        Raises:
+            ConfigError: a bad argument, or a bad row with ``on_invalid="raise"``.
+            InsufficientQuota: the known input needs more calls than are left today.
+            ReconcileError: a lost answer left a chunk partly landed.
+        """
+        client: WolkvoxClient = self  # type: ignore[assignment]
+        return await upload_records(
+            client,
+            campaign_id,
+            records,
+            campaign_type=campaign_type,
+            campaign_status=campaign_status,
+            chunk_size=chunk_size,
+            journal=journal,
+            progress=progress,
+            on_invalid=on_invalid,
+            allow_partial=allow_partial,
+        )
+
+    def iter_phone_results(
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        cap: int = MAX_ROWS,
+        progress: Callable[[DownloadProgress], object] | None = None,
+    ) -> WindowedDownload[PhoneResult]:
+        """Every campaign_3 dial attempt in start..end, any span, as an async iterator."""
+        download: WindowedDownload[PhoneResult] = self.iter_report(
+            "campaign_3", campaign_id, start, end, cap=cap, progress=progress
+        )
+        return download
+
+    def iter_report(
+        self,
+        report: str,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        campaign_type: CampaignType | str | None = None,
+        cap: int = MAX_ROWS,
+        progress: Callable[[DownloadProgress], object] | None = None,
+    ) -> WindowedDownload[Any]:
+        """Any date-range report ("campaign_1".."campaign_10", "detail") over any span.
+
+        Aggregate reports (campaign_1, 2, 4, 6, 8, 10) come as their rows per window.
+        """
+        if report not in _REPORTS:
+            raise ConfigError(f"report must be one of {', '.join(_REPORTS)}, got {report!r}")
+        if report == "detail" and campaign_type is None:
+            raise ConfigError("the detail report needs campaign_type")
+        method_name, timed = _REPORTS[report]
+        method = getattr(self, method_name)
+        extra = {"campaign_type": campaign_type} if report == "detail" else {}
+
+        def fetch(lo: datetime, hi: datetime) -> Awaitable[Sequence[Any]]:
+            result: Awaitable[Sequence[Any]] = method(campaign_id, lo, hi, **extra)
+            return result
+
+        stamp: Callable[[Any], datetime | None] | None = (lambda row: row.date) if timed else None
+        return WindowedDownload(fetch, start, end, stamp=stamp, cap=cap, progress=progress)

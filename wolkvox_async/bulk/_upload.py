@@ -1,0 +1,445 @@
+"""upload_records: stream any number of records into a campaign, 10,000 per call, 2 in flight.
+
+The source (list, iterator or async iterator; Records or wire dicts) is read lazily and cut
+into chunks of at most 10,000 records (wolkvox-api.md §3.1), each validated row by row
+before any of it is sent. At most ``2 × max_concurrency`` chunks exist at once, whatever
+the input size. Each chunk is journaled (``_journal``) around its request; a chunk whose
+answer is lost after sending is reconciled against the campaign (one campaign_15 export, or
+three find_record probes when the export is capped) before anything is sent again, so the
+campaign ends with every input record exactly once, across crashes and restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sized
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from .._errors import (
+    ApiError,
+    CampaignFull,
+    ConfigError,
+    RequestTimeout,
+    SchedulerRefusal,
+    ServerError,
+    TransportError,
+    WolkvoxError,
+)
+from .._records import MAX_RECORDS_PER_UPLOAD, to_record, wire_record
+from ..models import CampaignType, Record
+from ..scheduler import Priority
+from ._journal import ChunkState, Journal
+
+if TYPE_CHECKING:
+    from ..client import WolkvoxClient
+
+__all__ = [
+    "ChunkReport",
+    "InsufficientQuota",
+    "ReconcileError",
+    "RowFailure",
+    "UploadProgress",
+    "UploadReport",
+    "upload_records",
+]
+
+log = logging.getLogger("wolkvox_async.bulk")
+RecordSource = Iterable[Record | Mapping[str, Any]] | AsyncIterable[Record | Mapping[str, Any]]
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class InsufficientQuota(SchedulerRefusal):
+    """The load needs more calls than today's quota has left; nothing was sent."""
+
+    needed: int
+    available: int
+
+    def __str__(self) -> str:
+        return (
+            f"this load needs {self.needed} calls but only {self.available} are left today; "
+            "pass allow_partial=True to load what fits"
+        )
+
+
+class ReconcileError(WolkvoxError):
+    """A chunk's outcome could not be told apart (some of its records landed, some not)."""
+
+
+@attrs.frozen(kw_only=True)
+class RowFailure:
+    """An input row that did not land, and why."""
+
+    row: int
+    customer_id: str | None
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class ChunkReport:
+    """What happened to one chunk."""
+
+    index: int
+    first_row: int
+    last_row: int
+    records: int
+    outcome: Literal["landed", "already_landed", "reconciled", "failed", "not_sent"]
+    landed: int
+    message: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class UploadProgress:
+    """Passed to the progress callback as each chunk lands."""
+
+    records_read: int
+    records_landed: int
+    chunks_done: int
+    requests: int
+
+
+@attrs.frozen(kw_only=True)
+class UploadReport:
+    """The outcome of :func:`upload_records`."""
+
+    campaign_id: str
+    records_read: int
+    records_sent: int
+    """Records in requests that left us (resends after reconciliation included)."""
+    records_landed: int
+    """Input records now in the campaign (earlier runs of a resumed load included)."""
+    chunks: tuple[ChunkReport, ...]
+    failures: tuple[RowFailure, ...]
+    requests: int
+    """Calls this load made (uploads, exports and probes for reconciliation)."""
+    elapsed: float
+    stopped: str | None = None
+    """Why the load stopped early: "campaign_full" or "quota"; None when it ran through."""
+
+    @property
+    def complete(self) -> bool:
+        """Every input record landed."""
+        return self.stopped is None and not self.failures
+
+
+@attrs.define(eq=False)
+class _Chunk:
+    index: int
+    rows: list[int]
+    records: list[Record]
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+async def _aiter(source: RecordSource) -> AsyncIterator[Record | Mapping[str, Any]]:
+    if isinstance(source, AsyncIterable):
+        async for item in source:
+            yield item
+    else:
+        for item in source:
+            yield item
+
+
+class _Load:
+    """One run of one load."""
+
+    def __init__(
+        self,
+        client: WolkvoxClient,
+        campaign_id: str,
+        kind: CampaignType,
+        campaign_status: Literal["start", "stop"],
+        journal: Journal,
+        progress: Callable[[UploadProgress], Any] | None,
+    ) -> None:
+        self.client = client.with_options(priority=Priority.BULK)
+        self.campaign_id = campaign_id
+        self.kind = kind
+        self.status = campaign_status
+        self.journal = journal
+        self.progress = progress
+        self.chunks: list[ChunkReport] = []
+        self.failures: list[RowFailure] = []
+        self.read = self.sent = self.landed = self.requests = 0
+        self.stopped: str | None = None
+
+    # ---- reading ------------------------------------------------------------------------
+
+    async def chunk_source(
+        self, source: RecordSource, size: int, on_invalid: str, limit: int | None
+    ) -> AsyncIterator[_Chunk]:
+        rows: list[int] = []
+        records: list[Record] = []
+        index = 0
+        async for item in _aiter(source):
+            self.read += 1
+            try:
+                record = to_record(item, row=self.read)
+                try:
+                    wire_record(record, self.kind)
+                except ConfigError as exc:
+                    raise ConfigError(f"row {self.read}: {exc}") from None
+            except ConfigError as exc:
+                if on_invalid == "raise":
+                    raise
+                cid = item.get("customer_id") if isinstance(item, Mapping) else None
+                self.failures.append(RowFailure(row=self.read, customer_id=cid, reason=str(exc)))
+                continue
+            rows.append(self.read)
+            records.append(record)
+            if len(records) == size:
+                yield _Chunk(index, rows, records)
+                index += 1
+                rows, records = [], []
+                if limit is not None and index >= limit:
+                    self.stopped = "quota"
+                    return
+        if records:
+            yield _Chunk(index, rows, records)
+
+    # ---- one chunk ----------------------------------------------------------------------
+
+    def _report(self, chunk: _Chunk, outcome: Any, landed: int, message: str = "") -> None:
+        self.landed += landed
+        self.chunks.append(
+            ChunkReport(
+                index=chunk.index,
+                first_row=chunk.rows[0],
+                last_row=chunk.rows[-1],
+                records=len(chunk.records),
+                outcome=outcome,
+                landed=landed,
+                message=message,
+            )
+        )
+        if self.progress is not None:
+            self.progress(
+                UploadProgress(
+                    records_read=self.read,
+                    records_landed=self.landed,
+                    chunks_done=len(self.chunks),
+                    requests=self.requests,
+                )
+            )
+
+    async def load(self, chunk: _Chunk) -> None:
+        entry = self.journal.state(chunk.index)
+        if entry is not None and entry.state is ChunkState.DONE:
+            self._report(chunk, "already_landed", entry.landed)
+            return
+        pending = chunk.records
+        reconciled = False
+        if entry is not None and entry.state is ChunkState.SENDING:
+            pending = await self.missing(chunk.records)  # a crash left its outcome unknown
+            reconciled = True
+        for _ in range(3):
+            if not pending:
+                self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
+                self._report(chunk, "reconciled", len(chunk.records))
+                return
+            self.journal.mark(chunk.index, ChunkState.SENDING)
+            try:
+                self.requests += 1
+                await self.client.add_record(
+                    self.campaign_id, pending, campaign_type=self.kind, campaign_status=self.status
+                )
+            except SchedulerRefusal:
+                self.requests -= 1
+                self.journal.mark(chunk.index, ChunkState.FAILED)  # nothing was sent
+                self._report(chunk, "not_sent", 0, "refused by admission")
+                raise _Stop("quota") from None
+            except CampaignFull as exc:
+                self.journal.mark(chunk.index, ChunkState.FAILED)
+                self._fail(chunk, pending, exc)
+                raise _Stop("campaign_full") from None
+            except (RequestTimeout, ServerError) as exc:
+                log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
+                self.sent += len(pending)
+                pending = await self.missing(pending)
+                reconciled = True
+                continue
+            except TransportError as exc:
+                if exc.sent:
+                    self.sent += len(pending)
+                    pending = await self.missing(pending)
+                    reconciled = True
+                    continue
+                raise
+            except ApiError as exc:
+                self.journal.mark(chunk.index, ChunkState.FAILED)
+                self._fail(chunk, pending, exc)
+                return
+            self.sent += len(pending)
+            self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
+            self._report(chunk, "reconciled" if reconciled else "landed", len(chunk.records))
+            return
+        raise ReconcileError(
+            f"chunk {chunk.index} (rows {chunk.rows[0]}–{chunk.rows[-1]}): "
+            "its answer was lost three times; the journal keeps it for resume"
+        )
+
+    def _fail(self, chunk: _Chunk, pending: list[Record], exc: ApiError) -> None:
+        wanted = {r.customer_id for r in pending}
+        for row, record in zip(chunk.rows, chunk.records, strict=True):
+            if record.customer_id in wanted:
+                self.failures.append(
+                    RowFailure(row=row, customer_id=record.customer_id, reason=exc.message)
+                )
+        landed = len(chunk.records) - len(pending)
+        self._report(chunk, "failed", landed, exc.message)
+
+    async def missing(self, records: list[Record]) -> list[Record]:
+        """The records of ``records`` not in the campaign (outcome of a lost answer)."""
+        self.requests += 1
+        export = await self.client.export_campaign(self.campaign_id)
+        truncated = export.total_records is not None and export.total_records > len(export.records)
+        if not truncated:
+            present = {r.customer_id for r in export.records}
+            return [r for r in records if r.customer_id not in present]
+        # The export stops at 60,000 rows: ask about the first, middle and last record.
+        probes = {
+            records[0].customer_id,
+            records[len(records) // 2].customer_id,
+            records[-1].customer_id,
+        }
+        found = set()
+        for cid in probes:
+            self.requests += 1
+            if await self.client.find_record(campaign_id=self.campaign_id, customer_id=cid):
+                found.add(cid)
+        if not found:
+            return records
+        if found == probes:
+            return []
+        raise ReconcileError(
+            f"some records of a chunk landed and some did not ({len(found)}/{len(probes)} "
+            "probes found); check the campaign before resuming"
+        )
+
+
+async def upload_records(
+    client: WolkvoxClient,
+    campaign_id: str | int,
+    records: RecordSource,
+    *,
+    campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
+    campaign_status: Literal["start", "stop"] = "start",
+    chunk_size: int = MAX_RECORDS_PER_UPLOAD,
+    journal: str | Path | None = None,
+    progress: Callable[[UploadProgress], Any] | None = None,
+    on_invalid: Literal["raise", "skip"] = "raise",
+    allow_partial: bool = False,
+) -> UploadReport:
+    """Load ``records`` into a campaign; see :meth:`WolkvoxClient.upload_records`."""
+    from .. import _validate as check
+
+    cid = check.campaign_id(campaign_id)
+    kind = check.campaign_type(campaign_type)
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or not 1 <= chunk_size <= MAX_RECORDS_PER_UPLOAD
+    ):
+        raise ConfigError(f"chunk_size must be 1..{MAX_RECORDS_PER_UPLOAD}, got {chunk_size!r}")
+    if on_invalid not in ("raise", "skip"):
+        raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+    book = Journal(journal, campaign_id=cid, chunk_size=chunk_size)
+    started = time.perf_counter()
+    load = _Load(client, cid, kind, campaign_status, book, progress)
+    try:
+        limit = await _chunks_allowed(client, records, chunk_size, book, allow_partial)
+        await _pump(
+            load,
+            load.chunk_source(records, chunk_size, on_invalid, limit),
+            client.config.max_concurrency,
+        )
+    finally:
+        book.close()
+    return UploadReport(
+        campaign_id=cid,
+        records_read=load.read,
+        records_sent=load.sent,
+        records_landed=load.landed,
+        chunks=tuple(sorted(load.chunks, key=lambda c: c.index)),
+        failures=tuple(sorted(load.failures, key=lambda f: f.row)),
+        requests=load.requests,
+        elapsed=time.perf_counter() - started,
+        stopped=load.stopped,
+    )
+
+
+async def _chunks_allowed(
+    client: WolkvoxClient, records: RecordSource, size: int, book: Journal, allow_partial: bool
+) -> int | None:
+    """Check the quota a load of known size needs before its first request."""
+    if not isinstance(records, Sized):
+        return None  # a stream of unknown length: the scheduler refuses at the quota instead
+    total = math.ceil(len(records) / size)
+    needed = sum(
+        1
+        for i in range(total)
+        if (entry := book.state(i)) is None or entry.state is not ChunkState.DONE
+    )
+    stats = await client.scheduler_stats()
+    if stats.quota_limit is None or needed == 0:
+        return None
+    available = max(0, stats.quota_limit - stats.quota_used)
+    if needed <= available:
+        return None
+    if not allow_partial:
+        raise InsufficientQuota(needed=needed, available=available)
+    log.warning(
+        "quota allows %d of the %d chunks of this load; loading what fits", available, needed
+    )
+    return available
+
+
+async def _pump(load: _Load, chunks: AsyncIterator[_Chunk], workers: int) -> None:
+    """Feed chunks to ``workers`` senders through a small queue (bounded memory)."""
+    queue: asyncio.Queue[_Chunk | None] = asyncio.Queue(maxsize=workers)
+    stop = asyncio.Event()
+    errors: list[Exception] = []
+
+    async def sender() -> None:
+        # A sender never dies early: after a stop it drains the queue, so the reader is
+        # never left waiting on a full queue.
+        while (chunk := await queue.get()) is not None:
+            if stop.is_set():
+                continue
+            try:
+                await load.load(chunk)
+            except _Stop as why:
+                load.stopped = why.reason
+                stop.set()
+            except Exception as exc:
+                errors.append(exc)
+                stop.set()
+
+    tasks = [asyncio.create_task(sender()) for _ in range(workers)]
+    try:
+        try:
+            async for chunk in chunks:
+                if stop.is_set():
+                    break
+                await queue.put(chunk)
+        finally:
+            # Reading ended (or failed on a bad row): the chunks already handed over finish.
+            for _ in tasks:
+                await queue.put(None)
+            await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        # Interrupted: chunks in flight stay journaled as SENDING, reconciled on resume.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    if errors:
+        raise errors[0]
