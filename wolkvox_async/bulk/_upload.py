@@ -26,6 +26,7 @@ from .._errors import (
     CampaignFull,
     ConfigError,
     RequestTimeout,
+    ResponseDecodeError,
     SchedulerRefusal,
     ServerError,
     TransportError,
@@ -34,6 +35,7 @@ from .._errors import (
 from .._records import MAX_RECORDS_PER_UPLOAD, to_record, wire_record
 from ..models import CampaignType, Record
 from ..scheduler import Priority
+from ._download import MAX_ROWS
 from ._journal import ChunkState, Journal
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("wolkvox_async.bulk")
+_ATTEMPTS = 5
+"""Sends of one chunk whose answers are lost before the load gives up (resumable)."""
 RecordSource = Iterable[Record | Mapping[str, Any]] | AsyncIterable[Record | Mapping[str, Any]]
 
 
@@ -240,7 +244,7 @@ class _Load:
         if entry is not None and entry.state is ChunkState.SENDING:
             pending = await self.missing(chunk.records)  # a crash left its outcome unknown
             reconciled = True
-        for _ in range(3):
+        for _ in range(_ATTEMPTS):
             if not pending:
                 self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
                 self._report(chunk, "reconciled", len(chunk.records))
@@ -260,7 +264,8 @@ class _Load:
                 self.journal.mark(chunk.index, ChunkState.FAILED)
                 self._fail(chunk, pending, exc)
                 raise _Stop("campaign_full") from None
-            except (RequestTimeout, ServerError) as exc:
+            except (RequestTimeout, ServerError, ResponseDecodeError) as exc:
+                # The server may have stored the records: find out before sending again.
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
                 self.sent += len(pending)
                 pending = await self.missing(pending)
@@ -300,7 +305,8 @@ class _Load:
         """The records of ``records`` not in the campaign (outcome of a lost answer)."""
         self.requests += 1
         export = await self.client.export_campaign(self.campaign_id)
-        truncated = export.total_records is not None and export.total_records > len(export.records)
+        shown = len(export.records)
+        truncated = shown >= MAX_ROWS or (export.total_records or 0) > shown
         if not truncated:
             present = {r.customer_id for r in export.records}
             return [r for r in records if r.customer_id not in present]

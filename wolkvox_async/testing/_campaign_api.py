@@ -292,7 +292,7 @@ def _export(ctx: Context) -> Reply:
     rows = [_spanish(r) for r in camp.records[: ctx.knobs.download_cap]]
     payload = {
         "code": "200",
-        "total_records": str(len(rows)),
+        "total_records": str(len(camp.records)),  # the whole count, even past the cap
         "campaign_id": camp.id,
         "records": rows,
     }

@@ -1,0 +1,252 @@
+"""upload_records against FakeWolkvox: streaming, validation, quota, campaign full,
+lost answers reconciled, and every record landing exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wolkvox_async as w
+from wolkvox_async import Record, WolkvoxClient
+from wolkvox_async.testing import FakeWolkvox, Fault, Knobs, reset_shared_state
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWolkvox]:
+    async with FakeWolkvox(licenses=40) as server:  # campaigns hold 280,000 records
+        yield server
+
+
+def records(n: int, first: int = 0) -> list[Record]:
+    return [Record(customer_id=f"c{i}", phones=(f"300{i:07d}",)) for i in range(first, first + n)]
+
+
+def landed(fake: FakeWolkvox, campaign_id: str) -> Counter[str]:
+    return Counter(r["customer_id"] for r in fake.campaign(campaign_id).records)
+
+
+def client_for(fake: FakeWolkvox, **kw: Any) -> WolkvoxClient:
+    return WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url, **kw)
+
+
+async def test_a_list_lands_in_chunks_two_at_a_time(fake: FakeWolkvox) -> None:
+    fake.latency = 0.01
+    camp = fake.create_campaign()
+    seen: list[w.bulk.UploadProgress] = []
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(camp.id, records(25_000), progress=seen.append)
+    assert (report.records_read, report.records_sent, report.records_landed) == (25_000,) * 3
+    assert report.complete and report.requests == 3
+    assert [(c.first_row, c.last_row, c.outcome) for c in report.chunks] == [
+        (1, 10_000, "landed"),
+        (10_001, 20_000, "landed"),
+        (20_001, 25_000, "landed"),
+    ]
+    assert [p.chunks_done for p in seen] == [1, 2, 3]
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(25_000)})
+    assert fake.stats.peak_in_flight[fake.token] == 2
+
+
+async def test_streams_iterators_holding_a_few_chunks(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    fake.latency = 0.002
+    read = 0
+    worst = 0
+
+    def source() -> Iterator[dict[str, str]]:
+        nonlocal read
+        for i in range(20_000):
+            read += 1
+            yield {"customer_id": f"s{i}", "tel1": "300"}
+
+    def track(progress: w.bulk.UploadProgress) -> None:
+        nonlocal worst
+        worst = max(worst, read - progress.records_landed)
+
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(camp.id, source(), chunk_size=100, progress=track)
+    assert report.records_landed == 20_000
+    assert worst <= 6 * 100  # read ahead of what landed: a few chunks, not the input
+
+
+async def test_async_iterator_input(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+
+    async def source() -> AsyncIterator[Record]:
+        for record in records(250):
+            yield record
+
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(camp.id, source(), chunk_size=100)
+    assert report.records_landed == 250 and len(report.chunks) == 3
+
+
+async def test_a_bad_row_stops_before_its_chunk_is_sent(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    rows: list[Any] = [{"customer_id": str(i)} for i in range(30)]
+    rows[14] = {"customer_id": "14", "opt7": "x" * 201}
+    async with client_for(fake) as wv:
+        with pytest.raises(w.ConfigError, match="row 15.*opt7"):
+            await wv.upload_records(camp.id, rows, chunk_size=10)
+        assert len(camp.records) == 10  # chunk 1 (rows 1-10) went; chunk 2 never left
+        other = fake.create_campaign()
+        report = await wv.upload_records(other.id, rows, chunk_size=10, on_invalid="skip")
+    assert report.records_landed == 29
+    assert [(f.row, f.customer_id) for f in report.failures] == [(15, "14")]
+    assert not report.complete
+
+
+async def test_quota_is_checked_before_the_first_request(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    async with client_for(fake, daily_quota=2) as wv:
+        with pytest.raises(w.InsufficientQuota, match="needs 3 calls but only 2"):
+            await wv.upload_records(camp.id, records(25_000))
+        assert fake.stats.requests == 0
+        report = await wv.upload_records(camp.id, records(25_000), allow_partial=True)
+    assert (report.stopped, report.records_landed, len(camp.records)) == ("quota", 20_000, 20_000)
+
+
+async def test_campaign_full_stops_cleanly_with_the_exact_count() -> None:
+    async with FakeWolkvox(licenses=40, campaign_capacity=25_000, latency=0.01) as fake:
+        camp = fake.create_campaign()
+        async with client_for(fake) as wv:
+            report = await wv.upload_records(camp.id, records(60_000))
+    assert report.stopped == "campaign_full"
+    assert report.records_landed == len(camp.records) == 20_000
+    assert any(c.outcome == "failed" for c in report.chunks)
+    assert report.failures and report.failures[0].reason.startswith("The campaign cannot exceed")
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.RESET, Fault.RESET_MID_BODY, Fault.HTTP_503, Fault.HTTP_500]
+)
+async def test_a_lost_answer_is_reconciled_not_resent_blindly(
+    fake: FakeWolkvox, fault: Fault
+) -> None:
+    camp = fake.create_campaign()
+    fake.inject(fault, api="add_record")
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(camp.id, records(300), chunk_size=100)
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(300)})
+    assert [c.outcome for c in report.chunks].count("reconciled") == 1
+    assert report.records_landed == 300
+
+
+async def test_a_timed_out_chunk_is_reconciled(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    fake.inject(Fault.SLOW, api="add_record", delay=0.3)  # lands, answers too late
+    async with client_for(fake, timeout=0.1) as wv:
+        report = await wv.upload_records(camp.id, records(200), chunk_size=100)
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(200)})
+    assert report.records_landed == 200
+
+
+async def test_reconciliation_probes_when_the_export_is_capped() -> None:
+    async with FakeWolkvox(knobs=Knobs(download_cap=50)) as fake:
+        camp = fake.create_campaign()
+        fake.inject(Fault.RESET, api="add_record")
+        async with client_for(fake) as wv:
+            report = await wv.upload_records(camp.id, records(300), chunk_size=100)
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(300)})
+    apis = [r.api for r in fake.requests]
+    assert apis.count("find_record") == 3  # first, middle and last record of the chunk
+    assert report.complete
+
+
+async def test_resume_after_an_interruption_lands_everything_once(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    camp = fake.create_campaign()
+    journal = tmp_path / "load.journal"
+    fake.latency = 0.01
+    fake.inject(Fault.SLOW, api="add_record", delay=5)  # the first chunk hangs...
+    async with client_for(fake) as wv:
+        load = asyncio.create_task(
+            wv.upload_records(camp.id, records(500), chunk_size=100, journal=journal)
+        )
+        while len(camp.records) < 100:  # ...after its records landed
+            await asyncio.sleep(0.01)
+        load.cancel()  # killed mid-load
+        with pytest.raises(asyncio.CancelledError):
+            await load
+    await fake.drain()
+    # A new process: its memory:// scheduler does not know the abandoned calls' leases (a
+    # shared backend would hold them until sent + 60 s, as it should).
+    reset_shared_state()
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(camp.id, records(500), chunk_size=100, journal=journal)
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(500)})
+    assert report.records_landed == 500
+    with pytest.raises(w.ConfigError, match="belongs to another load"):
+        async with client_for(fake) as wv:
+            await wv.upload_records(camp.id, records(5), chunk_size=50, journal=journal)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    n=st.integers(1, 400),
+    chunk=st.integers(1, 120),
+    schedule=st.lists(
+        st.sampled_from([None, Fault.RESET, Fault.RESET_MID_BODY, Fault.HTTP_503, Fault.GARBAGE]),
+        max_size=6,
+    ),
+)
+def test_every_record_lands_exactly_once(n: int, chunk: int, schedule: list[Fault | None]) -> None:
+    async def scenario(journal: Path) -> None:
+        async with FakeWolkvox(licenses=40, latency=(0.0, 0.002)) as fake:
+            camp = fake.create_campaign()
+            for fault in schedule:
+                if fault is None:
+                    fake.inject(Fault.WRONG_CONTENT_TYPE, api="add_record")  # a harmless answer
+                else:
+                    fake.inject(fault, api="add_record")
+            async with client_for(fake) as wv:
+                for _ in range(3):  # a load that gives up is resumed from its journal
+                    try:
+                        report = await wv.upload_records(
+                            camp.id, records(n), chunk_size=chunk, journal=journal
+                        )
+                        break
+                    except w.WolkvoxError:
+                        continue
+                else:
+                    raise AssertionError("three runs did not finish the load")
+            assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(n)})
+            assert report.records_landed == n and report.complete
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(scenario(Path(tmp) / "journal.db"))
+
+
+async def test_a_load_killed_with_sigkill_resumes_exactly(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    camp = fake.create_campaign()
+    journal = str(tmp_path / "load.journal")
+    worker = str(Path(__file__).with_name("upload_worker.py"))
+    fake.latency = (0.005, 0.03)
+    args = [sys.executable, worker, fake.url, fake.token, camp.id, "20000", journal]
+    for moment in (0.4, 0.9, 0.25):  # kill at three moments of the load, then let it finish
+        proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+        await asyncio.sleep(moment)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    await fake.drain()
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0 and int(out) == 20_000
+    assert landed(fake, camp.id) == Counter({f"k{i}": 1 for i in range(20_000)})
