@@ -96,7 +96,7 @@ async def test_a_bad_row_stops_before_its_chunk_is_sent(fake: FakeWolkvox) -> No
     rows: list[Any] = [{"customer_id": str(i)} for i in range(30)]
     rows[14] = {"customer_id": "14", "opt7": "x" * 201}
     async with client_for(fake) as wv:
-        with pytest.raises(w.ConfigError, match="row 15.*opt7"):
+        with pytest.raises(w.ConfigError, match=r"row 15.*opt7"):
             await wv.upload_records(camp.id, rows, chunk_size=10)
         assert len(camp.records) == 10  # chunk 1 (rows 1-10) went; chunk 2 never left
         other = fake.create_campaign()
@@ -169,7 +169,7 @@ async def test_resume_after_an_interruption_lands_everything_once(
     camp = fake.create_campaign()
     journal = tmp_path / "load.journal"
     fake.latency = 0.01
-    fake.inject(Fault.SLOW, api="add_record", delay=5)  # the first chunk hangs...
+    fake.inject(Fault.SLOW, api="add_record", delay=1)  # the first chunk hangs...
     async with client_for(fake) as wv:
         load = asyncio.create_task(
             wv.upload_records(camp.id, records(500), chunk_size=100, journal=journal)

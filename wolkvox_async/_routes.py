@@ -93,7 +93,14 @@ ADD_RECORD: Final = _campaign("add_record", "POST", idempotent=False)  # 2.1, 2.
 CLEAR_CAMPAIGN: Final = _campaign("clear_campaign", "DELETE", idempotent=True)  # 3
 CREATE_CAMPAIGN: Final = _campaign("create_campaign", "POST", idempotent=False)  # 4
 CODIFY: Final = _campaign("codify", "PUT", idempotent=True)  # 5
-DETAIL: Final = _campaign("detail", "GET", idempotent=True, poll_limited=True)  # 6
+DETAIL: Final = Route(  # 6: a report of managed records; "no data" may be HTTP 404
+    file="campaign",
+    api="detail",
+    method="GET",
+    idempotent=True,
+    poll_limited=True,
+    empty_on_404=True,
+)
 RECALL: Final = _campaign("recall", "PUT", idempotent=True)  # 7
 REMOVE_RECORD: Final = _campaign("remove_record", "DELETE", idempotent=True)  # 8
 SPEED: Final = _campaign("speed", "PUT", idempotent=True)  # 9

@@ -30,7 +30,9 @@ T = TypeVar("T")
 MAX_ROWS: Final = 60_000
 MAX_SPAN: Final = timedelta(days=31)
 SECOND: Final = timedelta(seconds=1)
-_CAP_REFUSAL: Final = re.compile(r"60[.,]?000")
+# A refusal to return more than the cap (undocumented; the simulator says "THE QUERY
+# EXCEEDS 60000 RECORDS"): any message naming 60,000 or "exceeds N records".
+_CAP_REFUSAL: Final = re.compile(r"60[.,]?000|exceeds?\s+\d[\d.,]*\s+records", re.IGNORECASE)
 
 
 class DownloadError(WolkvoxError):

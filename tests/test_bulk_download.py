@@ -1,0 +1,151 @@
+"""Windowed downloads: any span, through the 31-day and row-cap limits, each row once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wolkvox_async as w
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.bulk._download import windows
+from wolkvox_async.testing import Attempt, FakeWolkvox, Knobs
+
+START = datetime(2026, 7, 1)
+
+
+def client_for(fake: FakeWolkvox) -> WolkvoxClient:
+    return WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url)
+
+
+def burst(camp: Any, at: datetime, count: int, prefix: str) -> None:
+    camp.add_attempts(
+        Attempt(at=at, conn_id=f"{prefix}{i:07d}", customer_id="1", telephone="3", result="BUSY")
+        for i in range(count)
+    )
+
+
+def test_windows_cover_the_span_without_overlap_or_gap() -> None:
+    cuts = windows(START, START + timedelta(days=90, hours=5))
+    assert len(cuts) == 3
+    assert cuts[0] == (START, START + timedelta(days=31))
+    for (_, end), (nxt, _) in itertools.pairwise(cuts):
+        assert nxt == end + timedelta(seconds=1)
+    assert cuts[-1][1] == START + timedelta(days=90, hours=5)
+    with pytest.raises(w.ConfigError):
+        windows(START, START - timedelta(seconds=1))
+
+
+async def test_120_days_arrive_once_each(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    attempts = fake.add_call_results(camp.id, START, START + timedelta(days=120), 5_000, seed=3)
+    seen: list[w.bulk.DownloadProgress] = []
+    async with client_for(fake) as wv:
+        download = wv.iter_phone_results(
+            camp.id, START, START + timedelta(days=120), progress=seen.append
+        )
+        rows = [row async for row in download]
+    assert sorted(r.conn_id or "" for r in rows) == sorted(a.conn_id for a in attempts)
+    assert download.requests == 4 == len(seen)  # ceil(120 / 31) windows
+    assert seen[-1].rows == 5_000
+
+
+async def test_a_dense_day_continues_from_its_last_second() -> None:
+    async with FakeWolkvox(knobs=Knobs(download_cap=100)) as fake:
+        camp = fake.create_campaign()
+        attempts = fake.add_call_results(camp.id, START, START + timedelta(days=1), 1_000, seed=1)
+        async with client_for(fake) as wv:
+            download = wv.iter_phone_results(camp.id, START, START + timedelta(days=40), cap=100)
+            rows = [row.conn_id async for row in download]
+    assert sorted(rows) == sorted(a.conn_id for a in attempts)  # every row, none twice
+    assert download.requests <= 1.1 * (2 + 1_000 / 100)  # ~one request per cap, plus windows
+
+
+async def test_a_refused_cap_splits_the_window() -> None:
+    async with FakeWolkvox(knobs=Knobs(download_cap=100, cap_mode="error")) as fake:
+        camp = fake.create_campaign()
+        attempts = fake.add_call_results(camp.id, START, START + timedelta(days=10), 450, seed=2)
+        async with client_for(fake) as wv:
+            rows = [
+                row.conn_id
+                async for row in wv.iter_phone_results(
+                    camp.id, START, START + timedelta(days=10), cap=100
+                )
+            ]
+    assert sorted(rows) == sorted(a.conn_id for a in attempts)
+
+
+async def test_one_second_over_the_cap_is_an_error_not_partial_data() -> None:
+    async with FakeWolkvox(knobs=Knobs(download_cap=100)) as fake:
+        camp = fake.create_campaign()
+        burst(camp, START + timedelta(hours=3), 150, "x")
+        async with client_for(fake) as wv:
+            with pytest.raises(w.DownloadError, match="alone holds"):
+                async for _ in wv.iter_phone_results(
+                    camp.id, START, START + timedelta(days=1), cap=100
+                ):
+                    pass
+
+
+async def test_empty_windows_and_other_reports(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    fake.add_call_results(camp.id, START + timedelta(days=40), START + timedelta(days=41), 30)
+    async with client_for(fake) as wv:
+        assert [
+            r async for r in wv.iter_phone_results(camp.id, START, START + timedelta(days=30))
+        ] == []
+        detail = [
+            r
+            async for r in wv.iter_report(
+                "detail", camp.id, START, START + timedelta(days=60), campaign_type="predictive"
+            )
+        ]
+        shares = [
+            r
+            async for r in wv.iter_report("campaign_4", camp.id, START, START + timedelta(days=60))
+        ]
+        with pytest.raises(w.ConfigError, match="campaign_type"):
+            wv.iter_report("detail", camp.id, START, START)
+        with pytest.raises(w.ConfigError, match="report must be"):
+            wv.iter_report("campaign_99", camp.id, START, START)
+    assert len(detail) == 30
+    assert sum(s.records or 0 for s in shares) == 30  # aggregates come per window
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spread=st.lists(st.integers(0, 100 * 86_400), max_size=300),
+    bursts=st.lists(st.tuples(st.integers(0, 100 * 86_400), st.integers(1, 99)), max_size=4),
+    cap=st.integers(40, 120),
+)
+def test_every_row_is_yielded_exactly_once(
+    spread: list[int], bursts: list[tuple[int, int]], cap: int
+) -> None:
+    async def scenario() -> None:
+        async with FakeWolkvox(knobs=Knobs(download_cap=cap)) as fake:
+            camp = fake.create_campaign()
+            expected = []
+            per_second: Counter[int] = Counter()
+            for i, offset in enumerate(spread):
+                burst(camp, START + timedelta(seconds=offset), 1, f"s{i}-")
+                expected.append(f"s{i}-0000000")
+                per_second[offset] += 1
+            for j, (offset, count) in enumerate(bursts):  # dense seconds, below the cap
+                count = max(0, min(count, cap - 1 - per_second[offset]))
+                per_second[offset] += count
+                burst(camp, START + timedelta(seconds=offset), count, f"b{j}-")
+                expected += [f"b{j}-{i:07d}" for i in range(count)]
+            async with client_for(fake) as wv:
+                end = START + timedelta(days=100)
+                rows = [
+                    r.conn_id async for r in wv.iter_phone_results(camp.id, START, end, cap=cap)
+                ]
+            assert sorted(rows) == sorted(expected)
+
+    asyncio.run(scenario())
