@@ -149,3 +149,15 @@ def test_every_row_is_yielded_exactly_once(
             assert sorted(rows) == sorted(expected)
 
     asyncio.run(scenario())
+
+
+async def test_a_day_above_sixty_thousand_at_the_real_cap(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    day = START + timedelta(days=10)
+    attempts = fake.add_call_results(camp.id, day, day + timedelta(hours=20), 65_000, seed=5)
+    async with client_for(fake) as wv:
+        download = wv.iter_phone_results(camp.id, START, START + timedelta(days=30))
+        rows = Counter([row.conn_id async for row in download])
+    assert len(rows) == 65_000 and set(rows.values()) == {1}
+    assert set(rows) == {a.conn_id for a in attempts}
+    assert download.requests == 2  # the capped window, then its continuation
