@@ -124,10 +124,10 @@ class WaitTooLong(SchedulerRefusal):
     """What it would wait for: a slot, the polling interval, a pause."""
 
     def __str__(self) -> str:
-        return (
-            f"admission ({self.reason}) would wait past max_wait={self.max_wait:g} s; "
-            f"retry at {self.retry_at.isoformat()}"
-        )
+        when = self.retry_at.isoformat(timespec="seconds")
+        if self.reason == "the polling interval":
+            return f"the same read was made within its polling interval; retry at {when}"
+        return f"admission ({self.reason}) would wait past max_wait={self.max_wait:g} s; retry at {when}"
 
 
 @attrs.define(auto_exc=True, kw_only=True, slots=False)

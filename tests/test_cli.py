@@ -1,0 +1,261 @@
+"""The ``wolkvox`` command, driven against FakeWolkvox (running in a background thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from wolkvox_async.cli._app import cli
+from wolkvox_async.testing import FakeWolkvox
+
+
+@pytest.fixture
+def served() -> Iterator[FakeWolkvox]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = FakeWolkvox(licenses=10)
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    yield fake
+    asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+@pytest.fixture
+def env(served: FakeWolkvox, tmp_path: Path) -> dict[str, str]:
+    return {
+        "WOLKVOX_SERVER": served.server,
+        "WOLKVOX_TOKEN": served.token,
+        "WOLKVOX_BASE_URL": served.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+
+
+def wolkvox(env: dict[str, str], *args: str) -> Result:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    if env["WOLKVOX_TOKEN"]:
+        assert env["WOLKVOX_TOKEN"] not in result.output  # never printed, not even on errors
+    return result
+
+
+def as_json(result: Result) -> object:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_campaign_commands(served: FakeWolkvox, env: dict[str, str]) -> None:
+    [made] = as_json(
+        wolkvox(env, "--json", "campaigns", "create", "--name", "Leads", "--skill", "4069")
+    )  # type: ignore[misc]
+    cid = made["id"]
+    assert cid in served.world.campaigns
+    assert as_json(wolkvox(env, "--json", "campaigns", "start", cid))[0]["action"] == "start"  # type: ignore[index]
+    [info] = as_json(wolkvox(env, "--json", "campaigns", "list"))  # type: ignore[misc]
+    assert (info["campaign_id"], info["status"]) == (cid, "started")
+    wolkvox(env, "campaigns", "speed", cid, "30")
+    wolkvox(env, "campaigns", "stop", cid)
+    wolkvox(env, "campaigns", "clear", cid)
+    assert served.campaign(cid).status == "Stopped" and served.campaign(cid).speed == 30
+    table = wolkvox(env, "campaigns", "list", "--campaign", cid)  # another read than the first
+    assert "Leads" in table.output and table.exit_code == 0
+    again = wolkvox(env, "campaigns", "list")  # the first read again, within 5 minutes
+    assert again.exit_code == 3 and "polling interval; retry at" in again.output
+    assert wolkvox(env, "campaigns", "delete", cid).exit_code == 0
+    assert cid not in served.world.campaigns
+
+
+def test_upload_csv_with_mapping_then_find_recall_export(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    camp = served.create_campaign()
+    source = tmp_path / "leads.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "name", "phone", "ignored"])
+        for i in range(2_500):
+            writer.writerow(
+                [f"r{i}", '=HYPERLINK("http://x")' if i == 0 else f"Name {i}", f"300{i:07d}", "x"]
+            )
+    result = wolkvox(
+        env,
+        "--json",
+        "upload",
+        camp.id,
+        str(source),
+        "--chunk-size",
+        "1000",
+        "--map",
+        "customer_id=id",
+        "--map",
+        "customer_name=name",
+        "--map",
+        "tel1=phone",
+    )
+    [summary] = as_json(result)  # type: ignore[misc]
+    assert summary["records_landed"] == 2_500 and summary["requests"] == 3
+    assert Counter(r["customer_id"] for r in camp.records) == Counter(f"r{i}" for i in range(2_500))
+    assert not list((tmp_path / "state").rglob("*.journal"))  # a finished load drops its journal
+
+    [hit] = as_json(wolkvox(env, "--json", "find", "--campaign", camp.id, "--customer-id", "r7"))  # type: ignore[misc]
+    assert hit["tel1"] == "3000000007"
+    assert (
+        "call back"
+        in wolkvox(env, "recall", camp.id, "r7", "3000000007", "2026-11-24T10:00").output
+    )
+
+    start = datetime(2026, 8, 1)
+    served.add_call_results(camp.id, start, start + timedelta(days=60), 500)
+    out = wolkvox(
+        env,
+        "export",
+        "campaign_3",
+        camp.id,
+        "--start",
+        "2026-08-01",
+        "--end",
+        "2026-09-30T23:59:59",
+    )
+    assert out.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) == 500 and "conn_id" in rows[0]
+    names = {row["customer_name"] for row in rows}
+    assert all(not name.startswith("=") for name in names)  # formula cells are neutralised
+    again = wolkvox(
+        env,
+        "export",
+        "campaign_3",
+        camp.id,
+        "--start",
+        "2026-08-01",
+        "--end",
+        "2026-09-30T23:59:59",
+    )
+    assert again.exit_code == 3 and "polling interval" in again.output  # not a silent 5-min wait
+    target = tmp_path / "out.jsonl"
+    exported = wolkvox(
+        env,
+        "export",
+        "campaign_3",
+        camp.id,
+        "--start",
+        "2026-08-01T00:00:01",
+        "--end",
+        "2026-09-30",
+        "--format",
+        "jsonl",
+        "-o",
+        str(target),
+    )
+    assert exported.exit_code == 0, exported.output
+    assert len(target.read_text().splitlines()) > 450  # the window starts a second later
+
+
+def test_quota_and_exit_codes(served: FakeWolkvox, env: dict[str, str], tmp_path: Path) -> None:
+    [stats] = as_json(wolkvox(env, "--json", "--licenses", "2", "quota"))  # type: ignore[misc]
+    assert (stats["used"], stats["limit"]) == (1, 10_000)  # the server's word beats --licenses
+    assert wolkvox({**env, "WOLKVOX_TOKEN": ""}, "campaigns", "list").exit_code == 2  # usage
+    served.world.operations[served.server].daily_quota = 2
+    assert wolkvox(env, "campaigns", "list").exit_code == 0
+    assert wolkvox(env, "quota").exit_code == 4  # the server: TOKEN LIMIT EXCEEDED
+    refused = wolkvox(env, "quota")
+    assert (
+        refused.exit_code == 3 and "resets at" in refused.output
+    )  # the ledger knows: nothing sent
+    fresh = {**env, "WOLKVOX_TOKEN": "not-the-token", "XDG_STATE_HOME": str(tmp_path / "other")}
+    assert wolkvox(fresh, "quota").exit_code == 4  # 403 PLEASE VALIDATE TOKEN
+
+
+def test_upload_interrupted_then_resumed(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    camp = served.create_campaign()
+    source = tmp_path / "leads.jsonl"
+    source.write_text(
+        "".join(json.dumps({"customer_id": f"j{i}", "tel1": "3"}) + "\n" for i in range(3_000))
+    )
+    served.latency = 0.15
+    command = [
+        sys.executable,
+        "-m",
+        "wolkvox_async",
+        "upload",
+        camp.id,
+        str(source),
+        "--chunk-size",
+        "100",
+    ]
+    proc = subprocess.Popen(command, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C mid-load
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "--resume" in stderr and served.token not in stderr
+    assert 0 < len(camp.records) < 3_000
+    again = subprocess.run(
+        command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 2 and "--resume" in again.stderr  # never a silent second load
+    served.latency = 0.0
+    done = subprocess.run(
+        [*command, "--resume"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Counter(r["customer_id"] for r in camp.records) == Counter(f"j{i}" for i in range(3_000))
+
+
+def test_demo_runs_end_to_end(env: dict[str, str]) -> None:
+    summary = as_json(
+        wolkvox(
+            env, "--json", "demo", "--records", "3000", "--results", "4000", "--latency-ms", "1"
+        )
+    )
+    assert isinstance(summary, dict)
+    assert summary["records_loaded"] == summary["records_in_campaign"] == 3_000
+    assert summary["rows_exported"] == 4_000
+    assert summary["peak_in_flight_per_token"] <= 2 and summary["limit_refusals"] == 0
+
+
+def test_fake_server_command() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wolkvox_async", "fake-server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "FakeWolkvox listening on http://127.0.0.1:" in proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_missing_extra_names_it() -> None:
+    code = "import sys; sys.modules['click'] = None; from wolkvox_async.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    assert "pip install 'wolkvox-async[cli]'" in result.stderr

@@ -1,0 +1,232 @@
+"""The ``wolkvox`` command group and its small commands (campaigns, find, recall, quota,
+fake-server). Settings come from flags or environment; the token (``--token`` or
+``WOLKVOX_TOKEN``) is never printed. The quota ledger persists in the user's state
+directory (a SQLite backend), so every run counts against the same day, unless
+``WOLKVOX_REDIS_URL`` points at a shared Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import WolkvoxClient
+from ..models import CampaignType
+from ._common import Settings, default_state_dir, emit, parse_when, pass_settings, run
+from ._demo import demo
+from ._files import row_dict
+from ._transfer import export, upload
+
+__all__ = ["cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--server", envvar="WOLKVOX_SERVER", help="Server number (WOLKVOX_SERVER).")
+@click.option("--token", envvar="WOLKVOX_TOKEN", help="Token (WOLKVOX_TOKEN); never printed.")
+@click.option("--licenses", envvar="WOLKVOX_LICENSES", type=int, help="Licenses: quota = × 1000.")
+@click.option("--redis-url", envvar="WOLKVOX_REDIS_URL", help="Share the ledger through Redis.")
+@click.option(
+    "--base-url", envvar="WOLKVOX_BASE_URL", help="Replace https://wv{server}.wolkvox.com."
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=default_state_dir,
+    show_default=True,
+    help="Where the quota ledger and upload journals live.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    server: str | None,
+    token: str | None,
+    licenses: int | None,
+    redis_url: str | None,
+    base_url: str | None,
+    state_dir: Path,
+    as_json: bool,
+) -> None:
+    """Wolkvox campaigns from the command line, within every API limit.
+
+    Exit codes: 0 done, 2 usage error, 3 refused by a limit, 4 API or network error,
+    130 interrupted.
+    """
+    ctx.obj = Settings(server, token, licenses, redis_url, base_url, state_dir, as_json)
+
+
+@cli.group()
+def campaigns() -> None:
+    """List, create and control campaigns."""
+
+
+@campaigns.command("list")
+@click.option("--campaign", "campaign_id", help="Only this campaign.")
+@pass_settings
+def campaigns_list(settings: Settings, campaign_id: str | None) -> None:
+    """Every campaign (information.php campaigns)."""
+
+    async def work() -> None:
+        async with settings.client() as wv:
+            emit(settings, [row_dict(c) for c in await wv.campaigns(campaign_id)], "campaigns")
+
+    run(work)
+
+
+@campaigns.command("create")
+@click.option("--name", required=True)
+@click.option("--type", "kind", type=click.Choice(["predictive", "preview"]), default="predictive")
+@click.option("--skill", "skill_id", required=True, help="Skill id.")
+@click.option("--description", default="")
+@pass_settings
+def campaigns_create(
+    settings: Settings, name: str, kind: str, skill_id: str, description: str
+) -> None:
+    """Create a campaign; prints its id."""
+
+    async def work() -> None:
+        async with settings.client() as wv:
+            made = await wv.create_campaign(
+                name=name,
+                campaign_type=CampaignType(kind),
+                skill_id=skill_id,
+                description=description,
+            )
+        emit(settings, [{"id": made.id, "name": made.name}])
+
+    run(work)
+
+
+def _action(name: str, call: Callable[[WolkvoxClient], Awaitable[Any]], settings: Settings) -> None:
+    async def work() -> None:
+        async with settings.client() as wv:
+            result = await call(wv)
+        emit(settings, [{"action": name, "message": getattr(result, "message", str(result))}])
+
+    run(work)
+
+
+@campaigns.command("start")
+@click.argument("campaign_id")
+@pass_settings
+def campaigns_start(settings: Settings, campaign_id: str) -> None:
+    """Start a campaign."""
+    _action("start", lambda wv: wv.start_campaign(campaign_id), settings)
+
+
+@campaigns.command("stop")
+@click.argument("campaign_id")
+@pass_settings
+def campaigns_stop(settings: Settings, campaign_id: str) -> None:
+    """Stop (pause) a campaign."""
+    _action("stop", lambda wv: wv.stop_campaign(campaign_id), settings)
+
+
+@campaigns.command("speed")
+@click.argument("campaign_id")
+@click.argument("speed", type=click.IntRange(0, 100))
+@pass_settings
+def campaigns_speed(settings: Settings, campaign_id: str, speed: int) -> None:
+    """Set a campaign's dialing speed (0–100)."""
+    _action("speed", lambda wv: wv.set_speed(campaign_id, speed), settings)
+
+
+@campaigns.command("clear")
+@click.argument("campaign_id")
+@click.option("--type", "kind", type=click.Choice(["predictive", "preview"]), default="predictive")
+@click.option("--result", help="Only records with this result (e.g. no-answer).")
+@pass_settings
+def campaigns_clear(settings: Settings, campaign_id: str, kind: str, result: str | None) -> None:
+    """Delete a campaign's records (all, or those with --result)."""
+    _action(
+        "clear",
+        lambda wv: wv.clear_campaign(campaign_id, campaign_type=kind, result=result),
+        settings,
+    )
+
+
+@campaigns.command("delete")
+@click.argument("campaign_ids", nargs=-1, required=True)
+@pass_settings
+def campaigns_delete(settings: Settings, campaign_ids: tuple[str, ...]) -> None:
+    """Delete campaigns (irreversible)."""
+    _action("delete", lambda wv: wv.delete_campaigns(campaign_ids), settings)
+
+
+@cli.command()
+@click.option("--campaign", "campaign_id")
+@click.option("--customer-id")
+@click.option("--phone", "customer_phone")
+@pass_settings
+def find(
+    settings: Settings, campaign_id: str | None, customer_id: str | None, customer_phone: str | None
+) -> None:
+    """Find a record by customer id or phone (in one campaign or all)."""
+
+    async def work() -> None:
+        async with settings.client() as wv:
+            hits = await wv.find_record(
+                campaign_id=campaign_id, customer_id=customer_id, customer_phone=customer_phone
+            )
+        emit(settings, [row_dict(h) for h in hits], "records")
+
+    run(work)
+
+
+@cli.command()
+@click.argument("campaign_id")
+@click.argument("customer_id")
+@click.argument("phone")
+@click.argument("when", metavar="AT")
+@pass_settings
+def recall(settings: Settings, campaign_id: str, customer_id: str, phone: str, when: str) -> None:
+    """Call CUSTOMER_ID back on PHONE at AT (Wolkvox time, e.g. 2026-11-24T10:00)."""
+    at = parse_when(when)
+    _action(
+        "recall",
+        lambda wv: wv.recall(campaign_id, customer_id=customer_id, telephone=phone, at=at),
+        settings,
+    )
+
+
+@cli.command()
+@pass_settings
+def quota(settings: Settings) -> None:
+    """Today's consumption: the server's token_info (1 call) and the local ledger."""
+
+    async def work() -> None:
+        async with settings.client() as wv:
+            stats = await wv.sync_quota()
+        emit(
+            settings,
+            [
+                {
+                    "used": stats.quota_used,
+                    "limit": stats.quota_limit,
+                    "resets_at": stats.resets_at.isoformat(),
+                    "in_flight": stats.in_flight,
+                }
+            ],
+            "quota",
+        )
+
+    run(work)
+
+
+@cli.command("fake-server")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--latency-ms", type=float, default=0.0)
+@click.option("--licenses", "fake_licenses", type=int, default=3)
+def fake_server(port: int, latency_ms: float, fake_licenses: int) -> None:
+    """Run FakeWolkvox, the simulator, on 127.0.0.1 for other tools."""
+    from ..testing.__main__ import main as serve
+
+    serve(["--port", str(port), "--latency", str(latency_ms), "--licenses", str(fake_licenses)])
+
+
+cli.add_command(upload)
+cli.add_command(export)
+cli.add_command(demo)

@@ -1,0 +1,142 @@
+"""Shared pieces of the ``wolkvox`` commands: settings, running, output, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import attrs
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import ApiError, ConfigError, SchedulerRefusal, TransportError, WolkvoxClient, WolkvoxError
+
+__all__ = [
+    "EXIT_API",
+    "EXIT_INTERRUPTED",
+    "EXIT_LIMIT",
+    "EXIT_USAGE",
+    "Settings",
+    "default_state_dir",
+    "emit",
+    "err",
+    "fail",
+    "parse_when",
+    "pass_settings",
+    "progress_bar",
+    "run",
+]
+
+T = TypeVar("T")
+EXIT_USAGE, EXIT_LIMIT, EXIT_API, EXIT_INTERRUPTED = 2, 3, 4, 130
+err = Console(stderr=True)
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "wolkvox-async"
+
+
+@attrs.define
+class Settings:
+    """Everything the commands share, from flags or environment."""
+
+    server: str | None
+    token: str | None = attrs.field(repr=False)
+    licenses: int | None
+    redis_url: str | None
+    base_url: str | None
+    state_dir: Path
+    json: bool
+
+    def client(self, **options: Any) -> WolkvoxClient:
+        """A client with the persistent ledger (or Redis); usage errors name the setting."""
+        if not self.server:
+            raise click.UsageError("set the server number: --server or WOLKVOX_SERVER")
+        if not self.token:
+            raise click.UsageError("set the token: --token or WOLKVOX_TOKEN")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        backend = self.redis_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
+        # The ledger outlives the process, so an identical report read again within 5
+        # minutes has no shared result here: say so (exit 3, with the time) instead of a
+        # silent 5-minute wait.
+        return WolkvoxClient(
+            server=self.server,
+            token=self.token,
+            licenses=self.licenses,
+            base_url=self.base_url,
+            backend=backend,
+            poll_policy="raise",
+            **options,
+        )
+
+
+def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "interrupted") -> T:
+    """Run a coroutine and turn our errors into messages and documented exit codes."""
+    try:
+        return asyncio.run(work())
+    except KeyboardInterrupt:
+        err.print(f"[yellow]{interrupted}[/]", highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
+    except ConfigError as exc:
+        fail(EXIT_USAGE, str(exc))
+    except SchedulerRefusal as exc:
+        fail(EXIT_LIMIT, str(exc))
+    except (ApiError, TransportError, WolkvoxError) as exc:
+        fail(EXIT_API, str(exc))
+
+
+def fail(code: int, message: str) -> NoReturn:
+    """Print an error (never the token: our errors carry none) and exit with ``code``."""
+    err.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    sys.exit(code)
+
+
+def emit(settings: Settings, rows: Sequence[dict[str, Any]], title: str = "") -> None:
+    """Rows as a table, or as JSON with ``--json``."""
+    if settings.json:
+        click.echo(json.dumps(rows, ensure_ascii=False, default=str))
+        return
+    if not rows:
+        click.echo("(nothing)")
+        return
+    table = Table(title=title or None)
+    columns = [key for key in rows[0] if any(row.get(key) not in (None, "") for row in rows)]
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    Console().print(table)
+
+
+def parse_when(value: str) -> datetime:
+    """A date or datetime in Wolkvox time (``2026-11-23`` or ``2026-11-23T14:30``)."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date like 2026-11-23 or 2026-11-23T14:30"
+        ) from None
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+def progress_bar(label: str, *, quiet: bool) -> Progress:
+    """A live progress bar on standard error (so standard output stays clean for --json)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+    )

@@ -1,0 +1,117 @@
+"""Reading records from CSV/JSONL and writing report rows to CSV/JSONL, streamed.
+
+CSV cells that a spreadsheet would run as a formula (starting with = + - @, tab or carriage
+return) are prefixed with a quote (OWASP "CSV injection"): exported customer data comes
+from outside and must not execute when an operator opens the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from .._errors import ConfigError
+
+__all__ = ["RowWriter", "neutralise", "read_records", "row_dict"]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Fixed width, so every CSV row has the header's columns.
+_TUPLE_PREFIX = {"phones": ("tel", 10), "opts": ("opt", 12)}
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` made inert for spreadsheets."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _guess(path: Path, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
+
+
+def read_records(path: Path, fmt: str, mapping: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    """Rows of ``path`` as record dicts; ``mapping`` is field -> source column.
+
+    With a mapping, only the mapped columns are read; without, columns must be named as
+    record fields (customer_id, tel1, opt1, ...).
+    """
+    kind = _guess(path, fmt)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows: Iterable[Any]
+        if kind == "csv":
+            rows = csv.DictReader(handle)
+        else:
+            rows = (
+                _json_line(line, number) for number, line in enumerate(handle, 1) if line.strip()
+            )
+        for row in rows:
+            if mapping:
+                missing = [col for col in mapping.values() if col not in row]
+                if missing:
+                    raise ConfigError(f"{path.name}: no column {', '.join(missing)}")
+                yield {field: _text(row[col]) for field, col in mapping.items()}
+            else:
+                yield {key: _text(value) for key, value in row.items() if key}
+
+
+def _json_line(line: str, number: int) -> Any:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"line {number} is not JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"line {number} is not a JSON object")
+    return value
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A report row (attrs model) as a flat dict: phones -> tel1.., opts -> opt1.."""
+    flat: dict[str, Any] = {}
+    for field in attrs.fields(type(row)):
+        value = getattr(row, field.name)
+        if isinstance(value, tuple) and field.name in _TUPLE_PREFIX:
+            prefix, width = _TUPLE_PREFIX[field.name]
+            padded = value + (None,) * (width - len(value))
+            flat.update({f"{prefix}{i}": item for i, item in enumerate(padded, start=1)})
+        elif isinstance(value, datetime):
+            flat[field.name] = value.isoformat()
+        elif isinstance(value, enum.Enum):
+            flat[field.name] = value.value
+        else:
+            flat[field.name] = value
+    return flat
+
+
+class RowWriter:
+    """Writes rows one at a time as CSV (header from the first row) or JSONL."""
+
+    def __init__(self, out: IO[str], fmt: str) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.count = 0
+        self._csv: csv.DictWriter[str] | None = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Write one row (CSV cells neutralised)."""
+        if self.fmt == "jsonl":
+            self.out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        else:
+            if self._csv is None:
+                self._csv = csv.DictWriter(
+                    self.out, fieldnames=list(row), extrasaction="ignore", restval=""
+                )
+                self._csv.writeheader()
+            self._csv.writerow({k: neutralise("" if v is None else str(v)) for k, v in row.items()})
+        self.count += 1
