@@ -127,7 +127,8 @@ class WaitTooLong(SchedulerRefusal):
         when = self.retry_at.isoformat(timespec="seconds")
         if self.reason == "the polling interval":
             return f"the same read was made within its polling interval; retry at {when}"
-        return f"admission ({self.reason}) would wait past max_wait={self.max_wait:g} s; retry at {when}"
+        wait = f"max_wait={self.max_wait:g} s"
+        return f"admission ({self.reason}) would wait past {wait}; retry at {when}"
 
 
 @attrs.define(auto_exc=True, kw_only=True, slots=False)
