@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .._errors import ConfigError
 from ..models import CampaignType, PhoneResult
@@ -77,9 +77,8 @@ class BulkMethods:
             InsufficientQuota: the known input needs more calls than are left today.
             ReconcileError: a lost answer left a chunk partly landed.
         """
-        client: WolkvoxClient = self  # type: ignore[assignment]
         return await upload_records(
-            client,
+            cast("WolkvoxClient", self),  # this mixin only ever lives in WolkvoxClient
             campaign_id,
             records,
             campaign_type=campaign_type,

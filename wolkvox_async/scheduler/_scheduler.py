@@ -246,13 +246,11 @@ class Scheduler:
                     other.future.set_exception(error)
                 return self._next_wake(queue, None)
             assert isinstance(decision, Blocked)
-            known = decision.reason != "concurrency" and decision.retry_at is not None
-            if known and waiter.deadline is not None and decision.retry_at > waiter.deadline:  # type: ignore[operator]
+            retry = decision.retry_at if decision.reason != "concurrency" else None
+            if retry is not None and waiter.deadline is not None and retry > waiter.deadline:
                 queue.lanes[waiter.priority].popleft()
                 waiter.future.set_exception(
-                    self._too_long(
-                        admission, decision.retry_at or now, waiter.max_wait or 0.0, decision.reason
-                    )
+                    self._too_long(admission, retry, waiter.max_wait or 0.0, decision.reason)
                 )
                 continue
             if decision.reason == "poll_interval" and waiter.raise_on_poll:
