@@ -5,12 +5,12 @@ from ._download import DownloadProgress as DownloadProgress
 from ._download import WindowedDownload as WindowedDownload
 from ._journal import ChunkState as ChunkState
 from ._methods import BulkMethods as BulkMethods
-from ._upload import ChunkReport as ChunkReport
-from ._upload import InsufficientQuota as InsufficientQuota
-from ._upload import ReconcileError as ReconcileError
-from ._upload import RowFailure as RowFailure
-from ._upload import UploadProgress as UploadProgress
-from ._upload import UploadReport as UploadReport
+from ._reports import ChunkReport as ChunkReport
+from ._reports import InsufficientQuota as InsufficientQuota
+from ._reports import ReconcileError as ReconcileError
+from ._reports import RowFailure as RowFailure
+from ._reports import UploadProgress as UploadProgress
+from ._reports import UploadReport as UploadReport
 
 __all__ = [
     "BulkMethods",

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from .._errors import ConfigError
 from ..models import CampaignType, PhoneResult
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
-from ._upload import RecordSource, UploadProgress, UploadReport, upload_records
+from ._reports import UploadProgress, UploadReport
+from ._upload import RecordSource, upload_records
 
 if TYPE_CHECKING:
     from ..client import WolkvoxClient
