@@ -15,7 +15,7 @@ from ._convert import CONVERTER
 from ._errors import ConfigError
 from .models import CampaignType, Record
 
-__all__ = ["MAX_RECORDS_PER_UPLOAD", "to_record", "wire_record"]
+__all__ = ["MAX_RECORDS_PER_UPLOAD", "check_kind", "to_record", "wire_record"]
 
 MAX_RECORDS_PER_UPLOAD: Final = 10_000
 """Records that can be uploaded per call (§3.1)."""
@@ -58,15 +58,26 @@ def _config_error_in(exc: BaseException) -> ConfigError | None:
     return None
 
 
+def check_kind(record: Record, kind: CampaignType) -> None:
+    """Refuse fields that ``kind`` campaigns do not take (without building the wire dict).
+
+    Raises:
+        ConfigError: naming the field.
+    """
+    unsupported = _PREVIEW_ONLY if kind is CampaignType.PREDICTIVE else _PREDICTIVE_ONLY
+    for key in unsupported:
+        if getattr(record, key) not in ("", None):
+            raise ConfigError(f"{key} is not accepted on {kind.value} campaigns")
+
+
 def wire_record(record: Record, kind: CampaignType) -> dict[str, str]:
     """The wire dict of ``record`` for a ``kind`` campaign.
 
     Raises:
         ConfigError: the record sets a field that ``kind`` campaigns do not take.
     """
+    check_kind(record, kind)
     wire: dict[str, str] = CONVERTER.unstructure(record)
-    unsupported = _PREVIEW_ONLY if kind is CampaignType.PREDICTIVE else _PREDICTIVE_ONLY
-    for key in unsupported:
-        if wire.pop(key):
-            raise ConfigError(f"{key} is not accepted on {kind.value} campaigns")
+    for key in _PREVIEW_ONLY if kind is CampaignType.PREDICTIVE else _PREDICTIVE_ONLY:
+        del wire[key]
     return wire

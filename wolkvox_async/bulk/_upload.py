@@ -31,7 +31,7 @@ from .._errors import (
     ServerError,
     TransportError,
 )
-from .._records import MAX_RECORDS_PER_UPLOAD, to_record, wire_record
+from .._records import MAX_RECORDS_PER_UPLOAD, check_kind, to_record
 from ..models import CampaignType, Record
 from ..scheduler import Priority
 from ._download import MAX_ROWS
@@ -121,7 +121,7 @@ class _Load:
             try:
                 record = to_record(item, row=self.read)
                 try:
-                    wire_record(record, self.kind)
+                    check_kind(record, self.kind)  # add_record builds the wire dict, once
                 except ConfigError as exc:
                     raise ConfigError(f"row {self.read}: {exc}") from None
             except ConfigError as exc:

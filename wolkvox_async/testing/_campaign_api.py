@@ -87,9 +87,9 @@ def _add_dnc(ctx: Context) -> Reply:
 
 
 def _record_problem(record: Any) -> str | None:
-    if not isinstance(record, dict) or not all(isinstance(v, str) for v in record.values()):
+    if not isinstance(record, dict) or not set(map(type, record.values())) <= {str}:
         return "EVERY RECORD MUST BE AN OBJECT OF STRINGS"
-    unknown = set(record) - _RECORD_KEYS
+    unknown = record.keys() - _RECORD_KEYS
     if unknown:
         return f"UNKNOWN FIELDS: {', '.join(sorted(unknown))}"
     for key, limit in _OPT_LIMITS.items():
