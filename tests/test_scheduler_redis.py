@@ -175,3 +175,26 @@ def test_redis_url_is_resolved_and_validated() -> None:
     assert isinstance(backend, RedisBackend)
     with pytest.raises(w.ConfigError, match="fallback"):
         RedisBackend("redis://127.0.0.1:1/0?fallback=disk")
+
+
+async def test_the_last_client_closes_the_backends_connections(
+    fake: FakeWolkvox, redis_url: str
+) -> None:
+    # A backend made from a URL is shared by the process; the last client of the event
+    # loop to close releases its connections (no "unclosed connection" when the loop ends).
+    async with WolkvoxClient(
+        server="0014", token=fake.token, base_url=fake.url, backend=redis_url
+    ) as a:
+        async with WolkvoxClient(
+            server="0014", token=fake.token, base_url=fake.url, backend=redis_url
+        ) as b:
+            await a.token_info()
+            await b.token_info()
+        backend: Any = w.scheduler.resolve_backend(redis_url)
+        assert backend._clients  # a is still open
+        await a.token_info()
+    assert not backend._clients and not backend._listeners
+    async with WolkvoxClient(
+        server="0014", token=fake.token, base_url=fake.url, backend=redis_url
+    ) as c:
+        assert (await c.token_info()).token_use_today == 4  # reopened on next use

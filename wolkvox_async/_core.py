@@ -142,6 +142,7 @@ class ClientCore:
         self._retry = RetryPolicy(max_attempts=max_attempts)
         self._token_key = token_key(token)
         self._is_view = False
+        self._attached: Scheduler | None = None
 
     @property
     def config(self) -> ClientConfig:
@@ -186,15 +187,26 @@ class ClientCore:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if the client created it (views close nothing)."""
-        if not self._is_view:
-            await self._transport.close()
+        """Close the HTTP session if the client created it (views close nothing).
+
+        The last client of a backend in this event loop also closes the backend's
+        connections for the loop (Redis, SQLite); a later client reopens them.
+        """
+        if self._is_view:
+            return
+        await self._transport.close()
+        attached, self._attached = self._attached, None
+        if attached is not None:
+            await attached.detach()
 
     # ---- the scheduler ------------------------------------------------------------------
 
     @property
     def _scheduler(self) -> Scheduler:
-        return scheduler_for(self._backend, self._clock)
+        scheduler = scheduler_for(self._backend, self._clock)
+        if self._attached is None and not self._is_view:
+            self._attached = scheduler.attach()
+        return scheduler
 
     def _admission(self, route: Route, request: RawRequest) -> Admission:
         config = self._config

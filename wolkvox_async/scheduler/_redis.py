@@ -258,7 +258,8 @@ class RedisBackend:
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(token_key)`` whenever any process releases a lease."""
-        self._callbacks.append(callback)
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
         loop = asyncio.get_running_loop()
         task = self._listeners.get(loop)
         if task is None or task.done():
@@ -286,7 +287,7 @@ class RedisBackend:
                 await pubsub.aclose()
 
     async def close(self) -> None:
-        """Stop listening and close this loop's connections."""
+        """Stop listening and close this loop's connections (reopened on next use)."""
         loop = asyncio.get_running_loop()
         task = self._listeners.pop(loop, None)
         if task is not None:

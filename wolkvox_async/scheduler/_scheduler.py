@@ -103,6 +103,7 @@ class Scheduler:
         default = float(getattr(backend, "poll_fallback", 0.1))
         self.poll_fallback = default if poll_fallback is None else poll_fallback
         self._subscribed = False
+        self._users = 0
         self._queues: dict[str, _Queue] = {}
         self._seq = itertools.count()
         self._refusals: dict[str, Counter[str]] = {}
@@ -202,6 +203,19 @@ class Scheduler:
         return WaitTooLong(
             retry_at=datetime.fromtimestamp(retry_at, UTC), max_wait=max_wait, reason=why
         )
+
+    def attach(self) -> Scheduler:
+        """A client starts using this scheduler."""
+        self._users += 1
+        return self
+
+    async def detach(self) -> None:
+        """A client closed; the last one closes the backend's connections for this loop
+        (Redis, SQLite), which reopen on next use."""
+        self._users -= 1
+        if self._users == 0:
+            self._subscribed = False
+            await self.backend.close()
 
     # ---- the queue pump -----------------------------------------------------------------
 
