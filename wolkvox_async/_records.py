@@ -7,11 +7,12 @@ million-row upload is found before its chunk is sent (wolkvox-api.md §5 #2.1/#2
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 import cattrs
 
-from ._convert import CONVERTER
+from ._convert import _OPTS, _RECORD_TEXT, _TELS, CONVERTER
 from ._errors import ConfigError
 from .models import CampaignType, Record
 
@@ -36,7 +37,7 @@ def to_record(item: Record | Mapping[str, Any], *, row: int | None = None) -> Re
     if not isinstance(item, Mapping):
         raise ConfigError(f"{where}a record must be a Record or a dict, not {type(item).__name__}")
     try:
-        return CONVERTER.structure(item, Record)
+        return _from_wire(item)
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     except cattrs.BaseValidationError as exc:
@@ -46,6 +47,45 @@ def to_record(item: Record | Mapping[str, Any], *, row: int | None = None) -> Re
         raise ConfigError(f"{where}invalid record: {causes}") from None
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where}invalid record: {exc}") from None
+
+
+_WIRE_KEYS: Final = frozenset((*_RECORD_TEXT, *_TELS, *_OPTS, "recall_date"))
+
+
+def _from_wire(item: Mapping[str, Any]) -> Record:
+    """Build a Record from wire keys directly: this runs once per uploaded row, so it is
+    plain dict work rather than the converter's generic machinery (same rules: unknown
+    keys refused, numbers taken as text, blanks as empty, trailing blank phones dropped)."""
+    unknown = item.keys() - _WIRE_KEYS
+    if unknown:
+        raise ConfigError(f"unknown field(s) {', '.join(sorted(unknown))} for Record")
+    fields = {name: _text(item[name], name) for name in _RECORD_TEXT if name in item}
+    phones = [_text(item.get(key), key) for key in _TELS]
+    opts = [_text(item.get(key), key) for key in _OPTS]
+    while phones and not phones[-1]:
+        phones.pop()
+    while opts and not opts[-1]:
+        opts.pop()
+    recall = item.get("recall_date")
+    when = None
+    if isinstance(recall, datetime):
+        when = recall
+    elif recall not in (None, ""):
+        try:
+            when = datetime.strptime(str(recall).strip(), "%Y%m%d%H%M%S")
+        except ValueError:
+            raise ConfigError(f"recall_date {recall!r} is not YYYYmmddHHiiss") from None
+    return Record(phones=tuple(phones), opts=tuple(opts), recall_date=when, **fields)
+
+
+def _text(value: Any, name: str) -> str:
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"{name} must be text, not {type(value).__name__}")
 
 
 def _config_error_in(exc: BaseException) -> ConfigError | None:
