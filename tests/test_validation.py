@@ -182,3 +182,31 @@ def test_models_validate_on_construction(build: Callable[[], object], named: str
 
 def test_a_lone_phone_string_is_one_phone() -> None:
     assert Record(customer_id="1", phones="3001").phones == ("3001",)
+
+
+def test_wire_dicts_are_checked_and_normalised_without_records() -> None:
+    from datetime import UTC
+
+    from wolkvox_async._records import to_wire
+    from wolkvox_async.models import CampaignType
+
+    wire = to_wire(
+        {"customer_id": 7, "tel1": 3001234567, "recall_date": datetime(2026, 1, 1, 15, tzinfo=UTC)},
+        CampaignType.PREDICTIVE,
+    )
+    assert (wire["customer_id"], wire["tel1"], wire["recall_date"]) == (
+        "7",
+        "3001234567",
+        "20260101100000",
+    )
+    assert wire["tel10"] == "" and "agent_id" not in wire and len(wire) == 37
+    assert to_wire(wire, CampaignType.PREDICTIVE) is wire  # checked once, passed through
+    for bad, named in [
+        ({"customer_id": "1", "recall_date": "20261301000000"}, "recall_date"),
+        ({"customer_id": "1", "opt2": ["x"]}, "opt2"),
+        ({"customer_id": "1", "agent_id": "9"}, "agent_id"),
+        ({"customer_id": " "}, "customer_id"),
+        ({"tel1": "3"}, "customer_id"),
+    ]:
+        with pytest.raises(ConfigError, match=named):
+            to_wire(bad, CampaignType.PREDICTIVE, row=3)

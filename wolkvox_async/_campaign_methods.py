@@ -17,7 +17,7 @@ from ._convert import CONVERTER, format_query_datetime
 from ._core import ClientCore
 from ._errors import ConfigError
 from ._protocol import structure
-from ._records import MAX_RECORDS_PER_UPLOAD, to_record, wire_record
+from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
 from .models import (
     ActionResult,
     AddRecordResult,
@@ -78,18 +78,14 @@ class CampaignMethods(ClientCore):
         """
         cid = check.campaign_id(campaign_id)
         kind = check.campaign_type(campaign_type)
-        body = []
+        body: list[WireRecord] = []
         for row, item in enumerate(records, start=1):
             if row > MAX_RECORDS_PER_UPLOAD:
                 raise ConfigError(
                     f"add_record takes at most {MAX_RECORDS_PER_UPLOAD} records per call "
                     "(use upload_records for more)"
                 )
-            record = to_record(item, row=row)
-            try:
-                body.append(wire_record(record, kind))
-            except ConfigError as exc:
-                raise ConfigError(f"row {row}: {exc}") from None
+            body.append(to_wire(item, kind, row=row))
         if not body:
             raise ConfigError("records must hold at least one record")
         params: dict[str, str | None] = {"type_campaign": kind.value, "campaign_id": cid}

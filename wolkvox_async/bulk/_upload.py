@@ -31,7 +31,7 @@ from .._errors import (
     ServerError,
     TransportError,
 )
-from .._records import MAX_RECORDS_PER_UPLOAD, check_kind, to_record
+from .._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
 from ..models import CampaignType, Record
 from ..scheduler import Priority
 from ._download import MAX_ROWS
@@ -68,7 +68,7 @@ RecordSource = Iterable[Record | Mapping[str, Any]] | AsyncIterable[Record | Map
 class _Chunk:
     index: int
     rows: list[int]
-    records: list[Record]
+    records: list[WireRecord]
 
 
 class _Stop(Exception):
@@ -114,16 +114,12 @@ class _Load:
         self, source: RecordSource, size: int, on_invalid: str, limit: int | None
     ) -> AsyncIterator[_Chunk]:
         rows: list[int] = []
-        records: list[Record] = []
+        records: list[WireRecord] = []
         index = 0
         async for item in _aiter(source):
             self.read += 1
             try:
-                record = to_record(item, row=self.read)
-                try:
-                    check_kind(record, self.kind)  # add_record builds the wire dict, once
-                except ConfigError as exc:
-                    raise ConfigError(f"row {self.read}: {exc}") from None
+                record = to_wire(item, self.kind, row=self.read)  # checked once, sent as is
             except ConfigError as exc:
                 if on_invalid == "raise":
                     raise
@@ -224,17 +220,17 @@ class _Load:
             "its answer was lost three times; the journal keeps it for resume"
         )
 
-    def _fail(self, chunk: _Chunk, pending: list[Record], exc: ApiError) -> None:
-        wanted = {r.customer_id for r in pending}
+    def _fail(self, chunk: _Chunk, pending: list[WireRecord], exc: ApiError) -> None:
+        wanted = {r["customer_id"] for r in pending}
         for row, record in zip(chunk.rows, chunk.records, strict=True):
-            if record.customer_id in wanted:
+            if record["customer_id"] in wanted:
                 self.failures.append(
-                    RowFailure(row=row, customer_id=record.customer_id, reason=exc.message)
+                    RowFailure(row=row, customer_id=record["customer_id"], reason=exc.message)
                 )
         landed = len(chunk.records) - len(pending)
         self._report(chunk, "failed", landed, exc.message)
 
-    async def missing(self, records: list[Record]) -> list[Record]:
+    async def missing(self, records: list[WireRecord]) -> list[WireRecord]:
         """The records of ``records`` not in the campaign (outcome of a lost answer)."""
         self.requests += 1
         export = await self.client.export_campaign(self.campaign_id)
@@ -242,12 +238,12 @@ class _Load:
         truncated = shown >= MAX_ROWS or (export.total_records or 0) > shown
         if not truncated:
             present = {r.customer_id for r in export.records}
-            return [r for r in records if r.customer_id not in present]
+            return [r for r in records if r["customer_id"] not in present]
         # The export stops at 60,000 rows: ask about the first, middle and last record.
         probes = {
-            records[0].customer_id,
-            records[len(records) // 2].customer_id,
-            records[-1].customer_id,
+            records[0]["customer_id"],
+            records[len(records) // 2]["customer_id"],
+            records[-1]["customer_id"],
         }
         found = set()
         for cid in probes:
