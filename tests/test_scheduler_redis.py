@@ -198,3 +198,25 @@ async def test_the_last_client_closes_the_backends_connections(
         server="0014", token=fake.token, base_url=fake.url, backend=redis_url
     ) as c:
         assert (await c.token_info()).token_use_today == 4  # reopened on next use
+
+
+async def test_a_crowd_on_one_token_uses_few_connections(redis_url: str) -> None:
+    # Found by benchmarks/scheduler_overhead.py: 10,000 callers arriving at once must queue
+    # behind one admission, not open 10,000 Redis connections.
+    from wolkvox_async.scheduler import Admission, Outcome, Scheduler, SystemClock
+
+    backend = RedisBackend(redis_url)
+    scheduler = Scheduler(backend, SystemClock())
+    admission = Admission(token="tcrowd", operation="op", limit=None, cap=2, lease_ttl=65.0)
+
+    async def caller() -> None:
+        lease = await scheduler.acquire(admission)
+        await scheduler.release(lease, Outcome.ANSWERED)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(caller() for _ in range(3_000))), 120)
+        async with aioredis.from_url(redis_url) as client:
+            clients = (await client.info("clients"))["connected_clients"]
+        assert clients < 20
+    finally:
+        await backend.close()

@@ -43,6 +43,8 @@ class Queue:
     timer_at: float | None = None
     running: bool = False
     dirty: bool = False
+    admitting: bool = False
+    """A fast-path admission is being decided."""
 
     def head(self) -> Waiter | None:
         for lane in self.lanes:

@@ -142,9 +142,17 @@ class Scheduler:
             self.backend.subscribe(self._released_elsewhere)
         now = self.clock.time()
         deadline = None if max_wait is None else now + max_wait
-        if queue.head() is None:
-            admission = self._dated(admission, now)
-            decision, record = await self.backend.admit(admission, now)
+        if queue.head() is None and not queue.admitting:
+            # The fast path, one caller at a time per token: a crowd arriving together
+            # queues behind it instead of sending a crowd of admissions to the backend
+            # (for Redis, one connection each).
+            queue.admitting = True
+            try:
+                admission = self._dated(admission, now)
+                decision, record = await self.backend.admit(admission, now)
+            finally:
+                queue.admitting = False
+                self._kick_if_waiting(queue)  # callers that queued meanwhile
             if record is not None:
                 return self._granted(admission, record, "at once")
             self._check_refusal(admission, decision, deadline, max_wait, raise_on_poll)
@@ -349,6 +357,10 @@ class Scheduler:
         log.debug("release %s %s (%s)", lease.key, lease.record.id, outcome.value)
         queue = self._queues.get(lease.key)
         if queue is not None:
+            self._kick(queue)
+
+    def _kick_if_waiting(self, queue: _Queue) -> None:
+        if queue.head() is not None:
             self._kick(queue)
 
     def _released_elsewhere(self, token: str) -> None:

@@ -1,0 +1,163 @@
+"""Scheduler overhead: microseconds per admit + release, ours (memory, SQLite, Redis) beside
+a bare asyncio.Semaphore(2) and aiolimiter, with 1, 100 and 10,000 callers waiting.
+
+No HTTP: each caller acquires, yields once to the loop, and releases, so what is timed is
+the admission machinery alone. Redis needs a redis-server on 127.0.0.1 (started here).
+
+    python benchmarks/scheduler_overhead.py --calls 20000
+
+Prints a table and writes benchmarks/results/scheduler_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from wolkvox_async.scheduler import (
+    Admission,
+    MemoryBackend,
+    Outcome,
+    RedisBackend,
+    Scheduler,
+    SQLiteBackend,
+    SystemClock,
+)
+
+RESULTS = Path(__file__).parent / "results"
+Gate = Callable[[], Awaitable[Callable[[], Awaitable[None]]]]
+
+
+def ours(scheduler: Scheduler) -> Gate:
+    admission = Admission(token="tbench", operation="bench", limit=None, cap=2, lease_ttl=65.0)
+
+    async def enter() -> Callable[[], Awaitable[None]]:
+        lease = await scheduler.acquire(admission)
+
+        async def leave() -> None:
+            await scheduler.release(lease, Outcome.ANSWERED)
+
+        return leave
+
+    return enter
+
+
+def semaphore() -> Gate:
+    gate = asyncio.Semaphore(2)
+
+    async def enter() -> Callable[[], Awaitable[None]]:
+        await gate.acquire()
+
+        async def leave() -> None:
+            gate.release()
+
+        return leave
+
+    return enter
+
+
+def limiter() -> Gate:
+    from aiolimiter import AsyncLimiter
+
+    gate = AsyncLimiter(1_000_000, 1)  # not limiting: the cost of the machinery only
+
+    async def enter() -> Callable[[], Awaitable[None]]:
+        await gate.acquire()
+
+        async def leave() -> None:
+            return None
+
+        return leave
+
+    return enter
+
+
+async def run(make_gate: Callable[[], Gate], calls: int, waiting: int) -> float:
+    """Microseconds per call with ``waiting`` callers queued at once."""
+    enter = make_gate()
+
+    async def caller() -> None:
+        leave = await enter()
+        await asyncio.sleep(0)
+        await leave()
+
+    started = time.perf_counter()
+    done = 0
+    while done < calls:
+        batch = min(waiting, calls - done)
+        await asyncio.gather(*(caller() for _ in range(batch)))
+        done += batch
+    return (time.perf_counter() - started) / calls * 1e6
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def measure(calls: int, redis_url: str | None) -> list[dict[str, Any]]:
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        contenders: list[tuple[str, Callable[[], Gate]]] = [
+            ("asyncio.Semaphore(2)", semaphore),
+            ("aiolimiter", limiter),
+            ("ours, memory", lambda: ours(Scheduler(MemoryBackend(), SystemClock()))),
+            (
+                "ours, SQLite",
+                lambda: ours(Scheduler(SQLiteBackend(Path(tmp) / "s.db"), SystemClock())),
+            ),
+        ]
+        if redis_url is not None:
+            url = redis_url
+            contenders.append(
+                ("ours, Redis", lambda: ours(Scheduler(RedisBackend(url), SystemClock())))
+            )
+        for name, make in contenders:
+            for waiting in (1, 100, 10_000):
+                slow = name.startswith(("ours, S", "ours, R"))
+                micros = await run(make, min(calls, 2_000) if slow else calls, waiting)
+                results.append(
+                    {"contender": name, "waiting": waiting, "us_per_call": round(micros, 1)}
+                )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=20_000)
+    args = parser.parse_args()
+    redis = None
+    if shutil.which("redis-server"):
+        port = _free_port()
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+    try:
+        table = asyncio.run(measure(args.calls, f"redis://127.0.0.1:{port}/0" if redis else None))
+    finally:
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
+    print(f"{'contender':22} {'waiting':>8} {'µs/call':>9}")
+    for row in table:
+        print(f"{row['contender']:22} {row['waiting']:>8} {row['us_per_call']:>9}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scheduler_overhead.json").write_text(json.dumps(table, indent=2))
+
+
+if __name__ == "__main__":
+    main()
