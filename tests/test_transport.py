@@ -71,7 +71,7 @@ async def test_timeout_is_enforced_and_reports_the_limit(fake: FakeWolkvox) -> N
     async with WolkvoxClient(
         server="0014", token=fake.token, base_url=fake.url, timeout=0.05, max_attempts=1
     ) as wv:
-        fake.inject(Fault.SLOW, delay=0.5)
+        fake.inject(Fault.SLOW, delay=0.2)
         with pytest.raises(w.RequestTimeout, match=r"0\.05 s") as info:
             await wv.token_info()
     assert isinstance(info.value, TimeoutError)

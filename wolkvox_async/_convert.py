@@ -166,20 +166,20 @@ def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any],
     return factory
 
 
-_RECORD_TEXT: Final = tuple(
+RECORD_TEXT_FIELDS: Final = tuple(
     f.name for f in attrs.fields(Record) if f.name not in ("phones", "opts", "recall_date")
 )
-_TELS: Final = tuple(f"tel{i}" for i in range(1, MAX_PHONES + 1))
-_OPTS: Final = tuple(f"opt{i}" for i in range(1, MAX_OPTS + 1))
+TEL_KEYS: Final = tuple(f"tel{i}" for i in range(1, MAX_PHONES + 1))
+OPT_KEYS: Final = tuple(f"opt{i}" for i in range(1, MAX_OPTS + 1))
 
 
 def _record_to_wire(record: Record) -> dict[str, str]:
     # Runs once per uploaded record: plain loops over precomputed names, no per-call
     # introspection (a 10,000-record chunk is serialised in a few milliseconds).
-    wire = {name: getattr(record, name) for name in _RECORD_TEXT}
+    wire = {name: getattr(record, name) for name in RECORD_TEXT_FIELDS}
     phones, opts = record.phones, record.opts
-    wire.update(zip(_TELS, phones + ("",) * (MAX_PHONES - len(phones)), strict=True))
-    wire.update(zip(_OPTS, opts + ("",) * (MAX_OPTS - len(opts)), strict=True))
+    wire.update(zip(TEL_KEYS, phones + ("",) * (MAX_PHONES - len(phones)), strict=True))
+    wire.update(zip(OPT_KEYS, opts + ("",) * (MAX_OPTS - len(opts)), strict=True))
     recall = record.recall_date
     wire["recall_date"] = "" if recall is None else format_query_datetime(recall)
     return wire

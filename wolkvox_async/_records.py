@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from ._convert import _OPTS, _RECORD_TEXT, _TELS, CONVERTER, format_query_datetime
+from ._convert import CONVERTER, OPT_KEYS, RECORD_TEXT_FIELDS, TEL_KEYS, format_query_datetime
 from ._errors import ConfigError
 from .models import CampaignType, Record
 from .models._requests import OPT_MAX_LENGTHS
@@ -29,9 +29,9 @@ _NOT_FOR: Final = {
     CampaignType.PREDICTIVE: ("agent_id",),
     CampaignType.PREVIEW: ("tel_extra", "email", "recall_date", "recall_telephone"),
 }
-_WIRE_KEYS: Final = frozenset((*_RECORD_TEXT, *_TELS, *_OPTS, "recall_date"))
+_WIRE_KEYS: Final = frozenset((*RECORD_TEXT_FIELDS, *TEL_KEYS, *OPT_KEYS, "recall_date"))
 _BLANK: Final = dict.fromkeys(_WIRE_KEYS, "")
-_OPT_LIMITS: Final = tuple(zip(_OPTS, OPT_MAX_LENGTHS, strict=True))
+_OPT_LIMITS: Final = tuple(zip(OPT_KEYS, OPT_MAX_LENGTHS, strict=True))
 
 
 class WireRecord(dict[str, str]):

@@ -11,7 +11,6 @@ them instead. Never retried: bad requests, invalid tokens, a spent quota.
 from __future__ import annotations
 
 import random
-from typing import Final
 
 import attrs
 
@@ -40,9 +39,6 @@ class RetryPolicy:
     maintenance_base: float = 15.0
     """Pause after a maintenance refusal; doubles per attempt, up to ``maintenance_cap``."""
     maintenance_cap: float = 300.0
-
-
-DEFAULT_POLICY: Final = RetryPolicy()
 
 
 def retry_delay(

@@ -68,11 +68,6 @@ class Journal:
             self._entries[idx] = _Entry(ChunkState(state), landed)
         self._conn = conn
 
-    @property
-    def resumed(self) -> bool:
-        """True when the journal already held chunks of this load."""
-        return bool(self._entries)
-
     def state(self, index: int) -> _Entry | None:
         """What is known of chunk ``index``."""
         return self._entries.get(index)

@@ -12,7 +12,8 @@ created with the same URL (or none: ``"memory://"``) share one state.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import attrs
@@ -20,7 +21,14 @@ import attrs
 from .._errors import ConfigError
 from ._rules import Admission, Decision
 
-__all__ = ["Backend", "LeaseRecord", "QuotaState", "forget_shared_backends", "resolve_backend"]
+__all__ = [
+    "AnnouncesReleases",
+    "Backend",
+    "LeaseRecord",
+    "QuotaState",
+    "forget_shared_backends",
+    "resolve_backend",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -90,6 +98,15 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads."""
+        ...
+
+
+@runtime_checkable
+class AnnouncesReleases(Protocol):
+    """A shared backend that tells every process when a lease is released (Redis)."""
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(token_key)`` on every release, in any process."""
         ...
 
 

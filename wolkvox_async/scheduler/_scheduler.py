@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 import attrs
 
 from .._errors import QuotaExhausted, WaitTooLong
-from ._backend import Backend, LeaseRecord
+from ._backend import AnnouncesReleases, Backend, LeaseRecord
 from ._clock import Clock
 from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
@@ -102,6 +102,7 @@ class Scheduler:
         # Backends that announce releases (Redis pub/sub) need only a slow safety net.
         default = float(getattr(backend, "poll_fallback", 0.1))
         self.poll_fallback = default if poll_fallback is None else poll_fallback
+        self._announcer = backend if isinstance(backend, AnnouncesReleases) else None
         self._subscribed = False
         self._users = 0
         self._queues: dict[str, _Queue] = {}
@@ -137,9 +138,9 @@ class Scheduler:
                 or (``raise_on_poll``) the polling interval of this read is running.
         """
         queue = self._queues.setdefault(admission.token, _Queue())
-        if not self._subscribed and hasattr(self.backend, "subscribe"):
+        if self._announcer is not None and not self._subscribed:
             self._subscribed = True
-            self.backend.subscribe(self._released_elsewhere)
+            self._announcer.subscribe(self._released_elsewhere)
         now = self.clock.time()
         deadline = None if max_wait is None else now + max_wait
         if queue.head() is None and not queue.admitting:

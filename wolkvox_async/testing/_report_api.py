@@ -7,13 +7,14 @@ at most 60,000 rows per answer (truncate or refuse, a knob), an empty window is 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from ._campaign_api import Context, Handler
 from ._replies import Reply, bad_params, error, ok
-from ._state import Attempt, Campaign, group_counts, wolkvox_day
+from ._state import Attempt, Campaign, wolkvox_day
 
 __all__ = ["INFO_API", "REALTIME_API", "REPORT_API"]
 
@@ -86,7 +87,7 @@ def _shares(values: list[str], key: str) -> list[dict[str, str]]:
     total = len(values)
     return [
         {key: value, "records": str(n), "percent": f"{100 * n / total:.2f}"}
-        for value, n in group_counts(values).items()
+        for value, n in Counter(values).items()
     ]
 
 
@@ -154,7 +155,7 @@ def _machine(pairs: list[tuple[Campaign, Attempt]]) -> list[tuple[Campaign, Atte
 
 
 def _amd_totals(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
-    counts = group_counts(c.id for c, a in pairs if a.result == "ANSWER-MACHINE")
+    counts = Counter(c.id for c, a in pairs if a.result == "ANSWER-MACHINE")
     return [{"campaign_id": cid, "total_amd": str(n)} for cid, n in counts.items()]
 
 
@@ -205,7 +206,7 @@ def _whatsapp(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[
 
 
 def _turbo(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
-    counts = group_counts(a.result for _, a in pairs)
+    counts = Counter(a.result for _, a in pairs)
     return [{"machinecode": code, "cantidad": str(n)} for code, n in counts.items()]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -19,7 +19,7 @@ import attrs
 
 from .._convert import WOLKVOX_TZ, to_wolkvox_time
 
-__all__ = ["Attempt", "Campaign", "FakeStats", "Operation", "World"]
+__all__ = ["Attempt", "Campaign", "FakeStats", "Operation", "World", "wolkvox_day"]
 
 # Result spellings as campaign_3 real data shows them (upper case, hyphenated, §7).
 ATTEMPT_RESULTS = (
@@ -198,11 +198,3 @@ def wolkvox_day(now: datetime) -> date:
     """The calendar day in Wolkvox time (the quota resets at midnight GMT-5)."""
     aware = now if now.tzinfo else now.replace(tzinfo=WOLKVOX_TZ)
     return aware.astimezone(WOLKVOX_TZ).date()
-
-
-def group_counts(values: Iterable[str]) -> dict[str, int]:
-    """Occurrences of each value, in first-seen order."""
-    counts: dict[str, int] = defaultdict(int)
-    for value in values:
-        counts[value] += 1
-    return counts
