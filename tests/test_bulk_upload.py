@@ -40,7 +40,9 @@ def client_for(fake: FakeWolkvox, **kw: Any) -> WolkvoxClient:
 
 
 async def test_a_list_lands_in_chunks_two_at_a_time(fake: FakeWolkvox) -> None:
-    fake.latency = 0.01
+    # Longer than the simulator's own work on a chunk (done inside its latency, on the
+    # test's one core), so that the second chunk is sent while the first is in flight.
+    fake.latency = 0.1
     camp = fake.create_campaign()
     seen: list[w.bulk.UploadProgress] = []
     async with client_for(fake) as wv:

@@ -321,7 +321,7 @@ async def test_request_shape(
         assert data is None
     else:
         assert headers["Content-Type"] == "application/json"
-        sent_body = json.loads(data.getvalue())
+        sent_body = json.loads(data.decode())
         if body == "RECORDS":
             assert isinstance(sent_body, list)  # add_record always sends a JSON array
             assert sent_body[0]["customer_id"] == "1"

@@ -88,14 +88,23 @@ class CampaignMethods(ClientCore):
             body.append(to_wire(item, kind, row=row))
         if not body:
             raise ConfigError("records must hold at least one record")
+        if kind is CampaignType.PREDICTIVE and campaign_status not in ("start", "stop"):
+            raise ConfigError(f"campaign_status must be 'start' or 'stop', got {campaign_status!r}")
+        return await self._send_records(cid, kind, campaign_status, body, len(body))
+
+    async def _send_records(
+        self,
+        cid: str,
+        kind: CampaignType,
+        campaign_status: str,
+        body: list[WireRecord] | bytes,
+        count: int,
+    ) -> AddRecordResult:
+        """Send checked records (or their JSON, encoded ahead by a bulk load)."""
         params: dict[str, str | None] = {"type_campaign": kind.value, "campaign_id": cid}
         # §9.5: predictive needs campaign_status ("start"/"stop" per Postman); the preview
         # Postman request omits it, so it is only sent for predictive campaigns.
         if kind is CampaignType.PREDICTIVE:
-            if campaign_status not in ("start", "stop"):
-                raise ConfigError(
-                    f"campaign_status must be 'start' or 'stop', got {campaign_status!r}"
-                )
             params["campaign_status"] = campaign_status
         _, envelope = await self._call(routes.ADD_RECORD, params, body)
         rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
@@ -103,7 +112,7 @@ class CampaignMethods(ClientCore):
         total = first.get("total_registers")
         total_registers = int(total) if isinstance(total, str) and total.strip().isdigit() else None
         return AddRecordResult(
-            sent=len(body), total_registers=total_registers, message=envelope.message
+            sent=count, total_registers=total_registers, message=envelope.message
         )
 
     async def clear_campaign(

@@ -175,13 +175,12 @@ OPT_KEYS: Final = tuple(f"opt{i}" for i in range(1, MAX_OPTS + 1))
 
 def _record_to_wire(record: Record) -> dict[str, str]:
     # Runs once per uploaded record: plain loops over precomputed names, no per-call
-    # introspection (a 10,000-record chunk is serialised in a few milliseconds).
-    wire = {name: getattr(record, name) for name in RECORD_TEXT_FIELDS}
-    phones, opts = record.phones, record.opts
-    wire.update(zip(TEL_KEYS, phones + ("",) * (MAX_PHONES - len(phones)), strict=True))
-    wire.update(zip(OPT_KEYS, opts + ("",) * (MAX_OPTS - len(opts)), strict=True))
-    recall = record.recall_date
-    wire["recall_date"] = "" if recall is None else format_query_datetime(recall)
+    # introspection. Only the fields the record sets are sent (see _records).
+    wire = {name: value for name in RECORD_TEXT_FIELDS if (value := getattr(record, name))}
+    wire.update((key, value) for key, value in zip(TEL_KEYS, record.phones, strict=False) if value)
+    wire.update((key, value) for key, value in zip(OPT_KEYS, record.opts, strict=False) if value)
+    if record.recall_date is not None:
+        wire["recall_date"] = format_query_datetime(record.recall_date)
     return wire
 
 

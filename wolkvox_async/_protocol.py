@@ -31,6 +31,7 @@ __all__ = [
     "RawRequest",
     "RawResponse",
     "build_request",
+    "encode_json",
     "error_class",
     "parse_response",
     "structure",
@@ -75,6 +76,14 @@ class Envelope:
     """``data`` of the envelope, the export object, or the bare list."""
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def encode_json(value: Any) -> bytes:
+    """The compact JSON of a request body (ASCII: the C encoder's fastest path)."""
+    return _ENCODER.encode(value).encode()
+
+
 def build_request(
     config: ClientConfig,
     route: Route,
@@ -83,7 +92,9 @@ def build_request(
 ) -> RawRequest:
     """Build the documented request for ``route``; ``None`` params are left out.
 
-    Query values are percent-encoded (``quote``, so a space is ``%20``), and the ``api``
+    ``body`` is a JSON-able value, or ``bytes`` already made by :func:`encode_json` (bulk
+    uploads encode a chunk while the previous one is in flight). Query values are
+    percent-encoded (``quote``, so a space is ``%20``), and the ``api``
     selector always comes first, as in every documented URL (§1).
     """
     query = [("api", route.api)]
@@ -93,7 +104,7 @@ def build_request(
     data = None
     if body is not None:
         headers["Content-Type"] = "application/json"
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = body if isinstance(body, bytes) else encode_json(body)
     return RawRequest(
         route=route,
         method=route.method,

@@ -7,10 +7,16 @@ wire keys (tel1, opt1, ...) are checked and converted directly, without building
 Record: this runs once per uploaded row. The rules are those of :class:`Record` and
 wolkvox-api.md §5 #2.1/#2.2: known fields only, text values, a customer_id, opt1–opt6 at
 most 100 characters and opt7–opt12 at most 200, and the fields of the campaign type.
+
+The wire form holds only the fields a record sets. The doc samples list every key, but no
+field besides the record's own data is required (§5 #2.1), public scripts post three-key
+objects, and a blank field reads back as absent either way; sending 37 keys per lead would
+make JSON, not the two-request limit, the bound of a bulk load (benchmarks/).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -20,7 +26,7 @@ from ._errors import ConfigError
 from .models import CampaignType, Record
 from .models._requests import OPT_MAX_LENGTHS
 
-__all__ = ["MAX_RECORDS_PER_UPLOAD", "WireRecord", "to_wire"]
+__all__ = ["MAX_RECORDS_PER_UPLOAD", "WireRecord", "to_wire", "to_wire_rows"]
 
 MAX_RECORDS_PER_UPLOAD: Final = 10_000
 """Records that can be uploaded per call (§3.1)."""
@@ -30,8 +36,17 @@ _NOT_FOR: Final = {
     CampaignType.PREVIEW: ("tel_extra", "email", "recall_date", "recall_telephone"),
 }
 _WIRE_KEYS: Final = frozenset((*RECORD_TEXT_FIELDS, *TEL_KEYS, *OPT_KEYS, "recall_date"))
-_BLANK: Final = dict.fromkeys(_WIRE_KEYS, "")
+_OPT_SET: Final = frozenset(OPT_KEYS)
 _OPT_LIMITS: Final = tuple(zip(OPT_KEYS, OPT_MAX_LENGTHS, strict=True))
+# The common row — a dict of non-blank text in fields of its campaign type — is checked by
+# one lookup per field: its longest allowed value (recall_date takes the general path).
+_FAST_LIMITS: Final = {
+    kind: {
+        **{key: sys.maxsize for key in _WIRE_KEYS - {*unsupported, *OPT_KEYS, "recall_date"}},
+        **dict(_OPT_LIMITS),
+    }
+    for kind, unsupported in _NOT_FOR.items()
+}
 
 
 class WireRecord(dict[str, str]):
@@ -49,6 +64,10 @@ def to_wire(item: Any, kind: CampaignType, *, row: int | None = None) -> WireRec
     """
     if type(item) is WireRecord and item.kind is kind:
         return item
+    if type(item) is dict and _plain(item, _FAST_LIMITS[kind]):
+        record = WireRecord(item)
+        record.kind = kind
+        return record
     try:
         if isinstance(item, Record):
             wire = CONVERTER.unstructure(item)
@@ -56,9 +75,8 @@ def to_wire(item: Any, kind: CampaignType, *, row: int | None = None) -> WireRec
             wire = _from_mapping(item)
         else:
             raise ConfigError(f"a record must be a Record or a dict, not {type(item).__name__}")
-        unsupported = _NOT_FOR[kind]
-        for key in unsupported:
-            if wire.pop(key):
+        for key in _NOT_FOR[kind]:
+            if key in wire:
                 raise ConfigError(f"{key} is not accepted on {kind.value} campaigns")
     except ConfigError as exc:
         raise ConfigError(str(exc) if row is None else f"row {row}: {exc}") from None
@@ -67,24 +85,62 @@ def to_wire(item: Any, kind: CampaignType, *, row: int | None = None) -> WireRec
     return record
 
 
-def _from_mapping(item: Mapping[str, Any]) -> dict[str, str]:
-    unknown = item.keys() - _WIRE_KEYS
-    if unknown:
-        raise ConfigError(f"unknown field(s) {', '.join(sorted(unknown))} for Record")
-    wire = dict(_BLANK)
+def to_wire_rows(
+    items: list[Any], kind: CampaignType, first_row: int
+) -> tuple[list[dict[str, str]], list[int], list[tuple[int, Any, ConfigError]]]:
+    """:func:`to_wire` over a batch of rows numbered from ``first_row``, for bulk loads.
+
+    Returns the wire forms, their row numbers, and (row, item, error) for each bad row.
+    The common row costs one function call: a million-row load pays microseconds per row
+    here, against a bound of 2.5 µs per row at 50 ms per call (benchmarks/).
+    """
+    limits = _FAST_LIMITS[kind]
+    records: list[dict[str, str]] = []
+    rows: list[int] = []
+    bad: list[tuple[int, Any, ConfigError]] = []
+    for row, item in enumerate(items, first_row):
+        if type(item) is dict and _plain(item, limits):
+            records.append(dict(item))  # a copy: the caller may reuse its dict
+        else:
+            try:
+                records.append(to_wire(item, kind, row=row))
+            except ConfigError as exc:
+                bad.append((row, item, exc))
+                continue
+        rows.append(row)
+    return records, rows, bad
+
+
+def _plain(item: dict[Any, Any], limits: dict[str, int]) -> bool:
+    """Whether ``item`` holds only non-blank text within the limits, and a customer_id."""
     for key, value in item.items():
-        wire[key] = value if type(value) is str else _text(value, key)
-    if not wire["customer_id"].strip():
+        if type(value) is not str or not value or len(value) > limits.get(key, -1):
+            return False
+    cid = item.get("customer_id")
+    return cid is not None and not cid.isspace()
+
+
+def _from_mapping(item: Mapping[str, Any]) -> dict[str, str]:
+    if not item.keys() <= _WIRE_KEYS:
+        unknown = ", ".join(sorted(item.keys() - _WIRE_KEYS))
+        raise ConfigError(f"unknown field(s) {unknown} for Record")
+    wire: dict[str, str] = {}
+    for key, value in item.items():
+        text = value if type(value) is str else _text(value, key)
+        if text:
+            wire[key] = text
+    if not wire.get("customer_id", "").strip():
         # remove_record, find_record and resumable uploads all key on customer_id.
         raise ConfigError("customer_id must not be blank")
-    for key, limit in _OPT_LIMITS:
-        if len(wire[key]) > limit:
-            raise ConfigError(f"{key} is {len(wire[key])} characters long; Wolkvox allows {limit}")
-    recall = item.get("recall_date")
-    if isinstance(recall, datetime):
-        wire["recall_date"] = format_query_datetime(recall)
-    elif wire["recall_date"]:
-        text = wire["recall_date"].strip()
+    if not _OPT_SET.isdisjoint(wire):
+        for key, limit in _OPT_LIMITS:
+            if len(wire.get(key, "")) > limit:
+                raise ConfigError(
+                    f"{key} is {len(wire[key])} characters long; Wolkvox allows {limit}"
+                )
+    recall = wire.get("recall_date")
+    if recall is not None:
+        text = recall.strip()
         try:
             datetime.strptime(text, "%Y%m%d%H%M%S")
         except ValueError:

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS stamps (key TEXT PRIMARY KEY, at REAL NOT NULL, free_
 """
 
 
+_SETUP_ATTEMPTS = 50
+"""Tries to open the state file (~12 s of back-off in all) while other processes set it up."""
+
+
 class SQLiteBackend:
     """Scheduler state in a SQLite file shared by the processes of one host."""
 
@@ -67,9 +72,20 @@ class SQLiteBackend:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            # Several processes opening one file at once: switching to WAL can answer
+            # "database is locked" at once, without waiting out the busy timeout (SQLite
+            # does not call the busy handler there), so set-up is retried for a while.
+            for attempt in range(_SETUP_ATTEMPTS):
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.executescript(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
+                        conn.close()
+                        raise
+                    time.sleep(0.01 * (attempt + 1))  # on the backend's own thread
             self._conn = conn
         return self._conn
 

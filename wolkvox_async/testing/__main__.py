@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 
 from ._server import FakeWolkvox
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
         help="token to accept (default: $WOLKVOX_FAKE_TOKEN, else a generated one)",
     )
     args = parser.parse_args(argv)
+    # A standalone simulator holds millions of loaded records, none in a reference cycle:
+    # without this, full collections sweep them all again and again, and a benchmark would
+    # measure the simulator's garbage collector instead of the client in front of it.
+    gc.set_threshold(100_000, 50, 1_000)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
 

@@ -7,9 +7,10 @@ that endpoint (§10 "Success envelopes and exact code types per endpoint").
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from ._replies import Knobs, Reply, bad_params, error, ok
 from ._state import Campaign, Operation, World
@@ -73,6 +74,8 @@ class Context:
 
 
 Handler = Callable[[Context], Reply]
+_MAX_LENGTH: Final = {key: _OPT_LIMITS.get(key, sys.maxsize) for key in _RECORD_KEYS}
+_PREDICTIVE_MAX_LENGTH: Final = {**_MAX_LENGTH, "agent_id": 0}  # a blank one is harmless
 
 
 def _add_dnc(ctx: Context) -> Reply:
@@ -86,15 +89,21 @@ def _add_dnc(ctx: Context) -> Reply:
     return ok(201, f"{n} telephones were added", data)
 
 
-def _record_problem(record: Any) -> str | None:
-    if not isinstance(record, dict) or not set(map(type, record.values())) <= {str}:
+def _record_problem(record: Any, limits: dict[str, int]) -> str | None:
+    # One lookup per field: the simulator must check a 10,000-record chunk well inside
+    # the latency it models, or it (not the client) bounds the upload benchmark.
+    if type(record) is not dict:
         return "EVERY RECORD MUST BE AN OBJECT OF STRINGS"
-    unknown = record.keys() - _RECORD_KEYS
-    if unknown:
-        return f"UNKNOWN FIELDS: {', '.join(sorted(unknown))}"
-    for key, limit in _OPT_LIMITS.items():
-        if len(record.get(key, "")) > limit:
-            return f"{key.upper()} EXCEEDS {limit} CHARACTERS"
+    for key, value in record.items():
+        if type(value) is not str:
+            return "EVERY RECORD MUST BE AN OBJECT OF STRINGS"
+        if len(value) > limits.get(key, -1):
+            if key == "agent_id":
+                return "AGENT_ID IS ONLY FOR PREVIEW CAMPAIGNS"
+            if key not in limits:
+                unknown = sorted(record.keys() - _RECORD_KEYS)
+                return f"UNKNOWN FIELDS: {', '.join(unknown)}"
+            return f"{key.upper()} EXCEEDS {limits[key]} CHARACTERS"
     return None
 
 
@@ -111,12 +120,11 @@ def _add_record(ctx: Context) -> Reply:
         return error(
             400, "BAD REQUEST", f"THE MAXIMUM OF RECORDS PER REQUEST IS {ctx.knobs.max_upload}"
         )
+    limits = _MAX_LENGTH if camp.type == "preview" else _PREDICTIVE_MAX_LENGTH
     for record in records:
-        problem = _record_problem(record)
+        problem = _record_problem(record, limits)
         if problem:
             return error(400, "BAD REQUEST", problem)
-        if record.get("agent_id") and camp.type != "preview":
-            return error(400, "BAD REQUEST", "AGENT_ID IS ONLY FOR PREVIEW CAMPAIGNS")
     capacity = ctx.world.capacity(ctx.operation)
     if len(camp.records) + len(records) > capacity:
         # Observed by public code: HTTP 404 whose body mentions licenses / 50000.

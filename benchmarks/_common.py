@@ -1,0 +1,137 @@
+"""What the benchmark scripts share: FakeWolkvox in its own process, a raw session to it,
+a redis-server on a free loopback port, lead rows, and the results/plots folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+TOKEN = "bench-token"
+RESULTS = Path(__file__).parent / "results"
+MACHINE = "2-core VM, Python 3.11, simulator and client each in its own process"
+
+
+def lead(i: int) -> dict[str, str]:
+    """One lead as users hold them: three fields of a CRM export."""
+    return {"customer_id": f"b{i}", "customer_name": f"Lead {i}", "tel1": f"3{i:09d}"}
+
+
+class Simulator:
+    """FakeWolkvox in a subprocess (its own core), and a raw session to drive it."""
+
+    def __init__(self, latency_ms: float, licenses: int, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wolkvox_async.testing",
+                "--port",
+                "0",
+                "--token",
+                TOKEN,
+                "--latency",
+                str(latency_ms),
+                "--licenses",
+                str(licenses),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().split(" on ")[1].split()[0]
+
+    async def call(
+        self, session: aiohttp.ClientSession, method: str, query: str, body: Any = None
+    ) -> tuple[int, Any]:
+        async with session.request(
+            method,
+            f"{self.url}/api/v2/{query}",
+            headers={"wolkvox-token": TOKEN},
+            data=None if body is None else json.dumps(body).encode(),
+        ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def new_campaign(self, session: aiohttp.ClientSession) -> str:
+        _, body = await self.call(
+            session,
+            "POST",
+            "campaign.php?api=create_campaign&type_campaign=predictive",
+            {"campaign_name": "bench", "skill_id": "1"},
+        )
+        return str(body["data"][0]["id_campaign"])
+
+    async def used(self, session: aiohttp.ClientSession) -> int:
+        """Quota units used today (this read costs one more)."""
+        _, body = await self.call(session, "GET", "information.php?api=token_info")
+        return int(body["data"][0]["all_token_today"])
+
+    async def stored(self, session: aiohttp.ClientSession, campaign: str) -> int:
+        """Records the campaign holds (campaign_15's total)."""
+        _, body = await self.call(
+            session, "GET", f"campaign.php?api=campaign_15&campaign_id={campaign}"
+        )
+        return int(body["total_records"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def add_record_path(campaign: str) -> str:
+    return (
+        "campaign.php?api=add_record&type_campaign=predictive"
+        f"&campaign_id={campaign}&campaign_status=start"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Redis:
+    """A throwaway redis-server on 127.0.0.1, or None where it is not installed."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url: str | None = None
+        if shutil.which("redis-server"):
+            port = free_port()
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+                stdout=subprocess.DEVNULL,
+            )
+            self.url = f"redis://127.0.0.1:{port}/0"
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def save(name: str, table: list[dict[str, Any]]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": MACHINE, "rows": table}, indent=2))
+    return path
+
+
+def print_table(table: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> None:
+    """Print ``table`` with (key, heading, width) columns; the first is left-aligned."""
+    (key0, head0, w0), *rest = columns
+    print(f"{head0:{w0}} " + " ".join(f"{head:>{w}}" for _, head, w in rest))
+    for row in table:
+        print(f"{row[key0]!s:{w0}} " + " ".join(f"{row[key]!s:>{w}}" for key, _, w in rest))
