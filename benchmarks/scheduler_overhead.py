@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from wolkvox_async.scheduler import (
     Admission,
     MemoryBackend,
@@ -38,7 +40,9 @@ Gate = Callable[[], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 def ours(scheduler: Scheduler) -> Gate:
-    admission = Admission(token="tbench", operation="bench", limit=None, cap=2, lease_ttl=65.0)
+    base = Admission(token="tbench", operation="bench", limit=None, cap=2, lease_ttl=65.0)
+    day, resets_at = scheduler.today(base.tz)  # as the client does for each call
+    admission = attrs.evolve(base, day=day, resets_at=resets_at)
 
     async def enter() -> Callable[[], Awaitable[None]]:
         lease = await scheduler.acquire(admission)

@@ -154,7 +154,7 @@ async def measure(records: int, latency_ms: float) -> list[dict[str, Any]]:
                 elapsed = time.perf_counter() - started
                 used = await sim.used(session) - before - 1
                 stored = await sim.stored(session, campaign)
-                rate = count / elapsed
+                rate = stored / elapsed  # what landed: refused chunks are lost
                 results.append(
                     {
                         "contender": name,

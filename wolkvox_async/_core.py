@@ -214,6 +214,7 @@ class ClientCore:
         if route.poll_limited and config.poll_interval > 0:
             digest = hashlib.sha256(f"{self._token_key}|{request.url}".encode()).hexdigest()
             poll_key = f"p{digest[:24]}"
+        day, resets_at = self._scheduler.today(WOLKVOX_TZ)
         return Admission(
             token=self._token_key,
             operation=config.operation,
@@ -223,6 +224,8 @@ class ClientCore:
             poll_key=poll_key,
             poll_interval=config.poll_interval,
             tz=WOLKVOX_TZ,
+            day=day,
+            resets_at=resets_at,
         )
 
     async def scheduler_stats(self) -> SchedulerStats:

@@ -20,6 +20,8 @@ class MemoryBackend:
     """Scheduler state of one process (the default ``"memory://"``)."""
 
     shared = False
+    instant = True
+    """No step awaits anything: the scheduler calls it without a shield."""
 
     def __init__(self) -> None:
         self._leases: dict[str, dict[str, float]] = defaultdict(dict)

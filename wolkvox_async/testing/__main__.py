@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import os
+from datetime import datetime, timedelta
 
 from ._server import FakeWolkvox
 
@@ -22,10 +23,28 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
     ) as fake:
         print(f"FakeWolkvox listening on {fake.url} (server {fake.server})", flush=True)
+        if args.results:
+            print(f"seeded campaign {_seed(fake, args)}", flush=True)
         if not args.token:
             # A generated credential of the simulator, not a real Wolkvox token.
             print(f"simulator token: {fake.token}", flush=True)
         await asyncio.Event().wait()
+
+
+def _seed(fake: FakeWolkvox, args: argparse.Namespace) -> str:
+    """A campaign with call results for download tools: ``--dense`` days (spread over the
+    span) hold 70,000 attempts each, above the 60,000-row cap; the rest spread evenly."""
+    camp = fake.create_campaign(name="Results")
+    start = datetime(2026, 6, 1)
+    dense = min(args.dense, args.days)
+    rest = args.results - 70_000 * dense
+    if rest < 0:
+        raise SystemExit("--results must hold 70,000 per --dense day")
+    fake.add_call_results(camp.id, start, start + timedelta(days=args.days), rest, seed=1)
+    for n in range(dense):
+        day = start + timedelta(days=(n + 1) * args.days // (dense + 1))
+        fake.add_call_results(camp.id, day, day + timedelta(hours=23), 70_000, seed=n + 2)
+    return camp.id
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--licenses", type=int, default=3, help="quota = licenses x 1000")
     parser.add_argument("--max-concurrency", type=int, default=2, choices=(1, 2))
     parser.add_argument("--latency", type=float, default=0.0, help="latency per call, in ms")
+    parser.add_argument("--results", type=int, default=0, help="seed N call results")
+    parser.add_argument("--days", type=int, default=90, help="over this many days")
+    parser.add_argument("--dense", type=int, default=0, help="days of 70,000 results")
     parser.add_argument(
         "--token",
         default=os.environ.get("WOLKVOX_FAKE_TOKEN"),
