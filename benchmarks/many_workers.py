@@ -28,9 +28,8 @@ from wolkvox_async import WolkvoxClient
 
 
 async def worker(
-    kind: str, url: str, campaign: str, first: int, count: int, redis: str
+    kind: str, url: str, campaign: str, rows: list[dict[str, str]], redis: str
 ) -> dict[str, Any]:
-    rows = [lead(i) for i in range(first, first + count)]
     if kind == "ours":
         async with WolkvoxClient(
             server="0014", token=TOKEN, base_url=url, backend=redis, max_wait=600
@@ -76,8 +75,9 @@ def run_worker(argv: list[str]) -> None:
 async def _delayed(
     kind: str, url: str, campaign: str, first: int, count: int, redis: str, start_at: float
 ) -> dict[str, Any]:
+    rows = [lead(i) for i in range(first, first + count)]
     await asyncio.sleep(max(0.0, start_at - time.time()))  # all processes start together
-    result = await worker(kind, url, campaign, first, count, redis)
+    result = await worker(kind, url, campaign, rows, redis)
     result["ended_at"] = time.time()
     return result
 

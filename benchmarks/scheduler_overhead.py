@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from _common import Redis, print_table, save
 
 from wolkvox_async.scheduler import (
     Admission,
@@ -103,12 +100,6 @@ async def run(make_gate: Callable[[], Gate], calls: int, waiting: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def measure(calls: int, redis_url: str | None) -> list[dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,25 +133,24 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=20_000)
     args = parser.parse_args()
-    redis = None
-    if shutil.which("redis-server"):
-        port = _free_port()
-        redis = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        )
-        time.sleep(0.5)
+    redis = Redis()
     try:
-        table = asyncio.run(measure(args.calls, f"redis://127.0.0.1:{port}/0" if redis else None))
+        table = asyncio.run(measure(args.calls, redis.url))
     finally:
-        if redis is not None:
-            redis.terminate()
-            redis.wait(10)
-    print(f"{'contender':22} {'waiting':>8} {'µs/call':>9}")
+        redis.stop()
+    bare = {r["waiting"]: r["us_per_call"] for r in table if r["contender"].startswith("asyncio")}
     for row in table:
-        print(f"{row['contender']:22} {row['waiting']:>8} {row['us_per_call']:>9}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scheduler_overhead.json").write_text(json.dumps(table, indent=2))
+        row["x_semaphore"] = round(row["us_per_call"] / bare[row["waiting"]], 2)
+    print_table(
+        table,
+        [
+            ("contender", "contender", 22),
+            ("waiting", "waiting", 8),
+            ("us_per_call", "µs/call", 9),
+            ("x_semaphore", "× Semaphore", 11),
+        ],
+    )
+    save("scheduler_overhead", table)
 
 
 if __name__ == "__main__":

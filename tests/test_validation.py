@@ -210,3 +210,29 @@ def test_wire_dicts_are_checked_and_normalised_without_records() -> None:
     ]:
         with pytest.raises(ConfigError, match=named):
             to_wire(bad, CampaignType.PREDICTIVE, row=3)
+
+
+def test_rows_are_checked_in_batches_with_their_row_numbers() -> None:
+    from wolkvox_async._records import to_wire_rows
+    from wolkvox_async.models import CampaignType
+
+    mine = {"customer_id": "1", "tel1": "300", "opt1": "x" * 100}
+    items = [
+        mine,
+        {"customer_id": "2", "opt1": "x" * 101},  # over the opt1 limit
+        {"customer_id": "3", "agent_id": "7"},  # preview-only field
+        {"customer_id": "4", "customer_name": "", "tel2": 3001},  # blank dropped, int as text
+        Record(customer_id="5", phones=("301",)),
+    ]
+    records, rows, bad = to_wire_rows(items, CampaignType.PREDICTIVE, first_row=11)
+    assert rows == [11, 14, 15]
+    assert records == [
+        mine,
+        {"customer_id": "4", "tel2": "3001"},
+        {"customer_id": "5", "tel1": "301"},
+    ]
+    assert records[0] is not mine  # a copy: the caller may reuse its dict
+    assert [(row, str(exc)) for row, _, exc in bad] == [
+        (12, "row 12: opt1 is 101 characters long; Wolkvox allows 100"),
+        (13, "row 13: agent_id is not accepted on predictive campaigns"),
+    ]
