@@ -95,6 +95,32 @@ def add_record_path(campaign: str) -> str:
     )
 
 
+async def semaphore_gather(url: str, campaign: str, rows: list[dict[str, str]]) -> tuple[int, int]:
+    """The peer users write with asyncio: every 10,000-record chunk at once through an
+    asyncio.Semaphore(2). Returns (records stored, chunks refused with 403)."""
+    import asyncio
+
+    gate = asyncio.Semaphore(2)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(chunk: list[dict[str, str]]) -> tuple[int, int]:
+            async with (
+                gate,
+                session.post(
+                    f"{url}/api/v2/{add_record_path(campaign)}",
+                    data=json.dumps(chunk).encode(),
+                    headers={"wolkvox-token": TOKEN},
+                ) as resp,
+            ):
+                await resp.read()
+                return (len(chunk), 0) if resp.status == 201 else (0, int(resp.status == 403))
+
+        done = await asyncio.gather(
+            *(one(rows[i : i + 10_000]) for i in range(0, len(rows), 10_000))
+        )
+    return sum(landed for landed, _ in done), sum(refused for _, refused in done)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

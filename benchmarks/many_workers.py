@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import aiohttp
-from _common import RESULTS, TOKEN, Redis, Simulator, add_record_path, lead, print_table, save
+from _common import RESULTS, TOKEN, Redis, Simulator, lead, print_table, save, semaphore_gather
 
 from wolkvox_async import WolkvoxClient
 
@@ -40,27 +40,7 @@ async def worker(
                 "refused": stats.retries.get("TooManySimultaneous", 0),
                 "landed": report.records_landed,
             }
-    gate = asyncio.Semaphore(2)
-    refused = landed = 0
-    async with aiohttp.ClientSession() as session:
-
-        async def one(chunk: list[dict[str, str]]) -> None:
-            nonlocal refused, landed
-            async with (
-                gate,
-                session.post(
-                    f"{url}/api/v2/{add_record_path(campaign)}",
-                    data=json.dumps(chunk).encode(),
-                    headers={"wolkvox-token": TOKEN},
-                ) as resp,
-            ):
-                await resp.read()
-                if resp.status == 403:
-                    refused += 1
-                else:
-                    landed += len(chunk)
-
-        await asyncio.gather(*(one(rows[i : i + 10_000]) for i in range(0, len(rows), 10_000)))
+    landed, refused = await semaphore_gather(url, campaign, rows)
     return {"refused": refused, "landed": landed}
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _common import TOKEN, Simulator, add_record_path, lead, print_table, save
+from _common import TOKEN, Simulator, lead, print_table, save, semaphore_gather
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import MemoryBackend
@@ -43,24 +43,8 @@ async def ours(url: str, campaign: str, path: Path) -> int:
 async def peer(url: str, campaign: str, path: Path) -> int:
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    gate = asyncio.Semaphore(2)
-    async with aiohttp.ClientSession() as session:
-
-        async def one(chunk: list[dict[str, str]]) -> int:
-            async with (
-                gate,
-                session.post(
-                    f"{url}/api/v2/{add_record_path(campaign)}",
-                    data=json.dumps(chunk).encode(),
-                    headers={"wolkvox-token": TOKEN},
-                ) as resp,
-            ):
-                await resp.read()
-                return len(chunk) if resp.status == 201 else 0
-
-        return sum(
-            await asyncio.gather(*(one(rows[i : i + 10_000]) for i in range(0, len(rows), 10_000)))
-        )
+    landed, _refused = await semaphore_gather(url, campaign, rows)
+    return landed
 
 
 def run_worker(kind: str, url: str, campaign: str, path: str) -> None:
