@@ -3,6 +3,7 @@ a redis-server on a free loopback port, lead rows, and the results/plots folder.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -98,8 +99,6 @@ def add_record_path(campaign: str) -> str:
 async def semaphore_gather(url: str, campaign: str, rows: list[dict[str, str]]) -> tuple[int, int]:
     """The peer users write with asyncio: every 10,000-record chunk at once through an
     asyncio.Semaphore(2). Returns (records stored, chunks refused with 403)."""
-    import asyncio
-
     gate = asyncio.Semaphore(2)
     async with aiohttp.ClientSession() as session:
 

@@ -57,7 +57,7 @@ async def naive(sim: Simulator, campaign: str, end: datetime) -> tuple[int, int,
                 f"&date_ini={lo:{fmt}}&date_end={hi:{fmt}}",
             )
             requests += 1
-            data = body.get("data") or [] if status == 200 else []
+            data = (body.get("data") or []) if status == 200 else []
             rows += len(data)
             seen.update(r.get("conn_id", "") for r in data)
             lo = hi + timedelta(seconds=1)

@@ -236,3 +236,14 @@ def test_rows_are_checked_in_batches_with_their_row_numbers() -> None:
         (12, "row 12: opt1 is 101 characters long; Wolkvox allows 100"),
         (13, "row 13: agent_id is not accepted on predictive campaigns"),
     ]
+
+
+async def test_campaign_status_is_checked_before_sending(fake: FakeWolkvox) -> None:
+    camp = fake.create_campaign()
+    lead = {"customer_id": "1", "tel1": "300"}
+    async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+        with pytest.raises(ConfigError, match="campaign_status must be 'start' or 'stop'"):
+            await wv.add_record(camp.id, [lead], campaign_status="go")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="campaign_status must be 'start' or 'stop'"):
+            await wv.upload_records(camp.id, [lead], campaign_status="go")  # type: ignore[arg-type]
+    assert fake.stats.requests == 0

@@ -88,9 +88,8 @@ class CampaignMethods(ClientCore):
             body.append(to_wire(item, kind, row=row))
         if not body:
             raise ConfigError("records must hold at least one record")
-        if kind is CampaignType.PREDICTIVE and campaign_status not in ("start", "stop"):
-            raise ConfigError(f"campaign_status must be 'start' or 'stop', got {campaign_status!r}")
-        return await self._send_records(cid, kind, campaign_status, body, len(body))
+        status = check.campaign_status(kind, campaign_status)
+        return await self._send_records(cid, kind, status, body, len(body))
 
     async def _send_records(
         self,

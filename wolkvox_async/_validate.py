@@ -49,6 +49,14 @@ def campaign_type(value: CampaignType | str) -> CampaignType:
         ) from None
 
 
+def campaign_status(kind: CampaignType, value: object) -> str:
+    """add_record's ``campaign_status``: "start" or "stop" on predictive campaigns (§9.5);
+    preview campaigns do not send it."""
+    if kind is CampaignType.PREDICTIVE and value not in ("start", "stop"):
+        raise ConfigError(f"campaign_status must be 'start' or 'stop', got {value!r}")
+    return str(value)
+
+
 def non_blank(name: str, value: object) -> str:
     """A non-empty string argument."""
     if not isinstance(value, str) or not value.strip():

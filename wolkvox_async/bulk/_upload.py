@@ -325,8 +325,7 @@ async def upload_records(
         or not 1 <= chunk_size <= MAX_RECORDS_PER_UPLOAD
     ):
         raise ConfigError(f"chunk_size must be 1..{MAX_RECORDS_PER_UPLOAD}, got {chunk_size!r}")
-    if kind is CampaignType.PREDICTIVE and campaign_status not in ("start", "stop"):
-        raise ConfigError(f"campaign_status must be 'start' or 'stop', got {campaign_status!r}")
+    check.campaign_status(kind, campaign_status)
     if on_invalid not in ("raise", "skip"):
         raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
     book = Journal(journal, campaign_id=cid, chunk_size=chunk_size)
