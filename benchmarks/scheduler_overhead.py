@@ -4,7 +4,9 @@ a bare asyncio.Semaphore(2) and aiolimiter, with 1, 100 and 10,000 callers waiti
 No HTTP: each caller acquires, yields once to the loop, and releases, so what is timed is
 the admission machinery alone. Redis needs a redis-server on 127.0.0.1 (started here).
 
-    python benchmarks/scheduler_overhead.py --calls 20000
+    python benchmarks/scheduler_overhead.py --calls 20000 --rounds 5
+
+Each cell is run in every round, the contenders interleaved, and the best round is kept.
 
 Prints a table and writes benchmarks/results/scheduler_overhead.json.
 """
@@ -100,7 +102,7 @@ async def run(make_gate: Callable[[], Gate], calls: int, waiting: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-async def measure(calls: int, redis_url: str | None) -> list[dict[str, Any]]:
+async def measure(calls: int, rounds: int, redis_url: str | None) -> list[dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         contenders: list[tuple[str, Callable[[], Gate]]] = [
@@ -117,13 +119,18 @@ async def measure(calls: int, redis_url: str | None) -> list[dict[str, Any]]:
             contenders.append(
                 ("ours, Redis", lambda: ours(Scheduler(RedisBackend(url), SystemClock())))
             )
-        for name, make in contenders:
-            for waiting in (1, 100, 10_000):
+        # Interleaved rounds, best of each cell (as timeit does): a noisy neighbour slows
+        # a round, never speeds one up, so the minimum is the machinery's own cost.
+        best: dict[tuple[str, int], float] = {}
+        for _ in range(rounds):
+            for name, make in contenders:
                 slow = name.startswith(("ours, S", "ours, R"))
-                micros = await run(make, min(calls, 2_000) if slow else calls, waiting)
-                results.append(
-                    {"contender": name, "waiting": waiting, "us_per_call": round(micros, 1)}
-                )
+                for waiting in (1, 100, 10_000):
+                    micros = await run(make, min(calls, 2_000) if slow else calls, waiting)
+                    key = (name, waiting)
+                    best[key] = min(best.get(key, micros), micros)
+        for (name, waiting), micros in best.items():
+            results.append({"contender": name, "waiting": waiting, "us_per_call": round(micros, 1)})
     return results
 
 
@@ -132,10 +139,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; best kept")
     args = parser.parse_args()
     redis = Redis()
     try:
-        table = asyncio.run(measure(args.calls, redis.url))
+        table = asyncio.run(measure(args.calls, args.rounds, redis.url))
     finally:
         redis.stop()
     bare = {r["waiting"]: r["us_per_call"] for r in table if r["contender"].startswith("asyncio")}

@@ -17,6 +17,7 @@ from wolkvox_async import QuotaExhausted, WaitTooLong
 from wolkvox_async.scheduler import (
     Admission,
     Lease,
+    LeaseRecord,
     MemoryBackend,
     Outcome,
     Priority,
@@ -24,6 +25,7 @@ from wolkvox_async.scheduler import (
     SystemClock,
     VirtualClock,
 )
+from wolkvox_async.scheduler._rules import Decision
 
 START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -210,6 +212,67 @@ async def test_slot_wait_fails_when_max_wait_runs_out(
     with pytest.raises(WaitTooLong):
         await waiter
     await scheduler.release(held, Outcome.ANSWERED)
+
+
+async def test_max_wait_of_a_caller_queued_behind_others_still_runs_out(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    held = await scheduler.acquire(adm())
+    first = asyncio.create_task(scheduler.acquire(adm()))
+    await settle()
+    second = asyncio.create_task(scheduler.acquire(adm(), max_wait=10))  # joins a parked queue
+    await clock.advance(10)
+    with pytest.raises(WaitTooLong):
+        await second
+    assert not first.done()
+    await scheduler.release(held, Outcome.ANSWERED)
+    await scheduler.release(await first, Outcome.ANSWERED)
+
+
+async def test_a_full_token_wakes_its_queue_when_a_held_lease_expires(
+    scheduler: Scheduler, clock: VirtualClock
+) -> None:
+    # The grant that fills the token ends the pump without asking for the next waiter;
+    # the timer must still be set for the abandoned lease that frees the slot.
+    abandoned = await scheduler.acquire(adm(cap=2))
+    abandoned.sent_at = clock.time()
+    await scheduler.release(abandoned, Outcome.ABANDONED, hold=60)
+    running = await scheduler.acquire(adm(cap=2))
+    third = asyncio.create_task(scheduler.acquire(adm(cap=2)))
+    fourth = asyncio.create_task(scheduler.acquire(adm(cap=2)))
+    await settle()
+    await scheduler.release(running, Outcome.ANSWERED)
+    lease = await asyncio.wait_for(third, 1)
+    await clock.advance(59.9)
+    assert not fourth.done()
+    await clock.advance(0.1)
+    await scheduler.release(await fourth, Outcome.ANSWERED)
+    await scheduler.release(lease, Outcome.ANSWERED)
+
+
+class CountingBackend(MemoryBackend):
+    """The memory backend, counting its admission steps."""
+
+    admits = 0
+
+    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        self.admits += 1
+        return await super().admit(req, now)
+
+
+async def test_a_crowd_costs_one_admission_step_per_call(clock: VirtualClock) -> None:
+    backend = CountingBackend()
+    scheduler = Scheduler(backend, clock)
+
+    async def call() -> None:
+        lease = await scheduler.acquire(adm(cap=2))
+        await asyncio.sleep(0)
+        await scheduler.release(lease, Outcome.ANSWERED)
+
+    await asyncio.gather(*(call() for _ in range(1_000)))
+    # Neither joining a queue nor the grant that fills the token asks the backend again.
+    assert backend.admits <= 1_000 + 2
+    assert (await scheduler.stats(adm(cap=2))).quota_used == 1_000
 
 
 async def test_poll_wait_steps_aside_for_other_calls(

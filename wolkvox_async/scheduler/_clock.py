@@ -58,9 +58,8 @@ def now_datetime(clock: Clock) -> datetime:
 class SystemClock:
     """The real clock: ``time.time()`` and the running event loop's timers."""
 
-    def time(self) -> float:
-        """Wall time, in epoch seconds."""
-        return time.time()
+    time = staticmethod(time.time)
+    """Wall time, in epoch seconds (the C function itself: the scheduler reads it per call)."""
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         """Schedule on the running loop, converting wall time to loop time."""
@@ -98,6 +97,7 @@ class VirtualClock:
         self._now = start.timestamp() if isinstance(start, datetime) else float(start)
         self._heap: list[tuple[float, int, _VirtualTimer]] = []
         self._seq = itertools.count()
+        self._sleeping = 0
 
     def time(self) -> float:
         """Virtual wall time, in epoch seconds."""
@@ -114,6 +114,18 @@ class VirtualClock:
         """Timers scheduled and not cancelled (tests count them)."""
         return sum(1 for _, _, t in self._heap if not t.cancelled)
 
+    @property
+    def next_due(self) -> float | None:
+        """When the earliest timer not cancelled falls due (None: nothing scheduled)."""
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    @property
+    def sleeping(self) -> int:
+        """Tasks inside :meth:`sleep` (a retry backoff, say): waiting on virtual time only."""
+        return self._sleeping
+
     async def sleep(self, seconds: float) -> None:
         """Wait until virtual time has moved ``seconds`` forward."""
         future = asyncio.get_running_loop().create_future()
@@ -123,9 +135,11 @@ class VirtualClock:
                 future.set_result(None)
 
         timer = self.call_at(self._now + max(0.0, seconds), wake)
+        self._sleeping += 1
         try:
             await future
         finally:
+            self._sleeping -= 1
             timer.cancel()
 
     @contextlib.asynccontextmanager

@@ -32,23 +32,27 @@ class MemoryBackend:
         self._stamps: dict[str, tuple[float, float, str]] = {}  # key -> (at, free_at, lease)
         self._ids = itertools.count(1)
 
-    def _live(self, token: str, now: float) -> dict[str, float]:
+    def _live(self, token: str, now: float) -> tuple[dict[str, float], float | None]:
+        """The token's unexpired leases and the earliest expiry among them."""
         leases = self._leases[token]
-        for lease_id in [i for i, exp in leases.items() if exp <= now]:
-            del leases[lease_id]  # reclaimed: the holder crashed or its hold ran out
-        return leases
+        earliest = min(leases.values()) if leases else None
+        if earliest is not None and earliest <= now:
+            for lease_id in [i for i, exp in leases.items() if exp <= now]:
+                del leases[lease_id]  # reclaimed: the holder crashed or its hold ran out
+            earliest = min(leases.values(), default=None)
+        return leases, earliest
 
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide and, when granted, take lease, quota unit and stamp in one step."""
-        leases = self._live(req.token, now)
+        leases, earliest = self._live(req.token, now)
         key = (req.operation, req.day)
         stamp = self._stamps.get(req.poll_key) if req.poll_key else None
         snap = Snapshot(
             leases=len(leases),
-            earliest_expiry=min(leases.values(), default=None),
+            earliest_expiry=earliest,
             cap_until=self._cap_until.get(req.token, 0.0),
             paused_until=self._paused.get(req.token, 0.0),
-            used=self._used[key],
+            used=self._used.get(key, 0),
             limit_override=self._limits.get(key),
             poll_at=stamp[0] if stamp else None,
         )
@@ -115,7 +119,7 @@ class MemoryBackend:
 
     async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases."""
-        return len(self._live(token, now))
+        return len(self._live(token, now)[0])
 
     async def close(self) -> None:
         """Nothing to release."""

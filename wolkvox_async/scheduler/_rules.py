@@ -83,9 +83,13 @@ class Admission:
     """Epoch time the quota day ends; set with ``day``."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True)
 class Snapshot:
-    """A token's state as a backend read it, expired leases already dropped."""
+    """A token's state as a backend read it, expired leases already dropped.
+
+    Built for one decision and dropped (one per admission): not frozen, since a frozen
+    attrs class sets each field through ``object.__setattr__`` (twice the cost).
+    """
 
     leases: int
     """Unexpired leases of the token."""
@@ -107,6 +111,9 @@ class Granted:
     """Admitted: the backend takes a lease, a quota unit and the poll stamp."""
 
     expires: float
+    full_until: float | None = None
+    """Set when this lease fills the token (and leaves quota): the next caller would be
+    blocked for concurrency until then at the latest, so the queue need not ask."""
 
 
 @attrs.frozen
@@ -130,14 +137,10 @@ class Exhausted:
 Decision = Granted | Blocked | Exhausted
 
 
-def effective_limit(req: Admission, snap: Snapshot) -> int | None:
-    """The quota limit in force: the server's word first, then the configuration."""
-    return snap.limit_override if snap.limit_override is not None else req.limit
-
-
 def decide(req: Admission, snap: Snapshot, now: float) -> Decision:
     """The admission decision; see the module docstring for the order of checks."""
-    limit = effective_limit(req, snap)
+    # The quota limit in force: the server's word first, then the configuration.
+    limit = snap.limit_override if snap.limit_override is not None else req.limit
     if limit is not None and snap.used >= limit:
         return Exhausted(used=snap.used, limit=limit, resets_at=req.resets_at)
     if snap.paused_until > now:
@@ -148,8 +151,21 @@ def decide(req: Admission, snap: Snapshot, now: float) -> Decision:
             return Blocked("poll_interval", free_at)
     cap = min(req.cap, 1) if snap.cap_until > now else req.cap
     if snap.leases >= cap:
-        retry = snap.earliest_expiry
-        if snap.cap_until > now and snap.leases < req.cap:
-            retry = snap.cap_until if retry is None else min(retry, snap.cap_until)
-        return Blocked("concurrency", retry)
-    return Granted(expires=now + req.lease_ttl)
+        return Blocked("concurrency", _frees_at(req, snap.leases, snap.earliest_expiry, snap, now))
+    expires = now + req.lease_ttl
+    if snap.leases + 1 < cap or (limit is not None and snap.used + 1 >= limit):
+        return Granted(expires=expires)
+    # This lease fills the token: say until when the next caller would be blocked.
+    earliest = expires if snap.earliest_expiry is None else min(snap.earliest_expiry, expires)
+    return Granted(expires=expires, full_until=_frees_at(req, snap.leases + 1, earliest, snap, now))
+
+
+def _frees_at(
+    req: Admission, leases: int, earliest_expiry: float | None, snap: Snapshot, now: float
+) -> float | None:
+    """When a full token may admit again without a release: a lease expires, or the
+    lowered cap ends while fewer than the normal cap are held."""
+    retry = earliest_expiry
+    if snap.cap_until > now and leases < req.cap:
+        retry = snap.cap_until if retry is None else min(retry, snap.cap_until)
+    return retry

@@ -134,6 +134,9 @@ class Scheduler:
 
     def _dated(self, admission: Admission, now: float) -> Admission:
         """The admission with today's quota day (it may change while a caller waits)."""
+        known = self._days.get(admission.tz)
+        if known is not None and known[1] <= now < known[2] and known[0] == admission.day:
+            return admission  # the common case, without a call
         day, ends = self.today(admission.tz, now)
         if day == admission.day:
             return admission
@@ -154,13 +157,16 @@ class Scheduler:
             WaitTooLong: admission would come later than ``max_wait`` seconds from now,
                 or (``raise_on_poll``) the polling interval of this read is running.
         """
-        queue = self._queues.setdefault(admission.token, _Queue())
+        queue = self._queues.get(admission.token)
+        if queue is None:
+            queue = self._queues[admission.token] = _Queue()
         if self._announcer is not None and not self._subscribed:
             self._subscribed = True
             self._announcer.subscribe(self._released_elsewhere)
         now = self.clock.time()
         deadline = None if max_wait is None else now + max_wait
-        if queue.head() is None and not queue.admitting:
+        parked = queue.head() is not None
+        if not parked and not queue.admitting:
             # The fast path, one caller at a time per token: a crowd arriving together
             # queues behind it instead of sending a crowd of admissions to the backend
             # (for Redis, one connection each).
@@ -179,7 +185,14 @@ class Scheduler:
         queue.lanes[priority].append(waiter)
         if deadline is not None:
             heapq.heappush(queue.deadlines, (deadline, next(self._seq), waiter))
-        self._kick(queue)
+        if parked:
+            # Others wait ahead of us, and the pump stopped at the first of them for a
+            # reason that holds for the token (a release or the timer restarts it); asking
+            # again now would only be refused. Our own max_wait may need an earlier timer.
+            if deadline is not None and not queue.running:
+                self._arm(queue, deadline)
+        else:
+            self._kick(queue)
         try:
             return await future
         except asyncio.CancelledError:
@@ -278,7 +291,8 @@ class Scheduler:
         """Admit waiters until one must wait; return when to look again."""
         while True:
             now = self.clock.time()
-            self._expire(queue, now)
+            if queue.deadlines or queue.delayed:
+                self._expire(queue, now)
             waiter = queue.head()
             if waiter is None:
                 return self._next_wake(queue, None)
@@ -290,6 +304,9 @@ class Scheduler:
                     await self._undo(Lease(record=record, key=admission.token))
                     continue
                 waiter.future.set_result(self._granted(admission, record, "after waiting"))
+                if isinstance(decision, Granted) and decision.full_until is not None:
+                    # The token is full: the next waiter would only be refused.
+                    return self._blocked(queue, decision.full_until, now)
                 continue
             if isinstance(decision, Exhausted):
                 error = self._exhausted(admission, decision)
@@ -316,11 +333,17 @@ class Scheduler:
                 waiter.ready_at = decision.retry_at
                 heapq.heappush(queue.delayed, (decision.retry_at, next(self._seq), waiter))
                 continue
-            blocked_until = decision.retry_at
-            if self.backend.shared and decision.reason == "concurrency":
-                fallback = now + self.poll_fallback
-                blocked_until = fallback if blocked_until is None else min(blocked_until, fallback)
-            return self._next_wake(queue, blocked_until)
+            if decision.reason == "concurrency":
+                return self._blocked(queue, decision.retry_at, now)
+            return self._next_wake(queue, decision.retry_at)
+
+    def _blocked(self, queue: _Queue, frees_at: float | None, now: float) -> float | None:
+        """When to look again at a token blocked for concurrency: a release wakes us, a
+        lease's expiry at the latest; releases in other processes are not signalled."""
+        if self.backend.shared:
+            fallback = now + self.poll_fallback
+            frees_at = fallback if frees_at is None else min(frees_at, fallback)
+        return self._next_wake(queue, frees_at)
 
     def _expire(self, queue: _Queue, now: float) -> None:
         """Fail waiters whose max_wait ran out; bring back reads whose interval ended."""
@@ -339,13 +362,16 @@ class Scheduler:
                 queue.lanes[waiter.priority].appendleft(waiter)
 
     def _next_wake(self, queue: _Queue, blocked_until: float | None) -> float | None:
-        times = [blocked_until] if blocked_until is not None else []
+        if not queue.delayed and not queue.deadlines:  # the common case: nobody set max_wait
+            return blocked_until if queue.head() is not None else None
+        when = blocked_until
         for heap in (queue.delayed, queue.deadlines):
             while heap and heap[0][2].future.done():
                 heapq.heappop(heap)  # cancelled or failed: drop lazily
-            times += [at for at, _, _ in heap[:1]]
+            if heap and (when is None or heap[0][0] < when):
+                when = heap[0][0]
         pending = queue.head() is not None or bool(queue.delayed)
-        return min(times) if times and pending else None
+        return when if pending else None
 
     def _arm(self, queue: _Queue, when: float | None) -> None:
         """Keep one timer per token, at the earliest moment anything can change."""
@@ -384,8 +410,8 @@ class Scheduler:
         await (step if self._instant else asyncio.shield(step))
         log.debug("release %s %s (%s)", lease.key, lease.record.id, outcome.value)
         queue = self._queues.get(lease.key)
-        if queue is not None and (queue.head() is not None or queue.delayed):
-            self._kick(queue)
+        if queue is not None and (queue.lanes[0] or queue.lanes[1] or queue.delayed):
+            self._kick(queue)  # (a lane may hold only cancelled waiters: the pump skips them)
 
     def _kick_if_waiting(self, queue: _Queue) -> None:
         if queue.head() is not None:
