@@ -109,6 +109,14 @@ def test_undocumented_bodies_raise_decode_error(status: int, raw: bytes, why: st
         _parse(routes.TOKEN_INFO, status, None, raw=raw)
 
 
+@pytest.mark.parametrize("route", [routes.FIND_RECORD, routes.REPORT_CAMPAIGN_3])
+def test_an_empty_200_is_not_an_empty_result(route: routes.Route) -> None:
+    # Only a 404 (or an empty list) means "no data"; an empty body is a broken answer.
+    with pytest.raises(e.ResponseDecodeError, match="empty body"):
+        _parse(route, 200, None, raw=b"")
+    assert _parse(route, 404, None, raw=b"").payload == []
+
+
 def test_html_error_page_on_5xx_is_server_error() -> None:
     with pytest.raises(e.ServerError, match="Bad Gateway"):
         _parse(routes.TOKEN_INFO, 502, None, raw=b"<html><title>502 Bad Gateway</title></html>")

@@ -205,9 +205,11 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
 
     if cls is not None:
         raise fail(cls, message or f"HTTP {response.status}")
-    if response.status == 404 or (doc is None and route.empty_on_404):
+    if response.status == 404:
         return Envelope(http_status=response.status, code=None, message=message, payload=[])
     if doc is None:
+        # A 200 with nothing in it is not "no data" (that is a 404 or an empty list): a CRM
+        # would conclude "no such customer" and a download would skip its window.
         raise fail(e.ResponseDecodeError, "empty body")
     if doc is _NOT_JSON:
         raise fail(

@@ -14,7 +14,7 @@ import json
 import attrs
 from aiohttp import web
 
-from ._replies import Reply
+from ._replies import MAINTENANCE, Reply
 
 __all__ = ["Fault", "FaultPlan", "PlannedFault", "apply_fault"]
 
@@ -44,6 +44,8 @@ class Fault(enum.StrEnum):
     """A declared body larger than the 256 MB result limit."""
     CONTRADICTORY_CODE = "contradictory_code"
     """HTTP 200 whose body ``code`` says 503."""
+    MAINTENANCE = "maintenance"
+    """HTTP 403 with the maintenance message, at the gate: nothing charged or run."""
 
     @property
     def skips_endpoint(self) -> bool:
@@ -67,9 +69,12 @@ class FaultPlan:
     def add(self, kind: Fault, *, times: int, api: str | None, delay: float) -> None:
         self._queue.extend(PlannedFault(kind=kind, api=api, delay=delay) for _ in range(times))
 
-    def take(self, api: str) -> PlannedFault | None:
+    def take(self, api: str, only: Fault | None = None) -> PlannedFault | None:
+        """The next fault planned for ``api`` (if it is of kind ``only``, when given)."""
         for i, planned in enumerate(self._queue):
             if planned.api in (None, api):
+                if only is not None and planned.kind is not only:
+                    return None
                 return self._queue.pop(i)
         return None
 
@@ -91,6 +96,8 @@ async def apply_fault(kind: Fault, request: web.Request, reply: Reply | None) ->
     if kind is Fault.CONTRADICTORY_CODE:
         payload = {"code": 503, "error": "SERVICE UNAVAILABLE", "msg": "SERVICE UNAVAILABLE"}
         return web.json_response(payload, status=200)
+    if kind is Fault.MAINTENANCE:  # normally answered at the server's gate, before this
+        return web.json_response(MAINTENANCE.payload, status=MAINTENANCE.status)
     if kind is Fault.GARBAGE:
         return web.Response(body=b"\x00\xffnot json at all", content_type="application/json")
     if kind is Fault.HTML:

@@ -250,7 +250,7 @@ class FakeWolkvox:
         op = self.world.operation_of(token)
         if op is None:
             return await refuse(INVALID_TOKEN, "invalid_token")
-        if self.maintenance:
+        if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE):
             return await refuse(MAINTENANCE, "maintenance")
         if stats.in_flight[token] >= self.max_concurrency:
             return await refuse(SIMULTANEOUS, "simultaneous")
