@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ from hypothesis import strategies as st
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
+from wolkvox_async.bulk._journal import ChunkState, Journal
 from wolkvox_async.testing import FakeWolkvox, Fault, Knobs, reset_shared_state
+
+START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -192,6 +196,38 @@ async def test_resume_after_an_interruption_lands_everything_once(
     with pytest.raises(w.ConfigError, match="belongs to another load"):
         async with client_for(fake) as wv:
             await wv.upload_records(camp.id, records(5), chunk_size=50, journal=journal)
+
+
+@pytest.mark.parametrize("lands_late", [True, False])
+async def test_a_crashed_call_still_running_is_waited_for_not_doubled(
+    tmp_path: Path, lands_late: bool
+) -> None:
+    # A process died with chunk 0 in flight, 10 s ago. The server may run a call for 60 s
+    # (§3.1), so its records missing now are not missing yet: the resume asks again at
+    # sent + 60 s, and only then sends what is still absent.
+    clock = w.scheduler.VirtualClock(START)
+    journal = tmp_path / "load.journal"
+    async with FakeWolkvox(clock=lambda: datetime.fromtimestamp(clock.time(), UTC)) as fake:
+        camp = fake.create_campaign()
+        died = Journal(journal, campaign_id=camp.id, chunk_size=100)
+        died.mark(0, ChunkState.SENDING, sent_at=clock.time() - 10)
+        died.close()
+        async with client_for(fake, clock=clock) as wv:
+            load = asyncio.create_task(
+                wv.upload_records(camp.id, records(100), chunk_size=100, journal=journal)
+            )
+            while clock.sleeping == 0:  # exported once, found nothing, waits
+                assert not load.done()
+                await asyncio.sleep(0.01)
+            await clock.advance(49)
+            assert not load.done() and not camp.records
+            if lands_late:  # the dead process's call completes on the server
+                camp.add_records([{"customer_id": f"c{i}", "tel1": "3"} for i in range(100)])
+            await clock.advance(1)
+            report = await asyncio.wait_for(load, 5)
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(100)})
+    assert report.chunks[0].outcome == "reconciled"
+    assert [r.api for r in fake.requests].count("add_record") == (0 if lands_late else 1)
 
 
 @settings(

@@ -16,9 +16,11 @@ import attrs
 
 from ._errors import ConfigError
 
-__all__ = ["DEFAULT_TIMEOUT", "ClientConfig", "redact"]
+__all__ = ["DEFAULT_TIMEOUT", "SERVER_LIMIT", "ClientConfig", "redact"]
 
 DEFAULT_TIMEOUT: Final = 60.0
+SERVER_LIMIT: Final = 60.0
+"""Wolkvox stops a call after 60 s (wolkvox-api.md §3.1)."""
 """Wolkvox's consumption limit: a call runs at most 60 s (§3.1)."""
 
 _DIGITS: Final = re.compile(r"[0-9]+", re.ASCII)
@@ -71,8 +73,8 @@ def _check_non_negative(inst: Any, attribute: attrs.Attribute[Any], value: objec
 
 
 def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(f"timeout must be a positive number of seconds, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+        raise ConfigError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
 
 
 def _check_base_url(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -107,6 +109,10 @@ class ClientConfig:
     """Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies)."""
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_check_timeout)
     """Seconds a call may take, end to end."""
+    server_limit: float = attrs.field(default=SERVER_LIMIT, validator=_check_timeout)
+    """Seconds the server may run one call: Wolkvox stops a call at 60 s (§3.1). A call
+    given up on, or held by a process that died, is over by its send + this. Lower it only
+    for a simulator that stops calls sooner."""
     verify_ssl: bool = True
     """TLS certificate verification; turning it off warns."""
     max_concurrency: int = attrs.field(default=2, validator=_check_one_of(1, 2))

@@ -18,7 +18,7 @@ from typing import Any, Literal, Self, TypeVar
 import aiohttp
 import attrs
 
-from ._config import DEFAULT_TIMEOUT, ClientConfig
+from ._config import DEFAULT_TIMEOUT, SERVER_LIMIT, ClientConfig
 from ._convert import WOLKVOX_TZ
 from ._errors import (
     ApiError,
@@ -61,10 +61,9 @@ __all__ = ["ClientCore"]
 T = TypeVar("T")
 log = logging.getLogger("wolkvox_async.client")
 
-LEASE_MARGIN = 5.0
-"""Seconds a lease outlives the call timeout if its holder dies without releasing it."""
-SERVER_LIMIT = 60.0
-"""Wolkvox stops a call after 60 s (§3.1): a call we gave up on ends by sent + 60 s."""
+LEASE_MARGIN = 1 / 12
+"""A lease outlives the server's limit by this fraction of it (5 s at 60 s) if its holder
+dies without releasing it: clocks of hosts sharing a ledger may differ a little."""
 PollPolicy = Literal["share", "wait", "raise"]
 
 
@@ -84,6 +83,7 @@ class ClientCore:
         backend: Backend | str | None = None,
         max_concurrency: int = 2,
         timeout: float = DEFAULT_TIMEOUT,
+        server_limit: float = SERVER_LIMIT,
         poll_interval: float = 300.0,
         poll_policy: PollPolicy = "share",
         max_wait: float | None = None,
@@ -107,6 +107,8 @@ class ClientCore:
                 a backend object. Clients with the same backend share their state.
             max_concurrency: Requests in flight per token, 2 (documented) or 1.
             timeout: Seconds a call may take (Wolkvox's own limit is 60 s).
+            server_limit: Seconds the server may run a call (60 s, §3.1); lower it only
+                for a simulator that stops calls sooner.
             poll_interval: Seconds between identical report/information reads.
             poll_policy: An identical read within the interval: ``"share"`` the last
                 result, ``"wait"`` for the interval, or ``"raise"`` WaitTooLong.
@@ -128,6 +130,7 @@ class ClientCore:
             operation=operation or "",
             base_url=base_url or "",
             timeout=timeout,
+            server_limit=server_limit,
             verify_ssl=verify_ssl,
             max_concurrency=max_concurrency,
             poll_interval=poll_interval,
@@ -220,7 +223,7 @@ class ClientCore:
             operation=config.operation,
             limit=config.quota_limit,
             cap=config.max_concurrency,
-            lease_ttl=max(config.timeout, SERVER_LIMIT) + LEASE_MARGIN,
+            lease_ttl=config.server_limit * (1 + LEASE_MARGIN),
             poll_key=poll_key,
             poll_interval=config.poll_interval,
             tz=WOLKVOX_TZ,
@@ -318,7 +321,7 @@ class ClientCore:
             outcome = Outcome.ANSWERED
             return envelope
         finally:
-            await scheduler.release(lease, outcome, hold=max(config.timeout, SERVER_LIMIT))
+            await scheduler.release(lease, outcome, hold=config.server_limit)
 
     async def _feedback(self, admission: Admission, error: WolkvoxError, attempt: int) -> None:
         """Tell the scheduler what the server's refusal means for everyone on the token."""

@@ -36,6 +36,8 @@ class ChunkState(enum.StrEnum):
 class _Entry:
     state: ChunkState
     landed: int
+    sent_at: float = 0.0
+    """Wall time the chunk was marked SENDING: the server may run it until then + 60 s."""
 
 
 class Journal:
@@ -53,8 +55,11 @@ class Journal:
         conn.executescript(
             "CREATE TABLE IF NOT EXISTS job (spec TEXT NOT NULL);"
             "CREATE TABLE IF NOT EXISTS chunks (idx INTEGER PRIMARY KEY, state TEXT NOT NULL,"
-            " landed INTEGER NOT NULL DEFAULT 0);"
+            " landed INTEGER NOT NULL DEFAULT 0, sent_at REAL NOT NULL DEFAULT 0);"
         )
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+        if "sent_at" not in columns:  # a journal written before sent_at was kept
+            conn.execute("ALTER TABLE chunks ADD COLUMN sent_at REAL NOT NULL DEFAULT 0")
         row = conn.execute("SELECT spec FROM job").fetchone()
         if row is None:
             conn.execute("INSERT INTO job VALUES (?)", (self.job,))
@@ -64,21 +69,23 @@ class Journal:
                 f"journal {path} belongs to another load ({row[0]}); this one is {self.job}: "
                 "use a new journal path, or the same campaign and chunk_size to resume"
             )
-        for idx, state, landed in conn.execute("SELECT idx, state, landed FROM chunks"):
-            self._entries[idx] = _Entry(ChunkState(state), landed)
+        for idx, state, landed, sent_at in conn.execute(
+            "SELECT idx, state, landed, sent_at FROM chunks"
+        ):
+            self._entries[idx] = _Entry(ChunkState(state), landed, sent_at)
         self._conn = conn
 
     def state(self, index: int) -> _Entry | None:
         """What is known of chunk ``index``."""
         return self._entries.get(index)
 
-    def mark(self, index: int, state: ChunkState, landed: int = 0) -> None:
+    def mark(self, index: int, state: ChunkState, landed: int = 0, sent_at: float = 0.0) -> None:
         """Record a chunk's state durably (before the next step happens)."""
-        self._entries[index] = _Entry(state, landed)
+        self._entries[index] = _Entry(state, landed, sent_at)
         if self._conn is not None:
             self._conn.execute(
-                "INSERT OR REPLACE INTO chunks (idx, state, landed) VALUES (?, ?, ?)",
-                (index, state.value, landed),
+                "INSERT OR REPLACE INTO chunks (idx, state, landed, sent_at) VALUES (?, ?, ?, ?)",
+                (index, state.value, landed, sent_at),
             )
 
     def close(self) -> None:

@@ -26,7 +26,6 @@ from .._errors import (
     ApiError,
     CampaignFull,
     ConfigError,
-    RequestTimeout,
     ResponseDecodeError,
     SchedulerRefusal,
     ServerError,
@@ -211,14 +210,16 @@ class _Load:
         pending = chunk.records
         reconciled = False
         if entry is not None and entry.state is ChunkState.SENDING:
-            pending = await self.missing(chunk.records)  # a crash left its outcome unknown
+            # A crash left its outcome unknown (its request may even be running still).
+            pending = await self.missing(chunk.records, entry.sent_at)
             reconciled = True
         for _ in range(_ATTEMPTS):
             if not pending:
                 self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
                 self._report(chunk, "reconciled", len(chunk.records))
                 return
-            self.journal.mark(chunk.index, ChunkState.SENDING)
+            sent_at = self.client._clock.time()
+            self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=sent_at)
             try:
                 self.requests += 1
                 body = chunk.body if pending is chunk.records else encode_json(pending)
@@ -234,20 +235,18 @@ class _Load:
                 self.journal.mark(chunk.index, ChunkState.FAILED)
                 self._fail(chunk, pending, exc)
                 raise _Stop("campaign_full") from None
-            except (RequestTimeout, ServerError, ResponseDecodeError) as exc:
+            except (ServerError, ResponseDecodeError, TransportError) as exc:
+                if isinstance(exc, TransportError) and not exc.sent:
+                    raise
                 # The server may have stored the records: find out before sending again.
+                # Without an answer (a timeout, a dropped connection) it may still be
+                # running the call; with one (a 5xx, a broken body) it is done.
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
                 self.sent += len(pending)
-                pending = await self.missing(pending)
+                answered = not isinstance(exc, TransportError)
+                pending = await self.missing(pending, None if answered else sent_at)
                 reconciled = True
                 continue
-            except TransportError as exc:
-                if exc.sent:
-                    self.sent += len(pending)
-                    pending = await self.missing(pending)
-                    reconciled = True
-                    continue
-                raise
             except ApiError as exc:
                 self.journal.mark(chunk.index, ChunkState.FAILED)
                 self._fail(chunk, pending, exc)
@@ -271,8 +270,30 @@ class _Load:
         landed = len(chunk.records) - len(pending)
         self._report(chunk, "failed", landed, exc.message)
 
-    async def missing(self, records: list[dict[str, str]]) -> list[dict[str, str]]:
-        """The records of ``records`` not in the campaign (outcome of a lost answer)."""
+    async def missing(
+        self, records: list[dict[str, str]], sent_at: float | None
+    ) -> list[dict[str, str]]:
+        """The records of ``records`` not in the campaign (outcome of a lost answer).
+
+        Records missing while the request sent at ``sent_at`` (None: it was answered) may
+        still be running on the server (it stops calls at 60 s, §3.1) are not missing yet:
+        ask again once it cannot be, or a resend would double them.
+        """
+        found = await self._absent(records)
+        ends = 0.0 if sent_at is None else sent_at + self.client.config.server_limit
+        wait = ends - self.client._clock.time()
+        if found and wait > 0:
+            log.warning(
+                "%d records of a lost call are not in the campaign yet; the call may still be "
+                "running on the server: checking again in %.0f s",
+                len(found),
+                wait,
+            )
+            await self.client._clock.sleep(wait)
+            found = await self._absent(records)
+        return found
+
+    async def _absent(self, records: list[dict[str, str]]) -> list[dict[str, str]]:
         self.requests += 1
         export = await self.client.export_campaign(self.campaign_id)
         shown = len(export.records)

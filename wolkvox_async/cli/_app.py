@@ -38,6 +38,14 @@ __all__ = ["cli"]
     show_default=True,
     help="Where the quota ledger and upload journals live.",
 )
+@click.option(
+    "--server-limit",
+    envvar="WOLKVOX_SERVER_LIMIT",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds the server may run one call (Wolkvox: 60); lower only for a simulator.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def cli(
@@ -48,6 +56,7 @@ def cli(
     redis_url: str | None,
     base_url: str | None,
     state_dir: Path,
+    server_limit: float,
     as_json: bool,
 ) -> None:
     """Wolkvox campaigns from the command line, within every API limit.
@@ -55,7 +64,9 @@ def cli(
     Exit codes: 0 done, 2 usage error, 3 refused by a limit, 4 API or network error,
     130 interrupted.
     """
-    ctx.obj = Settings(server, token, licenses, redis_url, base_url, state_dir, as_json)
+    ctx.obj = Settings(
+        server, token, licenses, redis_url, base_url, state_dir, as_json, server_limit
+    )
 
 
 @cli.group()

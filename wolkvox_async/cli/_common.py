@@ -56,6 +56,7 @@ class Settings:
     base_url: str | None
     state_dir: Path
     json: bool
+    server_limit: float = 60.0
 
     def client(self, **options: Any) -> WolkvoxClient:
         """A client with the persistent ledger (or Redis); usage errors name the setting."""
@@ -74,6 +75,7 @@ class Settings:
             licenses=self.licenses,
             base_url=self.base_url,
             backend=backend,
+            server_limit=self.server_limit,
             poll_policy="raise",
             **options,
         )
