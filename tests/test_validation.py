@@ -148,6 +148,32 @@ BAD_CALLS: list[tuple[str, Call, str]] = [
         lambda wv: wv.filter_campaign("1", campaign_type="preview", rules=[], connector="xor"),
         "connector",
     ),  # type: ignore[arg-type]
+    # Found by tests/test_fuzz.py: wrong kinds of collection, and blanks that were skipped.
+    ("one dict for records", lambda wv: wv.add_record("1", {"customer_id": "c"}), "records"),  # type: ignore[arg-type]
+    ("no records at all", lambda wv: wv.add_record("1", None), "records"),  # type: ignore[arg-type]
+    ("entries not a list", lambda wv: wv.add_dnc(b"300"), "entries"),  # type: ignore[arg-type]
+    ("entries of numbers", lambda wv: wv.add_dnc([300]), "entries"),  # type: ignore[list-item]
+    ("ids as a datetime", lambda wv: wv.delete_campaigns(datetime.now()), "campaign_ids"),  # type: ignore[arg-type]
+    (
+        "rules not rules",
+        lambda wv: wv.filter_campaign("1", campaign_type="preview", rules=["x"]),
+        "rules",
+    ),  # type: ignore[list-item]
+    ("blank search", lambda wv: wv.find_record(customer_id="", customer_phone=""), "customer"),
+    (
+        "labels None",
+        lambda wv: wv.create_campaign(
+            name="n", campaign_type="preview", skill_id="1", opt_labels=None
+        ),
+        "opt_labels",
+    ),  # type: ignore[arg-type]
+    ("amd as a list", lambda wv: wv.edit_campaign("1", amd_conf=["COL"]), "amd_conf"),  # type: ignore[arg-type]
+    ("upload a bool", lambda wv: wv.upload_records("1", False), "records"),  # type: ignore[arg-type]
+    (
+        "window start a string",
+        lambda wv: wv.iter_phone_results("1", "2026-11-01", datetime.now()),
+        "start",
+    ),  # type: ignore[arg-type]
 ]
 
 

@@ -51,12 +51,30 @@ def _clock(name: str, value: time, fmt: str = "%H%M%S") -> str:
     return value.strftime(fmt)
 
 
+def _dnc(entry: object) -> DncEntry:
+    if isinstance(entry, str):
+        return DncEntry(telephone=entry)
+    if isinstance(entry, DncEntry):
+        return entry
+    raise ConfigError(f"entries must hold telephones (str) or DncEntry, got {entry!r}")
+
+
+def _optional(name: str, value: str | None) -> str | None:
+    return None if value is None else check.non_blank(name, value)
+
+
+def _rule(rule: object) -> FilterRule:
+    if not isinstance(rule, FilterRule):
+        raise ConfigError(f"rules must hold FilterRule objects, got {rule!r}")
+    return rule
+
+
 class CampaignMethods(ClientCore):
     """campaign.php: create, load, control, search and export campaigns."""
 
     async def add_dnc(self, entries: Iterable[DncEntry | str]) -> DncResult:
         """#1 ``add_dnc``: block telephones (a bare string is blocked for 15 days)."""
-        items = [DncEntry(telephone=e) if isinstance(e, str) else e for e in entries]
+        items = [_dnc(e) for e in check.iterable("entries", entries, "telephones")]
         if not items:
             raise ConfigError("entries must hold at least one telephone")
         body = [CONVERTER.unstructure(item) for item in items]  # always a JSON array
@@ -79,7 +97,7 @@ class CampaignMethods(ClientCore):
         cid = check.campaign_id(campaign_id)
         kind = check.campaign_type(campaign_type)
         body: list[WireRecord] = []
-        for row, item in enumerate(records, start=1):
+        for row, item in enumerate(check.iterable("records", records, "records"), start=1):
             if row > MAX_RECORDS_PER_UPLOAD:
                 raise ConfigError(
                     f"add_record takes at most {MAX_RECORDS_PER_UPLOAD} records per call "
@@ -152,6 +170,10 @@ class CampaignMethods(ClientCore):
         start_text, end_text = _clock("start_time", start_time), _clock("end_time", end_time)
         if start_time >= end_time:
             raise ConfigError(f"start_time ({start_time}) must be before end_time ({end_time})")
+        opt_labels = [
+            check.non_blank("opt_labels", label)
+            for label in check.iterable("opt_labels", opt_labels, "labels")
+        ]
         if len(opt_labels) > 12:
             raise ConfigError(f"opt_labels holds {len(opt_labels)} labels; at most 12")
         body: dict[str, str] = {
@@ -166,7 +188,7 @@ class CampaignMethods(ClientCore):
         if amd is not None:
             if kind is not CampaignType.PREDICTIVE:
                 raise ConfigError("amd applies to predictive campaigns only")
-            if amd not in AMD_COUNTRIES:
+            if not isinstance(amd, str) or amd not in AMD_COUNTRIES:
                 raise ConfigError(
                     f"amd must be one of {', '.join(sorted(AMD_COUNTRIES))}, got {amd!r}"
                 )
@@ -290,8 +312,8 @@ class CampaignMethods(ClientCore):
             raise ConfigError("find_record needs customer_id or customer_phone")
         params = {
             "campaign_id": None if campaign_id is None else check.campaign_id(campaign_id),
-            "customer_phone": customer_phone and check.non_blank("customer_phone", customer_phone),
-            "customer_id": customer_id and check.non_blank("customer_id", customer_id),
+            "customer_phone": _optional("customer_phone", customer_phone),
+            "customer_id": _optional("customer_id", customer_id),
         }
         return await self._rows(routes.FIND_RECORD, FoundRecord, params)
 
@@ -301,7 +323,9 @@ class CampaignMethods(ClientCore):
         Uses the body form ``{"campaign_ids": [...]}``: it needs no type_campaign and works
         for preview and predictive alike (§5 #13 "new form").
         """
-        ids = [check.campaign_id(cid) for cid in campaign_ids]
+        ids = [
+            check.campaign_id(cid) for cid in check.iterable("campaign_ids", campaign_ids, "ids")
+        ]
         if not ids:
             raise ConfigError("campaign_ids must name at least one campaign")
         _, envelope = await self._call(routes.DELETE_CAMPAIGN, {}, {"campaign_ids": ids})
@@ -324,7 +348,10 @@ class CampaignMethods(ClientCore):
         body = {
             "filter_active": "yes" if active else "no",
             "connector": connector,
-            "filters": [CONVERTER.unstructure(rule) for rule in rules],
+            "filters": [
+                CONVERTER.unstructure(_rule(rule))
+                for rule in check.iterable("rules", rules, "FilterRule")
+            ],
         }
         params = {
             "type_campaign": check.campaign_type(campaign_type).value,
@@ -393,7 +420,7 @@ class CampaignMethods(ClientCore):
         if skill_id is not None:
             body["skill_id"] = check.non_blank("skill_id", skill_id)
         if amd_conf is not None:
-            if amd_conf not in AMD_COUNTRIES | {"default", "none"}:
+            if not isinstance(amd_conf, str) or amd_conf not in AMD_COUNTRIES | {"default", "none"}:
                 raise ConfigError(
                     f"amd_conf must be default, none or a country code, got {amd_conf!r}"
                 )

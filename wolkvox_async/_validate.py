@@ -7,9 +7,9 @@ costs a quota unit (every call costs one, wolkvox-api.md §2).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 from ._convert import format_query_datetime, to_wolkvox_time
 from ._errors import ConfigError
@@ -21,6 +21,8 @@ __all__ = [
     "campaign_type",
     "customer_ids",
     "date_range",
+    "iterable",
+    "moment",
     "non_blank",
     "result_filter",
 ]
@@ -28,6 +30,7 @@ __all__ = [
 MAX_SPAN: Final = timedelta(days=31)
 """Date range per query (§3.1)."""
 _ID: Final = re.compile(r"[0-9]+", re.ASCII)
+T = TypeVar("T")
 
 
 def campaign_id(value: str | int, *, allow_all: bool = False) -> str:
@@ -57,6 +60,21 @@ def campaign_status(kind: CampaignType, value: object) -> str:
     return str(value)
 
 
+def iterable(name: str, value: T, what: str) -> T:
+    """A collection argument: a list, tuple, generator... of ``what``; not None, not one
+    string or dict (whose iteration would yield characters or keys)."""
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise ConfigError(f"{name} must be a list (or another iterable) of {what}, got {value!r}")
+    return value
+
+
+def moment(name: str, value: object) -> datetime:
+    """A datetime argument (naive means Wolkvox time)."""
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{name} must be a datetime, got {type(value).__name__}")
+    return value
+
+
 def non_blank(name: str, value: object) -> str:
     """A non-empty string argument."""
     if not isinstance(value, str) or not value.strip():
@@ -66,9 +84,7 @@ def non_blank(name: str, value: object) -> str:
 
 def date_range(start: datetime, end: datetime, *, max_span: timedelta = MAX_SPAN) -> dict[str, str]:
     """``date_ini``/``date_end`` query values; start ≤ end and at most 31 days apart."""
-    for name, value in (("start", start), ("end", end)):
-        if not isinstance(value, datetime):
-            raise ConfigError(f"{name} must be a datetime, got {type(value).__name__}")
+    moment("start", start), moment("end", end)
     if to_wolkvox_time(start) > to_wolkvox_time(end):
         raise ConfigError(f"start ({start.isoformat()}) is after end ({end.isoformat()})")
     if to_wolkvox_time(end) - to_wolkvox_time(start) > max_span:
@@ -91,7 +107,7 @@ def result_filter(value: CallResult | str | None) -> str | None:
 
 def customer_ids(values: Iterable[str] | str) -> str:
     """Comma-joined customer ids for remove_record (ids must not hold commas)."""
-    ids = [values] if isinstance(values, str) else list(values)
+    ids = [values] if isinstance(values, str) else list(iterable("customer_ids", values, "ids"))
     if not ids:
         raise ConfigError("customer_ids must name at least one customer")
     for cid in ids:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from .. import _validate as check
 from .._errors import ConfigError
 from ..models import CampaignType, PhoneResult
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
@@ -121,7 +122,7 @@ class BulkMethods:
 
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10) come as their rows per window.
         """
-        if report not in _REPORTS:
+        if not isinstance(report, str) or report not in _REPORTS:
             raise ConfigError(f"report must be one of {', '.join(_REPORTS)}, got {report!r}")
         if report == "detail" and campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
@@ -134,4 +135,5 @@ class BulkMethods:
             return result
 
         stamp: Callable[[Any], datetime | None] | None = (lambda row: row.date) if timed else None
+        start, end = check.moment("start", start), check.moment("end", end)
         return WindowedDownload(fetch, start, end, stamp=stamp, cap=cap, progress=progress)

@@ -349,6 +349,8 @@ async def upload_records(
     check.campaign_status(kind, campaign_status)
     if on_invalid not in ("raise", "skip"):
         raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+    if not isinstance(records, AsyncIterable):
+        check.iterable("records", records, "records")
     book = Journal(journal, campaign_id=cid, chunk_size=chunk_size)
     started = time.perf_counter()
     load = _Load(client, cid, kind, campaign_status, book, progress)
