@@ -1,7 +1,10 @@
-"""Shared fixtures: a FakeWolkvox on loopback and a client pointed at it."""
+"""Shared fixtures: a FakeWolkvox on loopback and a client pointed at it; the whole suite
+logs at DEBUG and fails any test during which a token-like string reached a log record."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -9,6 +12,53 @@ from redis_server import RedisServer
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox, reset_shared_state
+
+# FakeWolkvox tokens (and the suite's fixed ones) are 56 hex digits; nothing else we log
+# is (token keys, lease ids and poll keys are short hashes).
+_TOKEN_LIKE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{56}(?![0-9a-fA-F])")
+
+
+class _TokenWatch(logging.Handler):
+    """Sees every record of every logger at DEBUG; keeps those showing a token."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+        self.seen = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen += 1
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is not ours to judge
+            text = str(record.msg)
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        if _TOKEN_LIKE.search(text):
+            self.leaks.append(f"{record.name} {record.levelname}: {text[:300]}")
+
+
+_WATCH = _TokenWatch()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    root.addHandler(_WATCH)
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_logs() -> Iterator[None]:
+    logging.getLogger().setLevel(logging.DEBUG)  # a test may have raised it
+    yield
+    leaks, _WATCH.leaks = _WATCH.leaks, []
+    assert not leaks, f"a token reached the logs: {leaks[:3]}"
+
+
+@pytest.fixture
+def token_watch() -> _TokenWatch:
+    """The suite's log watch (to test the watch itself)."""
+    return _WATCH
 
 
 @pytest.fixture(autouse=True)

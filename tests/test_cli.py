@@ -275,9 +275,10 @@ def test_upload_killed_at_twenty_random_moments_lands_every_record_once(
         "".join(json.dumps({"customer_id": f"k{i}", "tel1": "3"}) + "\n" for i in range(n))
     )
     served.latency = (0.01, 0.04)
-    # The simulator's calls end within a second, so a dead loader's leases in the ledger
-    # and its calls in flight are over by then (Wolkvox's own 60 s would make this test
-    # take an hour; the rule is the same).
+    # The simulator stops calls after 1 s instead of Wolkvox's 60 (which would make this
+    # test take an hour; the rule is the same), and the loaders are told so: a dead
+    # loader's leases in the ledger, and its calls in flight, are over by then.
+    served.call_limit = 1.0
     run_env = {**os.environ, **env, "WOLKVOX_SERVER_LIMIT": "1"}
     command = [sys.executable, "-m", "wolkvox_async", "upload", camp.id, str(source)]
     command += ["--chunk-size", "100", "--resume"]

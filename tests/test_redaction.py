@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import subprocess
+import sys
 import traceback
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aioresponses import aioresponses
@@ -135,3 +139,29 @@ async def test_no_error_and_no_debug_log_shows_the_token(
     assert TOKEN not in caplog.text
     for record in caplog.records:
         assert TOKEN not in record.getMessage()
+
+
+def test_the_suite_wide_log_watch_sees_debug_records_and_tokens(token_watch: Any) -> None:
+    # conftest.py logs the whole suite at DEBUG and fails a test whose logs show a token.
+    before = token_watch.seen
+    logging.getLogger("wolkvox_async.http").debug("-> GET %s", "https://wv0014.wolkvox.com/x")
+    assert token_watch.seen == before + 1 and not token_watch.leaks
+    logging.getLogger("elsewhere").debug("token %s", TOKEN)
+    assert token_watch.leaks
+    token_watch.leaks.clear()
+
+
+def test_demo_at_debug_never_prints_the_token() -> None:
+    env = {**os.environ, "WOLKVOX_LOG_LEVEL": "DEBUG"}
+    command = [sys.executable, "-m", "wolkvox_async", "demo", "--records", "3000"]
+    demo = subprocess.run(
+        [*command, "--results", "2000", "--latency-ms", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stderr.count("DEBUG wolkvox_async.http: -> ") >= 3  # every request logged
+    token_like = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{56}(?![0-9a-fA-F])")
+    assert not token_like.search(demo.stdout + demo.stderr)  # the simulator's token_hex(28)

@@ -7,7 +7,7 @@ comment says so. Every check runs before a request is built.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, time
 from typing import Any, Final, Literal
 
@@ -116,6 +116,7 @@ class CampaignMethods(ClientCore):
         campaign_status: str,
         body: list[WireRecord] | bytes,
         count: int,
+        on_send: Callable[[float], None] | None = None,
     ) -> AddRecordResult:
         """Send checked records (or their JSON, encoded ahead by a bulk load)."""
         params: dict[str, str | None] = {"type_campaign": kind.value, "campaign_id": cid}
@@ -123,7 +124,7 @@ class CampaignMethods(ClientCore):
         # Postman request omits it, so it is only sent for predictive campaigns.
         if kind is CampaignType.PREDICTIVE:
             params["campaign_status"] = campaign_status
-        _, envelope = await self._call(routes.ADD_RECORD, params, body)
+        _, envelope = await self._call(routes.ADD_RECORD, params, body, on_send=on_send)
         rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
         first: Any = rows[0] if rows and isinstance(rows[0], dict) else {}
         total = first.get("total_registers")
@@ -432,9 +433,15 @@ class CampaignMethods(ClientCore):
                 )
             body["camp_dial_order"] = dial_order
         if opt_labels is not None:
+            if not isinstance(opt_labels, Mapping) or not all(
+                isinstance(label, str) for label in opt_labels.values()
+            ):
+                raise ConfigError(f"opt_labels must map opt0..opt12 to labels, got {opt_labels!r}")
             bad = [k for k in opt_labels if k not in {f"opt{i}" for i in range(13)}]
             if bad:
-                raise ConfigError(f"opt_labels keys must be opt0..opt12, got {', '.join(bad)}")
+                raise ConfigError(
+                    f"opt_labels keys must be opt0..opt12, got {', '.join(map(str, bad))}"
+                )
             body["optional_labels"] = dict(opt_labels)
         if not body:
             raise ConfigError("edit_campaign needs at least one setting to change")

@@ -142,6 +142,12 @@ class ClientConfig:
             )
 
     @property
+    def call_over_after(self) -> float:
+        """Seconds after sending by which the server is done with a call at the latest: its
+        limit, plus 1/12 of it (5 s at 60 s) for transit and the clocks of other hosts."""
+        return self.server_limit * (1 + 1 / 12)
+
+    @property
     def quota_limit(self) -> int | None:
         """The daily quota of the operation, if known."""
         if self.daily_quota is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
@@ -61,9 +61,6 @@ __all__ = ["ClientCore"]
 T = TypeVar("T")
 log = logging.getLogger("wolkvox_async.client")
 
-LEASE_MARGIN = 1 / 12
-"""A lease outlives the server's limit by this fraction of it (5 s at 60 s) if its holder
-dies without releasing it: clocks of hosts sharing a ledger may differ a little."""
 PollPolicy = Literal["share", "wait", "raise"]
 
 
@@ -223,7 +220,8 @@ class ClientCore:
             operation=config.operation,
             limit=config.quota_limit,
             cap=config.max_concurrency,
-            lease_ttl=config.server_limit * (1 + LEASE_MARGIN),
+            # A holder that dies never releases: its lease ends when its call must be over.
+            lease_ttl=config.call_over_after,
             poll_key=poll_key,
             poll_interval=config.poll_interval,
             tz=WOLKVOX_TZ,
@@ -249,8 +247,15 @@ class ClientCore:
     # ---- one call -----------------------------------------------------------------------
 
     async def _call(
-        self, route: Route, params: Mapping[str, str | None] | None = None, body: Any = None
+        self,
+        route: Route,
+        params: Mapping[str, str | None] | None = None,
+        body: Any = None,
+        *,
+        on_send: Callable[[float], None] | None = None,
     ) -> tuple[RawRequest, Envelope]:
+        """Send ``route`` through admission and retries; ``on_send`` is told the time of
+        each attempt once it is admitted, just before it leaves (the upload journal)."""
         request = build_request(self._config, route, params, body)
         admission = self._admission(route, request)
         scheduler = self._scheduler
@@ -264,15 +269,21 @@ class ClientCore:
                 admission.poll_interval,
                 self._attempts(route, request, admission),
             )
-        return request, await self._attempts(route, request, admission)
+        return request, await self._attempts(route, request, admission, on_send)
 
-    async def _attempts(self, route: Route, request: RawRequest, admission: Admission) -> Envelope:
+    async def _attempts(
+        self,
+        route: Route,
+        request: RawRequest,
+        admission: Admission,
+        on_send: Callable[[float], None] | None = None,
+    ) -> Envelope:
         scheduler = self._scheduler
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._exchange(request, admission)
+                return await self._exchange(request, admission, on_send)
             except (ApiError, TransportError) as exc:
                 error: WolkvoxError = exc
             await self._feedback(admission, error, attempt)
@@ -290,7 +301,12 @@ class ClientCore:
             )
             await self._clock.sleep(delay)
 
-    async def _exchange(self, request: RawRequest, admission: Admission) -> Envelope:
+    async def _exchange(
+        self,
+        request: RawRequest,
+        admission: Admission,
+        on_send: Callable[[float], None] | None = None,
+    ) -> Envelope:
         """One admitted attempt: lease, send under the timeout, release, parse."""
         scheduler = self._scheduler
         config = self._config
@@ -301,6 +317,8 @@ class ClientCore:
             raise_on_poll=config.poll_policy == "raise",
         )
         lease.sent_at = self._clock.time()
+        if on_send is not None:
+            on_send(lease.sent_at)
         outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
         try:
             try:
@@ -321,6 +339,9 @@ class ClientCore:
             outcome = Outcome.ANSWERED
             return envelope
         finally:
+            # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4); an error
+            # here costs at worst a 403 SIMULTANEOUS, which is retried. (Reconciling an
+            # upload waits the margin too: its error would be a doubled record.)
             await scheduler.release(lease, outcome, hold=config.server_limit)
 
     async def _feedback(self, admission: Admission, error: WolkvoxError, attempt: int) -> None:

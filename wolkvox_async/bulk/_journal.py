@@ -18,7 +18,10 @@ import attrs
 
 from .._errors import ConfigError
 
-__all__ = ["ChunkState", "Journal"]
+__all__ = ["NOT_SENT", "ChunkState", "Journal"]
+
+NOT_SENT = -1.0
+"""``sent_at`` of a chunk marked SENDING whose request waits for admission."""
 
 
 class ChunkState(enum.StrEnum):
@@ -37,7 +40,8 @@ class _Entry:
     state: ChunkState
     landed: int
     sent_at: float = 0.0
-    """Wall time the chunk was marked SENDING: the server may run it until then + 60 s."""
+    """Wall time the chunk's request last left (NOT_SENT: it had not yet): the server may
+    run it until then + 60 s. Journals from before this column read 0: long over."""
 
 
 class Journal:

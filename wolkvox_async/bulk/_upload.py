@@ -36,7 +36,7 @@ from .._records import MAX_RECORDS_PER_UPLOAD, to_wire_rows
 from ..models import CampaignType, Record
 from ..scheduler import Priority
 from ._download import MAX_ROWS
-from ._journal import ChunkState, Journal
+from ._journal import NOT_SENT, ChunkState, Journal
 from ._reports import (
     ChunkReport,
     InsufficientQuota,
@@ -218,13 +218,21 @@ class _Load:
                 self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
                 self._report(chunk, "reconciled", len(chunk.records))
                 return
-            sent_at = self.client._clock.time()
+            # SENDING before anything can leave; the time once admitted, just before it
+            # leaves (a wait for admission is not time the server spends on it).
+            sent_at = NOT_SENT
             self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=sent_at)
+
+            def leaving(at: float, index: int = chunk.index) -> None:
+                nonlocal sent_at
+                sent_at = at
+                self.journal.mark(index, ChunkState.SENDING, sent_at=at)
+
             try:
                 self.requests += 1
                 body = chunk.body if pending is chunk.records else encode_json(pending)
                 await self.client._send_records(
-                    self.campaign_id, self.kind, self.status, body, len(pending)
+                    self.campaign_id, self.kind, self.status, body, len(pending), leaving
                 )
             except SchedulerRefusal:
                 self.requests -= 1
@@ -244,7 +252,7 @@ class _Load:
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
                 self.sent += len(pending)
                 answered = not isinstance(exc, TransportError)
-                pending = await self.missing(pending, None if answered else sent_at)
+                pending = await self.missing(pending, NOT_SENT if answered else sent_at)
                 reconciled = True
                 continue
             except ApiError as exc:
@@ -270,17 +278,16 @@ class _Load:
         landed = len(chunk.records) - len(pending)
         self._report(chunk, "failed", landed, exc.message)
 
-    async def missing(
-        self, records: list[dict[str, str]], sent_at: float | None
-    ) -> list[dict[str, str]]:
+    async def missing(self, records: list[dict[str, str]], sent_at: float) -> list[dict[str, str]]:
         """The records of ``records`` not in the campaign (outcome of a lost answer).
 
-        Records missing while the request sent at ``sent_at`` (None: it was answered) may
-        still be running on the server (it stops calls at 60 s, §3.1) are not missing yet:
-        ask again once it cannot be, or a resend would double them.
+        Records missing while the request that left at ``sent_at`` may still be running on
+        the server (it stops calls at 60 s, §3.1) are not missing yet: ask again once it
+        cannot be, or a resend would double them. ``NOT_SENT``: no call of them can be
+        running (none left, or its answer came).
         """
         found = await self._absent(records)
-        ends = 0.0 if sent_at is None else sent_at + self.client.config.server_limit
+        ends = 0.0 if sent_at == NOT_SENT else sent_at + self.client.config.call_over_after
         wait = ends - self.client._clock.time()
         if found and wait > 0:
             log.warning(

@@ -7,6 +7,8 @@ directory (a SQLite backend), so every run counts against the same day, unless
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,14 @@ __all__ = ["cli"]
     help="Seconds the server may run one call (Wolkvox: 60); lower only for a simulator.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--log-level",
+    envvar="WOLKVOX_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Log to stderr from this level (DEBUG shows every request; never the token).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -58,12 +68,18 @@ def cli(
     state_dir: Path,
     server_limit: float,
     as_json: bool,
+    log_level: str,
 ) -> None:
     """Wolkvox campaigns from the command line, within every API limit.
 
     Exit codes: 0 done, 2 usage error, 3 refused by a limit, 4 API or network error,
     130 interrupted.
     """
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     ctx.obj = Settings(
         server, token, licenses, redis_url, base_url, state_dir, as_json, server_limit
     )

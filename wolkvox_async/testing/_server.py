@@ -28,6 +28,7 @@ from aiohttp import web
 from ._campaign_api import CAMPAIGN_API, Context
 from ._faults import Fault, FaultPlan, apply_fault
 from ._replies import (
+    CALL_LIMIT,
     INVALID_TOKEN,
     MAINTENANCE,
     NO_TOKEN,
@@ -76,6 +77,7 @@ class FakeWolkvox:
         daily_quota: int | None = None,
         max_concurrency: int = 2,
         latency: float | tuple[float, float] = 0.0,
+        call_limit: float = 60.0,
         knobs: Knobs | None = None,
         campaign_capacity: int | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -90,6 +92,8 @@ class FakeWolkvox:
         self.add_operation(server, licenses=licenses, daily_quota=daily_quota, tokens=[self.token])
         self.max_concurrency = max_concurrency
         self.latency = latency
+        self.call_limit = call_limit
+        """Seconds a call may run (§3.1): one whose body is read later is stopped, not run."""
         self.knobs = knobs or Knobs()
         self.maintenance = False
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -217,7 +221,8 @@ class FakeWolkvox:
         stats.requests += 1
         # The latency is the server's whole time per call: its own work happens inside it,
         # as on a real server (so a bulk benchmark measures the client, not our JSON parsing).
-        answer_at = asyncio.get_running_loop().time() + self._latency()
+        arrived = asyncio.get_running_loop().time()
+        answer_at = arrived + self._latency()
         file, api = request.match_info["file"], request.query.get("api", "")
         query = {k: v for k, v in request.query.items() if k != "api"}
         body: Any = None
@@ -258,6 +263,8 @@ class FakeWolkvox:
         stats.peak_in_flight[token] = max(stats.peak_in_flight[token], stats.in_flight[token])
         try:
             body = _json_or(await request.read())
+            if asyncio.get_running_loop().time() > arrived + self.call_limit:
+                return answer(CALL_LIMIT, "call_limit")  # stopped: nothing of it runs
             now = self.clock()
             if not self.world.charge(op, token, now):
                 return answer(TOKEN_LIMIT, "token_limit")
