@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
-from wolkvox_async.bulk._journal import ChunkState, Journal
+from wolkvox_async.bulk._journal import NOT_SENT, ChunkState, Journal
 from wolkvox_async.testing import FakeWolkvox, Fault, Knobs, reset_shared_state
 
 START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -228,6 +228,25 @@ async def test_a_crashed_call_still_running_is_waited_for_not_doubled(
     assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(100)})
     assert report.chunks[0].outcome == "reconciled"
     assert [r.api for r in fake.requests].count("add_record") == (0 if lands_late else 1)
+
+
+async def test_a_chunk_that_died_waiting_for_admission_is_not_waited_for(tmp_path: Path) -> None:
+    # Marked SENDING while it waited for a slot, then the process died: nothing left, so
+    # the resume checks the campaign once and sends, without waiting for a call to end.
+    clock = w.scheduler.VirtualClock(START)
+    journal = tmp_path / "load.journal"
+    async with FakeWolkvox(clock=lambda: datetime.fromtimestamp(clock.time(), UTC)) as fake:
+        camp = fake.create_campaign()
+        died = Journal(journal, campaign_id=camp.id, chunk_size=100)
+        died.mark(0, ChunkState.SENDING, sent_at=NOT_SENT)
+        died.close()
+        async with client_for(fake, clock=clock) as wv:
+            report = await asyncio.wait_for(
+                wv.upload_records(camp.id, records(100), chunk_size=100, journal=journal), 5
+            )
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(100)})
+    assert report.chunks[0].outcome == "reconciled"
+    assert [r.api for r in fake.requests] == ["campaign_15", "add_record"]
 
 
 @settings(

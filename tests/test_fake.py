@@ -232,3 +232,25 @@ async def test_runs_as_a_process() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_call_past_the_call_limit_is_stopped_and_runs_nothing() -> None:
+    # Wolkvox stops a call after 60 s (§3.1); here 0.05 s, with a body that arrives late.
+    async with FakeWolkvox(call_limit=0.05) as fake:
+        camp = fake.create_campaign()
+        path = f"/api/v2/campaign.php?api=add_record&type_campaign=predictive&campaign_id={camp.id}"
+        body = json.dumps([{"customer_id": "c1", "tel1": "3"}]).encode()
+
+        async def late_body() -> Any:
+            yield body[:5]
+            await asyncio.sleep(0.1)
+            yield body[5:]
+
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                fake.url + path + "&campaign_status=start",
+                headers={"wolkvox-token": fake.token},
+                data=late_body(),
+            ) as resp:
+                assert resp.status == 504
+        assert camp.records == [] and fake.stats.refusals["call_limit"] == 1

@@ -148,10 +148,13 @@ def test_rows_accept_lone_object_and_reject_other_shapes() -> None:
 
 def test_build_request_encodes_query_values_and_keeps_token_in_header() -> None:
     request = build_request(
-        CONFIG, routes.FIND_RECORD, {"customer_id": "a b&c=d/é", "campaign_id": None}
+        CONFIG,
+        routes.FIND_RECORD,
+        {"customer_id": "a b&c=d/é", "customer_phone": "+57 300#1", "campaign_id": None},
     )
     assert request.url == (
-        "https://wv0014.wolkvox.com/api/v2/campaign.php?api=find_record&customer_id=a%20b%26c%3Dd%2F%C3%A9"
+        "https://wv0014.wolkvox.com/api/v2/campaign.php?api=find_record"
+        "&customer_id=a%20b%26c%3Dd%2F%C3%A9&customer_phone=%2B57%20300%231"
     )
     assert request.headers["wolkvox-token"] == TOKEN
     assert TOKEN not in request.url
