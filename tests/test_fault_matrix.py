@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from helpers import until
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -57,15 +58,6 @@ CELLS = [
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Let real I/O run (virtual time stands still) until ``condition`` holds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while not condition():
-        assert loop.time() < end, "condition never held"
-        await asyncio.sleep(0.002)
 
 
 async def drive(call: Awaitable[Any], clock: VirtualClock, stalled: Callable[[], bool]) -> Any:

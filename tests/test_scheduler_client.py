@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from helpers import until
 
 import wolkvox_async as w
 from wolkvox_async import Priority, WolkvoxClient
@@ -22,15 +23,6 @@ from wolkvox_async.scheduler import MemoryBackend
 from wolkvox_async.testing import FakeWolkvox, Fault, VirtualClock
 
 START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-
-
-async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Let real I/O happen (virtual time stands still) until ``condition`` holds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while not condition():
-        assert loop.time() < end, "condition never held"
-        await asyncio.sleep(0.002)
 
 
 @pytest.fixture
