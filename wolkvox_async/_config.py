@@ -19,9 +19,9 @@ from ._errors import ConfigError
 __all__ = ["DEFAULT_TIMEOUT", "SERVER_LIMIT", "ClientConfig", "redact"]
 
 DEFAULT_TIMEOUT: Final = 60.0
+"""Wolkvox's consumption limit: a call runs at most 60 s (§3.1)."""
 SERVER_LIMIT: Final = 60.0
 """Wolkvox stops a call after 60 s (wolkvox-api.md §3.1)."""
-"""Wolkvox's consumption limit: a call runs at most 60 s (§3.1)."""
 
 _DIGITS: Final = re.compile(r"[0-9]+", re.ASCII)
 _TOKEN: Final = re.compile(r"[\x21-\x7e]+", re.ASCII)  # visible ASCII: no header injection

@@ -84,7 +84,8 @@ def non_blank(name: str, value: object) -> str:
 
 def date_range(start: datetime, end: datetime, *, max_span: timedelta = MAX_SPAN) -> dict[str, str]:
     """``date_ini``/``date_end`` query values; start ≤ end and at most 31 days apart."""
-    moment("start", start), moment("end", end)
+    moment("start", start)
+    moment("end", end)
     if to_wolkvox_time(start) > to_wolkvox_time(end):
         raise ConfigError(f"start ({start.isoformat()}) is after end ({end.isoformat()})")
     if to_wolkvox_time(end) - to_wolkvox_time(start) > max_span:

@@ -286,19 +286,19 @@ class _Load:
         cannot be, or a resend would double them. ``NOT_SENT``: no call of them can be
         running (none left, or its answer came).
         """
-        found = await self._absent(records)
+        absent = await self._absent(records)
         ends = 0.0 if sent_at == NOT_SENT else sent_at + self.client.config.call_over_after
         wait = ends - self.client._clock.time()
-        if found and wait > 0:
+        if absent and wait > 0:
             log.warning(
                 "%d records of a lost call are not in the campaign yet; the call may still be "
                 "running on the server: checking again in %.0f s",
-                len(found),
+                len(absent),
                 wait,
             )
             await self.client._clock.sleep(wait)
-            found = await self._absent(records)
-        return found
+            absent = await self._absent(records)
+        return absent
 
     async def _absent(self, records: list[dict[str, str]]) -> list[dict[str, str]]:
         self.requests += 1
