@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+
 import aiohttp
 import pytest
+import trustme
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -88,3 +91,24 @@ async def test_connection_refused_is_marked_not_sent() -> None:
         with pytest.raises(w.TransportError) as info:
             await wv.token_info()
     assert info.value.sent is False
+
+
+async def test_tls_is_verified_unless_turned_off_which_warns() -> None:
+    # A server whose certificate no system authority signed: a man in the middle.
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    async with FakeWolkvox(ssl_context=context) as fake:
+        assert fake.url.startswith("https://")
+        async with WolkvoxClient(
+            server="0014", token=fake.token, base_url=fake.url, max_attempts=1
+        ) as wv:
+            with pytest.raises(w.TransportError, match=r"(?i)certificate") as info:
+                await wv.token_info()
+        assert info.value.sent is False and fake.stats.requests == 0  # the token never left
+        with pytest.warns(UserWarning, match="TLS verification is off"):
+            unverified = WolkvoxClient(
+                server="0014", token=fake.token, base_url=fake.url, verify_ssl=False
+            )
+        async with unverified as wv:
+            assert (await wv.token_info()).token_limit == 3000

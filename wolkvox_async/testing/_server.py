@@ -16,6 +16,7 @@ import contextlib
 import json
 import random
 import secrets
+import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -84,6 +85,7 @@ class FakeWolkvox:
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
         log_size: int = 100_000,
     ) -> None:
         self.world = World(campaign_capacity=campaign_capacity)
@@ -101,6 +103,7 @@ class FakeWolkvox:
         self.requests: deque[LoggedRequest] = deque(maxlen=log_size)
         self._rng = random.Random(seed)
         self._host, self._port = host, port
+        self._ssl = ssl_context
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
         self.url = ""
@@ -173,10 +176,10 @@ class FakeWolkvox:
         app.router.add_route("*", "/api/v2/{file}.php", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://{self._host}:{port}"
+        self.url = f"{'https' if self._ssl else 'http'}://{self._host}:{port}"
         return self.url
 
     async def drain(self) -> None:
