@@ -45,7 +45,7 @@ from ._shared import SharedReads
 __all__ = ["Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
 
 log = logging.getLogger("wolkvox_async.scheduler")
-_FAIL_BATCH = 500
+_FAIL_BATCH = 250
 
 
 class Priority(enum.IntEnum):
