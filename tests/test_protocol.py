@@ -204,3 +204,20 @@ def test_error_class_is_pure_and_total() -> None:
     assert error_class(routes.START, 200, "201", "ok") is None
     assert error_class(routes.START, 418, None, "teapot") is e.ApiError
     assert error_class(routes.REPORT_CAMPAIGN_1, 404, 404, "0 records were found") is None
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "stdlib"])
+def test_upload_rows_encode_to_the_same_json_either_way(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wolkvox_async._protocol as protocol
+
+    assert protocol._orjson_dumps is not None  # the fast extra is installed with dev
+    if not fast:
+        monkeypatch.setattr(protocol, "_orjson_dumps", None)
+    rows = [
+        {"customer_id": "1", "customer_name": 'Bogotá "D.C."\\n\t', "tel1": "+57 300"},
+        {"customer_id": "2", "opt1": "😀 \x00 \u2028"},
+        {"customer_id": "3", "opt2": "lone \udc80 surrogate"},  # orjson refuses: stdlib then
+    ]
+    assert json.loads(protocol.encode_rows(rows)) == rows

@@ -12,9 +12,10 @@ too. Reports answer an empty window with HTTP 404 (§4.2); that is an empty resu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -32,6 +33,7 @@ __all__ = [
     "RawResponse",
     "build_request",
     "encode_json",
+    "encode_rows",
     "error_class",
     "parse_response",
     "structure",
@@ -82,6 +84,26 @@ _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 def encode_json(value: Any) -> bytes:
     """The compact JSON of a request body (ASCII: the C encoder's fastest path)."""
     return _ENCODER.encode(value).encode()
+
+
+_orjson_dumps: Callable[[Any], bytes] | None = None
+with contextlib.suppress(ImportError):  # the `fast` extra
+    from orjson import dumps as _orjson_dumps
+
+
+def encode_rows(rows: list[dict[str, str]]) -> bytes:
+    """The JSON of upload records: orjson when installed (~10× the stdlib encoder, whose
+    ~0.8 µs per record is a third of a bulk load's CPU), else :func:`encode_json`.
+
+    The same JSON either way, but for escaping: orjson writes UTF-8, the stdlib ``\\u``
+    escapes. A text orjson refuses (a lone surrogate, say) falls back to the stdlib.
+    """
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(rows)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return encode_json(rows)
 
 
 def build_request(

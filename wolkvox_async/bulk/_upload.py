@@ -31,7 +31,7 @@ from .._errors import (
     ServerError,
     TransportError,
 )
-from .._protocol import encode_json
+from .._protocol import encode_rows
 from .._records import MAX_RECORDS_PER_UPLOAD, to_wire_rows
 from ..models import CampaignType, Record
 from ..scheduler import Priority
@@ -128,6 +128,10 @@ class _Load:
         self.failures: list[RowFailure] = []
         self.read = self.sent = self.landed = self.requests = 0
         self.stopped: str | None = None
+        self.spent: list[_Chunk] = []
+        """Chunks done with, freed by the reader between its batches: freeing 10,000
+        records takes ~0.7 ms, which a sender would otherwise spend between its answer and
+        its next request (a slot idle for it, every call)."""
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -139,10 +143,11 @@ class _Load:
         parts: list[bytes] = []
         index = 0
         async for batch in _batches(source, min(size, _BATCH)):
+            self.spent.clear()
             checked = self.check(batch, rows, on_invalid)
             records += checked
             if checked:
-                parts.append(encode_json(checked)[1:-1])  # the array's items, no brackets
+                parts.append(encode_rows(checked)[1:-1])  # the array's items, no brackets
             await asyncio.sleep(0)  # let the answers of chunks in flight through
             while len(records) >= size:
                 body = b"[" + b",".join(parts) + b"]" if len(records) == size else None
@@ -150,7 +155,7 @@ class _Load:
                 index += 1
                 rows, records, parts = rows[size:], records[size:], []
                 if records:
-                    parts.append(encode_json(records)[1:-1])
+                    parts.append(encode_rows(records)[1:-1])
                 if limit is not None and index >= limit:
                     self.stopped = "quota"
                     return
@@ -175,7 +180,7 @@ class _Load:
     def chunk(
         index: int, rows: list[int], records: list[dict[str, str]], body: bytes | None
     ) -> _Chunk:
-        return _Chunk(index, rows, records, encode_json(records) if body is None else body)
+        return _Chunk(index, rows, records, encode_rows(records) if body is None else body)
 
     # ---- one chunk ----------------------------------------------------------------------
 
@@ -230,7 +235,7 @@ class _Load:
 
             try:
                 self.requests += 1
-                body = chunk.body if pending is chunk.records else encode_json(pending)
+                body = chunk.body if pending is chunk.records else encode_rows(pending)
                 await self.client._send_records(
                     self.campaign_id, self.kind, self.status, body, len(pending), leaving
                 )
@@ -423,6 +428,7 @@ async def _pump(load: _Load, chunks: AsyncIterator[_Chunk], workers: int) -> Non
                 continue
             try:
                 await load.load(chunk)
+                load.spent.append(chunk)
             except _Stop as why:
                 load.stopped = why.reason
                 stop.set()
