@@ -176,6 +176,23 @@ async def test_quota_spent_fails_every_waiter_at_once(scheduler: Scheduler) -> N
         await scheduler.acquire(adm(limit=2))  # fast path fails at once too
 
 
+async def test_a_caller_arriving_while_a_crowd_is_failed_is_failed_too(
+    scheduler: Scheduler,
+) -> None:
+    # A spent quota fails a crowd a few hundred per loop turn; one who queues behind them
+    # meanwhile must be told too, not left waiting for a release that never comes.
+    first = await scheduler.acquire(adm(limit=2))
+    crowd = [asyncio.create_task(scheduler.acquire(adm(limit=2))) for _ in range(1_000)]
+    await settle()
+    await scheduler.release(first, Outcome.ANSWERED)  # the last unit goes to crowd[0]
+    late = asyncio.create_task(scheduler.acquire(adm(limit=2)))
+    results = await asyncio.wait_for(asyncio.gather(*crowd[1:], return_exceptions=True), 1)
+    assert all(isinstance(r, QuotaExhausted) for r in results)
+    with pytest.raises(QuotaExhausted):
+        await asyncio.wait_for(late, 1)
+    await scheduler.release(await crowd[0], Outcome.ANSWERED)
+
+
 async def test_quota_resets_at_midnight_wolkvox_time(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:

@@ -310,7 +310,7 @@ class Scheduler:
                     return self._blocked(queue, decision.full_until, now)
                 continue
             if isinstance(decision, Exhausted):
-                self._fail(queue.waiting(), self._exhausted(admission, decision))
+                self._fail(queue, queue.waiting(), self._exhausted(admission, decision))
                 return self._next_wake(queue, None)
             assert isinstance(decision, Blocked)
             retry = decision.retry_at if decision.reason != "concurrency" else None
@@ -344,15 +344,18 @@ class Scheduler:
             frees_at = fallback if frees_at is None else min(frees_at, fallback)
         return self._next_wake(queue, frees_at)
 
-    def _fail(self, waiters: list[_Waiter], error: Exception) -> None:
+    def _fail(self, queue: _Queue, waiters: list[_Waiter], error: Exception) -> None:
         """Fail ``waiters`` now, a few hundred per turn of the loop: each wakes a task that
-        unwinds its call, and 10,000 of them in one turn would stall the loop ~100 ms."""
+        unwinds its call, and 10,000 of them in one turn would stall the loop ~100 ms.
+        Whoever queued behind them meanwhile is asked about once they are gone."""
         for waiter in waiters[:_FAIL_BATCH]:
             if not waiter.future.done():
                 waiter.future.set_exception(error)
         if len(waiters) > _FAIL_BATCH:
             rest = waiters[_FAIL_BATCH:]
-            asyncio.get_running_loop().call_soon(self._fail, rest, error)
+            asyncio.get_running_loop().call_soon(self._fail, queue, rest, error)
+        else:
+            self._kick_if_waiting(queue)
 
     def _expire(self, queue: _Queue, now: float) -> None:
         """Fail waiters whose max_wait ran out; bring back reads whose interval ended."""
