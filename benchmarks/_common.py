@@ -147,6 +147,23 @@ class Redis:
             self.proc.wait(10)
 
 
+LOAD_COLUMNS: list[tuple[str, str, int]] = [
+    ("records", "records", 8),
+    ("records_stored", "stored", 8),
+    ("records_per_s", "records/s", 9),
+    ("ratio_to_bound", "/bound", 6),
+    ("quota_units", "quota", 6),
+    ("refusals_403", "403s", 5),
+]
+"""The columns every upload table shows, after its own leading ones."""
+
+
+def publish(name: str, table: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> Path:
+    """Print ``table`` and write it to benchmarks/results/``name``.json."""
+    print_table(table, columns)
+    return save(name, table)
+
+
 def save(name: str, table: list[dict[str, Any]]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

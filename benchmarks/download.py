@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from _common import TOKEN, Simulator, print_table, save
+from _common import TOKEN, Simulator, publish
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import MemoryBackend
@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     args = parser.parse_args()
     table = asyncio.run(measure(args.rows, args.days, args.dense, args.latency_ms))
-    print_table(
+    publish(
+        "download",
         table,
         [
             ("contender", "contender", 30),
@@ -122,7 +123,6 @@ def main() -> None:
             ("elapsed_bound_s", "bound s", 7),
         ],
     )
-    save("download", table)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import aiohttp
-from _common import RESULTS, TOKEN, Redis, Simulator, lead, print_table, save, semaphore_gather
+from _common import LOAD_COLUMNS, RESULTS, TOKEN, Redis, Simulator, lead, publish, semaphore_gather
 
 from wolkvox_async import WolkvoxClient
 
@@ -156,20 +156,11 @@ def main() -> None:
         table = asyncio.run(measure(args.records, args.latency_ms, redis.url))
     finally:
         redis.stop()
-    print_table(
+    publish(
+        "many_workers",
         table,
-        [
-            ("contender", "contender", 26),
-            ("processes", "procs", 5),
-            ("records", "records", 8),
-            ("records_stored", "stored", 8),
-            ("records_per_s", "records/s", 9),
-            ("ratio_to_bound", "/bound", 6),
-            ("quota_units", "quota", 6),
-            ("refusals_403", "403s", 5),
-        ],
+        [("contender", "contender", 26), ("processes", "procs", 5), *LOAD_COLUMNS],
     )
-    save("many_workers", table)
     plot(table)
 
 

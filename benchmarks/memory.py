@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _common import TOKEN, Simulator, lead, print_table, save, semaphore_gather
+from _common import TOKEN, Simulator, lead, publish, semaphore_gather
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import MemoryBackend
@@ -112,7 +112,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=5.0)
     args = parser.parse_args()
     table = asyncio.run(measure(args.records, args.latency_ms))
-    print_table(
+    publish(
+        "memory",
         table,
         [
             ("contender", "contender", 26),
@@ -123,7 +124,6 @@ def main() -> None:
             ("elapsed_s", "elapsed", 7),
         ],
     )
-    save("memory", table)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from _common import Redis, print_table, save
+from _common import Redis, publish
 
 from wolkvox_async.scheduler import (
     Admission,
@@ -149,7 +149,8 @@ def main() -> None:
     bare = {r["waiting"]: r["us_per_call"] for r in table if r["contender"].startswith("asyncio")}
     for row in table:
         row["x_semaphore"] = round(row["us_per_call"] / bare[row["waiting"]], 2)
-    print_table(
+    publish(
+        "scheduler_overhead",
         table,
         [
             ("contender", "contender", 22),
@@ -158,7 +159,6 @@ def main() -> None:
             ("x_semaphore", "× Semaphore", 11),
         ],
     )
-    save("scheduler_overhead", table)
 
 
 if __name__ == "__main__":

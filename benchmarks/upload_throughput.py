@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from _common import RESULTS, TOKEN, Simulator, add_record_path, lead, print_table, save
+from _common import LOAD_COLUMNS, RESULTS, TOKEN, Simulator, add_record_path, lead, publish
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import MemoryBackend
@@ -219,20 +219,11 @@ def main() -> None:
     table: list[dict[str, Any]] = []
     for latency in args.latency_ms:
         table += asyncio.run(measure(args.records, latency))
-    print_table(
+    publish(
+        "upload_throughput",
         table,
-        [
-            ("contender", "contender", 38),
-            ("latency_ms", "L ms", 5),
-            ("records", "records", 8),
-            ("records_stored", "stored", 8),
-            ("records_per_s", "records/s", 9),
-            ("ratio_to_bound", "/bound", 6),
-            ("quota_units", "quota", 6),
-            ("refusals_403", "403s", 5),
-        ],
+        [("contender", "contender", 38), ("latency_ms", "L ms", 5), *LOAD_COLUMNS],
     )
-    save("upload_throughput", table)
     plot(table)
 
 

@@ -123,31 +123,15 @@ def test_upload_csv_with_mapping_then_find_recall_export(
 
     start = datetime(2026, 8, 1)
     served.add_call_results(camp.id, start, start + timedelta(days=60), 500)
-    out = wolkvox(
-        env,
-        "export",
-        "campaign_3",
-        camp.id,
-        "--start",
-        "2026-08-01",
-        "--end",
-        "2026-09-30T23:59:59",
-    )
+    export = ["export", "campaign_3", camp.id, "--start", "2026-08-01"]
+    export += ["--end", "2026-09-30T23:59:59"]
+    out = wolkvox(env, *export)
     assert out.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert len(rows) == 500 and "conn_id" in rows[0]
     names = {row["customer_name"] for row in rows}
     assert all(not name.startswith("=") for name in names)  # formula cells are neutralised
-    again = wolkvox(
-        env,
-        "export",
-        "campaign_3",
-        camp.id,
-        "--start",
-        "2026-08-01",
-        "--end",
-        "2026-09-30T23:59:59",
-    )
+    again = wolkvox(env, *export)
     assert again.exit_code == 3 and "polling interval" in again.output  # not a silent 5-min wait
     target = tmp_path / "out.jsonl"
     exported = wolkvox(

@@ -126,6 +126,7 @@ class BulkMethods:
             raise ConfigError(f"report must be one of {', '.join(_REPORTS)}, got {report!r}")
         if report == "detail" and campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
+        start, end = check.moment("start", start), check.moment("end", end)
         method_name, timed = _REPORTS[report]
         method = getattr(self, method_name)
         extra = {"campaign_type": campaign_type} if report == "detail" else {}
@@ -135,5 +136,4 @@ class BulkMethods:
             return result
 
         stamp: Callable[[Any], datetime | None] | None = (lambda row: row.date) if timed else None
-        start, end = check.moment("start", start), check.moment("end", end)
         return WindowedDownload(fetch, start, end, stamp=stamp, cap=cap, progress=progress)

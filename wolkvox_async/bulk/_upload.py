@@ -49,15 +49,7 @@ from ._reports import (
 if TYPE_CHECKING:
     from ..client import WolkvoxClient
 
-__all__ = [
-    "ChunkReport",
-    "InsufficientQuota",
-    "ReconcileError",
-    "RowFailure",
-    "UploadProgress",
-    "UploadReport",
-    "upload_records",
-]
+__all__ = ["RecordSource", "upload_records"]  # the report types live in _reports
 
 log = logging.getLogger("wolkvox_async.bulk")
 _ATTEMPTS = 5
