@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,3 +27,28 @@ async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert loop.time() < end, "condition never held"
         await asyncio.sleep(0.002)
+
+
+def assert_accounted(report: Any) -> None:
+    """Every record an upload read is landed, rejected or pending, and only a complete
+    load has nothing pending (the invariant of UploadReport)."""
+    assert report.records_read == (
+        report.records_landed + len(report.failures) + report.records_pending
+    ), report
+    assert sum(c.landed for c in report.chunks) == report.records_landed
+    if report.records_pending:
+        assert not report.complete and report.stopped is not None
+
+
+async def drive(
+    call: Awaitable[Any], clock: Any, stalled: Callable[[], bool] = lambda: False
+) -> Any:
+    """Run ``call`` to its end on a VirtualClock, moving virtual time on only when the
+    client waits for it: in a sleep, or (``stalled``) on an answer that will come too late."""
+    task = asyncio.ensure_future(call)
+    while not task.done():
+        await until(lambda: task.done() or clock.sleeping > 0 or stalled())
+        due = clock.next_due
+        if not task.done() and due is not None:
+            await clock.advance(max(0.0, due - clock.time()))
+    return task.result()

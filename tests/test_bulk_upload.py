@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import assert_accounted
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -126,11 +127,19 @@ async def test_campaign_full_stops_cleanly_with_the_exact_count() -> None:
     async with FakeWolkvox(licenses=40, campaign_capacity=25_000, latency=0.01) as fake:
         camp = fake.create_campaign()
         async with client_for(fake) as wv:
-            report = await wv.upload_records(camp.id, records(60_000))
-    assert report.stopped == "campaign_full"
-    assert report.records_landed == len(camp.records) == 20_000
-    assert any(c.outcome == "failed" for c in report.chunks)
-    assert report.failures and report.failures[0].reason.startswith("The campaign cannot exceed")
+            with pytest.raises(w.CampaignFull) as info:  # records left: never a success
+                await wv.upload_records(camp.id, records(60_000))
+            stopped = info.value.upload_report
+            assert stopped is not None and stopped.stopped == "campaign_full"
+            other = fake.create_campaign()
+            report = await wv.upload_records(other.id, records(60_000), allow_partial=True)
+    for done, campaign in ((stopped, camp), (report, other)):
+        assert done.records_landed == len(campaign.records) == 20_000
+        assert done.records_pending == done.records_read - 20_000 > 0
+        assert not done.failures  # a refused chunk is pending, never "failed rows"
+        assert any(c.outcome == "pending" for c in done.chunks)
+        assert_accounted(done)
+    assert report.stopped == "campaign_full" and not report.complete
 
 
 @pytest.mark.parametrize(

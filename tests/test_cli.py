@@ -8,6 +8,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -284,3 +285,58 @@ def test_upload_killed_at_twenty_random_moments_lands_every_record_once(
     assert landed == Counter(f"k{i}" for i in range(n)), f"seed {seed}"
     calls = Counter(r.api for r in served.requests)
     assert calls["campaign_15"] > 0  # chunks caught in flight were reconciled, not resent
+
+
+def test_upload_beside_a_busy_token_never_exits_0_with_records_missing(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Another process holds the token: the load waits patiently and lands every record
+    once; and when its patience runs out it exits 3, prints the resume command, and that
+    command, pasted, lands exactly the rest."""
+    camp, lookups = served.create_campaign(), served.create_campaign()
+    source = tmp_path / "leads.jsonl"
+    source.write_text(
+        "".join(json.dumps({"customer_id": f"b{i}", "tel1": "3"}) + "\n" for i in range(2_000))
+    )
+    served.latency = 0.05
+    run_env = {**os.environ, **env}
+    busy_worker = str(Path(__file__).with_name("busy_worker.py"))
+    busy = subprocess.Popen(
+        [sys.executable, busy_worker, "raw", served.url, served.token, lookups.id, "1.0"],
+        stdout=subprocess.PIPE,
+    )
+    command = [sys.executable, "-m", "wolkvox_async", "upload", camp.id, str(source)]
+    command += ["--chunk-size", "250"]
+    try:
+        waited = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
+    finally:
+        busy.communicate(timeout=30)
+    assert served.stats.refusals["simultaneous"] > 0
+    assert waited.returncode == 0, waited.stderr
+    assert Counter(r["customer_id"] for r in camp.records) == Counter(f"b{i}" for i in range(2_000))
+
+    other = served.create_campaign()
+    served.elsewhere = 2  # now someone holds both slots until we say
+    command[4] = other.id
+    gave_up = subprocess.run(
+        [*command, "--patience", "0.5"], env=run_env, capture_output=True, text=True, timeout=120
+    )
+    assert gave_up.returncode == 3, gave_up.stderr
+    assert served.token not in gave_up.stderr + gave_up.stdout
+    # Reading stopped with the load: what was read is all pending, nothing is "failed".
+    assert re.search(r"\(patience\): 0 of ([\d,]+) records read landed, \1 pending", gave_up.stderr)
+    hint = gave_up.stderr.rsplit("continue with: ", 1)[1].split()
+    assert hint[:2] == ["wolkvox", "upload"] and hint[-1] == "--resume"
+    assert not other.records
+    served.elsewhere = 0
+    done = subprocess.run(
+        [sys.executable, "-m", "wolkvox_async", *hint[1:]],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Counter(r["customer_id"] for r in other.records) == Counter(
+        f"b{i}" for i in range(2_000)
+    )

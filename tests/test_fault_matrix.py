@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from helpers import until
+from helpers import drive, until
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -58,18 +56,6 @@ CELLS = [
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-async def drive(call: Awaitable[Any], clock: VirtualClock, stalled: Callable[[], bool]) -> Any:
-    """Run ``call`` to its end, moving virtual time on only when the client waits for it:
-    in a backoff sleep, or (``stalled``) on an answer that will come too late."""
-    task = asyncio.ensure_future(call)
-    while not task.done():
-        await until(lambda: task.done() or clock.sleeping > 0 or stalled())
-        due = clock.next_due
-        if not task.done() and due is not None:
-            await clock.advance(max(0.0, due - clock.time()))
-    return task.result()
 
 
 @pytest.mark.parametrize(("fault", "op", "expected"), CELLS)

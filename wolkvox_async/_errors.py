@@ -31,8 +31,12 @@ redacted before they are stored.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from .bulk import UploadReport
 
 __all__ = [
     "ApiError",
@@ -61,6 +65,10 @@ _BODY_PREVIEW = 200
 
 class WolkvoxError(Exception):
     """Base class of every error raised by wolkvox-async."""
+
+    upload_report: UploadReport | None = None
+    """Set on an error that stopped ``upload_records``: what landed, what was rejected and
+    what is pending (in the journal, for resume) when it stopped."""
 
 
 class ConfigError(WolkvoxError, ValueError):

@@ -9,6 +9,7 @@ from ._reports import ChunkReport as ChunkReport
 from ._reports import InsufficientQuota as InsufficientQuota
 from ._reports import ReconcileError as ReconcileError
 from ._reports import RowFailure as RowFailure
+from ._reports import StopReason as StopReason
 from ._reports import UploadProgress as UploadProgress
 from ._reports import UploadReport as UploadReport
 
@@ -21,6 +22,7 @@ __all__ = [
     "InsufficientQuota",
     "ReconcileError",
     "RowFailure",
+    "StopReason",
     "UploadProgress",
     "UploadReport",
     "WindowedDownload",

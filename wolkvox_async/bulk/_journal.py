@@ -1,7 +1,8 @@
 """The upload journal: which chunk of which load is where, so a crash loses and doubles nothing.
 
-A chunk is journaled as SENDING before its request leaves, and DONE (or FAILED) after its
-answer. A chunk found SENDING on restart, or whose answer was lost (a timeout or a reset
+A chunk is journaled as SENDING before its request leaves, DONE after Wolkvox accepted it,
+and PENDING when Wolkvox refused it before doing anything (sent again on resume). A chunk
+found SENDING on restart, or whose answer was lost (a timeout or a reset
 after sending), has an unknown outcome: its records may or may not be in the campaign, and
 it is reconciled against the campaign before anything of it is sent again. Without a path
 the journal lives in memory and covers one run; with a path (SQLite) it covers restarts.
@@ -31,8 +32,9 @@ class ChunkState(enum.StrEnum):
     """Its request may have left: outcome unknown until reconciled."""
     DONE = "done"
     """Wolkvox accepted it."""
-    FAILED = "failed"
-    """Wolkvox refused it; its records are not in the campaign."""
+    PENDING = "pending"
+    """Refused before anything was done (a limit, maintenance, a fatal answer): none of its
+    records are in the campaign; a resume sends it."""
 
 
 @attrs.frozen
@@ -76,7 +78,9 @@ class Journal:
         for idx, state, landed, sent_at in conn.execute(
             "SELECT idx, state, landed, sent_at FROM chunks"
         ):
-            self._entries[idx] = _Entry(ChunkState(state), landed, sent_at)
+            # "failed" is what journals before PENDING called a refused chunk.
+            state = ChunkState.PENDING if state == "failed" else ChunkState(state)
+            self._entries[idx] = _Entry(state, landed, sent_at)
         self._conn = conn
 
     def state(self, index: int) -> _Entry | None:

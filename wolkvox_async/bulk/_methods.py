@@ -12,7 +12,7 @@ from .._errors import ConfigError
 from ..models import CampaignType, PhoneResult
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._reports import UploadProgress, UploadReport
-from ._upload import RecordSource, upload_records
+from ._upload import PATIENCE, RecordSource, upload_records
 
 if TYPE_CHECKING:
     from ..client import WolkvoxClient
@@ -51,6 +51,7 @@ class BulkMethods:
         progress: Callable[[UploadProgress], Any] | None = None,
         on_invalid: Literal["raise", "skip"] = "raise",
         allow_partial: bool = False,
+        patience: float = PATIENCE,
     ) -> UploadReport:
         """Load any number of records: chunks of ≤ 10,000, 2 in flight, nothing lost or doubled.
 
@@ -66,18 +67,30 @@ class BulkMethods:
             progress: Called with an :class:`UploadProgress` as each chunk lands.
             on_invalid: "raise" (nothing of the bad row's chunk is sent) or "skip" (the row is
                 reported in ``failures``).
-            allow_partial: When the input size is known and today's quota is too small, load
-                what fits (``report.stopped == "quota"``) instead of raising.
+            allow_partial: Load what fits: when today's quota (or the campaign's room) runs
+                out, return the report (``stopped`` "quota" or "campaign_full",
+                ``records_pending`` > 0) instead of raising.
+            patience: Seconds a chunk refused before anything was done (another client on
+                the token, maintenance, connection refused, the scheduler unreachable) is
+                tried again, with growing rests, before the load gives up (default 1 hour).
 
         Returns:
-            An :class:`UploadReport`: records read, sent and landed, per chunk its rows and
-            outcome, failures by row, requests used, elapsed; ``stopped`` says why a load
-            ended early (``"campaign_full"``: the campaign holds no more records).
+            An :class:`UploadReport`: records read, sent, landed and pending, per chunk its
+            rows and outcome, rows rejected by our checks, requests used, elapsed. It
+            returns only when every record landed or was rejected on its own, or (with
+            ``allow_partial``) when the quota or the campaign's room ran out.
 
         Raises:
+            WolkvoxError: the error that stopped the load, whenever records are left
+                pending: InvalidToken, Unauthorized, NotFound, BadRequest (fatal, raised after
+                the calls in flight), QuotaExhausted / TokenLimitExceeded, CampaignFull,
+                TooManySimultaneous / Maintenance / TransportError past ``patience``. Its
+                ``upload_report`` tells what landed and what is pending; the journal keeps
+                the pending chunks, so a run with the same input and journal loads exactly
+                them.
             ConfigError: a bad argument, or a bad row with ``on_invalid="raise"``.
             InsufficientQuota: the known input needs more calls than are left today.
-            ReconcileError: a lost answer left a chunk partly landed.
+            ReconcileError: a lost answer left a chunk's outcome unknown.
         """
         return await upload_records(
             cast("WolkvoxClient", self),  # this mixin only ever lives in WolkvoxClient
@@ -90,6 +103,7 @@ class BulkMethods:
             progress=progress,
             on_invalid=on_invalid,
             allow_partial=allow_partial,
+            patience=patience,
         )
 
     def iter_phone_results(

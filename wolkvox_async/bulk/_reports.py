@@ -1,8 +1,9 @@
-"""What an upload reports: per chunk, per failed row, in progress and at the end; and
-the two errors particular to uploads."""
+"""What an upload reports: per chunk, per failed row, in progress and at the end; why a
+load stopped early; and the two errors particular to uploads."""
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 import attrs
@@ -14,6 +15,7 @@ __all__ = [
     "InsufficientQuota",
     "ReconcileError",
     "RowFailure",
+    "StopReason",
     "UploadProgress",
     "UploadReport",
 ]
@@ -37,9 +39,25 @@ class ReconcileError(WolkvoxError):
     """A chunk's outcome could not be told apart (some of its records landed, some not)."""
 
 
+class StopReason(enum.StrEnum):
+    """Why a load ended with records pending (not in the campaign, kept by the journal)."""
+
+    QUOTA = "quota"
+    """The daily quota is spent (our ledger or the server said so), or the part of it that
+    ``allow_partial`` planned for is used up."""
+    CAMPAIGN_FULL = "campaign_full"
+    """The campaign holds no more records (404 mentioning licenses / 50,000)."""
+    PATIENCE = "patience"
+    """A chunk was refused before anything was done (another client busy on the token,
+    maintenance, connection refused, the scheduler unreachable) for longer than
+    ``patience``."""
+    ERROR = "error"
+    """A fatal answer (invalid token, unknown campaign, a bad request…) or a bad row."""
+
+
 @attrs.frozen(kw_only=True)
 class RowFailure:
-    """An input row that did not land, and why."""
+    """An input row rejected on its own (by our checks), and why; never a refused chunk."""
 
     row: int
     customer_id: str | None
@@ -54,7 +72,8 @@ class ChunkReport:
     first_row: int
     last_row: int
     records: int
-    outcome: Literal["landed", "already_landed", "reconciled", "failed", "not_sent"]
+    outcome: Literal["landed", "already_landed", "reconciled", "pending"]
+    """``pending``: not (or not wholly) in the campaign; the journal keeps it for resume."""
     landed: int
     message: str = ""
 
@@ -84,10 +103,22 @@ class UploadReport:
     requests: int
     """Calls this load made (uploads, exports and probes for reconciliation)."""
     elapsed: float
-    stopped: str | None = None
-    """Why the load stopped early: "campaign_full" or "quota"; None when it ran through."""
+    stopped: StopReason | None = None
+    """Why the load stopped early; None when it ran through."""
+    records_pending: int = 0
+    """Records read but not in the campaign: refused chunks and chunks never sent. Always
+    ``records_read == records_landed + len(failures) + records_pending``."""
 
     @property
     def complete(self) -> bool:
         """Every input record landed."""
-        return self.stopped is None and not self.failures
+        return self.stopped is None and not self.failures and not self.records_pending
+
+    def summary(self) -> str:
+        """One line: what landed, what was rejected, what is pending."""
+        text = f"{self.records_landed:,} of {self.records_read:,} records read landed"
+        if self.failures:
+            text += f", {len(self.failures):,} rows rejected"
+        if self.records_pending:
+            text += f", {self.records_pending:,} pending (not in the campaign)"
+        return text

@@ -14,22 +14,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sized
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import attrs
 
 from .._errors import (
-    ApiError,
     CampaignFull,
     ConfigError,
+    Maintenance,
+    QuotaExhausted,
     ResponseDecodeError,
-    SchedulerRefusal,
+    SchedulerUnavailable,
     ServerError,
+    TokenLimitExceeded,
+    TooManySimultaneous,
     TransportError,
+    WaitTooLong,
+    WolkvoxError,
 )
 from .._protocol import encode_rows
 from .._records import MAX_RECORDS_PER_UPLOAD, to_wire_rows
@@ -42,6 +48,7 @@ from ._reports import (
     InsufficientQuota,
     ReconcileError,
     RowFailure,
+    StopReason,
     UploadProgress,
     UploadReport,
 )
@@ -49,11 +56,20 @@ from ._reports import (
 if TYPE_CHECKING:
     from ..client import WolkvoxClient
 
-__all__ = ["RecordSource", "upload_records"]  # the report types live in _reports
+__all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _reports
 
 log = logging.getLogger("wolkvox_async.bulk")
 _ATTEMPTS = 5
 """Sends of one chunk whose answers are lost before the load gives up (resumable)."""
+PATIENCE = 3600.0
+"""Default seconds a chunk refused before anything was done is tried again before the load
+gives up (resumable): someone else may hold the token's 2 slots for a while, and a bulk
+load has nothing to lose by waiting."""
+_REST_FIRST, _REST_CAP = 0.5, 30.0
+"""Rests between refused tries of one chunk: doubling from 0.5 s up to 30 s (jittered)."""
+_REFUSED = (TooManySimultaneous, Maintenance, WaitTooLong, SchedulerUnavailable)
+"""Refusals after which nothing of a chunk is in the campaign and waiting may help (§3.3;
+a refused connection, TransportError(sent=False), is one too)."""
 RecordSource = Iterable[Record | Mapping[str, Any]] | AsyncIterable[Record | Mapping[str, Any]]
 
 
@@ -73,9 +89,14 @@ class _Chunk:
     """The JSON of ``records``, encoded by the reader, ahead of the chunk's turn to send."""
 
 
+class _Left(Exception):
+    """A chunk left pending because another chunk stopped the load."""
+
+
 class _Stop(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: StopReason, cause: WolkvoxError) -> None:
         self.reason = reason
+        self.cause = cause
 
 
 async def _batches(
@@ -109,8 +130,11 @@ class _Load:
         campaign_status: Literal["start", "stop"],
         journal: Journal,
         progress: Callable[[UploadProgress], Any] | None,
+        patience: float,
     ) -> None:
         self.client = client.with_options(priority=Priority.BULK)
+        self.clock = client._clock
+        self.patience = patience
         self.campaign_id = campaign_id
         self.kind = kind
         self.status = campaign_status
@@ -119,7 +143,13 @@ class _Load:
         self.chunks: list[ChunkReport] = []
         self.failures: list[RowFailure] = []
         self.read = self.sent = self.landed = self.requests = 0
-        self.stopped: str | None = None
+        self.pending = 0
+        """Records of chunks that ended not in the campaign (refused, or never sent)."""
+        self.held = 0
+        """Records checked by the reader and not yet handed over in a chunk."""
+        self.stopped: StopReason | None = None
+        self.cause: WolkvoxError | None = None
+        self.stop = asyncio.Event()
         self.spent: list[_Chunk] = []
         """Chunks done with, freed by the reader between its batches: freeing 10,000
         records takes ~0.7 ms, which a sender would otherwise spend between its answer and
@@ -141,30 +171,41 @@ class _Load:
             if checked:
                 parts.append(encode_rows(checked)[1:-1])  # the array's items, no brackets
             await asyncio.sleep(0)  # let the answers of chunks in flight through
+            self.held = len(records)
             while len(records) >= size:
                 body = b"[" + b",".join(parts) + b"]" if len(records) == size else None
-                yield self.chunk(index, rows[:size], records[:size], body)
+                chunk = self.chunk(index, rows[:size], records[:size], body)
                 index += 1
                 rows, records, parts = rows[size:], records[size:], []
                 if records:
                     parts.append(encode_rows(records)[1:-1])
+                self.held = len(records)
+                yield chunk
                 if limit is not None and index >= limit:
-                    self.stopped = "quota"
+                    self.stopped = StopReason.QUOTA  # what allow_partial planned is sent
                     return
         if records:
+            if limit is not None and index >= limit:
+                self.stopped = StopReason.QUOTA
+                return
+            self.held = 0
             yield self.chunk(index, rows, records, b"[" + b",".join(parts) + b"]")
 
     def check(
         self, batch: list[Record | Mapping[str, Any]], rows: list[int], on_invalid: str
     ) -> list[dict[str, str]]:
         """The wire forms of ``batch`` (checked once, sent as is); their rows go to ``rows``."""
-        checked, good_rows, bad = to_wire_rows(batch, self.kind, self.read + 1)
+        first = self.read + 1
+        checked, good_rows, bad = to_wire_rows(batch, self.kind, first)
         self.read += len(batch)
         for row, item, exc in bad:
-            if on_invalid == "raise":
-                raise exc
             cid = item.get("customer_id") if isinstance(item, Mapping) else None
             self.failures.append(RowFailure(row=row, customer_id=cid, reason=str(exc)))
+            if on_invalid == "raise":
+                # Read up to the bad row: the good rows before it are held, none after it.
+                self.read = row
+                self.held += sum(1 for r in good_rows if r < row)
+                raise exc
         rows += good_rows
         return checked
 
@@ -199,7 +240,24 @@ class _Load:
                 )
             )
 
+    def reported(self, chunk: _Chunk) -> bool:
+        return any(c.index == chunk.index for c in self.chunks)
+
+    def left(self, chunk: _Chunk, missing: int, message: str) -> None:
+        """Report a chunk that ends with ``missing`` of its records not in the campaign."""
+        self.pending += missing
+        self._report(chunk, "pending", len(chunk.records) - missing, message)
+
+    def skip(self, chunk: _Chunk) -> None:
+        """A chunk handed over after the load stopped: never sent by this run."""
+        entry = self.journal.state(chunk.index)
+        if entry is not None and entry.state is ChunkState.DONE:
+            self._report(chunk, "already_landed", entry.landed)
+        else:
+            self.left(chunk, len(chunk.records), "not sent: the load had stopped")
+
     async def load(self, chunk: _Chunk) -> None:
+        """Land one chunk, or leave it pending in the journal and raise ``_Stop``."""
         entry = self.journal.state(chunk.index)
         if entry is not None and entry.state is ChunkState.DONE:
             self._report(chunk, "already_landed", entry.landed)
@@ -210,11 +268,9 @@ class _Load:
             # A crash left its outcome unknown (its request may even be running still).
             pending = await self.missing(chunk.records, entry.sent_at)
             reconciled = True
-        for _ in range(_ATTEMPTS):
-            if not pending:
-                self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
-                self._report(chunk, "reconciled", len(chunk.records))
-                return
+        lost = refused = 0
+        refused_since = 0.0
+        while pending:
             # SENDING before anything can leave; the time once admitted, just before it
             # leaves (a wait for admission is not time the server spends on it).
             sent_at = NOT_SENT
@@ -231,49 +287,95 @@ class _Load:
                 await self.client._send_records(
                     self.campaign_id, self.kind, self.status, body, len(pending), leaving
                 )
-            except SchedulerRefusal:
-                self.requests -= 1
-                self.journal.mark(chunk.index, ChunkState.FAILED)  # nothing was sent
-                self._report(chunk, "not_sent", 0, "refused by admission")
-                raise _Stop("quota") from None
-            except CampaignFull as exc:
-                self.journal.mark(chunk.index, ChunkState.FAILED)
-                self._fail(chunk, pending, exc)
-                raise _Stop("campaign_full") from None
             except (ServerError, ResponseDecodeError, TransportError) as exc:
                 if isinstance(exc, TransportError) and not exc.sent:
-                    raise
+                    refused, refused_since = refused + 1, refused_since or self.clock.time()
+                    await self.rest(chunk, pending, exc, refused, refused_since)
+                    continue
                 # The server may have stored the records: find out before sending again.
                 # Without an answer (a timeout, a dropped connection) it may still be
                 # running the call; with one (a 5xx, a broken body) it is done.
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
                 self.sent += len(pending)
+                lost += 1
                 answered = not isinstance(exc, TransportError)
                 pending = await self.missing(pending, NOT_SENT if answered else sent_at)
                 reconciled = True
+                if pending and lost >= _ATTEMPTS:
+                    self.left(chunk, len(pending), "its answer was lost; reconciled on resume")
+                    raise ReconcileError(
+                        f"chunk {chunk.index} (rows {chunk.rows[0]}–{chunk.rows[-1]}): its "
+                        f"answer was lost {lost} times; the journal keeps it for resume"
+                    ) from exc
                 continue
-            except ApiError as exc:
-                self.journal.mark(chunk.index, ChunkState.FAILED)
-                self._fail(chunk, pending, exc)
-                return
+            except _REFUSED as exc:
+                # Refused before the server did anything (§3.3, §4): nothing of the chunk
+                # landed; try again patiently (the core has lowered the token's cap).
+                refused, refused_since = refused + 1, refused_since or self.clock.time()
+                await self.rest(chunk, pending, exc, refused, refused_since)
+                continue
+            except (QuotaExhausted, TokenLimitExceeded) as exc:
+                self.give_up(chunk, pending, reconciled, StopReason.QUOTA, exc)
+            except CampaignFull as exc:
+                self.give_up(chunk, pending, reconciled, StopReason.CAMPAIGN_FULL, exc)
+            except WolkvoxError as exc:
+                # Invalid token, unknown campaign, a bad request…: the same for every chunk.
+                self.give_up(chunk, pending, reconciled, StopReason.ERROR, exc)
             self.sent += len(pending)
-            self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
-            self._report(chunk, "reconciled" if reconciled else "landed", len(chunk.records))
-            return
-        raise ReconcileError(
-            f"chunk {chunk.index} (rows {chunk.rows[0]}–{chunk.rows[-1]}): "
-            "its answer was lost three times; the journal keeps it for resume"
-        )
+            break
+        self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
+        self._report(chunk, "reconciled" if reconciled else "landed", len(chunk.records))
 
-    def _fail(self, chunk: _Chunk, pending: list[dict[str, str]], exc: ApiError) -> None:
-        wanted = {r["customer_id"] for r in pending}
-        for row, record in zip(chunk.rows, chunk.records, strict=True):
-            if record["customer_id"] in wanted:
-                self.failures.append(
-                    RowFailure(row=row, customer_id=record["customer_id"], reason=exc.message)
-                )
-        landed = len(chunk.records) - len(pending)
-        self._report(chunk, "failed", landed, exc.message)
+    def give_up(
+        self,
+        chunk: _Chunk,
+        pending: list[dict[str, str]],
+        reconciled: bool,
+        reason: StopReason,
+        exc: WolkvoxError,
+    ) -> NoReturn:
+        """Leave the chunk to a resume and stop the load."""
+        if reconciled and len(pending) < len(chunk.records):
+            # Part of it is in the campaign: a resume must check which part, not resend all.
+            self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=NOT_SENT)
+        else:
+            self.journal.mark(chunk.index, ChunkState.PENDING)
+        self.left(chunk, len(pending), str(exc))
+        raise _Stop(reason, exc)
+
+    async def rest(
+        self,
+        chunk: _Chunk,
+        pending: list[dict[str, str]],
+        exc: WolkvoxError,
+        refused: int,
+        since: float,
+    ) -> None:
+        """Wait before trying a refused chunk again; give up past ``patience`` or a stop."""
+        delay = min(_REST_CAP, _REST_FIRST * 2.0 ** (refused - 1)) * random.uniform(0.5, 1.0)
+        waited = self.clock.time() - since
+        if waited + delay > self.patience:
+            log.warning(
+                "chunk %d refused for %.0f s (%s); giving up (patience %g s)",
+                chunk.index,
+                waited,
+                exc,
+                self.patience,
+            )
+            self.give_up(chunk, pending, False, StopReason.PATIENCE, exc)
+        if refused == 1 or refused.bit_count() == 1:  # 1st, 2nd, 4th, 8th… refusal
+            log.warning("chunk %d refused (%s); trying again in %.1f s", chunk.index, exc, delay)
+        sleep = asyncio.ensure_future(self.clock.sleep(delay))
+        stopped = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait((sleep, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            stopped.cancel()
+        if self.stop.is_set():  # another chunk stopped the load: this one stays pending
+            self.journal.mark(chunk.index, ChunkState.PENDING)
+            self.left(chunk, len(pending), str(exc))
+            raise _Left
 
     async def missing(self, records: list[dict[str, str]], sent_at: float) -> list[dict[str, str]]:
         """The records of ``records`` not in the campaign (outcome of a lost answer).
@@ -338,6 +440,7 @@ async def upload_records(
     progress: Callable[[UploadProgress], Any] | None = None,
     on_invalid: Literal["raise", "skip"] = "raise",
     allow_partial: bool = False,
+    patience: float = PATIENCE,
 ) -> UploadReport:
     """Load ``records`` into a campaign; see :meth:`WolkvoxClient.upload_records`."""
     from .. import _validate as check
@@ -353,11 +456,32 @@ async def upload_records(
     check.campaign_status(kind, campaign_status)
     if on_invalid not in ("raise", "skip"):
         raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+    if (
+        isinstance(patience, bool)
+        or not isinstance(patience, int | float)
+        or not 0 <= patience < math.inf
+    ):
+        raise ConfigError(f"patience must be a number of seconds >= 0, got {patience!r}")
     if not isinstance(records, AsyncIterable):
         check.iterable("records", records, "records")
     book = Journal(journal, campaign_id=cid, chunk_size=chunk_size)
     started = time.perf_counter()
-    load = _Load(client, cid, kind, campaign_status, book, progress)
+    load = _Load(client, cid, kind, campaign_status, book, progress, float(patience))
+
+    def report() -> UploadReport:
+        return UploadReport(
+            campaign_id=cid,
+            records_read=load.read,
+            records_sent=load.sent,
+            records_landed=load.landed,
+            chunks=tuple(sorted(load.chunks, key=lambda c: c.index)),
+            failures=tuple(sorted(load.failures, key=lambda f: f.row)),
+            requests=load.requests,
+            elapsed=time.perf_counter() - started,
+            stopped=load.stopped,
+            records_pending=load.pending + load.held,
+        )
+
     try:
         limit = await _chunks_allowed(client, records, chunk_size, book, allow_partial)
         await _pump(
@@ -365,19 +489,23 @@ async def upload_records(
             load.chunk_source(records, chunk_size, on_invalid, limit),
             client.config.max_concurrency,
         )
+    except WolkvoxError as exc:
+        if load.read:  # a bad row, a lost answer: say what this run did before it
+            exc.upload_report = report()
+            exc.add_note(f"upload stopped: {exc.upload_report.summary()}")
+        raise
     finally:
         book.close()
-    return UploadReport(
-        campaign_id=cid,
-        records_read=load.read,
-        records_sent=load.sent,
-        records_landed=load.landed,
-        chunks=tuple(sorted(load.chunks, key=lambda c: c.index)),
-        failures=tuple(sorted(load.failures, key=lambda f: f.row)),
-        requests=load.requests,
-        elapsed=time.perf_counter() - started,
-        stopped=load.stopped,
-    )
+    done = report()
+    # Only a stop the caller allowed for returns: one that leaves records pending for any
+    # other reason raises, so it can never pass for a finished load.
+    if load.cause is not None and not (
+        allow_partial and load.stopped in (StopReason.QUOTA, StopReason.CAMPAIGN_FULL)
+    ):
+        load.cause.upload_report = done
+        load.cause.add_note(f"upload stopped ({load.stopped}): {done.summary()}")
+        raise load.cause
+    return done
 
 
 async def _chunks_allowed(
@@ -407,32 +535,39 @@ async def _chunks_allowed(
 
 
 async def _pump(load: _Load, chunks: AsyncIterator[_Chunk], workers: int) -> None:
-    """Feed chunks to ``workers`` senders through a small queue (bounded memory)."""
+    """Feed chunks to ``workers`` senders through a small queue (bounded memory). The first
+    stop (a limit, a fatal answer) ends reading; chunks already in flight finish (at most
+    ``workers`` reach the server), chunks not yet sent stay pending."""
     queue: asyncio.Queue[_Chunk | None] = asyncio.Queue(maxsize=workers)
-    stop = asyncio.Event()
     errors: list[Exception] = []
 
     async def sender() -> None:
         # A sender never dies early: after a stop it drains the queue, so the reader is
         # never left waiting on a full queue.
         while (chunk := await queue.get()) is not None:
-            if stop.is_set():
+            if load.stop.is_set():
+                load.skip(chunk)
                 continue
             try:
                 await load.load(chunk)
                 load.spent.append(chunk)
+            except _Left:
+                pass
             except _Stop as why:
-                load.stopped = why.reason
-                stop.set()
+                load.stopped, load.cause = why.reason, why.cause
+                load.stop.set()
             except Exception as exc:
+                if not load.reported(chunk):  # outcome unknown: the journal keeps it
+                    load.left(chunk, len(chunk.records), str(exc))
                 errors.append(exc)
-                stop.set()
+                load.stop.set()
 
     tasks = [asyncio.create_task(sender()) for _ in range(workers)]
     try:
         try:
             async for chunk in chunks:
-                if stop.is_set():
+                if load.stop.is_set():
+                    load.skip(chunk)
                     break
                 await queue.put(chunk)
         finally:

@@ -16,8 +16,17 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from .. import ApiError, ConfigError, SchedulerRefusal, TransportError, WolkvoxClient, WolkvoxError
+from .. import (
+    CampaignFull,
+    ConfigError,
+    SchedulerRefusal,
+    TokenLimitExceeded,
+    TooManySimultaneous,
+    WolkvoxClient,
+    WolkvoxError,
+)
 
 __all__ = [
     "EXIT_API",
@@ -28,6 +37,7 @@ __all__ = [
     "default_state_dir",
     "emit",
     "err",
+    "exit_code",
     "fail",
     "parse_when",
     "pass_settings",
@@ -81,24 +91,33 @@ class Settings:
         )
 
 
+_LIMITS = (SchedulerRefusal, TokenLimitExceeded, TooManySimultaneous, CampaignFull)
+"""Refusals by a limit (exit 3): our ledger's, or the server's quota, 2-slot or capacity."""
+
+
+def exit_code(exc: WolkvoxError) -> int:
+    """The documented exit code of an error: 2 usage, 3 a limit, 4 the API or network."""
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    return EXIT_LIMIT if isinstance(exc, _LIMITS) else EXIT_API
+
+
 def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "interrupted") -> T:
-    """Run a coroutine and turn our errors into messages and documented exit codes."""
+    """Run a coroutine and turn our errors (with their notes: what was done, what to run
+    next) into messages and documented exit codes."""
     try:
         return asyncio.run(work())
     except KeyboardInterrupt:
         err.print(f"[yellow]{interrupted}[/]", highlight=False)
         sys.exit(EXIT_INTERRUPTED)
-    except ConfigError as exc:
-        fail(EXIT_USAGE, str(exc))
-    except SchedulerRefusal as exc:
-        fail(EXIT_LIMIT, str(exc))
-    except (ApiError, TransportError, WolkvoxError) as exc:
-        fail(EXIT_API, str(exc))
+    except WolkvoxError as exc:
+        fail(exit_code(exc), "\n".join([str(exc), *getattr(exc, "__notes__", ())]))
 
 
 def fail(code: int, message: str) -> NoReturn:
     """Print an error (never the token: our errors carry none) and exit with ``code``."""
-    err.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    # soft_wrap: a resume command in the message must stay one line that pastes as is.
+    err.print(Text.assemble(("error: ", "red"), message), highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

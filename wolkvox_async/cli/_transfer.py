@@ -8,6 +8,7 @@ without losing or doubling a record; a finished load removes its journal.
 from __future__ import annotations
 
 import hashlib
+import shlex
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import IO, Any
 
 import click
 
+from .._errors import WolkvoxError
 from ..bulk import UploadProgress
 from ..bulk._methods import _REPORTS
+from ..bulk._upload import PATIENCE
 from ._common import (
     EXIT_USAGE,
     Settings,
@@ -75,6 +78,14 @@ def _count_rows(path: Path, fmt: str) -> int:
 @click.option("--resume", is_flag=True, help="Continue an interrupted load of this file.")
 @click.option("--restart", is_flag=True, help="Forget an interrupted load and start over.")
 @click.option("--skip-invalid", is_flag=True, help="Report bad rows and load the rest.")
+@click.option(
+    "--patience",
+    type=click.FloatRange(min=0),
+    default=PATIENCE,
+    show_default=True,
+    help="Seconds to keep retrying a chunk refused before anything was done (the token "
+    "busy elsewhere, maintenance, no connection) before stopping (resumable).",
+)
 @pass_settings
 def upload(
     settings: Settings,
@@ -88,6 +99,7 @@ def upload(
     resume: bool,
     restart: bool,
     skip_invalid: bool,
+    patience: float,
 ) -> None:
     """Load the records of FILE (CSV or JSONL) into CAMPAIGN_ID."""
     mapping = _mapping(maps)
@@ -103,7 +115,7 @@ def upload(
             f"({journal}): add --resume to continue it, or --restart to start over",
         )
     journal.parent.mkdir(parents=True, exist_ok=True)
-    resume_hint = f"wolkvox upload {campaign_id} {file} --resume"
+    resume_hint = shlex.join(["wolkvox", "upload", campaign_id, str(file), "--resume"])
 
     async def work() -> Any:
         with progress_bar("uploading", quiet=settings.json) as bar:
@@ -113,23 +125,28 @@ def upload(
                 bar.update(task, completed=progress.records_landed)
 
             async with settings.client() as wv:
-                return await wv.upload_records(
-                    campaign_id,
-                    read_records(file, fmt, mapping),
-                    campaign_type=kind,
-                    chunk_size=chunk_size,
-                    journal=journal,
-                    progress=advance,
-                    on_invalid="skip" if skip_invalid else "raise",
-                )
+                try:
+                    return await wv.upload_records(
+                        campaign_id,
+                        read_records(file, fmt, mapping),
+                        campaign_type=kind,
+                        chunk_size=chunk_size,
+                        journal=journal,
+                        progress=advance,
+                        on_invalid="skip" if skip_invalid else "raise",
+                        patience=patience,
+                    )
+                except WolkvoxError as exc:
+                    # A load that stops with records pending raises (exit 3 for a limit, 4
+                    # for the server or the network); the journal keeps what is pending.
+                    if exc.upload_report is not None:
+                        exc.add_note(f"the journal keeps the rest; continue with: {resume_hint}")
+                    raise
 
     report = run(
         work, interrupted=f"stopped; in-flight chunks are journaled. Resume with: {resume_hint}"
     )
-    if report.stopped is None:
-        journal.unlink(missing_ok=True)
-    else:
-        err.print(f"[yellow]stopped early ({report.stopped}); resume later with:[/] {resume_hint}")
+    journal.unlink(missing_ok=True)
     emit(
         settings,
         [

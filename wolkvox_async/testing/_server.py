@@ -98,6 +98,10 @@ class FakeWolkvox:
         """Seconds a call may run (§3.1): one whose body is read later is stopped, not run."""
         self.knobs = knobs or Knobs()
         self.maintenance = False
+        self.elsewhere = 0
+        """Slots of every token held by a client the test does not run (another team's
+        script): a request finding ``in flight + elsewhere >= max_concurrency`` is refused
+        403 SIMULTANEOUS."""
         self.clock = clock or (lambda: datetime.now(UTC))
         self.faults = FaultPlan()
         self.requests: deque[LoggedRequest] = deque(maxlen=log_size)
@@ -260,7 +264,7 @@ class FakeWolkvox:
             return await refuse(INVALID_TOKEN, "invalid_token")
         if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE):
             return await refuse(MAINTENANCE, "maintenance")
-        if stats.in_flight[token] >= self.max_concurrency:
+        if stats.in_flight[token] + self.elsewhere >= self.max_concurrency:
             return await refuse(SIMULTANEOUS, "simultaneous")
         stats.in_flight[token] += 1
         stats.peak_in_flight[token] = max(stats.peak_in_flight[token], stats.in_flight[token])
