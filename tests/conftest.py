@@ -4,10 +4,12 @@ logs at DEBUG and fails any test during which a token-like string reached a log 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings
 from redis_server import RedisServer
 
 from wolkvox_async import WolkvoxClient
@@ -39,6 +41,12 @@ class _TokenWatch(logging.Handler):
 
 
 _WATCH = _TokenWatch()
+
+# Under CI, Hypothesis draws the same examples every run (a failure there is a bug to find,
+# reproducible as is); on a developer's machine it explores, and prints how to replay.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
@@ -52,3 +53,12 @@ async def drive(
         if not task.done() and due is not None:
             await clock.advance(max(0.0, due - clock.time()))
     return task.result()
+
+
+def seed() -> int:
+    """The seed of a test's randomness: WOLKVOX_TEST_SEED, else fixed under CI, else fresh.
+    Tests put it in every failure message, so a failure can be replayed."""
+    given = os.environ.get("WOLKVOX_TEST_SEED")
+    if given:
+        return int(given)
+    return 20261128 if os.environ.get("CI") else int.from_bytes(os.urandom(4), "big")

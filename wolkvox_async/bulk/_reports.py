@@ -4,6 +4,7 @@ load stopped early; and the two errors particular to uploads."""
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Literal
 
 import attrs
@@ -105,6 +106,9 @@ class UploadReport:
     elapsed: float
     stopped: StopReason | None = None
     """Why the load stopped early; None when it ran through."""
+    finished_at: datetime | None = None
+    """Set when the journal showed this load had already finished (at that time): this
+    run sent nothing, and the figures are that run's (``chunks`` is empty)."""
     records_pending: int = 0
     """Records read but not in the campaign: refused chunks and chunks never sent. Always
     ``records_read == records_landed + len(failures) + records_pending``."""
@@ -117,6 +121,8 @@ class UploadReport:
     def summary(self) -> str:
         """One line: what landed, what was rejected, what is pending."""
         text = f"{self.records_landed:,} of {self.records_read:,} records read landed"
+        if self.finished_at is not None:
+            text += f" on {self.finished_at:%Y-%m-%d %H:%M} UTC (already finished: nothing sent)"
         if self.failures:
             text += f", {len(self.failures):,} rows rejected"
         if self.records_pending:

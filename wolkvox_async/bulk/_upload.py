@@ -16,7 +16,9 @@ import logging
 import math
 import random
 import time
+import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sized
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -89,6 +91,12 @@ class _Chunk:
     """The JSON of ``records``, encoded by the reader, ahead of the chunk's turn to send."""
 
 
+def _digest(body: bytes) -> str:
+    """A checksum of a chunk as encoded (CRC-32: ~0.1 ms per 10,000 records; it detects
+    a changed input, it does not defend against a forged one)."""
+    return f"{zlib.crc32(body):08x}:{len(body)}"
+
+
 class _Left(Exception):
     """A chunk left pending because another chunk stopped the load."""
 
@@ -146,7 +154,9 @@ class _Load:
         self.pending = 0
         """Records of chunks that ended not in the campaign (refused, or never sent)."""
         self.held = 0
-        """Records checked by the reader and not yet handed over in a chunk."""
+        """Records checked by the reader and not yet cut into a chunk."""
+        self.deferred = 0
+        """Records of chunks the reader holds back until a resume's input is checked."""
         self.stopped: StopReason | None = None
         self.cause: WolkvoxError | None = None
         self.stop = asyncio.Event()
@@ -158,6 +168,47 @@ class _Load:
     # ---- reading ------------------------------------------------------------------------
 
     async def chunk_source(
+        self, source: RecordSource, size: int, on_invalid: str, limit: int | None
+    ) -> AsyncIterator[_Chunk]:
+        """The chunks to send. Chunks a resumed load already landed are checked against
+        the journal and reported here; a chunk left pending before the last one that
+        landed waits until that one has been read and checked, so a changed input is
+        refused before anything of it is sent."""
+        last_done = self.journal.last_done
+        deferred: list[_Chunk] = []
+        async for chunk in self._cut(source, size, on_invalid, limit):
+            if self.landed_before(chunk):
+                continue
+            if chunk.index < last_done:
+                deferred.append(chunk)
+                self.deferred += len(chunk.records)
+                continue
+            while deferred:
+                held = deferred.pop(0)
+                self.deferred -= len(held.records)
+                yield held
+            yield chunk
+        while deferred:
+            held = deferred.pop(0)
+            self.deferred -= len(held.records)
+            yield held
+
+    def landed_before(self, chunk: _Chunk) -> bool:
+        """True for a chunk an earlier run landed (reported here); ConfigError when the
+        input there is not what that run loaded."""
+        entry = self.journal.state(chunk.index)
+        if entry is None or entry.state is not ChunkState.DONE:
+            return False
+        if entry.digest and entry.digest != _digest(chunk.body):
+            raise ConfigError(
+                f"the input changed since it was loaded: rows {chunk.rows[0]}–"
+                f"{chunk.rows[-1]} (chunk {chunk.index}) differ from what landed; resume "
+                "with the input as it was, or start a new load (a new journal)"
+            )
+        self._report(chunk, "already_landed", entry.landed)
+        return True
+
+    async def _cut(
         self, source: RecordSource, size: int, on_invalid: str, limit: int | None
     ) -> AsyncIterator[_Chunk]:
         rows: list[int] = []
@@ -323,7 +374,9 @@ class _Load:
                 self.give_up(chunk, pending, reconciled, StopReason.ERROR, exc)
             self.sent += len(pending)
             break
-        self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records))
+        self.journal.mark(
+            chunk.index, ChunkState.DONE, len(chunk.records), 0.0, _digest(chunk.body)
+        )
         self._report(chunk, "reconciled" if reconciled else "landed", len(chunk.records))
 
     def give_up(
@@ -465,6 +518,10 @@ async def upload_records(
     if not isinstance(records, AsyncIterable):
         check.iterable("records", records, "records")
     book = Journal(journal, campaign_id=cid, chunk_size=chunk_size)
+    if (earlier := book.finished()) is not None:
+        book.close()
+        log.info("this load finished on %s: nothing to send", earlier["finished_at"])
+        return _finished_report(cid, earlier)
     started = time.perf_counter()
     load = _Load(client, cid, kind, campaign_status, book, progress, float(patience))
 
@@ -479,7 +536,7 @@ async def upload_records(
             requests=load.requests,
             elapsed=time.perf_counter() - started,
             stopped=load.stopped,
-            records_pending=load.pending + load.held,
+            records_pending=load.pending + load.held + load.deferred,
         )
 
     try:
@@ -489,14 +546,18 @@ async def upload_records(
             load.chunk_source(records, chunk_size, on_invalid, limit),
             client.config.max_concurrency,
         )
+        done = report()
+        if load.cause is None and load.stopped is None:
+            book.finish(_summary(done))  # kept: running this load again sends nothing
     except WolkvoxError as exc:
         if load.read:  # a bad row, a lost answer: say what this run did before it
             exc.upload_report = report()
             exc.add_note(f"upload stopped: {exc.upload_report.summary()}")
         raise
     finally:
+        if book.created and book.untouched:
+            book.discard()  # nothing can have been sent: the corrected command just runs
         book.close()
-    done = report()
     # Only a stop the caller allowed for returns: one that leaves records pending for any
     # other reason raises, so it can never pass for a finished load.
     if load.cause is not None and not (
@@ -506,6 +567,35 @@ async def upload_records(
         load.cause.add_note(f"upload stopped ({load.stopped}): {done.summary()}")
         raise load.cause
     return done
+
+
+def _summary(report: UploadReport) -> dict[str, Any]:
+    """What a finished journal keeps of its load, to answer a run of it again."""
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "campaign_id": report.campaign_id,
+        "records_read": report.records_read,
+        "records_landed": report.records_landed,
+        "failures": [[f.row, f.customer_id, f.reason] for f in report.failures],
+    }
+
+
+def _finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
+    """The report of a load that had already finished: nothing sent this time."""
+    return UploadReport(
+        campaign_id=campaign_id,
+        records_read=summary["records_read"],
+        records_sent=0,
+        records_landed=summary["records_landed"],
+        chunks=(),
+        failures=tuple(
+            RowFailure(row=row, customer_id=cid, reason=why)
+            for row, cid, why in summary["failures"]
+        ),
+        requests=0,
+        elapsed=0.0,
+        finished_at=datetime.fromisoformat(summary["finished_at"]),
+    )
 
 
 async def _chunks_allowed(

@@ -20,7 +20,8 @@ from ..models import CampaignType
 from ._common import Settings, default_state_dir, emit, parse_when, pass_settings, run
 from ._demo import demo
 from ._files import row_dict
-from ._transfer import export, upload
+from ._transfer import export
+from ._upload import upload
 
 __all__ = ["cli"]
 
