@@ -310,7 +310,7 @@ async def test_a_load_killed_with_sigkill_resumes_exactly(
     live = 0
     for target in (2_000, 9_000, 15_000):  # kill at three points of the load, then finish it
         proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
-        await until(lambda: len(camp.records) >= target or proc.returncode is not None, 60)
+        await until(lambda t=target, p=proc: len(camp.records) >= t or p.returncode is not None, 60)
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):  # it may end this very moment
                 proc.send_signal(signal.SIGKILL)
