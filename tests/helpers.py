@@ -62,3 +62,20 @@ def seed() -> int:
     if given:
         return int(given)
     return 20261128 if os.environ.get("CI") else int.from_bytes(os.urandom(4), "big")
+
+
+def settled(fake: Any, in_flight: int = 0) -> Callable[[], bool]:
+    """For :func:`drive`: True once the server has had at most ``in_flight`` requests
+    running (say, one whose answer comes an hour late) and no new request for ~20 ms of
+    real time: the client waits on virtual time only (a paused queue, a call timeout)."""
+    last = [-1, 0]
+
+    def stalled() -> bool:
+        seen = fake.stats.requests
+        if fake.stats.in_flight[fake.token] > in_flight or seen != last[0]:
+            last[:] = [seen, 0]
+            return False
+        last[1] += 1
+        return last[1] >= 10
+
+    return stalled

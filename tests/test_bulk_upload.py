@@ -104,9 +104,15 @@ async def test_a_bad_row_stops_before_its_chunk_is_sent(fake: FakeWolkvox) -> No
     rows: list[Any] = [{"customer_id": str(i)} for i in range(30)]
     rows[14] = {"customer_id": "14", "opt7": "x" * 201}
     async with client_for(fake) as wv:
-        with pytest.raises(w.ConfigError, match=r"row 15.*opt7"):
+        with pytest.raises(w.ConfigError, match=r"row 15.*opt7") as info:
             await wv.upload_records(camp.id, rows, chunk_size=10)
         assert len(camp.records) == 10  # chunk 1 (rows 1-10) went; chunk 2 never left
+        stopped = info.value.upload_report  # what landed, which row, what is pending
+        assert stopped is not None and stopped.records_landed == 10
+        assert (stopped.records_read, stopped.records_pending) == (30, 19)  # a list: all of it
+        assert [f.row for f in stopped.failures] == [15]
+        assert_accounted(stopped)
+        assert "10 of 30 records landed, 1 rejected, 19 pending" in str(info.value.__notes__)
         other = fake.create_campaign()
         report = await wv.upload_records(other.id, rows, chunk_size=10, on_invalid="skip")
     assert report.records_landed == 29
@@ -122,6 +128,8 @@ async def test_quota_is_checked_before_the_first_request(fake: FakeWolkvox) -> N
         assert fake.stats.requests == 0
         report = await wv.upload_records(camp.id, records(25_000), allow_partial=True)
     assert (report.stopped, report.records_landed, len(camp.records)) == ("quota", 20_000, 20_000)
+    assert report.records_pending == report.records_read - 20_000 > 0
+    assert_accounted(report)
 
 
 async def test_campaign_full_stops_cleanly_with_the_exact_count() -> None:
@@ -288,12 +296,16 @@ def test_every_record_lands_exactly_once(n: int, chunk: int, schedule: list[Faul
                             camp.id, records(n), chunk_size=chunk, journal=journal
                         )
                         break
-                    except w.WolkvoxError:
+                    except w.WolkvoxError as exc:  # never a success with records missing
+                        assert exc.upload_report is not None
+                        assert exc.upload_report.records_pending > 0
+                        assert_accounted(exc.upload_report)
                         continue
                 else:
                     raise AssertionError("three runs did not finish the load")
             assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(n)})
             assert report.records_landed == n and report.complete
+            assert_accounted(report)
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(scenario(Path(tmp) / "journal.db"))

@@ -347,7 +347,7 @@ def test_upload_beside_a_busy_token_never_exits_0_with_records_missing(
     assert gave_up.returncode == 3, gave_up.stderr
     assert served.token not in gave_up.stderr + gave_up.stdout
     # Reading stopped with the load: what was read is all pending, nothing is "failed".
-    assert re.search(r"\(patience\): 0 of ([\d,]+) records read landed, \1 pending", gave_up.stderr)
+    assert re.search(r"\(patience\): 0 of ([\d,]+) records landed, \1 pending", gave_up.stderr)
     hint = gave_up.stderr.rsplit("continue with: ", 1)[1].split()
     assert hint[:2] == ["wolkvox", "upload"] and hint[-1] == "--resume"
     assert not other.records

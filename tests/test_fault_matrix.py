@@ -21,7 +21,7 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from helpers import drive, until
+from helpers import assert_accounted, drive, settled, until
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -50,8 +50,11 @@ MATRIX: list[tuple[Fault | str, type[Exception] | None, type[Exception] | None]]
 CELLS = [
     pytest.param(fault, op, expected, id=f"{fault}-{op}")
     for fault, read, write in MATRIX
-    for op, expected in (("read", read), ("write", write))
+    for op, expected in (("read", read), ("write", write), ("upload", None))
 ]
+"""An upload either lands every record once, or raises with its report accounting for
+every record (landed + rejected + pending) and pending > 0: never a success with records
+missing."""
 
 
 def open_fds() -> int:
@@ -82,10 +85,25 @@ async def test_fault_cell(fault: Fault | str, op: str, expected: type[Exception]
 
     if op == "read":
         call = client.find_record(campaign_id=campaign.id, customer_id="c1")
-    else:
+    elif op == "write":
         call = client.add_record(campaign.id, [{"customer_id": "c1", "tel1": "3001234567"}])
+    else:
+        leads = [{"customer_id": f"c{i}", "tel1": "3001234567"} for i in range(3)]
+        call = client.upload_records(campaign.id, leads, chunk_size=1, patience=300)
     try:
-        if expected is None:
+        if op == "upload":
+            try:
+                slow = settled(fake, in_flight=1 if fault is Fault.SLOW else 0)
+                report = await drive(call, clock, slow)
+                assert report.complete and report.records_landed == 3
+            except w.WolkvoxError as exc:
+                report = exc.upload_report
+                assert report is not None and report.records_pending > 0, exc
+                assert fake.token not in str(exc)
+            assert_accounted(report)
+            ids = [r["customer_id"] for r in fake.campaign(campaign.id).records]
+            assert len(ids) == len(set(ids)) == report.records_landed
+        elif expected is None:
             await drive(call, clock, slow_answer_pending)
         else:
             with pytest.raises(expected) as info:

@@ -8,12 +8,12 @@ import asyncio
 import json
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import assert_accounted, drive, until
+from helpers import assert_accounted, drive, settled, until
 from redis_server import free_port
 
 import wolkvox_async as w
@@ -31,22 +31,6 @@ def records(n: int) -> list[Record]:
 def exactly_once(fake: FakeWolkvox, campaign_id: str, n: int) -> bool:
     landed = Counter(r["customer_id"] for r in fake.campaign(campaign_id).records)
     return landed == Counter(f"c{i}" for i in range(n))
-
-
-def quiet(fake: FakeWolkvox) -> Callable[[], bool]:
-    """True once the server has had nothing in flight and no new request for ~20 ms of real
-    time: the client waits on virtual time only (a paused token's queue, say)."""
-    last = [-1, 0]
-
-    def stalled() -> bool:
-        seen = fake.stats.requests
-        if fake.stats.in_flight[fake.token] or seen != last[0]:
-            last[:] = [seen, 0]
-            return False
-        last[1] += 1
-        return last[1] >= 10
-
-    return stalled
 
 
 @pytest.fixture
@@ -105,7 +89,9 @@ async def test_a_refused_chunk_is_retried_patiently_and_lands_once(refusal: str)
             server=fake.server, token=fake.token, base_url=fake.url, clock=clock
         ) as wv:
             load = asyncio.ensure_future(
-                drive(wv.upload_records(camp.id, records(250), chunk_size=100), clock, quiet(fake))
+                drive(
+                    wv.upload_records(camp.id, records(250), chunk_size=100), clock, settled(fake)
+                )
             )
             while clock.time() - START.timestamp() < 1200:  # 20 minutes of refusals
                 assert not load.done(), load

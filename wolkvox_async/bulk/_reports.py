@@ -95,6 +95,8 @@ class UploadReport:
 
     campaign_id: str
     records_read: int
+    """Input records accounted for: those read, and, when an input of known length (a
+    list) stopped early, the rest of it (pending)."""
     records_sent: int
     """Records in requests that left us (resends after reconciliation included)."""
     records_landed: int
@@ -120,11 +122,11 @@ class UploadReport:
 
     def summary(self) -> str:
         """One line: what landed, what was rejected, what is pending."""
-        text = f"{self.records_landed:,} of {self.records_read:,} records read landed"
+        text = f"{self.records_landed:,} of {self.records_read:,} records landed"
         if self.finished_at is not None:
             text += f" on {self.finished_at:%Y-%m-%d %H:%M} UTC (already finished: nothing sent)"
         if self.failures:
-            text += f", {len(self.failures):,} rows rejected"
+            text += f", {len(self.failures):,} rejected"
         if self.records_pending:
             text += f", {self.records_pending:,} pending (not in the campaign)"
         return text

@@ -525,10 +525,14 @@ async def upload_records(
     started = time.perf_counter()
     load = _Load(client, cid, kind, campaign_status, book, progress, float(patience))
 
+    known = len(records) if isinstance(records, Sized) else None
+
     def report() -> UploadReport:
+        # An input of known length that stopped early: its unread rest is pending too.
+        unread = known - load.read if known is not None and load.stopped else 0
         return UploadReport(
             campaign_id=cid,
-            records_read=load.read,
+            records_read=load.read + unread,
             records_sent=load.sent,
             records_landed=load.landed,
             chunks=tuple(sorted(load.chunks, key=lambda c: c.index)),
@@ -536,7 +540,7 @@ async def upload_records(
             requests=load.requests,
             elapsed=time.perf_counter() - started,
             stopped=load.stopped,
-            records_pending=load.pending + load.held + load.deferred,
+            records_pending=load.pending + load.held + load.deferred + unread,
         )
 
     try:
@@ -551,6 +555,7 @@ async def upload_records(
             book.finish(_summary(done))  # kept: running this load again sends nothing
     except WolkvoxError as exc:
         if load.read:  # a bad row, a lost answer: say what this run did before it
+            load.stopped = load.stopped or StopReason.ERROR
             exc.upload_report = report()
             exc.add_note(f"upload stopped: {exc.upload_report.summary()}")
         raise
