@@ -334,3 +334,36 @@ async def test_a_load_killed_with_sigkill_resumes_exactly(
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0 and int(out) == 20_000
     assert landed(fake, camp.id) == Counter({f"k{i}": 1 for i in range(20_000)})
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("token", w.InvalidToken),
+        ("campaign", w.ApiError),
+        ("quota", w.TokenLimitExceeded),
+    ],
+)
+async def test_a_fatal_answer_stops_the_whole_load_at_once(
+    fake: FakeWolkvox, case: str, error: type[Exception]
+) -> None:
+    """An invalid token, an unknown campaign, the server's TOKEN LIMIT: the load raises
+    that error after the calls already in flight (at most 2 reach the server), never a
+    report full of "row failures"."""
+    camp = fake.create_campaign()
+    fake.latency = 0.01
+    token, campaign_id = fake.token, camp.id
+    if case == "token":
+        token = "0" * 56
+    elif case == "campaign":
+        campaign_id = "999999"
+    else:
+        fake.world.operations[fake.server].daily_quota = 0
+    async with WolkvoxClient(server=fake.server, token=token, base_url=fake.url) as wv:
+        with pytest.raises(error) as info:
+            await wv.upload_records(campaign_id, records(5_000), chunk_size=100)
+    assert fake.stats.requests <= 2 and not camp.records
+    report = info.value.upload_report  # type: ignore[attr-defined]
+    assert report is not None and not report.failures and report.records_landed == 0
+    assert report.records_pending == 5_000 and report.stopped in ("error", "quota")
+    assert_accounted(report)

@@ -18,10 +18,12 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import helpers
 import pytest
 from click.testing import CliRunner, Result
+from redis_server import free_port
 
 from wolkvox_async.cli._app import cli
 from wolkvox_async.testing import FakeWolkvox
@@ -363,3 +365,98 @@ def test_upload_beside_a_busy_token_never_exits_0_with_records_missing(
     assert Counter(r["customer_id"] for r in other.records) == Counter(
         f"b{i}" for i in range(2_000)
     )
+
+
+def test_every_upload_path_exits_with_its_documented_code(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each way an upload can end, as a person meets it (real subprocesses): the exit code
+    the README documents, a message naming what happened, and what reached the server."""
+    source = tmp_path / "leads.jsonl"
+    source.write_text(
+        "".join(json.dumps({"customer_id": f"e{i}", "tel1": "3"}) + "\n" for i in range(300))
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"customer_id": "x", "opt7": "y" * 201}) + "\n")
+    closed = f"http://127.0.0.1:{free_port()}"
+    op = served.world.operations[served.server]
+
+    def upload(
+        case_env: dict[str, str], campaign: str, *extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "wolkvox_async", "upload", campaign, *extra]
+        return subprocess.run(
+            command, env={**os.environ, **case_env}, capture_output=True, text=True, timeout=120
+        )
+
+    def state(name: str) -> dict[str, str]:  # each case its own ledger and journals
+        return {**env, "XDG_STATE_HOME": str(tmp_path / name)}
+
+    cases: list[tuple[str, Any, int, str]] = [
+        ("done", lambda: upload(state("a"), done_camp, str(source), "--chunk-size", "100"), 0, ""),
+        (
+            "partial by the server's quota",
+            lambda: upload(state("q"), quota_camp, str(source), "--chunk-size", "100"),
+            3,
+            "TOKEN LIMIT EXCEEDED",
+        ),
+        (
+            "refused by the local ledger",
+            lambda: upload(state("q"), quota_camp, str(source), "--chunk-size", "100", "--resume"),
+            3,
+            "resets at",
+        ),
+        (
+            "bad token",
+            lambda: upload({**state("t"), "WOLKVOX_TOKEN": "0" * 56}, fresh(), str(source)),
+            4,
+            "PLEASE VALIDATE TOKEN",
+        ),
+        (
+            "unknown campaign",
+            lambda: upload(state("u"), "999999", str(source), "--chunk-size", "100"),
+            4,
+            "999999",
+        ),
+        (
+            "network down",
+            lambda: upload(
+                {**state("n"), "WOLKVOX_BASE_URL": closed}, fresh(), str(source), "--patience", "0"
+            ),
+            4,
+            "continue with: wolkvox upload",
+        ),
+        ("bad input", lambda: upload(state("b"), fresh(), str(bad)), 2, "row 1"),
+    ]
+    campaigns: list[str] = []
+
+    def fresh() -> str:
+        campaigns.append(served.create_campaign().id)
+        return campaigns[-1]
+
+    done_camp, quota_camp = fresh(), fresh()
+    for name, run_case, code, message in cases:
+        before = served.stats.requests
+        op.daily_quota = None
+        if name == "partial by the server's quota":
+            op.daily_quota = served.quota_used() + 2  # two more calls today, then 403
+        if name == "refused by the local ledger":
+            op.daily_quota = 0  # our ledger remembers the 403: nothing reaches the server
+        result = run_case()
+        output = result.stdout + result.stderr
+        assert result.returncode == code, f"{name}: {output}"
+        assert message in output, f"{name}: {output}"
+        assert served.token not in output and "0" * 56 not in output
+        if code:
+            assert "error:" in result.stderr, name
+        if name in ("bad token", "unknown campaign"):  # fatal: the load stops at once
+            assert served.stats.requests - before <= 2, name
+        if name in ("bad input", "refused by the local ledger"):  # nothing was sent
+            assert served.stats.requests == before, name
+        if name == "bad input":  # refused before anything was sent, and no journal left
+            assert served.stats.requests == before
+            assert not list((tmp_path / "b").rglob("*.journal"))
+    assert Counter(r["customer_id"] for r in served.campaign(done_camp).records) == Counter(
+        f"e{i}" for i in range(300)
+    )
+    # Interrupted (Ctrl-C) exits 130: test_upload_interrupted_then_resumed.
