@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 from redis_server import free_port
 
 from wolkvox_async.cli._app import cli
-from wolkvox_async.testing import FakeWolkvox
+from wolkvox_async.testing import FakeWolkvox, Fault
 
 
 @pytest.fixture
@@ -460,3 +460,44 @@ def test_every_upload_path_exits_with_its_documented_code(
         f"e{i}" for i in range(300)
     )
     # Interrupted (Ctrl-C) exits 130: test_upload_interrupted_then_resumed.
+
+
+def test_export_never_destroys_a_file_and_resumes_where_it_stopped(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    camp = served.create_campaign()
+    start = datetime(2026, 5, 1)
+    served.add_call_results(camp.id, start, start + timedelta(days=120), 2_000)
+    target = tmp_path / "results.csv"
+    target.write_text("yesterday's results\n")
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-08-30"]
+    args += ["-o", str(target)]
+    # Fails at its third window (an answer that is not JSON: never retried).
+    for fault in (Fault.WRONG_CONTENT_TYPE, Fault.WRONG_CONTENT_TYPE, Fault.HTML):
+        served.inject(fault, api="campaign_3")
+    failed = wolkvox(env, *args)
+    assert failed.exit_code == 4, failed.output
+    assert target.read_text() == "yesterday's results\n"  # untouched
+    partial = tmp_path / "results.csv.partial"
+    assert partial.exists() and (tmp_path / "results.csv.partial.json").exists()
+    assert re.search(r"after [\d,]+ rows \(through 2026-07-02T00:00:01", failed.output), (
+        failed.output
+    )
+    assert "not " + str(target) in failed.output
+    hint = failed.output.rsplit("continue with: ", 1)[1].split()
+    assert hint[:2] == ["wolkvox", "export"] and hint[-1] == "--resume"
+    assert wolkvox(env, *args).exit_code == 2  # no silent fresh start over a resumable one
+
+    served.latency = 0.0
+    done = wolkvox(env, *hint[1:])
+    assert done.exit_code == 0, done.output
+    assert not partial.exists() and not (tmp_path / "results.csv.partial.json").exists()
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == 2_000  # every row once: none lost, none written twice
+    assert len({(r["conn_id"], r["date"]) for r in rows}) == 2_000
+
+    refused = wolkvox(env, *args)  # the same reads again within 5 minutes: exit 3
+    assert refused.exit_code == 3, refused.output
+    assert len(list(csv.DictReader(io.StringIO(target.read_text())))) == 2_000  # untouched
+    assert not partial.exists()
+    assert wolkvox(env, *args, "--resume").exit_code == 2  # nothing to resume

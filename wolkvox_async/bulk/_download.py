@@ -94,6 +94,11 @@ class WindowedDownload(Generic[T]):
         self.rows = 0
         self.windows_done = 0
 
+    @property
+    def windows_total(self) -> int:
+        """The windows of at most 31 days the span is cut into (before any split)."""
+        return len(self._windows)
+
     def __aiter__(self) -> AsyncIterator[T]:
         return self._rows()
 

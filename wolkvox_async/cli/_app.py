@@ -19,8 +19,8 @@ from .. import WolkvoxClient
 from ..models import CampaignType
 from ._common import Settings, default_state_dir, emit, parse_when, pass_settings, run
 from ._demo import demo
+from ._export import export
 from ._files import row_dict
-from ._transfer import export
 from ._upload import upload
 
 __all__ = ["cli"]

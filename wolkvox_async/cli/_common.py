@@ -151,10 +151,11 @@ def parse_when(value: str) -> datetime:
 pass_settings = click.make_pass_decorator(Settings)
 
 
-def progress_bar(label: str, *, quiet: bool) -> Progress:
-    """A live progress bar on standard error (so standard output stays clean for --json)."""
+def progress_bar(*, quiet: bool) -> Progress:
+    """Live progress bars on standard error (so standard output stays clean for --json);
+    each task's description is its label."""
     return Progress(
-        TextColumn(label),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -73,8 +73,8 @@ def demo(ctx: click.Context, records: int, results: int, days: int, latency_ms: 
                     name="Demo leads", campaign_type=CampaignType.PREDICTIVE, skill_id="4069"
                 )
                 console.print(f"campaign [bold]{camp.id}[/] created on {fake.url}")
-                with progress_bar("loading leads", quiet=as_json) as bar:
-                    task = bar.add_task("upload", total=records)
+                with progress_bar(quiet=as_json) as bar:
+                    task = bar.add_task("loading leads", total=records)
 
                     def landed(p: UploadProgress) -> None:
                         bar.update(task, completed=p.records_landed)
@@ -94,8 +94,8 @@ def demo(ctx: click.Context, records: int, results: int, days: int, latency_ms: 
                 )
                 fake.add_call_results(camp.id, now - timedelta(days=days), now, results)
                 rows = 0
-                with progress_bar(f"exporting {days} days", quiet=as_json) as bar:
-                    task = bar.add_task("export", total=results)
+                with progress_bar(quiet=as_json) as bar:
+                    task = bar.add_task(f"exporting {days} days", total=results)
 
                     def window(p: DownloadProgress) -> None:
                         bar.update(task, completed=p.rows)

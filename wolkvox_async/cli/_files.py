@@ -97,10 +97,12 @@ def row_dict(row: Any) -> dict[str, Any]:
 class RowWriter:
     """Writes rows one at a time as CSV (header from the first row) or JSONL."""
 
-    def __init__(self, out: IO[str], fmt: str) -> None:
+    def __init__(self, out: IO[str], fmt: str, *, header: bool = True) -> None:
         self.out = out
         self.fmt = fmt
         self.count = 0
+        self._header = header
+        """False when appending to a CSV file that has its header already."""
         self._csv: csv.DictWriter[str] | None = None
 
     def write(self, row: dict[str, Any]) -> None:
@@ -112,6 +114,7 @@ class RowWriter:
                 self._csv = csv.DictWriter(
                     self.out, fieldnames=list(row), extrasaction="ignore", restval=""
                 )
-                self._csv.writeheader()
+                if self._header:
+                    self._csv.writeheader()
             self._csv.writerow({k: neutralise("" if v is None else str(v)) for k, v in row.items()})
         self.count += 1

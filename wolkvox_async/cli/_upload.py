@@ -176,8 +176,8 @@ def upload(
     mapping = _mapping(tuple(options["map"]))
 
     async def work() -> UploadReport:
-        with progress_bar("uploading", quiet=settings.json) as bar:
-            task = bar.add_task("upload", total=_count_rows(file, options["format"]))
+        with progress_bar(quiet=settings.json) as bar:
+            task = bar.add_task("uploading", total=_count_rows(file, options["format"]))
 
             def advance(progress: UploadProgress) -> None:
                 bar.update(task, completed=progress.records_landed)
