@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -50,6 +51,11 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Never the user's own ledger or journals; and processes the tests start keep their
+    # ledger in memory (as a fresh process on a real host would not: the test of the
+    # per-user default ledger sets its own environment).
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="wolkvox-tests-")
+    os.environ["WOLKVOX_BACKEND"] = "memory://"
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     root.addHandler(_WATCH)

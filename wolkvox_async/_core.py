@@ -102,8 +102,10 @@ class ClientCore:
             operation: The quota pool shared by the operation's tokens (default: server).
             base_url: Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies).
             session: An aiohttp session to use; the client then never closes it.
-            backend: Scheduler state: ``"memory://"`` (default), ``"sqlite:///path"``, or
-                a backend object. Clients with the same backend share their state.
+            backend: Scheduler state: ``"sqlite:///path"``, ``"redis://…"``,
+                ``"memory://"`` or a backend object; clients with the same backend share
+                their state. Default: the per-user ledger the ``wolkvox`` command uses
+                (``$XDG_STATE_HOME/wolkvox-async/ledger.db``), or ``WOLKVOX_BACKEND``.
             max_concurrency: Requests in flight per token, 2 (documented) or 1.
             timeout: Seconds a call may take (Wolkvox's own limit is 60 s).
             server_limit: Seconds the server may run a call (60 s, §3.1); lower it only

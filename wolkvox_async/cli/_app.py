@@ -17,7 +17,8 @@ import click
 
 from .. import WolkvoxClient
 from ..models import CampaignType
-from ._common import Settings, default_state_dir, emit, parse_when, pass_settings, run
+from ..scheduler._backend import default_state_dir
+from ._common import Settings, emit, parse_when, pass_settings, run
 from ._demo import demo
 from ._export import export
 from ._files import row_dict

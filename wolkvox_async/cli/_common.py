@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -34,7 +33,6 @@ __all__ = [
     "EXIT_LIMIT",
     "EXIT_USAGE",
     "Settings",
-    "default_state_dir",
     "emit",
     "err",
     "exit_code",
@@ -48,11 +46,6 @@ __all__ = [
 T = TypeVar("T")
 EXIT_USAGE, EXIT_LIMIT, EXIT_API, EXIT_INTERRUPTED = 2, 3, 4, 130
 err = Console(stderr=True)
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "wolkvox-async"
 
 
 @attrs.define
@@ -75,6 +68,8 @@ class Settings:
         if not self.token:
             raise click.UsageError("set the token: --token or WOLKVOX_TOKEN")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # The per-user ledger, which clients without backend= use too (one host, one
+        # token: never more than 2 in flight), or Redis.
         backend = self.redis_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
         # The ledger outlives the process, so an identical report read again within 5
         # minutes has no shared result here: say so (exit 3, with the time) instead of a

@@ -6,13 +6,21 @@ atomic step (a lock, a transaction, a script). The decision itself is
 :func:`~wolkvox_async.scheduler._rules.decide`, shared by all backends.
 
 ``backend=`` takes an object or a URL; one URL gives one object per process, so clients
-created with the same URL (or none: ``"memory://"``) share one state.
+created with the same URL share one state. Without one, a client uses the per-user ledger
+(``sqlite:///$XDG_STATE_HOME/wolkvox-async/ledger.db``), the one the ``wolkvox`` command
+uses, so a service and a command run by the same user on one host share the token's two
+slots and its quota; ``WOLKVOX_BACKEND`` overrides it; where that folder is not writable
+the default is ``memory://``, with a warning. ``wolkvox_async.testing.reset_shared_state``
+makes the default ``memory://`` (isolated test cases).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -26,9 +34,14 @@ __all__ = [
     "Backend",
     "LeaseRecord",
     "QuotaState",
+    "default_backend_url",
+    "default_state_dir",
     "forget_shared_backends",
+    "isolate_for_tests",
     "resolve_backend",
 ]
+
+log = logging.getLogger("wolkvox_async.scheduler")
 
 
 @attrs.frozen(kw_only=True)
@@ -112,6 +125,38 @@ class AnnouncesReleases(Protocol):
 
 _SHARED: dict[str, Backend] = {}
 _LOCK = threading.Lock()
+_default: str | None = None
+"""The default chosen for this process (None: not yet)."""
+
+
+def default_state_dir() -> Path:
+    """Where the per-user ledger and the command's journals live."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "wolkvox-async"
+
+
+def default_backend_url() -> str:
+    """The backend of a client created without ``backend=`` (see the module's docstring)."""
+    global _default
+    chosen = os.environ.get("WOLKVOX_BACKEND") or _default
+    if chosen:
+        return chosen
+    ledger = default_state_dir() / "ledger.db"
+    try:
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(ledger if ledger.exists() else ledger.parent, os.W_OK)
+    except OSError:
+        writable = False
+    if writable:
+        _default = f"sqlite:///{ledger}"
+    else:
+        log.warning(
+            "%s is not writable: this process keeps its own ledger in memory, so other "
+            "processes on this token are not counted (set backend= or WOLKVOX_BACKEND)",
+            ledger.parent,
+        )
+        _default = "memory://"
+    return _default
 
 
 def resolve_backend(backend: Backend | str | None) -> Backend:
@@ -122,7 +167,7 @@ def resolve_backend(backend: Backend | str | None) -> Backend:
     """
     if backend is not None and not isinstance(backend, str):
         return backend
-    url = backend or "memory://"
+    url = backend or default_backend_url()
     scheme = urlsplit(url).scheme
     with _LOCK:
         found = _SHARED.get(url)
@@ -136,6 +181,14 @@ def forget_shared_backends() -> None:
     """Drop the process-wide backends made from URLs (tests start each case afresh)."""
     with _LOCK:
         _SHARED.clear()
+
+
+def isolate_for_tests() -> None:
+    """Start afresh, with ``memory://`` as this process's default backend: test cases do
+    not share state with each other, nor with the user's ledger."""
+    global _default
+    forget_shared_backends()
+    _default = "memory://"
 
 
 def _make(scheme: str, url: str) -> Backend:

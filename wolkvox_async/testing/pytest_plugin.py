@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ..scheduler._backend import forget_shared_backends as reset_shared_state
+from ..scheduler._backend import isolate_for_tests as reset_shared_state
 from ._server import FakeWolkvox
 
 try:
