@@ -38,6 +38,7 @@ __all__ = [
     "default_state_dir",
     "forget_shared_backends",
     "isolate_for_tests",
+    "prefer_memory_default",
     "resolve_backend",
 ]
 
@@ -181,6 +182,13 @@ def forget_shared_backends() -> None:
     """Drop the process-wide backends made from URLs (tests start each case afresh)."""
     with _LOCK:
         _SHARED.clear()
+
+
+def prefer_memory_default() -> None:
+    """Make ``memory://`` this process's default (a process running a simulator is a test
+    or a demo: its clients never count against the user's ledger)."""
+    global _default
+    _default = "memory://"
 
 
 def isolate_for_tests() -> None:

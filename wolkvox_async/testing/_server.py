@@ -26,6 +26,7 @@ from typing import Any, Self
 import attrs
 from aiohttp import web
 
+from ..scheduler._backend import prefer_memory_default
 from ._campaign_api import CAMPAIGN_API, Context
 from ._faults import Fault, FaultPlan, apply_fault
 from ._replies import (
@@ -61,6 +62,9 @@ class LoggedRequest:
 class FakeWolkvox:
     """A faithful in-memory Wolkvox for tests, demos and benchmarks.
 
+    Creating one makes ``memory://`` the default backend of the process's clients (a
+    simulator's calls never count in the user's ledger of real ones).
+
     Example::
 
         async with FakeWolkvox(licenses=3) as fake:
@@ -88,6 +92,9 @@ class FakeWolkvox:
         ssl_context: ssl.SSLContext | None = None,
         log_size: int = 100_000,
     ) -> None:
+        # A process that runs a simulator is a test or a demo: its clients default to
+        # memory://, never the user's ledger of real calls.
+        prefer_memory_default()
         self.world = World(campaign_capacity=campaign_capacity)
         self.token = token or secrets.token_hex(28)
         self.server = server
