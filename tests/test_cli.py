@@ -175,11 +175,16 @@ def test_quota_and_exit_codes(served: FakeWolkvox, env: dict[str, str], tmp_path
     assert wolkvox({**env, "WOLKVOX_TOKEN": ""}, "campaigns", "list").exit_code == 2  # usage
     served.world.operations[served.server].daily_quota = 2
     assert wolkvox(env, "campaigns", "list").exit_code == 0
-    assert wolkvox(env, "quota").exit_code == 3  # the server: TOKEN LIMIT EXCEEDED, a limit
-    refused = wolkvox(env, "quota")
-    assert (
-        refused.exit_code == 3 and "resets at" in refused.output
-    )  # the ledger knows: nothing sent
+    limit = wolkvox(env, "campaigns", "list", "--campaign", "1")
+    assert limit.exit_code == 3 and "TOKEN LIMIT" in limit.output  # the server's limit
+    sent = served.stats.requests
+    refused = wolkvox(env, "campaigns", "list", "--campaign", "2")
+    assert refused.exit_code == 3 and "resets at" in refused.output  # the ledger knows
+    assert served.stats.requests == sent  # nothing sent
+    # Spent, the quota still shows what the ledger knows (exit 0), as JSON too.
+    [spent] = as_json(wolkvox(env, "quota", "--json"))  # type: ignore[misc]
+    assert spent["used"] >= spent["limit"] and spent["resets_at"]
+    assert spent["source"] == "ledger (spent)"
     fresh = {**env, "WOLKVOX_TOKEN": "not-the-token", "XDG_STATE_HOME": str(tmp_path / "other")}
     assert wolkvox(fresh, "quota").exit_code == 4  # 403 PLEASE VALIDATE TOKEN
 
@@ -501,3 +506,51 @@ def test_export_never_destroys_a_file_and_resumes_where_it_stopped(
     assert len(list(csv.DictReader(io.StringIO(target.read_text())))) == 2_000  # untouched
     assert not partial.exists()
     assert wolkvox(env, *args, "--resume").exit_code == 2  # nothing to resume
+
+
+def test_input_the_upload_reads_gets_clear_errors(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    camp = served.create_campaign()
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("customer_id,customer_name\r\n1,José\r\n2,Núñez\r\n".encode("cp1252"))
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfcustomer_id,tel1\r\nb1,300\r\n")
+    empty, header = tmp_path / "empty.csv", tmp_path / "header.csv"
+    empty.write_text("")
+    header.write_text("customer_id,tel1\n")
+
+    wrong = wolkvox(env, "upload", camp.id, str(latin))
+    assert wrong.exit_code == 2 and "latin.csv line 2" in wrong.output
+    assert "--encoding" in wrong.output and served.stats.requests == 0
+    assert not list((tmp_path / "state").rglob("*.journal"))  # nothing sent: no journal
+    right = wolkvox(env, "upload", camp.id, str(latin), "--encoding", "cp1252")
+    assert right.exit_code == 0, right.output
+    assert {r["customer_name"] for r in camp.records} == {"José", "Núñez"}
+    assert wolkvox(env, "upload", camp.id, str(bom)).exit_code == 0  # a BOM is no column name
+    assert any(r["customer_id"] == "b1" for r in camp.records)
+    for path, says in ((empty, "is empty"), (header, "has a header and no rows")):
+        result = wolkvox(env, "upload", camp.id, str(path))
+        assert result.exit_code == 2 and says in result.output, result.output
+
+    # --json after the subcommand too, and errors as JSON on standard output.
+    [stats] = as_json(wolkvox(env, "quota", "--json"))  # type: ignore[misc]
+    assert "used" in stats
+    failed = wolkvox(env, "upload", camp.id, str(empty), "--json")
+    assert failed.exit_code == 2
+    error = json.loads(failed.stdout)["error"]
+    assert error["exit_code"] == 2 and "is empty" in error["message"]
+
+
+def test_version_and_usage_errors_as_json() -> None:
+    version = subprocess.run(
+        [sys.executable, "-m", "wolkvox_async", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0 and version.stdout.startswith("wolkvox, version 0.")
+    usage = subprocess.run(
+        [sys.executable, "-m", "wolkvox_async", "upload", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert usage.returncode == 2
+    assert "Missing argument" in json.loads(usage.stdout)["error"]["message"]

@@ -1,12 +1,15 @@
 """The ``wolkvox`` command (needs the ``cli`` extra: click and rich).
 
 Exit codes: 0 done; 1 the cli extra is missing; 2 usage or configuration error (nothing was
-sent); 3 refused by a limit (quota spent or too small, a wait too long, the scheduler's
-backend unreachable); 4 Wolkvox or the network failed; 130 interrupted (Ctrl-C).
+sent); 3 refused by a limit (the quota spent or too small — by our ledger or by the server —,
+the token's 2 slots busy past --patience, a full campaign, a wait too long, the scheduler's
+backend unreachable); 4 Wolkvox or the network failed (an invalid token, an unknown
+campaign, an error answer, no connection); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 __all__ = ["main"]
@@ -15,6 +18,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> None:
     """Run the ``wolkvox`` command."""
     try:
+        import click
+
         from ._app import cli
     except ImportError as exc:
         if exc.name in ("click", "rich"):
@@ -24,4 +29,15 @@ def main(argv: list[str] | None = None) -> None:
             )
             sys.exit(1)
         raise
-    cli.main(args=argv, prog_name="wolkvox")
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="wolkvox", standalone_mode=False)
+    except click.ClickException as exc:  # a usage error: as JSON too with --json
+        if "--json" in args:
+            error = {"exit_code": exc.exit_code, "message": exc.format_message()}
+            print(json.dumps({"error": error}))
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .. import WolkvoxClient
+from .. import QuotaExhausted, TokenLimitExceeded, WolkvoxClient
 from ..models import CampaignType
 from ..scheduler._backend import default_state_dir
 from ._common import Settings, emit, parse_when, pass_settings, run
@@ -28,6 +28,7 @@ __all__ = ["cli"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="wolkvox-async", prog_name="wolkvox")
 @click.option("--server", envvar="WOLKVOX_SERVER", help="Server number (WOLKVOX_SERVER).")
 @click.option("--token", envvar="WOLKVOX_TOKEN", help="Token (WOLKVOX_TOKEN); never printed.")
 @click.option("--licenses", envvar="WOLKVOX_LICENSES", type=int, help="Licenses: quota = × 1000.")
@@ -228,7 +229,13 @@ def quota(settings: Settings) -> None:
 
     async def work() -> None:
         async with settings.client() as wv:
-            stats = await wv.sync_quota()
+            source = "server"
+            try:
+                stats = await wv.sync_quota()
+            except (QuotaExhausted, TokenLimitExceeded):
+                # Spent: what the ledger knows is still worth showing (and costs no call).
+                source = "ledger (spent)"
+                stats = await wv.scheduler_stats()
         emit(
             settings,
             [
@@ -237,6 +244,7 @@ def quota(settings: Settings) -> None:
                     "limit": stats.quota_limit,
                     "resets_at": stats.resets_at.isoformat(),
                     "in_flight": stats.in_flight,
+                    "source": source,
                 }
             ],
             "quota",
@@ -259,3 +267,30 @@ def fake_server(port: int, latency_ms: float, fake_licenses: int) -> None:
 cli.add_command(upload)
 cli.add_command(export)
 cli.add_command(demo)
+
+
+def _json_after(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    settings = ctx.find_object(Settings)
+    if value and settings is not None:
+        settings.json = True
+
+
+def _accept_json_everywhere(group: click.Group) -> None:
+    """``--json`` after the subcommand too (``wolkvox quota --json``), as people type it."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_json_everywhere(command)
+        elif not any(param.name == "json_after" for param in command.params):
+            command.params.append(
+                click.Option(
+                    ["--json", "json_after"],
+                    is_flag=True,
+                    is_eager=True,
+                    expose_value=False,
+                    callback=_json_after,
+                    help="Machine-readable output, errors included.",
+                )
+            )
+
+
+_accept_json_everywhere(cli)

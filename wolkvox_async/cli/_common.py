@@ -110,7 +110,14 @@ def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "inter
 
 
 def fail(code: int, message: str) -> NoReturn:
-    """Print an error (never the token: our errors carry none) and exit with ``code``."""
+    """Print an error (never the token: our errors carry none) and exit with ``code``;
+    with ``--json`` it is also on standard output, as ``{"error": {...}}``."""
+    context = click.get_current_context(silent=True)
+    settings = context.find_object(Settings) if context is not None else None
+    if settings is not None and settings.json:
+        lines = message.split("\n")
+        error = {"exit_code": code, "message": lines[0], "notes": lines[1:]}
+        click.echo(json.dumps({"error": error}, ensure_ascii=False))
     # soft_wrap: a resume command in the message must stay one line that pastes as is.
     err.print(Text.assemble(("error: ", "red"), message), highlight=False, soft_wrap=True)
     sys.exit(code)

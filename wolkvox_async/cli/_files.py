@@ -7,6 +7,7 @@ from outside and must not execute when an operator opens the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import enum
 import json
@@ -37,29 +38,63 @@ def _guess(path: Path, fmt: str) -> str:
     return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
 
 
-def read_records(path: Path, fmt: str, mapping: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+def read_records(
+    path: Path, fmt: str, mapping: Mapping[str, str], encoding: str = "utf-8"
+) -> Iterator[dict[str, Any]]:
     """Rows of ``path`` as record dicts; ``mapping`` is field -> source column.
 
     With a mapping, only the mapped columns are read; without, columns must be named as
-    record fields (customer_id, tel1, opt1, ...).
+    record fields (customer_id, tel1, opt1, ...). UTF-8 accepts a byte-order mark. A byte
+    the encoding cannot read, an empty file, or a CSV with a header and no rows is a
+    ConfigError naming the line (raised while reading, before that row's chunk is sent).
     """
     kind = _guess(path, fmt)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows: Iterable[Any]
-        if kind == "csv":
-            rows = csv.DictReader(handle)
+    lines = _lines(path, encoding)
+    count = 0
+    rows: Iterable[Any]
+    if kind == "csv":
+        rows = csv.DictReader(lines)
+    else:
+        rows = (_json_line(line, n) for n, line in enumerate(lines, 1) if line.strip())
+    for row in rows:
+        count += 1
+        if mapping:
+            missing = [col for col in mapping.values() if col not in row]
+            if missing:
+                raise ConfigError(f"{path.name}: no column {', '.join(missing)}")
+            yield {field: _text(row[col]) for field, col in mapping.items()}
         else:
-            rows = (
-                _json_line(line, number) for number, line in enumerate(handle, 1) if line.strip()
-            )
-        for row in rows:
-            if mapping:
-                missing = [col for col in mapping.values() if col not in row]
-                if missing:
-                    raise ConfigError(f"{path.name}: no column {', '.join(missing)}")
-                yield {field: _text(row[col]) for field, col in mapping.items()}
-            else:
-                yield {key: _text(value) for key, value in row.items() if key}
+            yield {key: _text(value) for key, value in row.items() if key}
+    if count == 0:
+        what = "has a header and no rows" if kind == "csv" and path.stat().st_size else "is empty"
+        raise ConfigError(f"{path.name} {what}: nothing to load")
+
+
+def _lines(path: Path, encoding: str) -> Iterator[str]:
+    """The file's lines decoded one by one, so an undecodable byte names its line."""
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(f"--encoding {encoding!r} is not an encoding Python knows") from None
+    if "\n".encode(codec.name) != b"\n":  # UTF-16/32: no line-by-line bytes to split
+        with path.open(newline="", encoding=codec.name) as handle:
+            try:
+                yield from handle
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{path.name}: not {encoding}: {exc.reason}") from None
+        return
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if number == 1 and codec.name in ("utf-8", "utf-8-sig"):
+                raw = raw.removeprefix(codecs.BOM_UTF8)  # as spreadsheets write it
+            try:
+                yield raw.decode(codec.name)
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{path.name} line {number}: byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1} is not {encoding}; give the file's encoding with "
+                    "--encoding (e.g. --encoding cp1252 or latin-1)"
+                ) from None
 
 
 def _json_line(line: str, number: int) -> Any:

@@ -30,7 +30,7 @@ __all__ = ["upload"]
 
 RETENTION = 90
 """Days a finished load's journal is kept (it is what makes a second run send nothing)."""
-_SHAPING = ("format", "map", "type", "chunk_size", "skip_invalid")
+_SHAPING = ("format", "map", "type", "chunk_size", "skip_invalid", "encoding")
 """Options that decide which records go in which chunk: a resume must use the same."""
 
 
@@ -109,6 +109,12 @@ def _discard(journal: Path) -> None:
 @click.option("--restart", is_flag=True, help="Forget a stopped or finished load; load anew.")
 @click.option("--skip-invalid", is_flag=True, help="Report bad rows and load the rest.")
 @click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="The file's text encoding (UTF-8 may start with a BOM), e.g. cp1252, latin-1.",
+)
+@click.option(
     "--patience",
     type=click.FloatRange(min=0),
     default=PATIENCE,
@@ -131,6 +137,7 @@ def upload(
     resume: bool,
     restart: bool,
     skip_invalid: bool,
+    encoding: str,
     patience: float,
 ) -> None:
     """Load the records of FILE (CSV or JSONL) into CAMPAIGN_ID, exactly once."""
@@ -146,7 +153,7 @@ def upload(
     _prune(journal.parent)
     options: dict[str, Any] = {"format": fmt, "map": list(maps), "type": kind}
     options["chunk_size"] = chunk_size
-    options["skip_invalid"] = skip_invalid
+    options.update(skip_invalid=skip_invalid, encoding=encoding)
     fingerprint = _fingerprint(file)
     if restart:
         _discard(journal)
@@ -186,7 +193,7 @@ def upload(
                 try:
                     return await wv.upload_records(
                         campaign_id,
-                        read_records(file, options["format"], mapping),
+                        read_records(file, options["format"], mapping, options["encoding"]),
                         campaign_type=options["type"],
                         chunk_size=options["chunk_size"],
                         journal=journal,
