@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -187,11 +187,29 @@ async def test_token_limit_marks_the_operation_spent_for_everyone(fake: FakeWolk
     async with make(fake) as a, make(fake, token=other) as b:
         await a.token_info()
         await b.token_info()
-        with pytest.raises(w.TokenLimitExceeded):
+        with pytest.raises(w.TokenLimitExceeded) as server:
             await a.token_info()
-        with pytest.raises(w.QuotaExhausted):
+        with pytest.raises(w.QuotaExhausted) as local:
             await b.token_info()  # refused locally: nothing sent
     assert fake.stats.requests == 3
+    # One class to catch for both, each with when the quota comes back.
+    for refusal in (server.value, local.value):
+        assert isinstance(refusal, w.QuotaSpent) and refusal.resets_at is not None
+    assert server.value.resets_at == local.value.resets_at
+    assert server.value.resets_at.astimezone(timezone(timedelta(hours=-5))).time() == time(0)
+
+
+async def test_stats_count_every_caller_refused_including_those_queued(
+    fake: FakeWolkvox,
+) -> None:
+    fake.latency = 0.05
+    async with make(fake, daily_quota=2) as wv:
+        calls = [wv.find_record(campaign_id="1", customer_id=str(i)) for i in range(10)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        stats = await wv.scheduler_stats()
+    refused = [o for o in outcomes if isinstance(o, w.QuotaExhausted)]
+    assert len(refused) == 8 and fake.stats.requests == 2
+    assert stats.refusals["quota_exhausted"] == 8  # 8 failed while queued, each counted
 
 
 async def test_invalid_token_is_never_retried(fake: FakeWolkvox) -> None:

@@ -13,6 +13,7 @@ from ._errors import InvalidToken as InvalidToken
 from ._errors import Maintenance as Maintenance
 from ._errors import NotFound as NotFound
 from ._errors import QuotaExhausted as QuotaExhausted
+from ._errors import QuotaSpent as QuotaSpent
 from ._errors import RequestTimeout as RequestTimeout
 from ._errors import ResponseDecodeError as ResponseDecodeError
 from ._errors import SchedulerRefusal as SchedulerRefusal
@@ -64,6 +65,7 @@ __all__ = [
     "NotFound",
     "Priority",
     "QuotaExhausted",
+    "QuotaSpent",
     "ReconcileError",
     "Record",
     "RequestTimeout",

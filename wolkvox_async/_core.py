@@ -14,6 +14,7 @@ import hashlib
 import logging
 import weakref
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
@@ -299,6 +300,8 @@ class ClientCore:
                 return await self._exchange(request, admission, on_send)
             except (ApiError, TransportError) as exc:
                 error: WolkvoxError = exc
+            if isinstance(error, TokenLimitExceeded):
+                error.resets_at = datetime.fromtimestamp(admission.resets_at, UTC)
             await self._feedback(admission, error, attempt)
             delay = retry_delay(self._retry, attempt, route, error)
             if delay is None:

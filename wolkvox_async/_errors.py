@@ -7,15 +7,16 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     │                                    (also a ValueError; raised before any request)
     ├── TransportError                   network: connection refused/reset, TLS
     │   └── RequestTimeout               (also a TimeoutError)
+    ├── QuotaSpent(resets_at)            the daily quota is spent (catch for both below)
     ├── SchedulerRefusal                 raised by admission; nothing was sent
-    │   ├── QuotaExhausted(resets_at)
+    │   ├── QuotaExhausted(resets_at)    (also a QuotaSpent)
     │   ├── WaitTooLong(retry_at)
     │   └── SchedulerUnavailable         the shared backend (Redis) cannot be reached
     └── ApiError(method, url, http_status, body_code, message, raw_body)
         ├── BadRequest           400
         ├── Unauthorized         401 PLEASE ENTER THE WOLKVOX-TOKEN
         ├── InvalidToken         403 PLEASE VALIDATE TOKEN
-        ├── TokenLimitExceeded   403 TOKEN LIMIT EXCEEDED
+        ├── TokenLimitExceeded   403 TOKEN LIMIT EXCEEDED (also a QuotaSpent)
         ├── TooManySimultaneous  403 EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)
         ├── Maintenance          403, any other message (server maintenance, help centre)
         ├── NotFound             404 other than "no data" and "campaign full"
@@ -47,6 +48,7 @@ __all__ = [
     "Maintenance",
     "NotFound",
     "QuotaExhausted",
+    "QuotaSpent",
     "RequestTimeout",
     "ResponseDecodeError",
     "SchedulerRefusal",
@@ -106,9 +108,17 @@ class SchedulerRefusal(WolkvoxError):
     """Admission refused the request; nothing was sent to Wolkvox."""
 
 
+class QuotaSpent(WolkvoxError):
+    """The operation's daily quota is spent, by our ledger's count (:class:`QuotaExhausted`,
+    nothing sent) or the server's (:class:`TokenLimitExceeded`): calls can run again at
+    ``resets_at`` (the next midnight in Wolkvox time). Catch this one for both."""
+
+    resets_at: datetime | None = None
+
+
 @attrs.define(auto_exc=True, kw_only=True, slots=False)
-class QuotaExhausted(SchedulerRefusal):
-    """The operation's daily quota is spent; calls can run again at ``resets_at``."""
+class QuotaExhausted(SchedulerRefusal, QuotaSpent):
+    """Our ledger counts the daily quota spent; calls can run again at ``resets_at``."""
 
     operation: str
     used: int
@@ -191,8 +201,9 @@ class InvalidToken(ApiError):
     """HTTP 403 PLEASE VALIDATE TOKEN: invalid, expired or foreign token. Never retried."""
 
 
-class TokenLimitExceeded(ApiError):
-    """HTTP 403 TOKEN LIMIT EXCEEDED: the operation's daily quota is spent."""
+class TokenLimitExceeded(ApiError, QuotaSpent):
+    """HTTP 403 TOKEN LIMIT EXCEEDED: the server counts the daily quota spent;
+    ``resets_at`` is the end of the Wolkvox day the request was sent in."""
 
 
 class TooManySimultaneous(ApiError):

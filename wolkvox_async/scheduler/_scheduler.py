@@ -225,8 +225,10 @@ class Scheduler:
         log.debug("admit %s %s (%s)", admission.token, record.id, how)
         return Lease(record=record, key=admission.token)
 
-    def _exhausted(self, admission: Admission, decision: Exhausted) -> QuotaExhausted:
-        self._count(self._refusals, admission.token, "quota_exhausted")
+    def _exhausted(
+        self, admission: Admission, decision: Exhausted, callers: int = 1
+    ) -> QuotaExhausted:
+        self._count(self._refusals, admission.token, "quota_exhausted", callers)
         log.debug("refuse %s: quota %d/%d spent", admission.token, decision.used, decision.limit)
         return QuotaExhausted(
             operation=admission.operation,
@@ -310,7 +312,8 @@ class Scheduler:
                     return self._blocked(queue, decision.full_until, now)
                 continue
             if isinstance(decision, Exhausted):
-                self._fail(queue, queue.waiting(), self._exhausted(admission, decision))
+                waiting = queue.waiting()  # every one of them is a caller refused
+                self._fail(queue, waiting, self._exhausted(admission, decision, len(waiting)))
                 return self._next_wake(queue, None)
             assert isinstance(decision, Blocked)
             retry = decision.retry_at if decision.reason != "concurrency" else None
@@ -472,8 +475,8 @@ class Scheduler:
         """Record a retry (for stats)."""
         self._count(self._retries, token, kind)
 
-    def _count(self, table: dict[str, Counter[str]], token: str, kind: str) -> None:
-        table.setdefault(token, Counter())[kind] += 1
+    def _count(self, table: dict[str, Counter[str]], token: str, kind: str, n: int = 1) -> None:
+        table.setdefault(token, Counter())[kind] += n
 
     async def stats(self, admission: Admission) -> SchedulerStats:
         """Monitoring numbers for one token and its operation."""
