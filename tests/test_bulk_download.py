@@ -151,6 +151,7 @@ def test_every_row_is_yielded_exactly_once(
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 async def test_a_day_above_sixty_thousand_at_the_real_cap(fake: FakeWolkvox) -> None:
     camp = fake.create_campaign()
     day = START + timedelta(days=10)

@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import pytest
+
 from wolkvox_async import Record, WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox
 
@@ -21,6 +23,7 @@ def leads() -> Iterator[Record]:
         yield Record(customer_id=f"L{i}", customer_name=f"Lead {i}", phones=(f"3{i:09d}",))
 
 
+@pytest.mark.slow
 async def test_a_quarter_million_each_way() -> None:
     async with FakeWolkvox(licenses=40, latency=0.002) as fake:
         camp = fake.create_campaign()

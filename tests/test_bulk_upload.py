@@ -267,6 +267,7 @@ async def test_a_chunk_that_died_waiting_for_admission_is_not_waited_for(tmp_pat
     assert [r.api for r in fake.requests] == ["campaign_15", "add_record"]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30,
     deadline=None,
@@ -311,6 +312,7 @@ def test_every_record_lands_exactly_once(n: int, chunk: int, schedule: list[Faul
         asyncio.run(scenario(Path(tmp) / "journal.db"))
 
 
+@pytest.mark.slow
 async def test_a_load_killed_with_sigkill_resumes_exactly(
     fake: FakeWolkvox, tmp_path: Path
 ) -> None:

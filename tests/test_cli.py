@@ -189,6 +189,7 @@ def test_quota_and_exit_codes(served: FakeWolkvox, env: dict[str, str], tmp_path
     assert wolkvox(fresh, "quota").exit_code == 4  # 403 PLEASE VALIDATE TOKEN
 
 
+@pytest.mark.slow
 def test_upload_interrupted_then_resumed(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -268,6 +269,7 @@ def test_missing_extra_names_it() -> None:
     assert "pip install 'wolkvox-async[cli]'" in result.stderr
 
 
+@pytest.mark.slow
 def test_upload_killed_at_twenty_random_moments_lands_every_record_once(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -317,6 +319,7 @@ def test_upload_killed_at_twenty_random_moments_lands_every_record_once(
     assert calls["campaign_15"] > 0  # chunks caught in flight were reconciled, not resent
 
 
+@pytest.mark.slow
 def test_upload_beside_a_busy_token_never_exits_0_with_records_missing(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -372,6 +375,7 @@ def test_upload_beside_a_busy_token_never_exits_0_with_records_missing(
     )
 
 
+@pytest.mark.slow
 def test_every_upload_path_exits_with_its_documented_code(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path
 ) -> None:

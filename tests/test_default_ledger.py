@@ -65,6 +65,7 @@ def test_environment_overrides_the_default(
     assert default_backend_url() == "redis://127.0.0.1:1/0"
 
 
+@pytest.mark.slow
 async def test_a_service_and_the_command_share_the_token_on_default_settings(
     user_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -54,6 +54,7 @@ async def keys_without_ttl(url: str) -> list[str]:
         return [key for key in keys if await client.ttl(key) == -1]
 
 
+@pytest.mark.slow
 async def test_eight_processes_share_one_token(fake: FakeWolkvox, redis_url: str) -> None:
     fake.latency = 0.005
     results = await run_workers(fake, redis_url, count=8, calls=15, quota=100)

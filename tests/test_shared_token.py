@@ -107,6 +107,7 @@ async def test_a_refused_chunk_is_retried_patiently_and_lands_once(refusal: str)
     assert exactly_once(fake, camp.id, 250)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "backend"),
     [("raw", "memory"), ("client", "memory"), ("raw", "sqlite"), ("raw", "redis")],
