@@ -558,3 +558,31 @@ def test_version_and_usage_errors_as_json() -> None:
     )
     assert usage.returncode == 2
     assert "Missing argument" in json.loads(usage.stdout)["error"]["message"]
+
+
+@pytest.mark.parametrize("then", ["fix", "skip"])
+def test_a_bad_row_after_records_landed_says_how_to_continue(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path, then: str
+) -> None:
+    camp = served.create_campaign()
+    source = tmp_path / "leads.jsonl"
+    rows = [{"customer_id": f"r{i}", "tel1": "3"} for i in range(500)]
+    rows[249] = {"customer_id": "r249", "opt7": "x" * 201}
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    stopped = wolkvox(env, "upload", camp.id, str(source), "--chunk-size", "100")
+    assert stopped.exit_code == 2, stopped.output
+    assert "row 250" in stopped.output and "opt7" in stopped.output
+    assert re.search(r"upload stopped: (\d+) of [\d,]+ records landed", stopped.output)
+    landed = len(camp.records)
+    assert 0 < landed <= 200 and f"{landed} of" in stopped.output
+    assert "--resume --skip-invalid" in stopped.output
+    if then == "fix":
+        rows[249] = {"customer_id": "r249", "tel1": "3"}
+        source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        done = wolkvox(env, "upload", camp.id, str(source), "--resume")
+        expected = Counter(f"r{i}" for i in range(500))
+    else:
+        done = wolkvox(env, "upload", camp.id, str(source), "--resume", "--skip-invalid")
+        expected = Counter(f"r{i}" for i in range(500) if i != 249)
+    assert done.exit_code == 0, done.output
+    assert Counter(r["customer_id"] for r in camp.records) == expected
