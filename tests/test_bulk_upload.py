@@ -369,3 +369,32 @@ async def test_a_fatal_answer_stops_the_whole_load_at_once(
     assert report is not None and not report.failures and report.records_landed == 0
     assert report.records_pending == 5_000 and report.stopped in ("error", "quota")
     assert_accounted(report)
+
+
+async def test_a_finished_journal_returns_the_earlier_report_and_sends_nothing(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    camp = fake.create_campaign()
+    journal = tmp_path / "load.journal"
+    async with client_for(fake) as wv:
+        first = await wv.upload_records(camp.id, records(250), chunk_size=100, journal=journal)
+        sent = fake.stats.requests
+        again = await wv.upload_records(camp.id, records(250), chunk_size=100, journal=journal)
+    assert fake.stats.requests == sent and len(camp.records) == 250  # nothing sent again
+    assert first.finished_at is None and again.finished_at is not None
+    assert (again.records_read, again.records_landed, again.requests) == (250, 250, 0)
+    assert again.complete and "already finished" in again.summary()
+
+
+async def test_a_load_that_sent_nothing_leaves_no_journal(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    camp = fake.create_campaign()
+    journal = tmp_path / "load.journal"
+    bad: list[Any] = [{"customer_id": "1", "opt7": "x" * 201}, {"customer_id": "2"}]
+    async with client_for(fake) as wv:
+        with pytest.raises(w.ConfigError, match="row 1"):
+            await wv.upload_records(camp.id, bad, journal=journal)
+        assert not journal.exists() and fake.stats.requests == 0
+        report = await wv.upload_records(camp.id, bad[1:], journal=journal)  # just runs
+    assert report.complete and journal.exists()
