@@ -1,0 +1,390 @@
+"""One run of one load: reading the source into checked chunks, and landing each chunk.
+
+Each chunk is journaled (``_journal``) around its request. A chunk refused before the
+server did anything (403 SIMULTANEOUS, maintenance, a refused connection, the scheduler
+unreachable) stays pending and is tried again patiently; a quota, a full campaign or a
+fatal answer stops the load with the chunk pending; a chunk whose answer is lost is
+reconciled (``_reconcile``) before anything of it is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from .._errors import (
+    CampaignFull,
+    ConfigError,
+    Maintenance,
+    QuotaExhausted,
+    ResponseDecodeError,
+    SchedulerUnavailable,
+    ServerError,
+    TokenLimitExceeded,
+    TooManySimultaneous,
+    TransportError,
+    WaitTooLong,
+    WolkvoxError,
+)
+from .._protocol import encode_rows
+from .._records import to_wire_rows
+from ..models import CampaignType, Record
+from ..scheduler import Priority
+from ._chunks import Chunk, RecordSource, batches, digest
+from ._journal import NOT_SENT, ChunkState, Journal
+from ._reconcile import Reconciler
+from ._reports import (
+    ChunkReport,
+    ReconcileError,
+    RowFailure,
+    StopReason,
+    UploadProgress,
+)
+
+if TYPE_CHECKING:
+    from ..client import WolkvoxClient
+
+__all__ = ["PATIENCE", "Left", "Load", "Stop"]
+
+log = logging.getLogger("wolkvox_async.bulk")
+_ATTEMPTS = 5
+"""Sends of one chunk whose answers are lost before the load gives up (resumable)."""
+PATIENCE = 3600.0
+"""Default seconds a chunk refused before anything was done is tried again before the load
+gives up (resumable): someone else may hold the token's 2 slots for a while, and a bulk
+load has nothing to lose by waiting."""
+_REST_FIRST, _REST_CAP = 0.5, 30.0
+"""Rests between refused tries of one chunk: doubling from 0.5 s up to 30 s (jittered)."""
+_REFUSED = (TooManySimultaneous, Maintenance, WaitTooLong, SchedulerUnavailable)
+"""Refusals after which nothing of a chunk is in the campaign and waiting may help (§3.3;
+a refused connection, TransportError(sent=False), is one too)."""
+
+
+_BATCH = 100
+"""Rows checked (and JSON-encoded) between two yields to the event loop while reading. The
+reader works while both chunks are in flight, but it wakes as a sender takes a chunk: with
+1,000-row batches each await of that send waited ~1.7 ms behind it; 100 rows (~0.2 ms)
+keep the slot's idle time per call under a few ms (benchmarks/upload_throughput.py)."""
+
+
+class Left(Exception):
+    """A chunk left pending because another chunk stopped the load."""
+
+
+class Stop(Exception):
+    def __init__(self, reason: StopReason, cause: WolkvoxError) -> None:
+        self.reason = reason
+        self.cause = cause
+
+
+class Load:
+    """One run of one load."""
+
+    def __init__(
+        self,
+        client: WolkvoxClient,
+        campaign_id: str,
+        kind: CampaignType,
+        campaign_status: Literal["start", "stop"],
+        journal: Journal,
+        progress: Callable[[UploadProgress], Any] | None,
+        patience: float,
+    ) -> None:
+        self.client = client.with_options(priority=Priority.BULK)
+        self.clock = client._clock
+        self.patience = patience
+        self.campaign_id = campaign_id
+        self.kind = kind
+        self.status = campaign_status
+        self.journal = journal
+        self.progress = progress
+        self.chunks: list[ChunkReport] = []
+        self.failures: list[RowFailure] = []
+        self.read = self.sent = self.landed = 0
+        self.uploads = 0
+        """add_record calls made (the reconciler counts its own)."""
+        self.reconciler = Reconciler(self.client, campaign_id)
+        self.pending = 0
+        """Records of chunks that ended not in the campaign (refused, or never sent)."""
+        self.held = 0
+        """Records checked by the reader and not yet cut into a chunk."""
+        self.deferred = 0
+        """Records of chunks the reader holds back until a resume's input is checked."""
+        self.stopped: StopReason | None = None
+        self.cause: WolkvoxError | None = None
+        self.stop = asyncio.Event()
+        self.spent: list[Chunk] = []
+        """Chunks done with, freed by the reader between its batches: freeing 10,000
+        records takes ~0.7 ms, which a sender would otherwise spend between its answer and
+        its next request (a slot idle for it, every call)."""
+
+    # ---- reading ------------------------------------------------------------------------
+
+    async def chunk_source(
+        self, source: RecordSource, size: int, on_invalid: str, limit: int | None
+    ) -> AsyncIterator[Chunk]:
+        """The chunks to send. Chunks a resumed load already landed are checked against
+        the journal and reported here; a chunk left pending before the last one that
+        landed waits until that one has been read and checked, so a changed input is
+        refused before anything of it is sent."""
+        last_done = self.journal.last_done
+        deferred: list[Chunk] = []
+        async for chunk in self._cut(source, size, on_invalid, limit):
+            if self.landed_before(chunk):
+                continue
+            if chunk.index < last_done:
+                deferred.append(chunk)
+                self.deferred += len(chunk.records)
+                continue
+            while deferred:
+                held = deferred.pop(0)
+                self.deferred -= len(held.records)
+                yield held
+            yield chunk
+        while deferred:
+            held = deferred.pop(0)
+            self.deferred -= len(held.records)
+            yield held
+
+    def landed_before(self, chunk: Chunk) -> bool:
+        """True for a chunk an earlier run landed (reported here); ConfigError when the
+        input there is not what that run loaded."""
+        entry = self.journal.state(chunk.index)
+        if entry is None or entry.state is not ChunkState.DONE:
+            return False
+        if entry.digest and entry.digest != digest(chunk.body):
+            raise ConfigError(
+                f"the input changed since it was loaded: rows {chunk.rows[0]}–"
+                f"{chunk.rows[-1]} (chunk {chunk.index}) differ from what landed; resume "
+                "with the input as it was, or start a new load (a new journal)"
+            )
+        self._report(chunk, "already_landed", entry.landed)
+        return True
+
+    async def _cut(
+        self, source: RecordSource, size: int, on_invalid: str, limit: int | None
+    ) -> AsyncIterator[Chunk]:
+        rows: list[int] = []
+        records: list[dict[str, str]] = []
+        parts: list[bytes] = []
+        index = 0
+        async for batch in batches(source, min(size, _BATCH)):
+            self.spent.clear()
+            checked = self.check(batch, rows, on_invalid)
+            records += checked
+            if checked:
+                parts.append(encode_rows(checked)[1:-1])  # the array's items, no brackets
+            await asyncio.sleep(0)  # let the answers of chunks in flight through
+            self.held = len(records)
+            while len(records) >= size:
+                body = b"[" + b",".join(parts) + b"]" if len(records) == size else None
+                chunk = self.chunk(index, rows[:size], records[:size], body)
+                index += 1
+                rows, records, parts = rows[size:], records[size:], []
+                if records:
+                    parts.append(encode_rows(records)[1:-1])
+                self.held = len(records)
+                yield chunk
+                if limit is not None and index >= limit:
+                    self.stopped = StopReason.QUOTA  # what allow_partial planned is sent
+                    return
+        if records:
+            if limit is not None and index >= limit:
+                self.stopped = StopReason.QUOTA
+                return
+            self.held = 0
+            yield self.chunk(index, rows, records, b"[" + b",".join(parts) + b"]")
+
+    def check(
+        self, batch: list[Record | Mapping[str, Any]], rows: list[int], on_invalid: str
+    ) -> list[dict[str, str]]:
+        """The wire forms of ``batch`` (checked once, sent as is); their rows go to ``rows``."""
+        first = self.read + 1
+        checked, good_rows, bad = to_wire_rows(batch, self.kind, first)
+        self.read += len(batch)
+        for row, item, exc in bad:
+            cid = item.get("customer_id") if isinstance(item, Mapping) else None
+            self.failures.append(RowFailure(row=row, customer_id=cid, reason=str(exc)))
+            if on_invalid == "raise":
+                # Read up to the bad row: the good rows before it are held, none after it.
+                self.read = row
+                self.held += sum(1 for r in good_rows if r < row)
+                raise exc
+        rows += good_rows
+        return checked
+
+    @staticmethod
+    def chunk(
+        index: int, rows: list[int], records: list[dict[str, str]], body: bytes | None
+    ) -> Chunk:
+        return Chunk(index, rows, records, encode_rows(records) if body is None else body)
+
+    # ---- one chunk ----------------------------------------------------------------------
+
+    def _report(self, chunk: Chunk, outcome: Any, landed: int, message: str = "") -> None:
+        self.landed += landed
+        self.chunks.append(
+            ChunkReport(
+                index=chunk.index,
+                first_row=chunk.rows[0],
+                last_row=chunk.rows[-1],
+                records=len(chunk.records),
+                outcome=outcome,
+                landed=landed,
+                message=message,
+            )
+        )
+        if self.progress is not None:
+            self.progress(
+                UploadProgress(
+                    records_read=self.read,
+                    records_landed=self.landed,
+                    chunks_done=len(self.chunks),
+                    requests=self.requests,
+                )
+            )
+
+    @property
+    def requests(self) -> int:
+        """Calls this load made: uploads, and exports and probes to reconcile."""
+        return self.uploads + self.reconciler.requests
+
+    def reported(self, chunk: Chunk) -> bool:
+        return any(c.index == chunk.index for c in self.chunks)
+
+    def left(self, chunk: Chunk, missing: int, message: str) -> None:
+        """Report a chunk that ends with ``missing`` of its records not in the campaign."""
+        self.pending += missing
+        self._report(chunk, "pending", len(chunk.records) - missing, message)
+
+    def skip(self, chunk: Chunk) -> None:
+        """A chunk handed over after the load stopped: never sent by this run."""
+        entry = self.journal.state(chunk.index)
+        if entry is not None and entry.state is ChunkState.DONE:
+            self._report(chunk, "already_landed", entry.landed)
+        else:
+            self.left(chunk, len(chunk.records), "not sent: the load had stopped")
+
+    async def load(self, chunk: Chunk) -> None:
+        """Land one chunk, or leave it pending in the journal and raise ``Stop``."""
+        entry = self.journal.state(chunk.index)
+        if entry is not None and entry.state is ChunkState.DONE:
+            self._report(chunk, "already_landed", entry.landed)
+            return
+        pending = chunk.records
+        reconciled = False
+        if entry is not None and entry.state is ChunkState.SENDING:
+            # A crash left its outcome unknown (its request may even be running still).
+            pending = await self.reconciler.missing(chunk.records, entry.sent_at)
+            reconciled = True
+        lost = refused = 0
+        refused_since = 0.0
+        while pending:
+            # SENDING before anything can leave; the time once admitted, just before it
+            # leaves (a wait for admission is not time the server spends on it).
+            sent_at = NOT_SENT
+            self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=sent_at)
+
+            def leaving(at: float, index: int = chunk.index) -> None:
+                nonlocal sent_at
+                sent_at = at
+                self.journal.mark(index, ChunkState.SENDING, sent_at=at)
+
+            try:
+                self.uploads += 1
+                body = chunk.body if pending is chunk.records else encode_rows(pending)
+                await self.client._send_records(
+                    self.campaign_id, self.kind, self.status, body, len(pending), leaving
+                )
+            except (ServerError, ResponseDecodeError, TransportError) as exc:
+                if isinstance(exc, TransportError) and not exc.sent:
+                    refused, refused_since = refused + 1, refused_since or self.clock.time()
+                    await self.rest(chunk, pending, exc, refused, refused_since)
+                    continue
+                # The server may have stored the records: find out before sending again.
+                # Without an answer (a timeout, a dropped connection) it may still be
+                # running the call; with one (a 5xx, a broken body) it is done.
+                log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
+                self.sent += len(pending)
+                lost += 1
+                answered = not isinstance(exc, TransportError)
+                pending = await self.reconciler.missing(pending, NOT_SENT if answered else sent_at)
+                reconciled = True
+                if pending and lost >= _ATTEMPTS:
+                    self.left(chunk, len(pending), "its answer was lost; reconciled on resume")
+                    raise ReconcileError(
+                        f"chunk {chunk.index} (rows {chunk.rows[0]}–{chunk.rows[-1]}): its "
+                        f"answer was lost {lost} times; the journal keeps it for resume"
+                    ) from exc
+                continue
+            except _REFUSED as exc:
+                # Refused before the server did anything (§3.3, §4): nothing of the chunk
+                # landed; try again patiently (the core has lowered the token's cap).
+                refused, refused_since = refused + 1, refused_since or self.clock.time()
+                await self.rest(chunk, pending, exc, refused, refused_since)
+                continue
+            except (QuotaExhausted, TokenLimitExceeded) as exc:
+                self.give_up(chunk, pending, reconciled, StopReason.QUOTA, exc)
+            except CampaignFull as exc:
+                self.give_up(chunk, pending, reconciled, StopReason.CAMPAIGN_FULL, exc)
+            except WolkvoxError as exc:
+                # Invalid token, unknown campaign, a bad request…: the same for every chunk.
+                self.give_up(chunk, pending, reconciled, StopReason.ERROR, exc)
+            self.sent += len(pending)
+            break
+        self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records), 0.0, digest(chunk.body))
+        self._report(chunk, "reconciled" if reconciled else "landed", len(chunk.records))
+
+    def give_up(
+        self,
+        chunk: Chunk,
+        pending: list[dict[str, str]],
+        reconciled: bool,
+        reason: StopReason,
+        exc: WolkvoxError,
+    ) -> NoReturn:
+        """Leave the chunk to a resume and stop the load."""
+        if reconciled and len(pending) < len(chunk.records):
+            # Part of it is in the campaign: a resume must check which part, not resend all.
+            self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=NOT_SENT)
+        else:
+            self.journal.mark(chunk.index, ChunkState.PENDING)
+        self.left(chunk, len(pending), str(exc))
+        raise Stop(reason, exc)
+
+    async def rest(
+        self,
+        chunk: Chunk,
+        pending: list[dict[str, str]],
+        exc: WolkvoxError,
+        refused: int,
+        since: float,
+    ) -> None:
+        """Wait before trying a refused chunk again; give up past ``patience`` or a stop."""
+        delay = min(_REST_CAP, _REST_FIRST * 2.0 ** (refused - 1)) * random.uniform(0.5, 1.0)
+        waited = self.clock.time() - since
+        if waited + delay > self.patience:
+            log.warning(
+                "chunk %d refused for %.0f s (%s); giving up (patience %g s)",
+                chunk.index,
+                waited,
+                exc,
+                self.patience,
+            )
+            self.give_up(chunk, pending, False, StopReason.PATIENCE, exc)
+        if refused == 1 or refused.bit_count() == 1:  # 1st, 2nd, 4th, 8th… refusal
+            log.warning("chunk %d refused (%s); trying again in %.1f s", chunk.index, exc, delay)
+        sleep = asyncio.ensure_future(self.clock.sleep(delay))
+        stopped = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait((sleep, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            stopped.cancel()
+        if self.stop.is_set():  # another chunk stopped the load: this one stays pending
+            self.journal.mark(chunk.index, ChunkState.PENDING)
+            self.left(chunk, len(pending), str(exc))
+            raise Left
