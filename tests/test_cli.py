@@ -53,6 +53,13 @@ def env(served: FakeWolkvox, tmp_path: Path) -> dict[str, str]:
     }
 
 
+def ctrl_c_reaches_it() -> None:
+    """In the child: Ctrl-C interrupts it, as in a terminal's foreground. (A test run as
+    a background job, e.g. `.ci/run &`, hands its children SIGINT ignored, and Python then
+    never raises KeyboardInterrupt: the load would run to its end.)"""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wolkvox(env: dict[str, str], *args: str) -> Result:
     result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
     if env["WOLKVOX_TOKEN"]:
@@ -190,15 +197,22 @@ def test_quota_and_exit_codes(served: FakeWolkvox, env: dict[str, str], tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("presses", [1, 2])
 def test_upload_interrupted_then_resumed(
-    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path, presses: int
 ) -> None:
+    """Ctrl-C once (chunks in flight finish) or twice (at once): exit 130, the resume
+    command printed, and --resume lands every record exactly once."""
     camp = served.create_campaign()
     source = tmp_path / "leads.jsonl"
     source.write_text(
         "".join(json.dumps({"customer_id": f"j{i}", "tel1": "3"}) + "\n" for i in range(3_000))
     )
     served.latency = 0.15
+    # Calls abandoned by a second Ctrl-C hold their slots until the server must be done:
+    # 1 s here (the simulator stops calls then), not Wolkvox's 60.
+    served.call_limit = 1.0
+    env = {**env, "WOLKVOX_SERVER_LIMIT": "1"}
     command = [
         sys.executable,
         "-m",
@@ -209,11 +223,21 @@ def test_upload_interrupted_then_resumed(
         "--chunk-size",
         "100",
     ]
-    proc = subprocess.Popen(command, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)  # Ctrl-C mid-load
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
+    while len(camp.records) < 200:  # mid-load, however slowly the machine started it
+        assert proc.poll() is None, proc.stderr
+        time.sleep(0.005)
+    for _ in range(presses):
+        proc.send_signal(signal.SIGINT)  # Ctrl-C mid-load
+        time.sleep(0.02)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, stderr
     assert "--resume" in stderr and served.token not in stderr
     assert 0 < len(camp.records) < 3_000
     again = subprocess.run(

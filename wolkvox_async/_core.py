@@ -302,7 +302,10 @@ class ClientCore:
                 error: WolkvoxError = exc
             if isinstance(error, TokenLimitExceeded):
                 error.resets_at = datetime.fromtimestamp(admission.resets_at, UTC)
-            await self._feedback(admission, error, attempt)
+            try:
+                await self._feedback(admission, error, attempt)
+            except Exception as exc:  # the backend failed: the server's answer still stands
+                log.warning("could not record %s in the scheduler: %s", type(error).__name__, exc)
             delay = retry_delay(self._retry, attempt, route, error)
             if delay is None:
                 raise error

@@ -16,7 +16,15 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the ``wolkvox`` command."""
+    """Run the ``wolkvox`` command; Ctrl-C while it starts is a quiet exit 130 too."""
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         import click
 

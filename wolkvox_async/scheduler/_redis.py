@@ -128,12 +128,19 @@ class RedisBackend:
         _, scripts = self._client()
         return await scripts[script](keys=keys, args=[self.time_offset, *args])
 
-    async def _guard(self, step: Awaitable[T], fallback: Callable[[], Awaitable[T]] | None) -> T:
-        """Run a Redis step; unreachable Redis fails closed, or falls back if allowed."""
+    async def _guard(
+        self, step: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]] | None
+    ) -> T:
+        """Run a Redis step; unreachable Redis fails closed, or falls back if allowed. A
+        dropped connection (a restart, ``CLIENT KILL``) is tried once more at once, on a new
+        one: only a Redis that stays away is a failure."""
         import redis.exceptions
 
         try:
-            result = await step
+            try:
+                result = await step()
+            except redis.exceptions.ConnectionError:
+                result = await step()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             if fallback is None:
                 raise SchedulerUnavailable(
@@ -168,7 +175,7 @@ class RedisBackend:
         keys = [leases, state, quota, self._stamp_key(req.operation, req.poll_key)]
         fallback = self.fallback
         fall = (lambda: fallback.admit(req, now)) if fallback is not None else None
-        reply = await self._guard(self._run("ADMIT", keys, args), fall)
+        reply = await self._guard(lambda: self._run("ADMIT", keys, args), fall)
         if isinstance(reply, tuple):
             return reply  # from the fallback
         kind = reply[0]
@@ -216,14 +223,14 @@ class RedisBackend:
         ]
         keys = [leases, quota, self._stamp_key(lease.operation, lease.poll_key)]
         try:
-            await self._guard(self._run("RELEASE", keys, args), None)
+            await self._guard(lambda: self._run("RELEASE", keys, args), None)
         except SchedulerUnavailable:
             # The lease expires by itself (timeout + margin); the answer must not be lost.
             log.warning("Redis unreachable at release; lease %s expires on its own", lease.id)
 
     async def _set_state(self, token: str, operation: str, field: str, seconds: float) -> None:
         _, state, _ = self._keys(operation, token)
-        await self._guard(self._run("SET_STATE", [state], [field, seconds]), None)
+        await self._guard(lambda: self._run("SET_STATE", [state], [field, seconds]), None)
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Cap 1 for ``seconds`` (of Redis time)."""
@@ -237,7 +244,7 @@ class RedisBackend:
         """Take the server's numbers for ``day``."""
         _, _, quota = self._keys(operation, "-")
         args = [_day_number(day), used, -1 if limit is None else limit]
-        await self._guard(self._run("SET_QUOTA", [quota], args), None)
+        await self._guard(lambda: self._run("SET_QUOTA", [quota], args), None)
 
     async def quota(self, operation: str, day: str) -> QuotaState:
         """The day's usage."""
@@ -245,14 +252,14 @@ class RedisBackend:
         _, _, quota = self._keys(operation, "-")
         number = _day_number(day)
         used, limit = await self._guard(
-            client.hmget(quota, f"used:{number}", f"limit:{number}"), None
+            lambda: client.hmget(quota, f"used:{number}", f"limit:{number}"), None
         )
         return QuotaState(used=int(used or 0), limit_override=None if limit is None else int(limit))
 
     async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases of the token, everywhere."""
         leases, _, _ = self._keys(operation, token)
-        return int(await self._guard(self._run("IN_FLIGHT", [leases], []), None))
+        return int(await self._guard(lambda: self._run("IN_FLIGHT", [leases], []), None))
 
     # ---- release messages ---------------------------------------------------------------
 

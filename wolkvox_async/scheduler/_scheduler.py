@@ -20,6 +20,14 @@ Failing fast. A spent quota fails every caller of the operation at once with
 :class:`QuotaExhausted` (it resets at midnight, Wolkvox time); a wait known to exceed a
 caller's ``max_wait`` fails at once with :class:`WaitTooLong`; a caller cancelled while
 queued leaves nothing taken.
+
+Surviving the backend. A backend step that fails (Redis gone, a SQLite file that cannot be
+written) reaches the callers it concerns as :class:`SchedulerUnavailable` — nothing was
+sent — within the backend's own time bound (Redis: 2 s to connect, 5 s per command): the
+caller asking, or every caller queued on the token when the pump's step failed. The queue
+machinery cannot die of it: the next caller asks the backend afresh. A release that fails
+is logged and counted, never raised: the caller keeps the server's answer, and the lease
+expires by itself.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from datetime import UTC, datetime, tzinfo
 
 import attrs
 
-from .._errors import QuotaExhausted, WaitTooLong
+from .._errors import QuotaExhausted, SchedulerUnavailable, WaitTooLong, WolkvoxError
 from ._backend import AnnouncesReleases, Backend, LeaseRecord
 from ._clock import Clock
 from ._queue import Queue as _Queue
@@ -175,6 +183,8 @@ class Scheduler:
             try:
                 admission = self._dated(admission, now)
                 decision, record = await self.backend.admit(admission, now)
+            except Exception as exc:
+                raise self._unavailable(admission.token, exc, 1) from exc
             finally:
                 queue.admitting = False
                 self._kick_if_waiting(queue)  # callers that queued meanwhile
@@ -200,7 +210,7 @@ class Scheduler:
             if future.done() and not future.cancelled() and future.exception() is None:
                 # Granted at the very moment we were cancelled: give everything back.
                 lease = future.result()
-                await asyncio.shield(self._undo(lease))
+                await asyncio.shield(self._undo(lease))  # (_undo never raises)
             self._kick(queue)
             raise
 
@@ -220,6 +230,16 @@ class Scheduler:
             known = decision.reason != "concurrency"
             if known and deadline is not None and decision.retry_at > deadline:
                 raise self._too_long(admission, decision.retry_at, max_wait or 0.0, decision.reason)
+
+    def _unavailable(self, token: str, exc: Exception, callers: int) -> Exception:
+        """The error for callers of a backend step that failed (nothing was sent)."""
+        if isinstance(exc, WolkvoxError) and not isinstance(exc, SchedulerUnavailable):
+            return exc  # a refusal the backend meant (e.g. ConfigError)
+        self._count(self._refusals, token, "scheduler_unavailable", callers)
+        if isinstance(exc, SchedulerUnavailable):
+            return exc
+        where = str(getattr(self.backend, "where", type(self.backend).__name__))
+        return SchedulerUnavailable(backend=where, reason=f"{type(exc).__name__}: {exc}")
 
     def _granted(self, admission: Admission, record: LeaseRecord, how: str) -> Lease:
         log.debug("admit %s %s (%s)", admission.token, record.id, how)
@@ -280,15 +300,34 @@ class Scheduler:
         raise RuntimeError("an instant scheduler backend suspended")
 
     async def _pump(self, queue: _Queue) -> None:
+        wake_at: float | None = None
         try:
             while True:
                 queue.dirty = False
-                wake_at = await self._serve(queue)
+                try:
+                    wake_at = await self._serve(queue)
+                except Exception as exc:  # the backend failed: no one may wait on it forever
+                    wake_at = None
+                    self._fail_all(queue, exc)
                 if not queue.dirty:
                     break
         finally:
             queue.running = False
         self._arm(queue, wake_at)
+
+    def _fail_all(self, queue: _Queue, exc: Exception) -> None:
+        """Fail every caller queued on the token with what the backend's failure means;
+        they leave the queue now, so the next caller asks the backend afresh."""
+        waiting = queue.waiting()
+        for lane in queue.lanes:
+            lane.clear()
+        queue.delayed.clear()
+        queue.deadlines.clear()
+        if not waiting:
+            return
+        token = waiting[0].admission.token
+        log.warning("scheduler backend failed (%s); failing %d queued callers", exc, len(waiting))
+        self._fail(queue, waiting, self._unavailable(token, exc, len(waiting)))
 
     async def _serve(self, queue: _Queue) -> float | None:
         """Admit waiters until one must wait; return when to look again."""
@@ -422,8 +461,14 @@ class Scheduler:
             refund=outcome is Outcome.NOT_SENT,
             unstamp=outcome in (Outcome.FAILED, Outcome.NOT_SENT),
         )
-        await (step if self._instant else asyncio.shield(step))
-        log.debug("release %s %s (%s)", lease.key, lease.record.id, outcome.value)
+        try:
+            await (step if self._instant else asyncio.shield(step))
+        except Exception as exc:
+            # The caller keeps the server's answer; the lease expires by itself (its TTL).
+            self._count(self._refusals, lease.key, "release_failed")
+            log.warning("release of %s failed (%s); it expires by itself", lease.record.id, exc)
+        else:
+            log.debug("release %s %s (%s)", lease.key, lease.record.id, outcome.value)
         queue = self._queues.get(lease.key)
         if queue is not None and (queue.lanes[0] or queue.lanes[1] or queue.delayed):
             self._kick(queue)  # (a lane may hold only cancelled waiters: the pump skips them)
@@ -438,7 +483,11 @@ class Scheduler:
             self._kick(queue)
 
     async def _undo(self, lease: Lease) -> None:
-        await self.backend.release(lease.record, self.clock.time(), refund=True, unstamp=True)
+        try:
+            await self.backend.release(lease.record, self.clock.time(), refund=True, unstamp=True)
+        except Exception as exc:  # the lease expires by itself; nothing was sent with it
+            self._count(self._refusals, lease.key, "release_failed")
+            log.warning("undo of %s failed (%s); it expires by itself", lease.record.id, exc)
 
     async def lower_cap(self, admission: Admission) -> None:
         """The server refused for concurrency: someone else uses the token; cap 1 a while."""
