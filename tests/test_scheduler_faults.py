@@ -1,0 +1,87 @@
+"""The scheduler survives its own faults: a Redis connection killed, Redis stopped and
+started again, with callers queued. Every caller ends (an answer, or SchedulerUnavailable:
+nothing sent) within a bound, the limit holds, and the next call works with no restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis_server import RedisServer
+
+import wolkvox_async as w
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.testing import FakeWolkvox
+
+BOUND = 30.0
+"""Seconds within which every caller must have ended (Redis: 2 s to connect, 5 s a step)."""
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to kill and restart."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def kill_clients(url: str) -> int:
+    with redis.Redis.from_url(url) as admin:
+        return int(admin.execute_command("CLIENT", "KILL", "TYPE", "normal"))
+
+
+async def crowd(wv: WolkvoxClient, n: int) -> list[Any]:
+    calls = [wv.find_record(campaign_id="1", customer_id=str(i)) for i in range(n)]
+    return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), BOUND)
+
+
+def only_answers_or_unavailable(outcomes: list[Any]) -> None:
+    for outcome in outcomes:
+        assert isinstance(outcome, tuple | w.SchedulerUnavailable), repr(outcome)
+
+
+@pytest.mark.slow
+async def test_killed_redis_connections_strand_no_caller(own_redis: RedisServer) -> None:
+    async with FakeWolkvox(latency=0.1) as fake:
+        async with WolkvoxClient(
+            server=fake.server, token=fake.token, base_url=fake.url, backend=own_redis.url
+        ) as wv:
+            load = asyncio.ensure_future(crowd(wv, 40))
+            for _ in range(3):  # three times while they wait
+                await asyncio.sleep(0.25)
+                await asyncio.to_thread(kill_clients, own_redis.url)
+            outcomes = await load
+            only_answers_or_unavailable(outcomes)
+            assert sum(isinstance(o, tuple) for o in outcomes) >= 20  # most just carry on
+            assert await wv.find_record(campaign_id="1", customer_id="x") == ()  # no restart
+        assert fake.stats.peak_in_flight[fake.token] <= 2
+        assert fake.stats.refusals["simultaneous"] == 0
+
+
+@pytest.mark.slow
+async def test_redis_stopped_and_started_with_callers_queued(own_redis: RedisServer) -> None:
+    async with FakeWolkvox(latency=0.1) as fake:
+        async with WolkvoxClient(
+            server=fake.server, token=fake.token, base_url=fake.url, backend=own_redis.url
+        ) as wv:
+            load = asyncio.ensure_future(crowd(wv, 40))
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(own_redis.stop)
+            started = time.monotonic()
+            outcomes = await load  # each ends: answered before, or told Redis is away
+            assert time.monotonic() - started < BOUND
+            only_answers_or_unavailable(outcomes)
+            assert any(isinstance(o, w.SchedulerUnavailable) for o in outcomes)
+            with pytest.raises(w.SchedulerUnavailable, match="nothing was sent"):
+                await wv.find_record(campaign_id="1", customer_id="y")
+            await asyncio.to_thread(own_redis.start)
+            assert await wv.find_record(campaign_id="1", customer_id="z") == ()
+            stats = await wv.scheduler_stats()
+        assert stats.refusals.get("scheduler_unavailable", 0) >= 1
+        assert fake.stats.peak_in_flight[fake.token] <= 2
