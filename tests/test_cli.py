@@ -610,3 +610,15 @@ def test_a_bad_row_after_records_landed_says_how_to_continue(
         expected = Counter(f"r{i}" for i in range(500) if i != 249)
     assert done.exit_code == 0, done.output
     assert Counter(r["customer_id"] for r in camp.records) == expected
+
+
+def test_a_corrupt_ledger_exits_3_naming_the_file(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "state" / "wolkvox-async" / "ledger.db"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_bytes(b"not a database" * 100)
+    result = wolkvox(env, "campaigns", "list")
+    assert result.exit_code == 3, result.output
+    assert str(ledger) in result.output.replace("\n", "") and "corrupt" in result.output
+    assert served.stats.requests == 0

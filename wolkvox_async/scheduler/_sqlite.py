@@ -6,28 +6,41 @@ reclaimed inside the admitting transaction, so a killed process costs at most on
 lifetime (timeout + margin). The quota per operation-day and the poll stamps are rows, so
 a restarted loader knows what it already spent today. Calls run on one worker thread,
 off the event loop.
+
+A file that cannot be used — read-only, a full disk, locked by another process for over
+30 s (the busy timeout; ``?timeout=SECONDS``), not a database — fails the step with
+SchedulerUnavailable naming the file and the cause (nothing is sent); the connection is
+reopened at the next step, so the client works again once the file does. With
+``?fallback=memory`` in the URL, steps fall back to a memory ledger of this process
+instead, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .._errors import ConfigError
-from ._backend import LeaseRecord, QuotaState
+from .._errors import ConfigError, SchedulerUnavailable
+from ._backend import Backend, LeaseRecord, QuotaState
+from ._memory import MemoryBackend
 from ._rules import Admission, Decision, Granted, Snapshot, decide
 
 __all__ = ["SQLiteBackend"]
 
 T = TypeVar("T")
+log = logging.getLogger("wolkvox_async.scheduler")
+BUSY_TIMEOUT = 30.0
+"""Seconds a step waits for another process's write lock before it fails."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (
@@ -52,8 +65,18 @@ class SQLiteBackend:
 
     shared = True
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fallback: Backend | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self.where = f"sqlite:///{self.path}"
+        self.fallback = fallback
+        self._warned = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wolkvox-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._ids = itertools.count(1)
@@ -66,12 +89,26 @@ class SQLiteBackend:
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if parts.netloc or not path:
             raise ConfigError(f"sqlite backend URL must be sqlite:///path/to/state.db, got {url!r}")
-        return cls(path)
+        query = dict(parse_qsl(parts.query))
+        wanted = query.pop("fallback", None)
+        timeout = query.pop("timeout", None)
+        if wanted not in (None, "memory") or query:
+            raise ConfigError(
+                f"a sqlite backend URL takes ?fallback=memory and ?timeout=SECONDS, got {url!r}"
+            )
+        try:
+            busy = BUSY_TIMEOUT if timeout is None else float(timeout)
+        except ValueError:
+            busy = -1.0
+        if not 0 < busy < 3600:
+            raise ConfigError(f"?timeout= must be seconds between 0 and 3600, got {timeout!r}")
+        fallback = MemoryBackend() if wanted == "memory" else None
+        return cls(path, fallback=fallback, busy_timeout=busy)
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             # Several processes opening one file at once: switching to WAL can answer
             # "database is locked" at once, without waiting out the busy timeout (SQLite
             # does not call the busy handler there), so set-up is retried for a while.
@@ -89,22 +126,46 @@ class SQLiteBackend:
             self._conn = conn
         return self._conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        fallback: Callable[[Backend], Awaitable[T]] | None = None,
+    ) -> T:
         def transaction() -> T:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+                conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+            except (sqlite3.Error, OSError) as exc:
+                self._drop()  # reopened at the next step: the file may be usable again
+                raise SchedulerUnavailable(backend=self.where, reason=_cause(exc)) from None
 
         loop = asyncio.get_running_loop()
-        # Shielded: once handed to the thread, a step completes even if the caller is
-        # cancelled, so the state never depends on where a cancellation landed.
-        return await asyncio.shield(loop.run_in_executor(self._executor, transaction))
+        try:
+            # Shielded: once handed to the thread, a step completes even if the caller is
+            # cancelled, so the state never depends on where a cancellation landed.
+            result = await asyncio.shield(loop.run_in_executor(self._executor, transaction))
+        except SchedulerUnavailable:
+            if self.fallback is None or fallback is None:
+                raise
+            if not self._warned:
+                log.warning("%s unusable; admitting with the local fallback", self.where)
+                self._warned = True
+            return await fallback(self.fallback)
+        self._warned = False
+        return result
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide and, when granted, take lease, quota unit and stamp in one transaction."""
@@ -162,7 +223,7 @@ class SQLiteBackend:
             )
             return decision, lease
 
-        return await self._run(step)
+        return await self._run(step, lambda other: other.admit(req, now))
 
     async def release(
         self,
@@ -174,6 +235,11 @@ class SQLiteBackend:
         unstamp: bool = False,
     ) -> None:
         """End or hold the lease; undo the quota unit and stamp when asked."""
+        if self.fallback is not None and not lease.id.startswith("s"):
+            await self.fallback.release(
+                lease, now, hold_until=hold_until, refund=refund, unstamp=unstamp
+            )
+            return
 
         def step(conn: sqlite3.Connection) -> None:
             if hold_until is not None and hold_until > now:
@@ -191,7 +257,7 @@ class SQLiteBackend:
                 )
             conn.execute("DELETE FROM stamps WHERE free_at < ?", (now - 86_400,))
 
-        await self._run(step)
+        await self._run(step)  # (a failure reaches the scheduler, which logs and counts it)
 
     async def _set_token(self, column: str, token: str, until: float) -> None:
         def step(conn: sqlite3.Connection) -> None:
@@ -205,10 +271,14 @@ class SQLiteBackend:
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Cap 1 for ``seconds``."""
         await self._set_token("cap_until", token, now + seconds)
+        if self.fallback is not None:
+            await self.fallback.lower_cap(token, operation, now, seconds)
 
     async def pause(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Nothing admitted for ``seconds``."""
         await self._set_token("paused_until", token, now + seconds)
+        if self.fallback is not None:
+            await self.fallback.pause(token, operation, now, seconds)
 
     async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
         """Take the server's numbers."""
@@ -237,7 +307,7 @@ class SQLiteBackend:
                 else QuotaState(used=0, limit_override=None)
             )
 
-        return await self._run(step)
+        return await self._run(step, lambda other: other.quota(operation, day))
 
     async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases."""
@@ -248,7 +318,7 @@ class SQLiteBackend:
             ).fetchone()
             return int(row[0])
 
-        return await self._run(step)
+        return await self._run(step, lambda other: other.in_flight(token, operation, now))
 
     async def close(self) -> None:
         """Close the connection and stop the worker thread."""
@@ -259,3 +329,20 @@ class SQLiteBackend:
                 self._conn = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, shut)
+
+
+def _cause(exc: BaseException) -> str:
+    """What is wrong with the file, in words (SQLite's own message kept)."""
+    text = str(exc)
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
+        why = "the file is read-only"
+    elif "disk is full" in lowered or "no space" in lowered:
+        why = "the disk is full"
+    elif "locked" in lowered or "busy" in lowered:
+        why = "another process held its write lock past the busy timeout"
+    elif "not a database" in lowered or "malformed" in lowered:
+        why = "the file is corrupt (not a SQLite database)"
+    else:
+        why = "it cannot be used"
+    return f"{why}: {type(exc).__name__}: {text}"

@@ -1,0 +1,78 @@
+"""The SQLite ledger's file failing under a running client: corrupt, locked past the busy
+timeout, in a folder that cannot exist. Each is SchedulerUnavailable naming the file and
+the cause, with nothing sent; the client works again once the file does; ``?fallback=
+memory`` keeps it working meanwhile; the command exits 3 with the message."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import wolkvox_async as w
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.testing import FakeWolkvox
+
+
+def client(fake: FakeWolkvox, url: str) -> WolkvoxClient:
+    return WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url, backend=url)
+
+
+async def test_a_corrupt_ledger_is_named_and_the_client_recovers(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    ledger.write_bytes(b"this is not a database, it is a spreadsheet " * 100)
+    async with client(fake, f"sqlite:///{ledger}") as wv:
+        with pytest.raises(w.SchedulerUnavailable) as info:
+            await wv.find_record(campaign_id="1", customer_id="1")
+        assert str(ledger) in str(info.value) and "corrupt" in str(info.value)
+        assert "nothing was sent" in str(info.value) and fake.stats.requests == 0
+        ledger.unlink()  # the operator removes it: the next call opens a fresh one
+        assert await wv.find_record(campaign_id="1", customer_id="1") == ()
+
+
+async def test_a_lock_held_past_the_busy_timeout(fake: FakeWolkvox, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.db"
+    async with client(fake, f"sqlite:///{ledger}?timeout=0.2") as wv:
+        await wv.find_record(campaign_id="1", customer_id="1")  # the file exists now
+        holder = sqlite3.connect(ledger, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing, and writing...
+        try:
+            with pytest.raises(w.SchedulerUnavailable, match="held its write lock"):
+                await wv.find_record(campaign_id="1", customer_id="2")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert await wv.find_record(campaign_id="1", customer_id="3") == ()
+    assert fake.stats.requests == 2
+
+
+async def test_a_ledger_folder_that_cannot_exist(fake: FakeWolkvox, tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the folder should be")
+    async with client(fake, f"sqlite:///{blocker / 'ledger.db'}") as wv:
+        with pytest.raises(w.SchedulerUnavailable, match="cannot be used"):
+            await wv.find_record(campaign_id="1", customer_id="1")
+    assert fake.stats.requests == 0
+
+
+async def test_fallback_memory_keeps_working_and_says_so(
+    fake: FakeWolkvox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    ledger.write_bytes(b"garbage" * 1000)
+    async with client(fake, f"sqlite:///{ledger}?fallback=memory") as wv:
+        with caplog.at_level(logging.WARNING):
+            assert await wv.find_record(campaign_id="1", customer_id="1") == ()
+            assert await wv.find_record(campaign_id="1", customer_id="2") == ()
+        stats = await wv.scheduler_stats()
+    assert "unusable; admitting with the local fallback" in caplog.text
+    assert stats.in_flight == 0 and fake.stats.requests == 2
+
+
+def test_a_bad_sqlite_url_is_a_config_error() -> None:
+    with pytest.raises(w.ConfigError, match="timeout"):
+        WolkvoxClient(server="0014", token="t", backend="sqlite:///x.db?timeout=never")
