@@ -14,8 +14,18 @@ from typing import Any
 import attrs
 import pytest
 
+from wolkvox_async import QuotaExhausted
 from wolkvox_async._convert import WOLKVOX_TZ
-from wolkvox_async.scheduler import Admission, Backend, MemoryBackend, RedisBackend, SQLiteBackend
+from wolkvox_async.scheduler import (
+    Admission,
+    Backend,
+    MemoryBackend,
+    Outcome,
+    RedisBackend,
+    Scheduler,
+    SQLiteBackend,
+    VirtualClock,
+)
 from wolkvox_async.scheduler._rules import Blocked, Exhausted, Granted, day_of, next_reset
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC).timestamp()
@@ -40,7 +50,7 @@ class TimeShifted:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.inner, name)
-        if name in ("quota", "set_quota", "close"):
+        if not callable(method) or name in ("quota", "set_quota", "close", "subscribe"):
             return method
 
         async def shifted(*args: Any, **kwargs: Any) -> Any:
@@ -219,3 +229,69 @@ async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
     assert (await second.quota("op", adm().day)).used == 1
     assert isinstance((await second.admit(adm(poll="p1"), NOW + 1))[0], Blocked)
     await second.close()
+
+
+# ---- the quota day belongs to the answer (scheduler over each backend) ---------------------
+
+MIDNIGHT = datetime(2026, 11, 24, 5, 0, tzinfo=UTC).timestamp()  # 00:00 in Wolkvox time
+
+
+async def test_a_token_info_that_corrects_the_ledger_is_never_refused_for_the_quota(
+    backend: Backend,
+) -> None:
+    first, _ = await backend.admit(adm(limit=1), NOW)
+    assert isinstance(first, Granted)
+    spent, _ = await backend.admit(adm(limit=1), NOW + 1)
+    assert isinstance(spent, Exhausted)
+    correcting = attrs.evolve(adm(limit=1, at=NOW + 2), corrects_quota=True)
+    granted, lease = await backend.admit(correcting, NOW + 2)
+    assert isinstance(granted, Granted) and lease is not None  # it counts, like any call
+    assert (await backend.quota("op", day_of(NOW, WOLKVOX_TZ))).used == 2
+
+
+async def scheduler_at(backend: Backend, moment: float) -> tuple[Scheduler, VirtualClock]:
+    clock = VirtualClock(moment)
+    return Scheduler(backend, clock, poll_fallback=0.05), clock
+
+
+async def test_a_refusal_sent_before_midnight_changes_nothing_after_it(
+    backend: Backend,
+) -> None:
+    scheduler, clock = await scheduler_at(backend, MIDNIGHT - 2)
+    request = adm(limit=None, at=MIDNIGHT - 2)
+    lease = await scheduler.acquire(scheduler_dated(scheduler, request))
+    lease.sent_at = clock.time()
+    clock.set(MIDNIGHT + 3)  # the 403 TOKEN LIMIT EXCEEDED is read after midnight
+    await scheduler.release(lease, Outcome.FAILED)
+    await scheduler.mark_spent(request, lease)
+    old = await backend.quota("op", day_of(MIDNIGHT - 2, WOLKVOX_TZ))
+    assert old.limit_override == old.used == 1  # the day the call left in is spent...
+    after = await scheduler.acquire(scheduler_dated(scheduler, adm(limit=None)))
+    assert after.record.day == day_of(MIDNIGHT + 3, WOLKVOX_TZ)  # ...the new one is not
+    await scheduler.release(after, Outcome.ANSWERED)
+
+
+@pytest.mark.parametrize("into_day", [1.0, 4.9])
+async def test_a_refusal_at_the_very_start_of_a_day_costs_one_call_not_the_day(
+    backend: Backend, into_day: float
+) -> None:
+    """Our clock ahead of Wolkvox's by up to 5 s: its 'spent' may be yesterday's."""
+    scheduler, clock = await scheduler_at(backend, MIDNIGHT + into_day)
+    request = adm(limit=None)
+    lease = await scheduler.acquire(scheduler_dated(scheduler, request))
+    lease.sent_at = clock.time()
+    await scheduler.release(lease, Outcome.FAILED)
+    await scheduler.mark_spent(request, lease)
+    clock.set(MIDNIGHT + 6)
+    again = await scheduler.acquire(scheduler_dated(scheduler, request))  # not refused
+    await scheduler.release(again, Outcome.ANSWERED)
+    # Later in the day the same answer is believed: the day is spent.
+    again.sent_at = clock.time()
+    await scheduler.mark_spent(request, again)
+    with pytest.raises(QuotaExhausted):
+        await scheduler.acquire(scheduler_dated(scheduler, request))
+
+
+def scheduler_dated(scheduler: Scheduler, request: Admission) -> Admission:
+    day, resets_at = scheduler.today(WOLKVOX_TZ)
+    return attrs.evolve(request, day=day, resets_at=resets_at)

@@ -334,3 +334,21 @@ async def test_connection_refused_is_retried_then_given_back(clock: VirtualClock
     assert info.value.sent is False
     assert stats.retries == {"TransportError": 4}
     assert (stats.quota_used, stats.in_flight) == (0, 0)  # nothing reached Wolkvox: refunded
+
+
+async def test_sync_quota_is_never_refused_by_the_ledger_and_corrects_it(
+    fake: FakeWolkvox,
+) -> None:
+    operation = fake.world.operations[fake.server]
+    operation.daily_quota = 2
+    async with make(fake) as wv:
+        await wv.token_info()
+        await wv.token_info()
+        with pytest.raises(w.TokenLimitExceeded):
+            await wv.token_info()  # the ledger now counts the day spent
+        with pytest.raises(w.QuotaExhausted):
+            await wv.campaigns()
+        operation.daily_quota = 10  # the operator bought licenses
+        stats = await wv.sync_quota()  # not refused locally: it is how the count is fixed
+        assert (stats.quota_used, stats.quota_limit) == (3, 10)
+        assert await wv.campaigns() == ()

@@ -50,6 +50,7 @@ from .scheduler import (
     Admission,
     Backend,
     Clock,
+    Lease,
     Outcome,
     Priority,
     Scheduler,
@@ -249,8 +250,12 @@ class ClientCore:
         return await self._scheduler.stats(admission)
 
     async def sync_quota(self) -> SchedulerStats:
-        """Read token_info (costs 1 call) and take the server's used/limit for today."""
-        request, envelope = await self._call(TOKEN_INFO, {})
+        """Read token_info (costs 1 call) and take the server's used/limit for today.
+
+        Never refused by the local ledger (it is how a wrong count is corrected); the
+        server may still answer TOKEN LIMIT EXCEEDED.
+        """
+        request, envelope = await self._call(TOKEN_INFO, {}, corrects_quota=True)
         rows = structure_rows(request, envelope, TokenInfo)
         info = rows[0] if rows else TokenInfo()
         admission = self._admission(TOKEN_INFO, request)
@@ -267,11 +272,14 @@ class ClientCore:
         body: Any = None,
         *,
         on_send: Callable[[float], None] | None = None,
+        corrects_quota: bool = False,
     ) -> tuple[RawRequest, Envelope]:
         """Send ``route`` through admission and retries; ``on_send`` is told the time of
         each attempt once it is admitted, just before it leaves (the upload journal)."""
         request = build_request(self._config, route, params, body)
         admission = self._admission(route, request)
+        if corrects_quota:
+            admission = attrs.evolve(admission, corrects_quota=True)
         scheduler = self._scheduler
         if admission.poll_key and self._config.poll_policy == "share":
             shared = await scheduler.reads.get(admission.poll_key)
@@ -296,14 +304,15 @@ class ClientCore:
         attempt = 0
         while True:
             attempt += 1
+            leases: list[Lease] = []
             try:
-                return await self._exchange(request, admission, on_send)
+                return await self._exchange(request, admission, on_send, leases)
             except (ApiError, TransportError) as exc:
                 error: WolkvoxError = exc
             if isinstance(error, TokenLimitExceeded):
                 error.resets_at = datetime.fromtimestamp(admission.resets_at, UTC)
             try:
-                await self._feedback(admission, error, attempt)
+                await self._feedback(admission, error, attempt, leases[0])
             except Exception as exc:  # the backend failed: the server's answer still stands
                 log.warning("could not record %s in the scheduler: %s", type(error).__name__, exc)
             delay = retry_delay(self._retry, attempt, route, error)
@@ -324,9 +333,11 @@ class ClientCore:
         self,
         request: RawRequest,
         admission: Admission,
-        on_send: Callable[[float], None] | None = None,
+        on_send: Callable[[float], None] | None,
+        leases: list[Lease],
     ) -> Envelope:
-        """One admitted attempt: lease, send under the timeout, release, parse."""
+        """One admitted attempt: lease, send under the timeout, release, parse. The lease
+        goes to ``leases``: what the server answers belongs to the day it was sent in."""
         scheduler = self._scheduler
         config = self._config
         lease = await scheduler.acquire(
@@ -336,6 +347,7 @@ class ClientCore:
             raise_on_poll=config.poll_policy == "raise",
         )
         lease.sent_at = self._clock.time()
+        leases.append(lease)
         if on_send is not None:
             on_send(lease.sent_at)
         outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
@@ -363,13 +375,15 @@ class ClientCore:
             # upload waits the margin too: its error would be a doubled record.)
             await scheduler.release(lease, outcome, hold=config.server_limit)
 
-    async def _feedback(self, admission: Admission, error: WolkvoxError, attempt: int) -> None:
+    async def _feedback(
+        self, admission: Admission, error: WolkvoxError, attempt: int, lease: Lease
+    ) -> None:
         """Tell the scheduler what the server's refusal means for everyone on the token."""
         scheduler = self._scheduler
         if isinstance(error, TooManySimultaneous):
             await scheduler.lower_cap(admission)
         elif isinstance(error, TokenLimitExceeded):
-            await scheduler.mark_spent(admission)
+            await scheduler.mark_spent(admission, lease)
         elif isinstance(error, Maintenance):
             await scheduler.pause(admission, maintenance_pause(self._retry, attempt))
         elif isinstance(error, InvalidToken):

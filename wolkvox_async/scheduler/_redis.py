@@ -171,6 +171,7 @@ class RedisBackend:
             req.poll_interval,
             "1" if req.poll_key else "0",
             tz_seconds,
+            "1" if req.corrects_quota else "0",
         ]
         keys = [leases, state, quota, self._stamp_key(req.operation, req.poll_key)]
         fallback = self.fallback

@@ -31,7 +31,8 @@ end
 """
 
 # KEYS: leases, state, quota, stamp
-# ARGV: offset, lease_id, limit (-1 = unknown), cap, lease_ttl, poll_interval, has_poll, tz_offset
+# ARGV: offset, lease_id, limit (-1 = unknown), cap, lease_ttl, poll_interval, has_poll, tz_offset,
+#       corrects_quota ('1': a token_info read that corrects the ledger, never refused for it)
 ADMIT: Final = (
     _NOW
     + _KEEP_LEASES
@@ -44,7 +45,7 @@ local cap_until = tonumber(redis.call('HGET', KEYS[2], 'cap_until') or '0')
 local paused = tonumber(redis.call('HGET', KEYS[2], 'paused_until') or '0')
 local used = tonumber(redis.call('HGET', KEYS[3], 'used:' .. day) or '0')
 local limit = tonumber(redis.call('HGET', KEYS[3], 'limit:' .. day) or ARGV[3])
-if limit >= 0 and used >= limit then
+if limit >= 0 and used >= limit and ARGV[9] ~= '1' then
   return {'E', tostring(used), tostring(limit), tostring(resets), tostring(day)}
 end
 if paused > now then

@@ -81,6 +81,9 @@ class Admission:
     """The quota day (YYYY-mm-dd in ``tz``); the scheduler sets it at each decision."""
     resets_at: float = 0.0
     """Epoch time the quota day ends; set with ``day``."""
+    corrects_quota: bool = False
+    """A token_info read made to correct the ledger: never refused for the quota (it is how
+    a wrong count gets corrected), though it counts, and waits for a slot, like any call."""
 
 
 @attrs.define(kw_only=True)
@@ -141,7 +144,7 @@ def decide(req: Admission, snap: Snapshot, now: float) -> Decision:
     """The admission decision; see the module docstring for the order of checks."""
     # The quota limit in force: the server's word first, then the configuration.
     limit = snap.limit_override if snap.limit_override is not None else req.limit
-    if limit is not None and snap.used >= limit:
+    if limit is not None and snap.used >= limit and not req.corrects_quota:
         return Exhausted(used=snap.used, limit=limit, resets_at=req.resets_at)
     if snap.paused_until > now:
         return Blocked("paused", snap.paused_until)

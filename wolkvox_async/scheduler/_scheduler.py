@@ -54,6 +54,8 @@ __all__ = ["Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
 
 log = logging.getLogger("wolkvox_async.scheduler")
 _FAIL_BATCH = 250
+MIDNIGHT_SKEW = 5.0
+"""Seconds of clock difference between us and Wolkvox tolerated around midnight."""
 
 
 class Priority(enum.IntEnum):
@@ -503,13 +505,26 @@ class Scheduler:
         if queue is not None:
             self._kick(queue)
 
-    async def mark_spent(self, admission: Admission) -> None:
-        """The server said TOKEN LIMIT EXCEEDED: the operation's day is spent, for all."""
-        admission = self._dated(admission, self.clock.time())
-        state = await self.backend.quota(admission.operation, admission.day)
-        await self.backend.set_quota(
-            admission.operation, admission.day, used=state.used, limit=state.used
-        )
+    async def mark_spent(self, admission: Admission, lease: Lease) -> None:
+        """The server said TOKEN LIMIT EXCEEDED to the call of ``lease``: the Wolkvox day
+        that call was admitted in is spent, for all — not the day of whoever reads the
+        answer (one sent at 23:59:59 changes nothing after midnight). In the first
+        ``MIDNIGHT_SKEW`` seconds of a day the refusal may be the server's clock still in the
+        previous day: it costs that one call, never the new day."""
+        sent = lease.sent_at if lease.sent_at is not None else self.clock.time()
+        day = lease.record.day
+        started = next_reset(sent, admission.tz) - 86_400.0
+        if day_of(sent, admission.tz) == day and sent - started < MIDNIGHT_SKEW:
+            log.warning(
+                "TOKEN LIMIT EXCEEDED %.1f s into the day %s: taken for the server's clock "
+                "still in the previous day; the day is not marked spent",
+                sent - started,
+                day,
+            )
+            return
+        state = await self.backend.quota(admission.operation, day)
+        # Never below what the day had counted when the call left (its own unit included).
+        await self.backend.set_quota(admission.operation, day, used=state.used, limit=state.used)
         for queue in self._queues.values():
             self._kick(queue)
 
