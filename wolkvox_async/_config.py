@@ -68,8 +68,8 @@ def _check_one_of(*allowed: object) -> Any:
 def _check_non_negative(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None and attribute.name == "max_wait":
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{attribute.name} must be a number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(f"{attribute.name} must be a number >= 0, got {value!r}")  # NaN too
 
 
 def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -129,6 +129,14 @@ class ClientConfig:
     """Attempts per call, retries included."""
 
     def __attrs_post_init__(self) -> None:
+        if self.timeout > self.call_over_after:
+            # A lease lives call_over_after; a call still running past it would let another
+            # caller in while the server still counts it: 3 in flight.
+            raise ConfigError(
+                f"timeout ({self.timeout:g} s) is longer than a call may hold its slot "
+                f"({self.call_over_after:g} s: server_limit and a margin); lower timeout, "
+                "or raise server_limit if the server really runs calls longer"
+            )
         if not self.operation:
             object.__setattr__(self, "operation", self.server)
         if not self.base_url:
