@@ -66,9 +66,16 @@ async def test_killed_redis_connections_strand_no_caller(own_redis: RedisServer)
 
 @pytest.mark.slow
 async def test_redis_stopped_and_started_with_callers_queued(own_redis: RedisServer) -> None:
-    async with FakeWolkvox(latency=0.1) as fake:
+    # Redis comes back empty: calls admitted before may still run, so nothing is admitted
+    # for a lease lifetime — 1 s + margin here (the simulator stops calls at 1 s), not 65.
+    async with FakeWolkvox(latency=0.1, call_limit=1.0) as fake:
         async with WolkvoxClient(
-            server=fake.server, token=fake.token, base_url=fake.url, backend=own_redis.url
+            server=fake.server,
+            token=fake.token,
+            base_url=fake.url,
+            backend=own_redis.url,
+            server_limit=1.0,
+            timeout=1.0,
         ) as wv:
             load = asyncio.ensure_future(crowd(wv, 40))
             await asyncio.sleep(0.3)
@@ -85,3 +92,40 @@ async def test_redis_stopped_and_started_with_callers_queued(own_redis: RedisSer
             stats = await wv.scheduler_stats()
         assert stats.refusals.get("scheduler_unavailable", 0) >= 1
         assert fake.stats.peak_in_flight[fake.token] <= 2
+
+
+@pytest.mark.slow
+async def test_a_redis_restart_forgets_no_lease_into_a_third_call(own_redis: RedisServer) -> None:
+    """Redis restarts without persistence while calls run at the server: the new, empty
+    ledger must not let others in beside them (it did: peak 3, 403 SIMULTANEOUS)."""
+    async with FakeWolkvox(latency=2.0, call_limit=2.5) as fake:
+        async with WolkvoxClient(
+            server=fake.server,
+            token=fake.token,
+            base_url=fake.url,
+            backend=own_redis.url,
+            server_limit=2.5,
+            timeout=2.6,
+        ) as wv:
+
+            async def worker(n: int) -> int:
+                answered = 0
+                for i in range(2):
+                    for _ in range(100):  # bounded: Redis is away a moment at most
+                        try:
+                            await wv.find_record(campaign_id="1", customer_id=f"{n}-{i}")
+                            answered += 1
+                            break
+                        except w.SchedulerUnavailable:
+                            await asyncio.sleep(0.05)
+                return answered
+
+            workers = asyncio.ensure_future(asyncio.gather(*(worker(n) for n in range(6))))
+            while fake.stats.in_flight[fake.token] < 2:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(own_redis.stop)
+            await asyncio.to_thread(own_redis.start)  # empty: no persistence
+            answered = await asyncio.wait_for(workers, 60)
+    assert answered == [2] * 6
+    assert fake.stats.peak_in_flight[fake.token] <= 2
+    assert fake.stats.refusals["simultaneous"] == 0

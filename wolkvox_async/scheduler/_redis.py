@@ -91,6 +91,8 @@ class RedisBackend:
         self._ids = itertools.count(1)
         self._lease_prefix = f"r{os.getpid()}-{os.urandom(3).hex()}-"
         self._warned = False
+        self._epochs: dict[str, str] = {}
+        """The ledger epoch last seen per operation (a change means the state was lost)."""
 
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
@@ -119,6 +121,10 @@ class RedisBackend:
         tag = "{op" + hashlib.sha256(operation.encode()).hexdigest()[:16] + "}"
         base = f"{self.prefix}:{tag}"
         return f"{base}:leases:{token}", f"{base}:state:{token}", f"{base}:quota"
+
+    def _epoch_key(self, operation: str) -> str:
+        tag = "{op" + hashlib.sha256(operation.encode()).hexdigest()[:16] + "}"
+        return f"{self.prefix}:{tag}:epoch"
 
     def _stamp_key(self, operation: str, poll_key: str | None) -> str:
         tag = "{op" + hashlib.sha256(operation.encode()).hexdigest()[:16] + "}"
@@ -172,13 +178,24 @@ class RedisBackend:
             "1" if req.poll_key else "0",
             tz_seconds,
             "1" if req.corrects_quota else "0",
+            self._epochs.get(req.operation, ""),
+            os.urandom(8).hex(),
         ]
         keys = [leases, state, quota, self._stamp_key(req.operation, req.poll_key)]
+        keys.append(self._epoch_key(req.operation))
         fallback = self.fallback
         fall = (lambda: fallback.admit(req, now)) if fallback is not None else None
         reply = await self._guard(lambda: self._run("ADMIT", keys, args), fall)
         if isinstance(reply, tuple):
             return reply  # from the fallback
+        known = self._epochs.get(req.operation)
+        if known is not None and known != reply[-1]:
+            log.warning(
+                "the Redis ledger of operation %s was lost (restart, flush or failover): "
+                "nothing admitted until calls it knew of must be over",
+                req.operation,
+            )
+        self._epochs[req.operation] = reply[-1]
         kind = reply[0]
         if kind == "E":
             used, limit, resets = int(reply[1]), int(reply[2]), float(reply[3])

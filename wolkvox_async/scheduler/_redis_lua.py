@@ -7,7 +7,14 @@ written gets a TTL. Numbers come back as strings: Redis would truncate Lua float
 
 Keys of an operation ``{tag}``: ``leases:<token>`` (sorted set, score = expiry),
 ``state:<token>`` (hash: cap_until, paused_until), ``quota`` (hash: used:<day>,
-limit:<day>, day = days since epoch in Wolkvox time), ``stamp:<poll key>`` (hash: at, lease).
+limit:<day>, day = days since epoch in Wolkvox time), ``stamp:<poll key>`` (hash: at, lease),
+``epoch`` (hash: id, created, recovering_until).
+
+A lost ledger (a restart without persistence, a flush, a failover to an empty replica)
+would forget the leases of calls still running at Wolkvox and let new ones in beside them.
+So each process remembers the ``epoch`` id it last saw; an admission that finds the epoch
+gone, or another than it knew, treats the state as lost and admits nothing on the
+operation until a lease lifetime after the new epoch began (``recovering``).
 """
 
 from __future__ import annotations
@@ -30,15 +37,35 @@ local function keep_leases(key, now)
 end
 """
 
-# KEYS: leases, state, quota, stamp
+# KEYS: leases, state, quota, stamp, epoch
 # ARGV: offset, lease_id, limit (-1 = unknown), cap, lease_ttl, poll_interval, has_poll, tz_offset,
-#       corrects_quota ('1': a token_info read that corrects the ledger, never refused for it)
+#       corrects_quota ('1': a token_info read that corrects the ledger, never refused for it),
+#       known epoch ('' = none yet), a new epoch id (used if there is none)
+# Every reply ends with the epoch id, for the process to remember.
 ADMIT: Final = (
     _NOW
     + _KEEP_LEASES
     + """
 local day = math.floor((now + tonumber(ARGV[8])) / 86400)
 local resets = (day + 1) * 86400 - tonumber(ARGV[8])
+local epoch = redis.call('HGET', KEYS[5], 'id')
+if not epoch then
+  epoch = ARGV[11]
+  local recovering = 0
+  if ARGV[10] ~= '' then recovering = now + tonumber(ARGV[5]) end
+  redis.call('HSET', KEYS[5], 'id', epoch, 'created', tostring(now),
+    'recovering_until', tostring(recovering))
+elseif ARGV[10] ~= '' and epoch ~= ARGV[10] then
+  local since = tonumber(redis.call('HGET', KEYS[5], 'created') or tostring(now))
+  local was = tonumber(redis.call('HGET', KEYS[5], 'recovering_until') or '0')
+  local untl = math.max(was, since + tonumber(ARGV[5]))
+  redis.call('HSET', KEYS[5], 'recovering_until', tostring(untl))
+end
+redis.call('EXPIRE', KEYS[5], 4 * 86400)
+local recovering_until = tonumber(redis.call('HGET', KEYS[5], 'recovering_until') or '0')
+if recovering_until > now then
+  return {'B', 'recovering', tostring(recovering_until), tostring(day), epoch}
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local leases = redis.call('ZCARD', KEYS[1])
 local cap_until = tonumber(redis.call('HGET', KEYS[2], 'cap_until') or '0')
@@ -46,17 +73,17 @@ local paused = tonumber(redis.call('HGET', KEYS[2], 'paused_until') or '0')
 local used = tonumber(redis.call('HGET', KEYS[3], 'used:' .. day) or '0')
 local limit = tonumber(redis.call('HGET', KEYS[3], 'limit:' .. day) or ARGV[3])
 if limit >= 0 and used >= limit and ARGV[9] ~= '1' then
-  return {'E', tostring(used), tostring(limit), tostring(resets), tostring(day)}
+  return {'E', tostring(used), tostring(limit), tostring(resets), tostring(day), epoch}
 end
 if paused > now then
-  return {'B', 'paused', tostring(paused), tostring(day)}
+  return {'B', 'paused', tostring(paused), tostring(day), epoch}
 end
 if ARGV[7] == '1' then
   local at = redis.call('HGET', KEYS[4], 'at')
   if at then
     local free = tonumber(at) + tonumber(ARGV[6])
     if free > now then
-      return {'B', 'poll_interval', tostring(free), tostring(day)}
+      return {'B', 'poll_interval', tostring(free), tostring(day), epoch}
     end
   end
 end
@@ -69,7 +96,7 @@ if leases >= cap then
   if cap_until > now and leases < tonumber(ARGV[4]) and (retry < 0 or cap_until < retry) then
     retry = cap_until
   end
-  return {'B', 'concurrency', tostring(retry), tostring(day)}
+  return {'B', 'concurrency', tostring(retry), tostring(day), epoch}
 end
 local expires = now + tonumber(ARGV[5])
 redis.call('ZADD', KEYS[1], expires, ARGV[2])
@@ -81,7 +108,7 @@ if ARGV[7] == '1' then
   redis.call('HSET', KEYS[4], 'at', tostring(now), 'lease', ARGV[2])
   redis.call('PEXPIRE', KEYS[4], math.ceil((tonumber(ARGV[6]) + 60) * 1000))
 end
-return {'G', tostring(expires), tostring(day), tostring(now)}
+return {'G', tostring(expires), tostring(day), tostring(now), epoch}
 """
 )
 
