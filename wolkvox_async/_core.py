@@ -277,6 +277,7 @@ class ClientCore:
         """Send ``route`` through admission and retries; ``on_send`` is told the time of
         each attempt once it is admitted, just before it leaves (the upload journal)."""
         request = build_request(self._config, route, params, body)
+        self._transport.ready()  # before admission: a session of another loop costs nothing
         admission = self._admission(route, request)
         if corrects_quota:
             admission = attrs.evolve(admission, corrects_quota=True)

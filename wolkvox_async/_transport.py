@@ -7,6 +7,7 @@ never reaches a log line. The call timeout is the client core's (on the injected
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Final, Protocol
@@ -14,7 +15,7 @@ from typing import Final, Protocol
 import aiohttp
 
 from ._config import redact
-from ._errors import ResponseDecodeError, TransportError
+from ._errors import ConfigError, ResponseDecodeError, TransportError
 from ._protocol import RawRequest, RawResponse
 
 __all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "Transport"]
@@ -46,6 +47,10 @@ class Transport(Protocol):
         """Send and read the whole answer, or raise TransportError."""
         ...
 
+    def ready(self) -> None:
+        """Raise ConfigError if no request can go from the running event loop."""
+        ...
+
     async def close(self) -> None:
         """Release what the transport owns."""
         ...
@@ -58,6 +63,30 @@ class AiohttpTransport:
         self._session = session
         self._owns_session = session is None
         self._verify_ssl = verify_ssl
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the session works in (a session cannot cross loops)."""
+
+    def ready(self) -> None:
+        """Make sure a request can go from the running loop; called before admission, so
+        a refusal costs no slot and no quota unit. An aiohttp session (ours or one passed
+        in) works in the loop it was first used in only.
+
+        Raises:
+            ConfigError: the session was used in another event loop (``asyncio.run``
+                called again with the same client, or a client shared between threads).
+        """
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed:
+            self._loop = loop  # a session is made (or was closed): this loop is its loop
+            return
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise ConfigError(
+                "this client's HTTP session belongs to another event loop (asyncio.run called "
+                "again, or another thread): make one client per event loop — clients of one "
+                "backend share the token's slots and quota wherever they run"
+            )
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -8,6 +8,7 @@ Public pieces: :class:`Priority`, the backends (:class:`MemoryBackend`,
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 
 from ._backend import Backend as Backend
@@ -58,6 +59,10 @@ _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, i
 )
 
 
+_SIBLINGS: dict[int, weakref.WeakSet[Scheduler]] = {}
+_SIBLINGS_LOCK = threading.Lock()
+
+
 def scheduler_for(backend: Backend, clock: Clock) -> Scheduler:
     """The scheduler of ``backend`` and ``clock`` in the running loop.
 
@@ -70,4 +75,8 @@ def scheduler_for(backend: Backend, clock: Clock) -> Scheduler:
     found = schedulers.get(key)
     if found is None or found.backend is not backend or found.clock is not clock:
         found = schedulers[key] = Scheduler(backend, clock)
+        # Schedulers of one backend in other event loops (threads) hear of its releases.
+        with _SIBLINGS_LOCK:
+            found.siblings = _SIBLINGS.setdefault(id(backend), weakref.WeakSet())
+            found.siblings.add(found)
     return found

@@ -1,13 +1,14 @@
 """The in-memory backend: one process, state in dicts, each step atomic by construction.
 
-The event loop runs one callback at a time and no method here awaits, so a read, the
-decision and the write of one admission cannot interleave with another (the memory twin
-of a SQLite transaction or a Redis script).
+No method here awaits, so within one event loop a read, the decision and the write of one
+admission cannot interleave with another (the memory twin of a SQLite transaction or a
+Redis script); a lock makes the same hold between event loops on other threads.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import defaultdict
 
 from ._backend import LeaseRecord, QuotaState
@@ -31,6 +32,7 @@ class MemoryBackend:
         self._limits: dict[tuple[str, str], int] = {}
         self._stamps: dict[str, tuple[float, float, str]] = {}  # key -> (at, free_at, lease)
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
 
     def _live(self, token: str, now: float) -> tuple[dict[str, float], float | None]:
         """The token's unexpired leases and the earliest expiry among them."""
@@ -44,6 +46,10 @@ class MemoryBackend:
 
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide and, when granted, take lease, quota unit and stamp in one step."""
+        with self._lock:
+            return self._admit(req, now)
+
+    def _admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         leases, earliest = self._live(req.token, now)
         key = (req.operation, req.day)
         stamp = self._stamps.get(req.poll_key) if req.poll_key else None
@@ -85,6 +91,17 @@ class MemoryBackend:
         unstamp: bool = False,
     ) -> None:
         """End or hold the lease; undo the quota unit and stamp when asked."""
+        with self._lock:
+            self._release(lease, now, hold_until, refund, unstamp)
+
+    def _release(
+        self,
+        lease: LeaseRecord,
+        now: float,
+        hold_until: float | None,
+        refund: bool,
+        unstamp: bool,
+    ) -> None:
         leases = self._leases[lease.token]
         if hold_until is not None and hold_until > now and lease.id in leases:
             leases[lease.id] = hold_until
@@ -119,7 +136,8 @@ class MemoryBackend:
 
     async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases."""
-        return len(self._live(token, now)[0])
+        with self._lock:
+            return len(self._live(token, now)[0])
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -33,10 +33,12 @@ expires by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import heapq
 import itertools
 import logging
+import weakref
 from collections import Counter
 from datetime import UTC, datetime, tzinfo
 
@@ -124,6 +126,10 @@ class Scheduler:
         self._seq = itertools.count()
         self._refusals: dict[str, Counter[str]] = {}
         self._retries: dict[str, Counter[str]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop this scheduler serves (set at its first step)."""
+        self.siblings: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+        """Schedulers of the same backend in other event loops (other threads)."""
         self.reads = SharedReads(clock)
         """Results of identical reads shared within their interval (poll_policy="share")."""
 
@@ -171,6 +177,7 @@ class Scheduler:
         queue = self._queues.get(admission.token)
         if queue is None:
             queue = self._queues[admission.token] = _Queue()
+            self.loop = asyncio.get_running_loop()
         if self._announcer is not None and not self._subscribed:
             self._subscribed = True
             self._announcer.subscribe(self._released_elsewhere)
@@ -474,6 +481,16 @@ class Scheduler:
         queue = self._queues.get(lease.key)
         if queue is not None and (queue.lanes[0] or queue.lanes[1] or queue.delayed):
             self._kick(queue)  # (a lane may hold only cancelled waiters: the pump skips them)
+        if len(self.siblings) > 1:
+            self._tell_siblings(lease.key)
+
+    def _tell_siblings(self, token: str) -> None:
+        """A slot freed: wake the token's waiters in the other event loops of this backend."""
+        for other in list(self.siblings):
+            loop = other.loop
+            if other is not self and loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
+                    loop.call_soon_threadsafe(other._released_elsewhere, token)
 
     def _kick_if_waiting(self, queue: _Queue) -> None:
         if queue.head() is not None:
