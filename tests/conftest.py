@@ -14,7 +14,7 @@ from hypothesis import settings
 from redis_server import RedisServer
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async.testing import FakeWolkvox, reset_shared_state
+from wolkvox_async.testing import FakeWolkvox, reset_shared_state, serving_in_thread
 
 # FakeWolkvox tokens (and the suite's fixed ones) are 56 hex digits; nothing else we log
 # is (token keys, lease ids and poll keys are short hashes).
@@ -110,3 +110,11 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def served() -> Iterator[FakeWolkvox]:
+    """FakeWolkvox on a thread of its own: for tests that run the CLI, loops or processes
+    of their own beside it."""
+    with serving_in_thread(licenses=10) as fake:
+        yield fake

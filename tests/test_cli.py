@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -12,10 +11,8 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,20 +24,6 @@ from redis_server import free_port
 
 from wolkvox_async.cli._app import cli
 from wolkvox_async.testing import FakeWolkvox, Fault
-
-
-@pytest.fixture
-def served() -> Iterator[FakeWolkvox]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    fake = FakeWolkvox(licenses=10)
-    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
-    yield fake
-    asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
 
 
 @pytest.fixture
@@ -231,7 +214,7 @@ def test_upload_interrupted_then_resumed(
         preexec_fn=ctrl_c_reaches_it,
     )
     while len(camp.records) < 200:  # mid-load, however slowly the machine started it
-        assert proc.poll() is None, proc.stderr
+        assert proc.poll() is None, proc.communicate()[1]
         time.sleep(0.005)
     for _ in range(presses):
         proc.send_signal(signal.SIGINT)  # Ctrl-C mid-load

@@ -67,3 +67,10 @@ def test_token_hidden_from_reprs() -> None:
 def test_turning_tls_verification_off_warns() -> None:
     with pytest.warns(UserWarning, match="TLS verification is off"):
         ClientConfig(server="0014", token=TOKEN, verify_ssl=False)
+
+
+def test_the_default_timeout_follows_a_lower_server_limit() -> None:
+    from wolkvox_async import WolkvoxClient
+
+    assert WolkvoxClient(server="0014", token=TOKEN).config.timeout == 60
+    assert WolkvoxClient(server="0014", token=TOKEN, server_limit=10).config.timeout == 10

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -17,21 +16,6 @@ import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import MemoryBackend
 from wolkvox_async.testing import FakeWolkvox
-
-
-@pytest.fixture
-def served() -> Iterator[FakeWolkvox]:
-    """FakeWolkvox on a thread of its own, so tests can run loops of their own."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    fake = FakeWolkvox()
-    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
-    yield fake
-    asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
 
 
 def test_a_client_used_again_in_a_second_asyncio_run(served: FakeWolkvox) -> None:

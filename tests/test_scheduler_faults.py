@@ -31,6 +31,12 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+def on_redis(fake: FakeWolkvox, server: RedisServer, **settings: Any) -> WolkvoxClient:
+    return WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, backend=server.url, **settings
+    )
+
+
 def kill_clients(url: str) -> int:
     with redis.Redis.from_url(url) as admin:
         return int(admin.execute_command("CLIENT", "KILL", "TYPE", "normal"))
@@ -49,9 +55,7 @@ def only_answers_or_unavailable(outcomes: list[Any]) -> None:
 @pytest.mark.slow
 async def test_killed_redis_connections_strand_no_caller(own_redis: RedisServer) -> None:
     async with FakeWolkvox(latency=0.1) as fake:
-        async with WolkvoxClient(
-            server=fake.server, token=fake.token, base_url=fake.url, backend=own_redis.url
-        ) as wv:
+        async with on_redis(fake, own_redis) as wv:
             load = asyncio.ensure_future(crowd(wv, 40))
             for _ in range(3):  # three times while they wait
                 await asyncio.sleep(0.25)
@@ -69,14 +73,7 @@ async def test_redis_stopped_and_started_with_callers_queued(own_redis: RedisSer
     # Redis comes back empty: calls admitted before may still run, so nothing is admitted
     # for a lease lifetime — 1 s + margin here (the simulator stops calls at 1 s), not 65.
     async with FakeWolkvox(latency=0.1, call_limit=1.0) as fake:
-        async with WolkvoxClient(
-            server=fake.server,
-            token=fake.token,
-            base_url=fake.url,
-            backend=own_redis.url,
-            server_limit=1.0,
-            timeout=1.0,
-        ) as wv:
+        async with on_redis(fake, own_redis, server_limit=1.0, timeout=1.0) as wv:
             load = asyncio.ensure_future(crowd(wv, 40))
             await asyncio.sleep(0.3)
             await asyncio.to_thread(own_redis.stop)
@@ -99,14 +96,7 @@ async def test_a_redis_restart_forgets_no_lease_into_a_third_call(own_redis: Red
     """Redis restarts without persistence while calls run at the server: the new, empty
     ledger must not let others in beside them (it did: peak 3, 403 SIMULTANEOUS)."""
     async with FakeWolkvox(latency=2.0, call_limit=2.5) as fake:
-        async with WolkvoxClient(
-            server=fake.server,
-            token=fake.token,
-            base_url=fake.url,
-            backend=own_redis.url,
-            server_limit=2.5,
-            timeout=2.6,
-        ) as wv:
+        async with on_redis(fake, own_redis, server_limit=2.5, timeout=2.6) as wv:
 
             async def worker(n: int) -> int:
                 answered = 0

@@ -83,7 +83,7 @@ class ClientCore:
         session: aiohttp.ClientSession | None = None,
         backend: Backend | str | None = None,
         max_concurrency: int = 2,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         server_limit: float = SERVER_LIMIT,
         poll_interval: float = 300.0,
         poll_policy: PollPolicy = "share",
@@ -109,7 +109,8 @@ class ClientCore:
                 their state. Default: the per-user ledger the ``wolkvox`` command uses
                 (``$XDG_STATE_HOME/wolkvox-async/ledger.db``), or ``WOLKVOX_BACKEND``.
             max_concurrency: Requests in flight per token, 2 (documented) or 1.
-            timeout: Seconds a call may take (Wolkvox's own limit is 60 s).
+            timeout: Seconds a call may take; default: Wolkvox's 60 s, or ``server_limit``
+                when lower. It may not pass the life of a lease (``server_limit`` + 1/12).
             server_limit: Seconds the server may run a call (60 s, §3.1); lower it only
                 for a simulator that stops calls sooner.
             poll_interval: Seconds between identical report/information reads.
@@ -125,6 +126,12 @@ class ClientCore:
         Raises:
             ConfigError: an argument is invalid; the message names it.
         """
+        if timeout is None:
+            timeout = (
+                min(DEFAULT_TIMEOUT, server_limit)
+                if isinstance(server_limit, float | int)
+                else DEFAULT_TIMEOUT
+            )
         self._config = ClientConfig(
             server=server,
             token=token,

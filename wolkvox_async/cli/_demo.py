@@ -9,14 +9,10 @@ that 2 requests in flight allow.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import click
 from rich.console import Console
@@ -25,31 +21,12 @@ from rich.table import Table
 from .. import CampaignType, Record, WolkvoxClient
 from ..bulk import DownloadProgress, UploadProgress
 from ..scheduler import MemoryBackend
-from ..testing import FakeWolkvox
+from ..testing import serving_in_thread
 from ._common import Settings, progress_bar, run
 
 __all__ = ["demo"]
 
 CITIES = ("Bogotá", "Medellín", "Cali", "Barranquilla", "Cartagena")
-
-
-@contextlib.contextmanager
-def _simulator(**settings: Any) -> Iterator[FakeWolkvox]:
-    """FakeWolkvox on its own event loop and thread, as a real server is elsewhere: its work
-    on a chunk (reading 10,000 records) does not stall the client's loop, so the client's
-    two calls overlap as they would against Wolkvox."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="FakeWolkvox", daemon=True)
-    thread.start()
-    fake = FakeWolkvox(**settings)
-    try:
-        asyncio.run_coroutine_threadsafe(fake.start(), loop).result(30)
-        yield fake
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
 
 
 def _leads(count: int) -> Iterator[Record]:
@@ -83,7 +60,7 @@ def demo(ctx: click.Context, records: int, results: int, days: int, latency_ms: 
     async def work() -> dict[str, object]:
         licenses = max(3, math.ceil(records / 7_000) + 1)  # a campaign holds 7,000 × licenses
         latency = latency_ms / 1000
-        with _simulator(licenses=licenses, latency=latency) as fake:
+        with serving_in_thread(licenses=licenses, latency=latency) as fake:
             async with WolkvoxClient(
                 server=fake.server,
                 token=fake.token,

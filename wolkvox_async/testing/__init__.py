@@ -19,6 +19,7 @@ from ._state import Attempt as Attempt
 from ._state import Campaign as Campaign
 from ._state import FakeStats as FakeStats
 from ._state import Operation as Operation
+from ._thread import serving_in_thread as serving_in_thread
 
 __all__ = [
     "Attempt",
@@ -31,4 +32,5 @@ __all__ = [
     "Operation",
     "VirtualClock",
     "reset_shared_state",
+    "serving_in_thread",
 ]
