@@ -7,6 +7,10 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wolkvox_async.scheduler import RedisBackend
 
 
 def free_port() -> int:
@@ -66,3 +70,32 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+
+class TimeShifted:
+    """Drives a Redis backend at the suite's wall times: before each step, shift Redis
+    TIME (the only clock its scripts read) so that it reads ``now``."""
+
+    shared = True
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.inner = backend
+
+    async def _at(self, now: float) -> None:
+        import redis.asyncio as aioredis
+
+        async with aioredis.from_url(self.inner.url) as client:
+            seconds, micros = await client.time()
+        self.inner.time_offset = now - (seconds + micros / 1e6)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if not callable(method) or name in ("quota", "set_quota", "close", "subscribe"):
+            return method
+
+        async def shifted(*args: Any, **kwargs: Any) -> Any:
+            third = name in ("lower_cap", "pause", "in_flight")  # (token, operation, now, ...)
+            await self._at(kwargs.get("now", args[2] if third else args[1]))
+            return await method(*args, **kwargs)
+
+        return shifted

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
+from redis_server import TimeShifted
 
 from wolkvox_async import QuotaExhausted
 from wolkvox_async._convert import WOLKVOX_TZ
@@ -30,35 +31,6 @@ from wolkvox_async.scheduler._rules import Blocked, Exhausted, Granted, day_of, 
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC).timestamp()
 BackendFactory = Callable[[], Backend]
-
-
-class TimeShifted:
-    """Drives a Redis backend at the suite's wall times: before each step, shift Redis
-    TIME (the only clock its scripts read) so that it reads ``now``."""
-
-    shared = True
-
-    def __init__(self, backend: RedisBackend) -> None:
-        self.inner = backend
-
-    async def _at(self, now: float) -> None:
-        import redis.asyncio as aioredis
-
-        async with aioredis.from_url(self.inner.url) as client:
-            seconds, micros = await client.time()
-        self.inner.time_offset = now - (seconds + micros / 1e6)
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.inner, name)
-        if not callable(method) or name in ("quota", "set_quota", "close", "subscribe"):
-            return method
-
-        async def shifted(*args: Any, **kwargs: Any) -> Any:
-            third = name in ("lower_cap", "pause", "in_flight")  # (token, operation, now, ...)
-            await self._at(kwargs.get("now", args[2] if third else args[1]))
-            return await method(*args, **kwargs)
-
-        return shifted
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

@@ -211,7 +211,8 @@ class RedisBackend:
             poll_key=req.poll_key,
             admitted_at=float(reply[3]),
         )
-        return Granted(expires=float(reply[1])), lease
+        full = float(reply[4])
+        return Granted(expires=float(reply[1]), full_until=None if full < 0 else full), lease
 
     async def release(
         self,

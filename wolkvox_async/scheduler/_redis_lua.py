@@ -99,6 +99,17 @@ if leases >= cap then
   return {'B', 'concurrency', tostring(retry), tostring(day), epoch}
 end
 local expires = now + tonumber(ARGV[5])
+-- A lease that fills the token says until when the next caller would be blocked (decide's
+-- full_until): the earliest expiry, or the end of a lowered cap below the normal one.
+local full = -1
+if not (leases + 1 < cap or (limit >= 0 and used + 1 >= limit)) then
+  full = expires
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if first[2] and tonumber(first[2]) < full then full = tonumber(first[2]) end
+  if cap_until > now and leases + 1 < tonumber(ARGV[4]) and cap_until < full then
+    full = cap_until
+  end
+end
 redis.call('ZADD', KEYS[1], expires, ARGV[2])
 keep_leases(KEYS[1], now)
 redis.call('HINCRBY', KEYS[3], 'used:' .. day, 1)
@@ -108,7 +119,7 @@ if ARGV[7] == '1' then
   redis.call('HSET', KEYS[4], 'at', tostring(now), 'lease', ARGV[2])
   redis.call('PEXPIRE', KEYS[4], math.ceil((tonumber(ARGV[6]) + 60) * 1000))
 end
-return {'G', tostring(expires), tostring(day), tostring(now), epoch}
+return {'G', tostring(expires), tostring(day), tostring(now), tostring(full), epoch}
 """
 )
 
