@@ -348,12 +348,22 @@ class ClientCore:
         goes to ``leases``: what the server answers belongs to the day it was sent in."""
         scheduler = self._scheduler
         config = self._config
-        lease = await scheduler.acquire(
-            admission,
-            priority=self._priority,
-            max_wait=config.max_wait,
-            raise_on_poll=config.poll_policy == "raise",
-        )
+        while True:
+            lease = await scheduler.acquire(
+                admission,
+                priority=self._priority,
+                max_wait=config.max_wait,
+                raise_on_poll=config.poll_policy == "raise",
+            )
+            # The ledger frees the lease a lifetime after granting it, and the server may
+            # run a call server_limit after it leaves: sent later than the margin between
+            # the two (a starved process), the call could outlive its lease — and another
+            # caller would join it. Such a lease goes back unused and is asked for again.
+            late = self._clock.time() - lease.granted_at
+            if late <= config.call_over_after - config.server_limit:
+                break
+            log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
+            await scheduler.release(lease, Outcome.NOT_SENT)
         lease.sent_at = self._clock.time()
         leases.append(lease)
         if on_send is not None:

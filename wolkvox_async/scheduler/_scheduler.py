@@ -87,6 +87,8 @@ class Lease:
     record: LeaseRecord
     key: str
     """The token key (never the token)."""
+    granted_at: float = 0.0
+    """Clock time the lease was granted: it lives a lease lifetime from about then."""
     sent_at: float | None = None
 
 
@@ -252,7 +254,7 @@ class Scheduler:
 
     def _granted(self, admission: Admission, record: LeaseRecord, how: str) -> Lease:
         log.debug("admit %s %s (%s)", admission.token, record.id, how)
-        return Lease(record=record, key=admission.token)
+        return Lease(record=record, key=admission.token, granted_at=self.clock.time())
 
     def _exhausted(
         self, admission: Admission, decision: Exhausted, callers: int = 1
