@@ -16,6 +16,7 @@ import pytest
 from wolkvox_async import QuotaExhausted, WaitTooLong
 from wolkvox_async.scheduler import (
     Admission,
+    Feedback,
     Lease,
     LeaseRecord,
     MemoryBackend,
@@ -323,7 +324,8 @@ async def test_abandoned_lease_is_held_until_the_server_must_be_done(
 
 
 async def test_lowered_cap_recovers(scheduler: Scheduler, clock: VirtualClock) -> None:
-    await scheduler.lower_cap(adm(cap=2))
+    refused = await scheduler.acquire(adm(cap=2))  # answered 403 SIMULTANEOUS
+    await scheduler.release(refused, Outcome.FAILED, feedback=Feedback(cap_for=60))
     one = await scheduler.acquire(adm(cap=2))
     two = asyncio.create_task(scheduler.acquire(adm(cap=2)))
     await settle()

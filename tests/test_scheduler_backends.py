@@ -6,6 +6,7 @@ rules of ``_rules.decide`` are checked as each backend stores and applies them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +16,12 @@ import attrs
 import pytest
 from redis_server import TimeShifted
 
-from wolkvox_async import QuotaExhausted
+from wolkvox_async import QuotaExhausted, WaitTooLong
 from wolkvox_async._convert import WOLKVOX_TZ
 from wolkvox_async.scheduler import (
     Admission,
     Backend,
+    Feedback,
     MemoryBackend,
     Outcome,
     RedisBackend,
@@ -234,8 +236,7 @@ async def test_a_refusal_sent_before_midnight_changes_nothing_after_it(
     lease = await scheduler.acquire(scheduler_dated(scheduler, request))
     lease.sent_at = clock.time()
     clock.set(MIDNIGHT + 3)  # the 403 TOKEN LIMIT EXCEEDED is read after midnight
-    await scheduler.release(lease, Outcome.FAILED)
-    await scheduler.mark_spent(request, lease)
+    await scheduler.release(lease, Outcome.FAILED, feedback=Feedback(spent=True))
     old = await backend.quota("op", day_of(MIDNIGHT - 2, WOLKVOX_TZ))
     assert old.limit_override == old.used == 1  # the day the call left in is spent...
     after = await scheduler.acquire(scheduler_dated(scheduler, adm(limit=None)))
@@ -252,14 +253,12 @@ async def test_a_refusal_at_the_very_start_of_a_day_costs_one_call_not_the_day(
     request = adm(limit=None)
     lease = await scheduler.acquire(scheduler_dated(scheduler, request))
     lease.sent_at = clock.time()
-    await scheduler.release(lease, Outcome.FAILED)
-    await scheduler.mark_spent(request, lease)
+    await scheduler.release(lease, Outcome.FAILED, feedback=Feedback(spent=True))
     clock.set(MIDNIGHT + 6)
     again = await scheduler.acquire(scheduler_dated(scheduler, request))  # not refused
-    await scheduler.release(again, Outcome.ANSWERED)
     # Later in the day the same answer is believed: the day is spent.
     again.sent_at = clock.time()
-    await scheduler.mark_spent(request, again)
+    await scheduler.release(again, Outcome.FAILED, feedback=Feedback(spent=True))
     with pytest.raises(QuotaExhausted):
         await scheduler.acquire(scheduler_dated(scheduler, request))
 
@@ -267,3 +266,24 @@ async def test_a_refusal_at_the_very_start_of_a_day_costs_one_call_not_the_day(
 def scheduler_dated(scheduler: Scheduler, request: Admission) -> Admission:
     day, resets_at = scheduler.today(WOLKVOX_TZ)
     return attrs.evolve(request, day=day, resets_at=resets_at)
+
+
+async def test_feedback_is_part_of_the_release(backend: Backend) -> None:
+    """After a 403 SIMULTANEOUS no other call leaves at the old cap: the release that
+    carries it lowers the cap before it wakes anyone (it woke the next caller first)."""
+    scheduler, clock = await scheduler_at(backend, NOW)
+    request = scheduler_dated(scheduler, adm(cap=2))
+    first = await scheduler.acquire(request)
+    second = await scheduler.acquire(request)
+    third = asyncio.ensure_future(scheduler.acquire(request))
+    await asyncio.sleep(0.05)
+    assert not third.done()
+    await scheduler.release(first, Outcome.FAILED, feedback=Feedback(cap_for=60))
+    await asyncio.sleep(0.2)  # a woken caller would be admitted by now (SQLite polls at 0.05 s)
+    assert not third.done()  # one lease held, and the cap is 1
+    await scheduler.release(second, Outcome.ANSWERED)
+    granted = await asyncio.wait_for(third, 5)
+    assert await backend.in_flight("tA", "op", clock.time()) == 1
+    await scheduler.release(granted, Outcome.ANSWERED, feedback=Feedback(pause_for=30))
+    with pytest.raises(WaitTooLong):  # the pause came with the release, for everyone
+        await scheduler.acquire(request, max_wait=10)

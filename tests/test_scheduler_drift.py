@@ -95,11 +95,19 @@ class Model:
         return decision, lease
 
     async def release(
-        self, lease: LeaseRecord, now: float, *, hold_until: float | None, refund: bool,
+        self,
+        lease: LeaseRecord,
+        now: float,
+        *,
+        hold_until: float | None,
+        refund: bool,
         unstamp: bool,
-    ) -> None:  # fmt: skip
+        cap_for: float = 0.0,
+        pause_for: float = 0.0,
+        spent: bool = False,
+    ) -> None:
         held = self.leases[lease.token]
-        if hold_until is not None and hold_until > now and lease.id in held:
+        if hold_until is not None and hold_until > now and held.get(lease.id, 0.0) > now:
             held[lease.id] = hold_until
         else:
             held.pop(lease.id, None)
@@ -108,6 +116,12 @@ class Model:
         stamp = self.stamps.get(lease.poll_key) if lease.poll_key else None
         if (refund or unstamp) and stamp is not None and stamp[1] == lease.id:
             del self.stamps[lease.poll_key]  # type: ignore[arg-type]
+        if cap_for:
+            await self.lower_cap(lease.token, "op", now, cap_for)
+        if pause_for:
+            await self.pause(lease.token, "op", now, pause_for)
+        if spent:
+            self.limits[lease.day] = self.used[lease.day]
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
         self.cap_until[token] = max(self.cap_until[token], now + seconds)
@@ -159,6 +173,7 @@ steps = st.lists(
             st.just("release"),
             st.integers(0, 5),
             st.sampled_from(["answered", "failed", "not_sent", "abandoned"]),
+            st.sampled_from(["", "", "cap", "pause", "spent"]),  # what the server said
         ),
         st.tuples(st.just("lower_cap"), st.sampled_from(["tA", "tB"])),
         st.tuples(st.just("pause"), st.sampled_from(["tA", "tB"]), st.sampled_from([5.5, 40.5])),
@@ -198,6 +213,9 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
                     hold_until=now + HOLD if how == "abandoned" else None,
                     refund=how == "not_sent",
                     unstamp=how in ("failed", "not_sent"),
+                    cap_for=COOLDOWN if step[3] == "cap" else 0.0,
+                    pause_for=5.5 if step[3] == "pause" else 0.0,
+                    spent=step[3] == "spent",
                 )
             elif kind == "lower_cap":
                 await backend.lower_cap(step[1], "op", now, COOLDOWN)

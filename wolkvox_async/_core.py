@@ -25,7 +25,6 @@ from ._config import DEFAULT_TIMEOUT, SERVER_LIMIT, ClientConfig
 from ._convert import WOLKVOX_TZ
 from ._errors import (
     ApiError,
-    InvalidToken,
     Maintenance,
     RequestTimeout,
     TokenLimitExceeded,
@@ -46,11 +45,12 @@ from ._routes import TOKEN_INFO, Route
 from ._transport import AiohttpTransport, Transport
 from .models import ActionResult, TokenInfo
 from .scheduler import (
+    CAP_COOLDOWN,
     SYSTEM_CLOCK,
     Admission,
     Backend,
     Clock,
-    Lease,
+    Feedback,
     Outcome,
     Priority,
     Scheduler,
@@ -312,17 +312,12 @@ class ClientCore:
         attempt = 0
         while True:
             attempt += 1
-            leases: list[Lease] = []
             try:
-                return await self._exchange(request, admission, on_send, leases)
+                return await self._exchange(request, admission, on_send, attempt)
             except (ApiError, TransportError) as exc:
                 error: WolkvoxError = exc
             if isinstance(error, TokenLimitExceeded):
                 error.resets_at = datetime.fromtimestamp(admission.resets_at, UTC)
-            try:
-                await self._feedback(admission, error, attempt, leases[0])
-            except Exception as exc:  # the backend failed: the server's answer still stands
-                log.warning("could not record %s in the scheduler: %s", type(error).__name__, exc)
             delay = retry_delay(self._retry, attempt, route, error)
             if delay is None:
                 raise error
@@ -342,10 +337,10 @@ class ClientCore:
         request: RawRequest,
         admission: Admission,
         on_send: Callable[[float], None] | None,
-        leases: list[Lease],
+        attempt: int,
     ) -> Envelope:
-        """One admitted attempt: lease, send under the timeout, release, parse. The lease
-        goes to ``leases``: what the server answers belongs to the day it was sent in."""
+        """One admitted attempt: lease, send under the timeout, parse, and release with
+        what the server said (applied before anyone else is admitted)."""
         scheduler = self._scheduler
         config = self._config
         while True:
@@ -365,10 +360,10 @@ class ClientCore:
             log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
             await scheduler.release(lease, Outcome.NOT_SENT)
         lease.sent_at = self._clock.time()
-        leases.append(lease)
         if on_send is not None:
             on_send(lease.sent_at)
         outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
+        said: Feedback | None = None
         try:
             try:
                 async with self._clock.timeout(config.timeout):
@@ -384,28 +379,28 @@ class ClientCore:
                 outcome = Outcome.FAILED  # the transport refused the answer (over 256 MB)
                 raise
             outcome = Outcome.FAILED
-            envelope = parse_response(request, response)
+            try:
+                envelope = parse_response(request, response)
+            except ApiError as exc:
+                said = self._said(exc, attempt)
+                raise
             outcome = Outcome.ANSWERED
             return envelope
         finally:
             # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4); an error
             # here costs at worst a 403 SIMULTANEOUS, which is retried. (Reconciling an
             # upload waits the margin too: its error would be a doubled record.)
-            await scheduler.release(lease, outcome, hold=config.server_limit)
+            await scheduler.release(lease, outcome, hold=config.server_limit, feedback=said)
 
-    async def _feedback(
-        self, admission: Admission, error: WolkvoxError, attempt: int, lease: Lease
-    ) -> None:
-        """Tell the scheduler what the server's refusal means for everyone on the token."""
-        scheduler = self._scheduler
+    def _said(self, error: ApiError, attempt: int) -> Feedback | None:
+        """What the server's refusal means for everyone on the token (§3.3, §4)."""
         if isinstance(error, TooManySimultaneous):
-            await scheduler.lower_cap(admission)
-        elif isinstance(error, TokenLimitExceeded):
-            await scheduler.mark_spent(admission, lease)
-        elif isinstance(error, Maintenance):
-            await scheduler.pause(admission, maintenance_pause(self._retry, attempt))
-        elif isinstance(error, InvalidToken):
-            log.debug("token %s refused as invalid; not retried", admission.token)
+            return Feedback(cap_for=CAP_COOLDOWN)  # someone else uses the token
+        if isinstance(error, TokenLimitExceeded):
+            return Feedback(spent=True)
+        if isinstance(error, Maintenance):
+            return Feedback(pause_for=maintenance_pause(self._retry, attempt))
+        return None
 
     # ---- structuring helpers used by the method groups ----------------------------------
 

@@ -20,8 +20,10 @@ from ._clock import SystemClock as SystemClock
 from ._clock import VirtualClock as VirtualClock
 from ._memory import MemoryBackend as MemoryBackend
 from ._redis import RedisBackend as RedisBackend
+from ._rules import CAP_COOLDOWN as CAP_COOLDOWN
 from ._rules import Admission as Admission
 from ._rules import token_key as token_key
+from ._scheduler import Feedback as Feedback
 from ._scheduler import Lease as Lease
 from ._scheduler import Outcome as Outcome
 from ._scheduler import Priority as Priority
@@ -30,10 +32,12 @@ from ._scheduler import SchedulerStats as SchedulerStats
 from ._sqlite import SQLiteBackend as SQLiteBackend
 
 __all__ = [
+    "CAP_COOLDOWN",
     "SYSTEM_CLOCK",
     "Admission",
     "Backend",
     "Clock",
+    "Feedback",
     "Lease",
     "LeaseRecord",
     "MemoryBackend",

@@ -85,9 +85,15 @@ class Backend(Protocol):
         hold_until: float | None = None,
         refund: bool = False,
         unstamp: bool = False,
+        cap_for: float = 0.0,
+        pause_for: float = 0.0,
+        spent: bool = False,
     ) -> None:
         """End a lease (or keep it until ``hold_until``); ``refund`` gives the quota unit
-        back (nothing reached the server); ``unstamp`` clears the poll stamp it set."""
+        back (nothing reached the server); ``unstamp`` clears the poll stamp it set. What
+        the server said comes in the same step, applied before anyone can be admitted:
+        ``cap_for`` (403 SIMULTANEOUS: cap 1 for that long), ``pause_for`` (maintenance),
+        ``spent`` (TOKEN LIMIT EXCEEDED: the lease's day is spent at its count)."""
         ...
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:

@@ -89,10 +89,22 @@ class MemoryBackend:
         hold_until: float | None = None,
         refund: bool = False,
         unstamp: bool = False,
+        cap_for: float = 0.0,
+        pause_for: float = 0.0,
+        spent: bool = False,
     ) -> None:
-        """End or hold the lease; undo the quota unit and stamp when asked."""
+        """End or hold the lease; undo the quota unit and stamp when asked; apply what the
+        server said (see :meth:`Backend.release`)."""
         with self._lock:
             self._release(lease, now, hold_until, refund, unstamp)
+            token = lease.token
+            if cap_for > 0:
+                self._cap_until[token] = max(now + cap_for, self._cap_until.get(token, 0.0))
+            if pause_for > 0:
+                self._paused[token] = max(now + pause_for, self._paused.get(token, 0.0))
+            if spent:
+                key = (lease.operation, lease.day)
+                self._limits[key] = self._used.get(key, 0)
 
     def _release(
         self,
@@ -103,8 +115,8 @@ class MemoryBackend:
         unstamp: bool,
     ) -> None:
         leases = self._leases[lease.token]
-        if hold_until is not None and hold_until > now and lease.id in leases:
-            leases[lease.id] = hold_until
+        if hold_until is not None and hold_until > now and leases.get(lease.id, 0.0) > now:
+            leases[lease.id] = hold_until  # (a lease already expired is not revived)
         else:
             leases.pop(lease.id, None)
         if refund:

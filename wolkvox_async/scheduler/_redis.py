@@ -222,14 +222,25 @@ class RedisBackend:
         hold_until: float | None = None,
         refund: bool = False,
         unstamp: bool = False,
+        cap_for: float = 0.0,
+        pause_for: float = 0.0,
+        spent: bool = False,
     ) -> None:
-        """End or hold the lease, undo what was asked, and publish the release."""
+        """End or hold the lease, undo what was asked, apply what the server said, and
+        publish the release: one script (see :meth:`Backend.release`)."""
         if self.fallback is not None and not lease.id.startswith("r"):
             await self.fallback.release(
-                lease, now, hold_until=hold_until, refund=refund, unstamp=unstamp
+                lease,
+                now,
+                hold_until=hold_until,
+                refund=refund,
+                unstamp=unstamp,
+                cap_for=cap_for,
+                pause_for=pause_for,
+                spent=spent,
             )
             return
-        leases, _, quota = self._keys(lease.operation, lease.token)
+        leases, state, quota = self._keys(lease.operation, lease.token)
         hold = 0.0 if hold_until is None else hold_until - now  # relative: Redis has the clock
         args = [
             lease.id,
@@ -239,8 +250,11 @@ class RedisBackend:
             _day_number(lease.day),
             RELEASE_CHANNEL,
             lease.token,
+            cap_for,
+            pause_for,
+            "1" if spent else "0",
         ]
-        keys = [leases, quota, self._stamp_key(lease.operation, lease.poll_key)]
+        keys = [leases, quota, self._stamp_key(lease.operation, lease.poll_key), state]
         try:
             await self._guard(lambda: self._run("RELEASE", keys, args), None)
         except SchedulerUnavailable:

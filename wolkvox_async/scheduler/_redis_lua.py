@@ -28,6 +28,17 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
 """
 
+_RAISE_STATE: Final = """
+local function raise_state(key, field, seconds, now)
+  local untl = now + seconds
+  local current = tonumber(redis.call('HGET', key, field) or '0')
+  if untl > current then redis.call('HSET', key, field, tostring(untl)) end
+  local cap_until = tonumber(redis.call('HGET', key, 'cap_until') or '0')
+  local paused = tonumber(redis.call('HGET', key, 'paused_until') or '0')
+  redis.call('PEXPIRE', key, math.ceil((math.max(cap_until, paused) - now + 60) * 1000))
+end
+"""
+
 _KEEP_LEASES: Final = """
 local function keep_leases(key, now)
   local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
@@ -123,14 +134,18 @@ return {'G', tostring(expires), tostring(day), tostring(now), tostring(full), ep
 """
 )
 
-# KEYS: leases, quota, stamp
-# ARGV: offset, lease_id, hold_seconds (<= 0: free now), refund, unstamp, day, channel, token
+# KEYS: leases, quota, stamp, state
+# ARGV: offset, lease_id, hold_seconds (<= 0: free now), refund, unstamp, day, channel, token,
+#       cap_for, pause_for (seconds; 0: none), spent ('1': the day is spent at its count)
+# What the server said is applied here, before the release is published and anyone woken.
 RELEASE: Final = (
     _NOW
     + _KEEP_LEASES
+    + _RAISE_STATE
     + """
 local hold = tonumber(ARGV[3])
-if hold > 0 and redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if hold > 0 and score and tonumber(score) > now then  -- an expired lease is not revived
   redis.call('ZADD', KEYS[1], 'XX', now + hold, ARGV[2])
   keep_leases(KEYS[1], now)
 else
@@ -143,6 +158,13 @@ end
 if (ARGV[4] == '1' or ARGV[5] == '1') and redis.call('HGET', KEYS[3], 'lease') == ARGV[2] then
   redis.call('DEL', KEYS[3])
 end
+if tonumber(ARGV[9]) > 0 then raise_state(KEYS[4], 'cap_until', tonumber(ARGV[9]), now) end
+if tonumber(ARGV[10]) > 0 then raise_state(KEYS[4], 'paused_until', tonumber(ARGV[10]), now) end
+if ARGV[11] == '1' then
+  local used = redis.call('HGET', KEYS[2], 'used:' .. ARGV[6]) or '0'
+  redis.call('HSET', KEYS[2], 'limit:' .. ARGV[6], used)
+  redis.call('EXPIRE', KEYS[2], 4 * 86400)
+end
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return 1
 """
@@ -151,13 +173,9 @@ return 1
 # KEYS: state;  ARGV: offset, field (cap_until | paused_until), seconds
 SET_STATE: Final = (
     _NOW
+    + _RAISE_STATE
     + """
-local untl = now + tonumber(ARGV[3])
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
-if untl > current then redis.call('HSET', KEYS[1], ARGV[2], tostring(untl)) end
-local cap_until = tonumber(redis.call('HGET', KEYS[1], 'cap_until') or '0')
-local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until') or '0')
-redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(cap_until, paused) - now + 60) * 1000))
+raise_state(KEYS[1], ARGV[2], tonumber(ARGV[3]), now)
 return 1
 """
 )

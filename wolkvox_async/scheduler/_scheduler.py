@@ -44,15 +44,16 @@ from datetime import UTC, datetime, tzinfo
 
 import attrs
 
+from .._convert import WOLKVOX_TZ
 from .._errors import QuotaExhausted, SchedulerUnavailable, WaitTooLong, WolkvoxError
 from ._backend import AnnouncesReleases, Backend, LeaseRecord
 from ._clock import Clock
 from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
-from ._rules import CAP_COOLDOWN, Admission, Blocked, Exhausted, Granted, day_of, next_reset
+from ._rules import Admission, Blocked, Exhausted, Granted, day_of, next_reset
 from ._shared import SharedReads
 
-__all__ = ["Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
+__all__ = ["Feedback", "Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
 
 log = logging.getLogger("wolkvox_async.scheduler")
 _FAIL_BATCH = 250
@@ -80,6 +81,22 @@ class Outcome(enum.Enum):
     """Sent, then cancelled or timed out: the lease is held until the server must be done."""
 
 
+@attrs.frozen(kw_only=True)
+class Feedback:
+    """What the server said about a call, applied in the same step as its release, before
+    anyone else is admitted (so no call leaves at the old cap after a 403 SIMULTANEOUS)."""
+
+    cap_for: float = 0.0
+    """403 SIMULTANEOUS: someone else uses the token; cap 1 for this long."""
+    pause_for: float = 0.0
+    """403 maintenance: admit nothing on the token for this long."""
+    spent: bool = False
+    """403 TOKEN LIMIT EXCEEDED: the day the call was admitted in is spent."""
+
+
+_NOTHING_SAID = Feedback()
+
+
 @attrs.define(eq=False)
 class Lease:
     """Permission to send one request; give it back with :meth:`Scheduler.release`."""
@@ -89,6 +106,8 @@ class Lease:
     """The token key (never the token)."""
     granted_at: float = 0.0
     """Clock time the lease was granted: it lives a lease lifetime from about then."""
+    tz: tzinfo = WOLKVOX_TZ
+    """The quota's calendar."""
     sent_at: float | None = None
 
 
@@ -254,7 +273,9 @@ class Scheduler:
 
     def _granted(self, admission: Admission, record: LeaseRecord, how: str) -> Lease:
         log.debug("admit %s %s (%s)", admission.token, record.id, how)
-        return Lease(record=record, key=admission.token, granted_at=self.clock.time())
+        return Lease(
+            record=record, key=admission.token, granted_at=self.clock.time(), tz=admission.tz
+        )
 
     def _exhausted(
         self, admission: Admission, decision: Exhausted, callers: int = 1
@@ -458,19 +479,33 @@ class Scheduler:
 
     # ---- releasing and feedback ---------------------------------------------------------
 
-    async def release(self, lease: Lease, outcome: Outcome, *, hold: float = 60.0) -> None:
-        """Give the lease back; ABANDONED holds it until ``sent_at + hold``."""
+    async def release(
+        self,
+        lease: Lease,
+        outcome: Outcome,
+        *,
+        hold: float = 60.0,
+        feedback: Feedback | None = None,
+    ) -> None:
+        """Give the lease back; ABANDONED holds it until ``sent_at + hold``. ``feedback``
+        (what the server said) is applied in the same backend step, before anyone waiting
+        is woken."""
         now = self.clock.time()
         if outcome is Outcome.ABANDONED and lease.sent_at is not None:
             hold_until: float | None = lease.sent_at + hold
         else:
             hold_until = None
+        said = feedback or _NOTHING_SAID
+        spent = said.spent and self._spent_counts(lease)
         step = self.backend.release(
             lease.record,
             now,
             hold_until=hold_until,
             refund=outcome is Outcome.NOT_SENT,
             unstamp=outcome in (Outcome.FAILED, Outcome.NOT_SENT),
+            cap_for=said.cap_for,
+            pause_for=said.pause_for,
+            spent=spent,
         )
         try:
             await (step if self._instant else asyncio.shield(step))
@@ -480,6 +515,9 @@ class Scheduler:
             log.warning("release of %s failed (%s); it expires by itself", lease.record.id, exc)
         else:
             log.debug("release %s %s (%s)", lease.key, lease.record.id, outcome.value)
+        if spent:  # every token of the operation: their queues fail at once
+            for other in self._queues.values():
+                self._kick(other)
         queue = self._queues.get(lease.key)
         if queue is not None and (queue.lanes[0] or queue.lanes[1] or queue.delayed):
             self._kick(queue)  # (a lane may hold only cancelled waiters: the pump skips them)
@@ -510,42 +548,27 @@ class Scheduler:
             self._count(self._refusals, lease.key, "release_failed")
             log.warning("undo of %s failed (%s); it expires by itself", lease.record.id, exc)
 
-    async def lower_cap(self, admission: Admission) -> None:
-        """The server refused for concurrency: someone else uses the token; cap 1 a while."""
-        token = admission.token
-        await self.backend.lower_cap(token, admission.operation, self.clock.time(), CAP_COOLDOWN)
-        log.debug("cap of %s lowered to 1 for %.0f s", token, CAP_COOLDOWN)
+    def _spent_counts(self, lease: Lease) -> bool:
+        """Whether a TOKEN LIMIT EXCEEDED answer to the call of ``lease`` spends its day.
 
-    async def pause(self, admission: Admission, seconds: float) -> None:
-        """Maintenance: admit nothing for the token for ``seconds``."""
-        token = admission.token
-        await self.backend.pause(token, admission.operation, self.clock.time(), seconds)
-        queue = self._queues.get(token)
-        if queue is not None:
-            self._kick(queue)
-
-    async def mark_spent(self, admission: Admission, lease: Lease) -> None:
-        """The server said TOKEN LIMIT EXCEEDED to the call of ``lease``: the Wolkvox day
-        that call was admitted in is spent, for all — not the day of whoever reads the
-        answer (one sent at 23:59:59 changes nothing after midnight). In the first
-        ``MIDNIGHT_SKEW`` seconds of a day the refusal may be the server's clock still in the
-        previous day: it costs that one call, never the new day."""
+        The day is the one the call was admitted in, not the day of whoever reads the
+        answer (one sent at 23:59:59 changes nothing after midnight); the limit becomes
+        what the day had counted (never below). In the first ``MIDNIGHT_SKEW`` seconds of a
+        day the refusal may be the server's clock still in the previous day: it costs that
+        one call, never the new day.
+        """
         sent = lease.sent_at if lease.sent_at is not None else self.clock.time()
         day = lease.record.day
-        started = next_reset(sent, admission.tz) - 86_400.0
-        if day_of(sent, admission.tz) == day and sent - started < MIDNIGHT_SKEW:
+        started = next_reset(sent, lease.tz) - 86_400.0
+        if day_of(sent, lease.tz) == day and sent - started < MIDNIGHT_SKEW:
             log.warning(
                 "TOKEN LIMIT EXCEEDED %.1f s into the day %s: taken for the server's clock "
                 "still in the previous day; the day is not marked spent",
                 sent - started,
                 day,
             )
-            return
-        state = await self.backend.quota(admission.operation, day)
-        # Never below what the day had counted when the call left (its own unit included).
-        await self.backend.set_quota(admission.operation, day, used=state.used, limit=state.used)
-        for queue in self._queues.values():
-            self._kick(queue)
+            return False
+        return True
 
     async def set_quota(self, admission: Admission, *, used: int, limit: int | None) -> None:
         """Take the server's numbers for today (``sync_quota``)."""

@@ -233,17 +233,32 @@ class SQLiteBackend:
         hold_until: float | None = None,
         refund: bool = False,
         unstamp: bool = False,
+        cap_for: float = 0.0,
+        pause_for: float = 0.0,
+        spent: bool = False,
     ) -> None:
-        """End or hold the lease; undo the quota unit and stamp when asked."""
+        """End or hold the lease; undo the quota unit and stamp when asked; apply what the
+        server said, in the same transaction (see :meth:`Backend.release`)."""
         if self.fallback is not None and not lease.id.startswith("s"):
             await self.fallback.release(
-                lease, now, hold_until=hold_until, refund=refund, unstamp=unstamp
+                lease,
+                now,
+                hold_until=hold_until,
+                refund=refund,
+                unstamp=unstamp,
+                cap_for=cap_for,
+                pause_for=pause_for,
+                spent=spent,
             )
             return
 
         def step(conn: sqlite3.Connection) -> None:
             if hold_until is not None and hold_until > now:
-                conn.execute("UPDATE leases SET expires = ? WHERE id = ?", (hold_until, lease.id))
+                # (a lease already expired is not revived)
+                conn.execute(
+                    "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
+                    (hold_until, lease.id, now),
+                )
             else:
                 conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
             if refund:
@@ -256,17 +271,19 @@ class SQLiteBackend:
                     "DELETE FROM stamps WHERE key = ? AND lease = ?", (lease.poll_key, lease.id)
                 )
             conn.execute("DELETE FROM stamps WHERE free_at < ?", (now - 86_400,))
+            for column, seconds in (("cap_until", cap_for), ("paused_until", pause_for)):
+                if seconds > 0:
+                    _raise(conn, column, lease.token, now + seconds)
+            if spent:
+                conn.execute(
+                    "UPDATE quota SET limit_override = used WHERE operation = ? AND day = ?",
+                    (lease.operation, lease.day),
+                )
 
         await self._run(step)  # (a failure reaches the scheduler, which logs and counts it)
 
     async def _set_token(self, column: str, token: str, until: float) -> None:
-        def step(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR IGNORE INTO tokens (token) VALUES (?)", (token,))
-            conn.execute(
-                f"UPDATE tokens SET {column} = MAX({column}, ?) WHERE token = ?", (until, token)
-            )
-
-        await self._run(step)
+        await self._run(lambda conn: _raise(conn, column, token, until))
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Cap 1 for ``seconds``."""
@@ -346,3 +363,9 @@ def _cause(exc: BaseException) -> str:
     else:
         why = "it cannot be used"
     return f"{why}: {type(exc).__name__}: {text}"
+
+
+def _raise(conn: sqlite3.Connection, column: str, token: str, until: float) -> None:
+    """Move the token's ``cap_until`` or ``paused_until`` to ``until`` if that is later."""
+    conn.execute("INSERT OR IGNORE INTO tokens (token) VALUES (?)", (token,))
+    conn.execute(f"UPDATE tokens SET {column} = MAX({column}, ?) WHERE token = ?", (until, token))
