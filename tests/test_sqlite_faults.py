@@ -13,6 +13,13 @@ import pytest
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
+from wolkvox_async.scheduler import (
+    Admission,
+    Outcome,
+    Scheduler,
+    SQLiteBackend,
+    VirtualClock,
+)
 from wolkvox_async.testing import FakeWolkvox
 
 
@@ -76,3 +83,34 @@ async def test_fallback_memory_keeps_working_and_says_so(
 def test_a_bad_sqlite_url_is_a_config_error() -> None:
     with pytest.raises(w.ConfigError, match="timeout"):
         WolkvoxClient(server="0014", token="t", backend="sqlite:///x.db?timeout=never")
+
+
+def replace_with_an_empty_one(ledger: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+    sqlite3.connect(ledger).close()
+
+
+async def test_a_ledger_replaced_under_a_running_process_is_a_lost_ledger(
+    tmp_path: Path,
+) -> None:
+    """Leases of calls still running were in the old file: the new one must not let
+    others in beside them for a lease lifetime (as a Redis restarted empty)."""
+    ledger = tmp_path / "ledger.db"
+    backend = SQLiteBackend(ledger)
+    clock = VirtualClock(1_800_000_000.0)
+    scheduler = Scheduler(backend, clock, poll_fallback=0.05)
+    request = Admission(
+        token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0, day="d", resets_at=2e9
+    )
+    try:
+        running = await scheduler.acquire(request)  # a call in flight, its lease in the file
+        replace_with_an_empty_one(ledger)  # a restore, a cleanup script
+        with pytest.raises(w.WaitTooLong):
+            await scheduler.acquire(request, max_wait=30)  # the old slot is not free
+        await clock.advance(66)
+        later = await scheduler.acquire(request)  # a lease lifetime on: the call is over
+        await scheduler.release(later, Outcome.ANSWERED)
+        await scheduler.release(running, Outcome.ANSWERED)
+    finally:
+        await backend.close()

@@ -10,7 +10,10 @@ off the event loop.
 A file that cannot be used — read-only, a full disk, locked by another process for over
 30 s (the busy timeout; ``?timeout=SECONDS``), not a database — fails the step with
 SchedulerUnavailable naming the file and the cause (nothing is sent); the connection is
-reopened at the next step, so the client works again once the file does. With
+reopened at the next step, so the client works again once the file does. A file deleted or
+replaced under a running process is a lost ledger: the process works on the new file and
+admits nothing on a token until a lease lifetime after it noticed (calls it admitted may
+still run at Wolkvox). With
 ``?fallback=memory`` in the URL, steps fall back to a memory ledger of this process
 instead, with a warning.
 """
@@ -77,6 +80,10 @@ class SQLiteBackend:
         self.where = f"sqlite:///{self.path}"
         self.fallback = fallback
         self._warned = False
+        self._inode = 0
+        self._last_now = 0.0
+        self._lost_at: float | None = None
+        """When this process found its ledger file replaced (None: never)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wolkvox-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._ids = itertools.count(1)
@@ -106,6 +113,12 @@ class SQLiteBackend:
         return cls(path, fallback=fallback, busy_timeout=busy)
 
     def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._replaced():
+            # The file was deleted or replaced under us: what it knew (leases of calls that
+            # may still run at Wolkvox) is gone. Work on the new file, admitting nothing
+            # for a lease lifetime on each token (see admit), as a lost Redis ledger.
+            self._drop()
+            self._lost_at = self._last_now
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -124,7 +137,14 @@ class SQLiteBackend:
                         raise
                     time.sleep(0.01 * (attempt + 1))  # on the backend's own thread
             self._conn = conn
+            self._inode = os.stat(self.path).st_ino
         return self._conn
+
+    def _replaced(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino != self._inode
+        except FileNotFoundError:
+            return True
 
     async def _run(
         self,
@@ -171,7 +191,11 @@ class SQLiteBackend:
         """Decide and, when granted, take lease, quota unit and stamp in one transaction."""
         lease_id = f"{self._prefix}{next(self._ids)}"
 
+        self._last_now = now
+
         def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
+            if self._lost_at is not None and now < self._lost_at + req.lease_ttl:
+                _raise(conn, "paused_until", req.token, self._lost_at + req.lease_ttl)
             conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, now))
             count, earliest = conn.execute(
                 "SELECT COUNT(*), MIN(expires) FROM leases WHERE token = ?", (req.token,)
