@@ -119,3 +119,20 @@ async def test_a_redis_restart_forgets_no_lease_into_a_third_call(own_redis: Red
     assert answered == [2] * 6
     assert fake.stats.peak_in_flight[fake.token] <= 2
     assert fake.stats.refusals["simultaneous"] == 0
+
+
+@pytest.mark.slow
+async def test_after_a_lost_ledger_the_count_is_read_from_the_server(
+    own_redis: RedisServer,
+) -> None:
+    async with FakeWolkvox(latency=0.01, call_limit=1.0) as fake:
+        async with on_redis(fake, own_redis, server_limit=1.0) as wv:
+            for i in range(5):
+                await wv.find_record(campaign_id="1", customer_id=str(i))
+            await asyncio.to_thread(own_redis.stop)
+            await asyncio.to_thread(own_redis.start)  # empty: today's count is gone
+            await wv.find_record(campaign_id="1", customer_id="after")
+            stats = await wv.scheduler_stats()
+        apis = [r.api for r in fake.requests]
+    assert apis[-2:] == ["token_info", "find_record"]  # the count first, then the call
+    assert stats.quota_used == fake.quota_used() == 7  # 5 + token_info + the call

@@ -107,15 +107,17 @@ async def test_redis_down_fails_closed_then_recovers(
     backend = RedisBackend(redis_url)
     try:
         async with WolkvoxClient(
-            server="0014", token=fake.token, base_url=fake.url, backend=backend
+            server="0014", token=fake.token, base_url=fake.url, backend=backend, server_limit=1
         ) as wv:
             await wv.token_info()
             redis_server.stop()
             with pytest.raises(w.SchedulerUnavailable, match="nothing was sent"):
                 await wv.token_info()
             assert fake.stats.requests == 1
-            redis_server.start()  # a restart: state is gone, the client goes on
-            assert (await wv.token_info()).token_use_today == 2
+            redis_server.start()  # a restart: state is gone; after a lease lifetime (1 s
+            # here) the client reads the server's count, then goes on
+            assert (await wv.token_info()).token_use_today == 3
+            assert (await wv.scheduler_stats()).quota_used == 3
     finally:
         if redis_server.proc is None:
             redis_server.start()

@@ -355,6 +355,18 @@ class ClientCore:
             # the two (a starved process), the call could outlive its lease — and another
             # caller would join it. Such a lease goes back unused and is asked for again.
             late = self._clock.time() - lease.granted_at
+            lost = self._backend.lost
+            if lost and admission.operation in lost and not admission.corrects_quota:
+                # The ledger's count of today restarted from zero (a Redis restarted
+                # empty): take the server's before this call is counted against it.
+                lost.discard(admission.operation)
+                await scheduler.release(lease, Outcome.NOT_SENT)
+                log.warning("the scheduler's ledger was lost: reading today's count first")
+                try:
+                    await self.sync_quota()
+                except WolkvoxError as exc:  # the call goes on; the server still counts
+                    log.warning("could not read today's count (%s)", exc)
+                continue
             if late <= config.call_over_after - config.server_limit:
                 break
             log.warning("lease granted %.2f s ago, too late to send on; asking again", late)

@@ -68,6 +68,11 @@ class QuotaState:
 class Backend(Protocol):
     """Scheduler state storage. Methods are atomic; ``now`` is wall time (epoch s)."""
 
+    lost: set[str]
+    """Operations whose ledger this backend found lost (a Redis restarted empty, a SQLite
+    file replaced): their day's count restarted from zero. The client takes one out and
+    reads the server's count (``token_info``) before its next call of that operation."""
+
     @property
     def shared(self) -> bool:
         """True when other processes may change the state (then waiters also poll)."""

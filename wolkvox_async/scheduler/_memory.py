@@ -33,6 +33,7 @@ class MemoryBackend:
         self._stamps: dict[str, tuple[float, float, str]] = {}  # key -> (at, free_at, lease)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.lost: set[str] = set()  # a process's memory is never lost while it runs
 
     def _live(self, token: str, now: float) -> tuple[dict[str, float], float | None]:
         """The token's unexpired leases and the earliest expiry among them."""

@@ -92,6 +92,7 @@ class RedisBackend:
         self._lease_prefix = f"r{os.getpid()}-{os.urandom(3).hex()}-"
         self._warned = False
         self._epochs: dict[str, str] = {}
+        self.lost: set[str] = set()
         """The ledger epoch last seen per operation (a change means the state was lost)."""
 
     @classmethod
@@ -190,6 +191,7 @@ class RedisBackend:
             return reply  # from the fallback
         known = self._epochs.get(req.operation)
         if known is not None and known != reply[-1]:
+            self.lost.add(req.operation)  # its count restarted: the client re-reads it
             log.warning(
                 "the Redis ledger of operation %s was lost (restart, flush or failover): "
                 "nothing admitted until calls it knew of must be over",

@@ -84,6 +84,8 @@ class SQLiteBackend:
         self._last_now = 0.0
         self._lost_at: float | None = None
         """When this process found its ledger file replaced (None: never)."""
+        self.lost: set[str] = set()
+        self._recounted: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wolkvox-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._ids = itertools.count(1)
@@ -196,6 +198,9 @@ class SQLiteBackend:
         def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
             if self._lost_at is not None and now < self._lost_at + req.lease_ttl:
                 _raise(conn, "paused_until", req.token, self._lost_at + req.lease_ttl)
+            if self._lost_at is not None and req.operation not in self._recounted:
+                self._recounted.add(req.operation)
+                self.lost.add(req.operation)  # its count restarted: the client re-reads it
             conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, now))
             count, earliest = conn.execute(
                 "SELECT COUNT(*), MIN(expires) FROM leases WHERE token = ?", (req.token,)
