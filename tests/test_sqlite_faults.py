@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,38 @@ async def test_a_ledger_replaced_under_a_running_process_is_a_lost_ledger(
         await scheduler.release(running, Outcome.ANSWERED)
     finally:
         await backend.close()
+
+
+FULL_DISK = """
+import asyncio, resource, signal, sys
+from wolkvox_async.scheduler import Admission, SQLiteBackend
+from wolkvox_async import SchedulerUnavailable
+
+async def main(path):
+    backend = SQLiteBackend(path)
+    def ask(token):
+        return Admission(token=token, operation="op", limit=None, cap=2, lease_ttl=65.0,
+                         day="d", resets_at=2e9)
+    await backend.admit(ask("first"), 1.0)  # the file exists, then the disk fills up
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+    try:
+        for i in range(500):
+            await backend.admit(ask(f"t{i}"), 2.0)
+    except SchedulerUnavailable as exc:
+        print(exc)
+    await backend.close()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_a_full_disk_is_named(tmp_path: Path) -> None:
+    """The disk filling up under the ledger (a file size limit stands in for it, in a
+    process of its own): SchedulerUnavailable naming the file and the cause."""
+    ledger = tmp_path / "ledger.db"
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(ledger)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert str(ledger) in result.stdout and "the disk is full or failing" in result.stdout

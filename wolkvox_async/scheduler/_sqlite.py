@@ -383,8 +383,8 @@ def _cause(exc: BaseException) -> str:
     lowered = text.lower()
     if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
         why = "the file is read-only"
-    elif "disk is full" in lowered or "no space" in lowered:
-        why = "the disk is full"
+    elif "disk is full" in lowered or "no space" in lowered or "disk i/o" in lowered:
+        why = "the disk is full or failing"
     elif "locked" in lowered or "busy" in lowered:
         why = "another process held its write lock past the busy timeout"
     elif "not a database" in lowered or "malformed" in lowered:
