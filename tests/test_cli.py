@@ -88,6 +88,9 @@ def test_upload_csv_with_mapping_then_find_recall_export(
             writer.writerow(
                 [f"r{i}", '=HYPERLINK("http://x")' if i == 0 else f"Name {i}", f"300{i:07d}", "x"]
             )
+    nothing = wolkvox(env, "upload", camp.id, str(source), "--resume")  # no load to resume
+    assert nothing.exit_code == 2 and "no stopped load" in nothing.output
+    assert served.stats.requests == 0
     result = wolkvox(
         env,
         "--json",
@@ -242,13 +245,14 @@ def test_upload_interrupted_then_resumed(
 def test_demo_runs_end_to_end(env: dict[str, str]) -> None:
     summary = as_json(
         wolkvox(
-            env, "--json", "demo", "--records", "3000", "--results", "4000", "--latency-ms", "1"
+            env, "--json", "demo", "--records", "40000", "--results", "4000", "--latency-ms", "100"
         )
     )
     assert isinstance(summary, dict)
-    assert summary["records_loaded"] == summary["records_in_campaign"] == 3_000
+    assert summary["records_loaded"] == summary["records_in_campaign"] == 40_000
     assert summary["rows_exported"] == 4_000
-    assert summary["peak_in_flight_per_token"] <= 2 and summary["limit_refusals"] == 0
+    # Both slots used (the simulator on its own thread), never a third, no refusal.
+    assert summary["peak_in_flight_per_token"] == 2 and summary["limit_refusals"] == 0
 
 
 def test_fake_server_command() -> None:
