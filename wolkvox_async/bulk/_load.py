@@ -327,33 +327,32 @@ class Load:
                 await self.rest(chunk, pending, exc, refused, refused_since)
                 continue
             except (QuotaExhausted, TokenLimitExceeded) as exc:
-                self.give_up(chunk, pending, reconciled, StopReason.QUOTA, exc)
+                self.give_up(chunk, pending, StopReason.QUOTA, exc)
             except CampaignFull as exc:
-                self.give_up(chunk, pending, reconciled, StopReason.CAMPAIGN_FULL, exc)
+                self.give_up(chunk, pending, StopReason.CAMPAIGN_FULL, exc)
             except WolkvoxError as exc:
                 # Invalid token, unknown campaign, a bad request…: the same for every chunk.
-                self.give_up(chunk, pending, reconciled, StopReason.ERROR, exc)
+                self.give_up(chunk, pending, StopReason.ERROR, exc)
             self.sent += len(pending)
             break
         self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records), 0.0, digest(chunk.body))
         self._report(chunk, "reconciled" if reconciled else "landed", len(chunk.records))
 
     def give_up(
-        self,
-        chunk: Chunk,
-        pending: list[dict[str, str]],
-        reconciled: bool,
-        reason: StopReason,
-        exc: WolkvoxError,
+        self, chunk: Chunk, pending: list[dict[str, str]], reason: StopReason, exc: WolkvoxError
     ) -> NoReturn:
         """Leave the chunk to a resume and stop the load."""
-        if reconciled and len(pending) < len(chunk.records):
-            # Part of it is in the campaign: a resume must check which part, not resend all.
+        self.keep(chunk, pending, str(exc))
+        raise Stop(reason, exc)
+
+    def keep(self, chunk: Chunk, pending: list[dict[str, str]], message: str) -> None:
+        """Journal the chunk for a resume and report it pending."""
+        if len(pending) < len(chunk.records):
+            # Part of it is in the campaign (reconciled): a resume checks which part first.
             self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=NOT_SENT)
         else:
             self.journal.mark(chunk.index, ChunkState.PENDING)
-        self.left(chunk, len(pending), str(exc))
-        raise Stop(reason, exc)
+        self.left(chunk, len(pending), message)
 
     async def rest(
         self,
@@ -374,7 +373,7 @@ class Load:
                 exc,
                 self.patience,
             )
-            self.give_up(chunk, pending, False, StopReason.PATIENCE, exc)
+            self.give_up(chunk, pending, StopReason.PATIENCE, exc)
         if refused == 1 or refused.bit_count() == 1:  # 1st, 2nd, 4th, 8th… refusal
             log.warning("chunk %d refused (%s); trying again in %.1f s", chunk.index, exc, delay)
         sleep = asyncio.ensure_future(self.clock.sleep(delay))
@@ -385,6 +384,5 @@ class Load:
             sleep.cancel()
             stopped.cancel()
         if self.stop.is_set():  # another chunk stopped the load: this one stays pending
-            self.journal.mark(chunk.index, ChunkState.PENDING)
-            self.left(chunk, len(pending), str(exc))
+            self.keep(chunk, pending, str(exc))
             raise Left
