@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import pty
 import random
 import re
 import signal
@@ -609,3 +611,34 @@ def test_a_corrupt_ledger_exits_3_naming_the_file(
     assert result.exit_code == 3, result.output
     assert str(ledger) in result.output.replace("\n", "") and "corrupt" in result.output
     assert served.stats.requests == 0
+
+
+def test_export_shows_progress_in_a_terminal_only(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    camp = served.create_campaign()
+    start = datetime(2026, 5, 1)
+    served.add_call_results(camp.id, start, start + timedelta(days=90), 3_000)
+    served.latency = 0.05
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-07-30"]
+    command = [sys.executable, "-m", "wolkvox_async", *args, "-o", str(tmp_path / "a.csv")]
+    leader, follower = pty.openpty()  # a terminal, as a person runs it
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, **env, "COLUMNS": "120"},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    with contextlib.suppress(OSError):  # the terminal closes when the export exits
+        while chunk := os.read(leader, 4096):
+            shown += chunk
+    os.close(leader)
+    assert proc.wait(60) == 0
+    screen = shown.decode(errors="replace")
+    assert "exporting:" in screen and "rows/s" in screen and "3/3" in screen, screen
+    args[4] = "2026-05-01T00:00:01"  # (the same reads again would wait their 5 minutes)
+    quiet = wolkvox(env, "--json", *args, "-o", str(tmp_path / "b.csv"))  # not a terminal
+    assert quiet.exit_code == 0 and "rows/s" not in quiet.output
