@@ -2,11 +2,11 @@
 
 The day's quota is 1,500 calls, so 1,500 callers get their answer and the other 8,500 a
 QuotaExhausted, at once when the last unit is taken (not after queueing for a slot). While
-they run, a 5 ms ticker measures how late the event loop wakes it (its worst stall) and
+they run, a 5 ms ticker measures the event loop's worst stall as the CPU time the loop's
+thread spent between two ticks — the work that kept it from the ticker — so a busy machine
+taking the CPU away does not count (wall-clock lateness did, and failed under load), and
 samples the process's resident memory. The callers arrive 250 per turn of the loop, as a
 server's requests would; starting 10,000 coroutines in one turn is asyncio's own stall.
-A run that stalls 100 ms or more is run again once (a shared VM can lose the CPU for a
-while); a stall of ours shows in both.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import gc
 import logging
 import os
+import time
 from collections import Counter
 
 from wolkvox_async import QuotaExhausted, WolkvoxClient
@@ -32,15 +33,14 @@ def rss() -> int:
 
 async def ten_thousand_callers() -> tuple[float, float]:
     """One run; checks every caller's outcome; returns (worst stall s, memory grown MiB)."""
-    loop = asyncio.get_running_loop()
     worst_lag, peak, done = 0.0, 0, False
 
     async def watch() -> None:
         nonlocal worst_lag, peak
         while not done:
-            asked = loop.time()
+            spent = time.thread_time()
             await asyncio.sleep(0.005)
-            worst_lag = max(worst_lag, loop.time() - asked - 0.005)
+            worst_lag = max(worst_lag, time.thread_time() - spent)
             peak = max(peak, rss())
 
     # A run of its own: a second run (after a stall) must not find the first one's spent
@@ -87,9 +87,6 @@ async def test_ten_thousand_callers_on_one_token() -> None:
     # and pytest keeps each record until the test ends).
     logging.getLogger().setLevel(logging.WARNING)
     stall, grown = await ten_thousand_callers()
-    if stall >= 0.100:
-        # A shared VM can lose the CPU for a while; a stall of ours shows in both runs.
-        stall, grown = await ten_thousand_callers()
     assert stall < 0.100, f"the event loop stalled {stall * 1000:.0f} ms"
     assert grown < 150, f"resident memory grew {grown:.0f} MiB for {CALLERS} callers"
     print(f"worst loop stall {stall * 1000:.1f} ms, memory +{grown:.1f} MiB")
