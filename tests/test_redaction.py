@@ -19,7 +19,10 @@ from helpers import CompatResponse
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
-from wolkvox_async._config import ClientConfig
+from wolkvox_async import _routes as routes
+from wolkvox_async._config import ClientConfig, redact
+from wolkvox_async._errors import ApiError
+from wolkvox_async._protocol import RawResponse, build_request, parse_response
 from wolkvox_async.testing import FakeWolkvox, Fault, reset_shared_state
 
 TOKEN = "7b226f7065726174696f6e227d2d3230323631313233313831353030"
@@ -165,3 +168,38 @@ def test_demo_at_debug_never_prints_the_token() -> None:
     assert demo.stderr.count("DEBUG wolkvox_async.http: -> ") >= 3  # every request logged
     token_like = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{56}(?![0-9a-fA-F])")
     assert not token_like.search(demo.stdout + demo.stderr)  # the simulator's token_hex(28)
+
+
+@pytest.mark.parametrize("kind", ["html", "text", "json-escaped", "json-url", "upper"])
+def test_no_piece_of_the_token_at_any_offset_of_any_body(kind: str) -> None:
+    """The token at every offset of a 500 answer's body (before, across and after the
+    200-character preview), in the forms a body can carry it: no piece of 8 or more of its
+    characters in str(), repr() or raw_body."""
+    token = "tok-alpha-0123456789abcdefXYZ"
+    config = ClientConfig(server="0014", token=token)
+    request = build_request(config, routes.FIND_RECORD, {"campaign_id": "1", "customer_id": "2"})
+    forms = {
+        "html": token,
+        "text": token,
+        "json-escaped": "".join(f"\\u{ord(c):04x}" for c in token),
+        "json-url": "".join(f"%{ord(c):02x}" for c in token),
+        "upper": token.upper(),
+    }
+    pieces = {token[i : i + 8].lower() for i in range(len(token) - 7)}
+    for offset in range(0, 260, 3):
+        filler = ("<p>error</p>" if kind == "html" else "x") * 300
+        body = (filler[:offset] + forms[kind] + filler[offset:]).encode()
+        if kind.startswith("json"):
+            body = b'{"code": 500, "error": "' + body + b'"}'
+        with pytest.raises(ApiError) as info:
+            parse_response(request, RawResponse(status=500, body=body))
+        for shown in (str(info.value), repr(info.value), info.value.raw_body.decode()):
+            lowered = shown.lower()
+            assert not [p for p in pieces if p in lowered], (kind, offset, shown[:300])
+
+
+def test_a_body_cut_mid_token_keeps_no_piece_of_it() -> None:
+    token = "tok-alpha-0123456789abcdefXYZ"
+    for size in range(8, len(token)):
+        assert token[:size] not in redact(f"the server said {token[:size]}", token)
+        assert token[-size:] not in redact(f"{token[-size:]} and more", token)

@@ -7,6 +7,7 @@ host. The token is kept out of every repr.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from typing import Any, Final
@@ -28,9 +29,42 @@ _TOKEN: Final = re.compile(r"[\x21-\x7e]+", re.ASCII)  # visible ASCII: no heade
 REDACTED: Final = "***"
 
 
+_FRAGMENT: Final = 8
+"""A piece of the token this long at an edge of a text (a body cut short) is redacted too."""
+
+
+@functools.lru_cache(maxsize=16)
+def _token_pattern(token: str) -> re.Pattern[str]:
+    # Each character as itself (any case), JSON-escaped (\u0074) or URL-encoded (%74).
+    parts = []
+    for char in token:
+        code = ord(char)
+        parts.append(f"(?:{re.escape(char)}|\\\\u00{code:02x}|%{code:02x})")
+    return re.compile("".join(parts), re.IGNORECASE)
+
+
 def redact(text: str, token: str) -> str:
-    """Replace every occurrence of ``token`` in ``text``."""
-    return text.replace(token, REDACTED) if token else text
+    """``text`` without ``token``: as is, in any case, JSON-escaped or URL-encoded, and a
+    piece of it of 8 or more characters at either edge (a body cut short mid-token)."""
+    if not token:
+        return text
+    text = _token_pattern(token).sub(REDACTED, text)
+    if len(text) < _FRAGMENT:
+        return text
+    secret = token.lower()
+    if secret.find(text[-_FRAGMENT:].lower()) >= 0:  # (a cheap test first: most texts end
+        lowered = text.lower()  # in words of their own)
+        for size in range(len(secret) - 1, _FRAGMENT - 1, -1):
+            if lowered.endswith(secret[:size]):
+                text = text[:-size] + REDACTED
+                break
+    if secret.find(text[:_FRAGMENT].lower()) >= 0:
+        lowered = text.lower()
+        for size in range(len(secret) - 1, _FRAGMENT - 1, -1):
+            if lowered.startswith(secret[-size:]):
+                text = REDACTED + text[size:]
+                break
+    return text
 
 
 def _check_server(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:

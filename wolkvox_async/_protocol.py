@@ -210,7 +210,9 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
     code = envelope.get("code")
     message = envelope.get("msg")
     if not isinstance(message, str):
-        message = "" if doc is not _NOT_JSON else response.body[:200].decode("utf-8", "replace")
+        # Redacted whole, then cut: a cut first could keep a piece of a token at its edge.
+        whole = response.body.decode("utf-8", "replace") if doc is _NOT_JSON else ""
+        message = redact(whole, request.token)[:200]
     message = redact(message, request.token)
     cls = error_class(route, response.status, code, message)
 
