@@ -44,7 +44,12 @@ DOCUMENTED_ERRORS = [
         e.TooManySimultaneous,
     ),
     (403, "FORBIDDEN", "PLEASE VALIDATE TOKEN", e.InvalidToken),
-    (403, "FORBIDDEN", "", e.Maintenance),
+    # An empty or unknown 403 (a firewall page, the docs' unpublished "incorrect, expired
+    # or malformed token" row) fails at once; only a maintenance message pauses the token.
+    (403, "FORBIDDEN", "", e.Forbidden),
+    (403, "FORBIDDEN", "Access denied by the firewall", e.Forbidden),
+    (403, "FORBIDDEN", "THE SERVER IS UNDER MAINTENANCE, TRY AGAIN LATER", e.Maintenance),
+    (403, "FORBIDDEN", "Servidor en mantenimiento", e.Maintenance),
     (500, "INTERNAL SERVER ERROR", "", e.ServerError),
     (503, "SERVICE UNAVAILABLE", "", e.ServerError),
 ]
@@ -221,3 +226,28 @@ def test_upload_rows_encode_to_the_same_json_either_way(
         {"customer_id": "3", "opt2": "lone \udc80 surrogate"},  # orjson refuses: stdlib then
     ]
     assert json.loads(protocol.encode_rows(rows)) == rows
+
+
+@pytest.mark.parametrize(
+    ("body", "cls"),
+    [
+        (b'{"code": "200", "error": "SOMETHING WENT WRONG", "msg": "", "data": []}', e.ApiError),
+        (b'{"code": "", "error": {"detail": "x"}, "msg": "x", "data": []}', e.ApiError),
+        (b'{"code": "200", "error": null, "msg": "ok", "data": []}', None),
+    ],
+)
+def test_a_truthy_error_field_is_a_failure(body: bytes, cls: type[Exception] | None) -> None:
+    request = build_request(CONFIG, routes.FIND_RECORD, {"customer_id": "1"})
+    if cls is None:
+        assert parse_response(request, RawResponse(status=200, body=body)).payload == []
+    else:
+        with pytest.raises(cls):
+            parse_response(request, RawResponse(status=200, body=body))
+
+
+@pytest.mark.parametrize("text", ["50000", "50.000", "50,000", "the licenses allow no more"])
+def test_campaign_full_in_every_spelling(text: str) -> None:
+    request = build_request(CONFIG, routes.ADD_RECORD, {"campaign_id": "1"})
+    body = f'{{"code": 404, "msg": "The campaign cannot exceed {text} records"}}'.encode()
+    with pytest.raises(e.CampaignFull):
+        parse_response(request, RawResponse(status=404, body=body))

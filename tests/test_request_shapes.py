@@ -13,6 +13,7 @@ from aioresponses import aioresponses
 from helpers import CompatResponse
 from yarl import URL
 
+import wolkvox_async as w
 from wolkvox_async import CampaignType, DncEntry, FilterRule, Record, WolkvoxClient
 
 TOKEN = "6b65792d666f722d73686170652d7465737473"
@@ -328,3 +329,34 @@ async def test_request_shape(
             assert ("agent_id" in sent_body[0]) is (query.get("type_campaign") == "preview")
         else:
             assert sent_body == body
+
+
+@pytest.mark.parametrize(
+    ("call", "method", "answer", "says"),
+    [
+        (
+            lambda wv: wv.create_campaign(name="N", campaign_type="preview", skill_id="1"),
+            "POST",
+            {"code": 201, "error": None, "msg": "created", "data": [{}]},
+            "names no campaign id",
+        ),
+        (
+            lambda wv: wv.delete_campaigns(["1", "2"]),
+            "DELETE",
+            {"code": "200", "error": None, "msg": "done", "data": []},
+            "cannot tell how many",
+        ),
+    ],
+)
+async def test_answers_that_say_too_little_are_decode_errors(
+    call: Call, method: str, answer: Any, says: str
+) -> None:
+    """A create without an id, a delete message we cannot read: never taken as done."""
+    with aioresponses() as mocked:
+        mocked.add(
+            re.compile(r".*"), method=method, payload=answer, status=200,
+            response_class=CompatResponse,
+        )  # fmt: skip
+        async with WolkvoxClient(server="0014", token=TOKEN) as wv:
+            with pytest.raises(w.ResponseDecodeError, match=says):
+                await call(wv)

@@ -9,6 +9,7 @@ from ._errors import ApiError as ApiError
 from ._errors import BadRequest as BadRequest
 from ._errors import CampaignFull as CampaignFull
 from ._errors import ConfigError as ConfigError
+from ._errors import Forbidden as Forbidden
 from ._errors import InvalidToken as InvalidToken
 from ._errors import Maintenance as Maintenance
 from ._errors import NotFound as NotFound
@@ -58,6 +59,7 @@ __all__ = [
     "DncEntry",
     "DownloadError",
     "FilterRule",
+    "Forbidden",
     "InsufficientQuota",
     "InvalidToken",
     "Maintenance",

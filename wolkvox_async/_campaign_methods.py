@@ -16,7 +16,7 @@ from . import _validate as check
 from ._convert import CONVERTER, format_query_datetime
 from ._core import ClientCore
 from ._errors import ConfigError
-from ._protocol import structure
+from ._protocol import decode_error, structure, structure_rows
 from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
 from .models import (
     ActionResult,
@@ -195,7 +195,16 @@ class CampaignMethods(ClientCore):
                 )
             body["amd"] = amd
         params = {"type_campaign": kind.value}
-        return await self._first(routes.CREATE_CAMPAIGN, CampaignCreated, params, body)
+        request, envelope = await self._call(routes.CREATE_CAMPAIGN, params, body)
+        rows = structure_rows(request, envelope, CampaignCreated)
+        if not rows or not rows[0].id:
+            raise decode_error(
+                request,
+                envelope,
+                "the answer names no campaign id: the campaign may exist; look for it "
+                "(campaigns()) before creating it again",
+            )
+        return rows[0]
 
     async def codify(
         self,
@@ -329,9 +338,15 @@ class CampaignMethods(ClientCore):
         ]
         if not ids:
             raise ConfigError("campaign_ids must name at least one campaign")
-        _, envelope = await self._call(routes.DELETE_CAMPAIGN, {}, {"campaign_ids": ids})
+        request, envelope = await self._call(routes.DELETE_CAMPAIGN, {}, {"campaign_ids": ids})
         match = _DELETED.search(envelope.message)
-        deleted, failed = (int(match[1]), int(match[2])) if match else (len(ids), 0)
+        if match is None:  # never read an answer we cannot parse as "all deleted"
+            raise decode_error(
+                request,
+                envelope,
+                f"cannot tell how many campaigns were deleted from {envelope.message!r}",
+            )
+        deleted, failed = int(match[1]), int(match[2])
         return DeleteCampaignsResult(deleted=deleted, failed=failed, message=envelope.message)
 
     async def filter_campaign(

@@ -18,7 +18,8 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
         ├── InvalidToken         403 PLEASE VALIDATE TOKEN
         ├── TokenLimitExceeded   403 TOKEN LIMIT EXCEEDED (also a QuotaSpent)
         ├── TooManySimultaneous  403 EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)
-        ├── Maintenance          403, any other message (server maintenance, help centre)
+        ├── Maintenance          403 mentioning maintenance (help centre)
+        ├── Forbidden            403, any other message: not retried, no pause
         ├── NotFound             404 other than "no data" and "campaign full"
         ├── CampaignFull         404 whose message mentions licenses / 50000 (add_record)
         ├── ServerError          5xx
@@ -44,6 +45,7 @@ __all__ = [
     "BadRequest",
     "CampaignFull",
     "ConfigError",
+    "Forbidden",
     "InvalidToken",
     "Maintenance",
     "NotFound",
@@ -211,7 +213,13 @@ class TooManySimultaneous(ApiError):
 
 
 class Maintenance(ApiError):
-    """HTTP 403 with any other message: the help centre documents 403 during maintenance."""
+    """HTTP 403 mentioning maintenance: the help centre documents 403 during maintenance;
+    the token rests and the call is tried again."""
+
+
+class Forbidden(ApiError):
+    """HTTP 403 with a message the docs do not list (a firewall page, an empty body, an
+    incorrect or malformed token): raised at once, never retried, the token not paused."""
 
 
 class NotFound(ApiError):

@@ -42,7 +42,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-_CAMPAIGN_FULL: Final = re.compile(r"licen|50\.?000", re.IGNORECASE)
+_CAMPAIGN_FULL: Final = re.compile(r"licen|50[.,]?000", re.IGNORECASE)  # 50000, 50.000, 50,000
 
 
 @attrs.frozen(kw_only=True)
@@ -154,7 +154,7 @@ def _is_success(status: int) -> bool:
 
 
 def error_class(
-    route: Route, http_status: int, body_code: Any, message: str
+    route: Route, http_status: int, body_code: Any, message: str, error: Any = None
 ) -> type[e.ApiError] | None:
     """The error class for an answer, or None when it is a success.
 
@@ -163,7 +163,7 @@ def error_class(
     """
     code = _as_status(body_code)
     if _is_success(http_status) and (code is None or _is_success(code)):
-        return None
+        return None if not error else e.ApiError  # public code: a truthy error is a failure
     status = code if code is not None and not _is_success(code) else http_status
     upper = message.upper()
     if status == 400:
@@ -177,7 +177,11 @@ def error_class(
             return e.TokenLimitExceeded
         if "SIMULTANEOUS" in upper:
             return e.TooManySimultaneous
-        return e.Maintenance  # the help centre: 403 during maintenance windows
+        if "MAINTENANCE" in upper or "MANTENIMIENTO" in upper:
+            return e.Maintenance  # the help centre: 403 during maintenance windows
+        # A firewall page, an empty body, the docs' unpublished "incorrect, expired or
+        # malformed token" row: fail at once, without pausing the token for everyone.
+        return e.Forbidden
     if status == 404:
         if _CAMPAIGN_FULL.search(message):
             return e.CampaignFull
@@ -214,7 +218,10 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
         whole = response.body.decode("utf-8", "replace") if doc is _NOT_JSON else ""
         message = redact(whole, request.token)[:200]
     message = redact(message, request.token)
-    cls = error_class(route, response.status, code, message)
+    flagged = envelope.get("error")
+    if flagged and not message:
+        message = redact(str(flagged), request.token)
+    cls = error_class(route, response.status, code, message, flagged)
 
     def fail(kind: type[e.ApiError], why: str) -> e.ApiError:
         raw = redact(response.body.decode("utf-8", "replace"), request.token).encode()
@@ -252,7 +259,8 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
     )
 
 
-def _decode_error(request: RawRequest, envelope: Envelope, why: str) -> e.ResponseDecodeError:
+def decode_error(request: RawRequest, envelope: Envelope, why: str) -> e.ResponseDecodeError:
+    """A ResponseDecodeError for an answer that parsed but does not say what the docs say."""
     return e.ResponseDecodeError(
         method=request.method,
         url=request.url,
@@ -278,7 +286,7 @@ def structure(
             why = "; ".join(cattrs.transform_error(exc))
         else:
             why = str(exc)
-        raise _decode_error(request, envelope, f"unexpected {cls.__name__}: {why}") from None
+        raise decode_error(request, envelope, f"unexpected {cls.__name__}: {why}") from None
 
 
 def structure_rows(
@@ -291,5 +299,5 @@ def structure_rows(
     if isinstance(data, dict):
         data = [data]  # "some endpoints return a single object in data"
     if not isinstance(data, list):
-        raise _decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
+        raise decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
     return tuple(structure(request, envelope, row, cls, converter) for row in data)
