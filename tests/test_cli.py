@@ -642,3 +642,27 @@ def test_export_shows_progress_in_a_terminal_only(
     args[4] = "2026-05-01T00:00:01"  # (the same reads again would wait their 5 minutes)
     quiet = wolkvox(env, "--json", *args, "-o", str(tmp_path / "b.csv"))  # not a terminal
     assert quiet.exit_code == 0 and "rows/s" not in quiet.output
+
+
+def test_finished_journals_are_kept_90_days(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    camp = served.create_campaign()
+    files = []
+    for name in ("old", "recent", "next"):
+        source = tmp_path / f"{name}.jsonl"
+        source.write_text(json.dumps({"customer_id": name, "tel1": "3"}) + "\n")
+        files.append(source)
+    for source in files[:2]:
+        assert wolkvox(env, "upload", camp.id, str(source)).exit_code == 0
+    assert len(list((tmp_path / "state").rglob("*.journal"))) == 2
+    day = 86_400
+    aged = {files[0]: time.time() - 91 * day, files[1]: time.time() - 10 * day}
+    for path in (tmp_path / "state").rglob("*.journal"):  # (each names its file inside)
+        [loaded] = [f for f in files[:2] if str(f) in path.read_bytes().decode("latin-1")]
+        os.utime(path, (aged[loaded], aged[loaded]))
+    assert wolkvox(env, "upload", camp.id, str(files[2])).exit_code == 0  # prunes on its way
+    left = [p.read_bytes().decode("latin-1") for p in (tmp_path / "state").rglob("*.journal")]
+    assert len(left) == 2  # the recent one and the new one
+    assert not any(str(files[0]) in text for text in left)
+    assert any(str(files[1]) in text for text in left)

@@ -21,7 +21,7 @@ import attrs
 
 from .._errors import ConfigError
 
-__all__ = ["NOT_SENT", "ChunkState", "Journal", "read_meta"]
+__all__ = ["NOT_SENT", "ChunkState", "Journal", "read_meta", "remove"]
 
 NOT_SENT = -1.0
 """``sent_at`` of a chunk marked SENDING whose request waits for admission."""
@@ -138,8 +138,7 @@ class Journal:
         """Close and remove the file (a load that sent nothing leaves no journal)."""
         self.close()
         if self.path is not None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            remove(self.path)
 
     # ---- what the load was, and whether it finished -------------------------------------
 
@@ -162,6 +161,12 @@ class Journal:
     def get(self, key: str) -> Any:
         """What :meth:`put` kept under ``key``, or None."""
         return self._meta.get(key)
+
+
+def remove(path: str | Path) -> None:
+    """Delete a journal file and SQLite's side files (WAL, shared memory)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def read_meta(path: str | Path) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ import click
 
 from .._errors import WolkvoxError
 from ..bulk import UploadProgress, UploadReport
-from ..bulk._journal import Journal, read_meta
+from ..bulk._journal import Journal, read_meta, remove
 from ..bulk._upload import PATIENCE
 from ._common import EXIT_USAGE, Settings, emit, err, fail, pass_settings, progress_bar, run
 from ._files import read_records
@@ -77,14 +78,9 @@ def _prune(folder: Path) -> None:
     for path in folder.glob("*.journal"):
         try:
             if path.stat().st_mtime < horizon and (read_meta(path) or {}).get("finished"):
-                Journal(path, campaign_id="", chunk_size=0).discard()
-        except (OSError, WolkvoxError, ValueError):
+                remove(path)
+        except (OSError, sqlite3.Error):
             continue  # another load's business; never fail this one over it
-
-
-def _discard(journal: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{journal}{suffix}").unlink(missing_ok=True)
 
 
 @click.command()
@@ -156,7 +152,7 @@ def upload(
     options.update(skip_invalid=skip_invalid, encoding=encoding)
     fingerprint = _fingerprint(file)
     if restart:
-        _discard(journal)
+        remove(journal)
     meta = read_meta(journal)
     if meta is not None and meta.get("finished"):
         _already_loaded(settings, file, campaign_id, meta, fingerprint)
@@ -203,7 +199,7 @@ def upload(
                     )
                 except WolkvoxError as exc:
                     if not (read_meta(journal) or {}).get("chunks"):
-                        _discard(journal)  # nothing was sent: the corrected command just runs
+                        remove(journal)  # nothing was sent: the corrected command just runs
                     elif exc.upload_report is not None:
                         # Stopped with records pending (exit 3 for a limit, 4 for the
                         # server or the network): the journal keeps them.
