@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time as wallclock
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -357,22 +356,23 @@ async def test_sync_quota_is_never_refused_by_the_ledger_and_corrects_it(
 
 
 async def test_a_lease_granted_to_a_starved_caller_is_not_sent_on(
-    fake: FakeWolkvox, caplog: pytest.LogCaptureFixture
+    vfake: FakeWolkvox, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A lease lives a lifetime from its grant; a caller that could only send long after
     (its process starved) could outlive it at the server while another caller joins: it
     gives the lease back unused and asks again."""
-    fake.latency = 0.05
     # server_limit 1.2 s: a lease lives 1.3 s, so a call must leave within 0.1 s of it.
-    async with make(fake, max_concurrency=1, server_limit=1.2) as wv:
+    async with make(vfake, clock, max_concurrency=1, server_limit=1.2) as wv:
 
         async def hog() -> None:
             await wv.find_record(campaign_id="1", customer_id="a")
-            wallclock.sleep(0.3)  # noqa: ASYNC251 - the loop starved, on purpose
+            # The slot went to the waiter at its release; before the waiter runs, 0.3 s
+            # pass (the process starved), on the injected clock.
+            clock.set(clock.time() + 0.3)
 
         with caplog.at_level(logging.WARNING):
             await asyncio.gather(hog(), wv.find_record(campaign_id="1", customer_id="b"))
         stats = await wv.scheduler_stats()
     assert "too late to send on" in caplog.text
-    assert fake.stats.requests == 2 and stats.quota_used == 2  # the unused grant refunded
-    assert fake.stats.peak_in_flight[fake.token] == 1
+    assert vfake.stats.requests == 2 and stats.quota_used == 2  # the unused grant refunded
+    assert vfake.stats.peak_in_flight[vfake.token] == 1
