@@ -37,7 +37,7 @@ def test_default_base_url_and_operation() -> None:
         ({"daily_quota": -1}, "daily_quota"),
         ({"timeout": 0}, "timeout"),
         ({"timeout": float("nan")}, "timeout"),
-        ({"timeout": 120}, "timeout"),  # past the 65 s a lease holds: 3 in flight
+        ({"timeout": 121}, "timeout"),  # past twice the server's 60 s: not an answer
         ({"timeout": 30, "server_limit": 10}, "timeout"),
         ({"max_concurrency": 3}, "max_concurrency"),
         ({"max_concurrency": 0}, "max_concurrency"),
@@ -69,8 +69,12 @@ def test_turning_tls_verification_off_warns() -> None:
         ClientConfig(server="0014", token=TOKEN, verify_ssl=False)
 
 
-def test_the_default_timeout_follows_a_lower_server_limit() -> None:
+def test_the_default_timeout_leaves_a_transfer_margin_over_the_server_limit() -> None:
     from wolkvox_async import WolkvoxClient
 
-    assert WolkvoxClient(server="0014", token=TOKEN).config.timeout == 60
-    assert WolkvoxClient(server="0014", token=TOKEN, server_limit=10).config.timeout == 10
+    config = WolkvoxClient(server="0014", token=TOKEN).config
+    assert config.timeout == 90  # the server's 60 s, then 30 s to receive the answer
+    assert config.lease_life == 95  # the lease outlives the longest wait for an answer
+    assert WolkvoxClient(server="0014", token=TOKEN, server_limit=10).config.timeout == 15
+    short = WolkvoxClient(server="0014", token=TOKEN, timeout=5).config
+    assert short.lease_life == 65  # the server may run a call given up on for its 60 s

@@ -43,19 +43,19 @@ def make(fake: FakeWolkvox, clock: VirtualClock | None = None, **kw: Any) -> Wol
     )
 
 
-async def test_sixty_second_timeout_in_virtual_time(
+async def test_ninety_second_timeout_in_virtual_time(
     vfake: FakeWolkvox, clock: VirtualClock
 ) -> None:
     async with make(vfake, clock, max_attempts=1) as wv:
         vfake.inject(Fault.SLOW, delay=3600)  # the server would answer in an hour
         call = asyncio.create_task(wv.token_info())
         await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
-        await clock.advance(59.9)
+        await clock.advance(89.9)  # the server's 60 s, and 30 s for a large answer to arrive
         assert not call.done()
         await clock.advance(0.1)
         with pytest.raises(w.RequestTimeout) as info:
             await call
-        assert info.value.timeout == 60.0
+        assert info.value.timeout == 90.0
         stats = await wv.scheduler_stats()
         assert (stats.in_flight, stats.quota_used) == (0, 1)  # sent + 60 s: the server is done
 
@@ -79,6 +79,36 @@ async def test_cancelled_after_sending_holds_the_slot_until_sent_plus_60(
         info = await second
         assert info.token_use_today == 2
         assert (await wv.scheduler_stats()).quota_used == 2  # the cancelled call's unit is spent
+
+
+async def test_an_answer_after_the_server_limit_is_received_not_retried(
+    fake: FakeWolkvox,
+) -> None:
+    # The server ran the call to its limit; its answer is still on the way. The default
+    # timeout waits for it (1.5 × the limit) instead of burning a unit on a retry.
+    async with make(fake, server_limit=0.2) as wv:
+        fake.inject(Fault.SLOW, delay=0.25)
+        info = await wv.token_info()
+    assert (info.token_use_today, fake.stats.requests) == (1, 1)
+
+
+async def test_a_lease_lives_as_long_as_its_holder_waits_for_the_answer(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    backend = MemoryBackend()  # two clients, one ledger: as two processes on one token
+    waiting = make(vfake, clock, max_concurrency=1, backend=backend, max_attempts=1)
+    other = make(vfake, clock, max_concurrency=1, backend=backend)
+    async with waiting, other:
+        vfake.inject(Fault.SLOW, delay=3600)
+        first = asyncio.create_task(waiting.token_info())
+        await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
+        second = asyncio.create_task(other.token_info())
+        await clock.advance(89.9)  # past the server's 60 s (+5): the answer may still come
+        assert not second.done() and vfake.stats.requests == 1
+        await clock.advance(0.1)
+        with pytest.raises(w.RequestTimeout):
+            await first
+        assert (await second).token_use_today == 2
 
 
 async def test_cancelled_while_queued_sends_nothing(

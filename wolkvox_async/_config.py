@@ -17,12 +17,16 @@ import attrs
 
 from ._errors import ConfigError
 
-__all__ = ["DEFAULT_TIMEOUT", "SERVER_LIMIT", "ClientConfig", "redact"]
+__all__ = ["DEFAULT_TIMEOUT", "SERVER_LIMIT", "TRANSFER_MARGIN", "ClientConfig", "redact"]
 
-DEFAULT_TIMEOUT: Final = 60.0
-"""Wolkvox's consumption limit: a call runs at most 60 s (§3.1)."""
 SERVER_LIMIT: Final = 60.0
 """Wolkvox stops a call after 60 s (wolkvox-api.md §3.1)."""
+TRANSFER_MARGIN: Final = 0.5
+"""The default timeout is the server's limit and half of it again (90 s at 60 s): a report
+that runs 58 s still has to send a 60,000-row answer, and giving up on it at 60 s would
+burn a quota unit per retry for an answer that was on its way. Public code uses 90 s."""
+DEFAULT_TIMEOUT: Final = SERVER_LIMIT * (1 + TRANSFER_MARGIN)
+"""90 s: Wolkvox's 60 s call limit plus the transfer margin."""
 
 _DIGITS: Final = re.compile(r"[0-9]+", re.ASCII)
 _TOKEN: Final = re.compile(r"[\x21-\x7e]+", re.ASCII)  # visible ASCII: no header injection
@@ -142,7 +146,8 @@ class ClientConfig:
     base_url: str = attrs.field(default="", validator=_check_base_url)
     """Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies)."""
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_check_timeout)
-    """Seconds a call may take, end to end."""
+    """Seconds a call may take, end to end, answer included: 90 s by default (the server's
+    60 s and a margin to receive a large answer); at most twice ``server_limit``."""
     server_limit: float = attrs.field(default=SERVER_LIMIT, validator=_check_timeout)
     """Seconds the server may run one call: Wolkvox stops a call at 60 s (§3.1). A call
     given up on, or held by a process that died, is over by its send + this. Lower it only
@@ -163,13 +168,13 @@ class ClientConfig:
     """Attempts per call, retries included."""
 
     def __attrs_post_init__(self) -> None:
-        if self.timeout > self.call_over_after:
-            # A lease lives call_over_after; a call still running past it would let another
-            # caller in while the server still counts it: 3 in flight.
+        if self.timeout > 2 * self.server_limit:
+            # A lease lives as long as the timeout (a crashed holder's slot comes back only
+            # then); an answer that takes twice the server's limit is not coming.
             raise ConfigError(
-                f"timeout ({self.timeout:g} s) is longer than a call may hold its slot "
-                f"({self.call_over_after:g} s: server_limit and a margin); lower timeout, "
-                "or raise server_limit if the server really runs calls longer"
+                f"timeout ({self.timeout:g} s) is more than twice server_limit "
+                f"({self.server_limit:g} s, the longest the server runs a call); lower "
+                "timeout, or raise server_limit if the server really runs calls longer"
             )
         if not self.operation:
             object.__setattr__(self, "operation", self.server)
@@ -188,6 +193,13 @@ class ClientConfig:
         """Seconds after sending by which the server is done with a call at the latest: its
         limit, plus 1/12 of it (5 s at 60 s) for transit and the clocks of other hosts."""
         return self.server_limit * (1 + 1 / 12)
+
+    @property
+    def lease_life(self) -> float:
+        """Seconds a lease lives after it is granted: as long as its holder may still be
+        waiting for the answer (the timeout, or the server's limit if longer), plus the
+        same margin. A holder that dies frees its slot then; a live one releases sooner."""
+        return max(self.timeout, self.server_limit) + self.call_over_after - self.server_limit
 
     @property
     def quota_limit(self) -> int | None:

@@ -21,7 +21,7 @@ from typing import Any, Literal, Self, TypeVar
 import aiohttp
 import attrs
 
-from ._config import DEFAULT_TIMEOUT, SERVER_LIMIT, ClientConfig
+from ._config import DEFAULT_TIMEOUT, SERVER_LIMIT, TRANSFER_MARGIN, ClientConfig
 from ._convert import WOLKVOX_TZ
 from ._errors import (
     ApiError,
@@ -109,8 +109,9 @@ class ClientCore:
                 their state. Default: the per-user ledger the ``wolkvox`` command uses
                 (``$XDG_STATE_HOME/wolkvox-async/ledger.db``), or ``WOLKVOX_BACKEND``.
             max_concurrency: Requests in flight per token, 2 (documented) or 1.
-            timeout: Seconds a call may take; default: Wolkvox's 60 s, or ``server_limit``
-                when lower. It may not pass the life of a lease (``server_limit`` + 1/12).
+            timeout: Seconds a call may take, answer included; default 90 s (Wolkvox's 60 s
+                and half again to receive a large answer), 1.5 × ``server_limit`` when that
+                is set. At most 2 × ``server_limit``; a lease lives as long.
             server_limit: Seconds the server may run a call (60 s, §3.1); lower it only
                 for a simulator that stops calls sooner.
             poll_interval: Seconds between identical report/information reads.
@@ -128,8 +129,8 @@ class ClientCore:
         """
         if timeout is None:
             timeout = (
-                min(DEFAULT_TIMEOUT, server_limit)
-                if isinstance(server_limit, float | int)
+                server_limit * (1 + TRANSFER_MARGIN)
+                if isinstance(server_limit, float | int) and not isinstance(server_limit, bool)
                 else DEFAULT_TIMEOUT
             )
         self._config = ClientConfig(
@@ -243,7 +244,7 @@ class ClientCore:
             limit=config.quota_limit,
             cap=config.max_concurrency,
             # A holder that dies never releases: its lease ends when its call must be over.
-            lease_ttl=config.call_over_after,
+            lease_ttl=config.lease_life,
             poll_key=poll_key,
             poll_interval=config.poll_interval,
             tz=WOLKVOX_TZ,
@@ -350,10 +351,11 @@ class ClientCore:
                 max_wait=config.max_wait,
                 raise_on_poll=config.poll_policy == "raise",
             )
-            # The ledger frees the lease a lifetime after granting it, and the server may
-            # run a call server_limit after it leaves: sent later than the margin between
-            # the two (a starved process), the call could outlive its lease — and another
-            # caller would join it. Such a lease goes back unused and is asked for again.
+            # The ledger frees the lease a lifetime after granting it, and the call may
+            # hold its slot until the timeout (or the server's limit) after it leaves:
+            # sent later than the margin between the two (a starved process), the call
+            # could outlive its lease — and another caller would join it. Such a lease
+            # goes back unused and is asked for again.
             late = self._clock.time() - lease.granted_at
             lost = self._backend.lost
             if lost and admission.operation in lost and not admission.corrects_quota:
@@ -367,7 +369,7 @@ class ClientCore:
                 except WolkvoxError as exc:  # the call goes on; the server still counts
                     log.warning("could not read today's count (%s)", exc)
                 continue
-            if late <= config.call_over_after - config.server_limit:
+            if late <= config.lease_life - max(config.timeout, config.server_limit):
                 break
             log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
             await scheduler.release(lease, Outcome.NOT_SENT)
