@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import tracemalloc
 
 import aiohttp
 import pytest
@@ -68,6 +69,33 @@ async def test_wrong_content_type_with_valid_json_is_fine(
 ) -> None:
     fake.inject(Fault.WRONG_CONTENT_TYPE)
     assert (await client.token_info()).token_limit == 3000
+
+
+async def test_a_compression_bomb_is_refused_at_the_cap_never_inflated_whole(
+    fake: FakeWolkvox,
+) -> None:
+    cap = 4 << 20
+    async with WolkvoxClient(
+        server="0014", token=fake.token, base_url=fake.url, max_attempts=1, max_answer_bytes=cap
+    ) as wv:
+        await wv.token_info()  # the session and connection exist before measuring
+        fake.inject(Fault.GZIP_BOMB)  # 1 MB on the wire, 1 GiB inflated
+        tracemalloc.start()
+        try:
+            with pytest.raises(w.ResponseDecodeError, match="max_answer_bytes") as info:
+                await wv.token_info()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 3 * cap, f"{peak:,} bytes held to refuse a bomb (cap {cap:,})"
+    assert fake.token not in str(info.value)
+
+
+def test_the_answer_cap_is_a_checked_setting() -> None:
+    client = WolkvoxClient(server="0014", token="t")
+    assert client.config.max_answer_bytes == 256 * 1024 * 1024  # the documented limit
+    with pytest.raises(w.ConfigError, match="max_answer_bytes"):
+        WolkvoxClient(server="0014", token="t", max_answer_bytes=0)
 
 
 async def test_timeout_is_enforced_and_reports_the_limit(fake: FakeWolkvox) -> None:

@@ -17,7 +17,14 @@ import attrs
 
 from ._errors import ConfigError
 
-__all__ = ["DEFAULT_TIMEOUT", "SERVER_LIMIT", "TRANSFER_MARGIN", "ClientConfig", "redact"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_ANSWER_BYTES",
+    "SERVER_LIMIT",
+    "TRANSFER_MARGIN",
+    "ClientConfig",
+    "redact",
+]
 
 SERVER_LIMIT: Final = 60.0
 """Wolkvox stops a call after 60 s (wolkvox-api.md §3.1)."""
@@ -27,6 +34,11 @@ that runs 58 s still has to send a 60,000-row answer, and giving up on it at 60 
 burn a quota unit per retry for an answer that was on its way. Public code uses 90 s."""
 DEFAULT_TIMEOUT: Final = SERVER_LIMIT * (1 + TRANSFER_MARGIN)
 """90 s: Wolkvox's 60 s call limit plus the transfer margin."""
+MAX_ANSWER_BYTES: Final = 256 * 1024 * 1024
+"""The documented result-size limit (256 MB, §3.1), counted after decompression. The
+largest answer Wolkvox gives is 60,000 rows of its widest row, campaign_15's 51 fields:
+784 bytes in the docs' sample (47 MB for 60,000), ~2.6 KB with every opt field full
+(160 MB). More is not an answer but a fault or a compression bomb."""
 
 _DIGITS: Final = re.compile(r"[0-9]+", re.ASCII)
 _TOKEN: Final = re.compile(r"[\x21-\x7e]+", re.ASCII)  # visible ASCII: no header injection
@@ -166,6 +178,9 @@ class ClientConfig:
     """Longest wait for admission before WaitTooLong; None waits as long as needed."""
     max_attempts: int = attrs.field(default=5, validator=_check_positive_int)
     """Attempts per call, retries included."""
+    max_answer_bytes: int = attrs.field(default=MAX_ANSWER_BYTES, validator=_check_positive_int)
+    """The largest answer read, decompressed: the body is counted while it streams in and
+    refused (ResponseDecodeError) once past this, never inflated whole. 256 MB by default."""
 
     def __attrs_post_init__(self) -> None:
         if self.timeout > 2 * self.server_limit:

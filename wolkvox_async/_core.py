@@ -21,7 +21,13 @@ from typing import Any, Literal, Self, TypeVar
 import aiohttp
 import attrs
 
-from ._config import DEFAULT_TIMEOUT, SERVER_LIMIT, TRANSFER_MARGIN, ClientConfig
+from ._config import (
+    DEFAULT_TIMEOUT,
+    MAX_ANSWER_BYTES,
+    SERVER_LIMIT,
+    TRANSFER_MARGIN,
+    ClientConfig,
+)
 from ._convert import WOLKVOX_TZ
 from ._errors import (
     ApiError,
@@ -90,6 +96,7 @@ class ClientCore:
         max_wait: float | None = None,
         priority: Priority = Priority.INTERACTIVE,
         max_attempts: int = 5,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         verify_ssl: bool = True,
         clock: Clock | None = None,
         transport: Transport | None = None,
@@ -120,6 +127,9 @@ class ClientCore:
             max_wait: Longest wait for admission; longer waits raise WaitTooLong.
             priority: INTERACTIVE (default) or BULK.
             max_attempts: Attempts per call, retries included.
+            max_answer_bytes: The largest answer read, counted decompressed as it streams
+                in (256 MB, the documented result limit); a larger one (a compression
+                bomb) is refused with ResponseDecodeError, never inflated whole.
             verify_ssl: TLS verification; False warns.
             clock: Time source (tests inject a VirtualClock).
             transport: A custom transport (the default uses aiohttp).
@@ -148,8 +158,11 @@ class ClientCore:
             poll_policy=poll_policy,
             max_wait=max_wait,
             max_attempts=max_attempts,
+            max_answer_bytes=max_answer_bytes,
         )
-        self._transport: Transport = transport or AiohttpTransport(session, verify_ssl=verify_ssl)
+        self._transport: Transport = transport or AiohttpTransport(
+            session, verify_ssl=verify_ssl, max_body=self._config.max_answer_bytes
+        )
         self._backend = resolve_backend(backend)
         self._clock = clock or SYSTEM_CLOCK
         self._priority = Priority(priority)
@@ -390,7 +403,7 @@ class ClientCore:
                 outcome = Outcome.FAILED if exc.sent else Outcome.NOT_SENT
                 raise
             except ApiError:
-                outcome = Outcome.FAILED  # the transport refused the answer (over 256 MB)
+                outcome = Outcome.FAILED  # the transport refused the answer (over max_answer_bytes)
                 raise
             outcome = Outcome.FAILED
             try:

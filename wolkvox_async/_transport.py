@@ -1,7 +1,8 @@
 """The only aiohttp code: send a RawRequest, get a RawResponse, map network failures.
 
 It owns its ClientSession unless one is passed in (then it never closes it), caps the
-body at the documented 256 MB, and logs requests at DEBUG without headers, so the token
+body as it streams in, decompressed (256 MB by default, the documented result limit: a
+compression bomb is refused once past the cap, never inflated whole), and logs requests at DEBUG without headers, so the token
 never reaches a log line. The call timeout is the client core's (on the injected clock).
 """
 
@@ -10,20 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Final, Protocol
+from typing import Protocol
 
 import aiohttp
 
-from ._config import redact
+from ._config import MAX_ANSWER_BYTES, redact
 from ._errors import ConfigError, ResponseDecodeError, TransportError
 from ._protocol import RawRequest, RawResponse
 
-__all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "Transport"]
+__all__ = ["AiohttpTransport", "Transport"]
 
 log = logging.getLogger("wolkvox_async.http")
-
-MAX_BODY_BYTES: Final = 256 * 1024 * 1024
-"""The documented result-size limit (256 MB)."""
 
 
 class _Body(aiohttp.BytesPayload):
@@ -59,8 +57,17 @@ class Transport(Protocol):
 class AiohttpTransport:
     """:class:`Transport` over an aiohttp ClientSession."""
 
-    def __init__(self, session: aiohttp.ClientSession | None = None, *, verify_ssl: bool = True):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        verify_ssl: bool = True,
+        max_body: int = MAX_ANSWER_BYTES,
+    ):
         self._session = session
+        self._max_body = max_body
+        """Bytes of answer read at most, decompressed (aiohttp inflates a compressed body
+        a bounded piece at a time as it is read, so counting the pieces bounds memory)."""
         self._owns_session = session is None
         self._verify_ssl = verify_ssl
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -106,7 +113,7 @@ class AiohttpTransport:
 
         Raises:
             TransportError: the connection failed (``sent`` False if nothing left us).
-            ResponseDecodeError: the body is larger than 256 MB.
+            ResponseDecodeError: the body, decompressed, is larger than ``max_body``.
         """
         session = self._get_session()
         started = time.perf_counter()
@@ -119,13 +126,14 @@ class AiohttpTransport:
                 data=None if request.body is None else _Body(request.body),
                 allow_redirects=False,
             ) as resp:
-                if (resp.content_length or 0) > MAX_BODY_BYTES:
-                    raise self._too_big(request, resp.status)
+                limit = self._max_body
+                if (resp.content_length or 0) > limit:
+                    raise self._too_big(request, resp.status, limit)
                 chunks, size = [], 0
                 async for chunk in resp.content.iter_any():
                     size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise self._too_big(request, resp.status)
+                    if size > limit:
+                        raise self._too_big(request, resp.status, limit)
                     chunks.append(chunk)
                 result = RawResponse(
                     status=resp.status, content_type=resp.content_type, body=b"".join(chunks)
@@ -152,13 +160,16 @@ class AiohttpTransport:
         return TransportError(method=request.method, url=request.url, reason=reason, sent=sent)
 
     @staticmethod
-    def _too_big(request: RawRequest, status: int) -> ResponseDecodeError:
+    def _too_big(request: RawRequest, status: int, limit: int) -> ResponseDecodeError:
         return ResponseDecodeError(
             method=request.method,
             url=request.url,
             http_status=status,
             body_code=None,
-            message=f"body exceeds the documented 256 MB result limit ({MAX_BODY_BYTES} bytes)",
+            message=(
+                f"the answer passed max_answer_bytes ({limit:,} bytes, decompressed) and was "
+                "refused unread (Wolkvox's results are at most 256 MB)"
+            ),
         )
 
     async def close(self) -> None:

@@ -9,6 +9,8 @@ add_record whose answer was lost still stored its records).
 from __future__ import annotations
 
 import enum
+import functools
+import gzip
 import json
 
 import attrs
@@ -42,6 +44,8 @@ class Fault(enum.StrEnum):
     """The right JSON labelled text/html (PHP's default)."""
     OVERSIZED = "oversized"
     """A declared body larger than the 256 MB result limit."""
+    GZIP_BOMB = "gzip_bomb"
+    """HTTP 200, ``Content-Encoding: gzip``: 1 MB on the wire that inflates to 1 GiB."""
     CONTRADICTORY_CODE = "contradictory_code"
     """HTTP 200 whose body ``code`` says 503."""
     MAINTENANCE = "maintenance"
@@ -82,6 +86,13 @@ class FaultPlan:
         return len(self._queue)
 
 
+@functools.cache
+def gzip_bomb() -> bytes:
+    """1 GiB of zeros as 128 gzip members of 8 MiB (~1 MB in all; one member is made once
+    and repeated, so building it takes milliseconds)."""
+    return gzip.compress(bytes(8 << 20), compresslevel=9) * 128
+
+
 _HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
@@ -106,6 +117,9 @@ async def apply_fault(kind: Fault, request: web.Request, reply: Reply | None) ->
         return web.Response(body=body[: max(1, len(body) // 2)], content_type="application/json")
     if kind is Fault.EMPTY:
         return web.Response(body=b"", content_type="application/json")
+    if kind is Fault.GZIP_BOMB:
+        headers = {"Content-Encoding": "gzip"}
+        return web.Response(body=gzip_bomb(), headers=headers, content_type="application/json")
     if kind is Fault.WRONG_CONTENT_TYPE:
         status = reply.status if reply else 200
         return web.Response(body=body, status=status, content_type="text/html")
