@@ -141,3 +141,42 @@ async def test_campaign_full_stops_with_exact_count() -> None:
                 await wv.add_record(camp.id, _records(10_000, first=20_000))
             assert info.value.http_status == 404
             assert len(fake.campaign(camp.id).records) == 20_000
+
+
+@pytest.mark.parametrize("no_hit_404", [False, True], ids=["no hit 200 empty", "no hit 404"])
+async def test_find_record_takes_each_documented_search_form(no_hit_404: bool) -> None:
+    # "Either campaign_id or customer_phone may be omitted" (§5 #12); Postman sends each
+    # alone. No hit is a 200 with an empty list (public code), or a 404 on some servers.
+    async with FakeWolkvox() as fake:
+        fake.knobs.find_record_no_hit_404 = no_hit_404
+        camp = fake.create_campaign()
+        other = fake.create_campaign()
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            await wv.add_record(camp.id, _records(3))
+            await wv.add_record(other.id, _records(2, first=10))
+            assert len(await wv.find_record(campaign_id=camp.id)) == 3  # the campaign alone
+            [hit] = await wv.find_record(customer_phone="3000000011")  # the phone alone
+            assert (hit.customer_id, hit.campaign_id) == ("11", other.id)
+            [hit] = await wv.find_record(customer_id="1")  # across every campaign
+            assert hit.campaign_id == camp.id
+            assert await wv.find_record(customer_phone="999") == ()
+            assert await wv.find_record(campaign_id=other.id, customer_id="1") == ()
+        statuses = {r.status for r in fake.requests if r.api == "find_record"}
+        assert statuses == ({200, 404} if no_hit_404 else {200})
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        *[("start", "start"), ("STARTED", "start"), (1, "start"), (True, "start")],
+        *[("stop", "stop"), ("stopped", "stop"), ("0", "stop"), (False, "stop")],
+    ],
+)
+async def test_campaign_status_takes_what_public_code_sends(given: object, sent: str) -> None:
+    # The docs: "the current status of the campaign"; Postman: start/stop; public code
+    # also sends "stopped" and 1. Sent as Postman does.
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            await wv.add_record(camp.id, _records(1), campaign_status=given)  # type: ignore[arg-type]
+        assert fake.requests[-1].query["campaign_status"] == sent

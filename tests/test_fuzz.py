@@ -150,6 +150,16 @@ ANYTHING = st.one_of(
     st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)),
     st.dates(),
     st.times(),
+    # Issue 15: what escaped ConfigError before (a raw ValueError, TypeError,
+    # OverflowError or UnicodeEncodeError), or was sent and answered 400.
+    st.sampled_from([10**4300, -(10**4300), 10**25]),
+    st.sampled_from(["a\x00b", "\ud800", "x\udfff", "\x1b[31m", "3" * 100_000]),
+    st.sampled_from([datetime.min, datetime.max]).flatmap(
+        lambda at: st.sampled_from([None, UTC, timezone(timedelta(hours=5))]).map(
+            lambda tz: at.replace(tzinfo=tz)
+        )
+    ),
+    st.dictionaries(st.integers(), st.text(max_size=3), min_size=1, max_size=2),
 )
 WHEN = st.datetimes(
     min_value=datetime(2026, 1, 1),
@@ -158,7 +168,12 @@ WHEN = st.datetimes(
 )
 RECORD = st.fixed_dictionaries(
     {"customer_id": st.text(max_size=12), "tel1": st.text("0123456789+ ", max_size=12)},
-    optional={"customer_name": st.text(max_size=12), "recall_date": ANYTHING},
+    optional={
+        "customer_name": st.text(max_size=12),
+        "recall_date": ANYTHING,
+        "age": ANYTHING,
+        "opt7": st.text(max_size=210),
+    },
 )
 
 
@@ -182,7 +197,9 @@ def plausible(name: str, campaign_id: str) -> st.SearchStrategy[Any]:
         "dial_order": st.sampled_from(["linear", "zigzag", "random", "spiral"]),
         "connector": st.sampled_from(["and", "or", "xor"]),
         "on_invalid": st.sampled_from(["raise", "skip", "ignore"]),
-        "campaign_status": st.sampled_from(["start", "stop", "go"]),
+        "campaign_status": st.sampled_from(["start", "stop", "stopped", "1", 0, True, "go"]),
+        "description": st.text(max_size=20) | ANYTHING,
+        "comment": st.text(max_size=20) | ANYTHING,
         "start_time": st.times(),
         "end_time": st.times(),
     }

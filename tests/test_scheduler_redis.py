@@ -94,7 +94,9 @@ async def test_a_killed_holder_costs_one_lease_lifetime(fake: FakeWolkvox, redis
         ) as wv:
             with pytest.raises(w.WaitTooLong):
                 await wv.token_info()  # the dead process's lease still holds the only slot
-            backend.time_offset = 66.0  # a lease lifetime (60 s + 5 s margin) later, on Redis TIME
+            backend.time_offset = (
+                96.0  # a lease lifetime (the 90 s timeout + 5 s) later, on Redis TIME
+            )
             assert (await wv.token_info()).token_use_today == 2
     finally:
         await backend.close()

@@ -12,6 +12,8 @@ from wolkvox_async import ConfigError, DncEntry, FilterRule, Record, WolkvoxClie
 from wolkvox_async.testing import FakeWolkvox
 
 NOW = datetime(2026, 11, 20, 12)
+EARLIEST_PLUS_5 = datetime.min.replace(tzinfo=timezone(timedelta(hours=5)))
+LATEST = datetime.max
 Call = Callable[[WolkvoxClient], Awaitable[Any]]
 
 BAD_CALLS: list[tuple[str, Call, str]] = [
@@ -90,7 +92,7 @@ BAD_CALLS: list[tuple[str, Call, str]] = [
         "at",
     ),
     ("speed over 100", lambda wv: wv.set_speed("1", 101), "speed"),
-    ("find with nothing", lambda wv: wv.find_record(campaign_id="1"), "customer_id"),
+    ("find with nothing", lambda wv: wv.find_record(), "customer_phone"),
     (
         "remove id with comma",
         lambda wv: wv.remove_records("1", ["1,2"], campaign_type="predictive"),
@@ -173,6 +175,84 @@ BAD_CALLS: list[tuple[str, Call, str]] = [
         "window start a string",
         lambda wv: wv.iter_phone_results("1", "2026-11-01", datetime.now()),
         "start",
+    ),  # type: ignore[arg-type]
+    # Issue 15: values that escaped as ValueError, TypeError, OverflowError or
+    # UnicodeEncodeError, or that were sent (a 400, a quota unit) instead of refused.
+    ("a 4,301-digit campaign id", lambda wv: wv.start_campaign(10**4300), "campaign_id"),
+    (
+        "a 4,301-digit record value",
+        lambda wv: wv.add_record("1", [{"customer_id": "1", "tel1": 10**4300}]),
+        "tel1",
+    ),
+    (
+        "a record key that is not text",
+        lambda wv: wv.add_record("1", [{"customer_id": "1", 5: "x"}]),
+        "unknown field",
+    ),  # type: ignore[dict-item]
+    (
+        "a NaN record value",
+        lambda wv: wv.add_record("1", [{"customer_id": "1", "age": float("nan")}]),
+        "age",
+    ),
+    (
+        "datetime.min at +05:00",
+        lambda wv: wv.recall("1", customer_id="1", telephone="3", at=EARLIEST_PLUS_5),
+        "at",
+    ),
+    (
+        "a recall_date that overflows",
+        lambda wv: wv.add_record("1", [Record(customer_id="1", recall_date=EARLIEST_PLUS_5)]),
+        "recall_date",
+    ),
+    ("a window ending at datetime.max", lambda wv: wv.phone_results("1", NOW, LATEST), "end"),
+    (
+        "windows ending at datetime.max",
+        lambda wv: wv.iter_phone_results("1", NOW, LATEST),
+        "end",
+    ),
+    ("a lone surrogate", lambda wv: wv.find_record(customer_id="a\ud800"), "surrogate"),
+    ("a NUL in an id", lambda wv: wv.add_record("1", [{"customer_id": "a\x00b"}]), "customer_id"),
+    (
+        "a 10 MB phone",
+        lambda wv: wv.add_record("1", [{"customer_id": "1", "tel1": "3" * 10_000_000}]),
+        "tel1",
+    ),
+    ("a 100 KB customer id", lambda wv: wv.find_record(customer_id="x" * 100_000), "customer_id"),
+    (
+        "description as bytes",
+        lambda wv: wv.create_campaign(
+            name="n", campaign_type="preview", skill_id="1", description=b""
+        ),
+        "description",
+    ),  # type: ignore[arg-type]
+    (
+        "description infinite",
+        lambda wv: wv.create_campaign(
+            name="n", campaign_type="preview", skill_id="1", description=float("inf")
+        ),
+        "description",
+    ),  # type: ignore[arg-type]
+    (
+        "comment infinite",
+        lambda wv: wv.codify(
+            "1", campaign_type="preview", customer_id="1", cod_act="1", comment=float("inf")
+        ),
+        "comment",
+    ),  # type: ignore[arg-type]
+    (
+        "edit description NaN",
+        lambda wv: wv.edit_campaign("1", description=float("nan")),
+        "description",
+    ),  # type: ignore[arg-type]
+    (
+        "a name with a NUL",
+        lambda wv: wv.create_campaign(name="a\x00", campaign_type="preview", skill_id="1"),
+        "name",
+    ),
+    (
+        "campaign_status not a status",
+        lambda wv: wv.add_record("1", [{"customer_id": "1"}], campaign_status="go"),
+        "campaign_status",
     ),  # type: ignore[arg-type]
 ]
 
@@ -259,7 +339,7 @@ def test_rows_are_checked_in_batches_with_their_row_numbers() -> None:
     ]
     assert records[0] is not mine  # a copy: the caller may reuse its dict
     assert [(row, str(exc)) for row, _, exc in bad] == [
-        (12, "row 12: opt1 is 101 characters long; Wolkvox allows 100"),
+        (12, "row 12: opt1 is 101 characters long; at most 100"),
         (13, "row 13: agent_id is not accepted on predictive campaigns"),
     ]
 

@@ -15,7 +15,7 @@ from . import _routes as routes
 from . import _validate as check
 from ._convert import CONVERTER, format_query_datetime
 from ._core import ClientCore
-from ._errors import ConfigError
+from ._errors import ConfigError, shown
 from ._protocol import decode_error, structure, structure_rows
 from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
 from .models import (
@@ -56,16 +56,16 @@ def _dnc(entry: object) -> DncEntry:
         return DncEntry(telephone=entry)
     if isinstance(entry, DncEntry):
         return entry
-    raise ConfigError(f"entries must hold telephones (str) or DncEntry, got {entry!r}")
+    raise ConfigError(f"entries must hold telephones (str) or DncEntry, got {shown(entry)}")
 
 
-def _optional(name: str, value: str | None) -> str | None:
-    return None if value is None else check.non_blank(name, value)
+def _optional(name: str, value: str | None, limit: int) -> str | None:
+    return None if value is None else check.non_blank(name, value, limit=limit)
 
 
 def _rule(rule: object) -> FilterRule:
     if not isinstance(rule, FilterRule):
-        raise ConfigError(f"rules must hold FilterRule objects, got {rule!r}")
+        raise ConfigError(f"rules must hold FilterRule objects, got {shown(rule)}")
     return rule
 
 
@@ -89,6 +89,9 @@ class CampaignMethods(ClientCore):
         campaign_status: Literal["start", "stop"] = "start",
     ) -> AddRecordResult:
         """#2.1/#2.2 ``add_record``: insert up to 10,000 records in one call.
+
+        ``campaign_status`` (predictive only) is sent as Postman does, "start" or "stop";
+        "started"/"stopped", 1/0 and True/False are read as those (public code sends them).
 
         Raises:
             ConfigError: more than 10,000 records, or an invalid record (its row named).
@@ -179,7 +182,9 @@ class CampaignMethods(ClientCore):
             raise ConfigError(f"opt_labels holds {len(opt_labels)} labels; at most 12")
         body: dict[str, str] = {
             "campaign_name": check.non_blank("name", name),
-            "campaign_description": description,
+            "campaign_description": check.text(
+                "description", description, limit=check.FREE_TEXT_MAX_LENGTH
+            ),
             "start_time": start_text,
             "end_time": end_text,
             "skill_id": check.non_blank("skill_id", skill_id),
@@ -191,7 +196,7 @@ class CampaignMethods(ClientCore):
                 raise ConfigError("amd applies to predictive campaigns only")
             if not isinstance(amd, str) or amd not in AMD_COUNTRIES:
                 raise ConfigError(
-                    f"amd must be one of {', '.join(sorted(AMD_COUNTRIES))}, got {amd!r}"
+                    f"amd must be one of {', '.join(sorted(AMD_COUNTRIES))}, got {shown(amd)}"
                 )
             body["amd"] = amd
         params = {"type_campaign": kind.value}
@@ -217,10 +222,15 @@ class CampaignMethods(ClientCore):
         comment: str = "",
     ) -> ActionResult:
         """#5 ``codify``: mark a record handled so the dialer skips it."""
-        body = {"cod_act": check.non_blank("cod_act", cod_act), "comment": comment}
+        body = {
+            "cod_act": check.non_blank("cod_act", cod_act),
+            "comment": check.text("comment", comment, limit=check.FREE_TEXT_MAX_LENGTH),
+        }
         if cod_act_2 is not None:  # only when the second code level is enabled
-            body["cod_act_2"] = cod_act_2
-        body["customer_id"] = check.non_blank("customer_id", customer_id)
+            body["cod_act_2"] = check.non_blank("cod_act_2", cod_act_2)
+        body["customer_id"] = check.non_blank(
+            "customer_id", customer_id, limit=check.CUSTOMER_ID_MAX_LENGTH
+        )
         params = {
             "type_campaign": check.campaign_type(campaign_type).value,
             "campaign_id": check.campaign_id(campaign_id),
@@ -261,12 +271,12 @@ class CampaignMethods(ClientCore):
         """
         if check.campaign_type(campaign_type) is not CampaignType.PREDICTIVE:
             raise ConfigError("recall works on predictive campaigns only (campaign.php #7)")
-        if not isinstance(at, datetime):
-            raise ConfigError(f"at must be a datetime, got {type(at).__name__}")
         body = {
-            "recall_date": format_query_datetime(at),
-            "recall_telephone": check.non_blank("telephone", telephone),
-            "customer_id": check.non_blank("customer_id", customer_id),
+            "recall_date": format_query_datetime(check.moment("at", at)),
+            "recall_telephone": check.non_blank("telephone", telephone, limit=check.PHONE),
+            "customer_id": check.non_blank(
+                "customer_id", customer_id, limit=check.CUSTOMER_ID_MAX_LENGTH
+            ),
         }
         # §9.2: Postman (the newest spec) sends recall without type_campaign.
         return await self._action(
@@ -293,7 +303,7 @@ class CampaignMethods(ClientCore):
     async def set_speed(self, campaign_id: str | int, speed: int) -> ActionResult:
         """#9 ``speed``: 0..100."""
         if isinstance(speed, bool) or not isinstance(speed, int) or not 0 <= speed <= 100:
-            raise ConfigError(f"speed must be an int from 0 to 100, got {speed!r}")
+            raise ConfigError(f"speed must be an int from 0 to 100, got {shown(speed)}")
         # §9.2: without type_campaign, as in Postman and public start/stop code.
         params = {"campaign_id": check.campaign_id(campaign_id)}
         return await self._action(routes.SPEED, params, {"speed": str(speed)})
@@ -313,17 +323,19 @@ class CampaignMethods(ClientCore):
         customer_id: str | None = None,
         customer_phone: str | None = None,
     ) -> tuple[FoundRecord, ...]:
-        """#12 ``find_record``: search one campaign, or all when campaign_id is None.
+        """#12 ``find_record``: search by any of campaign, customer id and phone; without
+        campaign_id, across every campaign (the docs: "either campaign_id or
+        customer_phone may be omitted"; Postman sends each alone).
 
         Returns:
-            The hits; an empty tuple when there are none.
+            The hits; an empty tuple when there are none (HTTP 200 with no rows, or 404).
         """
-        if customer_id is None and customer_phone is None:
-            raise ConfigError("find_record needs customer_id or customer_phone")
+        if campaign_id is None and customer_id is None and customer_phone is None:
+            raise ConfigError("find_record needs campaign_id, customer_id or customer_phone")
         params = {
             "campaign_id": None if campaign_id is None else check.campaign_id(campaign_id),
-            "customer_phone": _optional("customer_phone", customer_phone),
-            "customer_id": _optional("customer_id", customer_id),
+            "customer_phone": _optional("customer_phone", customer_phone, check.PHONE),
+            "customer_id": _optional("customer_id", customer_id, check.CUSTOMER_ID_MAX_LENGTH),
         }
         return await self._rows(routes.FIND_RECORD, FoundRecord, params)
 
@@ -360,7 +372,7 @@ class CampaignMethods(ClientCore):
     ) -> FilterResult:
         """#14 ``campaign_filter``: dial only the records matching ``rules``."""
         if connector not in ("and", "or"):
-            raise ConfigError(f"connector must be 'and' or 'or', got {connector!r}")
+            raise ConfigError(f"connector must be 'and' or 'or', got {shown(connector)}")
         body = {
             "filter_active": "yes" if active else "no",
             "connector": connector,
@@ -391,7 +403,9 @@ class CampaignMethods(ClientCore):
     ) -> RecallRecordsResult:
         """#16 ``recall_records``: set matching records back to CLEAN (predictive)."""
         if field not in ("Cod_Machine", "cod_rslt1", "cod_rslt2"):
-            raise ConfigError(f"field must be Cod_Machine, cod_rslt1 or cod_rslt2, got {field!r}")
+            raise ConfigError(
+                f"field must be Cod_Machine, cod_rslt1 or cod_rslt2, got {shown(field)}"
+            )
         body = {"field": field, "value": check.non_blank("value", value)}
         params = {"campaign_id": check.campaign_id(campaign_id)}
         return await self._first(routes.RECALL_RECORDS, RecallRecordsResult, params, body)
@@ -418,7 +432,9 @@ class CampaignMethods(ClientCore):
         if name is not None:
             body["campaign_name"] = check.non_blank("name", name)
         if description is not None:
-            body["campaign_description"] = description
+            body["campaign_description"] = check.text(
+                "description", description, limit=check.FREE_TEXT_MAX_LENGTH
+            )
         if campaign_type is not None:
             body["type_camp"] = check.campaign_type(campaign_type).value.capitalize()
         for key, flag in (
@@ -438,26 +454,28 @@ class CampaignMethods(ClientCore):
         if amd_conf is not None:
             if not isinstance(amd_conf, str) or amd_conf not in AMD_COUNTRIES | {"default", "none"}:
                 raise ConfigError(
-                    f"amd_conf must be default, none or a country code, got {amd_conf!r}"
+                    f"amd_conf must be default, none or a country code, got {shown(amd_conf)}"
                 )
             body["amd_conf"] = amd_conf
         if dial_order is not None:
             if dial_order not in ("linear", "zigzag", "random"):
                 raise ConfigError(
-                    f"dial_order must be linear, zigzag or random, got {dial_order!r}"
+                    f"dial_order must be linear, zigzag or random, got {shown(dial_order)}"
                 )
             body["camp_dial_order"] = dial_order
         if opt_labels is not None:
-            if not isinstance(opt_labels, Mapping) or not all(
-                isinstance(label, str) for label in opt_labels.values()
-            ):
-                raise ConfigError(f"opt_labels must map opt0..opt12 to labels, got {opt_labels!r}")
+            if not isinstance(opt_labels, Mapping):
+                raise ConfigError(
+                    f"opt_labels must map opt0..opt12 to labels, got {shown(opt_labels)}"
+                )
             bad = [k for k in opt_labels if k not in {f"opt{i}" for i in range(13)}]
             if bad:
                 raise ConfigError(
-                    f"opt_labels keys must be opt0..opt12, got {', '.join(map(str, bad))}"
+                    f"opt_labels keys must be opt0..opt12, got {', '.join(map(repr, bad))}"
                 )
-            body["optional_labels"] = dict(opt_labels)
+            body["optional_labels"] = {
+                key: check.text(f"opt_labels[{key!r}]", label) for key, label in opt_labels.items()
+            }
         if not body:
             raise ConfigError("edit_campaign needs at least one setting to change")
         params = {"campaign_id": check.campaign_id(campaign_id)}

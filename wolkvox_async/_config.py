@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._errors import ConfigError
+from ._errors import ConfigError, shown
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -87,7 +87,7 @@ def _check_server(inst: Any, attribute: attrs.Attribute[Any], value: object) -> 
     if not isinstance(value, str) or not _DIGITS.fullmatch(value):
         raise ConfigError(
             f"server must be the operation's server number, ASCII digits only "
-            f"(e.g. '0014'), got {value!r}"
+            f"(e.g. '0014'), got {shown(value)}"
         )
 
 
@@ -103,14 +103,14 @@ def _check_positive_int(inst: Any, attribute: attrs.Attribute[Any], value: objec
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{attribute.name} must be a positive int, got {value!r}")
+        raise ConfigError(f"{attribute.name} must be a positive int, got {shown(value)}")
 
 
 def _check_one_of(*allowed: object) -> Any:
     def check(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         if value not in allowed or isinstance(value, bool):
             choices = ", ".join(repr(a) for a in allowed)
-            raise ConfigError(f"{attribute.name} must be one of {choices}, got {value!r}")
+            raise ConfigError(f"{attribute.name} must be one of {choices}, got {shown(value)}")
 
     return check
 
@@ -119,12 +119,14 @@ def _check_non_negative(inst: Any, attribute: attrs.Attribute[Any], value: objec
     if value is None and attribute.name == "max_wait":
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigError(f"{attribute.name} must be a number >= 0, got {value!r}")  # NaN too
+        raise ConfigError(f"{attribute.name} must be a number >= 0, got {shown(value)}")  # NaN too
 
 
 def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
-        raise ConfigError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
+        raise ConfigError(
+            f"{attribute.name} must be a positive number of seconds, got {shown(value)}"
+        )
 
 
 def _check_base_url(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -132,7 +134,7 @@ def _check_base_url(inst: Any, attribute: attrs.Attribute[Any], value: object) -
         return  # the default: https://wv{server}.wolkvox.com
     parts = urlsplit(str(value))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base_url must be an http(s) URL with a host, got {value!r}")
+        raise ConfigError(f"base_url must be an http(s) URL with a host, got {shown(value)}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError("base_url must not carry a query, fragment or credentials")
 

@@ -62,6 +62,7 @@ __all__ = [
     "Unauthorized",
     "WaitTooLong",
     "WolkvoxError",
+    "shown",
 ]
 
 _BODY_PREVIEW = 200
@@ -77,6 +78,19 @@ class WolkvoxError(Exception):
 
 class ConfigError(WolkvoxError, ValueError):
     """An argument or setting is invalid; raised before any request is sent."""
+
+
+def shown(value: object) -> str:
+    """``value`` for a ConfigError's message: its repr, cut to a readable length. A huge
+    int has no decimal form at all (Python refuses str() past 4,300 digits), so a message
+    that said ``{value!r}`` would itself raise ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"an int of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:  # a caller's object whose repr fails still gets a message
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 @attrs.define(auto_exc=True, kw_only=True, slots=False)

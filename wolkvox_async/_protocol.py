@@ -78,12 +78,24 @@ class Envelope:
     """``data`` of the envelope, the export object, or the bare list."""
 
 
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False, allow_nan=False)
+MAX_URL_LENGTH: Final = 8000
+"""Longer URLs are refused by common servers and proxies (8 KB is nginx's and Apache's
+default header line limit); every Wolkvox query is far shorter."""
 
 
 def encode_json(value: Any) -> bytes:
-    """The compact JSON of a request body (ASCII: the C encoder's fastest path)."""
-    return _ENCODER.encode(value).encode()
+    """The compact JSON of a request body (ASCII: the C encoder's fastest path).
+
+    Raises:
+        ConfigError: the value has no JSON form (bytes, a NaN, a lone surrogate, ...).
+    """
+    try:
+        return _ENCODER.encode(value).encode()
+    except (TypeError, ValueError, OverflowError) as exc:
+        # The methods check their arguments first; this is the net under them, so a value
+        # that slipped through is still refused before anything is sent.
+        raise e.ConfigError(f"the request body cannot be sent as JSON: {exc}") from None
 
 
 _orjson_dumps: Callable[[Any], bytes] | None = None
@@ -121,7 +133,15 @@ def build_request(
     """
     query = [("api", route.api)]
     query += [(k, v) for k, v in (params or {}).items() if v is not None]
-    url = f"{config.base_url}{route.path}?{urlencode(query, quote_via=quote)}"
+    try:
+        url = f"{config.base_url}{route.path}?{urlencode(query, quote_via=quote)}"
+    except (TypeError, ValueError) as exc:  # a lone surrogate cannot be percent-encoded
+        raise e.ConfigError(f"a parameter of {route.api} cannot be sent: {exc}") from None
+    if len(url) > MAX_URL_LENGTH:
+        raise e.ConfigError(
+            f"the {route.api} URL would be {len(url):,} characters; servers refuse more than "
+            f"{MAX_URL_LENGTH:,} (a parameter is far longer than any Wolkvox value)"
+        )
     headers = {"wolkvox-token": config.token, "Accept": "application/json"}
     data = None
     if body is not None:

@@ -6,7 +6,9 @@ with its row number before its chunk leaves; add_record then sends it as is). Di
 wire keys (tel1, opt1, ...) are checked and converted directly, without building a
 Record: this runs once per uploaded row. The rules are those of :class:`Record` and
 wolkvox-api.md §5 #2.1/#2.2: known fields only, text values, a customer_id, opt1–opt6 at
-most 100 characters and opt7–opt12 at most 200, and the fields of the campaign type.
+most 100 characters and opt7–opt12 at most 200 (the other fields: the lengths of
+``FIELD_MAX_LENGTHS``), nothing unsendable (NUL, controls, lone surrogates), and the
+fields of the campaign type.
 
 The wire form holds only the fields a record sets. The doc samples list every key, but no
 field besides the record's own data is required (§5 #2.1), public scripts post three-key
@@ -16,15 +18,16 @@ make JSON, not the two-request limit, the bound of a bulk load (benchmarks/).
 
 from __future__ import annotations
 
-import sys
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from . import _validate as check
 from ._convert import CONVERTER, OPT_KEYS, RECORD_TEXT_FIELDS, TEL_KEYS, format_query_datetime
-from ._errors import ConfigError
+from ._errors import ConfigError, shown
 from .models import CampaignType, Record
-from .models._requests import OPT_MAX_LENGTHS
+from .models._requests import FIELD_MAX_LENGTHS, text_problem
 
 __all__ = ["MAX_RECORDS_PER_UPLOAD", "WireRecord", "to_wire", "to_wire_rows"]
 
@@ -36,15 +39,11 @@ _NOT_FOR: Final = {
     CampaignType.PREVIEW: ("tel_extra", "email", "recall_date", "recall_telephone"),
 }
 _WIRE_KEYS: Final = frozenset((*RECORD_TEXT_FIELDS, *TEL_KEYS, *OPT_KEYS, "recall_date"))
-_OPT_SET: Final = frozenset(OPT_KEYS)
-_OPT_LIMITS: Final = tuple(zip(OPT_KEYS, OPT_MAX_LENGTHS, strict=True))
-# The common row — a dict of non-blank text in fields of its campaign type — is checked by
-# one lookup per field: its longest allowed value (recall_date takes the general path).
+# The common row — a dict of non-blank printable text in fields of its campaign type — is
+# checked by one lookup per field: its longest allowed value (recall_date takes the
+# general path).
 _FAST_LIMITS: Final = {
-    kind: {
-        **{key: sys.maxsize for key in _WIRE_KEYS - {*unsupported, *OPT_KEYS, "recall_date"}},
-        **dict(_OPT_LIMITS),
-    }
+    kind: {key: FIELD_MAX_LENGTHS[key] for key in _WIRE_KEYS - {*unsupported, "recall_date"}}
     for kind, unsupported in _NOT_FOR.items()
 }
 
@@ -70,6 +69,8 @@ def to_wire(item: Any, kind: CampaignType, *, row: int | None = None) -> WireRec
         return record
     try:
         if isinstance(item, Record):
+            if item.recall_date is not None:
+                check.moment("recall_date", item.recall_date)
             wire = CONVERTER.unstructure(item)
         elif isinstance(item, Mapping):
             wire = _from_mapping(item)
@@ -112,9 +113,15 @@ def to_wire_rows(
 
 
 def _plain(item: dict[Any, Any], limits: dict[str, int]) -> bool:
-    """Whether ``item`` holds only non-blank text within the limits, and a customer_id."""
+    """Whether ``item`` holds only non-blank printable text within the limits, and a
+    customer_id (anything else takes :func:`_from_mapping`, which names the problem)."""
     for key, value in item.items():
-        if type(value) is not str or not value or len(value) > limits.get(key, -1):
+        if (
+            type(value) is not str
+            or not value
+            or len(value) > limits.get(key, -1)
+            or not value.isprintable()
+        ):
             return False
     cid = item.get("customer_id")
     return cid is not None and not cid.isspace()
@@ -122,30 +129,26 @@ def _plain(item: dict[Any, Any], limits: dict[str, int]) -> bool:
 
 def _from_mapping(item: Mapping[str, Any]) -> dict[str, str]:
     if not item.keys() <= _WIRE_KEYS:
-        unknown = ", ".join(sorted(item.keys() - _WIRE_KEYS))
+        unknown = ", ".join(sorted(repr(key)[:40] for key in item.keys() - _WIRE_KEYS))
         raise ConfigError(f"unknown field(s) {unknown} for Record")
     wire: dict[str, str] = {}
     for key, value in item.items():
         text = value if type(value) is str else _text(value, key)
+        if key == "recall_date" and type(text) is str:
+            text = text.strip()
+        if problem := text_problem(text, FIELD_MAX_LENGTHS[key]):
+            raise ConfigError(f"{key} {problem}")
         if text:
             wire[key] = text
     if not wire.get("customer_id", "").strip():
         # remove_record, find_record and resumable uploads all key on customer_id.
         raise ConfigError("customer_id must not be blank")
-    if not _OPT_SET.isdisjoint(wire):
-        for key, limit in _OPT_LIMITS:
-            if len(wire.get(key, "")) > limit:
-                raise ConfigError(
-                    f"{key} is {len(wire[key])} characters long; Wolkvox allows {limit}"
-                )
     recall = wire.get("recall_date")
     if recall is not None:
-        text = recall.strip()
         try:
-            datetime.strptime(text, "%Y%m%d%H%M%S")
+            datetime.strptime(recall, "%Y%m%d%H%M%S")
         except ValueError:
-            raise ConfigError(f"recall_date {text!r} is not YYYYmmddHHiiss") from None
-        wire["recall_date"] = text
+            raise ConfigError(f"recall_date {shown(recall)} is not YYYYmmddHHiiss") from None
     return wire
 
 
@@ -153,7 +156,11 @@ def _text(value: Any, name: str) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime) and name == "recall_date":
-        return format_query_datetime(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_query_datetime(check.moment(name, value))
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
+        return str(value)  # (an id read as a number from a spreadsheet)
+    if isinstance(value, float) and math.isfinite(value):
         return str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ConfigError(f"{name} must be text; a number this large or non-finite is not")
     raise ConfigError(f"{name} must be text, not {type(value).__name__}")

@@ -2,8 +2,9 @@
 
 It owns its ClientSession unless one is passed in (then it never closes it), caps the
 body as it streams in, decompressed (256 MB by default, the documented result limit: a
-compression bomb is refused once past the cap, never inflated whole), and logs requests at DEBUG without headers, so the token
-never reaches a log line. The call timeout is the client core's (on the injected clock).
+compression bomb is refused once past the cap, never inflated whole), and logs requests
+at DEBUG without headers, so the token never reaches a log line. The call timeout is the
+client core's (on the injected clock).
 """
 
 from __future__ import annotations

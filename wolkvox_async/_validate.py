@@ -1,7 +1,10 @@
 """Argument checks shared by the client methods, run before any request is built.
 
 Each raises :class:`~wolkvox_async.ConfigError` naming the argument, so bad input never
-costs a quota unit (every call costs one, wolkvox-api.md §2).
+costs a quota unit (every call costs one, wolkvox-api.md §2). Text follows the one rule of
+:func:`~wolkvox_async.models._requests.text_problem` (a type, a length, nothing unsendable);
+datetimes must land, in Wolkvox time, in years 1900–9998, where every date query, window
+and margin can be computed and written as ``YYYYmmddHHiiss``.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
 from ._convert import format_query_datetime, to_wolkvox_time
-from ._errors import ConfigError
+from ._errors import ConfigError, shown
 from .models import CallResult, CampaignType
+from .models._requests import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENGTH, text_problem
 
 __all__ = [
+    "CUSTOMER_ID_MAX_LENGTH",
+    "FREE_TEXT_MAX_LENGTH",
     "MAX_SPAN",
+    "PHONE",
     "campaign_id",
     "campaign_type",
     "customer_ids",
@@ -25,21 +32,37 @@ __all__ = [
     "moment",
     "non_blank",
     "result_filter",
+    "text",
 ]
 
 MAX_SPAN: Final = timedelta(days=31)
 """Date range per query (§3.1)."""
-_ID: Final = re.compile(r"[0-9]+", re.ASCII)
+_ID: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
+_FIRST_YEAR, _LAST_YEAR = 1900, 9998
+FREE_TEXT_MAX_LENGTH: Final = 1000
+"""Descriptions and comments: the docs give no length; longer is not a comment."""
+CUSTOMER_ID_MAX_LENGTH: Final = FIELD_MAX_LENGTHS["customer_id"]
+PHONE: Final = PHONE_MAX_LENGTH
 T = TypeVar("T")
+
+
+def text(name: str, value: object, *, limit: int = TEXT_MAX_LENGTH) -> str:
+    """A text argument (blank allowed): a str of at most ``limit`` characters, without
+    NUL, other control characters (tab and newlines excepted) or lone surrogates."""
+    if problem := text_problem(value, limit):
+        raise ConfigError(f"{name} {problem}")
+    return value  # type: ignore[return-value]  # text_problem checked it is a str
 
 
 def campaign_id(value: str | int, *, allow_all: bool = False) -> str:
     """A campaign id: ASCII digits (reports also take ``"all"``)."""
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    text = value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**20:
+        text = str(value)  # (str() of a 4,301-digit int is itself an error)
     if isinstance(text, str) and (_ID.fullmatch(text) or (allow_all and text == "all")):
         return text
     expected = "digits or 'all'" if allow_all else "digits"
-    raise ConfigError(f"campaign_id must be {expected}, got {value!r}")
+    raise ConfigError(f"campaign_id must be {expected} (up to 20), got {shown(value)}")
 
 
 def campaign_type(value: CampaignType | str) -> CampaignType:
@@ -48,38 +71,68 @@ def campaign_type(value: CampaignType | str) -> CampaignType:
         return CampaignType(value)
     except ValueError:
         raise ConfigError(
-            f"campaign_type must be 'predictive' or 'preview', got {value!r}"
+            f"campaign_type must be 'predictive' or 'preview', got {shown(value)}"
         ) from None
 
 
+_STATUS: Final = {
+    **dict.fromkeys(("start", "started", "1", "true"), "start"),
+    **dict.fromkeys(("stop", "stopped", "0", "false"), "stop"),
+}
+
+
 def campaign_status(kind: CampaignType, value: object) -> str:
-    """add_record's ``campaign_status``: "start" or "stop" on predictive campaigns (§9.5);
-    preview campaigns do not send it."""
-    if kind is CampaignType.PREDICTIVE and value not in ("start", "stop"):
-        raise ConfigError(f"campaign_status must be 'start' or 'stop', got {value!r}")
-    return str(value)
+    """add_record's ``campaign_status`` on predictive campaigns, as Postman sends it:
+    ``"start"`` or ``"stop"`` (§5 #2.1, §9.5). The docs call it "the current status of the
+    campaign" and public code also sends ``"stopped"`` and ``1``; so "start", "started",
+    1, True, CampaignStatus.STARTED mean "start", and "stop", "stopped", 0, False,
+    CampaignStatus.STOPPED mean "stop" (any case). Preview campaigns do not send it."""
+    key = value.strip().lower() if isinstance(value, str) else None
+    if isinstance(value, int) and value in (0, 1):  # True/False are 1/0 too
+        key = str(int(value))
+    status = _STATUS.get(key) if key is not None else None
+    if status is None:
+        if kind is not CampaignType.PREDICTIVE:
+            return "start"  # not sent: any value will do, but it must be one
+        raise ConfigError(
+            f"campaign_status must be 'start' or 'stop' (or started/stopped, 1/0), "
+            f"got {shown(value)}"
+        )
+    return status
 
 
 def iterable(name: str, value: T, what: str) -> T:
     """A collection argument: a list, tuple, generator... of ``what``; not None, not one
     string or dict (whose iteration would yield characters or keys)."""
     if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
-        raise ConfigError(f"{name} must be a list (or another iterable) of {what}, got {value!r}")
+        raise ConfigError(
+            f"{name} must be a list (or another iterable) of {what}, got {shown(value)}"
+        )
     return value
 
 
 def moment(name: str, value: object) -> datetime:
-    """A datetime argument (naive means Wolkvox time)."""
+    """A datetime argument (naive means Wolkvox time), in years 1900–9998 there."""
     if not isinstance(value, datetime):
         raise ConfigError(f"{name} must be a datetime, got {type(value).__name__}")
+    try:
+        local = to_wolkvox_time(value)
+    except (OverflowError, ValueError):  # datetime.min at +05:00 has no GMT-5 time
+        local = None
+    if local is None or not _FIRST_YEAR <= local.year <= _LAST_YEAR:
+        raise ConfigError(
+            f"{name} ({value.isoformat()}) is out of range: in Wolkvox time (GMT-5) it must "
+            f"fall in the years {_FIRST_YEAR}-{_LAST_YEAR}"
+        )
     return value
 
 
-def non_blank(name: str, value: object) -> str:
-    """A non-empty string argument."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
-    return value
+def non_blank(name: str, value: object, *, limit: int = TEXT_MAX_LENGTH) -> str:
+    """A non-empty text argument (see :func:`text`)."""
+    checked = text(name, value, limit=limit)
+    if not checked.strip():
+        raise ConfigError(f"{name} must not be blank")
+    return checked
 
 
 def date_range(start: datetime, end: datetime, *, max_span: timedelta = MAX_SPAN) -> dict[str, str]:
@@ -102,7 +155,7 @@ def result_filter(value: CallResult | str | None) -> str | None:
         return None
     parsed = value if isinstance(value, CallResult) else CallResult.parse(str(value))
     if parsed is CallResult.OTHER:
-        raise ConfigError(f"result {value!r} is not a Wolkvox call result")
+        raise ConfigError(f"result {shown(value)} is not a Wolkvox call result")
     return parsed.value
 
 
@@ -112,7 +165,9 @@ def customer_ids(values: Iterable[str] | str) -> str:
     if not ids:
         raise ConfigError("customer_ids must name at least one customer")
     for cid in ids:
-        non_blank("customer_id", cid)
+        non_blank("customer_id", cid, limit=CUSTOMER_ID_MAX_LENGTH)
         if "," in cid:
-            raise ConfigError(f"customer_id {cid!r} holds a comma, which remove_record splits on")
+            raise ConfigError(
+                f"customer_id {shown(cid)} holds a comma, which remove_record splits on"
+            )
     return ",".join(ids)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._errors import (
     CampaignFull,
@@ -88,7 +88,7 @@ class Load:
         client: WolkvoxClient,
         campaign_id: str,
         kind: CampaignType,
-        campaign_status: Literal["start", "stop"],
+        campaign_status: str,
         journal: Journal,
         progress: Callable[[UploadProgress], Any] | None,
         patience: float,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .. import _validate as check
-from .._errors import ConfigError
+from .._errors import ConfigError, shown
 from ..models import CampaignType, PhoneResult
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._reports import UploadProgress, UploadReport
@@ -137,7 +137,7 @@ class BulkMethods:
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10) come as their rows per window.
         """
         if not isinstance(report, str) or report not in _REPORTS:
-            raise ConfigError(f"report must be one of {', '.join(_REPORTS)}, got {report!r}")
+            raise ConfigError(f"report must be one of {', '.join(_REPORTS)}, got {shown(report)}")
         if report == "detail" and campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
         start, end = check.moment("start", start), check.moment("end", end)

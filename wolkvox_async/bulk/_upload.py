@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._errors import ConfigError, WolkvoxError
+from .._errors import ConfigError, WolkvoxError, shown
 from .._records import MAX_RECORDS_PER_UPLOAD
 from ..models import CampaignType
 from ._chunks import Chunk, RecordSource
@@ -57,16 +57,18 @@ async def upload_records(
         or not isinstance(chunk_size, int)
         or not 1 <= chunk_size <= MAX_RECORDS_PER_UPLOAD
     ):
-        raise ConfigError(f"chunk_size must be 1..{MAX_RECORDS_PER_UPLOAD}, got {chunk_size!r}")
-    check.campaign_status(kind, campaign_status)
+        raise ConfigError(
+            f"chunk_size must be 1..{MAX_RECORDS_PER_UPLOAD}, got {shown(chunk_size)}"
+        )
+    status = check.campaign_status(kind, campaign_status)
     if on_invalid not in ("raise", "skip"):
-        raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+        raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {shown(on_invalid)}")
     if (
         isinstance(patience, bool)
         or not isinstance(patience, int | float)
         or not 0 <= patience < math.inf
     ):
-        raise ConfigError(f"patience must be a number of seconds >= 0, got {patience!r}")
+        raise ConfigError(f"patience must be a number of seconds >= 0, got {shown(patience)}")
     if not isinstance(records, AsyncIterable):
         check.iterable("records", records, "records")
     book = Journal(journal, campaign_id=cid, chunk_size=chunk_size)
@@ -75,7 +77,7 @@ async def upload_records(
         log.info("this load finished on %s: nothing to send", earlier["finished_at"])
         return _finished_report(cid, earlier)
     started = time.perf_counter()
-    load = Load(client, cid, kind, campaign_status, book, progress, float(patience))
+    load = Load(client, cid, kind, status, book, progress, float(patience))
 
     known = len(records) if isinstance(records, Sized) else None
 

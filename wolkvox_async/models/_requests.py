@@ -3,28 +3,91 @@
 They validate themselves on construction, so a bad record is refused with a message
 naming the field before any request is sent (wolkvox-api.md §5 "2.1 Insert records":
 opt1–opt6 at most 100 characters, opt7–opt12 at most 200).
+
+This module also holds the one rule for text sent to Wolkvox (:func:`text_problem`) and
+the length of every record field. The docs give lengths for opt1–opt12 only; for the rest
+we chose bounds no real value reaches (a phone of 30 characters, a customer_id of 100,
+any other field 200 — the longest documented), so a runaway cell (a 10 MB ``tel1``) is
+refused here instead of being sent. The simulator enforces the same table.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Final, Literal
 
 import attrs
 
-from .._errors import ConfigError
+from .._errors import ConfigError, shown
 
-__all__ = ["MAX_OPTS", "MAX_PHONES", "OPT_MAX_LENGTHS", "DncEntry", "FilterRule", "Record"]
+__all__ = [
+    "FIELD_MAX_LENGTHS",
+    "MAX_OPTS",
+    "MAX_PHONES",
+    "OPT_MAX_LENGTHS",
+    "DncEntry",
+    "FilterRule",
+    "Record",
+    "text_problem",
+]
 
 MAX_PHONES: Final = 10
 MAX_OPTS: Final = 12
 OPT_MAX_LENGTHS: Final[tuple[int, ...]] = (100,) * 6 + (200,) * 6
 """Maximum length of opt1..opt12, in order (add_record field table)."""
+PHONE_MAX_LENGTH: Final = 30
+TEXT_MAX_LENGTH: Final = 200
+FIELD_MAX_LENGTHS: Final[dict[str, int]] = {
+    **{f"opt{i}": limit for i, limit in enumerate(OPT_MAX_LENGTHS, start=1)},
+    **{f"tel{i}": PHONE_MAX_LENGTH for i in range(1, MAX_PHONES + 1)},
+    "tel_extra": PHONE_MAX_LENGTH,
+    "recall_telephone": PHONE_MAX_LENGTH,
+    "customer_id": 100,
+    "recall_date": 14,  # YYYYmmddHHiiss
+    **{
+        name: TEXT_MAX_LENGTH
+        for name in (
+            "customer_name",
+            "customer_last_name",
+            "id_type",
+            "age",
+            "gender",
+            "country",
+            "state",
+            "city",
+            "zone",
+            "address",
+            "email",
+            "agent_id",
+        )
+    },
+}
+"""The longest value of each add_record field (its wire name), in characters."""
+
+# A NUL or another C0 control (tab, newline and carriage return excepted) and a lone
+# surrogate (not UTF-8 at all) cannot be meant; PHP truncates at NUL in places.
+_UNSENDABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def text_problem(value: object, limit: int) -> str | None:
+    """Why ``value`` cannot be sent as a text field of at most ``limit`` characters, or
+    None. The common value costs two C-level scans (``isprintable`` is false only for
+    controls, separators other than the space, and the like)."""
+    if type(value) is not str:
+        return f"must be text, not {type(value).__name__}"
+    if len(value) > limit:
+        return f"is {len(value):,} characters long; at most {limit:,}"
+    if not value.isprintable() and (bad := _UNSENDABLE.search(value)):
+        what = "a lone surrogate" if bad[0] >= "\ud800" else f"a control character {bad[0]!r}"
+        return f"holds {what}, which cannot be sent"
+    return None
 
 
 def _check_text(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str):
-        raise ConfigError(f"{attribute.name} must be a string, not {type(value).__name__}")
+    limit = FIELD_MAX_LENGTHS.get(attribute.name, TEXT_MAX_LENGTH)
+    if problem := text_problem(value, limit):
+        raise ConfigError(f"{attribute.name} {problem}")
 
 
 def _check_customer_id(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -38,18 +101,21 @@ def _check_phones(inst: object, attribute: attrs.Attribute[Any], value: tuple[st
     if len(value) > MAX_PHONES:
         raise ConfigError(f"phones holds {len(value)} numbers; Wolkvox takes tel1..tel{MAX_PHONES}")
     for i, phone in enumerate(value, start=1):
-        if not isinstance(phone, str):
-            raise ConfigError(f"tel{i} must be a string, not {type(phone).__name__}")
+        if problem := text_problem(phone, PHONE_MAX_LENGTH):
+            raise ConfigError(f"tel{i} {problem}")
 
 
 def _check_opts(inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if len(value) > MAX_OPTS:
         raise ConfigError(f"opts holds {len(value)} values; Wolkvox takes opt1..opt{MAX_OPTS}")
     for i, (opt, limit) in enumerate(zip(value, OPT_MAX_LENGTHS, strict=False), start=1):
-        if not isinstance(opt, str):
-            raise ConfigError(f"opt{i} must be a string, not {type(opt).__name__}")
-        if len(opt) > limit:
-            raise ConfigError(f"opt{i} is {len(opt)} characters long; Wolkvox allows {limit}")
+        if problem := text_problem(opt, limit):
+            raise ConfigError(f"opt{i} {problem}")
+
+
+def _check_moment(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, datetime):
+        raise ConfigError(f"{attribute.name} must be a datetime, not {type(value).__name__}")
 
 
 def _to_tuple(value: Any) -> tuple[Any, ...]:
@@ -91,7 +157,7 @@ class Record:
     """Predictive only."""
     email: str = _text
     """Predictive only."""
-    recall_date: datetime | None = None
+    recall_date: datetime | None = attrs.field(default=None, validator=_check_moment)
     """Predictive only: schedule a call back (naive = Wolkvox time, America/Bogota)."""
     recall_telephone: str = _text
     """Predictive only: the number to call back."""
@@ -130,4 +196,4 @@ class FilterRule:
 
     def __attrs_post_init__(self) -> None:
         if self.operator not in ("<", ">", ">=", "<=", "!=", "=", "is", "like"):
-            raise ConfigError(f"operator {self.operator!r} is not one Wolkvox accepts")
+            raise ConfigError(f"operator {shown(self.operator)} is not one Wolkvox accepts")

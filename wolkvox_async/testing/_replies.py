@@ -37,6 +37,9 @@ class Knobs:
     """Past the cap: silently cut the rows (what public code fears) or refuse."""
     empty_report_404: bool = True
     """An empty report window is HTTP 404, as observed; False gives an empty 200."""
+    find_record_no_hit_404: bool = False
+    """find_record without a hit: a 200 with an empty list, as public code and the Postman
+    samples show (default), or True: HTTP 404 "0 records were found"."""
 
 
 def ok(code: int | str, msg: str, data: Any = None, *, status: int | None = None) -> Reply:
