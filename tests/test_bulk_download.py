@@ -34,12 +34,59 @@ def burst(camp: Any, at: datetime, count: int, prefix: str) -> None:
 def test_windows_cover_the_span_without_overlap_or_gap() -> None:
     cuts = windows(START, START + timedelta(days=90, hours=5))
     assert len(cuts) == 3
-    assert cuts[0] == (START, START + timedelta(days=31))
+    assert cuts[0] == (START, datetime(2026, 7, 31, 23, 59, 59))  # 31 dates, not 31 × 24 h
     for (_, end), (nxt, _) in itertools.pairwise(cuts):
         assert nxt == end + timedelta(seconds=1)
     assert cuts[-1][1] == START + timedelta(days=90, hours=5)
     with pytest.raises(w.ConfigError):
         windows(START, START - timedelta(seconds=1))
+
+
+def dates(lo: datetime, hi: datetime) -> int:
+    return (hi.date() - lo.date()).days + 1
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2024, 1, 1), datetime(2024, 12, 31, 23, 59, 59)),  # a leap year, whole
+        (datetime(2023, 1, 31, 12, 30), datetime(2023, 4, 2)),  # month ends, a short February
+        (datetime(2024, 2, 29, 23, 59, 59), datetime(2024, 3, 31, 23, 59, 59)),
+        (datetime(2027, 12, 1), datetime(2028, 3, 1, 0, 0, 1)),  # a year's end, leap February
+    ],
+)
+def test_windows_never_touch_more_than_31_calendar_dates(start: datetime, end: datetime) -> None:
+    cuts = windows(start, end)
+    assert cuts[0][0] == start and cuts[-1][1] == end
+    for lo, hi in cuts[:-1]:
+        assert dates(lo, hi) == 31 and hi.time() == datetime.max.time().replace(microsecond=0)
+    assert dates(*cuts[-1]) <= 31
+    for (_, hi), (lo, _) in itertools.pairwise(cuts):
+        assert lo == hi + timedelta(seconds=1)
+
+
+def test_one_query_is_refused_past_31_calendar_dates() -> None:
+    from wolkvox_async._validate import date_range
+
+    assert date_range(datetime(2026, 1, 1), datetime(2026, 1, 31, 23, 59, 59))
+    with pytest.raises(w.ConfigError, match="32 calendar dates"):
+        date_range(datetime(2026, 1, 1), datetime(2026, 2, 1))  # exactly 31 × 24 h
+
+
+async def test_a_leap_year_downloads_whole_from_a_server_counting_dates(
+    fake: FakeWolkvox,
+) -> None:
+    # The simulator counts "31 days" as calendar dates, both ends: a window of 31 × 24 h
+    # from midnight (32 dates) is refused there, and the download would abort.
+    camp = fake.create_campaign()
+    first, last = datetime(2024, 1, 1), datetime(2024, 12, 31, 23, 59, 59)
+    attempts = fake.add_call_results(camp.id, first, last, 3_000, seed=5)
+    async with client_for(fake) as wv:
+        download = wv.iter_phone_results(camp.id, first, last)
+        rows = [row async for row in download]
+    assert sorted(r.conn_id or "" for r in rows) == sorted(a.conn_id for a in attempts)
+    assert download.requests == 12  # ceil(366 / 31)
+    assert all(r.status == 200 for r in fake.requests)
 
 
 async def test_120_days_arrive_once_each(fake: FakeWolkvox) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final, TypeVar
 
 from ._convert import format_query_datetime, to_wolkvox_time
@@ -22,12 +22,13 @@ from .models._requests import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENG
 __all__ = [
     "CUSTOMER_ID_MAX_LENGTH",
     "FREE_TEXT_MAX_LENGTH",
-    "MAX_SPAN",
+    "MAX_DATES",
     "PHONE",
     "campaign_id",
     "campaign_type",
     "customer_ids",
     "date_range",
+    "dates_spanned",
     "iterable",
     "moment",
     "non_blank",
@@ -35,8 +36,11 @@ __all__ = [
     "text",
 ]
 
-MAX_SPAN: Final = timedelta(days=31)
-"""Date range per query (§3.1)."""
+MAX_DATES: Final = 31
+"""Calendar dates per date query, in Wolkvox time, both ends counted (§3.1 "31 days"):
+day 1 00:00:00 to day 31 23:59:59 is the longest range. 31 × 24 h from midnight touches
+32 dates, which a server counting days inclusively refuses; public code asks for whole
+months (``…01000000``–``…31235959``), so dates are what we count."""
 _ID: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
 _FIRST_YEAR, _LAST_YEAR = 1900, 9998
 FREE_TEXT_MAX_LENGTH: Final = 1000
@@ -135,16 +139,22 @@ def non_blank(name: str, value: object, *, limit: int = TEXT_MAX_LENGTH) -> str:
     return checked
 
 
-def date_range(start: datetime, end: datetime, *, max_span: timedelta = MAX_SPAN) -> dict[str, str]:
-    """``date_ini``/``date_end`` query values; start ≤ end and at most 31 days apart."""
+def dates_spanned(start: datetime, end: datetime) -> int:
+    """The calendar dates start..end touches in Wolkvox time, both ends included."""
+    return (to_wolkvox_time(end).date() - to_wolkvox_time(start).date()).days + 1
+
+
+def date_range(start: datetime, end: datetime) -> dict[str, str]:
+    """``date_ini``/``date_end`` query values; start ≤ end, within 31 calendar dates."""
     moment("start", start)
     moment("end", end)
     if to_wolkvox_time(start) > to_wolkvox_time(end):
         raise ConfigError(f"start ({start.isoformat()}) is after end ({end.isoformat()})")
-    if to_wolkvox_time(end) - to_wolkvox_time(start) > max_span:
+    if (dates := dates_spanned(start, end)) > MAX_DATES:
         raise ConfigError(
-            f"start..end spans {to_wolkvox_time(end) - to_wolkvox_time(start)}; Wolkvox answers "
-            f"at most {max_span.days} days per query (use the windowed iterators for longer spans)"
+            f"start..end touches {dates} calendar dates (Wolkvox time); Wolkvox answers at "
+            f"most {MAX_DATES} days per query, e.g. the 1st 00:00:00 to the 31st 23:59:59 "
+            "(use the windowed iterators for longer spans)"
         )
     return {"date_ini": format_query_datetime(start), "date_end": format_query_datetime(end)}
 

@@ -1,7 +1,8 @@
 """Windowed downloads: any date span of a report, through the 31-day and 60,000-row limits.
 
-The span is cut into windows of at most 31 days (wolkvox-api.md §3.1), inclusive at both
-ends to the second, so consecutive windows neither overlap nor leave a gap. A window that
+The span is cut into windows of at most 31 calendar dates in Wolkvox time (wolkvox-api.md
+§3.1; the 1st 00:00:00 to the 31st 23:59:59, see ``_validate.MAX_DATES``), inclusive at
+both ends to the second, so consecutive windows neither overlap nor leave a gap. A window that
 comes back with the cap (60,000 rows, or the server's refusal to exceed it) may be cut
 short, so it is never trusted as complete: when its rows come sorted by time, the rows
 before its last second are kept and the window continues from that second; otherwise it
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from itertools import pairwise
 from typing import Final, Generic, TypeVar
 
@@ -23,13 +24,14 @@ import attrs
 
 from .._convert import to_wolkvox_time
 from .._errors import BadRequest, ConfigError, WolkvoxError
+from .._validate import MAX_DATES
 
 __all__ = ["DownloadError", "DownloadProgress", "WindowedDownload", "windows"]
 
 T = TypeVar("T")
 MAX_ROWS: Final = 60_000
-MAX_SPAN: Final = timedelta(days=31)
 SECOND: Final = timedelta(seconds=1)
+_LAST_SECOND: Final = time(23, 59, 59)
 # A refusal to return more than the cap (undocumented; the simulator says "THE QUERY
 # EXCEEDS 60000 RECORDS"): any message naming 60,000 or "exceeds N records".
 _CAP_REFUSAL: Final = re.compile(r"60[.,]?000|exceeds?\s+\d[\d.,]*\s+records", re.IGNORECASE)
@@ -51,15 +53,17 @@ class DownloadProgress:
 
 
 def windows(
-    start: datetime, end: datetime, span: timedelta = MAX_SPAN
+    start: datetime, end: datetime, dates: int = MAX_DATES
 ) -> list[tuple[datetime, datetime]]:
-    """Inclusive, second-aligned windows of at most ``span`` covering start..end."""
+    """Inclusive, second-aligned windows (naive, Wolkvox time) covering start..end, each
+    within ``dates`` calendar dates: from its start to 23:59:59 of its 31st date."""
     lo, hi = _second(to_wolkvox_time(start)), _second(to_wolkvox_time(end))
     if lo > hi:
         raise ConfigError(f"start ({start.isoformat()}) is after end ({end.isoformat()})")
     cuts = []
     while lo <= hi:
-        top = min(hi, lo + span)
+        last_date = lo.date() + timedelta(days=dates - 1)
+        top = min(hi, datetime.combine(last_date, _LAST_SECOND))
         cuts.append((lo, top))
         lo = top + SECOND
     return cuts
@@ -96,7 +100,7 @@ class WindowedDownload(Generic[T]):
 
     @property
     def windows_total(self) -> int:
-        """The windows of at most 31 days the span is cut into (before any split)."""
+        """The windows of at most 31 dates the span is cut into (before any split)."""
         return len(self._windows)
 
     def __aiter__(self) -> AsyncIterator[T]:

@@ -40,7 +40,9 @@ def _window(ctx: Context) -> tuple[list[Campaign], datetime, datetime] | Reply:
         return error(400, "BAD REQUEST", "DATES MUST BE YYYYmmddHHiiss")
     if len(ini) != 14 or len(end) != 14 or start > stop:
         return error(400, "BAD REQUEST", "DATES MUST BE YYYYmmddHHiiss AND IN ORDER")
-    if (stop - start).total_seconds() > ctx.knobs.max_span_days * 86400:
+    # "31 days" read strictly: calendar dates, both ends counted (1 Jan 00:00 to 1 Feb
+    # 00:00 is 32 of them), as a server counting days inclusively would.
+    if (stop.date() - start.date()).days + 1 > ctx.knobs.max_span_days:
         status = ctx.knobs.span_error_status
         return error(
             status, "BAD REQUEST", f"THE DATE RANGE CANNOT EXCEED {ctx.knobs.max_span_days} DAYS"
