@@ -89,7 +89,11 @@ async def fake() -> AsyncIterator[FakeWolkvox]:
 
 @pytest.fixture
 async def client(fake: FakeWolkvox) -> AsyncIterator[WolkvoxClient]:
-    async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+    # strict: an answer of our own simulator with a key or a value the models cannot read
+    # is a bug in one of the two, not a row to deliver with a None.
+    async with WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, strict=True
+    ) as wv:
         yield wv
 
 

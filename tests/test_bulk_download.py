@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,13 +16,13 @@ from hypothesis import strategies as st
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.bulk._download import windows
-from wolkvox_async.testing import Attempt, FakeWolkvox, Knobs
+from wolkvox_async.testing import Attempt, FakeWolkvox, Fault, Knobs
 
 START = datetime(2026, 7, 1)
 
 
 def client_for(fake: FakeWolkvox) -> WolkvoxClient:
-    return WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url)
+    return WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url, strict=True)
 
 
 def burst(camp: Any, at: datetime, count: int, prefix: str) -> None:
@@ -209,3 +210,32 @@ async def test_a_day_above_sixty_thousand_at_the_real_cap(fake: FakeWolkvox) -> 
     assert len(rows) == 65_000 and set(rows.values()) == {1}
     assert set(rows) == {a.conn_id for a in attempts}
     assert download.requests == 2  # the capped window, then its continuation
+
+
+async def test_a_row_with_unreadable_values_is_delivered_and_reported(
+    fake: FakeWolkvox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One bad value used to lose the whole answer (0 of 9,000 rows yielded).
+    camp = fake.create_campaign()
+    end = START + timedelta(days=20)
+    attempts = fake.add_call_results(camp.id, START, end, 9_000, seed=7)
+    fake.inject(Fault.BAD_VALUE, api="campaign_3")
+    async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+        with caplog.at_level(logging.WARNING, logger="wolkvox_async"):
+            download = wv.iter_phone_results(camp.id, START, end)
+            rows = [row async for row in download]
+    assert len(rows) == 9_000  # (the fault spoils the bad row's conn_id too: "n/a")
+    assert len({r.conn_id for r in rows} & {a.conn_id for a in attempts}) == 8_999
+    [bad] = [row for row in rows if row.unread is not None]
+    assert bad.unread.fields == ("date",) and bad.date is None  # the rest of it is kept
+    assert bad.unread.row["date"] == "31/02/2023" and bad.result is not None
+    assert download.unread_rows == 1
+    [warning] = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert "campaign_3 20260701000000..20260721000000" in warning and "(date)" in warning
+
+    fake.inject(Fault.BAD_VALUE, api="campaign_3")
+    async with WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, strict=True, poll_interval=0
+    ) as wv:
+        with pytest.raises(w.ResponseDecodeError, match="date"):
+            await wv.phone_results(camp.id, START, end)

@@ -502,7 +502,7 @@ def test_export_never_destroys_a_file_and_resumes_where_it_stopped(
     assert target.read_text() == "yesterday's results\n"  # untouched
     partial = tmp_path / "results.csv.partial"
     assert partial.exists() and (tmp_path / "results.csv.partial.json").exists()
-    assert re.search(r"after [\d,]+ rows \(through 2026-07-02T00:00:01", failed.output), (
+    assert re.search(r"after [\d,]+ rows \(through 2026-07-01T23:59:59", failed.output), (
         failed.output
     )
     assert "not " + str(target) in failed.output
@@ -639,7 +639,7 @@ def test_export_shows_progress_in_a_terminal_only(
     assert proc.wait(60) == 0
     screen = shown.decode(errors="replace")
     assert "exporting:" in screen and "rows/s" in screen and "3/3" in screen, screen
-    args[4] = "2026-05-01T00:00:01"  # (the same reads again would wait their 5 minutes)
+    args[4] = "2026-05-02"  # other windows (the same reads again would wait their 5 minutes)
     quiet = wolkvox(env, "--json", *args, "-o", str(tmp_path / "b.csv"))  # not a terminal
     assert quiet.exit_code == 0 and "rows/s" not in quiet.output
 
@@ -666,3 +666,20 @@ def test_finished_journals_are_kept_90_days(
     assert len(left) == 2  # the recent one and the new one
     assert not any(str(files[0]) in text for text in left)
     assert any(str(files[1]) in text for text in left)
+
+
+def test_export_writes_an_unreadable_value_as_sent_and_says_so(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    camp = served.create_campaign()
+    served.add_call_results(camp.id, datetime(2026, 5, 1), datetime(2026, 5, 20), 500)
+    served.inject(Fault.BAD_VALUE, api="campaign_3")
+    target = tmp_path / "results.csv"
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-05-20"]
+    done = wolkvox(env, *args, "-o", str(target))
+    assert done.exit_code == 0, done.output
+    assert "1 rows had values that could not be read" in " ".join(done.output.split())
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == 500
+    assert [r["date"] for r in rows].count("31/02/2023") == 1  # as Wolkvox sent it
+    assert "unread" not in rows[0]

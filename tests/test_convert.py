@@ -8,8 +8,20 @@ import cattrs
 import pytest
 
 from wolkvox_async import WOLKVOX_TZ, CallResult, CampaignStatus, Record
-from wolkvox_async._convert import CONVERTER, format_query_datetime, to_wolkvox_time
-from wolkvox_async.models import CampaignInfo, CampaignSettings, FoundRecord, PhoneResult, TokenInfo
+from wolkvox_async._convert import (
+    CONVERTER,
+    STRICT_CONVERTER,
+    format_query_datetime,
+    to_wolkvox_time,
+)
+from wolkvox_async.models import (
+    CampaignInfo,
+    CampaignSettings,
+    FoundRecord,
+    PhoneResult,
+    ResultShare,
+    TokenInfo,
+)
 
 
 def test_numbers_blank_and_flags() -> None:
@@ -38,6 +50,27 @@ def test_response_dates_are_aware_gmt_minus_5() -> None:
     assert CONVERTER.structure({"date": "2024-04-26-16"}, FoundRecord).date == datetime(
         2024, 4, 26, 16, tzinfo=WOLKVOX_TZ
     )
+
+
+def test_values_in_the_shapes_public_code_shows_are_read() -> None:
+    row = CONVERTER.structure({"date": "2023-11-22 10:15:20.000"}, PhoneResult)
+    assert row.date == datetime(2023, 11, 22, 10, 15, 20, tzinfo=WOLKVOX_TZ)
+    assert row.unread is None
+    for count in ("1,234", "1.234", "1234", " 1,234 "):
+        assert CONVERTER.structure({"records": count}, ResultShare).records == 1234
+    assert CONVERTER.structure({"records": "1,234,567"}, ResultShare).records == 1_234_567
+
+
+def test_an_unreadable_value_is_none_and_named_and_strict_refuses_it() -> None:
+    raw = {"conn_id": "c1", "date": "22/11/2023", "result": "ANSWER", "opt1": "x"}
+    row = CONVERTER.structure(raw, PhoneResult)
+    assert (row.conn_id, row.date, row.result, row.opts) == ("c1", None, CallResult.ANSWER, ("x",))
+    assert row.unread is not None and row.unread.fields == ("date",) and row.unread.row == raw
+    assert row == CONVERTER.structure({**raw, "date": ""}, PhoneResult)  # unread: not compared
+    with pytest.raises(cattrs.BaseValidationError):
+        STRICT_CONVERTER.structure(raw, PhoneResult)
+    share = CONVERTER.structure({"records": "many", "percent": "12,5"}, ResultShare)
+    assert (share.records, share.percent, share.unread.fields) == (None, 12.5, ("records",))
 
 
 def test_request_dates_naive_means_wolkvox_time_aware_is_converted() -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from wolkvox_async import _errors as e
 from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig
+from wolkvox_async._convert import STRICT_CONVERTER
 from wolkvox_async._protocol import (
     RawResponse,
     build_request,
@@ -147,8 +148,10 @@ def test_rows_accept_lone_object_and_reject_other_shapes() -> None:
     wrong = parse_response(
         request, RawResponse(status=200, body=b'{"code":200,"data":[{"date":"soon"}]}')
     )
+    [row] = structure_rows(request, wrong, PhoneResult)  # delivered, the date unread
+    assert row.date is None and row.unread is not None and row.unread.fields == ("date",)
     with pytest.raises(e.ResponseDecodeError, match="date"):
-        structure_rows(request, wrong, PhoneResult)
+        structure_rows(request, wrong, PhoneResult, STRICT_CONVERTER)
 
 
 def test_build_request_encodes_query_values_and_keeps_token_in_header() -> None:

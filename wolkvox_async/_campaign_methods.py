@@ -16,7 +16,7 @@ from . import _validate as check
 from ._convert import CONVERTER, format_query_datetime
 from ._core import ClientCore
 from ._errors import ConfigError, shown
-from ._protocol import decode_error, structure, structure_rows
+from ._protocol import decode_error, structure, structure_rows, warn_unread
 from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
 from .models import (
     ActionResult,
@@ -201,7 +201,7 @@ class CampaignMethods(ClientCore):
             body["amd"] = amd
         params = {"type_campaign": kind.value}
         request, envelope = await self._call(routes.CREATE_CAMPAIGN, params, body)
-        rows = structure_rows(request, envelope, CampaignCreated)
+        rows = structure_rows(request, envelope, CampaignCreated, self._converter)
         if not rows or not rows[0].id:
             raise decode_error(
                 request,
@@ -392,7 +392,9 @@ class CampaignMethods(ClientCore):
         request, envelope = await self._call(
             routes.EXPORT, {"campaign_id": check.campaign_id(campaign_id)}
         )
-        return structure(request, envelope, envelope.payload, Export)
+        export = structure(request, envelope, envelope.payload, Export, self._converter)
+        warn_unread(request, export.records)
+        return export
 
     async def recall_records(
         self,

@@ -180,6 +180,9 @@ class ClientConfig:
     """Longest wait for admission before WaitTooLong; None waits as long as needed."""
     max_attempts: int = attrs.field(default=5, validator=_check_positive_int)
     """Attempts per call, retries included."""
+    strict: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """Refuse answers with unknown keys or values that cannot be read (ResponseDecodeError)
+    instead of delivering such rows with the value None and ``row.unread`` set."""
     max_answer_bytes: int = attrs.field(default=MAX_ANSWER_BYTES, validator=_check_positive_int)
     """The largest answer read, decompressed: the body is counted while it streams in and
     refused (ResponseDecodeError) once past this, never inflated whole. 256 MB by default."""

@@ -4,12 +4,16 @@ Wolkvox sends every value as a string (wolkvox-api.md §1 "Body"), blanks as ``"
 dates as ``YYYY-mm-dd HH:ii:ss`` in GMT-5 (§1 "Dates"), flags as ``"yes"``/``"no"``,
 phones and free fields as ``tel1..tel10`` / ``opt1..opt12``, and campaign_15 with
 Spanish keys. :func:`make_converter` registers every hook, simple types first; nobody
-else registers hooks. ``strict=True`` (used by the tests against the documented samples)
-refuses keys a model does not know; production is lenient, since Wolkvox adds fields.
+else registers hooks. ``strict=True`` (the client's ``strict`` option; our tests against
+the simulator and the documented samples) refuses keys a model does not know and values it
+cannot read. Production is lenient, since Wolkvox adds fields and public code shows values
+in shapes the docs do not (``.000`` fractions, ``1,234``): a row with a value that still
+cannot be read keeps its other fields, the bad one None, and says so in ``row.unread``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import UnionType
@@ -21,6 +25,7 @@ from cattrs.gen import make_dict_structure_fn
 
 from .models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
 from .models._requests import MAX_OPTS, MAX_PHONES
+from .models._responses import Unread
 
 __all__ = [
     "CONVERTER",
@@ -38,6 +43,7 @@ attempt times are "always GMT-5", so a fixed offset is exact and needs no tz dat
 _QUERY_FORMAT: Final = "%Y%m%d%H%M%S"
 _RESPONSE_FORMATS: Final = (
     "%Y-%m-%d %H:%M:%S",  # reports (§1 "Dates")
+    "%Y-%m-%d %H:%M:%S.%f",  # "2023-11-22 10:15:20.000", as public code reads it
     "%Y%m%d%H%M%S",  # request format, echoed by some answers
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d-%H",  # find_record documents "year-month-day-hour"
@@ -88,12 +94,18 @@ def _text(value: Any, _: Any) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
+_THOUSANDS: Final = re.compile(r"[0-9]{1,3}(?:([,.])[0-9]{3})(?:\1[0-9]{3})*")
+
+
 def _integer(value: Any, _: Any) -> int:
     if isinstance(value, bool):
         raise TypeError("expected an integer, got a bool")
     if isinstance(value, int):
         return value
-    return int(_text(value, None).strip())
+    text = _text(value, None).strip()
+    if _THOUSANDS.fullmatch(text):  # "1,234" or "1.234": a count with its separators
+        text = text.replace(",", "").replace(".", "")
+    return int(text)
 
 
 def _number(value: Any, _: Any) -> float:
@@ -131,11 +143,26 @@ def _gather(data: Mapping[str, Any], prefix: str, count: int) -> list[Any]:
 
 def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any], Any]:
     def factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
-        fields = attrs.fields(cls)
+        fields = attrs.fields(attrs.resolve_types(cls))
         names = {f.name for f in fields}
         inner = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False)
         # Requests are always strict: an unknown key in a record is a caller's typo.
         refuse_extra = strict or cls is Record
+        tolerant = not strict and "unread" in names  # a row model
+
+        def salvage(out: dict[str, Any], data: Mapping[str, Any]) -> Any:
+            """The row without the values that cannot be read (the slow path of a bad
+            row only: each field is tried alone)."""
+            bad = []
+            for field in fields:
+                if field.name in out:
+                    try:
+                        conv.structure(out[field.name], field.type)
+                    except Exception:
+                        bad.append(field.name)
+                        del out[field.name]
+            row = inner(out, cls)
+            return attrs.evolve(row, unread=Unread(fields=tuple(bad), row=dict(data)))
 
         def hook(data: Any, _: Any) -> Any:
             if not isinstance(data, Mapping):
@@ -159,7 +186,12 @@ def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any],
             extra = sorted(set(data) - used)
             if refuse_extra and extra:
                 raise ValueError(f"unknown field(s) {', '.join(extra)} for {cls.__name__}")
-            return inner(out, cls)
+            if not tolerant:
+                return inner(out, cls)
+            try:
+                return inner(out, cls)
+            except (cattrs.BaseValidationError, ValueError, TypeError):
+                return salvage(out, data)
 
         return hook
 

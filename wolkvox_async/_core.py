@@ -28,7 +28,7 @@ from ._config import (
     TRANSFER_MARGIN,
     ClientConfig,
 )
-from ._convert import WOLKVOX_TZ
+from ._convert import CONVERTER, STRICT_CONVERTER, WOLKVOX_TZ
 from ._errors import (
     ApiError,
     Maintenance,
@@ -97,6 +97,7 @@ class ClientCore:
         priority: Priority = Priority.INTERACTIVE,
         max_attempts: int = 5,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        strict: bool = False,
         verify_ssl: bool = True,
         clock: Clock | None = None,
         transport: Transport | None = None,
@@ -130,6 +131,10 @@ class ClientCore:
             max_answer_bytes: The largest answer read, counted decompressed as it streams
                 in (256 MB, the documented result limit); a larger one (a compression
                 bomb) is refused with ResponseDecodeError, never inflated whole.
+            strict: Raise ResponseDecodeError for an answer with unknown keys or a value
+                that cannot be read. By default such a row is delivered, the value None,
+                ``row.unread`` naming it, and a warning is logged (our tests against the
+                simulator run strict).
             verify_ssl: TLS verification; False warns.
             clock: Time source (tests inject a VirtualClock).
             transport: A custom transport (the default uses aiohttp).
@@ -159,7 +164,9 @@ class ClientCore:
             max_wait=max_wait,
             max_attempts=max_attempts,
             max_answer_bytes=max_answer_bytes,
+            strict=strict,
         )
+        self._converter = STRICT_CONVERTER if self._config.strict else CONVERTER
         self._transport: Transport = transport or AiohttpTransport(
             session, verify_ssl=verify_ssl, max_body=self._config.max_answer_bytes
         )
@@ -435,15 +442,15 @@ class ClientCore:
         self, route: Route, cls: type[T], params: Mapping[str, str | None], body: Any = None
     ) -> tuple[T, ...]:
         request, envelope = await self._call(route, params, body)
-        return structure_rows(request, envelope, cls)
+        return structure_rows(request, envelope, cls, self._converter)
 
     async def _first(
         self, route: Route, cls: type[T], params: Mapping[str, str | None], body: Any = None
     ) -> T:
         request, envelope = await self._call(route, params, body)
-        rows = structure_rows(request, envelope, cls)
+        rows = structure_rows(request, envelope, cls, self._converter)
         # data[0] carries the result; a missing one means all fields blank.
-        return rows[0] if rows else structure(request, envelope, {}, cls)
+        return rows[0] if rows else structure(request, envelope, {}, cls, self._converter)
 
     async def _action(
         self, route: Route, params: Mapping[str, str | None], body: Any = None

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import attrs
 import cattrs
@@ -38,9 +39,11 @@ __all__ = [
     "parse_response",
     "structure",
     "structure_rows",
+    "warn_unread",
 ]
 
 T = TypeVar("T")
+log = logging.getLogger("wolkvox_async")
 
 _CAMPAIGN_FULL: Final = re.compile(r"licen|50[.,]?000", re.IGNORECASE)  # 50000, 50.000, 50,000
 
@@ -320,4 +323,29 @@ def structure_rows(
         data = [data]  # "some endpoints return a single object in data"
     if not isinstance(data, list):
         raise decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
-    return tuple(structure(request, envelope, row, cls, converter) for row in data)
+    rows = tuple(structure(request, envelope, row, cls, converter) for row in data)
+    warn_unread(request, rows)
+    return rows
+
+
+def warn_unread(request: RawRequest, rows: Sequence[Any]) -> int:
+    """Log a warning naming the report, its window and the fields of the rows delivered
+    with values that could not be read (``row.unread``); return how many there were."""
+    bad = [(i, row.unread) for i, row in enumerate(rows, 1) if getattr(row, "unread", None)]
+    if bad:
+        query = parse_qs(urlsplit(request.url).query)
+        window = "..".join(query.get("date_ini", []) + query.get("date_end", []))
+        fields = sorted({name for _, unread in bad for name in unread.fields})
+        first, unread = bad[0]
+        log.warning(
+            "%s%s: %d of %d rows had values that could not be read (%s), delivered with "
+            "those fields None; first, row %d: %s",
+            request.route.api,
+            f" {window}" if window else "",
+            len(bad),
+            len(rows),
+            ", ".join(fields),
+            first,
+            redact(json.dumps(unread.row, default=str)[:300], request.token),
+        )
+    return len(bad)

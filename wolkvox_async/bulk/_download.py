@@ -50,6 +50,8 @@ class DownloadProgress:
     requests: int
     window_start: datetime
     window_end: datetime
+    unread_rows: int = 0
+    """Rows so far with a value that could not be read (delivered, that value None)."""
 
 
 def windows(
@@ -76,7 +78,8 @@ def _second(moment: datetime) -> datetime:
 class WindowedDownload(Generic[T]):
     """An async iterator over every row of a report in start..end, window by window.
 
-    Attributes ``requests``, ``rows`` and ``windows_done`` count as it goes.
+    Attributes ``requests``, ``rows``, ``windows_done`` and ``unread_rows`` (rows with
+    a value that could not be read, delivered with ``row.unread`` set) count as it goes.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class WindowedDownload(Generic[T]):
         self.requests = 0
         self.rows = 0
         self.windows_done = 0
+        self.unread_rows = 0
 
     @property
     def windows_total(self) -> int:
@@ -134,6 +138,8 @@ class WindowedDownload(Generic[T]):
             rows = await self._get(lo, hi)
             if rows is not None and len(rows) < self._cap:
                 for row in rows:
+                    if getattr(row, "unread", None) is not None:
+                        self.unread_rows += 1
                     yield row
                 self._done(lo, hi, len(rows))
                 continue
@@ -143,6 +149,8 @@ class WindowedDownload(Generic[T]):
                 last = stamps[-1]
                 kept = [row for row, at in zip(rows, stamps, strict=True) if at < last]
                 for row in kept:
+                    if getattr(row, "unread", None) is not None:
+                        self.unread_rows += 1
                     yield row
                 self.rows += len(kept)
                 todo.appendleft((last, hi))  # the rows of the last second come again, whole
@@ -167,5 +175,6 @@ class WindowedDownload(Generic[T]):
                     requests=self.requests,
                     window_start=lo,
                     window_end=hi,
+                    unread_rows=self.unread_rows,
                 )
             )

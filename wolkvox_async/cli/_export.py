@@ -80,7 +80,7 @@ def export(
         writer = RowWriter(sys.stdout, fmt)
         requests = run(lambda: _fetch(settings, job, since, until, writer, lambda _: None))
         if settings.json:
-            err.print(f"{writer.count} rows in {requests} requests", highlight=False)
+            err.print(f"{writer.count} rows in {requests} requests{writer.unread}", highlight=False)
         return
 
     target = Path(output)
@@ -140,7 +140,9 @@ def export(
         os.fsync(out.fileno())
     os.replace(partial, target)
     _drop(checkpoint)
-    err.print(f"{writer.count} rows in {requests} requests -> {target}", highlight=False)
+    err.print(
+        f"{writer.count} rows in {requests} requests -> {target}{writer.unread}", highlight=False
+    )
 
 
 async def _fetch(
@@ -181,4 +183,5 @@ async def _fetch(
             bar.update(task, total=download.windows_total)
             async for row in download:  # written as each window arrives
                 writer.write(row_dict(row))
+            writer.unread_rows += download.unread_rows
     return download.requests

@@ -112,10 +112,17 @@ def _text(value: Any) -> str:
 
 
 def row_dict(row: Any) -> dict[str, Any]:
-    """A report row (attrs model) as a flat dict: phones -> tel1.., opts -> opt1.."""
+    """A report row (attrs model) as a flat dict: phones -> tel1.., opts -> opt1..; a
+    value the library could not read (``row.unread``) is written as Wolkvox sent it."""
     flat: dict[str, Any] = {}
+    unread = getattr(row, "unread", None)
     for field in attrs.fields(type(row)):
+        if field.name == "unread":
+            continue
         value = getattr(row, field.name)
+        if unread is not None and field.name in unread.fields:
+            keys = field.metadata.get("wire", (field.name,))
+            value = next((unread.row[key] for key in keys if key in unread.row), None)
         if isinstance(value, tuple) and field.name in _TUPLE_PREFIX:
             prefix, width = _TUPLE_PREFIX[field.name]
             padded = value + (None,) * (width - len(value))
@@ -136,9 +143,21 @@ class RowWriter:
         self.out = out
         self.fmt = fmt
         self.count = 0
+        self.unread_rows = 0
+        """Rows written with a value the library could not read (written as sent)."""
         self._header = header
         """False when appending to a CSV file that has its header already."""
         self._csv: csv.DictWriter[str] | None = None
+
+    @property
+    def unread(self) -> str:
+        """A note for the summary line: how many rows had values that could not be read."""
+        if not self.unread_rows:
+            return ""
+        return (
+            f" ({self.unread_rows:,} rows had values that could not be read: written as "
+            "Wolkvox sent them; see the warnings)"
+        )
 
     def write(self, row: dict[str, Any]) -> None:
         """Write one row (CSV cells neutralised)."""

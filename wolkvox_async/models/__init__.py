@@ -34,6 +34,7 @@ from ._responses import ExportRecord as ExportRecord
 from ._responses import FilterResult as FilterResult
 from ._responses import FoundRecord as FoundRecord
 from ._responses import RecallRecordsResult as RecallRecordsResult
+from ._responses import Unread as Unread
 
 __all__ = [
     "ActionResult",
@@ -65,5 +66,6 @@ __all__ = [
     "ResultShare",
     "TokenInfo",
     "TurboDialCount",
+    "Unread",
     "WhatsAppStatus",
 ]

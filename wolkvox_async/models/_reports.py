@@ -12,7 +12,7 @@ from datetime import datetime
 import attrs
 
 from ._enums import CallResult, CampaignStatus, CampaignType
-from ._responses import wire
+from ._responses import Unread, unread, wire
 
 __all__ = [
     "AmdDetail",
@@ -39,6 +39,8 @@ class ResultShare:
     records: int | None = None
     percent: float | None = wire("percent", "porcent")
     """The Java client reads ``porcent``; both spellings are accepted (§9.3)."""
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -48,6 +50,8 @@ class CodeShare:
     cod_act: str | None = None
     records: int | None = None
     percent: float | None = wire("percent", "porcent")
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +71,8 @@ class PhoneResult:
     customer_last_name: str | None = None
     id_type: str | None = None
     opts: tuple[str | None, ...] = ()
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +100,8 @@ class PreviewCallRow:
     time: str | None = None
     cod_act: str | None = None
     comments: str | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -102,6 +110,8 @@ class AmdTotal:
 
     campaign_id: str | None = None
     total_amd: int | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -116,6 +126,8 @@ class AmdDetail:
     """MACHINE or HUMAN."""
     result_raw: str | None = None
     date: datetime | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -129,6 +141,8 @@ class MachineCodesByPhone:
     busy: int | None = None
     congestion: int | None = None
     failed: int | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +156,8 @@ class WhatsAppStatus:
     errors: str | None = None
     date: datetime | None = None
     last_update: datetime | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -150,6 +166,8 @@ class TurboDialCount:
 
     machinecode: str | None = None
     count: int | None = wire("cantidad")
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -168,6 +186,8 @@ class CampaignInfo:
     recycled: str | None = None
     turbo_dial: str | None = None
     skill_id: str | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -190,6 +210,8 @@ class RealTimeCampaign:
     hits: int | None = None
     calls_x_min: str | None = None
     recycled: str | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -4,6 +4,10 @@ Every field defaults to None because Wolkvox omits keys freely; blank strings ar
 None, numbers as ints, dates as aware datetimes in Wolkvox time (GMT-5). Wire names that
 differ from the attribute (typos, Spanish keys) are declared with :func:`wire` next to
 the field; the converter in ``_convert.py`` is the only code that reads them.
+
+A row with a value that cannot be read (a date in a shape we have not seen, a count that
+is not a number) is still delivered: the unreadable fields are None and ``row.unread``
+says which and keeps the row as received (one bad value must not lose 60,000 rows).
 """
 
 from __future__ import annotations
@@ -28,8 +32,26 @@ __all__ = [
     "FilterResult",
     "FoundRecord",
     "RecallRecordsResult",
+    "Unread",
+    "unread",
     "wire",
 ]
+
+
+@attrs.frozen(kw_only=True)
+class Unread:
+    """What could not be read in a row (see ``row.unread``)."""
+
+    fields: tuple[str, ...]
+    """The fields left None because their value could not be read."""
+    row: dict[str, Any] = attrs.field(repr=False)
+    """The row exactly as Wolkvox sent it."""
+
+
+def unread() -> Any:
+    """The ``unread`` field of a row model: None, or an :class:`Unread` when some value of
+    the row could not be read (never read from the wire, not part of equality)."""
+    return attrs.field(default=None, eq=False, repr=False, metadata={"wire": ()})
 
 
 def wire(*names: str, default: Any = None) -> Any:
@@ -145,6 +167,8 @@ class FoundRecord:
     """Normalised result; the exact wire spelling is in ``result_raw``."""
     result_raw: str | None = None
     campaign_id: str | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -175,6 +199,8 @@ class DetailRow:
     cod_act_2: str | None = None
     recall_count: int | None = None
     comments: str | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -213,6 +239,8 @@ class ExportRecord:
     last_dialed_telephone: str | None = wire("last_dial_tele")
     dial_history: str | None = wire("history_dial_tel")
     recall_info: str | None = wire("rellamada_info")
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -8,10 +8,12 @@ add_record whose answer was lost still stored its records).
 
 from __future__ import annotations
 
+import copy
 import enum
 import functools
 import gzip
 import json
+import re
 
 import attrs
 from aiohttp import web
@@ -44,6 +46,9 @@ class Fault(enum.StrEnum):
     """The right JSON labelled text/html (PHP's default)."""
     OVERSIZED = "oversized"
     """A declared body larger than the 256 MB result limit."""
+    BAD_VALUE = "bad_value"
+    """The right answer, but in the middle row of ``data`` every number is ``"n/a"`` and
+    every date ``"31/02/2023"`` (values no model can read; the other rows are intact)."""
     GZIP_BOMB = "gzip_bomb"
     """HTTP 200, ``Content-Encoding: gzip``: 1 MB on the wire that inflates to 1 GiB."""
     CONTRADICTORY_CODE = "contradictory_code"
@@ -96,9 +101,30 @@ def gzip_bomb() -> bytes:
 _HTML = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _spoil_a_row(payload: object) -> object:
+    payload = copy.deepcopy(payload)
+    rows = payload.get("data") if isinstance(payload, dict) else None
+    if isinstance(rows, list) and rows and isinstance(rows[len(rows) // 2], dict):
+        row = rows[len(rows) // 2]
+        for key, value in row.items():
+            if isinstance(value, str) and _NUMBER.fullmatch(value):
+                row[key] = "n/a"
+            elif isinstance(value, str) and _DATE.match(value):
+                row[key] = "31/02/2023"
+    return payload
+
+
 async def apply_fault(kind: Fault, request: web.Request, reply: Reply | None) -> web.StreamResponse:
     """Answer ``request`` with the fault ``kind`` (``reply`` is the endpoint's answer)."""
     body = json.dumps(reply.payload if reply else {}).encode()
+    if kind is Fault.BAD_VALUE:
+        status = reply.status if reply else 200
+        spoiled = _spoil_a_row(reply.payload if reply else {})
+        return web.json_response(spoiled, status=status)
     if kind is Fault.HTTP_500:
         payload = {"code": 500, "error": "INTERNAL SERVER ERROR", "msg": "INTERNAL SERVER ERROR"}
         return web.json_response(payload, status=500)
