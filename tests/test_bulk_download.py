@@ -129,6 +129,19 @@ async def test_a_refused_cap_splits_the_window() -> None:
     assert sorted(rows) == sorted(a.conn_id for a in attempts)
 
 
+async def test_a_cut_answer_in_no_order_splits_the_window() -> None:
+    # Rows past the cap cut from an unsorted answer: which rows are missing is arbitrary,
+    # so the last row says nothing; the window is split until each half fits.
+    async with FakeWolkvox(knobs=Knobs(download_cap=100, shuffle_at_cap=True)) as fake:
+        camp = fake.create_campaign()
+        attempts = fake.add_call_results(camp.id, START, START + timedelta(days=3), 450, seed=4)
+        async with client_for(fake) as wv:
+            download = wv.iter_phone_results(camp.id, START, START + timedelta(days=3), cap=100)
+            rows = [row.conn_id async for row in download]
+    assert sorted(rows) == sorted(a.conn_id for a in attempts)
+    assert download.requests > 5  # it did split: 450 rows never fit one answer of 100
+
+
 async def test_one_second_over_the_cap_is_an_error_not_partial_data() -> None:
     async with FakeWolkvox(knobs=Knobs(download_cap=100)) as fake:
         camp = fake.create_campaign()

@@ -52,10 +52,12 @@ async def test_auth_errors(fake: FakeWolkvox) -> None:
     assert fake.quota_used() == 0
 
 
+@pytest.mark.parametrize("charged", [True, False], ids=["refusal charged", "not charged"])
 @pytest.mark.parametrize("cap", [1, 2])
-async def test_concurrency_cap_per_token(cap: int) -> None:
+async def test_concurrency_cap_per_token(cap: int, charged: bool) -> None:
     # Raw, unscheduled requests: the client itself would never send a third.
-    async with FakeWolkvox(max_concurrency=cap, latency=0.05) as fake:
+    knobs = Knobs(charge_refusals=charged)
+    async with FakeWolkvox(max_concurrency=cap, latency=0.05, knobs=knobs) as fake:
         other = fake.add_token()
         path = "/api/v2/information.php?api=token_info"
         results = await asyncio.gather(
@@ -64,9 +66,12 @@ async def test_concurrency_cap_per_token(cap: int) -> None:
         )
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * (cap + 1) + [403]  # only the (cap+1)th on the same token
+    [refused] = [body for status, body in results if status == 403]
+    assert f"PER TOKEN ({cap})" in str(refused)  # the message names the cap
     assert fake.stats.peak_in_flight[fake.token] == cap
     assert fake.stats.refusals["simultaneous"] == 1
-    assert fake.quota_used() == cap + 1  # refused requests are not charged
+    # "Every request, failed ones included" costs a unit (§10), a refused one too.
+    assert fake.quota_used() == cap + 1 + charged
 
 
 async def test_quota_is_shared_by_an_operations_tokens() -> None:
@@ -254,3 +259,34 @@ async def test_a_call_past_the_call_limit_is_stopped_and_runs_nothing() -> None:
             ) as resp:
                 assert resp.status == 504
         assert camp.records == [] and fake.stats.refusals["call_limit"] == 1
+
+
+async def test_add_record_follows_the_docs_where_they_speak(fake: FakeWolkvox) -> None:
+    predictive = fake.create_campaign()
+    preview = fake.create_campaign(type="preview")
+    add = "/api/v2/campaign.php?api=add_record&campaign_id={}&type_campaign={}"
+    one = [{"customer_id": "1"}]
+
+    async def post(cid: str, kind: str, tail: str = "", body: Any = one) -> int:
+        status, _ = await raw(
+            fake, "POST", add.format(cid, kind) + tail, token=fake.token, body=body
+        )
+        return status
+
+    # Predictive needs the campaign's status (§5 #2.1); preview's Postman request has none.
+    assert await post(predictive.id, "predictive") == 400
+    assert await post(predictive.id, "predictive", "&campaign_status=go") == 400
+    for status in ("start", "stopped", "1"):
+        assert await post(predictive.id, "predictive", f"&campaign_status={status}") == 201
+    assert await post(preview.id, "preview") == 201
+    # type_campaign in any case (Predictive, as edit_campaign's type_camp spells it).
+    assert await post(predictive.id, "Predictive", "&campaign_status=start") == 201
+    assert await post(preview.id, "PREVIEW") == 201
+    # An impossible date is refused, on add_record and on recall.
+    late = [{"customer_id": "2", "recall_date": "20260230120000"}]
+    assert await post(predictive.id, "predictive", "&campaign_status=start", late) == 400
+    recall = f"/api/v2/campaign.php?api=recall&campaign_id={predictive.id}"
+    for when, expected in (("20261231250000", 400), ("20261231230000", 202)):
+        body = {"recall_date": when, "recall_telephone": "3", "customer_id": "1"}
+        status, _ = await raw(fake, "PUT", recall, token=fake.token, body=body)
+        assert status == expected, when

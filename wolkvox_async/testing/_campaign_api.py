@@ -33,6 +33,8 @@ class Context:
         knobs: Knobs,
         now: datetime,
     ) -> None:
+        if "type_campaign" in query:  # "Predictive" and "PREVIEW" are accepted too
+            query = {**query, "type_campaign": query["type_campaign"].lower()}
         self.query, self.body, self.world = query, body, world
         self.operation, self.token, self.knobs, self.now = operation, token, knobs, now
 
@@ -50,6 +52,18 @@ class Context:
 
 
 Handler = Callable[[Context], Reply]
+_CAMPAIGN_STATUSES: Final = frozenset(["start", "stop", "started", "stopped", "1", "0"])
+
+
+def _impossible(when: str) -> bool:
+    """Whether ``when`` is not a real YYYYmmddHHiiss moment (a 31 February, a 25th hour)."""
+    try:
+        datetime.strptime(when, "%Y%m%d%H%M%S")
+    except ValueError:
+        return True
+    return len(when) != 14
+
+
 # The field lengths: the docs' for opt1..opt12, the library's documented bounds for the
 # rest (one table, models._requests.FIELD_MAX_LENGTHS).
 _MAX_LENGTH: Final = dict(FIELD_MAX_LENGTHS)
@@ -91,6 +105,11 @@ def _add_record(ctx: Context) -> Reply:
         return camp
     if ctx.query.get("type_campaign") is None:
         return bad_params()
+    # Predictive add_record takes the campaign's "current status" (§5 #2.1; Postman
+    # start/stop, public code stopped/1); preview's Postman request has none.
+    status = ctx.query.get("campaign_status")
+    if camp.type == "predictive" and status not in _CAMPAIGN_STATUSES:
+        return bad_params()
     records = ctx.body
     if not isinstance(records, list) or not records:
         return bad_params()
@@ -101,6 +120,8 @@ def _add_record(ctx: Context) -> Reply:
     limits = _MAX_LENGTH if camp.type == "preview" else _PREDICTIVE_MAX_LENGTH
     for record in records:
         problem = _record_problem(record, limits)
+        if problem is None and "recall_date" in record and _impossible(record["recall_date"]):
+            problem = "RECALL_DATE MUST BE A VALID YYYYmmddHHiiss"
         if problem:
             return error(400, "BAD REQUEST", problem)
     capacity = ctx.world.capacity(ctx.operation)
@@ -176,8 +197,8 @@ def _recall(ctx: Context) -> Reply:
     if camp.type != "predictive":
         return error(400, "BAD REQUEST", "THE RECALL API DOES NOT WORK FOR PREVIEW CAMPAIGNS")
     when = body["recall_date"]
-    if len(when) != 14 or not when.isdigit():
-        return error(400, "BAD REQUEST", "RECALL_DATE MUST BE YYYYmmddHHiiss")
+    if _impossible(when):
+        return error(400, "BAD REQUEST", "RECALL_DATE MUST BE A VALID YYYYmmddHHiiss")
     return ok(
         202,
         f"customer_id {body['customer_id']} has been updated and will be call back on "

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["Knobs", "Reply", "bad_params", "error", "ok"]
+__all__ = ["Knobs", "Reply", "bad_params", "error", "ok", "simultaneous"]
 
 
 @attrs.frozen(kw_only=True)
@@ -37,6 +37,14 @@ class Knobs:
     """Past the cap: silently cut the rows (what public code fears) or refuse."""
     empty_report_404: bool = True
     """An empty report window is HTTP 404, as observed; False gives an empty 200."""
+    charge_refusals: bool = True
+    """A call refused 403 SIMULTANEOUS, or stopped at the call limit, costs a unit as every
+    other failed call does ("every request, failed ones included", inferred, §10); False
+    charges only the calls that ran."""
+    shuffle_at_cap: bool = False
+    """Rows past the download cap: the cut answer comes in the order a database gives when
+    it is not asked to sort (shuffled), instead of sorted by time; the docs promise no
+    order, and a client must not trust a cut answer's last row either way."""
     find_record_no_hit_404: bool = False
     """find_record without a hit: a 200 with an empty list, as public code and the Postman
     samples show (default), or True: HTTP 404 "0 records were found"."""
@@ -64,6 +72,14 @@ UNKNOWN_API = error(400, "BAD REQUEST", "THE API YOU WANT TO CONSULT DOES NOT EX
 NO_TOKEN = error(401, "UNAUTHORIZED", "PLEASE ENTER THE WOLKVOX-TOKEN")
 INVALID_TOKEN = error(403, "FORBIDDEN", "PLEASE VALIDATE TOKEN")
 TOKEN_LIMIT = error(403, "FORBIDDEN", "TOKEN LIMIT EXCEEDED")
-SIMULTANEOUS = error(403, "FORBIDDEN", "EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)")
+
+
+def simultaneous(cap: int) -> Reply:
+    """403 for a request past the token's cap; the message names the cap, as the docs'
+    "(2)" does for the documented one."""
+    return error(403, "FORBIDDEN", f"EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN ({cap})")
+
+
+SIMULTANEOUS = simultaneous(2)
 CALL_LIMIT = error(504, "GATEWAY TIMEOUT", "THE REQUEST WAS STOPPED AFTER 60 SECONDS")
 MAINTENANCE = error(403, "FORBIDDEN", "THE SERVER IS UNDER MAINTENANCE, TRY AGAIN LATER")

@@ -1,12 +1,14 @@
 """The simulator's reads: campaign reports 1–10, detail, information and real_time.
 
 Every report is computed from the campaign's call attempts in date_ini..date_end
-(inclusive, Wolkvox time). Limits as documented (§3.1, §10): at most 31 days per query,
+(inclusive, Wolkvox time). Limits as documented (§3.1, §10): at most 31 calendar dates per
+query,
 at most 60,000 rows per answer (truncate or refuse, a knob), an empty window is HTTP 404.
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -64,6 +66,8 @@ def _rows(ctx: Context, code: int | str, rows: list[dict[str, str]]) -> Reply:
     if len(rows) > cap:
         if ctx.knobs.cap_mode == "error":
             return error(400, "BAD REQUEST", f"THE QUERY EXCEEDS {cap} RECORDS")
+        if ctx.knobs.shuffle_at_cap:
+            random.Random(len(rows)).shuffle(rows)  # unsorted: which rows are cut is arbitrary
         rows = rows[:cap]
     return ok(code, f"{len(rows)} records were found", rows, status=200)
 

@@ -2,11 +2,21 @@
 
 One request goes through the gates Wolkvox documents, in this order (wolkvox-api.md §10):
 no token → 401; unknown token → 403 PLEASE VALIDATE TOKEN; maintenance → 403; a request
-beyond the per-token cap in flight → 403 SIMULTANEOUS; quota spent → 403 TOKEN LIMIT
-EXCEEDED. Refused requests are not charged; every other request costs one unit of its
-operation's daily quota (token_info and failed calls included, §2). Then latency, then any
-injected fault, then the endpoint itself. A request whose client gave up keeps running
-(and counting as in flight) until it ends, as a PHP server would.
+beyond the per-token cap in flight → 403 SIMULTANEOUS (naming the cap); quota spent → 403
+TOKEN LIMIT EXCEEDED. Every request of a known token costs one unit of its operation's
+daily quota — token_info, failed calls and a 403 SIMULTANEOUS included (§2, §10) — but a
+request refused at the gate for maintenance ("consumption is disabled") or a spent quota.
+Then latency, then any injected fault, then the endpoint itself. A request whose client
+gave up keeps running (and counting as in flight) until it ends, as a PHP server would.
+
+Where the docs are silent or disagree it had to choose (each a :class:`Knobs` setting
+where a test may want the other reading): "31 days" counts calendar dates, both ends
+included; a refused call is charged (``charge_refusals``); rows past the 60,000 cap are
+cut (``cap_mode``) in time order or shuffled (``shuffle_at_cap``); an empty report window
+is HTTP 404 (``empty_report_404``) but find_record without a hit is 200 with ``[]``
+(``find_record_no_hit_404``); predictive add_record requires ``campaign_status`` (start,
+stop, started, stopped, 1, 0); ``type_campaign`` is read in any case; impossible dates are
+400; record fields longer than ``FIELD_MAX_LENGTHS`` are 400.
 """
 
 from __future__ import annotations
@@ -34,12 +44,12 @@ from ._replies import (
     INVALID_TOKEN,
     MAINTENANCE,
     NO_TOKEN,
-    SIMULTANEOUS,
     TOKEN_LIMIT,
     UNKNOWN_API,
     Knobs,
     Reply,
     error,
+    simultaneous,
 )
 from ._report_api import DETAIL, INFO_API, REALTIME_API, REPORT_API
 from ._state import Attempt, Campaign, FakeStats, Operation, World, wolkvox_day
@@ -272,12 +282,16 @@ class FakeWolkvox:
         if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE):
             return await refuse(MAINTENANCE, "maintenance")
         if stats.in_flight[token] + self.elsewhere >= self.max_concurrency:
-            return await refuse(SIMULTANEOUS, "simultaneous")
+            if self.knobs.charge_refusals:
+                self.world.charge(op, token, self.clock())
+            return await refuse(simultaneous(self.max_concurrency), "simultaneous")
         stats.in_flight[token] += 1
         stats.peak_in_flight[token] = max(stats.peak_in_flight[token], stats.in_flight[token])
         try:
             body = _json_or(await request.read())
             if asyncio.get_running_loop().time() > arrived + self.call_limit:
+                if self.knobs.charge_refusals:
+                    self.world.charge(op, token, self.clock())
                 return answer(CALL_LIMIT, "call_limit")  # stopped: nothing of it runs
             now = self.clock()
             if not self.world.charge(op, token, now):
