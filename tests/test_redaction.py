@@ -203,3 +203,86 @@ def test_a_body_cut_mid_token_keeps_no_piece_of_it() -> None:
     for size in range(8, len(token)):
         assert token[:size] not in redact(f"the server said {token[:size]}", token)
         assert token[-size:] not in redact(f"{token[-size:]} and more", token)
+
+
+def _bodies() -> dict[str, tuple[int, str, bytes]]:
+    """Answers carrying the token where MARK is, by kind: (status, content type, body)."""
+    return {
+        "json": (500, "application/json", b'{"code":500,"error":"MARK","msg":"x"}'),
+        "json-escaped": (200, "application/json", b'{"code":403,"msg":"' + b"MARK" + b'"}'),
+        "html": (502, "text/html", b"<html><body><p>bad gateway MARK</p></body></html>"),
+        "text": (200, "text/plain", b"Fatal error: MARK"),
+        "headers": (400, "text/plain", b"GET /api/v2 HTTP/1.1\r\nwolkvox-token: MARK\r\n"),
+        "upper": (403, "text/html", b"<p>MARK</p>"),
+        "url": (403, "application/json", b'{"code":403,"msg":"see ?t=MARK"}'),
+    }
+
+
+async def test_no_piece_of_the_token_at_any_offset_in_errors_logs_or_cli_output(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The token at every offset (0..259) of answers of every kind, through a real socket:
+    no piece of 8+ of its characters in str, repr, raw_body, a DEBUG log line or what the
+    ``wolkvox`` command prints."""
+    from click.testing import CliRunner
+
+    from wolkvox_async.cli._app import cli
+
+    token = "tok-alpha-0123456789abcdefXYZ"
+    forms = {
+        "json-escaped": "".join(f"\\u{ord(c):04x}" for c in token),
+        "upper": token.upper(),
+        "url": "".join(f"%{ord(c):02x}" for c in token),
+    }
+    kinds = list(_bodies())
+    pieces = {token[i : i + 8].lower() for i in range(len(token) - 7)}
+    answer: list[bytes] = [b""]
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer[0])
+        await writer.drain()
+        writer.close()
+
+    def leaks(text: str) -> list[str]:
+        lowered = text.lower()
+        return [p for p in pieces if p in lowered]
+
+    server = await asyncio.start_server(reply, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    env = {"WOLKVOX_SERVER": "0014", "WOLKVOX_TOKEN": token, "WOLKVOX_BASE_URL": url}
+    checked = 0
+    try:
+        async with WolkvoxClient(server="0014", token=token, base_url=url, max_attempts=1) as wv:
+            for kind in kinds:
+                status, ctype, template = _bodies()[kind]
+                for offset in range(260):
+                    filler = b"<p>error</p>" * 30 if ctype == "text/html" else b"x" * 300
+                    secret = forms.get(kind, token).encode()
+                    body = template.replace(b"MARK", filler[:offset] + secret + filler[offset:])
+                    answer[0] = (
+                        b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+                        b"Connection: close\r\n\r\n" % (status, ctype.encode(), len(body))
+                    ) + body
+                    caplog.clear()
+                    with caplog.at_level(logging.DEBUG, logger="wolkvox_async"):
+                        with pytest.raises(w.WolkvoxError) as info:
+                            await wv.find_record(customer_id=f"c{offset}")
+                    exc = info.value
+                    raw = getattr(exc, "raw_body", b"") or b""
+                    shown = [str(exc), repr(exc), raw.decode(errors="replace"), caplog.text]
+                    if offset % 13 == 0 and status < 500:
+                        # The command, in-process (it runs its own loop); on answers it
+                        # does not retry (a 5xx it would, with real pauses).
+                        result = await asyncio.to_thread(
+                            CliRunner().invoke, cli, ["find", "--customer-id", "c"], env=env
+                        )
+                        assert result.exit_code != 0
+                        shown.append(result.output)
+                    for text in shown:
+                        assert not leaks(text), (kind, offset, text[:300])
+                    checked += 1
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert checked == 260 * len(kinds)
