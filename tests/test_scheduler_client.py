@@ -158,16 +158,26 @@ async def test_with_options_views_share_one_scheduler(
 ) -> None:
     async with make(vfake, clock, max_concurrency=1) as wv:
         bulk = wv.with_options(priority=Priority.BULK)
-        vfake.latency = 0.01
         order: list[str] = []
 
         async def call(client: WolkvoxClient, name: str) -> None:
             await client.token_info()
             order.append(name)
 
+        async def queued(interactive: int, bulk: int) -> None:
+            # (the scheduler's own count; time stands still until the answer is let go)
+            while True:
+                stats = await wv.scheduler_stats()
+                if (stats.queued_interactive, stats.queued_bulk) == (interactive, bulk):
+                    return
+                await asyncio.sleep(0.002)
+
+        vfake.inject(Fault.HELD)  # bulk0 holds the only slot until the test lets it go
         tasks = [asyncio.create_task(call(bulk, f"bulk{i}")) for i in range(5)]
-        await asyncio.sleep(0.005)
+        await asyncio.wait_for(queued(0, 4), 10)
         tasks.append(asyncio.create_task(call(wv, "interactive")))
+        await asyncio.wait_for(queued(1, 4), 10)
+        vfake.let_go()
         await asyncio.gather(*tasks)
         await bulk.close()  # a view closes nothing
         await wv.token_info()

@@ -35,6 +35,9 @@ class Fault(enum.StrEnum):
     """Headers and half the body arrive, then the connection drops."""
     SLOW = "slow"
     """The answer comes after ``delay`` seconds (past the client timeout)."""
+    HELD = "held"
+    """The answer waits until the test calls ``fake.let_go()``: a call in flight for
+    exactly as long as a test needs, whatever the machine's speed."""
     GARBAGE = "garbage"
     HTML = "html"
     """HTTP 200 with an HTML error page."""

@@ -127,6 +127,7 @@ class FakeWolkvox:
         self._ssl = ssl_context
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._release: asyncio.Event | None = None
         self.url = ""
 
     # ---- set-up -------------------------------------------------------------------------
@@ -162,6 +163,12 @@ class FakeWolkvox:
         """Create a campaign directly in the state (no request, no quota)."""
         return self.world.new_campaign(name=name, type=type, skill_id=skill_id)
 
+    def let_go(self) -> None:
+        """Answer the requests held by :attr:`Fault.HELD`, now or when they arrive (call it
+        in the server's loop); a HELD fault injected later holds again."""
+        if self._release is not None:
+            self._release.set()
+
     def campaign(self, campaign_id: str) -> Campaign:
         """The stored state of a campaign."""
         return self.world.campaigns[campaign_id]
@@ -180,9 +187,13 @@ class FakeWolkvox:
     ) -> None:
         """Make the next ``times`` requests (to ``api``, if given) fail with ``fault``.
 
-        ``delay`` is how long a SLOW response takes (default past Wolkvox's 60 s).
+        ``delay`` is how long a SLOW response takes (default past Wolkvox's 60 s); a HELD
+        one waits for :meth:`let_go`.
         """
-        self.faults.add(Fault(fault), times=times, api=api, delay=delay)
+        kind = Fault(fault)
+        if kind is Fault.HELD and (self._release is None or self._release.is_set()):
+            self._release = asyncio.Event()  # held until the next let_go()
+        self.faults.add(kind, times=times, api=api, delay=delay)
 
     def quota_used(self, server: str | None = None) -> int:
         """Calls charged today to an operation (default: the main one)."""
@@ -315,6 +326,9 @@ class FakeWolkvox:
             stats.refusals[f"fault:{fault.kind.value}"] += 1
             if fault.kind is Fault.SLOW:
                 await asyncio.sleep(fault.delay)
+                return answer(reply)
+            if fault.kind is Fault.HELD and self._release is not None:
+                await self._release.wait()
                 return answer(reply)
             return await apply_fault(fault.kind, request, reply)
         finally:
