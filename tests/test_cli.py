@@ -683,3 +683,26 @@ def test_export_writes_an_unreadable_value_as_sent_and_says_so(
     assert len(rows) == 500
     assert [r["date"] for r in rows].count("31/02/2023") == 1  # as Wolkvox sent it
     assert "unread" not in rows[0]
+
+
+def test_the_interactive_reserve_is_shown_and_holds_uploads_back(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    served.world.operations[served.server].daily_quota = 40
+    camp = served.create_campaign()
+    source = tmp_path / "leads.csv"
+    source.write_text("customer_id,tel1\n" + "".join(f"{i},300{i:07d}\n" for i in range(30)))
+    env = {**env, "WOLKVOX_QUOTA_RESERVE": "25"}
+    [shown] = as_json(wolkvox(env, "--json", "quota"))  # type: ignore[misc]
+    assert (shown["used"], shown["reserved"], shown["available_to_bulk"]) == (1, 25, 14)
+    held = wolkvox(env, "upload", camp.id, str(source), "--chunk-size", "1")
+    assert held.exit_code == 3, held.output  # a limit: 30 calls needed, 14 left to bulk
+    said = " ".join(held.output.split())
+    assert "are reserved for interactive calls (quota_reserve: 25)" in said
+    assert len(served.campaign(camp.id).records) == 14  # its share, and not one more
+    assert wolkvox(env, "campaigns", "list").exit_code == 0  # interactive: still served
+    hint = said.rsplit("continue with: ", 1)[1].split()
+    done = wolkvox({**env, "WOLKVOX_QUOTA_RESERVE": "0"}, *hint[1:])
+    assert done.exit_code == 0, done.output
+    assert len(served.campaign(camp.id).records) == 30  # the rest, each once
+    assert wolkvox(env, "--quota-reserve", "lots", "quota").exit_code == 2

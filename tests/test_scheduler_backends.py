@@ -287,3 +287,27 @@ async def test_feedback_is_part_of_the_release(backend: Backend) -> None:
     await scheduler.release(granted, Outcome.ANSWERED, feedback=Feedback(pause_for=30))
     with pytest.raises(WaitTooLong):  # the pause came with the release, for everyone
         await scheduler.acquire(request, max_wait=10)
+
+
+@pytest.mark.parametrize(("reserve", "fraction"), [(4, 0.0), (0, 0.4)], ids=["units", "fraction"])
+async def test_bulk_calls_leave_the_interactive_reserve(
+    backend: Backend, reserve: int, fraction: float
+) -> None:
+    # limit 10, reserve 4 (or 40 %): bulk calls get 6 units, interactive ones all 10.
+    bulk = attrs.evolve(adm(limit=10), reserve=reserve, reserve_fraction=fraction)
+
+    async def take(req: Admission) -> Any:
+        decision, lease = await backend.admit(req, NOW)
+        if lease is not None:
+            await backend.release(lease, NOW)
+        return decision
+
+    for _ in range(6):
+        assert isinstance(await take(bulk), Granted)
+    refused = await take(bulk)
+    assert isinstance(refused, Exhausted) and (refused.used, refused.reserved) == (6, 4)
+    for _ in range(4):
+        assert isinstance(await take(adm(limit=10)), Granted)  # the reserve is theirs
+    spent = await take(adm(limit=10))
+    assert isinstance(spent, Exhausted) and (spent.used, spent.reserved) == (10, 0)
+    assert isinstance(await take(bulk), Exhausted)

@@ -1,5 +1,6 @@
 """The three backends cannot drift: one random sequence of steps (admit, release with each
-outcome, lower the cap, pause, take the server's quota) is run on a reference model built on
+outcome, lower the cap, pause, take the server's quota; admissions with and without a
+BULK call's interactive reserve) is run on a reference model built on
 the pure rules (``_rules.decide`` and the release/refund/hold steps, written here once) and
 on the memory, SQLite and Redis backends (Redis's scripts on a real redis-server, its clock
 set to the step's time). After every step each backend must have decided as the model did
@@ -146,7 +147,7 @@ def outcome(decision: Any) -> tuple[Any, ...]:
     if isinstance(decision, Granted):
         return ("granted", decision.expires, decision.full_until)
     if isinstance(decision, Exhausted):
-        return ("exhausted", decision.used, decision.limit, decision.resets_at)
+        return ("exhausted", decision.used, decision.limit, decision.resets_at, decision.reserved)
     assert isinstance(decision, Blocked)
     return ("blocked", decision.reason, decision.retry_at)
 
@@ -168,6 +169,8 @@ steps = st.lists(
             st.sampled_from([None, 3, 6]),
             st.sampled_from([1, 2]),
             st.sampled_from([None, "p1"]),
+            # A BULK call's interactive reserve: none, 2 calls, or 40 % of the limit.
+            st.sampled_from([(0, 0.0), (0, 0.0), (2, 0.0), (0, 0.4)]),
         ),
         st.tuples(
             st.just("release"),
@@ -194,11 +197,12 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
         for name, backend in backends.items():
             kind = step[0]
             if kind == "admit":
-                _, token, limit, cap, poll = step
+                _, token, limit, cap, poll, (reserve, fraction) = step
                 req = Admission(
                     token=token, operation="op", limit=limit, cap=cap, lease_ttl=TTL,
                     poll_key=poll, poll_interval=INTERVAL, tz=WOLKVOX_TZ, day=day,
-                    resets_at=next_reset(now, WOLKVOX_TZ),
+                    resets_at=next_reset(now, WOLKVOX_TZ), reserve=reserve,
+                    reserve_fraction=fraction,
                 )  # fmt: skip
                 decision, lease = await backend.admit(req, now)
                 seen[name] = outcome(decision)

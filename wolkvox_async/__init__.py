@@ -14,6 +14,7 @@ from ._errors import InvalidToken as InvalidToken
 from ._errors import Maintenance as Maintenance
 from ._errors import NotFound as NotFound
 from ._errors import QuotaExhausted as QuotaExhausted
+from ._errors import QuotaReserved as QuotaReserved
 from ._errors import QuotaSpent as QuotaSpent
 from ._errors import RequestTimeout as RequestTimeout
 from ._errors import ResponseDecodeError as ResponseDecodeError
@@ -67,6 +68,7 @@ __all__ = [
     "NotFound",
     "Priority",
     "QuotaExhausted",
+    "QuotaReserved",
     "QuotaSpent",
     "ReconcileError",
     "Record",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ __all__ = [
     "TRANSFER_MARGIN",
     "ClientConfig",
     "redact",
+    "reserve_of",
 ]
 
 SERVER_LIMIT: Final = 60.0
@@ -129,6 +131,34 @@ def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) ->
         )
 
 
+def _check_reserve(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(
+            f"quota_reserve must be a number of calls or a fraction, got {shown(value)}"
+        )
+    if isinstance(value, int) and value < 0:
+        raise ConfigError(f"quota_reserve must be >= 0 calls, got {value}")
+    if isinstance(value, float) and not 0 <= value < 1:
+        raise ConfigError(
+            f"quota_reserve as a float is a fraction of the limit, 0 <= f < 1, got {shown(value)} "
+            "(give a number of calls as an int)"
+        )
+
+
+def reserve_of(value: object) -> Any:
+    """``quota_reserve`` as given to the client: a number, or ``{Priority.INTERACTIVE: n}``
+    (the only priority a reserve can be for: BULK calls are the ones it holds back)."""
+    if isinstance(value, Mapping):
+        keys = {str(getattr(key, "name", key)).lower() for key in value}
+        if not keys <= {"interactive"}:
+            raise ConfigError(
+                "quota_reserve reserves quota for Priority.INTERACTIVE (BULK calls are the "
+                f"ones held back), got keys {', '.join(sorted(map(shown, value)))}"
+            )
+        return next(iter(value.values()), 0)
+    return value
+
+
 def _check_base_url(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value == "":
         return  # the default: https://wv{server}.wolkvox.com
@@ -183,6 +213,9 @@ class ClientConfig:
     strict: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     """Refuse answers with unknown keys or values that cannot be read (ResponseDecodeError)
     instead of delivering such rows with the value None and ``row.unread`` set."""
+    quota_reserve: int | float = attrs.field(default=0, validator=_check_reserve)
+    """Today's quota kept for interactive calls: units (int) or a fraction of the limit
+    (float, 0 < f < 1); BULK calls may not spend it (see :func:`reserve_of`)."""
     max_answer_bytes: int = attrs.field(default=MAX_ANSWER_BYTES, validator=_check_positive_int)
     """The largest answer read, decompressed: the body is counted while it streams in and
     refused (ResponseDecodeError) once past this, never inflated whole. 256 MB by default."""

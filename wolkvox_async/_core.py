@@ -27,6 +27,7 @@ from ._config import (
     SERVER_LIMIT,
     TRANSFER_MARGIN,
     ClientConfig,
+    reserve_of,
 )
 from ._convert import CONVERTER, STRICT_CONVERTER, WOLKVOX_TZ
 from ._errors import (
@@ -98,6 +99,7 @@ class ClientCore:
         max_attempts: int = 5,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         strict: bool = False,
+        quota_reserve: int | float | Mapping[Priority | str, int | float] = 0,
         verify_ssl: bool = True,
         clock: Clock | None = None,
         transport: Transport | None = None,
@@ -131,6 +133,11 @@ class ClientCore:
             max_answer_bytes: The largest answer read, counted decompressed as it streams
                 in (256 MB, the documented result limit); a larger one (a compression
                 bomb) is refused with ResponseDecodeError, never inflated whole.
+            quota_reserve: Today's quota kept for INTERACTIVE calls: BULK calls (uploads,
+                downloads, ``with_options(priority=BULK)``) are refused with QuotaReserved
+                once only this much is left. Units (an int), a fraction of the limit (a
+                float below 1), or ``{Priority.INTERACTIVE: either}``. Give every client
+                of the operation the same reserve.
             strict: Raise ResponseDecodeError for an answer with unknown keys or a value
                 that cannot be read. By default such a row is delivered, the value None,
                 ``row.unread`` naming it, and a warning is logged (our tests against the
@@ -165,6 +172,7 @@ class ClientCore:
             max_attempts=max_attempts,
             max_answer_bytes=max_answer_bytes,
             strict=strict,
+            quota_reserve=reserve_of(quota_reserve),
         )
         self._converter = STRICT_CONVERTER if self._config.strict else CONVERTER
         self._transport: Transport = transport or AiohttpTransport(
@@ -251,8 +259,11 @@ class ClientCore:
         self._cached = (weakref.ref(loop), scheduler)
         return scheduler
 
-    def _admission(self, route: Route, request: RawRequest) -> Admission:
+    def _admission(self, route: Route, request: RawRequest, *, bulk: bool = False) -> Admission:
+        """What one call asks of the scheduler; a BULK call (or ``bulk``) carries the
+        quota reserve it must leave to interactive calls."""
         config = self._config
+        reserve = config.quota_reserve if bulk or self._priority is Priority.BULK else 0
         poll_key = None
         if route.poll_limited and config.poll_interval > 0:
             digest = hashlib.sha256(f"{self._token_key}|{request.url}".encode()).hexdigest()
@@ -270,12 +281,15 @@ class ClientCore:
             tz=WOLKVOX_TZ,
             day=day,
             resets_at=resets_at,
+            reserve=reserve if isinstance(reserve, int) else 0,
+            reserve_fraction=reserve if isinstance(reserve, float) else 0.0,
         )
 
     async def scheduler_stats(self) -> SchedulerStats:
-        """In flight, queued per priority, quota used/limit/resets_at, refusals, retries."""
-        admission = self._admission(TOKEN_INFO, build_request(self._config, TOKEN_INFO))
-        return await self._scheduler.stats(admission)
+        """In flight, queued per priority, quota used/limit/reserved/available to bulk and
+        resets_at, refusals, retries."""
+        request = build_request(self._config, TOKEN_INFO)
+        return await self._scheduler.stats(self._admission(TOKEN_INFO, request, bulk=True))
 
     async def sync_quota(self) -> SchedulerStats:
         """Read token_info (costs 1 call) and take the server's used/limit for today.
@@ -286,7 +300,7 @@ class ClientCore:
         request, envelope = await self._call(TOKEN_INFO, {}, corrects_quota=True)
         rows = structure_rows(request, envelope, TokenInfo)
         info = rows[0] if rows else TokenInfo()
-        admission = self._admission(TOKEN_INFO, request)
+        admission = self._admission(TOKEN_INFO, request, bulk=True)
         used = info.all_token_today if info.all_token_today is not None else info.token_use_today
         await self._scheduler.set_quota(admission, used=used or 0, limit=info.token_limit)
         return await self._scheduler.stats(admission)

@@ -10,6 +10,7 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     ├── QuotaSpent(resets_at)            the daily quota is spent (catch for both below)
     ├── SchedulerRefusal                 raised by admission; nothing was sent
     │   ├── QuotaExhausted(resets_at)    (also a QuotaSpent)
+    │   │   └── QuotaReserved(reserved)  a BULK call would spend the interactive reserve
     │   ├── WaitTooLong(retry_at)
     │   └── SchedulerUnavailable         the shared backend (Redis) cannot be reached
     └── ApiError(method, url, http_status, body_code, message, raw_body)
@@ -50,6 +51,7 @@ __all__ = [
     "Maintenance",
     "NotFound",
     "QuotaExhausted",
+    "QuotaReserved",
     "QuotaSpent",
     "RequestTimeout",
     "ResponseDecodeError",
@@ -145,6 +147,24 @@ class QuotaExhausted(SchedulerRefusal, QuotaSpent):
         return (
             f"daily quota of operation {self.operation} is spent ({self.used}/{self.limit}); "
             f"it resets at {self.resets_at.isoformat()}"
+        )
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class QuotaReserved(QuotaExhausted):
+    """A BULK call would eat into the quota reserved for interactive calls
+    (``quota_reserve``): bulk work resumes at ``resets_at``; interactive calls go on."""
+
+    reserved: int
+    """The units kept for interactive calls today."""
+
+    def __str__(self) -> str:
+        left = max(0, self.limit - self.used)
+        return (
+            f"the {left} calls left today of operation {self.operation} "
+            f"({self.used}/{self.limit} used) are reserved for interactive calls "
+            f"(quota_reserve: {self.reserved}); bulk work resumes at "
+            f"{self.resets_at.isoformat()}"
         )
 
 

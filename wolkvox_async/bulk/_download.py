@@ -91,8 +91,11 @@ class WindowedDownload(Generic[T]):
         stamp: Callable[[T], datetime | None] | None = None,
         cap: int = MAX_ROWS,
         progress: Callable[[DownloadProgress], object] | None = None,
+        plan: Callable[[int], Awaitable[object]] | None = None,
     ) -> None:
         self._fetch = fetch
+        self._plan = plan
+        """Checks the windows' need against the quota before the first request."""
         self._windows = windows(start, end)
         self._stamp = stamp
         self._cap = cap
@@ -132,6 +135,8 @@ class WindowedDownload(Generic[T]):
         return stamps if all(a <= b for a, b in pairwise(stamps)) else None
 
     async def _rows(self) -> AsyncIterator[T]:
+        if self._plan is not None:
+            await self._plan(len(self._windows))
         todo = deque(self._windows)
         while todo:
             lo, hi = todo.popleft()

@@ -20,6 +20,7 @@ from .._errors import (
     ConfigError,
     Maintenance,
     QuotaExhausted,
+    QuotaReserved,
     ResponseDecodeError,
     SchedulerUnavailable,
     ServerError,
@@ -114,6 +115,9 @@ class Load:
         self.deferred = 0
         """Records of chunks the reader holds back until a resume's input is checked."""
         self.stopped: StopReason | None = None
+        self.planned = StopReason.QUOTA
+        """Why a load of known size was planned short (allow_partial): the quota left,
+        or the part of it reserved for interactive calls."""
         self.cause: WolkvoxError | None = None
         self.stop = asyncio.Event()
         self.spent: list[Chunk] = []
@@ -189,11 +193,11 @@ class Load:
                 self.held = len(records)
                 yield chunk
                 if limit is not None and index >= limit:
-                    self.stopped = StopReason.QUOTA  # what allow_partial planned is sent
+                    self.stopped = self.planned  # what allow_partial planned is sent
                     return
         if records:
             if limit is not None and index >= limit:
-                self.stopped = StopReason.QUOTA
+                self.stopped = self.planned
                 return
             self.held = 0
             yield self.chunk(index, rows, records, b"[" + b",".join(parts) + b"]")
@@ -326,6 +330,8 @@ class Load:
                 refused, refused_since = refused + 1, refused_since or self.clock.time()
                 await self.rest(chunk, pending, exc, refused, refused_since)
                 continue
+            except QuotaReserved as exc:  # the rest of today is for interactive calls
+                self.give_up(chunk, pending, StopReason.QUOTA_RESERVE, exc)
             except (QuotaExhausted, TokenLimitExceeded) as exc:
                 self.give_up(chunk, pending, StopReason.QUOTA, exc)
             except CampaignFull as exc:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from .. import _validate as check
 from .._errors import ConfigError, shown
 from ..models import CampaignType, PhoneResult
+from ..scheduler import Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
-from ._reports import UploadProgress, UploadReport
+from ._reports import InsufficientQuota, UploadProgress, UploadReport
 from ._upload import PATIENCE, RecordSource, upload_records
 
 if TYPE_CHECKING:
@@ -142,12 +143,26 @@ class BulkMethods:
             raise ConfigError("the detail report needs campaign_type")
         start, end = check.moment("start", start), check.moment("end", end)
         method_name, timed = _REPORTS[report]
-        method = getattr(self, method_name)
+        # Bulk work: it queues behind interactive calls and leaves them their reserve.
+        bulk = cast("WolkvoxClient", self).with_options(priority=Priority.BULK)
+        method = getattr(bulk, method_name)
         extra = {"campaign_type": campaign_type} if report == "detail" else {}
 
         def fetch(lo: datetime, hi: datetime) -> Awaitable[Sequence[Any]]:
             result: Awaitable[Sequence[Any]] = method(campaign_id, lo, hi, **extra)
             return result
 
+        async def plan(windows: int) -> None:
+            """Refuse, before the first request, a download that needs more calls than
+            today leaves to bulk work (one per window at least)."""
+            stats = await bulk.scheduler_stats()
+            available = stats.quota_available_to_bulk
+            if available is not None and windows > available:
+                raise InsufficientQuota(
+                    needed=windows, available=available, reserved=stats.quota_reserved
+                )
+
         stamp: Callable[[Any], datetime | None] | None = (lambda row: row.date) if timed else None
-        return WindowedDownload(fetch, start, end, stamp=stamp, cap=cap, progress=progress)
+        return WindowedDownload(
+            fetch, start, end, stamp=stamp, cap=cap, progress=progress, plan=plan
+        )

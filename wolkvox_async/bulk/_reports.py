@@ -29,10 +29,14 @@ class InsufficientQuota(SchedulerRefusal):
     needed: int
     available: int
 
+    reserved: int = 0
+    """Of what is left, the part kept for interactive calls (not counted in available)."""
+
     def __str__(self) -> str:
+        kept = f" to bulk work ({self.reserved} more are reserved for interactive calls)"
         return (
-            f"this load needs {self.needed} calls but only {self.available} are left today; "
-            "pass allow_partial=True to load what fits"
+            f"this load needs {self.needed} calls but only {self.available} are left today"
+            f"{kept if self.reserved else ''}; pass allow_partial=True to load what fits"
         )
 
 
@@ -46,6 +50,9 @@ class StopReason(enum.StrEnum):
     QUOTA = "quota"
     """The daily quota is spent (our ledger or the server said so), or the part of it that
     ``allow_partial`` planned for is used up."""
+    QUOTA_RESERVE = "quota_reserve"
+    """What is left of today's quota is reserved for interactive calls (``quota_reserve``);
+    the load resumes after the reset."""
     CAMPAIGN_FULL = "campaign_full"
     """The campaign holds no more records (404 mentioning licenses / 50,000)."""
     PATIENCE = "patience"

@@ -98,7 +98,7 @@ async def upload_records(
         )
 
     try:
-        limit = await _chunks_allowed(client, records, chunk_size, book, allow_partial)
+        limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
         await _pump(
             load,
             load.chunk_source(records, chunk_size, on_invalid, limit),
@@ -120,7 +120,8 @@ async def upload_records(
     # Only a stop the caller allowed for returns: one that leaves records pending for any
     # other reason raises, so it can never pass for a finished load.
     if load.cause is not None and not (
-        allow_partial and load.stopped in (StopReason.QUOTA, StopReason.CAMPAIGN_FULL)
+        allow_partial
+        and load.stopped in (StopReason.QUOTA, StopReason.QUOTA_RESERVE, StopReason.CAMPAIGN_FULL)
     ):
         load.cause.upload_report = done
         load.cause.add_note(f"upload stopped ({load.stopped}): {done.summary()}")
@@ -158,9 +159,10 @@ def _finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
 
 
 async def _chunks_allowed(
-    client: WolkvoxClient, records: RecordSource, size: int, book: Journal, allow_partial: bool
+    load: Load, records: RecordSource, size: int, book: Journal, allow_partial: bool
 ) -> int | None:
-    """Check the quota a load of known size needs before its first request."""
+    """Check the quota a load of known size needs before its first request: what is left
+    to bulk work, the interactive reserve excluded."""
     if not isinstance(records, Sized):
         return None  # a stream of unknown length: the scheduler refuses at the quota instead
     total = math.ceil(len(records) / size)
@@ -169,17 +171,19 @@ async def _chunks_allowed(
         for i in range(total)
         if (entry := book.state(i)) is None or entry.state is not ChunkState.DONE
     )
-    stats = await client.scheduler_stats()
-    if stats.quota_limit is None or needed == 0:
+    stats = await load.client.scheduler_stats()
+    if stats.quota_available_to_bulk is None or needed == 0:
         return None
-    available = max(0, stats.quota_limit - stats.quota_used)
+    available = stats.quota_available_to_bulk  # the interactive reserve is not ours
     if needed <= available:
         return None
     if not allow_partial:
-        raise InsufficientQuota(needed=needed, available=available)
+        raise InsufficientQuota(needed=needed, available=available, reserved=stats.quota_reserved)
     log.warning(
         "quota allows %d of the %d chunks of this load; loading what fits", available, needed
     )
+    if stats.quota_reserved:
+        load.planned = StopReason.QUOTA_RESERVE
     return available
 
 

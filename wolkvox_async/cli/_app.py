@@ -51,6 +51,14 @@ __all__ = ["cli"]
     show_default=True,
     help="Seconds the server may run one call (Wolkvox: 60); lower only for a simulator.",
 )
+@click.option(
+    "--quota-reserve",
+    envvar="WOLKVOX_QUOTA_RESERVE",
+    default="0",
+    show_default=True,
+    help="Today's quota kept for interactive calls: calls (300) or a fraction (0.3); "
+    "uploads and exports stop short of it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
     "--log-level",
@@ -70,6 +78,7 @@ def cli(
     base_url: str | None,
     state_dir: Path,
     server_limit: float,
+    quota_reserve: str,
     as_json: bool,
     log_level: str,
 ) -> None:
@@ -83,8 +92,15 @@ def cli(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        reserve: int | float = float(quota_reserve) if "." in quota_reserve else int(quota_reserve)
+    except ValueError:
+        raise click.BadParameter(
+            f"{quota_reserve!r} is neither a number of calls nor a fraction",
+            param_hint="--quota-reserve",
+        ) from None
     ctx.obj = Settings(
-        server, token, licenses, redis_url, base_url, state_dir, as_json, server_limit
+        server, token, licenses, redis_url, base_url, state_dir, as_json, server_limit, reserve
     )
 
 
@@ -242,6 +258,8 @@ def quota(settings: Settings) -> None:
                 {
                     "used": stats.quota_used,
                     "limit": stats.quota_limit,
+                    "reserved": stats.quota_reserved,
+                    "available_to_bulk": stats.quota_available_to_bulk,
                     "resets_at": stats.resets_at.isoformat(),
                     "in_flight": stats.in_flight,
                     "source": source,

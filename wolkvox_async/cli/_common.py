@@ -60,6 +60,8 @@ class Settings:
     state_dir: Path
     json: bool
     server_limit: float = 60.0
+    quota_reserve: int | float = 0
+    """Today's quota kept for interactive calls (the upload and export are bulk work)."""
 
     def client(self, **options: Any) -> WolkvoxClient:
         """A client with the persistent ledger (or Redis); usage errors name the setting."""
@@ -81,6 +83,7 @@ class Settings:
             base_url=self.base_url,
             backend=backend,
             server_limit=self.server_limit,
+            quota_reserve=self.quota_reserve,
             poll_policy="raise",
             **options,
         )

@@ -181,6 +181,8 @@ class RedisBackend:
             "1" if req.corrects_quota else "0",
             self._epochs.get(req.operation, ""),
             os.urandom(8).hex(),
+            req.reserve,
+            repr(req.reserve_fraction),
         ]
         keys = [leases, state, quota, self._stamp_key(req.operation, req.poll_key)]
         keys.append(self._epoch_key(req.operation))
@@ -201,7 +203,7 @@ class RedisBackend:
         kind = reply[0]
         if kind == "E":
             used, limit, resets = int(reply[1]), int(reply[2]), float(reply[3])
-            return Exhausted(used=used, limit=limit, resets_at=resets), None
+            return Exhausted(used, limit, resets, reserved=int(reply[5])), None
         if kind == "B":
             retry = float(reply[2])
             return Blocked(reply[1], None if retry < 0 else retry), None

@@ -51,7 +51,8 @@ end
 # KEYS: leases, state, quota, stamp, epoch
 # ARGV: offset, lease_id, limit (-1 = unknown), cap, lease_ttl, poll_interval, has_poll, tz_offset,
 #       corrects_quota ('1': a token_info read that corrects the ledger, never refused for it),
-#       known epoch ('' = none yet), a new epoch id (used if there is none)
+#       known epoch ('' = none yet), a new epoch id (used if there is none),
+#       reserve (units a BULK call must leave), reserve_fraction (of the limit)
 # Every reply ends with the epoch id, for the process to remember.
 ADMIT: Final = (
     _NOW
@@ -84,7 +85,15 @@ local paused = tonumber(redis.call('HGET', KEYS[2], 'paused_until') or '0')
 local used = tonumber(redis.call('HGET', KEYS[3], 'used:' .. day) or '0')
 local limit = tonumber(redis.call('HGET', KEYS[3], 'limit:' .. day) or ARGV[3])
 if limit >= 0 and used >= limit and ARGV[9] ~= '1' then
-  return {'E', tostring(used), tostring(limit), tostring(resets), tostring(day), epoch}
+  return {'E', tostring(used), tostring(limit), tostring(resets), tostring(day), '0', epoch}
+end
+if limit >= 0 and ARGV[9] ~= '1' then
+  local reserved = math.max(tonumber(ARGV[12]), math.ceil(limit * tonumber(ARGV[13])))
+  reserved = math.min(limit, reserved)
+  if reserved > 0 and used >= limit - reserved then
+    return {'E', tostring(used), tostring(limit), tostring(resets), tostring(day),
+      tostring(reserved), epoch}
+  end
 end
 if paused > now then
   return {'B', 'paused', tostring(paused), tostring(day), epoch}

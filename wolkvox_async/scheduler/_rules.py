@@ -6,7 +6,9 @@ outcome atomically. The order of the checks is the order of severity:
 
 1. quota — the operation's calls today (calendar day in Wolkvox time) must stay below its
    limit (licenses × 1000, or what the server last said); spent → refuse at once with the
-   reset time, since waiting would mean waiting until midnight (wolkvox-api.md §3.3);
+   reset time, since waiting would mean waiting until midnight (wolkvox-api.md §3.3). A
+   BULK call must also leave the quota reserved for interactive ones (``quota_reserve``):
+   a nightly export never spends what the CRM needs to answer customers;
 2. pause — after a maintenance 403 the token rests until a stored time;
 3. polling interval — an identical report read within the interval waits for its end
    ("you can consume the information every 5 minutes", §3.1);
@@ -17,6 +19,7 @@ outcome atomically. The order of the checks is the order of severity:
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
@@ -84,6 +87,15 @@ class Admission:
     corrects_quota: bool = False
     """A token_info read made to correct the ledger: never refused for the quota (it is how
     a wrong count gets corrected), though it counts, and waits for a slot, like any call."""
+    reserve: int = 0
+    """Units of today's quota this call must leave untouched: set on BULK calls of a client
+    with a ``quota_reserve`` for interactive ones, 0 otherwise."""
+    reserve_fraction: float = 0.0
+    """The reserve as a fraction of the limit in force (the larger of the two counts)."""
+
+    def reserved(self, limit: int) -> int:
+        """Units of ``limit`` this call may not use."""
+        return min(limit, max(self.reserve, math.ceil(limit * self.reserve_fraction)))
 
 
 @attrs.define(kw_only=True)
@@ -130,11 +142,13 @@ class Blocked:
 
 @attrs.frozen
 class Exhausted:
-    """The operation's quota is spent until ``resets_at``."""
+    """The operation's quota is spent until ``resets_at`` — for this call: with
+    ``reserved``, what is left is kept for interactive calls."""
 
     used: int
     limit: int
     resets_at: float
+    reserved: int = 0
 
 
 Decision = Granted | Blocked | Exhausted
@@ -144,8 +158,13 @@ def decide(req: Admission, snap: Snapshot, now: float) -> Decision:
     """The admission decision; see the module docstring for the order of checks."""
     # The quota limit in force: the server's word first, then the configuration.
     limit = snap.limit_override if snap.limit_override is not None else req.limit
-    if limit is not None and snap.used >= limit and not req.corrects_quota:
-        return Exhausted(used=snap.used, limit=limit, resets_at=req.resets_at)
+    if limit is not None and not req.corrects_quota:
+        if snap.used >= limit:
+            return Exhausted(used=snap.used, limit=limit, resets_at=req.resets_at)
+        if req.reserve or req.reserve_fraction:
+            reserved = req.reserved(limit)
+            if snap.used >= limit - reserved:
+                return Exhausted(snap.used, limit, req.resets_at, reserved)
     if snap.paused_until > now:
         return Blocked("paused", snap.paused_until)
     if req.poll_key is not None and snap.poll_at is not None:

@@ -45,7 +45,13 @@ from datetime import UTC, datetime, tzinfo
 import attrs
 
 from .._convert import WOLKVOX_TZ
-from .._errors import QuotaExhausted, SchedulerUnavailable, WaitTooLong, WolkvoxError
+from .._errors import (
+    QuotaExhausted,
+    QuotaReserved,
+    SchedulerUnavailable,
+    WaitTooLong,
+    WolkvoxError,
+)
 from ._backend import AnnouncesReleases, Backend, LeaseRecord
 from ._clock import Clock
 from ._queue import Queue as _Queue
@@ -121,6 +127,10 @@ class SchedulerStats:
     quota_used: int
     quota_limit: int | None
     resets_at: datetime
+    quota_reserved: int
+    """Units of today's quota kept for interactive calls (``quota_reserve``)."""
+    quota_available_to_bulk: int | None
+    """What BULK calls may still use today: limit − used − reserved (None: no limit)."""
     refusals: dict[str, int]
     retries: dict[str, int]
 
@@ -280,13 +290,24 @@ class Scheduler:
     def _exhausted(
         self, admission: Admission, decision: Exhausted, callers: int = 1
     ) -> QuotaExhausted:
+        resets_at = datetime.fromtimestamp(decision.resets_at, UTC)
+        if decision.reserved:
+            self._count(self._refusals, admission.token, "quota_reserved", callers)
+            log.debug("refuse %s: the rest is reserved (%d)", admission.token, decision.reserved)
+            return QuotaReserved(
+                operation=admission.operation,
+                used=decision.used,
+                limit=decision.limit,
+                resets_at=resets_at,
+                reserved=decision.reserved,
+            )
         self._count(self._refusals, admission.token, "quota_exhausted", callers)
         log.debug("refuse %s: quota %d/%d spent", admission.token, decision.used, decision.limit)
         return QuotaExhausted(
             operation=admission.operation,
             used=decision.used,
             limit=decision.limit,
-            resets_at=datetime.fromtimestamp(decision.resets_at, UTC),
+            resets_at=resets_at,
         )
 
     def _too_long(
@@ -381,6 +402,12 @@ class Scheduler:
                 if isinstance(decision, Granted) and decision.full_until is not None:
                     # The token is full: the next waiter would only be refused.
                     return self._blocked(queue, decision.full_until, now)
+                continue
+            if isinstance(decision, Exhausted) and decision.reserved:
+                # The rest is reserved for interactive calls: this (bulk) waiter is refused,
+                # those behind it are asked for in turn.
+                queue.lanes[waiter.priority].popleft()
+                waiter.future.set_exception(self._exhausted(admission, decision))
                 continue
             if isinstance(decision, Exhausted):
                 waiting = queue.waiting()  # every one of them is a caller refused
@@ -590,6 +617,8 @@ class Scheduler:
         queue = self._queues.get(admission.token, _Queue())
         quota = await self.backend.quota(admission.operation, admission.day)
         limit = quota.limit_override if quota.limit_override is not None else admission.limit
+        reserved = 0 if limit is None else admission.reserved(limit)
+        for_bulk = None if limit is None else max(0, limit - quota.used - reserved)
         return SchedulerStats(
             in_flight=await self.backend.in_flight(
                 admission.token, admission.operation, self.clock.time()
@@ -599,6 +628,8 @@ class Scheduler:
             quota_used=quota.used,
             quota_limit=limit,
             resets_at=datetime.fromtimestamp(admission.resets_at, UTC),
+            quota_reserved=reserved,
+            quota_available_to_bulk=for_bulk,
             refusals=dict(self._refusals.get(admission.token, {})),
             retries=dict(self._retries.get(admission.token, {})),
         )
