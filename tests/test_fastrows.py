@@ -1,0 +1,101 @@
+"""The fast row reader gives exactly what the general path gives, or steps aside.
+
+Every row model is read from generated rows twice: as a dict (the fast path, falling back
+to the general one when it says Slow) and as a read-only mapping (the general path only).
+Values mix the shapes Wolkvox sends with blanks, zero dates, numbers as JSON numbers,
+dates in other formats and impossible ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wolkvox_async import models
+from wolkvox_async._convert import CONVERTER
+
+ROW_MODELS = [
+    cls
+    for cls in vars(models).values()
+    if isinstance(cls, type) and attrs.has(cls) and "unread" in attrs.fields_dict(cls)
+]
+VALUES = st.sampled_from(
+    [
+        "",
+        " ",
+        "\t",
+        None,
+        0,
+        5,
+        2.5,
+        "0",
+        "007",
+        "12",
+        "1,234",
+        "12.5%",
+        "x",
+        "Juan Pérez",
+        "0000-00-00 00:00:00",
+        "2026-11-20 10:15:20",
+        "2026-11-20 10:15:20.000",
+        "2026-02-30 10:00:00",
+        "2026-11-20T10:15:20",
+        "20261120",
+        "NO-ANSWER",
+        "answer machine",
+        "Started",
+        "stopped",
+        "Predictive",
+        "yes",
+    ]
+)
+
+
+def wire_keys(cls: type[Any]) -> list[str]:
+    keys = ["tel1", "tel2", "tel5", "opt1", "opt12", "extra", "phones"]
+    for field in attrs.fields(cls):
+        keys += list(field.metadata.get("wire", (field.name,)))
+    return keys
+
+
+def read(data: Any, cls: type[Any]) -> tuple[Any, Any]:
+    try:
+        row = CONVERTER.structure(data, cls)
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+    unread = None if row.unread is None else (row.unread.fields, row.unread.row)
+    return (row, unread)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), cls=st.sampled_from(ROW_MODELS))
+def test_the_fast_reader_agrees_with_the_general_path(data: st.DataObject, cls: type[Any]) -> None:
+    row = data.draw(st.dictionaries(st.sampled_from(wire_keys(cls)), VALUES, max_size=12))
+    assert read(row, cls) == read(MappingProxyType(row), cls), row
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.glob("fixtures/*.json")))
+def test_the_documented_samples_read_the_same_both_ways(path: Path) -> None:
+    body = json.loads(path.read_text())
+    rows = body.get("data") or body.get("records") if isinstance(body, dict) else body
+    if not isinstance(rows, list):
+        return
+    for cls in ROW_MODELS:
+        for row in rows:
+            if isinstance(row, dict):
+                assert read(row, cls) == read(MappingProxyType(row), cls)
+
+
+def test_the_row_models_are_all_read_fast() -> None:
+    from wolkvox_async._convert import WOLKVOX_TZ
+    from wolkvox_async._fastrows import row_reader
+
+    assert len(ROW_MODELS) >= 14
+    assert all(row_reader(cls, WOLKVOX_TZ) is not None for cls in ROW_MODELS)
