@@ -273,7 +273,9 @@ class CampaignMethods(ClientCore):
             raise ConfigError("recall works on predictive campaigns only (campaign.php #7)")
         body = {
             "recall_date": format_query_datetime(check.moment("at", at)),
-            "recall_telephone": check.non_blank("telephone", telephone, limit=check.PHONE),
+            "recall_telephone": check.non_blank(
+                "telephone", telephone, limit=check.PHONE_MAX_LENGTH
+            ),
             "customer_id": check.non_blank(
                 "customer_id", customer_id, limit=check.CUSTOMER_ID_MAX_LENGTH
             ),
@@ -334,7 +336,7 @@ class CampaignMethods(ClientCore):
             raise ConfigError("find_record needs campaign_id, customer_id or customer_phone")
         params = {
             "campaign_id": None if campaign_id is None else check.campaign_id(campaign_id),
-            "customer_phone": _optional("customer_phone", customer_phone, check.PHONE),
+            "customer_phone": _optional("customer_phone", customer_phone, check.PHONE_MAX_LENGTH),
             "customer_id": _optional("customer_id", customer_id, check.CUSTOMER_ID_MAX_LENGTH),
         }
         return await self._rows(routes.FIND_RECORD, FoundRecord, params)

@@ -23,7 +23,7 @@ __all__ = [
     "CUSTOMER_ID_MAX_LENGTH",
     "FREE_TEXT_MAX_LENGTH",
     "MAX_DATES",
-    "PHONE",
+    "PHONE_MAX_LENGTH",
     "campaign_id",
     "campaign_type",
     "customer_ids",
@@ -46,7 +46,7 @@ _FIRST_YEAR, _LAST_YEAR = 1900, 9998
 FREE_TEXT_MAX_LENGTH: Final = 1000
 """Descriptions and comments: the docs give no length; longer is not a comment."""
 CUSTOMER_ID_MAX_LENGTH: Final = FIELD_MAX_LENGTHS["customer_id"]
-PHONE: Final = PHONE_MAX_LENGTH
+
 T = TypeVar("T")
 
 
