@@ -78,6 +78,7 @@ async def test_a_bulk_load_and_1000_lookups_share_one_quota(
             stats = await wv.scheduler_stats()
     assert len(found) == LOOKUPS  # every lookup answered: none refused for the quota
     assert report.stopped is StopReason.QUOTA_RESERVE and report.records_pending > 0
+    assert report.resumes_at == stats.resets_at  # when the quota resets: resume then
     assert 100 <= report.records_landed <= QUOTA - RESERVE  # never more than its share
     assert_accounted(report)
     assert fake.quota_used() == LOOKUPS + report.records_landed <= QUOTA  # one call a chunk
@@ -109,6 +110,7 @@ async def test_a_load_of_known_size_plans_with_what_is_left_to_bulk(
         assert fake.stats.requests == 0  # refused before anything was sent
         report = await wv.upload_records(camp.id, records, chunk_size=1, allow_partial=True)
         assert (report.stopped, report.records_landed) == (StopReason.QUOTA_RESERVE, 20)
+        assert report.resumes_at == stats.resets_at and "resumable after" in report.summary()
         with pytest.raises(w.QuotaReserved, match="reserved for interactive calls") as refused:
             await wv.with_options(priority=Priority.BULK).token_info()
         assert refused.value.reserved == 80 and refused.value.resets_at is not None

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._errors import (
@@ -115,6 +116,8 @@ class Load:
         self.deferred = 0
         """Records of chunks the reader holds back until a resume's input is checked."""
         self.stopped: StopReason | None = None
+        self.resumes_at: datetime | None = None
+        """When the quota resets, for a load planned short (allow_partial)."""
         self.planned = StopReason.QUOTA
         """Why a load of known size was planned short (allow_partial): the quota left,
         or the part of it reserved for interactive calls."""

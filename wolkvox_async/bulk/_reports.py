@@ -121,6 +121,9 @@ class UploadReport:
     records_pending: int = 0
     """Records read but not in the campaign: refused chunks and chunks never sent. Always
     ``records_read == records_landed + len(failures) + records_pending``."""
+    resumes_at: datetime | None = None
+    """For a stop at the quota or its interactive reserve: when the quota resets and the
+    load can resume (the journal keeps what is pending)."""
 
     @property
     def complete(self) -> bool:
@@ -136,4 +139,6 @@ class UploadReport:
             text += f", {len(self.failures):,} rejected"
         if self.records_pending:
             text += f", {self.records_pending:,} pending (not in the campaign)"
+        if self.resumes_at is not None:
+            text += f"; resumable after {self.resumes_at.isoformat(timespec='seconds')}"
         return text

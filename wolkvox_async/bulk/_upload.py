@@ -95,6 +95,7 @@ async def upload_records(
             elapsed=time.perf_counter() - started,
             stopped=load.stopped,
             records_pending=load.pending + load.held + load.deferred + unread,
+            resumes_at=getattr(load.cause, "resets_at", None) or load.resumes_at,
         )
 
     try:
@@ -184,6 +185,7 @@ async def _chunks_allowed(
     )
     if stats.quota_reserved:
         load.planned = StopReason.QUOTA_RESERVE
+    load.resumes_at = stats.resets_at
     return available
 
 
