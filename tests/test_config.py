@@ -40,6 +40,9 @@ def test_default_base_url_and_operation() -> None:
         ({"timeout": 121}, "timeout"),  # past twice the server's 60 s: not an answer
         ({"timeout": 30, "server_limit": 10}, "timeout"),
         ({"max_concurrency": 3}, "max_concurrency"),
+        ({"strict": "yes"}, "strict"),
+        ({"max_answer_bytes": 0}, "max_answer_bytes"),
+        ({"quota_reserve": -1}, "quota_reserve"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"poll_interval": float("nan")}, "poll_interval"),
         ({"max_wait": -1}, "max_wait"),

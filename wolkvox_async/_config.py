@@ -131,6 +131,11 @@ def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) ->
         )
 
 
+def _check_flag(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name} must be True or False, got {shown(value)}")
+
+
 def _check_reserve(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(
@@ -210,7 +215,7 @@ class ClientConfig:
     """Longest wait for admission before WaitTooLong; None waits as long as needed."""
     max_attempts: int = attrs.field(default=5, validator=_check_positive_int)
     """Attempts per call, retries included."""
-    strict: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    strict: bool = attrs.field(default=False, validator=_check_flag)
     """Refuse answers with unknown keys or values that cannot be read (ResponseDecodeError)
     instead of delivering such rows with the value None and ``row.unread`` set."""
     quota_reserve: int | float = attrs.field(default=0, validator=_check_reserve)
