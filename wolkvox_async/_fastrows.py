@@ -20,12 +20,14 @@ from typing import Any, Final, get_args
 
 import attrs
 
-from .models import CallResult, CampaignStatus, CampaignType
+from .models import CallResult
 from .models._requests import MAX_OPTS, MAX_PHONES
 
 __all__ = ["Slow", "row_reader"]
 
 Parser = Callable[[Any], Any]
+Hook = Callable[[Any, Any], Any]
+"""A cattrs structure hook: (value, type) -> value."""
 
 
 class Slow(Exception):
@@ -90,19 +92,21 @@ def _date(tz: Any) -> Callable[[str], datetime]:
     return convert
 
 
-def _parser(tp: Any, tz: Any) -> Parser | None:
-    """The parser of an ``X | None`` field, or None if this module does not know X."""
+def _parser(tp: Any, tz: Any, hooks: Mapping[Any, Hook]) -> Parser | None:
+    """The parser of an ``X | None`` field, or None if this module does not know X. Text,
+    report dates and call results are read here; the other types by the converter's own
+    hooks (``hooks``), so a value means one thing on both paths."""
     inner = next((arg for arg in get_args(tp) if arg is not type(None)), None)
-    parsers: dict[Any, Parser] = {
-        str: _text,
-        int: _from_text(int),
-        float: _from_text(lambda text: float(text.strip().rstrip("%").replace(",", "."))),
-        datetime: _from_text(_date(tz)),
-        CallResult: _from_text(_result),
-        CampaignStatus: _from_text(lambda text: CampaignStatus(text.strip().lower())),
-        CampaignType: _from_text(lambda text: CampaignType(text.strip().lower())),
-    }
-    return parsers.get(inner) if type(None) in get_args(tp) else None
+    if type(None) not in get_args(tp):
+        return None
+    if inner is str:
+        return _text
+    if inner is datetime:
+        return _from_text(_date(tz))
+    if inner is CallResult:
+        return _from_text(_result)
+    hook = hooks.get(inner)
+    return None if hook is None else _from_text(lambda text: hook(text, None))
 
 
 _ABSENT: Final = object()
@@ -121,9 +125,11 @@ def _series(prefix: str, count: int) -> Callable[[Mapping[str, Any]], tuple[str 
     return read
 
 
-def row_reader(cls: type[Any], tz: Any) -> Callable[[Mapping[str, Any]], Any] | None:
+def row_reader(
+    cls: type[Any], tz: Any, hooks: Mapping[Any, Hook]
+) -> Callable[[Mapping[str, Any]], Any] | None:
     """The fast reader of row model ``cls``, or None if a field's type is not one it
-    knows (the general path then reads every row)."""
+    knows (the general path then reads every row); ``hooks`` read the other types."""
     plan: list[tuple[str, tuple[str, ...], Parser]] = []
     series = []
     fields = attrs.fields(attrs.resolve_types(cls))
@@ -133,7 +139,7 @@ def row_reader(cls: type[Any], tz: Any) -> Callable[[Mapping[str, Any]], Any] | 
         if field.name in _SERIES:
             series.append((field.name, _series(*_SERIES[field.name])))
             continue
-        parse = _parser(field.type, tz)
+        parse = _parser(field.type, tz, hooks)
         if parse is None:
             return None
         plan.append((field.name, field.metadata.get("wire", (field.name,)), parse))
