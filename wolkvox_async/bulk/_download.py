@@ -142,9 +142,7 @@ class WindowedDownload(Generic[T]):
             lo, hi = todo.popleft()
             rows = await self._get(lo, hi)
             if rows is not None and len(rows) < self._cap:
-                for row in rows:
-                    if getattr(row, "unread", None) is not None:
-                        self.unread_rows += 1
+                for row in self._counted(rows):
                     yield row
                 self._done(lo, hi, len(rows))
                 continue
@@ -153,9 +151,7 @@ class WindowedDownload(Generic[T]):
             if rows and stamps and stamps[-1] > lo:
                 last = stamps[-1]
                 kept = [row for row, at in zip(rows, stamps, strict=True) if at < last]
-                for row in kept:
-                    if getattr(row, "unread", None) is not None:
-                        self.unread_rows += 1
+                for row in self._counted(kept):
                     yield row
                 self.rows += len(kept)
                 todo.appendleft((last, hi))  # the rows of the last second come again, whole
@@ -168,6 +164,11 @@ class WindowedDownload(Generic[T]):
             mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
             todo.appendleft((mid + SECOND, hi))
             todo.appendleft((lo, mid))
+
+    def _counted(self, rows: Sequence[T]) -> Sequence[T]:
+        """``rows``, counted into ``unread_rows`` where a value could not be read."""
+        self.unread_rows += sum(1 for row in rows if getattr(row, "unread", None) is not None)
+        return rows
 
     def _done(self, lo: datetime, hi: datetime, count: int) -> None:
         self.rows += count
