@@ -82,14 +82,19 @@ async def test_cancelled_after_sending_holds_the_slot_until_sent_plus_60(
 
 
 async def test_an_answer_after_the_server_limit_is_received_not_retried(
-    fake: FakeWolkvox,
+    vfake: FakeWolkvox, clock: VirtualClock
 ) -> None:
-    # The server ran the call to its limit; its answer is still on the way. The default
-    # timeout waits for it (1.5 × the limit) instead of burning a unit on a retry.
-    async with make(fake, server_limit=0.2) as wv:
-        fake.inject(Fault.SLOW, delay=0.25)
-        info = await wv.token_info()
-    assert (info.token_use_today, fake.stats.requests) == (1, 1)
+    # The server ran the call to its limit; its answer is still on the way at 75 s. The
+    # default timeout (90 s) waits for it instead of burning a unit on a retry.
+    async with make(vfake, clock) as wv:
+        vfake.inject(Fault.HELD)
+        call = asyncio.create_task(wv.token_info())
+        await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
+        await clock.advance(75)
+        assert not call.done()
+        vfake.let_go()
+        info = await call
+    assert (info.token_use_today, vfake.stats.requests) == (1, 1)
 
 
 async def test_a_lease_lives_as_long_as_its_holder_waits_for_the_answer(
