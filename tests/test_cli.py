@@ -706,3 +706,34 @@ def test_the_interactive_reserve_is_shown_and_holds_uploads_back(
     assert done.exit_code == 0, done.output
     assert len(served.campaign(camp.id).records) == 30  # the rest, each once
     assert wolkvox(env, "--quota-reserve", "lots", "quota").exit_code == 2
+
+
+def test_two_uploads_at_once_share_what_the_reserve_leaves_to_bulk(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    # Two commands started together, one ledger (the user's state folder): between them
+    # they land exactly what the reserve leaves to bulk work, and both stop resumable.
+    served.world.operations[served.server].daily_quota = 60
+    run_env = {**os.environ, **env, "WOLKVOX_QUOTA_RESERVE": "40"}
+    procs, camps = [], []
+    for name in ("a", "b"):
+        camp = served.create_campaign()
+        source = tmp_path / f"{name}.csv"
+        source.write_text(
+            "customer_id,tel1\n" + "".join(f"{name}{i},300{i:07d}\n" for i in range(30))
+        )
+        command = [sys.executable, "-m", "wolkvox_async", "upload", camp.id, str(source)]
+        command += ["--chunk-size", "1"]
+        camps.append(camp)
+        procs.append(subprocess.Popen(command, env=run_env, stderr=subprocess.PIPE, text=True))
+    outputs = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [3, 3], outputs
+    assert all("reserved for interactive calls" in " ".join(out.split()) for out in outputs)
+    # A command that finds the limit unknown reads it once (token_info) before loading:
+    # a reserve holds nothing back without it. All of it is bulk work: 60 - 40 calls.
+    reads = sum(1 for r in served.requests if r.api == "token_info")
+    assert 1 <= reads <= 2
+    assert sum(len(served.campaign(c.id).records) for c in camps) + reads == 20
+    assert served.quota_used() == 20
+    assert served.stats.refusals["token_limit"] == served.stats.refusals["simultaneous"] == 0
+    assert wolkvox(env, "find", "--customer-id", "a0").exit_code == 0  # the CRM: served

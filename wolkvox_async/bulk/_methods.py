@@ -13,7 +13,7 @@ from ..models import CampaignType, PhoneResult
 from ..scheduler import Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._reports import InsufficientQuota, UploadProgress, UploadReport
-from ._upload import PATIENCE, RecordSource, upload_records
+from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
 
 if TYPE_CHECKING:
     from ..client import WolkvoxClient
@@ -155,7 +155,7 @@ class BulkMethods:
         async def plan(windows: int) -> None:
             """Refuse, before the first request, a download that needs more calls than
             today leaves to bulk work (one per window at least)."""
-            stats = await bulk.scheduler_stats()
+            stats = await bulk_quota(bulk)
             available = stats.quota_available_to_bulk
             if available is not None and windows > available:
                 raise InsufficientQuota(

@@ -29,6 +29,7 @@ from ._reports import InsufficientQuota, RowFailure, StopReason, UploadProgress,
 
 if TYPE_CHECKING:
     from ..client import WolkvoxClient
+    from ..scheduler import SchedulerStats
 
 __all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _reports
 
@@ -159,20 +160,34 @@ def _finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
     )
 
 
+async def bulk_quota(client: WolkvoxClient) -> SchedulerStats:
+    """Today's numbers for planning bulk work. A ``quota_reserve`` needs the limit to hold
+    anything back; when neither the settings (licenses, daily_quota) nor the ledger know
+    it, it is read from the server once (token_info: 1 call), and the ledger keeps it for
+    every later admission of the day."""
+    stats = await client.scheduler_stats()
+    if stats.quota_limit is None and client.config.quota_reserve:
+        stats = await client.sync_quota()
+    return stats
+
+
 async def _chunks_allowed(
     load: Load, records: RecordSource, size: int, book: Journal, allow_partial: bool
 ) -> int | None:
     """Check the quota a load of known size needs before its first request: what is left
-    to bulk work, the interactive reserve excluded."""
+    to bulk work, the interactive reserve excluded. (A stream of unknown length is held
+    back by the scheduler instead; with a reserve, the limit is learnt first all the same.)"""
     if not isinstance(records, Sized):
-        return None  # a stream of unknown length: the scheduler refuses at the quota instead
+        if load.client.config.quota_reserve:
+            await bulk_quota(load.client)
+        return None
     total = math.ceil(len(records) / size)
     needed = sum(
         1
         for i in range(total)
         if (entry := book.state(i)) is None or entry.state is not ChunkState.DONE
     )
-    stats = await load.client.scheduler_stats()
+    stats = await bulk_quota(load.client)
     if stats.quota_available_to_bulk is None or needed == 0:
         return None
     available = stats.quota_available_to_bulk  # the interactive reserve is not ours
