@@ -731,9 +731,13 @@ def test_two_uploads_at_once_share_what_the_reserve_leaves_to_bulk(
     assert all("reserved for interactive calls" in " ".join(out.split()) for out in outputs)
     # A command that finds the limit unknown reads it once (token_info) before loading:
     # a reserve holds nothing back without it. All of it is bulk work: 60 - 40 calls.
+    # Two reads that cross may each count the other once (the ledger cannot know whether
+    # the server's count included a call admitted while it was read): never past the
+    # reserve, at most one unit left unused.
     reads = sum(1 for r in served.requests if r.api == "token_info")
     assert 1 <= reads <= 2
-    assert sum(len(served.campaign(c.id).records) for c in camps) + reads == 20
-    assert served.quota_used() == 20
+    landed = sum(len(served.campaign(c.id).records) for c in camps)
+    assert 20 - (reads - 1) <= landed + reads <= 20
+    assert served.quota_used() == landed + reads
     assert served.stats.refusals["token_limit"] == served.stats.refusals["simultaneous"] == 0
     assert wolkvox(env, "find", "--customer-id", "a0").exit_code == 0  # the CRM: served

@@ -24,6 +24,7 @@ from wolkvox_async.scheduler import (
     Feedback,
     MemoryBackend,
     Outcome,
+    QuotaState,
     RedisBackend,
     Scheduler,
     SQLiteBackend,
@@ -188,7 +189,22 @@ async def test_server_numbers_override_the_ledger(backend: Backend) -> None:
     decision, _ = await backend.admit(adm(limit=5000), NOW)
     assert isinstance(decision, Exhausted) and decision.limit == 100
     await backend.set_quota("op", adm().day, used=10, limit=None)  # limit kept
-    assert (await backend.quota("op", adm().day)).limit_override == 100
+    assert (await backend.quota("op", adm().day)) == QuotaState(used=10, limit_override=100)
+
+
+async def test_calls_admitted_after_the_servers_read_are_added_to_its_count(
+    backend: Backend,
+) -> None:
+    # The server's count was read when the ledger stood at 3 (the read included); two more
+    # were admitted before its answer came back: they may not be in it.
+    await backend.set_quota("op", adm().day, used=3, limit=None)
+    for _ in range(2):
+        assert isinstance((await backend.admit(adm(limit=5000), NOW))[0], Granted)
+    await backend.set_quota("op", adm().day, used=1, limit=None, since=3)
+    assert (await backend.quota("op", adm().day)).used == 3
+    # Nothing admitted since the read: the server's count, lower as well as higher.
+    await backend.set_quota("op", adm().day, used=2, limit=None, since=3)
+    assert (await backend.quota("op", adm().day)).used == 2
 
 
 async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:

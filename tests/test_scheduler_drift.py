@@ -130,8 +130,10 @@ class Model:
     async def pause(self, token: str, operation: str, now: float, seconds: float) -> None:
         self.paused[token] = max(self.paused[token], now + seconds)
 
-    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
-        self.used[day] = used
+    async def set_quota(
+        self, operation: str, day: str, *, used: int, limit: int | None, since: int | None = None
+    ) -> None:
+        self.used[day] = used + max(0, self.used[day] - since) if since is not None else used
         if limit is not None:
             self.limits[day] = limit
 
@@ -180,7 +182,12 @@ steps = st.lists(
         ),
         st.tuples(st.just("lower_cap"), st.sampled_from(["tA", "tB"])),
         st.tuples(st.just("pause"), st.sampled_from(["tA", "tB"]), st.sampled_from([5.5, 40.5])),
-        st.tuples(st.just("set_quota"), st.integers(0, 8), st.sampled_from([None, 2, 7])),
+        st.tuples(
+            st.just("set_quota"),
+            st.integers(0, 8),
+            st.sampled_from([None, 2, 7]),
+            st.sampled_from([None, 0, 3]),  # since: the ledger's count when it was read
+        ),
     ).flatmap(lambda step: st.tuples(st.just(step), st.sampled_from([0, 1, 7, 30, 70]))),
     min_size=1,
     max_size=25,
@@ -226,7 +233,7 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
             elif kind == "pause":
                 await backend.pause(step[1], "op", now, step[2])
             elif kind == "set_quota":
-                await backend.set_quota("op", day, used=step[1], limit=step[2])
+                await backend.set_quota("op", day, used=step[1], limit=step[2], since=step[3])
             state = [await backend.in_flight(t, "op", now) for t in ("tA", "tB")]
             quota = await backend.quota("op", day)
             if not isinstance(quota, tuple):

@@ -109,8 +109,16 @@ class Backend(Protocol):
         """Admit nothing for the token for ``seconds``."""
         ...
 
-    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
-        """Overwrite the day's usage (and the limit, if given) with the server's word."""
+    async def set_quota(
+        self, operation: str, day: str, *, used: int, limit: int | None, since: int | None = None
+    ) -> None:
+        """Take the server's count of the day (and its limit, if given).
+
+        ``since`` is the ledger's count when the read that gave ``used`` was admitted: the
+        calls admitted after it may not have reached the server yet, so they are added
+        (two processes reading token_info while the other loaded set the count back, and
+        between them they loaded past a reserve). A read with nothing admitted meanwhile
+        sets the count to the server's exactly, lower as well as higher."""
         ...
 
     async def quota(self, operation: str, day: str) -> QuotaState:

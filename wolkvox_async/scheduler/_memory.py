@@ -136,9 +136,12 @@ class MemoryBackend:
         """Nothing admitted for ``seconds``."""
         self._paused[token] = max(now + seconds, self._paused.get(token, 0.0))
 
-    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
-        """Take the server's numbers."""
-        self._used[operation, day] = used
+    async def set_quota(
+        self, operation: str, day: str, *, used: int, limit: int | None, since: int | None = None
+    ) -> None:
+        """Take the server's numbers; see Backend.set_quota."""
+        now = self._used.get((operation, day), 0)
+        self._used[operation, day] = used + max(0, now - since) if since is not None else used
         if limit is not None:
             self._limits[operation, day] = limit
 

@@ -277,10 +277,13 @@ class RedisBackend:
         """Nothing admitted for ``seconds`` (of Redis time)."""
         await self._set_state(token, operation, "paused_until", seconds)
 
-    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
+    async def set_quota(
+        self, operation: str, day: str, *, used: int, limit: int | None, since: int | None = None
+    ) -> None:
         """Take the server's numbers for ``day``."""
         _, _, quota = self._keys(operation, "-")
         args = [_day_number(day), used, -1 if limit is None else limit]
+        args.append(-1 if since is None else since)
         await self._guard(lambda: self._run("SET_QUOTA", [quota], args), None)
 
     async def quota(self, operation: str, day: str) -> QuotaState:

@@ -189,9 +189,15 @@ return 1
 """
 )
 
-# KEYS: quota;  ARGV: offset, day, used, limit (-1 = keep)
+# KEYS: quota;  ARGV: offset, day, used, limit (-1 = keep), since (-1 = none): the calls
+# counted since ``since`` are added to the server's count (Backend.set_quota).
 SET_QUOTA: Final = """
-redis.call('HSET', KEYS[1], 'used:' .. ARGV[2], ARGV[3])
+local used = tonumber(ARGV[3])
+if tonumber(ARGV[5]) >= 0 then
+  local now = tonumber(redis.call('HGET', KEYS[1], 'used:' .. ARGV[2]) or '0')
+  used = used + math.max(0, now - tonumber(ARGV[5]))
+end
+redis.call('HSET', KEYS[1], 'used:' .. ARGV[2], used)
 if tonumber(ARGV[4]) >= 0 then redis.call('HSET', KEYS[1], 'limit:' .. ARGV[2], ARGV[4]) end
 redis.call('EXPIRE', KEYS[1], 4 * 86400)
 return 1

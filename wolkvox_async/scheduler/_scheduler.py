@@ -597,10 +597,14 @@ class Scheduler:
             return False
         return True
 
-    async def set_quota(self, admission: Admission, *, used: int, limit: int | None) -> None:
-        """Take the server's numbers for today (``sync_quota``)."""
+    async def set_quota(
+        self, admission: Admission, *, used: int, limit: int | None, since: int | None = None
+    ) -> None:
+        """Take the server's numbers for today (``sync_quota``; see Backend.set_quota)."""
         admission = self._dated(admission, self.clock.time())
-        await self.backend.set_quota(admission.operation, admission.day, used=used, limit=limit)
+        await self.backend.set_quota(
+            admission.operation, admission.day, used=used, limit=limit, since=since
+        )
         for queue in self._queues.values():
             self._kick(queue)
 

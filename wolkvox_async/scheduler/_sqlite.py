@@ -326,15 +326,18 @@ class SQLiteBackend:
         if self.fallback is not None:
             await self.fallback.pause(token, operation, now, seconds)
 
-    async def set_quota(self, operation: str, day: str, *, used: int, limit: int | None) -> None:
-        """Take the server's numbers."""
+    async def set_quota(
+        self, operation: str, day: str, *, used: int, limit: int | None, since: int | None = None
+    ) -> None:
+        """Take the server's numbers; see Backend.set_quota."""
 
         def step(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO quota (operation, day, used, limit_override) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (operation, day) DO UPDATE SET used = excluded.used, "
+                "ON CONFLICT (operation, day) DO UPDATE SET used = excluded.used + "
+                "MAX(0, used - COALESCE(?, used)), "
                 "limit_override = COALESCE(excluded.limit_override, limit_override)",
-                (operation, day, used, limit),
+                (operation, day, used, limit, since),
             )
 
         await self._run(step)
