@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class Simulator:
     """FakeWolkvox in a subprocess (its own core), and a raw session to drive it."""
 
     def __init__(self, latency_ms: float, licenses: int, *extra: str) -> None:
+        self._trace = Path(tempfile.mkdtemp()) / "timeline.json"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -42,6 +44,8 @@ class Simulator:
                 str(latency_ms),
                 "--licenses",
                 str(licenses),
+                "--trace",
+                str(self._trace),
                 *extra,
             ],
             stdout=subprocess.PIPE,
@@ -82,11 +86,28 @@ class Simulator:
         )
         return int(body["total_records"])
 
-    def stop(self) -> None:
+    def stop(self) -> list[tuple[float, float]]:
+        """Stop it; each request's (arrived, answered) in time.monotonic() seconds."""
         self.proc.terminate()
         self.proc.wait(10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        if not self._trace.exists():
+            return []
+        timeline = [tuple(pair) for pair in json.loads(self._trace.read_text())]
+        shutil.rmtree(self._trace.parent, ignore_errors=True)
+        return sorted(timeline)  # type: ignore[arg-type]
+
+
+def slot_idle_ms(timeline: list[tuple[float, float]], slots: int = 2) -> float:
+    """Milliseconds per call the token's ``slots`` stood idle at the server between the
+    first arrival and the last answer (a slot is busy from a request's arrival, its body
+    included, to its answer)."""
+    if not timeline:
+        return float("nan")
+    span = max(end for _, end in timeline) - timeline[0][0]
+    busy = sum(end - start for start, end in timeline)
+    return (slots * span - busy) / len(timeline) * 1000
 
 
 def add_record_path(campaign: str) -> str:
@@ -176,4 +197,4 @@ def print_table(table: list[dict[str, Any]], columns: list[tuple[str, str, int]]
     (key0, head0, w0), *rest = columns
     print(f"{head0:{w0}} " + " ".join(f"{head:>{w}}" for _, head, w in rest))
     for row in table:
-        print(f"{row[key0]!s:{w0}} " + " ".join(f"{row[key]!s:>{w}}" for key, _, w in rest))
+        print(f"{row[key0]!s:{w0}} " + " ".join(f"{row.get(key, '')!s:>{w}}" for key, _, w in rest))

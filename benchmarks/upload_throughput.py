@@ -23,17 +23,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from _common import LOAD_COLUMNS, RESULTS, TOKEN, Simulator, add_record_path, lead, publish
+from _common import (
+    LOAD_COLUMNS,
+    RESULTS,
+    TOKEN,
+    Simulator,
+    add_record_path,
+    lead,
+    publish,
+    save,
+    slot_idle_ms,
+)
 
 from wolkvox_async import WolkvoxClient
+from wolkvox_async._protocol import RawRequest, RawResponse
+from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.scheduler import MemoryBackend
 
+REFERENCE = "(reference: raw aiohttp, pre-encoded)"
 SAMPLE = 20_000
 """Records timed for the 100-per-call loop."""
 Loader = Callable[
@@ -41,19 +56,38 @@ Loader = Callable[
 ]
 
 
-async def ours(
-    sim: Simulator,
-    session: aiohttp.ClientSession,
-    campaign: str,
-    rows: list[dict[str, str]],
-    _: float,
-) -> int:
-    async with WolkvoxClient(
-        server="0014", token=TOKEN, base_url=sim.url, backend=MemoryBackend()
-    ) as wv:
-        report = await wv.upload_records(campaign, rows)
-        assert report.complete, report
-        return (await wv.scheduler_stats()).retries.get("TooManySimultaneous", 0)
+class _Timed(AiohttpTransport):
+    """Our transport, noting when each request is handed to aiohttp (the slot granted)."""
+
+    def __init__(self, sends: list[float]) -> None:
+        super().__init__()
+        self.sends = sends
+
+    async def send(self, request: RawRequest, written: Any = None) -> RawResponse:
+        self.sends.append(time.monotonic())
+        return await super().send(request, written)
+
+
+def ours(sends: list[float]) -> Loader:
+    async def load(
+        sim: Simulator,
+        session: aiohttp.ClientSession,
+        campaign: str,
+        rows: list[dict[str, str]],
+        _: float,
+    ) -> int:
+        async with WolkvoxClient(
+            server="0014",
+            token=TOKEN,
+            base_url=sim.url,
+            backend=MemoryBackend(),
+            transport=_Timed(sends),
+        ) as wv:
+            report = await wv.upload_records(campaign, rows)
+            assert report.complete, report
+            return (await wv.scheduler_stats()).retries.get("TooManySimultaneous", 0)
+
+    return load
 
 
 def sequential(size: int) -> Loader:
@@ -104,7 +138,7 @@ def _limiter(latency: float) -> Any:
     return AsyncLimiter(2, max(latency, 0.001))  # tuned to 2 / L calls per second
 
 
-def prepared(rows: list[dict[str, str]]) -> Loader:
+def prepared(rows: list[dict[str, str]], sends: list[float]) -> Loader:
     """The reference: two workers, bodies encoded beforehand (outside the timing)."""
     bodies = [json.dumps(rows[i : i + 10_000]).encode() for i in range(0, len(rows), 10_000)]
 
@@ -123,6 +157,7 @@ def prepared(rows: list[dict[str, str]]) -> Loader:
             nonlocal refused
             while queue:
                 body = queue.pop()
+                sends.append(time.monotonic())
                 async with session.post(url, data=body, headers={"wolkvox-token": TOKEN}) as resp:
                     await resp.read()
                     refused += resp.status == 403
@@ -133,16 +168,24 @@ def prepared(rows: list[dict[str, str]]) -> Loader:
     return load
 
 
-async def measure(records: int, latency_ms: float) -> list[dict[str, Any]]:
+def _pre_send_ms(sends: list[float], arrivals: list[float]) -> float:
+    """Median milliseconds from a request handed to aiohttp to its arrival at the server
+    (the k-th send is the k-th arrival: two in flight leave and arrive in order)."""
+    gaps = [arrived - sent for sent, arrived in zip(sorted(sends), arrivals, strict=False)]
+    return round(statistics.median(gaps) * 1000, 2) if gaps else float("nan")
+
+
+async def measure(records: int, latency_ms: float, run: int) -> list[dict[str, Any]]:
     rows = [lead(i) for i in range(records)]
     bound = 2 * 10_000 / (latency_ms / 1000)
+    sends: dict[str, list[float]] = {"wolkvox-async": [], REFERENCE: []}
     contenders: list[tuple[str, Loader, int]] = [
-        ("wolkvox-async", ours, records),
+        ("wolkvox-async", ours(sends["wolkvox-async"]), records),
         ("sequential, 100 per call", sequential(100), min(records, SAMPLE)),
         ("sequential, 10,000 per call", sequential(10_000), records),
         ("Semaphore(2) + gather", gathered(lambda _: asyncio.Semaphore(2)), records),
         ("aiolimiter 2/L", gathered(_limiter), records),
-        ("(reference: raw aiohttp, pre-encoded)", prepared(rows), records),
+        (REFERENCE, prepared(rows, sends[REFERENCE]), records),
     ]
     results = []
     for name, loader, count in contenders:
@@ -153,28 +196,55 @@ async def measure(records: int, latency_ms: float) -> list[dict[str, Any]]:
             async with aiohttp.ClientSession() as session:
                 campaign = await sim.new_campaign(session)
                 before = await sim.used(session)
-                started = time.perf_counter()
+                gc.collect()  # the previous contender's garbage is not this one's
+                started, cpu = time.monotonic(), time.process_time()
                 refused = await loader(sim, session, campaign, rows[:count], latency_ms / 1000)
-                elapsed = time.perf_counter() - started
+                cpu = time.process_time() - cpu
+                ended = time.monotonic()
+                elapsed = ended - started
                 used = await sim.used(session) - before - 1
                 stored = await sim.stored(session, campaign)
-                rate = stored / elapsed  # what landed: refused chunks are lost
-                results.append(
-                    {
-                        "contender": name,
-                        "latency_ms": latency_ms,
-                        "records": count,
-                        "records_stored": stored,
-                        "records_per_s": round(rate),
-                        "ratio_to_bound": round(rate / bound, 3),
-                        "quota_units": used,
-                        "refusals_403": refused,
-                        "elapsed_s": round(elapsed, 2),
-                    }
-                )
         finally:
-            sim.stop()
+            timeline = [t for t in sim.stop() if started <= t[0] <= ended]
+        rate = stored / elapsed  # what landed: refused chunks are lost
+        row = {
+            "contender": name,
+            "latency_ms": latency_ms,
+            "run": run,
+            "records": count,
+            "records_stored": stored,
+            "records_per_s": round(rate),
+            "ratio_to_bound": round(rate / bound, 3),
+            "quota_units": used,
+            "refusals_403": refused,
+            "elapsed_s": round(elapsed, 2),
+            "client_cpu_us_per_record": round(cpu / count * 1e6, 2),
+            "slot_idle_ms_per_call": round(slot_idle_ms(timeline), 2),
+        }
+        if name in sends:
+            row["pre_send_ms"] = _pre_send_ms(sends[name], [t[0] for t in timeline])
+        results.append(row)
+    ours_row, reference = results[0], results[-1]
+    ours_row["ratio_to_reference"] = round(
+        ours_row["records_per_s"] / reference["records_per_s"], 3
+    )
     return results
+
+
+def summary(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per contender and latency: the median run, and the spread over runs."""
+    out = []
+    keys = dict.fromkeys((r["contender"], r["latency_ms"]) for r in table)
+    for contender, latency in keys:
+        runs = [r for r in table if (r["contender"], r["latency_ms"]) == (contender, latency)]
+        ratios = sorted(r["ratio_to_bound"] for r in runs)
+        middle = sorted(runs, key=lambda r: r["ratio_to_bound"])[len(runs) // 2]
+        row = {**middle, "runs": len(runs), "ratio_spread": f"{ratios[0]}–{ratios[-1]}"}
+        if "ratio_to_reference" in middle:
+            vs = sorted(r["ratio_to_reference"] for r in runs)
+            row["reference_spread"] = f"{vs[0]}–{vs[-1]}"
+        out.append(row)
+    return out
 
 
 def plot(table: list[dict[str, Any]]) -> None:
@@ -215,16 +285,29 @@ def main() -> None:
     )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[20.0, 50.0, 200.0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of every contender")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="also print, per call, the pre-send and idle-slot milliseconds (ours, reference)",
+    )
     args = parser.parse_args()
     table: list[dict[str, Any]] = []
-    for latency in args.latency_ms:
-        table += asyncio.run(measure(args.records, latency))
-    publish(
-        "upload_throughput",
-        table,
-        [("contender", "contender", 38), ("latency_ms", "L ms", 5), *LOAD_COLUMNS],
-    )
-    plot(table)
+    for run in range(args.runs):
+        for latency in args.latency_ms:
+            table += asyncio.run(measure(args.records, latency, run))
+    rows = summary(table)
+    columns = [("contender", "contender", 38), ("latency_ms", "L ms", 5), *LOAD_COLUMNS]
+    columns += [
+        ("ratio_spread", "spread", 11),
+        ("ratio_to_reference", "/ref", 6),
+        ("client_cpu_us_per_record", "CPU µs/rec", 10),
+    ]
+    if args.trace:
+        columns += [("pre_send_ms", "pre-send ms", 11), ("slot_idle_ms_per_call", "idle ms", 8)]
+    publish("upload_throughput", rows, columns)
+    save("upload_throughput_runs", table)
+    plot(rows)
 
 
 if __name__ == "__main__":

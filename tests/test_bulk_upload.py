@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
+from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.bulk._journal import NOT_SENT, ChunkState, Journal
 from wolkvox_async.testing import FakeWolkvox, Fault, Knobs, reset_shared_state
 
@@ -398,3 +400,63 @@ async def test_a_load_that_sent_nothing_leaves_no_journal(
         assert not journal.exists() and fake.stats.requests == 0
         report = await wv.upload_records(camp.id, bad[1:], journal=journal)  # just runs
     assert report.complete and journal.exists()
+
+
+async def test_the_reader_never_runs_between_a_senders_answer_and_its_next_request(
+    fake: FakeWolkvox,
+) -> None:
+    """Wolkvox's 2 slots are the bound: between a sender's answer and its next request's
+    bytes on the socket (slot granted to body written), reading the next chunks waits."""
+    fake.latency = 0.005  # the reader (100 records, ~0.1 ms a batch) is always ahead
+    camp = fake.create_campaign()
+    events: list[tuple[str, int]] = []
+
+    class Watched(AiohttpTransport):
+        async def send(self, request: Any, written: Any = None) -> Any:
+            call = len([e for e in events if e[0] == "granted"])
+            events.append(("granted", call))
+
+            def body_out() -> None:
+                events.append(("written", call))
+                written()
+
+            answer = await super().send(request, body_out)
+            events.append(("answer", call))
+            return answer
+
+    def source() -> Iterator[Record]:
+        for record in records(4_000):
+            events.append(("read", 0))
+            yield record
+
+    async with client_for(fake, transport=Watched()) as wv:
+        report = await wv.upload_records(camp.id, source(), chunk_size=100)
+    assert report.complete and report.requests == 40
+    # Each call: no read from its slot granted to its body written.
+    for call in range(40):
+        start, end = events.index(("granted", call)), events.index(("written", call))
+        assert all(kind != "read" for kind, _ in events[start:end]), call
+    # Each answer: the next request is granted before anything more is read.
+    for call in range(40):
+        after = events[events.index(("answer", call)) :]
+        following = [kind for kind, _ in after if kind in ("read", "granted")]
+        if "granted" in following:  # the last answers have no request after them
+            assert following[0] == "granted", call
+
+
+async def test_a_load_keeps_what_existed_before_it_out_of_the_collectors_passes(
+    fake: FakeWolkvox,
+) -> None:
+    # A full collection walks every container of the process — the caller's million input
+    # rows included — mid-load; what exists when the load starts is frozen until it ends.
+    camp = fake.create_campaign()
+    rows = records(300)
+    frozen: list[int] = []
+    assert gc.get_freeze_count() == 0
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(
+            camp.id, rows, chunk_size=100, progress=lambda _: frozen.append(gc.get_freeze_count())
+        )
+    assert report.complete and len(frozen) == 3
+    assert min(frozen) > len(rows)  # the input rows are among the frozen objects
+    assert gc.get_freeze_count() == 0  # thawed when the load ended

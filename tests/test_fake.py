@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -214,7 +216,8 @@ async def test_plugin_fixture(fake_wolkvox: FakeWolkvox) -> None:
         assert (await wv.token_info()).token_limit == 3000
 
 
-async def test_runs_as_a_process() -> None:
+async def test_runs_as_a_process_and_writes_its_timeline_on_exit(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.json"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -223,9 +226,12 @@ async def test_runs_as_a_process() -> None:
         "0",
         "--token",
         "proc-token",
+        "--trace",
+        str(trace),
         stdout=asyncio.subprocess.PIPE,
     )
     try:
+        before = time.monotonic()
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         url = line.split(" on ")[1].split()[0]
@@ -234,9 +240,13 @@ async def test_runs_as_a_process() -> None:
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "/api/v2/information.php?api=token_info") as resp:
                 assert resp.status == 401
+        after = time.monotonic()
     finally:
         proc.terminate()
-        await proc.wait()
+        assert await proc.wait() == 0  # SIGTERM ends it cleanly, trace written
+    timeline = json.loads(trace.read_text())
+    assert len(timeline) == 2  # one machine-wide clock: inside this test's own span
+    assert all(before <= arrived <= answered <= after for arrived, answered in timeline)
 
 
 async def test_a_call_past_the_call_limit_is_stopped_and_runs_nothing() -> None:

@@ -120,6 +120,7 @@ class CampaignMethods(ClientCore):
         body: list[WireRecord] | bytes,
         count: int,
         on_send: Callable[[float], None] | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> AddRecordResult:
         """Send checked records (or their JSON, encoded ahead by a bulk load)."""
         params: dict[str, str | None] = {"type_campaign": kind.value, "campaign_id": cid}
@@ -127,7 +128,9 @@ class CampaignMethods(ClientCore):
         # Postman request omits it, so it is only sent for predictive campaigns.
         if kind is CampaignType.PREDICTIVE:
             params["campaign_status"] = campaign_status
-        _, envelope = await self._call(routes.ADD_RECORD, params, body, on_send=on_send)
+        _, envelope = await self._call(
+            routes.ADD_RECORD, params, body, on_send=on_send, on_written=on_written
+        )
         rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
         first: Any = rows[0] if rows and isinstance(rows[0], dict) else {}
         total = first.get("total_registers")

@@ -297,12 +297,17 @@ class ClientCore:
         Never refused by the local ledger (it is how a wrong count is corrected); the
         server may still answer TOKEN LIMIT EXCEEDED.
         """
+        admission = self._admission(TOKEN_INFO, build_request(self._config, TOKEN_INFO), bulk=True)
+        # The ledger's count as the read goes (itself included): what is admitted after
+        # it may not be in the server's answer, and is added to it.
+        before = (await self._scheduler.stats(admission)).quota_used + 1
         request, envelope = await self._call(TOKEN_INFO, {}, corrects_quota=True)
         rows = structure_rows(request, envelope, TokenInfo)
         info = rows[0] if rows else TokenInfo()
-        admission = self._admission(TOKEN_INFO, request, bulk=True)
         used = info.all_token_today if info.all_token_today is not None else info.token_use_today
-        await self._scheduler.set_quota(admission, used=used or 0, limit=info.token_limit)
+        await self._scheduler.set_quota(
+            admission, used=used or 0, limit=info.token_limit, since=before
+        )
         return await self._scheduler.stats(admission)
 
     # ---- one call -----------------------------------------------------------------------
@@ -314,10 +319,13 @@ class ClientCore:
         body: Any = None,
         *,
         on_send: Callable[[float], None] | None = None,
+        on_written: Callable[[], None] | None = None,
         corrects_quota: bool = False,
     ) -> tuple[RawRequest, Envelope]:
         """Send ``route`` through admission and retries; ``on_send`` is told the time of
-        each attempt once it is admitted, just before it leaves (the upload journal)."""
+        each attempt once it is admitted, just before it leaves (the upload journal), and
+        ``on_written`` when its body is with the socket (a bulk load's reader waits
+        for that before it reads on)."""
         request = build_request(self._config, route, params, body)
         self._transport.ready()  # before admission: a session of another loop costs nothing
         admission = self._admission(route, request)
@@ -334,7 +342,7 @@ class ClientCore:
                 admission.poll_interval,
                 self._attempts(route, request, admission),
             )
-        return request, await self._attempts(route, request, admission, on_send)
+        return request, await self._attempts(route, request, admission, on_send, on_written)
 
     async def _attempts(
         self,
@@ -342,13 +350,14 @@ class ClientCore:
         request: RawRequest,
         admission: Admission,
         on_send: Callable[[float], None] | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> Envelope:
         scheduler = self._scheduler
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._exchange(request, admission, on_send, attempt)
+                return await self._exchange(request, admission, attempt, on_send, on_written)
             except (ApiError, TransportError) as exc:
                 error: WolkvoxError = exc
             if isinstance(error, TokenLimitExceeded):
@@ -371,8 +380,9 @@ class ClientCore:
         self,
         request: RawRequest,
         admission: Admission,
-        on_send: Callable[[float], None] | None,
         attempt: int,
+        on_send: Callable[[float], None] | None,
+        on_written: Callable[[], None] | None,
     ) -> Envelope:
         """One admitted attempt: lease, send under the timeout, parse, and release with
         what the server said (applied before anyone else is admitted)."""
@@ -415,7 +425,7 @@ class ClientCore:
         try:
             try:
                 async with self._clock.timeout(config.timeout):
-                    response = await self._transport.send(request)
+                    response = await self._transport.send(request, on_written)
             except TimeoutError:
                 raise RequestTimeout(
                     method=request.method, url=request.url, reason="timeout", timeout=config.timeout

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
+import aiohttp.abc
 
 from ._config import MAX_ANSWER_BYTES, redact
 from ._errors import ConfigError, ResponseDecodeError, TransportError
@@ -34,16 +36,27 @@ class _Body(aiohttp.BytesPayload):
     (benchmarks/upload_throughput.py). Handing a whole body to the transport is one copy.
     """
 
-    def __init__(self, value: bytes) -> None:
+    def __init__(self, value: bytes, written: Callable[[], None] | None) -> None:
         aiohttp.payload.Payload.__init__(self, value, content_type="application/json")
         self._size = len(value)
+        self._written = written
+
+    async def write_with_length(
+        self, writer: aiohttp.abc.AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        await super().write_with_length(writer, content_length)
+        if self._written is not None:  # the bytes are with the socket: tell the sender
+            self._written()
 
 
 class Transport(Protocol):
     """Anything that can send a :class:`RawRequest`."""
 
-    async def send(self, request: RawRequest) -> RawResponse:
-        """Send and read the whole answer, or raise TransportError."""
+    async def send(
+        self, request: RawRequest, written: Callable[[], None] | None = None
+    ) -> RawResponse:
+        """Send and read the whole answer, or raise TransportError. ``written`` is called
+        once the body has been handed to the socket (requests with a body)."""
         ...
 
     def ready(self) -> None:
@@ -109,7 +122,9 @@ class AiohttpTransport:
             self._owns_session = True
         return self._session
 
-    async def send(self, request: RawRequest) -> RawResponse:
+    async def send(
+        self, request: RawRequest, written: Callable[[], None] | None = None
+    ) -> RawResponse:
         """Send ``request``; see :class:`Transport`.
 
         Raises:
@@ -124,7 +139,7 @@ class AiohttpTransport:
                 request.method,
                 request.url,
                 headers=dict(request.headers),
-                data=None if request.body is None else _Body(request.body),
+                data=None if request.body is None else _Body(request.body, written),
                 allow_redirects=False,
             ) as resp:
                 limit = self._max_body

@@ -37,6 +37,7 @@ from ..models import CampaignType, Record
 from ..scheduler import Priority
 from ._chunks import Chunk, RecordSource, batches, digest
 from ._journal import NOT_SENT, ChunkState, Journal
+from ._pace import Gate, Pace
 from ._reconcile import Reconciler
 from ._reports import (
     ChunkReport,
@@ -66,10 +67,9 @@ a refused connection, TransportError(sent=False), is one too)."""
 
 
 _BATCH = 100
-"""Rows checked (and JSON-encoded) between two yields to the event loop while reading. The
-reader works while both chunks are in flight, but it wakes as a sender takes a chunk: with
-1,000-row batches each await of that send waited ~1.7 ms behind it; 100 rows (~0.2 ms)
-keep the slot's idle time per call under a few ms (benchmarks/upload_throughput.py)."""
+"""Rows checked (and JSON-encoded) between two yields to the event loop while reading
+(~0.1 ms): the longest a sender's answer can wait behind the reader before the reader
+sees the sender rush (``_pace``) and stops."""
 
 
 class Left(Exception):
@@ -123,6 +123,8 @@ class Load:
         or the part of it reserved for interactive calls."""
         self.cause: WolkvoxError | None = None
         self.stop = asyncio.Event()
+        self.gate = Gate()
+        """Holds the reader back while a sender is between its answer and its next send."""
         self.spent: list[Chunk] = []
         """Chunks done with, freed by the reader between its batches: freeing 10,000
         records takes ~0.7 ms, which a sender would otherwise spend between its answer and
@@ -144,16 +146,16 @@ class Load:
                 continue
             if chunk.index < last_done:
                 deferred.append(chunk)
-                self.deferred += len(chunk.records)
+                self.deferred += chunk.size
                 continue
             while deferred:
                 held = deferred.pop(0)
-                self.deferred -= len(held.records)
+                self.deferred -= held.size
                 yield held
             yield chunk
         while deferred:
             held = deferred.pop(0)
-            self.deferred -= len(held.records)
+            self.deferred -= held.size
             yield held
 
     def landed_before(self, chunk: Chunk) -> bool:
@@ -174,36 +176,38 @@ class Load:
     async def _cut(
         self, source: RecordSource, size: int, on_invalid: str, limit: int | None
     ) -> AsyncIterator[Chunk]:
-        rows: list[int] = []
-        records: list[dict[str, str]] = []
-        parts: list[bytes] = []
+        rows: list[int] = []  # of the chunk being cut
+        parts: list[bytes] = []  # its records' JSON, batch by batch, without brackets
         index = 0
-        async for batch in batches(source, min(size, _BATCH)):
+        # A sender about to send, or just answered, goes first (_pace).
+        async for batch in batches(source, min(size, _BATCH), self.gate.pass_):
             self.spent.clear()
+            before = len(rows)
             checked = self.check(batch, rows, on_invalid)
-            records += checked
-            if checked:
-                parts.append(encode_rows(checked)[1:-1])  # the array's items, no brackets
-            await asyncio.sleep(0)  # let the answers of chunks in flight through
-            self.held = len(records)
-            while len(records) >= size:
-                body = b"[" + b",".join(parts) + b"]" if len(records) == size else None
-                chunk = self.chunk(index, rows[:size], records[:size], body)
-                index += 1
-                rows, records, parts = rows[size:], records[size:], []
-                if records:
-                    parts.append(encode_rows(records)[1:-1])
-                self.held = len(records)
-                yield chunk
-                if limit is not None and index >= limit:
-                    self.stopped = self.planned  # what allow_partial planned is sent
-                    return
-        if records:
+            self.held = len(rows)
+            # A batch is at most a chunk, so it ends at most one chunk; its records are
+            # encoded here and dropped, only the bytes are kept.
+            room = size - before
+            if checked[:room]:
+                parts.append(encode_rows(checked[:room])[1:-1])
+            if len(rows) < size:
+                continue
+            chunk = Chunk(index, rows[:size], b"[" + b",".join(parts) + b"]")
+            index += 1
+            rows, parts = rows[size:], []
+            if checked[room:]:
+                parts.append(encode_rows(checked[room:])[1:-1])
+            self.held = len(rows)
+            yield chunk
+            if limit is not None and index >= limit:
+                self.stopped = self.planned  # what allow_partial planned is sent
+                return
+        if rows:
             if limit is not None and index >= limit:
                 self.stopped = self.planned
                 return
             self.held = 0
-            yield self.chunk(index, rows, records, b"[" + b",".join(parts) + b"]")
+            yield Chunk(index, rows, b"[" + b",".join(parts) + b"]")
 
     def check(
         self, batch: list[Record | Mapping[str, Any]], rows: list[int], on_invalid: str
@@ -223,12 +227,6 @@ class Load:
         rows += good_rows
         return checked
 
-    @staticmethod
-    def chunk(
-        index: int, rows: list[int], records: list[dict[str, str]], body: bytes | None
-    ) -> Chunk:
-        return Chunk(index, rows, records, encode_rows(records) if body is None else body)
-
     # ---- one chunk ----------------------------------------------------------------------
 
     def _report(self, chunk: Chunk, outcome: Any, landed: int, message: str = "") -> None:
@@ -238,7 +236,7 @@ class Load:
                 index=chunk.index,
                 first_row=chunk.rows[0],
                 last_row=chunk.rows[-1],
-                records=len(chunk.records),
+                records=chunk.size,
                 outcome=outcome,
                 landed=landed,
                 message=message,
@@ -265,7 +263,7 @@ class Load:
     def left(self, chunk: Chunk, missing: int, message: str) -> None:
         """Report a chunk that ends with ``missing`` of its records not in the campaign."""
         self.pending += missing
-        self._report(chunk, "pending", len(chunk.records) - missing, message)
+        self._report(chunk, "pending", chunk.size - missing, message)
 
     def skip(self, chunk: Chunk) -> None:
         """A chunk handed over after the load stopped: never sent by this run."""
@@ -273,23 +271,27 @@ class Load:
         if entry is not None and entry.state is ChunkState.DONE:
             self._report(chunk, "already_landed", entry.landed)
         else:
-            self.left(chunk, len(chunk.records), "not sent: the load had stopped")
+            self.left(chunk, chunk.size, "not sent: the load had stopped")
 
-    async def load(self, chunk: Chunk) -> None:
-        """Land one chunk, or leave it pending in the journal and raise ``Stop``."""
+    async def load(self, chunk: Chunk, pace: Pace | None = None) -> None:
+        """Land one chunk, or leave it pending in the journal and raise ``Stop``. ``pace``
+        is the sender's claim on the loop, eased while its request is out or it rests."""
+        pace = pace or self.gate.pace()
         entry = self.journal.state(chunk.index)
         if entry is not None and entry.state is ChunkState.DONE:
             self._report(chunk, "already_landed", entry.landed)
             return
-        pending = chunk.records
+        pending: list[dict[str, str]] | None = None  # None: the whole chunk, as encoded
         reconciled = False
         if entry is not None and entry.state is ChunkState.SENDING:
             # A crash left its outcome unknown (its request may even be running still).
-            pending = await self.reconciler.missing(chunk.records, entry.sent_at)
+            pace.ease()
+            pending = await self.reconciler.missing(chunk.records(), entry.sent_at)
             reconciled = True
         lost = refused = 0
         refused_since = 0.0
-        while pending:
+        while pending is None or pending:
+            missing = chunk.size if pending is None else len(pending)
             # SENDING before anything can leave; the time once admitted, just before it
             # leaves (a wait for admission is not time the server spends on it).
             sent_at = NOT_SENT
@@ -302,23 +304,29 @@ class Load:
 
             try:
                 self.uploads += 1
-                body = chunk.body if pending is chunk.records else encode_rows(pending)
+                pace.rush()
+                body = chunk.body if pending is None else encode_rows(pending)
                 await self.client._send_records(
-                    self.campaign_id, self.kind, self.status, body, len(pending), leaving
+                    self.campaign_id, self.kind, self.status, body, missing, leaving, pace.ease
                 )
+                pace.rush()  # answered: the next request goes out before more reading
             except (ServerError, ResponseDecodeError, TransportError) as exc:
+                pace.ease()
                 if isinstance(exc, TransportError) and not exc.sent:
                     refused, refused_since = refused + 1, refused_since or self.clock.time()
-                    await self.rest(chunk, pending, exc, refused, refused_since)
+                    await self.rest(chunk, missing, exc, refused, refused_since)
                     continue
                 # The server may have stored the records: find out before sending again.
                 # Without an answer (a timeout, a dropped connection) it may still be
                 # running the call; with one (a 5xx, a broken body) it is done.
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
-                self.sent += len(pending)
+                self.sent += missing
                 lost += 1
                 answered = not isinstance(exc, TransportError)
-                pending = await self.reconciler.missing(pending, NOT_SENT if answered else sent_at)
+                pending = await self.reconciler.missing(
+                    chunk.records() if pending is None else pending,
+                    NOT_SENT if answered else sent_at,
+                )
                 reconciled = True
                 if pending and lost >= _ATTEMPTS:
                     self.left(chunk, len(pending), "its answer was lost; reconciled on resume")
@@ -330,43 +338,44 @@ class Load:
             except _REFUSED as exc:
                 # Refused before the server did anything (§3.3, §4): nothing of the chunk
                 # landed; try again patiently (the core has lowered the token's cap).
+                pace.ease()
                 refused, refused_since = refused + 1, refused_since or self.clock.time()
-                await self.rest(chunk, pending, exc, refused, refused_since)
+                await self.rest(chunk, missing, exc, refused, refused_since)
                 continue
             except QuotaReserved as exc:  # the rest of today is for interactive calls
-                self.give_up(chunk, pending, StopReason.QUOTA_RESERVE, exc)
+                self.give_up(chunk, missing, StopReason.QUOTA_RESERVE, exc)
             except (QuotaExhausted, TokenLimitExceeded) as exc:
-                self.give_up(chunk, pending, StopReason.QUOTA, exc)
+                self.give_up(chunk, missing, StopReason.QUOTA, exc)
             except CampaignFull as exc:
-                self.give_up(chunk, pending, StopReason.CAMPAIGN_FULL, exc)
+                self.give_up(chunk, missing, StopReason.CAMPAIGN_FULL, exc)
             except WolkvoxError as exc:
                 # Invalid token, unknown campaign, a bad request…: the same for every chunk.
-                self.give_up(chunk, pending, StopReason.ERROR, exc)
-            self.sent += len(pending)
+                self.give_up(chunk, missing, StopReason.ERROR, exc)
+            self.sent += missing
             break
-        self.journal.mark(chunk.index, ChunkState.DONE, len(chunk.records), 0.0, digest(chunk.body))
-        self._report(chunk, "reconciled" if reconciled else "landed", len(chunk.records))
+        self.journal.mark(chunk.index, ChunkState.DONE, chunk.size, 0.0, digest(chunk.body))
+        self._report(chunk, "reconciled" if reconciled else "landed", chunk.size)
 
     def give_up(
-        self, chunk: Chunk, pending: list[dict[str, str]], reason: StopReason, exc: WolkvoxError
+        self, chunk: Chunk, missing: int, reason: StopReason, exc: WolkvoxError
     ) -> NoReturn:
         """Leave the chunk to a resume and stop the load."""
-        self.keep(chunk, pending, str(exc))
+        self.keep(chunk, missing, str(exc))
         raise Stop(reason, exc)
 
-    def keep(self, chunk: Chunk, pending: list[dict[str, str]], message: str) -> None:
-        """Journal the chunk for a resume and report it pending."""
-        if len(pending) < len(chunk.records):
+    def keep(self, chunk: Chunk, missing: int, message: str) -> None:
+        """Journal the chunk for a resume and report ``missing`` of its records pending."""
+        if missing < chunk.size:
             # Part of it is in the campaign (reconciled): a resume checks which part first.
             self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=NOT_SENT)
         else:
             self.journal.mark(chunk.index, ChunkState.PENDING)
-        self.left(chunk, len(pending), message)
+        self.left(chunk, missing, message)
 
     async def rest(
         self,
         chunk: Chunk,
-        pending: list[dict[str, str]],
+        missing: int,
         exc: WolkvoxError,
         refused: int,
         since: float,
@@ -382,7 +391,7 @@ class Load:
                 exc,
                 self.patience,
             )
-            self.give_up(chunk, pending, StopReason.PATIENCE, exc)
+            self.give_up(chunk, missing, StopReason.PATIENCE, exc)
         if refused == 1 or refused.bit_count() == 1:  # 1st, 2nd, 4th, 8th… refusal
             log.warning("chunk %d refused (%s); trying again in %.1f s", chunk.index, exc, delay)
         sleep = asyncio.ensure_future(self.clock.sleep(delay))
@@ -393,5 +402,5 @@ class Load:
             sleep.cancel()
             stopped.cancel()
         if self.stop.is_set():  # another chunk stopped the load: this one stays pending
-            self.keep(chunk, pending, str(exc))
+            self.keep(chunk, missing, str(exc))
             raise Left

@@ -25,6 +25,7 @@ from ..models import CampaignType
 from ._chunks import Chunk, RecordSource
 from ._journal import ChunkState, Journal
 from ._load import PATIENCE, Left, Load, Stop, log
+from ._pace import heap_frozen
 from ._reports import InsufficientQuota, RowFailure, StopReason, UploadProgress, UploadReport
 
 if TYPE_CHECKING:
@@ -101,11 +102,12 @@ async def upload_records(
 
     try:
         limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
-        await _pump(
-            load,
-            load.chunk_source(records, chunk_size, on_invalid, limit),
-            client.config.max_concurrency,
-        )
+        with heap_frozen():
+            await _pump(
+                load,
+                load.chunk_source(records, chunk_size, on_invalid, limit),
+                client.config.max_concurrency,
+            )
         done = report()
         if load.cause is None and load.stopped is None:
             book.finish(_summary(done))  # kept: running this load again sends nothing
@@ -213,13 +215,19 @@ async def _pump(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> None:
 
     async def sender() -> None:
         # A sender never dies early: after a stop it drains the queue, so the reader is
-        # never left waiting on a full queue.
-        while (chunk := await queue.get()) is not None:
+        # never left waiting on a full queue. It lets the reader run only while it waits
+        # for a chunk (or its request is out): see _pace.
+        pace = load.gate.pace()
+        while True:
+            pace.ease()
+            if (chunk := await queue.get()) is None:
+                break
+            pace.rush()
             if load.stop.is_set():
                 load.skip(chunk)
                 continue
             try:
-                await load.load(chunk)
+                await load.load(chunk, pace)
                 load.spent.append(chunk)
             except Left:
                 pass
@@ -228,7 +236,7 @@ async def _pump(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> None:
                 load.stop.set()
             except Exception as exc:
                 if not load.reported(chunk):  # outcome unknown: the journal keeps it
-                    load.left(chunk, len(chunk.records), str(exc))
+                    load.left(chunk, chunk.size, str(exc))
                 errors.append(exc)
                 load.stop.set()
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
+import json
 import os
+import signal
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from ._server import FakeWolkvox
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace) -> list[tuple[float, float]]:
     latency = args.latency / 1000
     async with FakeWolkvox(
         token=args.token,
@@ -28,7 +30,12 @@ async def _serve(args: argparse.Namespace) -> None:
         if not args.token:
             # A generated credential of the simulator, not a real Wolkvox token.
             print(f"simulator token: {fake.token}", flush=True)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        return list(fake.timeline)
 
 
 def _seed(fake: FakeWolkvox, args: argparse.Namespace) -> str:
@@ -59,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=90, help="over this many days")
     parser.add_argument("--dense", type=int, default=0, help="days of 70,000 results")
     parser.add_argument(
+        "--trace", help="on exit, write each request's (arrived, answered) to this JSON file"
+    )
+    parser.add_argument(
         "--token",
         default=os.environ.get("WOLKVOX_FAKE_TOKEN"),
         help="token to accept (default: $WOLKVOX_FAKE_TOKEN, else a generated one)",
@@ -68,8 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     # without this, full collections sweep them all again and again, and a benchmark would
     # measure the simulator's garbage collector instead of the client in front of it.
     gc.set_threshold(100_000, 50, 1_000)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+    timeline = asyncio.run(_serve(args))
+    if args.trace:  # each request's (arrived, answered), in time.monotonic() seconds
+        Path(args.trace).write_text(json.dumps(timeline))
 
 
 if __name__ == "__main__":

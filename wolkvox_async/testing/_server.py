@@ -27,6 +27,7 @@ import json
 import random
 import secrets
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -122,6 +123,9 @@ class FakeWolkvox:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.faults = FaultPlan()
         self.requests: deque[LoggedRequest] = deque(maxlen=log_size)
+        self.timeline: deque[tuple[float, float]] = deque(maxlen=log_size)
+        """(arrived, answered) of each request, in ``time.monotonic()`` seconds (one clock
+        for every process of the machine: benchmarks set it beside their clients' times)."""
         self._rng = random.Random(seed)
         self._host, self._port = host, port
         self._ssl = ssl_context
@@ -246,10 +250,12 @@ class FakeWolkvox:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        arrived = time.monotonic()
         try:
             return await self._serve(request)
         finally:
             self._handlers.discard(task)
+            self.timeline.append((arrived, time.monotonic()))
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         stats = self.stats

@@ -1,0 +1,83 @@
+"""Who runs first on the event loop during a load: the senders, then the reader.
+
+A load's reader (checking and encoding the next chunks) and its senders share one thread.
+Left alone, the reader's 100-row slices interleave with a sender's steps between "slot
+granted" and "bytes on the socket", and between "answer" and "next slot asked": each
+slice there is time the slot stands idle, and Wolkvox's 2 slots per token are the bound
+(benchmarks/upload_throughput.py --trace measures both gaps). So a sender *rushes* from
+the moment it has a chunk (or an answer) until its next request's body is with the socket
+(or it waits: for a chunk, a rest after a refusal), and the reader starts no slice while
+any sender rushes.
+
+The collector is the other thief of the loop: a full pass walks every container object of
+the process — a million input rows held in a list by the caller, 40–110 ms at a time
+(measured in benchmarks/upload_throughput.py) — and it comes when young objects pile up,
+mid-load. :func:`heap_frozen` moves what exists when a load starts out of its reach
+(``gc.freeze``) until the last running load ends; chunks keep only their bytes, so a load
+itself leaves few objects to walk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import Iterator
+
+__all__ = ["Gate", "Pace", "heap_frozen"]
+
+_loads = 0
+"""Loads running in this process: the heap thaws when the last one ends."""
+
+
+@contextlib.contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Keep the objects that exist now out of the collector's passes while inside."""
+    global _loads
+    if not _loads:
+        gc.freeze()
+    _loads += 1
+    try:
+        yield
+    finally:
+        _loads -= 1
+        if not _loads:
+            gc.unfreeze()
+
+
+class Gate:
+    """The reader's side: :meth:`pass_` returns once no sender rushes."""
+
+    def __init__(self) -> None:
+        self.rushing = 0
+        self.calm = asyncio.Event()
+        self.calm.set()
+
+    async def pass_(self) -> None:
+        await asyncio.sleep(0)  # answers of chunks in flight come through in any case
+        while not self.calm.is_set():
+            await self.calm.wait()
+
+    def pace(self) -> Pace:
+        return Pace(self)
+
+
+class Pace:
+    """One sender's side: :meth:`rush` until :meth:`ease`."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.rushing = False
+
+    def rush(self) -> None:
+        if not self.rushing:
+            self.rushing = True
+            self.gate.rushing += 1
+            self.gate.calm.clear()
+
+    def ease(self) -> None:
+        if self.rushing:
+            self.rushing = False
+            self.gate.rushing -= 1
+            if not self.gate.rushing:
+                self.gate.calm.set()
