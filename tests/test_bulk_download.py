@@ -7,6 +7,7 @@ import itertools
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -252,3 +253,80 @@ async def test_a_row_with_unreadable_values_is_delivered_and_reported(
     ) as wv:
         with pytest.raises(w.ResponseDecodeError, match="date"):
             await wv.phone_results(camp.id, START, end)
+
+
+async def test_two_windows_are_read_at_once_and_rows_come_in_order(fake: FakeWolkvox) -> None:
+    fake.latency = 0.02  # both windows' requests overlap at the simulator
+    camp = fake.create_campaign()
+    fake.add_call_results(camp.id, START, START + timedelta(days=120), 4_000, seed=5)
+    async with client_for(fake) as wv:
+        download = wv.iter_phone_results(camp.id, START, START + timedelta(days=120))
+        rows = [row async for row in download]
+    assert fake.stats.peak_in_flight[fake.token] == 2
+    assert [r.date for r in rows] == sorted(r.date for r in rows)  # windows in order
+    assert len(rows) == 4_000 and download.requests == 4
+
+
+async def test_a_window_is_asked_for_only_when_two_answers_are_not_held() -> None:
+    # The answer being delivered and one more in flight (or arrived): a third window is
+    # asked for once the first one's rows are all delivered — memory is two answers.
+    asked: list[tuple[int, int]] = []  # (window asked, rows delivered by then)
+    delivered = 0
+    cuts = windows(START, START + timedelta(days=200))
+
+    async def fetch(lo: datetime, hi: datetime) -> list[Any]:
+        asked.append((cuts.index((lo, hi)), delivered))
+        await asyncio.sleep(0)
+        return [SimpleNamespace(date=lo, unread=None)] * 3
+
+    download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
+        fetch, START, START + timedelta(days=200)
+    )
+    async for _ in download:
+        delivered += 1
+    assert [n for n, _ in asked] == list(range(len(cuts)))
+    for window, by_then in asked:
+        assert by_then >= 3 * max(0, window - 1), (window, by_then)
+    assert delivered == 3 * len(cuts)
+
+
+async def test_windows_read_past_a_failed_one_are_kept_and_not_read_again() -> None:
+    cuts = windows(START, START + timedelta(days=120))  # 4 windows
+    reads: list[int] = []
+    failing = [1]  # the 2nd window fails once
+
+    async def fetch(lo: datetime, hi: datetime) -> list[Any]:
+        window = cuts.index((lo, hi))
+        reads.append(window)
+        await asyncio.sleep(0.001 if window == 1 else 0)  # the 3rd answers first
+        if window in failing:
+            failing.remove(window)
+            raise w.ServerError(method="GET", url="u", http_status=500, body_code=500, message="x")
+        return [SimpleNamespace(date=lo, unread=None, window=window)]
+
+    first: list[Any] = []
+
+    async def read_all() -> None:
+        async for row in w.bulk.WindowedDownload(fetch, START, START + timedelta(days=120)):
+            first.append(row.window)
+
+    with pytest.raises(w.ServerError) as failed:
+        await read_all()
+    assert first == [0]
+    [ahead] = failed.value.windows_ahead  # the 3rd was read beside the failed 2nd
+    assert (ahead.start, ahead.end) == cuts[2] and [r.window for r in ahead.rows] == [2]
+
+    # Continued with the 3rd held: it is not read again, and comes in its turn.
+    reads.clear()
+    order: list[Any] = []
+
+    def progress(done: w.bulk.DownloadProgress) -> None:
+        if done.held:
+            order.extend(r.window for r in ahead.rows)
+
+    download = w.bulk.WindowedDownload(
+        fetch, cuts[1][0], START + timedelta(days=120), progress=progress, held=[cuts[2]]
+    )
+    async for row in download:
+        order.append(row.window)
+    assert sorted(reads) == [1, 3] and order == [1, 2, 3]

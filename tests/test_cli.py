@@ -509,11 +509,19 @@ def test_export_never_destroys_a_file_and_resumes_where_it_stopped(
     hint = failed.output.rsplit("continue with: ", 1)[1].split()
     assert hint[:2] == ["wolkvox", "export"] and hint[-1] == "--resume"
     assert wolkvox(env, *args).exit_code == 2  # no silent fresh start over a resumable one
+    # Windows are read two at a time: the 4th (of 4) was read beside the failed 3rd. It is
+    # kept, not read again on resume (Wolkvox would refuse that read for 5 minutes).
+    ahead = tmp_path / "results.csv.partial.ahead"
+    kept = json.loads((tmp_path / "results.csv.partial.json").read_text())["ahead"]
+    assert [w["start"] for w in kept] == ["2026-08-02T00:00:00"] and ahead.exists()
 
     served.latency = 0.0
+    reads = sum(1 for r in served.requests if r.api == "campaign_3")
     done = wolkvox(env, *hint[1:])
     assert done.exit_code == 0, done.output
+    assert sum(1 for r in served.requests if r.api == "campaign_3") == reads + 1  # the 3rd
     assert not partial.exists() and not (tmp_path / "results.csv.partial.json").exists()
+    assert not ahead.exists()
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert len(rows) == 2_000  # every row once: none lost, none written twice
     assert len({(r["conn_id"], r["date"]) for r in rows}) == 2_000

@@ -220,7 +220,7 @@ def test_upload_rows_encode_to_the_same_json_either_way(
 ) -> None:
     import wolkvox_async._protocol as protocol
 
-    assert protocol._orjson_dumps is not None  # the fast extra is installed with dev
+    assert protocol._orjson_dumps is not None  # a dependency
     if not fast:
         monkeypatch.setattr(protocol, "_orjson_dumps", None)
     rows = [

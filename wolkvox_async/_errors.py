@@ -34,12 +34,13 @@ redacted before they are stored.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 if TYPE_CHECKING:
     from .bulk import UploadReport
+    from .bulk._download import WindowRows
 
 __all__ = [
     "ApiError",
@@ -76,6 +77,9 @@ class WolkvoxError(Exception):
     upload_report: UploadReport | None = None
     """Set on an error that stopped ``upload_records``: what landed, what was rejected and
     what is pending (in the journal, for resume) when it stopped."""
+    windows_ahead: tuple[WindowRows[Any], ...] = ()
+    """Set on an error that stopped a windowed download: the later windows it had already
+    read, whole, to keep and pass back as ``held`` (see :class:`WindowRows`)."""
 
 
 class ConfigError(WolkvoxError, ValueError):

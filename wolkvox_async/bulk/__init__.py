@@ -3,6 +3,7 @@
 from ._download import DownloadError as DownloadError
 from ._download import DownloadProgress as DownloadProgress
 from ._download import WindowedDownload as WindowedDownload
+from ._download import WindowRows as WindowRows
 from ._journal import ChunkState as ChunkState
 from ._methods import BulkMethods as BulkMethods
 from ._reports import ChunkReport as ChunkReport
@@ -25,5 +26,6 @@ __all__ = [
     "StopReason",
     "UploadProgress",
     "UploadReport",
+    "WindowRows",
     "WindowedDownload",
 ]

@@ -8,14 +8,20 @@ short, so it is never trusted as complete: when its rows come sorted by time, th
 before its last second are kept and the window continues from that second; otherwise it
 is split in two. A one-second window still at the cap cannot be split further and raises
 :class:`DownloadError` rather than returning partial data. HTTP 404 is an empty window.
-Rows are yielded as each window arrives.
+
+Two windows are read at a time (the token's two slots) and rows are yielded in order as
+each window arrives; the answer being delivered and one more are all that is held. When
+a window fails, the ones read beside it are kept on the error (``windows_ahead``), so a
+continuation need not read them again within Wolkvox's 5 minutes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime, time, timedelta
 from itertools import pairwise
 from typing import Final, Generic, TypeVar
@@ -26,7 +32,7 @@ from .._convert import to_wolkvox_time
 from .._errors import BadRequest, ConfigError, WolkvoxError
 from .._validate import MAX_DATES
 
-__all__ = ["DownloadError", "DownloadProgress", "WindowedDownload", "windows"]
+__all__ = ["DownloadError", "DownloadProgress", "WindowRows", "WindowedDownload", "windows"]
 
 T = TypeVar("T")
 MAX_ROWS: Final = 60_000
@@ -52,6 +58,8 @@ class DownloadProgress:
     window_end: datetime
     unread_rows: int = 0
     """Rows so far with a value that could not be read (delivered, that value None)."""
+    held: bool = False
+    """This window was one the caller holds (``held``): its rows go in now, in order."""
 
 
 def windows(
@@ -75,6 +83,66 @@ def _second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
+_IN_FLIGHT: Final = 2
+"""Windows asked for at once: Wolkvox's 5-minute rule is about reading the same data again
+(identical reads, §3.1); two windows of one download are different reads, and each still
+takes one of the token's two slots through the scheduler."""
+
+
+class _Window(Generic[T]):
+    """One window of the download, and its request once started."""
+
+    def __init__(self, lo: datetime, hi: datetime, *, held: bool = False) -> None:
+        self.lo, self.hi = lo, hi
+        self.held = held
+        self.task: asyncio.Task[Sequence[T] | None] | None = None
+
+    def start(self, get: Callable[[datetime, datetime], Awaitable[Sequence[T] | None]]) -> None:
+        if self.task is None and not self.held:
+            self.task = asyncio.ensure_future(get(self.lo, self.hi))
+
+    async def result(self) -> Sequence[T] | None:
+        assert self.task is not None
+        return await self.task
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+async def _finished(
+    todo: deque[_Window[T]], whole: set[tuple[datetime, datetime]], cap: int
+) -> tuple[WindowRows[T], ...]:
+    """The windows after a failed one that were already asked for, once answered (not
+    cancelled: an abandoned call holds its slot for a minute, and its answer, delivered by
+    no one, would cost the 5-minute wait to read again). Whole windows answered under the
+    cap are returned, for the caller to keep."""
+    started = [window for window in todo if window.task is not None]
+    await asyncio.gather(*(w.task for w in started if w.task), return_exceptions=True)
+    kept = []
+    for window in started:
+        assert window.task is not None
+        if window.task.cancelled() or window.task.exception() is not None:
+            continue
+        rows = window.task.result()
+        if (window.lo, window.hi) in whole and rows is not None and len(rows) < cap:
+            kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
+    todo.clear()
+    return tuple(kept)
+
+
+@attrs.frozen
+class WindowRows(Generic[T]):
+    """A window's rows read ahead of one that failed (``error.windows_ahead``). Keep them:
+    a continuation that names the window as ``held`` does not read it again (which
+    Wolkvox allows only 5 minutes after the first read), and reports it through its
+    progress callback in its turn, where the rows are written."""
+
+    start: datetime
+    end: datetime
+    rows: tuple[T, ...]
+
+
 class WindowedDownload(Generic[T]):
     """An async iterator over every row of a report in start..end, window by window.
 
@@ -92,11 +160,17 @@ class WindowedDownload(Generic[T]):
         cap: int = MAX_ROWS,
         progress: Callable[[DownloadProgress], object] | None = None,
         plan: Callable[[int], Awaitable[object]] | None = None,
+        held: Collection[tuple[datetime, datetime]] = (),
     ) -> None:
         self._fetch = fetch
         self._plan = plan
         """Checks the windows' need against the quota before the first request."""
         self._windows = windows(start, end)
+        self._held = {
+            (_second(to_wolkvox_time(lo)), _second(to_wolkvox_time(hi))) for lo, hi in held
+        }
+        """Windows whose rows the caller already holds (``error.windows_ahead`` of a failed
+        run): not read again, reported through ``progress`` in their turn (``held``)."""
         self._stamp = stamp
         self._cap = cap
         self._progress = progress
@@ -137,45 +211,66 @@ class WindowedDownload(Generic[T]):
     async def _rows(self) -> AsyncIterator[T]:
         if self._plan is not None:
             await self._plan(len(self._windows))
-        todo = deque(self._windows)
-        while todo:
-            lo, hi = todo.popleft()
-            rows = await self._get(lo, hi)
-            if rows is not None and len(rows) < self._cap:
-                for row in self._counted(rows):
-                    yield row
-                self._done(lo, hi, len(rows))
-                continue
-            # At the cap: the window may be cut short. Continue or split; never trust it.
-            stamps = self._stamps(rows) if rows else None
-            if rows and stamps and stamps[-1] > lo:
-                last = stamps[-1]
-                kept = [row for row, at in zip(rows, stamps, strict=True) if at < last]
-                for row in self._counted(kept):
-                    yield row
-                self.rows += len(kept)
-                todo.appendleft((last, hi))  # the rows of the last second come again, whole
-                continue
-            if lo >= hi:
-                raise DownloadError(
-                    f"the second {lo.isoformat()} alone holds {self._cap} or more rows: "
-                    "the report cannot be downloaded completely"
-                )
-            mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
-            todo.appendleft((mid + SECOND, hi))
-            todo.appendleft((lo, mid))
+        whole = set(self._windows)
+        todo: deque[_Window[T]] = deque(
+            _Window(lo, hi, held=(lo, hi) in self._held) for lo, hi in self._windows
+        )
+        try:
+            while todo:
+                # Two windows in flight (the token's two slots), the next ones in order;
+                # the answer being delivered and one more are all that is held.
+                for window in itertools.islice(todo, _IN_FLIGHT):
+                    window.start(self._get)
+                head = todo.popleft()
+                if head.held:
+                    self._done(head.lo, head.hi, 0, held=True)
+                    continue
+                try:
+                    rows = await head.result()
+                except BaseException as exc:
+                    if isinstance(exc, WolkvoxError):
+                        exc.windows_ahead = await _finished(todo, whole, self._cap)
+                    raise
+                lo, hi = head.lo, head.hi
+                if rows is not None and len(rows) < self._cap:
+                    for row in self._counted(rows):
+                        yield row
+                    self._done(lo, hi, len(rows))
+                    continue
+                # At the cap: the window may be cut short. Continue or split; never trust it.
+                stamps = self._stamps(rows) if rows else None
+                if rows and stamps and stamps[-1] > lo:
+                    last = stamps[-1]
+                    kept = [row for row, at in zip(rows, stamps, strict=True) if at < last]
+                    for row in self._counted(kept):
+                        yield row
+                    self.rows += len(kept)
+                    todo.appendleft(_Window(last, hi))  # the last second's rows come again
+                    continue
+                if lo >= hi:
+                    raise DownloadError(
+                        f"the second {lo.isoformat()} alone holds {self._cap} or more rows: "
+                        "the report cannot be downloaded completely"
+                    )
+                mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
+                todo.appendleft(_Window(mid + SECOND, hi))
+                todo.appendleft(_Window(lo, mid))
+        finally:
+            for window in todo:  # the caller stopped reading: nothing more is wanted
+                window.cancel()
 
     def _counted(self, rows: Sequence[T]) -> Sequence[T]:
         """``rows``, counted into ``unread_rows`` where a value could not be read."""
         self.unread_rows += sum(1 for row in rows if getattr(row, "unread", None) is not None)
         return rows
 
-    def _done(self, lo: datetime, hi: datetime, count: int) -> None:
+    def _done(self, lo: datetime, hi: datetime, count: int, *, held: bool = False) -> None:
         self.rows += count
         self.windows_done += 1
         if self._progress is not None:
             self._progress(
                 DownloadProgress(
+                    held=held,
                     windows_done=self.windows_done,
                     rows=self.rows,
                     requests=self.requests,

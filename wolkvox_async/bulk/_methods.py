@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -132,10 +132,14 @@ class BulkMethods:
         campaign_type: CampaignType | str | None = None,
         cap: int = MAX_ROWS,
         progress: Callable[[DownloadProgress], object] | None = None,
+        held: Collection[tuple[datetime, datetime]] = (),
     ) -> WindowedDownload[Any]:
         """Any date-range report ("campaign_1".."campaign_10", "detail") over any span.
 
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10) come as their rows per window.
+        Two windows are read at a time, rows delivered in order. ``held`` names windows
+        whose rows the caller kept from a failed run (``error.windows_ahead``): they are
+        not read again, and ``progress`` reports each in its turn (``held=True``).
         """
         if not isinstance(report, str) or report not in _REPORTS:
             raise ConfigError(f"report must be one of {', '.join(_REPORTS)}, got {shown(report)}")
@@ -164,5 +168,5 @@ class BulkMethods:
 
         stamp: Callable[[Any], datetime | None] | None = (lambda row: row.date) if timed else None
         return WindowedDownload(
-            fetch, start, end, stamp=stamp, cap=cap, progress=progress, plan=plan
+            fetch, start, end, stamp=stamp, cap=cap, progress=progress, plan=plan, held=held
         )

@@ -6,7 +6,10 @@ export completed: a refused or failed export leaves an existing OUTPUT untouched
 each window a checkpoint (``OUTPUT.partial.json``: the Wolkvox time the rows reach and the
 byte length of the partial file then) is saved, so a failed export continues with
 ``--resume`` from the first window it lacks, and a window cut short by the failure is
-dropped and fetched again, never written twice.
+dropped and fetched again, never written twice. Windows are read two at a time: the ones
+already read past a failed window are written to ``OUTPUT.partial.ahead`` and named in
+the checkpoint, and the resumed export puts them in their place instead of reading them
+again (which Wolkvox allows only five minutes after the first read).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,51 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 def _drop(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _keep_ahead(exc: WolkvoxError, state: dict[str, Any], path: Path, fmt: str) -> None:
+    """Append the windows read past the failed one to the ahead file, as they will be
+    written (no CSV header: they go into the middle of the output), and name them in the
+    checkpoint with their place in that file."""
+    if not exc.windows_ahead:
+        return
+    with path.open("a", newline="", encoding="utf-8") as spill:
+        for window in exc.windows_ahead:
+            spill.seek(0, os.SEEK_END)
+            at = spill.tell()
+            writer = RowWriter(spill, fmt, header=False)
+            for row in window.rows:
+                writer.write(row_dict(row))
+            spill.flush()
+            state["ahead"].append(
+                {
+                    "start": window.start.isoformat(),
+                    "end": window.end.isoformat(),
+                    "rows": writer.count,
+                    "at": at,
+                    "bytes": spill.tell() - at,
+                }
+            )
+
+
+def _held(state: dict[str, Any], done: DownloadProgress) -> dict[str, Any]:
+    """The kept window ``done`` reports, taken out of the checkpoint's list."""
+    window: dict[str, Any]
+    for window in state["ahead"]:
+        if _when(window["start"]) == done.window_start:
+            state["ahead"].remove(window)
+            return window
+    raise AssertionError(f"no kept window starts at {done.window_start}")
+
+
+def _read_range(path: Path, at: int, size: int) -> str:
+    with path.open("rb") as spill:  # offsets are bytes (tell() of a written text file)
+        spill.seek(at)
+        return spill.read(size).decode("utf-8")
 
 
 @click.command()
@@ -86,7 +134,8 @@ def export(
     target = Path(output)
     partial = target.with_name(target.name + ".partial")
     checkpoint = target.with_name(target.name + ".partial.json")
-    state: dict[str, Any] = {"job": job, "through": None, "rows": 0, "bytes": 0}
+    ahead_file = target.with_name(target.name + ".partial.ahead")
+    state: dict[str, Any] = {"job": job, "through": None, "rows": 0, "bytes": 0, "ahead": []}
     if resume:
         if not checkpoint.exists() or not partial.exists():
             fail(EXIT_USAGE, f"no failed export into {target} to resume ({checkpoint} missing)")
@@ -99,6 +148,7 @@ def export(
             )
         if state["through"] is not None:
             since = datetime.fromisoformat(state["through"]) + timedelta(seconds=1)
+        state.setdefault("ahead", [])
     elif checkpoint.exists():
         fail(
             EXIT_USAGE,
@@ -116,18 +166,25 @@ def export(
         writer.count = state["rows"]
 
         def checkpoint_window(done: DownloadProgress) -> None:
+            if done.held:  # read ahead by the failed run: its rows go in here, in order
+                window = _held(state, done)
+                out.write(_read_range(ahead_file, window["at"], window["bytes"]))
+                writer.count += window["rows"]
             out.flush()
             state.update(through=done.window_end.isoformat(), rows=writer.count, bytes=out.tell())
             _save(checkpoint, state)
 
         async def work() -> int:
+            held = [(_when(w["start"]), _when(w["end"])) for w in state["ahead"]]
             try:
-                return await _fetch(settings, job, since, until, writer, checkpoint_window)
+                return await _fetch(settings, job, since, until, writer, checkpoint_window, held)
             except WolkvoxError as exc:
-                if state["through"] is None:  # nothing kept: nothing to continue
+                _keep_ahead(exc, state, ahead_file, fmt)
+                if state["through"] is None and not state["ahead"]:  # nothing to continue
                     out.close()
-                    _drop(partial, checkpoint)
+                    _drop(partial, checkpoint, ahead_file)
                 else:
+                    _save(checkpoint, state)
                     exc.add_note(
                         f"export stopped after {state['rows']:,} rows (through "
                         f"{state['through']}); they are in {partial}, not {target}; "
@@ -139,7 +196,7 @@ def export(
         out.flush()
         os.fsync(out.fileno())
     os.replace(partial, target)
-    _drop(checkpoint)
+    _drop(checkpoint, ahead_file)
     err.print(
         f"{writer.count} rows in {requests} requests -> {target}{writer.unread}", highlight=False
     )
@@ -152,6 +209,7 @@ async def _fetch(
     until: datetime,
     writer: RowWriter,
     window_done: Callable[[DownloadProgress], None],
+    held: Collection[tuple[datetime, datetime]] = (),
 ) -> int:
     """Write every row of the job's report from ``since`` to ``until``; the requests made.
     A terminal sees rows, windows done of all and the rate; --json or a pipe see nothing."""
@@ -179,6 +237,7 @@ async def _fetch(
                 until,
                 campaign_type=job["type"],
                 progress=done,
+                held=held,
             )
             bar.update(task, total=download.windows_total)
             async for row in download:  # written as each window arrives
