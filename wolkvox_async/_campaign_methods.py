@@ -250,13 +250,23 @@ class CampaignMethods(ClientCore):
         include_unmanaged: bool = False,
     ) -> tuple[DetailRow, ...]:
         """#6 ``detail``: managed records in start..end (``include_unmanaged``: detail=all)."""
-        params = {
+        params = self._detail_params(campaign_id, start, end, campaign_type, include_unmanaged)
+        return await self._rows(routes.DETAIL, DetailRow, params)
+
+    @staticmethod
+    def _detail_params(
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        campaign_type: CampaignType | str,
+        include_unmanaged: bool = False,
+    ) -> dict[str, str]:
+        return {
             "type_campaign": check.campaign_type(campaign_type).value,
             "campaign_id": check.campaign_id(campaign_id),
             **check.date_range(start, end),
             "detail": "all" if include_unmanaged else "default",
         }
-        return await self._rows(routes.DETAIL, DetailRow, params)
 
     async def recall(
         self,

@@ -39,11 +39,14 @@ class ReportMethods(ClientCore):
     async def _report(
         self, route: Route, cls: type[T], campaign_id: str | int, start: datetime, end: datetime
     ) -> tuple[T, ...]:
-        params = {
+        return await self._rows(route, cls, self._report_params(campaign_id, start, end))
+
+    @staticmethod
+    def _report_params(campaign_id: str | int, start: datetime, end: datetime) -> dict[str, str]:
+        return {
             "campaign_id": check.campaign_id(campaign_id, allow_all=True),
             **check.date_range(start, end),
         }
-        return await self._rows(route, cls, params)
 
     async def final_results(
         self, campaign_id: str | int, start: datetime, end: datetime

@@ -83,6 +83,9 @@ def _second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
+_Answer = Sequence[T] | Callable[[], Sequence[T]] | None
+"""What a window's request gives: its rows, or a function making them (a download makes
+them in their turn), or None for a refusal to exceed the cap."""
 _IN_FLIGHT: Final = 2
 """Windows asked for at once: Wolkvox's 5-minute rule is about reading the same data again
 (identical reads, §3.1); two windows of one download are different reads, and each still
@@ -95,15 +98,18 @@ class _Window(Generic[T]):
     def __init__(self, lo: datetime, hi: datetime, *, held: bool = False) -> None:
         self.lo, self.hi = lo, hi
         self.held = held
-        self.task: asyncio.Task[Sequence[T] | None] | None = None
+        self.task: asyncio.Task[_Answer[T]] | None = None
 
-    def start(self, get: Callable[[datetime, datetime], Awaitable[Sequence[T] | None]]) -> None:
+    def start(self, get: Callable[[datetime, datetime], Awaitable[_Answer[T]]]) -> None:
         if self.task is None and not self.held:
             self.task = asyncio.ensure_future(get(self.lo, self.hi))
 
     async def result(self) -> Sequence[T] | None:
+        """The window's rows, made now from its answer (not as it arrived: the request
+        of the window after it leaves first)."""
         assert self.task is not None
-        return await self.task
+        answer = await self.task
+        return answer() if callable(answer) else answer
 
     def cancel(self) -> None:
         if self.task is not None and not self.task.done():
@@ -121,10 +127,10 @@ async def _finished(
     await asyncio.gather(*(w.task for w in started if w.task), return_exceptions=True)
     kept = []
     for window in started:
-        assert window.task is not None
-        if window.task.cancelled() or window.task.exception() is not None:
+        try:
+            rows = await window.result()
+        except (WolkvoxError, asyncio.CancelledError):
             continue
-        rows = window.task.result()
         if (window.lo, window.hi) in whole and rows is not None and len(rows) < cap:
             kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
     todo.clear()
@@ -152,7 +158,7 @@ class WindowedDownload(Generic[T]):
 
     def __init__(
         self,
-        fetch: Callable[[datetime, datetime], Awaitable[Sequence[T]]],
+        fetch: Callable[[datetime, datetime], Awaitable[Sequence[T] | Callable[[], Sequence[T]]]],
         start: datetime,
         end: datetime,
         *,
@@ -187,8 +193,9 @@ class WindowedDownload(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._rows()
 
-    async def _get(self, lo: datetime, hi: datetime) -> Sequence[T] | None:
-        """The window's rows, or None when the server refused to exceed its cap."""
+    async def _get(self, lo: datetime, hi: datetime) -> _Answer[T]:
+        """The window's answer (its rows, or what makes them), or None when the server
+        refused to exceed its cap."""
         self.requests += 1
         try:
             return await self._fetch(lo, hi)

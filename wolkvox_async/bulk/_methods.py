@@ -1,15 +1,32 @@
-"""The bulk methods of WolkvoxClient; they only call the client's public methods."""
+"""The bulk methods of WolkvoxClient. They call the client's public methods, but for a
+download's windows: those are read through the core, and their rows made only when their
+turn comes (the next window's request leaves first)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from .. import _routes as routes
 from .. import _validate as check
 from .._errors import ConfigError, shown
-from ..models import CampaignType, PhoneResult
+from .._protocol import structure_rows
+from .._routes import Route
+from ..models import (
+    AmdDetail,
+    AmdTotal,
+    CampaignType,
+    CodeShare,
+    DetailRow,
+    MachineCodesByPhone,
+    PhoneResult,
+    PreviewCallRow,
+    ResultShare,
+    TurboDialCount,
+    WhatsAppStatus,
+)
 from ..scheduler import Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._reports import InsufficientQuota, UploadProgress, UploadReport
@@ -22,18 +39,18 @@ __all__ = ["BulkMethods"]
 
 # Reports whose rows carry their own time (so a capped window can continue where it was
 # cut); the others are split in halves, and aggregate reports come per window.
-_REPORTS: dict[str, tuple[str, bool]] = {
-    "campaign_1": ("final_results", False),
-    "campaign_2": ("code_results", False),
-    "campaign_3": ("phone_results", True),
-    "campaign_4": ("attempt_results", False),
-    "campaign_5": ("preview_calls", False),
-    "campaign_6": ("amd_totals", False),
-    "campaign_7": ("amd_details", True),
-    "campaign_8": ("machine_codes_by_phone", False),
-    "campaign_9": ("whatsapp_statuses", True),
-    "campaign_10": ("turbo_dial_counts", False),
-    "detail": ("campaign_detail", True),
+_REPORTS: dict[str, tuple[Route, type[Any], bool]] = {
+    "campaign_1": (routes.REPORT_CAMPAIGN_1, ResultShare, False),
+    "campaign_2": (routes.REPORT_CAMPAIGN_2, CodeShare, False),
+    "campaign_3": (routes.REPORT_CAMPAIGN_3, PhoneResult, True),
+    "campaign_4": (routes.REPORT_CAMPAIGN_4, ResultShare, False),
+    "campaign_5": (routes.REPORT_CAMPAIGN_5, PreviewCallRow, False),
+    "campaign_6": (routes.REPORT_CAMPAIGN_6, AmdTotal, False),
+    "campaign_7": (routes.REPORT_CAMPAIGN_7, AmdDetail, True),
+    "campaign_8": (routes.REPORT_CAMPAIGN_8, MachineCodesByPhone, False),
+    "campaign_9": (routes.REPORT_CAMPAIGN_9, WhatsAppStatus, True),
+    "campaign_10": (routes.REPORT_CAMPAIGN_10, TurboDialCount, False),
+    "detail": (routes.DETAIL, DetailRow, True),
 }
 
 
@@ -146,15 +163,22 @@ class BulkMethods:
         if report == "detail" and campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
         start, end = check.moment("start", start), check.moment("end", end)
-        method_name, timed = _REPORTS[report]
+        route, cls, timed = _REPORTS[report]
         # Bulk work: it queues behind interactive calls and leaves them their reserve.
         bulk = cast("WolkvoxClient", self).with_options(priority=Priority.BULK)
-        method = getattr(bulk, method_name)
-        extra = {"campaign_type": campaign_type} if report == "detail" else {}
 
-        def fetch(lo: datetime, hi: datetime) -> Awaitable[Sequence[Any]]:
-            result: Awaitable[Sequence[Any]] = method(campaign_id, lo, hi, **extra)
-            return result
+        def params(lo: datetime, hi: datetime) -> dict[str, str]:
+            if campaign_type is not None and report == "detail":
+                return bulk._detail_params(campaign_id, lo, hi, campaign_type)
+            return bulk._report_params(campaign_id, lo, hi)
+
+        params(start, min(end, start))  # a bad campaign id is refused before any request
+
+        async def fetch(lo: datetime, hi: datetime) -> Callable[[], Sequence[Any]]:
+            # The answer now, its rows when the window's turn comes: ~4 µs a row of CPU
+            # that would otherwise hold back the request of the window after it.
+            request, envelope = await bulk._call(route, params(lo, hi))
+            return lambda: structure_rows(request, envelope, cls, bulk._converter)
 
         async def plan(windows: int) -> None:
             """Refuse, before the first request, a download that needs more calls than
