@@ -254,3 +254,20 @@ def test_campaign_full_in_every_spelling(text: str) -> None:
     body = f'{{"code": 404, "msg": "The campaign cannot exceed {text} records"}}'.encode()
     with pytest.raises(e.CampaignFull):
         parse_response(request, RawResponse(status=404, body=body))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["api", "campaign_id", "customer_id"]), st.text())))
+def test_query_values_are_encoded_as_urlencode_with_quote_does(
+    pairs: list[tuple[str, str]],
+) -> None:
+    from urllib.parse import quote, urlencode
+
+    import wolkvox_async._protocol as protocol
+
+    try:
+        expected = urlencode(pairs, quote_via=quote)
+    except (TypeError, ValueError):  # a lone surrogate: both refuse it
+        with pytest.raises((TypeError, ValueError)):
+            protocol._encoded(pairs)
+        return
+    assert protocol._encoded(pairs) == expected

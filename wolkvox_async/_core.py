@@ -188,6 +188,8 @@ class ClientCore:
         # The scheduler of the loop last used: looked up once per loop, not per step of a
         # call (a weak-keyed lookup costs ~3 µs; a crowd of 10,000 callers feels it).
         self._cached: tuple[weakref.ref[asyncio.AbstractEventLoop], Scheduler] | None = None
+        self._admissions: dict[bool, Admission] = {}
+        """Today's admission of a call that is not a read, by bulk-ness (made once a day)."""
 
     @property
     def config(self) -> ClientConfig:
@@ -209,6 +211,7 @@ class ClientCore:
         the scheduler and the state, and closing it closes nothing."""
         view = copy.copy(self)
         view._is_view = True
+        view._admissions = {}
         if priority is not None:
             view._priority = Priority(priority)
         changes: dict[str, Any] = {}
@@ -263,13 +266,16 @@ class ClientCore:
         """What one call asks of the scheduler; a BULK call (or ``bulk``) carries the
         quota reserve it must leave to interactive calls."""
         config = self._config
-        reserve = config.quota_reserve if bulk or self._priority is Priority.BULK else 0
+        bulk = bulk or self._priority is Priority.BULK
+        reserve = config.quota_reserve if bulk else 0
         poll_key = None
         if route.poll_limited and config.poll_interval > 0:
             digest = hashlib.sha256(f"{self._token_key}|{request.url}".encode()).hexdigest()
             poll_key = f"p{digest[:24]}"
         day, resets_at = self._scheduler.today(WOLKVOX_TZ)
-        return Admission(
+        if poll_key is None and (made := self._admissions.get(bulk)) and made.day == day:
+            return made  # the same for every call of the day but reads (frozen: shared)
+        admission = Admission(
             token=self._token_key,
             operation=config.operation,
             limit=config.quota_limit,
@@ -284,6 +290,9 @@ class ClientCore:
             reserve=reserve if isinstance(reserve, int) else 0,
             reserve_fraction=reserve if isinstance(reserve, float) else 0.0,
         )
+        if poll_key is None:
+            self._admissions[bulk] = admission
+        return admission
 
     async def scheduler_stats(self) -> SchedulerStats:
         """In flight, queued per priority, quota used/limit/reserved/available to bulk and

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import attrs
 import cattrs
@@ -122,6 +122,20 @@ def encode_rows(rows: list[dict[str, str]]) -> bytes:
     return encode_json(rows)
 
 
+_PLAIN: Final = re.compile(r"[A-Za-z0-9_.~-]*")
+"""Query text that percent-encoding leaves as it is (ids, numbers, dates, api names)."""
+
+
+def _encoded(query: list[tuple[str, Any]]) -> str:
+    """``urlencode(query, quote_via=quote)``, with the common plain values passed as they
+    are (the stdlib quotes each one through bytes: ~5 µs of every interactive call)."""
+    parts = []
+    for key, value in query:
+        text = value if type(value) is str else str(value)
+        parts.append(f"{key}={text if _PLAIN.fullmatch(text) else quote(text, safe='')}")
+    return "&".join(parts)
+
+
 def build_request(
     config: ClientConfig,
     route: Route,
@@ -138,7 +152,7 @@ def build_request(
     query = [("api", route.api)]
     query += [(k, v) for k, v in (params or {}).items() if v is not None]
     try:
-        url = f"{config.base_url}{route.path}?{urlencode(query, quote_via=quote)}"
+        url = f"{config.base_url}{route.path}?{_encoded(query)}"
     except (TypeError, ValueError) as exc:  # a lone surrogate cannot be percent-encoded
         raise e.ConfigError(f"a parameter of {route.api} cannot be sent: {exc}") from None
     if len(url) > MAX_URL_LENGTH:

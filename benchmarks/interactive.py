@@ -1,0 +1,108 @@
+"""Client CPU of one interactive call: find_record against a bare aiohttp GET + json.loads.
+
+A CRM webhook awaits one find_record at a time; what the library adds to each call —
+checking the arguments, building the request, admission and release, parsing, making
+the row — is CPU the service pays per call. Both contenders call the simulator (its own
+process) sequentially on loopback, the same URL, interleaved in rounds; µs of this
+process's CPU per call, median and spread over the rounds.
+
+    taskset -c 1 python benchmarks/interactive.py --calls 2000 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from _common import TOKEN, Simulator, publish
+
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.scheduler import MemoryBackend
+
+
+async def measure(calls: int, rounds: int) -> list[dict[str, Any]]:
+    sim = Simulator(0, 100)
+    try:
+        async with aiohttp.ClientSession() as session:
+            campaign = await sim.new_campaign(session)
+            body = [{"customer_id": "c1", "customer_name": "Ana", "tel1": "3001234567"}]
+            await sim.call(
+                session,
+                "POST",
+                "campaign.php?api=add_record&type_campaign=predictive"
+                f"&campaign_id={campaign}&campaign_status=start",
+                body,
+            )
+            url = f"{sim.url}/api/v2/campaign.php?api=find_record&customer_id=c1"
+            async with WolkvoxClient(
+                server="0014", token=TOKEN, base_url=sim.url, backend=MemoryBackend()
+            ) as wv:
+
+                async def ours() -> Any:
+                    return await wv.find_record(customer_id="c1")
+
+                async def bare() -> Any:
+                    async with session.get(url, headers={"wolkvox-token": TOKEN}) as resp:
+                        return json.loads(await resp.read())
+
+                contenders: dict[str, Callable[[], Awaitable[Any]]] = {
+                    "wolkvox-async find_record": ours,
+                    "aiohttp GET + json.loads": bare,
+                }
+                for call in contenders.values():  # warm: connections, hooks made once
+                    for _ in range(50):
+                        await call()
+                spent: dict[str, list[float]] = {name: [] for name in contenders}
+                for _ in range(rounds):
+                    for name, call in contenders.items():
+                        started = time.process_time()
+                        for _ in range(calls):
+                            await call()
+                        spent[name].append((time.process_time() - started) / calls * 1e6)
+    finally:
+        sim.stop()
+    bare_us = spent["aiohttp GET + json.loads"]
+    rows = []
+    for name, values in spent.items():
+        ratios = [ours / ref for ours, ref in zip(values, bare_us, strict=True)]
+        rows.append(
+            {
+                "contender": name,
+                "calls": calls * rounds,
+                "us_per_call": round(statistics.median(values), 1),
+                "us_spread": f"{min(values):.0f}–{max(values):.0f}",
+                "x_bare": round(statistics.median(ratios), 2),
+                "x_bare_spread": f"{min(ratios):.2f}–{max(ratios):.2f}",
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    publish(
+        "interactive",
+        asyncio.run(measure(args.calls, args.rounds)),
+        [
+            ("contender", "contender", 28),
+            ("us_per_call", "µs/call", 8),
+            ("us_spread", "spread", 9),
+            ("x_bare", "× bare", 6),
+            ("x_bare_spread", "× spread", 9),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
