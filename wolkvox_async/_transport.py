@@ -112,7 +112,11 @@ class AiohttpTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self._verify_ssl)
-            self._session = aiohttp.ClientSession(connector=connector)
+            # The call's timeout is the core's (on its clock, answer included); aiohttp's
+            # own 5-minute one would only add a second timer to every call. Connecting
+            # keeps aiohttp's bound.
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
             # aiohttp silently re-sends GET/PUT/DELETE once when a kept-alive connection
             # drops. Every Wolkvox call costs a quota unit and a concurrency slot, so a
             # hidden second send must not happen: retries are the retry policy's call.
