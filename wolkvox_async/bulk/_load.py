@@ -37,7 +37,7 @@ from ..models import CampaignType, Record
 from ..scheduler import Priority
 from ._chunks import Chunk, RecordSource, batches, digest
 from ._journal import NOT_SENT, ChunkState, Journal
-from ._pace import Gate, Pace
+from ._pace import Pace, gate
 from ._reconcile import Reconciler
 from ._reports import (
     ChunkReport,
@@ -123,7 +123,7 @@ class Load:
         or the part of it reserved for interactive calls."""
         self.cause: WolkvoxError | None = None
         self.stop = asyncio.Event()
-        self.gate = Gate()
+        self.gate = gate()
         """Holds the reader back while a sender is between its answer and its next send."""
         self.spent: list[Chunk] = []
         """Chunks done with, freed by the reader between its batches: freeing 10,000
@@ -299,12 +299,15 @@ class Load:
 
             def leaving(at: float, index: int = chunk.index) -> None:
                 nonlocal sent_at
+                pace.rush()  # the slot is granted: nothing of the readers' until it leaves
                 sent_at = at
                 self.journal.mark(index, ChunkState.SENDING, sent_at=at)
 
             try:
                 self.uploads += 1
-                pace.rush()
+                # A wait for admission (another process holds the token, a pause) may be
+                # long: the readers of the loop go on meanwhile.
+                pace.ease()
                 body = chunk.body if pending is None else encode_rows(pending)
                 await self.client._send_records(
                     self.campaign_id, self.kind, self.status, body, missing, leaving, pace.ease

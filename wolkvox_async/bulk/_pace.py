@@ -5,9 +5,12 @@ Left alone, the reader's 100-row slices interleave with a sender's steps between
 granted" and "bytes on the socket", and between "answer" and "next slot asked": each
 slice there is time the slot stands idle, and Wolkvox's 2 slots per token are the bound
 (benchmarks/upload_throughput.py --trace measures both gaps). So a sender *rushes* from
-the moment it has a chunk (or an answer) until its next request's body is with the socket
-(or it waits: for a chunk, a rest after a refusal), and the reader starts no slice while
-any sender rushes.
+its answer until it asks for its next slot, and from the slot granted until the body is
+with the socket; never while it waits (for a chunk, for admission, a rest after a
+refusal). The reader starts no slice while
+any sender rushes — any sender of the event loop: loads on many tokens in one process
+share the loop, and one load's reader delayed the others' requests just the same
+(benchmarks/many_tokens.py).
 
 The collector is the other thief of the loop: a full pass walks every container object of
 the process — a million input rows held in a list by the caller, 40–110 ms at a time
@@ -22,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import weakref
 from collections.abc import Iterator
 
-__all__ = ["Gate", "Pace", "heap_frozen"]
+__all__ = ["Gate", "Pace", "gate", "heap_frozen"]
 
 _loads = 0
 """Loads running in this process: the heap thaws when the last one ends."""
@@ -46,7 +50,8 @@ def heap_frozen() -> Iterator[None]:
 
 
 class Gate:
-    """The reader's side: :meth:`pass_` returns once no sender rushes."""
+    """The readers' side: :meth:`pass_` returns once no sender rushes. One per event loop
+    (:func:`gate`)."""
 
     def __init__(self) -> None:
         self.rushing = 0
@@ -60,6 +65,18 @@ class Gate:
 
     def pace(self) -> Pace:
         return Pace(self)
+
+
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = weakref.WeakKeyDictionary()
+
+
+def gate() -> Gate:
+    """The running event loop's gate, shared by every load in it."""
+    loop = asyncio.get_running_loop()
+    found = _GATES.get(loop)
+    if found is None:
+        found = _GATES[loop] = Gate()
+    return found
 
 
 class Pace:

@@ -218,27 +218,30 @@ async def _pump(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> None:
         # never left waiting on a full queue. It lets the reader run only while it waits
         # for a chunk (or its request is out): see _pace.
         pace = load.gate.pace()
-        while True:
-            pace.ease()
-            if (chunk := await queue.get()) is None:
-                break
-            pace.rush()
-            if load.stop.is_set():
-                load.skip(chunk)
-                continue
-            try:
-                await load.load(chunk, pace)
-                load.spent.append(chunk)
-            except Left:
-                pass
-            except Stop as why:
-                load.stopped, load.cause = why.reason, why.cause
-                load.stop.set()
-            except Exception as exc:
-                if not load.reported(chunk):  # outcome unknown: the journal keeps it
-                    load.left(chunk, chunk.size, str(exc))
-                errors.append(exc)
-                load.stop.set()
+        try:
+            while True:
+                pace.ease()
+                if (chunk := await queue.get()) is None:
+                    break
+                pace.rush()
+                if load.stop.is_set():
+                    load.skip(chunk)
+                    continue
+                try:
+                    await load.load(chunk, pace)
+                    load.spent.append(chunk)
+                except Left:
+                    pass
+                except Stop as why:
+                    load.stopped, load.cause = why.reason, why.cause
+                    load.stop.set()
+                except Exception as exc:
+                    if not load.reported(chunk):  # outcome unknown: the journal keeps it
+                        load.left(chunk, chunk.size, str(exc))
+                    errors.append(exc)
+                    load.stop.set()
+        finally:
+            pace.ease()  # the loop's gate is shared: a cancelled sender must not hold it
 
     tasks = [asyncio.create_task(sender()) for _ in range(workers)]
     try:
