@@ -99,6 +99,23 @@ class Simulator:
         return sorted(timeline)  # type: ignore[arg-type]
 
 
+def summarize(
+    table: list[dict[str, Any]], by: tuple[str, ...], value: str = "ratio_to_bound"
+) -> list[dict[str, Any]]:
+    """One row per ``by`` group of runs: the median run (by ``value``), with the number of
+    runs and the spread (min–max) of ``value`` and, where present, of ratio_to_reference."""
+    out = []
+    for key in dict.fromkeys(tuple(row[k] for k in by) for row in table):
+        runs = sorted((r for r in table if tuple(r[k] for k in by) == key), key=lambda r: r[value])
+        row = {**runs[len(runs) // 2], "runs": len(runs)}
+        row[f"{value}_spread"] = f"{runs[0][value]}–{runs[-1][value]}"
+        if "ratio_to_reference" in row:
+            refs = sorted(r["ratio_to_reference"] for r in runs)
+            row["reference_spread"] = f"{refs[0]}–{refs[-1]}"
+        out.append(row)
+    return out
+
+
 def slot_idle_ms(timeline: list[tuple[float, float]], slots: int = 2) -> float:
     """Milliseconds per call the token's ``slots`` stood idle at the server between the
     first arrival and the last answer (a slot is busy from a request's arrival, its body

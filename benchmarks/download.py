@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from _common import TOKEN, Simulator, publish, save
+from _common import TOKEN, Simulator, publish, save, summarize
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async._protocol import RawRequest, RawResponse
@@ -188,13 +188,7 @@ def main() -> None:
     table: list[dict[str, Any]] = []
     for run in range(args.runs):
         table += asyncio.run(measure(args.rows, args.days, args.dense, args.latency_ms, run))
-    rows = []
-    for name in dict.fromkeys(r["contender"] for r in table):
-        runs = sorted((r for r in table if r["contender"] == name), key=lambda r: r["elapsed_s"])
-        walls = [r["wall_vs_reference"] for r in runs]
-        rows.append(
-            {**runs[len(runs) // 2], "runs": len(runs), "spread": f"{min(walls)}–{max(walls)}"}
-        )
+    rows = summarize(table, ("contender",), value="wall_vs_reference")
     publish(
         "download",
         rows,
@@ -207,7 +201,7 @@ def main() -> None:
             ("requests_ratio", "÷floor", 6),
             ("elapsed_s", "wall s", 6),
             ("wall_vs_reference", "÷ref", 5),
-            ("spread", "÷ref spread", 11),
+            ("wall_vs_reference_spread", "÷ref spread", 11),
             ("client_cpu_us_per_row", "CPU µs/row", 10),
         ],
     )

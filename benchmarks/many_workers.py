@@ -6,7 +6,7 @@ blind to the other processes. Every process loads its share of the same total in
 campaign; the simulator (its own process, latency L) counts what it stored. The bound is
 the token's: 2 × 10,000 / L records per second, however many processes share it.
 
-    python benchmarks/many_workers.py --records 200000 --latency-ms 50
+    python benchmarks/many_workers.py --records 400000 --latency-ms 200 --runs 3
 
 Prints a table, writes benchmarks/results/many_workers.json and .png.
 """
@@ -22,7 +22,18 @@ import time
 from typing import Any
 
 import aiohttp
-from _common import LOAD_COLUMNS, RESULTS, TOKEN, Redis, Simulator, lead, publish, semaphore_gather
+from _common import (
+    LOAD_COLUMNS,
+    RESULTS,
+    TOKEN,
+    Redis,
+    Simulator,
+    lead,
+    publish,
+    save,
+    semaphore_gather,
+    summarize,
+)
 
 from wolkvox_async import WolkvoxClient
 
@@ -62,7 +73,9 @@ async def _delayed(
     return result
 
 
-async def measure(records: int, latency_ms: float, redis_url: str) -> list[dict[str, Any]]:
+async def measure(
+    records: int, latency_ms: float, redis_url: str, run: int
+) -> list[dict[str, Any]]:
     bound = 2 * 10_000 / (latency_ms / 1000)
     results = []
     for kind, name in (("ours", "wolkvox-async via Redis"), ("peer", "Semaphore(2) per process")):
@@ -99,6 +112,7 @@ async def measure(records: int, latency_ms: float, redis_url: str) -> list[dict[
                     results.append(
                         {
                             "contender": name,
+                            "run": run,
                             "processes": processes,
                             "latency_ms": latency_ms,
                             "records": share * processes,
@@ -147,21 +161,31 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     redis = Redis()
     if redis.url is None:
         sys.exit("many_workers needs redis-server (apt-get install redis-server)")
+    table: list[dict[str, Any]] = []
     try:
-        table = asyncio.run(measure(args.records, args.latency_ms, redis.url))
+        for run in range(args.runs):
+            table += asyncio.run(measure(args.records, args.latency_ms, redis.url, run))
     finally:
         redis.stop()
+    rows = summarize(table, ("contender", "processes"))
     publish(
         "many_workers",
-        table,
-        [("contender", "contender", 26), ("processes", "procs", 5), *LOAD_COLUMNS],
+        rows,
+        [
+            ("contender", "contender", 26),
+            ("processes", "procs", 5),
+            *LOAD_COLUMNS,
+            ("ratio_to_bound_spread", "spread", 11),
+        ],
     )
-    plot(table)
+    save("many_workers_runs", table)
+    plot(rows)
 
 
 if __name__ == "__main__":

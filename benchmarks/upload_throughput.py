@@ -41,6 +41,7 @@ from _common import (
     publish,
     save,
     slot_idle_ms,
+    summarize,
 )
 
 from wolkvox_async import WolkvoxClient
@@ -231,22 +232,6 @@ async def measure(records: int, latency_ms: float, run: int) -> list[dict[str, A
     return results
 
 
-def summary(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per contender and latency: the median run, and the spread over runs."""
-    out = []
-    keys = dict.fromkeys((r["contender"], r["latency_ms"]) for r in table)
-    for contender, latency in keys:
-        runs = [r for r in table if (r["contender"], r["latency_ms"]) == (contender, latency)]
-        ratios = sorted(r["ratio_to_bound"] for r in runs)
-        middle = sorted(runs, key=lambda r: r["ratio_to_bound"])[len(runs) // 2]
-        row = {**middle, "runs": len(runs), "ratio_spread": f"{ratios[0]}–{ratios[-1]}"}
-        if "ratio_to_reference" in middle:
-            vs = sorted(r["ratio_to_reference"] for r in runs)
-            row["reference_spread"] = f"{vs[0]}–{vs[-1]}"
-        out.append(row)
-    return out
-
-
 def plot(table: list[dict[str, Any]]) -> None:
     import matplotlib
 
@@ -296,10 +281,10 @@ def main() -> None:
     for run in range(args.runs):
         for latency in args.latency_ms:
             table += asyncio.run(measure(args.records, latency, run))
-    rows = summary(table)
+    rows = summarize(table, ("contender", "latency_ms"))
     columns = [("contender", "contender", 38), ("latency_ms", "L ms", 5), *LOAD_COLUMNS]
     columns += [
-        ("ratio_spread", "spread", 11),
+        ("ratio_to_bound_spread", "spread", 11),
         ("ratio_to_reference", "/ref", 6),
         ("client_cpu_us_per_record", "CPU µs/rec", 10),
     ]
