@@ -28,6 +28,13 @@ class Chunk:
     to send. Only the bytes are kept: 10,000 dicts per chunk in flight outlived the
     collector's young generation and made its full passes (tens of ms) land mid-load."""
 
+    checksum: str = attrs.field(init=False)
+    """:func:`digest` of the body, taken by the reader as the chunk is made: ~0.3 ms that
+    would otherwise come between the chunk's answer and the sender's next request."""
+
+    def __attrs_post_init__(self) -> None:
+        self.checksum = digest(self.body)
+
     @property
     def size(self) -> int:
         return len(self.rows)

@@ -35,7 +35,7 @@ from .._protocol import encode_rows
 from .._records import to_wire_rows
 from ..models import CampaignType, Record
 from ..scheduler import Priority
-from ._chunks import Chunk, RecordSource, batches, digest
+from ._chunks import Chunk, RecordSource, batches
 from ._journal import NOT_SENT, ChunkState, Journal
 from ._pace import Pace, gate
 from ._reconcile import Reconciler
@@ -164,7 +164,7 @@ class Load:
         entry = self.journal.state(chunk.index)
         if entry is None or entry.state is not ChunkState.DONE:
             return False
-        if entry.digest and entry.digest != digest(chunk.body):
+        if entry.digest and entry.digest != chunk.checksum:
             raise ConfigError(
                 f"the input changed since it was loaded: rows {chunk.rows[0]}–"
                 f"{chunk.rows[-1]} (chunk {chunk.index}) differ from what landed; resume "
@@ -356,7 +356,7 @@ class Load:
                 self.give_up(chunk, missing, StopReason.ERROR, exc)
             self.sent += missing
             break
-        self.journal.mark(chunk.index, ChunkState.DONE, chunk.size, 0.0, digest(chunk.body))
+        self.journal.mark(chunk.index, ChunkState.DONE, chunk.size, 0.0, chunk.checksum)
         self._report(chunk, "reconciled" if reconciled else "landed", chunk.size)
 
     def give_up(
