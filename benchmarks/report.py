@@ -6,13 +6,15 @@ python benchmarks/report.py
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from _common import RESULTS
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
-    return list(json.loads((RESULTS / f"{name}.json").read_text())["rows"])
+    path = RESULTS / f"{name}.json"
+    return list(json.loads(path.read_text())["rows"]) if path.exists() else []
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> str:
@@ -24,94 +26,129 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _print(name: str, head: list[str], row: Callable[[dict[str, Any]], list[Any]]) -> None:
+    rows = _rows(name)
+    if rows:
+        print(f"<!-- {name} -->")
+        print(_table(head, [row(r) for r in rows]))
+        print()
+
+
 def main() -> None:
-    print(
-        _table(
-            ["contender", "L ms", "records/s", "÷ bound", "stored / sent", "quota units", "403s"],
-            [
-                [
-                    r["contender"],
-                    int(r["latency_ms"]),
-                    r["records_per_s"],
-                    r["ratio_to_bound"],
-                    f"{r['records_stored']:,} / {r['records']:,}",
-                    r["quota_units"],
-                    r["refusals_403"],
-                ]
-                for r in _rows("upload_throughput")
-            ],
-        )
+    _print(
+        "upload_throughput",
+        [
+            "contender",
+            "L ms",
+            "records/s",
+            "÷ bound",
+            "spread",
+            "÷ ref",
+            "CPU µs/rec",
+            "pre-send ms",
+            "idle ms",
+            "403s",
+        ],
+        lambda r: [
+            r["contender"],
+            int(r["latency_ms"]),
+            r["records_per_s"],
+            r["ratio_to_bound"],
+            r["ratio_to_bound_spread"],
+            f"{r['ratio_to_reference']} ({r['reference_spread']})"
+            if "ratio_to_reference" in r
+            else "",
+            r["client_cpu_us_per_record"],
+            r.get("pre_send_ms", ""),
+            r.get("slot_idle_ms_per_call", ""),
+            r["refusals_403"],
+        ],
     )
-    print()
-    print(
-        _table(
-            ["contender", "waiting", "µs per call", "× Semaphore"],
-            [
-                [r["contender"], r["waiting"], r["us_per_call"], r["x_semaphore"]]
-                for r in _rows("scheduler_overhead")
-            ],
-        )
+    _print(
+        "download",
+        [
+            "contender",
+            "rows received (unique)",
+            "requests",
+            "floor",
+            "÷ floor",
+            "wall s",
+            "÷ ref (spread)",
+            "CPU µs/row",
+        ],
+        lambda r: [
+            r["contender"],
+            f"{r['rows_received']:,} ({r['rows_unique']:,})",
+            r["requests"],
+            r["request_floor"],
+            r["requests_ratio"],
+            r["elapsed_s"],
+            f"{r['wall_vs_reference']} ({r['wall_vs_reference_spread']})",
+            r["client_cpu_us_per_row"],
+        ],
     )
-    print()
-    print(
-        _table(
-            ["contender", "processes", "records/s", "÷ bound", "stored / sent", "403s"],
-            [
-                [
-                    r["contender"],
-                    r["processes"],
-                    r["records_per_s"],
-                    r["ratio_to_bound"],
-                    f"{r['records_stored']:,} / {r['records']:,}",
-                    r["refusals_403"],
-                ]
-                for r in _rows("many_workers")
-            ],
-        )
+    _print(
+        "interactive",
+        ["contender", "µs per call", "spread", "× bare", "× bare spread"],
+        lambda r: [
+            r["contender"],
+            r["us_per_call"],
+            r["us_spread"],
+            r["x_bare"],
+            r["x_bare_spread"],
+        ],
     )
-    print()
-    print(
-        _table(
-            [
-                "contender",
-                "rows stored",
-                "rows received (unique)",
-                "requests",
-                "lower bound",
-                "÷ bound",
-                "elapsed s",
-                "bound s",
-            ],
-            [
-                [
-                    r["contender"],
-                    r["rows_stored"],
-                    f"{r['rows_received']:,} ({r['rows_unique']:,})",
-                    r["requests"],
-                    r["request_lower_bound"],
-                    r["requests_ratio"],
-                    r["elapsed_s"],
-                    r["elapsed_bound_s"],
-                ]
-                for r in _rows("download")
-            ],
-        )
+    _print(
+        "many_tokens",
+        [
+            "L ms",
+            "tokens",
+            "records/s",
+            "÷ N bounds",
+            "CPU µs/rec",
+            "CPU share",
+            "start s",
+            "÷ after start",
+        ],
+        lambda r: [
+            int(r["latency_ms"]),
+            r["tokens"],
+            r["records_per_s"],
+            r["ratio_to_bound"],
+            r["client_cpu_us_per_record"],
+            r["client_cpu_share"],
+            r.get("start_s", ""),
+            r.get("ratio_after_start", ""),
+        ],
     )
-    print()
-    print(
-        _table(
-            ["contender", "records", "peak RSS MiB", "× the 1M run", "elapsed s"],
-            [
-                [
-                    r["contender"],
-                    r["records"],
-                    r["peak_rss_mib"],
-                    r["rss_vs_smallest"],
-                    r["elapsed_s"],
-                ]
-                for r in _rows("memory")
-            ],
-        )
+    _print(
+        "many_workers",
+        ["contender", "processes", "records/s", "÷ bound", "spread", "stored / sent", "403s"],
+        lambda r: [
+            r["contender"],
+            r["processes"],
+            r["records_per_s"],
+            r["ratio_to_bound"],
+            r.get("ratio_to_bound_spread", ""),
+            f"{r['records_stored']:,} / {r['records']:,}",
+            r["refusals_403"],
+        ],
+    )
+    _print(
+        "scheduler_overhead",
+        ["contender", "waiting", "µs per call", "× Semaphore"],
+        lambda r: [r["contender"], r["waiting"], r["us_per_call"], r["x_semaphore"]],
+    )
+    _print(
+        "memory",
+        ["contender", "records", "peak RSS MiB", "× the 1M run", "elapsed s"],
+        lambda r: [
+            r["contender"],
+            r["records"],
+            r["peak_rss_mib"],
+            r["rss_vs_smallest"],
+            r["elapsed_s"],
+        ],
     )
 
 
