@@ -11,14 +11,31 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from wolkvox_async._protocol import RawRequest, RawResponse
+from wolkvox_async._transport import AiohttpTransport
+
 TOKEN = "bench-token"
 RESULTS = Path(__file__).parent / "results"
 MACHINE = "2-core VM, Python 3.11, simulator and client each in its own process"
+
+
+class Noted(AiohttpTransport):
+    """Our transport, calling ``note(request)`` as each request is handed to aiohttp (the
+    moment its slot is granted): what a benchmark compares or replays."""
+
+    def __init__(self, note: Callable[[RawRequest], object]) -> None:
+        super().__init__()
+        self.note = note
+
+    async def send(self, request: RawRequest, written: Any = None) -> RawResponse:
+        self.note(request)
+        return await super().send(request, written)
 
 
 def lead(i: int) -> dict[str, str]:

@@ -28,29 +28,15 @@ from typing import Any
 
 import aiohttp
 import orjson
-from _common import TOKEN, Simulator, publish, save, summarize
+from _common import TOKEN, Noted, Simulator, publish, save, summarize
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async._protocol import RawRequest, RawResponse
-from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.bulk._download import windows
 from wolkvox_async.scheduler import MemoryBackend
 
 START = datetime(2026, 6, 1)
 REFERENCE = "(reference: raw aiohttp + orjson, same requests)"
 Contender = Callable[["Simulator", str, datetime], Awaitable[tuple[int, int, int]]]
-
-
-class _Noted(AiohttpTransport):
-    """Our transport, noting each URL it sends (for the reference to send the same)."""
-
-    def __init__(self, urls: list[str]) -> None:
-        super().__init__()
-        self.urls = urls
-
-    async def send(self, request: RawRequest, written: Any = None) -> RawResponse:
-        self.urls.append(request.url)
-        return await super().send(request, written)
 
 
 def ours(urls: list[str], dates: list[datetime]) -> Contender:
@@ -60,7 +46,7 @@ def ours(urls: list[str], dates: list[datetime]) -> Contender:
             token=TOKEN,
             base_url=sim.url,
             backend=MemoryBackend(),
-            transport=_Noted(urls),
+            transport=Noted(lambda request: urls.append(request.url)),
         ) as wv:
             download = wv.iter_phone_results(campaign, START, end)
             seen: set[str] = set()

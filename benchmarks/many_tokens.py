@@ -19,40 +19,28 @@ import itertools
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import lead, publish
+from _common import Noted, lead, publish
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async._protocol import RawRequest, RawResponse
-from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.scheduler import MemoryBackend
 
 CHUNK = 10_000
 LEADS = [lead(i) for i in range(CHUNK)]
 
 
-class _First(AiohttpTransport):
-    """Notes when its token's first request left (the end of its start)."""
-
-    def __init__(self, firsts: list[float]) -> None:
-        super().__init__()
-        self.firsts = firsts
-        self.sent = False
-
-    async def send(self, request: RawRequest, written: Any = None) -> RawResponse:
-        if not self.sent:
-            self.sent = True
-            self.firsts.append(time.perf_counter())
-        return await super().send(request, written)
-
-
 async def run(url: str, tokens: int, calls: int) -> tuple[float, float, float]:
     """(elapsed s, client CPU s, mean s to a token's first request) for ``tokens`` loads
     of ``calls`` chunks each."""
     backend = MemoryBackend()
-    firsts: list[float] = []
+    firsts: dict[int, float] = {}  # token -> when its first request left
+
+    def first(n: int) -> Callable[[Any], object]:
+        return lambda _: firsts.setdefault(n, time.perf_counter())
+
     clients = [
         WolkvoxClient(
             server="0014",
@@ -60,7 +48,7 @@ async def run(url: str, tokens: int, calls: int) -> tuple[float, float, float]:
             base_url=url,
             backend=backend,
             daily_quota=10**7,
-            transport=_First(firsts),
+            transport=Noted(first(n)),
         )
         for n in range(tokens)
     ]
@@ -74,7 +62,7 @@ async def run(url: str, tokens: int, calls: int) -> tuple[float, float, float]:
         )
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         assert all(r.records_landed == calls * CHUNK for r in reports)
-        return elapsed, cpu, sum(firsts) / len(firsts) - started
+        return elapsed, cpu, sum(firsts.values()) / len(firsts) - started
     finally:
         await asyncio.gather(*(wv.close() for wv in clients))
 

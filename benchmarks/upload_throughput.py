@@ -35,6 +35,7 @@ from _common import (
     LOAD_COLUMNS,
     RESULTS,
     TOKEN,
+    Noted,
     Simulator,
     add_record_path,
     lead,
@@ -45,8 +46,6 @@ from _common import (
 )
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async._protocol import RawRequest, RawResponse
-from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.scheduler import MemoryBackend
 
 REFERENCE = "(reference: raw aiohttp, pre-encoded)"
@@ -55,18 +54,6 @@ SAMPLE = 20_000
 Loader = Callable[
     [Simulator, aiohttp.ClientSession, str, list[dict[str, str]], float], Awaitable[int]
 ]
-
-
-class _Timed(AiohttpTransport):
-    """Our transport, noting when each request is handed to aiohttp (the slot granted)."""
-
-    def __init__(self, sends: list[float]) -> None:
-        super().__init__()
-        self.sends = sends
-
-    async def send(self, request: RawRequest, written: Any = None) -> RawResponse:
-        self.sends.append(time.monotonic())
-        return await super().send(request, written)
 
 
 def ours(sends: list[float]) -> Loader:
@@ -82,7 +69,7 @@ def ours(sends: list[float]) -> Loader:
             token=TOKEN,
             base_url=sim.url,
             backend=MemoryBackend(),
-            transport=_Timed(sends),
+            transport=Noted(lambda _: sends.append(time.monotonic())),
         ) as wv:
             report = await wv.upload_records(campaign, rows)
             assert report.complete, report
