@@ -126,9 +126,8 @@ class Load:
         self.gate = gate()
         """Holds the reader back while a sender is between its answer and its next send."""
         self.spent: list[Chunk] = []
-        """Chunks done with, freed by the reader between its batches: freeing 10,000
-        records takes ~0.7 ms, which a sender would otherwise spend between its answer and
-        its next request (a slot idle for it, every call)."""
+        """Chunks done with, freed by the reader between its batches rather than by a
+        sender between its answer and its next request (a slot idle meanwhile)."""
 
     # ---- reading ------------------------------------------------------------------------
 
