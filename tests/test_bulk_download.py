@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -330,3 +330,15 @@ async def test_windows_read_past_a_failed_one_are_kept_and_not_read_again() -> N
     async for row in download:
         order.append(row.window)
     assert sorted(reads) == [1, 3] and order == [1, 2, 3]
+
+
+async def test_a_naive_start_and_an_aware_end_make_one_download(fake: FakeWolkvox) -> None:
+    # Found by the fuzz: the up-front check of the campaign compared the two ends.
+    camp = fake.create_campaign()
+    async with client_for(fake) as wv:
+        download = wv.iter_phone_results(
+            camp.id, datetime(2026, 1, 1), datetime(2026, 1, 1, 5, tzinfo=UTC)
+        )
+        assert [row async for row in download] == []
+    with pytest.raises(w.ConfigError):
+        wv.iter_phone_results("not-an-id", START, START)  # refused before any request
