@@ -460,3 +460,37 @@ async def test_a_load_keeps_what_existed_before_it_out_of_the_collectors_passes(
     assert report.complete and len(frozen) == 3
     assert min(frozen) > len(rows)  # the input rows are among the frozen objects
     assert gc.get_freeze_count() == 0  # thawed when the load ended
+
+
+async def test_loads_in_one_loop_share_the_gate_and_a_cancelled_one_does_not_hold_it(
+    fake: FakeWolkvox,
+) -> None:
+    # Every load of an event loop shares one pacing gate: a load cancelled while a sender
+    # holds it (slot granted, body not yet on the socket) must leave it open, or every
+    # later load's reader waits for good.
+    fake.latency = 0.005
+    first, second, third = (fake.create_campaign() for _ in range(3))
+    stuck = asyncio.Event()
+
+    class Stuck(AiohttpTransport):
+        async def send(self, request: Any, written: Any = None) -> Any:
+            stuck.set()
+            await asyncio.Event().wait()  # granted, never sent: the sender rushes here
+            raise AssertionError("unreachable")
+
+    async with client_for(fake, transport=Stuck()) as blocked, client_for(fake) as wv:
+        cancelled = asyncio.ensure_future(blocked.upload_records(first.id, records(500)))
+        await asyncio.wait_for(stuck.wait(), 5)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        # Two loads at once after it, each whole (a guard against a hang, not a limit).
+        both = asyncio.gather(
+            wv.upload_records(second.id, records(3_000), chunk_size=100),
+            wv.upload_records(third.id, records(3_000, first=3_000), chunk_size=100),
+        )
+        reports = await asyncio.wait_for(both, 10)
+    assert all(r.complete for r in reports)
+    assert not first.records
+    assert landed(fake, second.id) == Counter(f"c{i}" for i in range(3_000))
+    assert landed(fake, third.id) == Counter(f"c{i}" for i in range(3_000, 6_000))

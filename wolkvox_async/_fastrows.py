@@ -127,7 +127,7 @@ def _text_lines(var: str) -> list[str]:
     (conn_id "000123…"), which are not zero dates."""
     plain = (
         f"{var}.__class__ is str and {var} and ({var}[0] not in MAYBE_BLANK or "
-        f"{var}[0] == '0' and not {var}.startswith('0000-00-00'))"
+        f"{var}[0] == '0' and not {var}.startswith(ZERO_DATE))"
     )
     return [f"if not ({plain}): {var} = text({var})"]
 
@@ -188,6 +188,7 @@ def row_reader(
     env: dict[str, Any] = {
         "ABSENT": _ABSENT,
         "MAYBE_BLANK": _MAYBE_BLANK,
+        "ZERO_DATE": _ZERO_DATE,
         "RESULTS": _RESULTS,
         "TRAILING": ("", None),  # what ends a series: the general path's rule
         "Slow": Slow,

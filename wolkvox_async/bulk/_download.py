@@ -158,7 +158,7 @@ class WindowedDownload(Generic[T]):
 
     def __init__(
         self,
-        fetch: Callable[[datetime, datetime], Awaitable[Sequence[T] | Callable[[], Sequence[T]]]],
+        fetch: Callable[[datetime, datetime], Awaitable[_Answer[T]]],
         start: datetime,
         end: datetime,
         *,

@@ -7,10 +7,9 @@ slice there is time the slot stands idle, and Wolkvox's 2 slots per token are th
 (benchmarks/upload_throughput.py --trace measures both gaps). So a sender *rushes* from
 its answer until it asks for its next slot, and from the slot granted until the body is
 with the socket; never while it waits (for a chunk, for admission, a rest after a
-refusal). The reader starts no slice while
-any sender rushes — any sender of the event loop: loads on many tokens in one process
-share the loop, and one load's reader delayed the others' requests just the same
-(benchmarks/many_tokens.py).
+refusal). The reader starts no slice while any sender rushes — any sender of the event
+loop: loads on many tokens in one process share the loop, and one load's reader delayed
+the others' requests just the same (benchmarks/many_tokens.py).
 
 The collector is the other thief of the loop: a full pass walks every container object of
 the process — a million input rows held in a list by the caller, 40–110 ms at a time
@@ -25,28 +24,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import threading
 import weakref
 from collections.abc import Iterator
 
 __all__ = ["Gate", "Pace", "gate", "heap_frozen"]
 
 _loads = 0
-"""Loads running in this process: the heap thaws when the last one ends."""
+"""Loads running in this process (any thread, any loop): the heap thaws when the last
+one ends."""
+_loads_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def heap_frozen() -> Iterator[None]:
     """Keep the objects that exist now out of the collector's passes while inside."""
     global _loads
-    if not _loads:
-        gc.freeze()
-    _loads += 1
+    with _loads_lock:
+        if not _loads:
+            gc.freeze()
+        _loads += 1
     try:
         yield
     finally:
-        _loads -= 1
-        if not _loads:
-            gc.unfreeze()
+        with _loads_lock:
+            _loads -= 1
+            if not _loads:
+                gc.unfreeze()
 
 
 class Gate:

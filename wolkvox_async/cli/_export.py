@@ -47,10 +47,6 @@ def _drop(*paths: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
 def _keep_ahead(exc: WolkvoxError, state: dict[str, Any], path: Path, fmt: str) -> None:
     """Append the windows read past the failed one to the ahead file, as they will be
     written (no CSV header: they go into the middle of the output), and name them in the
@@ -80,7 +76,7 @@ def _held(state: dict[str, Any], done: DownloadProgress) -> dict[str, Any]:
     """The kept window ``done`` reports, taken out of the checkpoint's list."""
     window: dict[str, Any]
     for window in state["ahead"]:
-        if _when(window["start"]) == done.window_start:
+        if datetime.fromisoformat(window["start"]) == done.window_start:
             state["ahead"].remove(window)
             return window
     raise AssertionError(f"no kept window starts at {done.window_start}")
@@ -175,7 +171,10 @@ def export(
             _save(checkpoint, state)
 
         async def work() -> int:
-            held = [(_when(w["start"]), _when(w["end"])) for w in state["ahead"]]
+            held = [
+                (datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"]))
+                for w in state["ahead"]
+            ]
             try:
                 return await _fetch(settings, job, since, until, writer, checkpoint_window, held)
             except WolkvoxError as exc:
