@@ -54,7 +54,9 @@ def main() -> None:
     n = args.rows
     body = json.dumps({"code": 200, "msg": "ok", "data": [row(i) for i in range(n)]}).encode()
     config = ClientConfig(server="0014", token="t" * 40)
-    request = build_request(config, routes.REPORT_CAMPAIGN_3, {"campaign_id": "7001"})
+    request = build_request(
+        config.base_url, config.token, routes.REPORT_CAMPAIGN_3, {"campaign_id": "7001"}
+    )
     envelope = parse_response(request, RawResponse(status=200, body=body))
     proxies = [MappingProxyType(data) for data in envelope.payload]  # the general path
 

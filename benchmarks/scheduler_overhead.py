@@ -21,17 +21,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 from _common import Redis, publish
 
 from wolkvox_async.scheduler import (
-    Admission,
     MemoryBackend,
     Outcome,
     RedisBackend,
     Scheduler,
     SQLiteBackend,
     SystemClock,
+    TokenLimits,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -39,12 +38,11 @@ Gate = Callable[[], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 def ours(scheduler: Scheduler) -> Gate:
-    base = Admission(token="tbench", operation="bench", limit=None, cap=2, lease_ttl=65.0)
-    day, resets_at = scheduler.today(base.tz)  # as the client does for each call
-    admission = attrs.evolve(base, day=day, resets_at=resets_at)
+    limits = TokenLimits(token="tbench", operation="bench", limit=None, cap=2, lease_ttl=65.0)
+    scheduler.register(limits)  # as a client does once
 
     async def enter() -> Callable[[], Awaitable[None]]:
-        lease = await scheduler.acquire(admission)
+        lease = await scheduler.acquire(limits.token)
 
         async def leave() -> None:
             await scheduler.release(lease, Outcome.ANSWERED)

@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import ClientResponse
 from yarl import URL
 
+from wolkvox_async.scheduler import Admission, Lease, Scheduler, SchedulerStats, TokenLimits
+
 
 class CompatResponse(ClientResponse):
     """aioresponses 0.7.9 predates aiohttp 3.14's required ``stream_writer`` argument
@@ -79,3 +81,35 @@ def settled(fake: Any, in_flight: int = 0) -> Callable[[], bool]:
         return last[1] >= 10
 
     return stalled
+
+
+def limits_of(admission: Admission) -> TokenLimits:
+    """The token limits an admission was made from (tests write admissions whole)."""
+    return TokenLimits(
+        token=admission.token,
+        operation=admission.operation,
+        limit=admission.limit,
+        cap=admission.cap,
+        lease_ttl=admission.lease_ttl,
+        poll_interval=admission.poll_interval,
+        tz=admission.tz,
+        reserve=admission.reserve,
+        reserve_fraction=admission.reserve_fraction,
+    )
+
+
+async def ask(scheduler: Scheduler, admission: Admission, **options: Any) -> Lease:
+    """``scheduler.acquire`` for the call ``admission`` describes, its token registered."""
+    scheduler.register(limits_of(admission))
+    return await scheduler.acquire(
+        admission.token,
+        admission.poll_key,
+        corrects_quota=admission.corrects_quota,
+        **options,
+    )
+
+
+async def stats_of(scheduler: Scheduler, admission: Admission) -> SchedulerStats:
+    """``scheduler.stats`` of the token of ``admission``, registered."""
+    scheduler.register(limits_of(admission))
+    return await scheduler.stats(admission.token)

@@ -27,7 +27,7 @@ CONFIG = ClientConfig(server="0014", token=TOKEN)
 
 
 def _parse(route: routes.Route, status: int, body: Any, *, raw: bytes | None = None) -> Any:
-    request = build_request(CONFIG, route)
+    request = build_request(CONFIG.base_url, CONFIG.token, route)
     data = raw if raw is not None else json.dumps(body).encode()
     return parse_response(request, RawResponse(status=status, body=data))
 
@@ -137,7 +137,7 @@ def test_code_variants_that_mean_success() -> None:
 
 
 def test_rows_accept_lone_object_and_reject_other_shapes() -> None:
-    request = build_request(CONFIG, routes.REPORT_CAMPAIGN_3)
+    request = build_request(CONFIG.base_url, CONFIG.token, routes.REPORT_CAMPAIGN_3)
     one = parse_response(
         request, RawResponse(status=200, body=b'{"code":200,"data":{"conn_id":"1"}}')
     )
@@ -156,7 +156,8 @@ def test_rows_accept_lone_object_and_reject_other_shapes() -> None:
 
 def test_build_request_encodes_query_values_and_keeps_token_in_header() -> None:
     request = build_request(
-        CONFIG,
+        CONFIG.base_url,
+        CONFIG.token,
         routes.FIND_RECORD,
         {"customer_id": "a b&c=d/é", "customer_phone": "+57 300#1", "campaign_id": None},
     )
@@ -198,7 +199,7 @@ envelopes = st.fixed_dictionaries(
 def test_fuzzed_answers_only_raise_wolkvox_errors(
     status: int, body: bytes, route: routes.Route
 ) -> None:
-    request = build_request(CONFIG, route)
+    request = build_request(CONFIG.base_url, CONFIG.token, route)
     try:
         envelope = parse_response(request, RawResponse(status=status, body=body))
         structure_rows(request, envelope, PhoneResult)
@@ -240,7 +241,7 @@ def test_upload_rows_encode_to_the_same_json_either_way(
     ],
 )
 def test_a_truthy_error_field_is_a_failure(body: bytes, cls: type[Exception] | None) -> None:
-    request = build_request(CONFIG, routes.FIND_RECORD, {"customer_id": "1"})
+    request = build_request(CONFIG.base_url, CONFIG.token, routes.FIND_RECORD, {"customer_id": "1"})
     if cls is None:
         assert parse_response(request, RawResponse(status=200, body=body)).payload == []
     else:
@@ -250,7 +251,7 @@ def test_a_truthy_error_field_is_a_failure(body: bytes, cls: type[Exception] | N
 
 @pytest.mark.parametrize("text", ["50000", "50.000", "50,000", "the licenses allow no more"])
 def test_campaign_full_in_every_spelling(text: str) -> None:
-    request = build_request(CONFIG, routes.ADD_RECORD, {"campaign_id": "1"})
+    request = build_request(CONFIG.base_url, CONFIG.token, routes.ADD_RECORD, {"campaign_id": "1"})
     body = f'{{"code": 404, "msg": "The campaign cannot exceed {text} records"}}'.encode()
     with pytest.raises(e.CampaignFull):
         parse_response(request, RawResponse(status=404, body=body))

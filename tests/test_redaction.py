@@ -177,7 +177,9 @@ def test_no_piece_of_the_token_at_any_offset_of_any_body(kind: str) -> None:
     characters in str(), repr() or raw_body."""
     token = "tok-alpha-0123456789abcdefXYZ"
     config = ClientConfig(server="0014", token=token)
-    request = build_request(config, routes.FIND_RECORD, {"campaign_id": "1", "customer_id": "2"})
+    request = build_request(
+        config.base_url, config.token, routes.FIND_RECORD, {"campaign_id": "1", "customer_id": "2"}
+    )
     forms = {
         "html": token,
         "text": token,

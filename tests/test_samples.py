@@ -60,7 +60,7 @@ def test_every_fixture_file_is_covered() -> None:
 def test_sample_structures_strictly(name: str) -> None:
     route, model = SAMPLES[name]
     body = (FIXTURES / f"{name}.json").read_bytes()
-    request = build_request(CONFIG, route)
+    request = build_request(CONFIG.base_url, CONFIG.token, route)
     envelope = parse_response(request, RawResponse(status=200, body=body))
     if model is None:
         assert envelope.payload is None or envelope.payload == [{"total_registers": " "}]

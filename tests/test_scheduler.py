@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from helpers import ask, stats_of
 
 from wolkvox_async import QuotaExhausted, WaitTooLong
 from wolkvox_async.scheduler import (
@@ -61,11 +62,11 @@ async def settle() -> None:
 
 
 async def test_interactive_goes_before_a_thousand_bulk_waiters(scheduler: Scheduler) -> None:
-    held = await scheduler.acquire(adm())
+    held = await ask(scheduler, adm())
     order: list[str] = []
 
     async def caller(name: str, priority: Priority) -> None:
-        lease = await scheduler.acquire(adm(), priority=priority)
+        lease = await ask(scheduler, adm(), priority=priority)
         order.append(name)
         await scheduler.release(lease, Outcome.ANSWERED)
 
@@ -82,8 +83,8 @@ async def test_interactive_goes_before_a_thousand_bulk_waiters(scheduler: Schedu
 async def test_ten_thousand_waiters_use_one_timer(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    held = await scheduler.acquire(adm())
-    waiters = [asyncio.create_task(scheduler.acquire(adm(), max_wait=30.0)) for _ in range(10_000)]
+    held = await ask(scheduler, adm())
+    waiters = [asyncio.create_task(ask(scheduler, adm(), max_wait=30.0)) for _ in range(10_000)]
     await settle()
     assert clock.pending == 1  # the token's single timer (the earliest max_wait)
     await clock.advance(30)
@@ -106,11 +107,11 @@ async def test_event_loop_stays_responsive_with_ten_thousand_callers() -> None:
             last = now
 
     async def caller() -> None:
-        lease = await scheduler.acquire(adm(cap=2))
+        lease = await ask(scheduler, adm(cap=2))
         await asyncio.sleep(0)
         await scheduler.release(lease, Outcome.ANSWERED)
 
-    held = await scheduler.acquire(adm(cap=2))
+    held = await ask(scheduler, adm(cap=2))
     callers = [asyncio.create_task(caller()) for _ in range(10_000)]
     await asyncio.sleep(0.01)  # all 10,000 are queued now (starting 10,000 tasks is asyncio's cost)
     gc.collect()
@@ -127,24 +128,24 @@ async def test_event_loop_stays_responsive_with_ten_thousand_callers() -> None:
 async def test_cancelled_while_queued_takes_nothing(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    held = await scheduler.acquire(adm(limit=10))
-    queued = asyncio.create_task(scheduler.acquire(adm(limit=10)))
-    behind = asyncio.create_task(scheduler.acquire(adm(limit=10)))
+    held = await ask(scheduler, adm(limit=10))
+    queued = asyncio.create_task(ask(scheduler, adm(limit=10)))
+    behind = asyncio.create_task(ask(scheduler, adm(limit=10)))
     await settle()
     queued.cancel()
     await settle()
     await scheduler.release(held, Outcome.ANSWERED)
     lease = await behind
-    stats = await scheduler.stats(adm(limit=10))
+    stats = await stats_of(scheduler, adm(limit=10))
     assert stats.quota_used == 2  # the held call and the one behind; nothing for the cancelled
     assert queued.cancelled()
     await scheduler.release(lease, Outcome.ANSWERED)
 
 
 async def test_cancelled_at_the_moment_of_grant_gives_everything_back(scheduler: Scheduler) -> None:
-    held = await scheduler.acquire(adm(limit=10, poll="p"))
+    held = await ask(scheduler, adm(limit=10, poll="p"))
     assert held
-    queued = asyncio.create_task(scheduler.acquire(adm(limit=10)))
+    queued = asyncio.create_task(ask(scheduler, adm(limit=10)))
     await settle()
     release = asyncio.create_task(scheduler.release(held, Outcome.FAILED))
     for _ in range(50):  # step until the grant lands, then cancel before the waiter runs
@@ -156,13 +157,13 @@ async def test_cancelled_at_the_moment_of_grant_gives_everything_back(scheduler:
     await release
     with pytest.raises(asyncio.CancelledError):
         await queued
-    stats = await scheduler.stats(adm(limit=10))
+    stats = await stats_of(scheduler, adm(limit=10))
     assert (stats.quota_used, stats.in_flight) == (1, 0)
 
 
 async def test_quota_spent_fails_every_waiter_at_once(scheduler: Scheduler) -> None:
-    first = await scheduler.acquire(adm(limit=2))
-    waiters = [asyncio.create_task(scheduler.acquire(adm(limit=2))) for _ in range(4)]
+    first = await ask(scheduler, adm(limit=2))
+    waiters = [asyncio.create_task(ask(scheduler, adm(limit=2))) for _ in range(4)]
     await settle()
     await scheduler.release(first, Outcome.ANSWERED)
     await settle()
@@ -174,7 +175,7 @@ async def test_quota_spent_fails_every_waiter_at_once(scheduler: Scheduler) -> N
     assert isinstance(error, QuotaExhausted)
     assert error.resets_at == datetime(2026, 11, 24, 5, tzinfo=UTC)  # midnight in Bogota
     with pytest.raises(QuotaExhausted):
-        await scheduler.acquire(adm(limit=2))  # fast path fails at once too
+        await ask(scheduler, adm(limit=2))  # fast path fails at once too
 
 
 async def test_a_caller_arriving_while_a_crowd_is_failed_is_failed_too(
@@ -182,11 +183,11 @@ async def test_a_caller_arriving_while_a_crowd_is_failed_is_failed_too(
 ) -> None:
     # A spent quota fails a crowd a few hundred per loop turn; one who queues behind them
     # meanwhile must be told too, not left waiting for a release that never comes.
-    first = await scheduler.acquire(adm(limit=2))
-    crowd = [asyncio.create_task(scheduler.acquire(adm(limit=2))) for _ in range(1_000)]
+    first = await ask(scheduler, adm(limit=2))
+    crowd = [asyncio.create_task(ask(scheduler, adm(limit=2))) for _ in range(1_000)]
     await settle()
     await scheduler.release(first, Outcome.ANSWERED)  # the last unit goes to crowd[0]
-    late = asyncio.create_task(scheduler.acquire(adm(limit=2)))
+    late = asyncio.create_task(ask(scheduler, adm(limit=2)))
     results = await asyncio.wait_for(asyncio.gather(*crowd[1:], return_exceptions=True), 1)
     assert all(isinstance(r, QuotaExhausted) for r in results)
     with pytest.raises(QuotaExhausted):
@@ -197,33 +198,33 @@ async def test_a_caller_arriving_while_a_crowd_is_failed_is_failed_too(
 async def test_quota_resets_at_midnight_wolkvox_time(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    lease = await scheduler.acquire(adm(limit=1))
+    lease = await ask(scheduler, adm(limit=1))
     await scheduler.release(lease, Outcome.ANSWERED)
     clock.set(datetime(2026, 11, 24, 4, 59, 59, tzinfo=UTC))  # 23:59:59 in Bogota
     with pytest.raises(QuotaExhausted):
-        await scheduler.acquire(adm(limit=1))
+        await ask(scheduler, adm(limit=1))
     clock.set(datetime(2026, 11, 24, 5, 0, 0, tzinfo=UTC))
-    lease = await scheduler.acquire(adm(limit=1))
+    lease = await ask(scheduler, adm(limit=1))
     await scheduler.release(lease, Outcome.ANSWERED)
 
 
 async def test_known_long_wait_fails_at_once_with_retry_time(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    lease = await scheduler.acquire(adm(poll="report"))
+    lease = await ask(scheduler, adm(poll="report"))
     await scheduler.release(lease, Outcome.ANSWERED)
     with pytest.raises(WaitTooLong) as info:
-        await scheduler.acquire(adm(poll="report"), max_wait=60)
+        await ask(scheduler, adm(poll="report"), max_wait=60)
     assert info.value.retry_at == datetime.fromtimestamp(clock.time() + 300, UTC)
     with pytest.raises(WaitTooLong, match="polling interval"):
-        await scheduler.acquire(adm(poll="report"), raise_on_poll=True)
+        await ask(scheduler, adm(poll="report"), raise_on_poll=True)
 
 
 async def test_slot_wait_fails_when_max_wait_runs_out(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    held = await scheduler.acquire(adm())
-    waiter = asyncio.create_task(scheduler.acquire(adm(), max_wait=10))
+    held = await ask(scheduler, adm())
+    waiter = asyncio.create_task(ask(scheduler, adm(), max_wait=10))
     await clock.advance(9.9)
     assert not waiter.done()
     await clock.advance(0.1)
@@ -235,10 +236,10 @@ async def test_slot_wait_fails_when_max_wait_runs_out(
 async def test_max_wait_of_a_caller_queued_behind_others_still_runs_out(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    held = await scheduler.acquire(adm())
-    first = asyncio.create_task(scheduler.acquire(adm()))
+    held = await ask(scheduler, adm())
+    first = asyncio.create_task(ask(scheduler, adm()))
     await settle()
-    second = asyncio.create_task(scheduler.acquire(adm(), max_wait=10))  # joins a parked queue
+    second = asyncio.create_task(ask(scheduler, adm(), max_wait=10))  # joins a parked queue
     await clock.advance(10)
     with pytest.raises(WaitTooLong):
         await second
@@ -252,12 +253,12 @@ async def test_a_full_token_wakes_its_queue_when_a_held_lease_expires(
 ) -> None:
     # The grant that fills the token ends the pump without asking for the next waiter;
     # the timer must still be set for the abandoned lease that frees the slot.
-    abandoned = await scheduler.acquire(adm(cap=2))
+    abandoned = await ask(scheduler, adm(cap=2))
     abandoned.sent_at = clock.time()
     await scheduler.release(abandoned, Outcome.ABANDONED, hold=60)
-    running = await scheduler.acquire(adm(cap=2))
-    third = asyncio.create_task(scheduler.acquire(adm(cap=2)))
-    fourth = asyncio.create_task(scheduler.acquire(adm(cap=2)))
+    running = await ask(scheduler, adm(cap=2))
+    third = asyncio.create_task(ask(scheduler, adm(cap=2)))
+    fourth = asyncio.create_task(ask(scheduler, adm(cap=2)))
     await settle()
     await scheduler.release(running, Outcome.ANSWERED)
     lease = await asyncio.wait_for(third, 1)
@@ -283,24 +284,24 @@ async def test_a_crowd_costs_one_admission_step_per_call(clock: VirtualClock) ->
     scheduler = Scheduler(backend, clock)
 
     async def call() -> None:
-        lease = await scheduler.acquire(adm(cap=2))
+        lease = await ask(scheduler, adm(cap=2))
         await asyncio.sleep(0)
         await scheduler.release(lease, Outcome.ANSWERED)
 
     await asyncio.gather(*(call() for _ in range(1_000)))
     # Neither joining a queue nor the grant that fills the token asks the backend again.
     assert backend.admits <= 1_000 + 2
-    assert (await scheduler.stats(adm(cap=2))).quota_used == 1_000
+    assert (await stats_of(scheduler, adm(cap=2))).quota_used == 1_000
 
 
 async def test_poll_wait_steps_aside_for_other_calls(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    lease = await scheduler.acquire(adm(cap=2, poll="report"))
+    lease = await ask(scheduler, adm(cap=2, poll="report"))
     await scheduler.release(lease, Outcome.ANSWERED)
-    again = asyncio.create_task(scheduler.acquire(adm(cap=2, poll="report")))
+    again = asyncio.create_task(ask(scheduler, adm(cap=2, poll="report")))
     await settle()
-    other: Lease = await asyncio.wait_for(scheduler.acquire(adm(cap=2)), 1)  # not held up
+    other: Lease = await asyncio.wait_for(ask(scheduler, adm(cap=2)), 1)  # not held up
     await scheduler.release(other, Outcome.ANSWERED)
     await clock.advance(299)
     assert not again.done()
@@ -311,23 +312,25 @@ async def test_poll_wait_steps_aside_for_other_calls(
 async def test_abandoned_lease_is_held_until_the_server_must_be_done(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    lease = await scheduler.acquire(adm(limit=5))
+    lease = await ask(scheduler, adm(limit=5))
     lease.sent_at = clock.time()
     await clock.advance(5)
     await scheduler.release(lease, Outcome.ABANDONED, hold=60)
-    waiter = asyncio.create_task(scheduler.acquire(adm(limit=5)))
+    waiter = asyncio.create_task(ask(scheduler, adm(limit=5)))
     await clock.advance(54.9)
     assert not waiter.done()
     await clock.advance(0.1)
     await scheduler.release(await waiter, Outcome.ANSWERED)
-    assert (await scheduler.stats(adm(limit=5))).quota_used == 2  # the abandoned unit stays spent
+    assert (
+        await stats_of(scheduler, adm(limit=5))
+    ).quota_used == 2  # the abandoned unit stays spent
 
 
 async def test_lowered_cap_recovers(scheduler: Scheduler, clock: VirtualClock) -> None:
-    refused = await scheduler.acquire(adm(cap=2))  # answered 403 SIMULTANEOUS
+    refused = await ask(scheduler, adm(cap=2))  # answered 403 SIMULTANEOUS
     await scheduler.release(refused, Outcome.FAILED, feedback=Feedback(cap_for=60))
-    one = await scheduler.acquire(adm(cap=2))
-    two = asyncio.create_task(scheduler.acquire(adm(cap=2)))
+    one = await ask(scheduler, adm(cap=2))
+    two = asyncio.create_task(ask(scheduler, adm(cap=2)))
     await settle()
     assert not two.done()
     await clock.advance(60)  # the cap is 2 again, and the token's timer said so
@@ -339,13 +342,13 @@ async def test_a_cancelled_read_does_not_strand_the_reads_behind_it(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
     # Found by the property test: the first of several interval-blocked reads is cancelled.
-    lease = await scheduler.acquire(adm(cap=2, poll="report"))
+    lease = await ask(scheduler, adm(cap=2, poll="report"))
     await scheduler.release(lease, Outcome.ANSWERED)
-    first = asyncio.create_task(scheduler.acquire(adm(cap=2, poll="report")))
-    second = asyncio.create_task(scheduler.acquire(adm(cap=2, poll="report")))
+    first = asyncio.create_task(ask(scheduler, adm(cap=2, poll="report")))
+    second = asyncio.create_task(ask(scheduler, adm(cap=2, poll="report")))
     await settle()
     first.cancel()
-    other = await scheduler.acquire(adm(cap=2))  # a pump pass with the cancelled read on top
+    other = await ask(scheduler, adm(cap=2))  # a pump pass with the cancelled read on top
     await scheduler.release(other, Outcome.ANSWERED)
     await clock.advance(300)
     await scheduler.release(await asyncio.wait_for(second, 1), Outcome.ANSWERED)
@@ -354,10 +357,10 @@ async def test_a_cancelled_read_does_not_strand_the_reads_behind_it(
 async def test_raise_policy_holds_for_queued_reads_too(
     scheduler: Scheduler, clock: VirtualClock
 ) -> None:
-    lease = await scheduler.acquire(adm(poll="report"))
+    lease = await ask(scheduler, adm(poll="report"))
     await scheduler.release(lease, Outcome.ANSWERED)
-    held = await scheduler.acquire(adm())  # the token is busy: the next caller queues
-    queued = asyncio.create_task(scheduler.acquire(adm(poll="report"), raise_on_poll=True))
+    held = await ask(scheduler, adm())  # the token is busy: the next caller queues
+    queued = asyncio.create_task(ask(scheduler, adm(poll="report"), raise_on_poll=True))
     await settle()
     await scheduler.release(held, Outcome.ANSWERED)
     with pytest.raises(WaitTooLong, match="polling interval"):

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
+from helpers import ask
 from redis_server import TimeShifted
 
 from wolkvox_async import QuotaExhausted, WaitTooLong
@@ -249,13 +250,13 @@ async def test_a_refusal_sent_before_midnight_changes_nothing_after_it(
 ) -> None:
     scheduler, clock = await scheduler_at(backend, MIDNIGHT - 2)
     request = adm(limit=None, at=MIDNIGHT - 2)
-    lease = await scheduler.acquire(scheduler_dated(scheduler, request))
+    lease = await ask(scheduler, request)
     lease.sent_at = clock.time()
     clock.set(MIDNIGHT + 3)  # the 403 TOKEN LIMIT EXCEEDED is read after midnight
     await scheduler.release(lease, Outcome.FAILED, feedback=Feedback(spent=True))
     old = await backend.quota("op", day_of(MIDNIGHT - 2, WOLKVOX_TZ))
     assert old.limit_override == old.used == 1  # the day the call left in is spent...
-    after = await scheduler.acquire(scheduler_dated(scheduler, adm(limit=None)))
+    after = await ask(scheduler, adm(limit=None))
     assert after.record.day == day_of(MIDNIGHT + 3, WOLKVOX_TZ)  # ...the new one is not
     await scheduler.release(after, Outcome.ANSWERED)
 
@@ -267,31 +268,26 @@ async def test_a_refusal_at_the_very_start_of_a_day_costs_one_call_not_the_day(
     """Our clock ahead of Wolkvox's by up to 5 s: its 'spent' may be yesterday's."""
     scheduler, clock = await scheduler_at(backend, MIDNIGHT + into_day)
     request = adm(limit=None)
-    lease = await scheduler.acquire(scheduler_dated(scheduler, request))
+    lease = await ask(scheduler, request)
     lease.sent_at = clock.time()
     await scheduler.release(lease, Outcome.FAILED, feedback=Feedback(spent=True))
     clock.set(MIDNIGHT + 6)
-    again = await scheduler.acquire(scheduler_dated(scheduler, request))  # not refused
+    again = await ask(scheduler, request)  # not refused
     # Later in the day the same answer is believed: the day is spent.
     again.sent_at = clock.time()
     await scheduler.release(again, Outcome.FAILED, feedback=Feedback(spent=True))
     with pytest.raises(QuotaExhausted):
-        await scheduler.acquire(scheduler_dated(scheduler, request))
-
-
-def scheduler_dated(scheduler: Scheduler, request: Admission) -> Admission:
-    day, resets_at = scheduler.today(WOLKVOX_TZ)
-    return attrs.evolve(request, day=day, resets_at=resets_at)
+        await ask(scheduler, request)
 
 
 async def test_feedback_is_part_of_the_release(backend: Backend) -> None:
     """After a 403 SIMULTANEOUS no other call leaves at the old cap: the release that
     carries it lowers the cap before it wakes anyone (it woke the next caller first)."""
     scheduler, clock = await scheduler_at(backend, NOW)
-    request = scheduler_dated(scheduler, adm(cap=2))
-    first = await scheduler.acquire(request)
-    second = await scheduler.acquire(request)
-    third = asyncio.ensure_future(scheduler.acquire(request))
+    request = adm(cap=2)
+    first = await ask(scheduler, request)
+    second = await ask(scheduler, request)
+    third = asyncio.ensure_future(ask(scheduler, request))
     await asyncio.sleep(0.05)
     assert not third.done()
     await scheduler.release(first, Outcome.FAILED, feedback=Feedback(cap_for=60))
@@ -302,7 +298,7 @@ async def test_feedback_is_part_of_the_release(backend: Backend) -> None:
     assert await backend.in_flight("tA", "op", clock.time()) == 1
     await scheduler.release(granted, Outcome.ANSWERED, feedback=Feedback(pause_for=30))
     with pytest.raises(WaitTooLong):  # the pause came with the release, for everyone
-        await scheduler.acquire(request, max_wait=10)
+        await ask(scheduler, request, max_wait=10)
 
 
 @pytest.mark.parametrize(("reserve", "fraction"), [(4, 0.0), (0, 0.4)], ids=["units", "fraction"])

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from helpers import ask
 from redis_server import RedisServer
 
 import wolkvox_async as w
@@ -215,7 +216,7 @@ async def test_a_crowd_on_one_token_uses_few_connections(redis_url: str) -> None
     admission = Admission(token="tcrowd", operation="op", limit=None, cap=2, lease_ttl=65.0)
 
     async def caller() -> None:
-        lease = await scheduler.acquire(admission)
+        lease = await ask(scheduler, admission)
         await scheduler.release(lease, Outcome.ANSWERED)
 
     try:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ask
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -106,12 +107,12 @@ async def test_a_ledger_replaced_under_a_running_process_is_a_lost_ledger(
         token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0, day="d", resets_at=2e9
     )
     try:
-        running = await scheduler.acquire(request)  # a call in flight, its lease in the file
+        running = await ask(scheduler, request)  # a call in flight, its lease in the file
         replace_with_an_empty_one(ledger)  # a restore, a cleanup script
         with pytest.raises(w.WaitTooLong):
-            await scheduler.acquire(request, max_wait=30)  # the old slot is not free
+            await ask(scheduler, request, max_wait=30)  # the old slot is not free
         await clock.advance(66)
-        later = await scheduler.acquire(request)  # a lease lifetime on: the call is over
+        later = await ask(scheduler, request)  # a lease lifetime on: the call is over
         await scheduler.release(later, Outcome.ANSWERED)
         await scheduler.release(running, Outcome.ANSWERED)
     finally:

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 
 from . import _routes as routes
 from . import _validate as check
+from ._call import Caller
 from ._convert import CONVERTER, format_query_datetime
 from ._core import ClientCore
 from ._errors import ConfigError, shown
@@ -26,7 +27,6 @@ from .models import (
     CampaignSettings,
     CampaignType,
     DeleteCampaignsResult,
-    DetailRow,
     DncEntry,
     DncResult,
     Export,
@@ -67,6 +67,32 @@ def _rule(rule: object) -> FilterRule:
     if not isinstance(rule, FilterRule):
         raise ConfigError(f"rules must hold FilterRule objects, got {shown(rule)}")
     return rule
+
+
+async def send_records(
+    caller: Caller,
+    cid: str,
+    kind: CampaignType,
+    campaign_status: str,
+    body: list[WireRecord] | bytes,
+    count: int,
+    on_send: Callable[[float], None] | None = None,
+    on_written: Callable[[], None] | None = None,
+) -> AddRecordResult:
+    """Send checked records (or their JSON, encoded ahead by a bulk load)."""
+    params: dict[str, str | None] = {"type_campaign": kind.value, "campaign_id": cid}
+    # §9.5: predictive needs campaign_status ("start"/"stop" per Postman); the preview
+    # Postman request omits it, so it is only sent for predictive campaigns.
+    if kind is CampaignType.PREDICTIVE:
+        params["campaign_status"] = campaign_status
+    _, envelope = await caller.call(
+        routes.ADD_RECORD, params, body, on_send=on_send, on_written=on_written
+    )
+    rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
+    first: Any = rows[0] if rows and isinstance(rows[0], dict) else {}
+    total = first.get("total_registers")
+    total_registers = int(total) if isinstance(total, str) and total.strip().isdigit() else None
+    return AddRecordResult(sent=count, total_registers=total_registers, message=envelope.message)
 
 
 class CampaignMethods(ClientCore):
@@ -110,34 +136,7 @@ class CampaignMethods(ClientCore):
         if not body:
             raise ConfigError("records must hold at least one record")
         status = check.campaign_status(kind, campaign_status)
-        return await self._send_records(cid, kind, status, body, len(body))
-
-    async def _send_records(
-        self,
-        cid: str,
-        kind: CampaignType,
-        campaign_status: str,
-        body: list[WireRecord] | bytes,
-        count: int,
-        on_send: Callable[[float], None] | None = None,
-        on_written: Callable[[], None] | None = None,
-    ) -> AddRecordResult:
-        """Send checked records (or their JSON, encoded ahead by a bulk load)."""
-        params: dict[str, str | None] = {"type_campaign": kind.value, "campaign_id": cid}
-        # §9.5: predictive needs campaign_status ("start"/"stop" per Postman); the preview
-        # Postman request omits it, so it is only sent for predictive campaigns.
-        if kind is CampaignType.PREDICTIVE:
-            params["campaign_status"] = campaign_status
-        _, envelope = await self._call(
-            routes.ADD_RECORD, params, body, on_send=on_send, on_written=on_written
-        )
-        rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
-        first: Any = rows[0] if rows and isinstance(rows[0], dict) else {}
-        total = first.get("total_registers")
-        total_registers = int(total) if isinstance(total, str) and total.strip().isdigit() else None
-        return AddRecordResult(
-            sent=count, total_registers=total_registers, message=envelope.message
-        )
+        return await send_records(self._caller, cid, kind, status, body, len(body))
 
     async def clear_campaign(
         self,
@@ -203,7 +202,7 @@ class CampaignMethods(ClientCore):
                 )
             body["amd"] = amd
         params = {"type_campaign": kind.value}
-        request, envelope = await self._call(routes.CREATE_CAMPAIGN, params, body)
+        request, envelope = await self._caller.call(routes.CREATE_CAMPAIGN, params, body)
         rows = structure_rows(request, envelope, CampaignCreated, self._converter)
         if not rows or not rows[0].id:
             raise decode_error(
@@ -239,34 +238,6 @@ class CampaignMethods(ClientCore):
             "campaign_id": check.campaign_id(campaign_id),
         }
         return await self._action(routes.CODIFY, params, body)
-
-    async def campaign_detail(
-        self,
-        campaign_id: str | int,
-        start: datetime,
-        end: datetime,
-        *,
-        campaign_type: CampaignType | str,
-        include_unmanaged: bool = False,
-    ) -> tuple[DetailRow, ...]:
-        """#6 ``detail``: managed records in start..end (``include_unmanaged``: detail=all)."""
-        params = self._detail_params(campaign_id, start, end, campaign_type, include_unmanaged)
-        return await self._rows(routes.DETAIL, DetailRow, params)
-
-    @staticmethod
-    def _detail_params(
-        campaign_id: str | int,
-        start: datetime,
-        end: datetime,
-        campaign_type: CampaignType | str,
-        include_unmanaged: bool = False,
-    ) -> dict[str, str]:
-        return {
-            "type_campaign": check.campaign_type(campaign_type).value,
-            "campaign_id": check.campaign_id(campaign_id),
-            **check.date_range(start, end),
-            "detail": "all" if include_unmanaged else "default",
-        }
 
     async def recall(
         self,
@@ -365,7 +336,9 @@ class CampaignMethods(ClientCore):
         ]
         if not ids:
             raise ConfigError("campaign_ids must name at least one campaign")
-        request, envelope = await self._call(routes.DELETE_CAMPAIGN, {}, {"campaign_ids": ids})
+        request, envelope = await self._caller.call(
+            routes.DELETE_CAMPAIGN, {}, {"campaign_ids": ids}
+        )
         match = _DELETED.search(envelope.message)
         if match is None:  # never read an answer we cannot parse as "all deleted"
             raise decode_error(
@@ -404,7 +377,7 @@ class CampaignMethods(ClientCore):
 
     async def export_campaign(self, campaign_id: str | int) -> Export:
         """#15 ``campaign_15``: every record of the campaign, managed or not."""
-        request, envelope = await self._call(
+        request, envelope = await self._caller.call(
             routes.EXPORT, {"campaign_id": check.campaign_id(campaign_id)}
         )
         export = structure(request, envelope, envelope.payload, Export, self._converter)

@@ -25,7 +25,7 @@ import attrs
 import cattrs
 
 from . import _errors as e
-from ._config import ClientConfig, redact
+from ._config import redact
 from ._convert import CONVERTER
 from ._routes import Route, Shape
 
@@ -137,7 +137,8 @@ def _encoded(query: list[tuple[str, Any]]) -> str:
 
 
 def build_request(
-    config: ClientConfig,
+    base_url: str,
+    token: str,
     route: Route,
     params: Mapping[str, str | None] | None = None,
     body: Any = None,
@@ -152,7 +153,7 @@ def build_request(
     query = [("api", route.api)]
     query += [(k, v) for k, v in (params or {}).items() if v is not None]
     try:
-        url = f"{config.base_url}{route.path}?{_encoded(query)}"
+        url = f"{base_url}{route.path}?{_encoded(query)}"
     except (TypeError, ValueError) as exc:  # a lone surrogate cannot be percent-encoded
         raise e.ConfigError(f"a parameter of {route.api} cannot be sent: {exc}") from None
     if len(url) > MAX_URL_LENGTH:
@@ -160,7 +161,7 @@ def build_request(
             f"the {route.api} URL would be {len(url):,} characters; servers refuse more than "
             f"{MAX_URL_LENGTH:,} (a parameter is far longer than any Wolkvox value)"
         )
-    headers = {"wolkvox-token": config.token, "Accept": "application/json"}
+    headers = {"wolkvox-token": token, "Accept": "application/json"}
     data = None
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -171,7 +172,7 @@ def build_request(
         url=url,
         headers=headers,
         body=data,
-        token=config.token,
+        token=token,
     )
 
 

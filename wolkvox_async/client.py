@@ -1,20 +1,18 @@
 """WolkvoxClient: the public client, one typed method per Wolkvox campaign endpoint.
 
-The methods live in groups (campaign.php in ``_campaign_methods``, reports and
-information in ``_report_methods``, uploads and windowed downloads in ``bulk``) over one
-core (``_core``) through which every request passes.
+The methods live in groups over one core (``_core``), every request taking the one path
+of ``_call``: campaign.php in ``_campaign_methods``, reports and information in
+``_report_methods``, and on top of both, uploads and windowed downloads in ``bulk``.
 """
 
 from __future__ import annotations
 
-from ._campaign_methods import CampaignMethods
-from ._report_methods import ReportMethods
 from .bulk import BulkMethods
 
 __all__ = ["WolkvoxClient"]
 
 
-class WolkvoxClient(CampaignMethods, ReportMethods, BulkMethods):
+class WolkvoxClient(BulkMethods):
     """Async client for the Wolkvox API v2 campaign endpoints.
 
     Use it as an async context manager; it owns its aiohttp session unless one is

@@ -14,8 +14,10 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
+from .._call import Caller
+from .._campaign_methods import send_records
 from .._errors import (
     CampaignFull,
     ConfigError,
@@ -34,9 +36,9 @@ from .._errors import (
 from .._protocol import encode_rows
 from .._records import to_wire_rows
 from ..models import CampaignType, Record
-from ..scheduler import Priority
 from ._chunks import Chunk, RecordSource, batches
 from ._journal import NOT_SENT, ChunkState, Journal
+from ._needs import Endpoints
 from ._pace import Pace, gate
 from ._reconcile import Reconciler
 from ._reports import (
@@ -46,9 +48,6 @@ from ._reports import (
     StopReason,
     UploadProgress,
 )
-
-if TYPE_CHECKING:
-    from ..client import WolkvoxClient
 
 __all__ = ["PATIENCE", "Left", "Load", "Stop"]
 
@@ -87,7 +86,8 @@ class Load:
 
     def __init__(
         self,
-        client: WolkvoxClient,
+        client: Endpoints,
+        caller: Caller,
         campaign_id: str,
         kind: CampaignType,
         campaign_status: str,
@@ -95,8 +95,9 @@ class Load:
         progress: Callable[[UploadProgress], Any] | None,
         patience: float,
     ) -> None:
-        self.client = client.with_options(priority=Priority.BULK)
-        self.clock = client._clock
+        self.client = client
+        self.caller = caller
+        self.clock = caller.clock
         self.patience = patience
         self.campaign_id = campaign_id
         self.kind = kind
@@ -108,7 +109,7 @@ class Load:
         self.read = self.sent = self.landed = 0
         self.uploads = 0
         """add_record calls made (the reconciler counts its own)."""
-        self.reconciler = Reconciler(self.client, campaign_id)
+        self.reconciler = Reconciler(client, self.clock, campaign_id)
         self.pending = 0
         """Records of chunks that ended not in the campaign (refused, or never sent)."""
         self.held = 0
@@ -308,8 +309,15 @@ class Load:
                 # long: the readers of the loop go on meanwhile.
                 pace.ease()
                 body = chunk.body if pending is None else encode_rows(pending)
-                await self.client._send_records(
-                    self.campaign_id, self.kind, self.status, body, missing, leaving, pace.ease
+                await send_records(
+                    self.caller,
+                    self.campaign_id,
+                    self.kind,
+                    self.status,
+                    body,
+                    missing,
+                    leaving,
+                    pace.ease,
                 )
                 pace.rush()  # answered: the next request goes out before more reading
             except (ServerError, ResponseDecodeError, TransportError) as exc:

@@ -7,54 +7,23 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal
 
-from .. import _routes as routes
 from .. import _validate as check
+from .._campaign_methods import CampaignMethods
 from .._errors import ConfigError, shown
 from .._protocol import structure_rows
-from .._routes import Route
-from ..models import (
-    AmdDetail,
-    AmdTotal,
-    CampaignType,
-    CodeShare,
-    DetailRow,
-    MachineCodesByPhone,
-    PhoneResult,
-    PreviewCallRow,
-    ResultShare,
-    TurboDialCount,
-    WhatsAppStatus,
-)
+from .._report_methods import DETAIL, REPORTS, ReportMethods
+from ..models import CampaignType, PhoneResult
 from ..scheduler import Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._reports import InsufficientQuota, UploadProgress, UploadReport
 from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
 
-if TYPE_CHECKING:
-    from ..client import WolkvoxClient
-
 __all__ = ["BulkMethods"]
 
-# Reports whose rows carry their own time (so a capped window can continue where it was
-# cut); the others are split in halves, and aggregate reports come per window.
-_REPORTS: dict[str, tuple[Route, type[Any], bool]] = {
-    "campaign_1": (routes.REPORT_CAMPAIGN_1, ResultShare, False),
-    "campaign_2": (routes.REPORT_CAMPAIGN_2, CodeShare, False),
-    "campaign_3": (routes.REPORT_CAMPAIGN_3, PhoneResult, True),
-    "campaign_4": (routes.REPORT_CAMPAIGN_4, ResultShare, False),
-    "campaign_5": (routes.REPORT_CAMPAIGN_5, PreviewCallRow, False),
-    "campaign_6": (routes.REPORT_CAMPAIGN_6, AmdTotal, False),
-    "campaign_7": (routes.REPORT_CAMPAIGN_7, AmdDetail, True),
-    "campaign_8": (routes.REPORT_CAMPAIGN_8, MachineCodesByPhone, False),
-    "campaign_9": (routes.REPORT_CAMPAIGN_9, WhatsAppStatus, True),
-    "campaign_10": (routes.REPORT_CAMPAIGN_10, TurboDialCount, False),
-    "detail": (routes.DETAIL, DetailRow, True),
-}
 
-
-class BulkMethods:
+class BulkMethods(CampaignMethods, ReportMethods):
     """Loads and exports of any size, at the speed the limits allow."""
 
     async def upload_records(
@@ -110,8 +79,11 @@ class BulkMethods:
             InsufficientQuota: the known input needs more calls than are left today.
             ReconcileError: a lost answer left a chunk's outcome unknown.
         """
+        # Bulk work: it queues behind interactive calls and leaves them their reserve.
+        bulk = self.with_options(priority=Priority.BULK)
         return await upload_records(
-            cast("WolkvoxClient", self),  # this mixin only ever lives in WolkvoxClient
+            bulk,
+            bulk._caller,
             campaign_id,
             records,
             campaign_type=campaign_type,
@@ -158,27 +130,27 @@ class BulkMethods:
         whose rows the caller kept from a failed run (``error.windows_ahead``): they are
         not read again, and ``progress`` reports each in its turn (``held=True``).
         """
-        if not isinstance(report, str) or report not in _REPORTS:
-            raise ConfigError(f"report must be one of {', '.join(_REPORTS)}, got {shown(report)}")
-        if report == "detail" and campaign_type is None:
+        if not isinstance(report, str) or report not in REPORTS:
+            raise ConfigError(f"report must be one of {', '.join(REPORTS)}, got {shown(report)}")
+        table = REPORTS[report]
+        if table is DETAIL and campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
         start, end = check.moment("start", start), check.moment("end", end)
-        route, cls, timed = _REPORTS[report]
         # Bulk work: it queues behind interactive calls and leaves them their reserve.
-        bulk = cast("WolkvoxClient", self).with_options(priority=Priority.BULK)
+        bulk = self.with_options(priority=Priority.BULK)
 
         def params(lo: datetime, hi: datetime) -> dict[str, str]:
-            if campaign_type is not None and report == "detail":
-                return bulk._detail_params(campaign_id, lo, hi, campaign_type)
-            return bulk._report_params(campaign_id, lo, hi)
+            if campaign_type is not None and table is DETAIL:
+                return self._detail_params(campaign_id, lo, hi, campaign_type)
+            return self._report_params(campaign_id, lo, hi)
 
         params(start, start)  # a bad campaign id or type is refused before any request
 
         async def fetch(lo: datetime, hi: datetime) -> Callable[[], Sequence[Any]]:
             # The answer now, its rows when the window's turn comes: ~4 µs a row of CPU
             # that would otherwise hold back the request of the window after it.
-            request, envelope = await bulk._call(route, params(lo, hi))
-            return lambda: structure_rows(request, envelope, cls, bulk._converter)
+            request, envelope = await bulk._caller.call(table.route, params(lo, hi))
+            return lambda: structure_rows(request, envelope, table.row, self._converter)
 
         async def plan(windows: int) -> None:
             """Refuse, before the first request, a download that needs more calls than
@@ -190,7 +162,9 @@ class BulkMethods:
                     needed=windows, available=available, reserved=stats.quota_reserved
                 )
 
-        stamp: Callable[[Any], datetime | None] | None = (lambda row: row.date) if timed else None
+        stamp: Callable[[Any], datetime | None] | None = None
+        if table.timed:
+            stamp = lambda row: row.date  # noqa: E731
         return WindowedDownload(
             fetch, start, end, stamp=stamp, cap=cap, progress=progress, plan=plan, held=held
         )

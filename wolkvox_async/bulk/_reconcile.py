@@ -9,14 +9,12 @@ middle and last record) do, since Wolkvox stores a chunk whole or not at all.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from ..scheduler import Clock
 from ._download import MAX_ROWS
 from ._journal import NOT_SENT
+from ._needs import Endpoints
 from ._reports import ReconcileError
-
-if TYPE_CHECKING:
-    from ..client import WolkvoxClient
 
 __all__ = ["Reconciler"]
 
@@ -26,8 +24,9 @@ log = logging.getLogger("wolkvox_async.bulk")
 class Reconciler:
     """Asks the campaign about records; counts the calls it makes."""
 
-    def __init__(self, client: WolkvoxClient, campaign_id: str) -> None:
+    def __init__(self, client: Endpoints, clock: Clock, campaign_id: str) -> None:
         self.client = client
+        self.clock = clock
         self.campaign_id = campaign_id
         self.requests = 0
 
@@ -41,7 +40,7 @@ class Reconciler:
         """
         absent = await self._absent(records)
         ends = 0.0 if sent_at == NOT_SENT else sent_at + self.client.config.call_over_after
-        wait = ends - self.client._clock.time()
+        wait = ends - self.clock.time()
         if absent and wait > 0:
             log.warning(
                 "%d records of a lost call are not in the campaign yet; the call may still be "
@@ -49,7 +48,7 @@ class Reconciler:
                 len(absent),
                 wait,
             )
-            await self.client._clock.sleep(wait)
+            await self.clock.sleep(wait)
             absent = await self._absent(records)
         return absent
 

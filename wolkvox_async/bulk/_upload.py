@@ -25,18 +25,20 @@ from ..models import CampaignType
 from ._chunks import Chunk, RecordSource
 from ._journal import ChunkState, Journal
 from ._load import PATIENCE, Left, Load, Stop, log
+from ._needs import Endpoints
 from ._pace import heap_frozen
 from ._reports import InsufficientQuota, RowFailure, StopReason, UploadProgress, UploadReport
 
 if TYPE_CHECKING:
-    from ..client import WolkvoxClient
+    from .._call import Caller
     from ..scheduler import SchedulerStats
 
 __all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _reports
 
 
 async def upload_records(
-    client: WolkvoxClient,
+    client: Endpoints,
+    caller: Caller,
     campaign_id: str | int,
     records: RecordSource,
     *,
@@ -79,7 +81,7 @@ async def upload_records(
         log.info("this load finished on %s: nothing to send", earlier["finished_at"])
         return _finished_report(cid, earlier)
     started = time.perf_counter()
-    load = Load(client, cid, kind, status, book, progress, float(patience))
+    load = Load(client, caller, cid, kind, status, book, progress, float(patience))
 
     known = len(records) if isinstance(records, Sized) else None
 
@@ -162,7 +164,7 @@ def _finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
     )
 
 
-async def bulk_quota(client: WolkvoxClient) -> SchedulerStats:
+async def bulk_quota(client: Endpoints) -> SchedulerStats:
     """Today's numbers for planning bulk work. A ``quota_reserve`` needs the limit to hold
     anything back; when neither the settings (licenses, daily_quota) nor the ledger know
     it, it is read from the server once (token_info: 1 call), and the ledger keeps it for

@@ -27,8 +27,8 @@ from typing import Any
 import click
 
 from .._errors import WolkvoxError
+from .._report_methods import REPORTS
 from ..bulk import DownloadProgress
-from ..bulk._methods import _REPORTS
 from ._common import EXIT_USAGE, Settings, err, fail, parse_when, pass_settings, progress_bar, run
 from ._files import RowWriter, row_dict
 
@@ -89,7 +89,7 @@ def _read_range(path: Path, at: int, size: int) -> str:
 
 
 @click.command()
-@click.argument("report", type=click.Choice(sorted(_REPORTS)))
+@click.argument("report", type=click.Choice(sorted(REPORTS)))
 @click.argument("campaign_id")
 @click.option("--start", required=True, help="Wolkvox time, e.g. 2026-08-01.")
 @click.option("--end", required=True, help="Wolkvox time, e.g. 2026-11-01T23:59:59.")

@@ -22,6 +22,7 @@ from ._memory import MemoryBackend as MemoryBackend
 from ._redis import RedisBackend as RedisBackend
 from ._rules import CAP_COOLDOWN as CAP_COOLDOWN
 from ._rules import Admission as Admission
+from ._rules import TokenLimits as TokenLimits
 from ._rules import token_key as token_key
 from ._scheduler import Feedback as Feedback
 from ._scheduler import Lease as Lease
@@ -49,6 +50,7 @@ __all__ = [
     "Scheduler",
     "SchedulerStats",
     "SystemClock",
+    "TokenLimits",
     "VirtualClock",
     "resolve_backend",
     "scheduler_for",

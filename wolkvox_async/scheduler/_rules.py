@@ -34,6 +34,7 @@ __all__ = [
     "Exhausted",
     "Granted",
     "Snapshot",
+    "TokenLimits",
     "day_of",
     "decide",
     "next_reset",
@@ -62,8 +63,58 @@ def next_reset(moment: float, tz: tzinfo) -> float:
 
 
 @attrs.frozen(kw_only=True)
+class TokenLimits:
+    """What a client's token may do: registered once with the scheduler
+    (:meth:`Scheduler.register`), then each call names only its token."""
+
+    token: str
+    """The token's key (:func:`token_key`), never the token."""
+    operation: str
+    """The quota pool."""
+    limit: int | None
+    """The daily quota; None means unknown (not enforced locally)."""
+    cap: int
+    """Leases allowed in flight for the token (1 or 2)."""
+    lease_ttl: float
+    """Seconds a lease lives if never released (timeout + margin): a crash costs no more."""
+    poll_interval: float = 0.0
+    """Seconds between identical reads (0: not limited)."""
+    tz: tzinfo = WOLKVOX_TZ
+    """The quota's calendar (midnight in Wolkvox time, GMT-5)."""
+    reserve: int = 0
+    """Units of today's quota BULK calls leave to interactive ones."""
+    reserve_fraction: float = 0.0
+    """The reserve as a fraction of the limit in force (the larger of the two counts)."""
+
+    def reserved(self, limit: int) -> int:
+        """Units of ``limit`` BULK calls may not use."""
+        return min(limit, max(self.reserve, math.ceil(limit * self.reserve_fraction)))
+
+    def admission(
+        self, *, day: str, resets_at: float, poll_key: str | None, bulk: bool, corrects: bool
+    ) -> Admission:
+        """What one call of this token asks the backend for, on quota day ``day``."""
+        return Admission(
+            token=self.token,
+            operation=self.operation,
+            limit=self.limit,
+            cap=self.cap,
+            lease_ttl=self.lease_ttl,
+            poll_key=poll_key,
+            poll_interval=self.poll_interval,
+            tz=self.tz,
+            day=day,
+            resets_at=resets_at,
+            corrects_quota=corrects,
+            reserve=self.reserve if bulk else 0,
+            reserve_fraction=self.reserve_fraction if bulk else 0.0,
+        )
+
+
+@attrs.frozen(kw_only=True)
 class Admission:
-    """What one request asks for."""
+    """What one request asks the backend for (built by the scheduler from the token's
+    :class:`TokenLimits`)."""
 
     token: str
     """The token's key (:func:`token_key`), never the token."""

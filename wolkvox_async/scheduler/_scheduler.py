@@ -56,7 +56,7 @@ from ._backend import AnnouncesReleases, Backend, LeaseRecord
 from ._clock import Clock
 from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
-from ._rules import Admission, Blocked, Exhausted, Granted, day_of, next_reset
+from ._rules import Admission, Blocked, Exhausted, Granted, TokenLimits, day_of, next_reset
 from ._shared import SharedReads
 
 __all__ = ["Feedback", "Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
@@ -114,6 +114,8 @@ class Lease:
     """Clock time the lease was granted: it lives a lease lifetime from about then."""
     tz: tzinfo = WOLKVOX_TZ
     """The quota's calendar."""
+    resets_at: float = 0.0
+    """When the quota day the lease was granted in ends."""
     sent_at: float | None = None
 
 
@@ -151,6 +153,9 @@ class Scheduler:
         # release needs no shield (a task and two loop turns per call, ~40% of the cost).
         self._instant = bool(getattr(backend, "instant", False))
         self._days: dict[tzinfo, tuple[str, float, float]] = {}
+        self._limits: dict[str, TokenLimits] = {}
+        self._asks: dict[tuple[str, bool], Admission] = {}
+        """Today's admission of a token's calls but reads, by bulk-ness (made once a day)."""
         self._subscribed = False
         self._users = 0
         self._queues: dict[str, _Queue] = {}
@@ -166,13 +171,38 @@ class Scheduler:
 
     # ---- acquiring ----------------------------------------------------------------------
 
-    def today(self, tz: tzinfo, now: float | None = None) -> tuple[str, float]:
-        """The quota day in ``tz`` at ``now`` (default: the clock's) and when it ends.
+    def register(self, limits: TokenLimits) -> None:
+        """A client's token and what it may do; its calls then name only the token.
 
-        Callers building an :class:`Admission` fill ``day``/``resets_at`` from here, so the
-        scheduler need not copy each admission to date it.
+        Clients of one token should agree (the last registered applies).
         """
-        now = self.clock.time() if now is None else now
+        if self._limits.get(limits.token, limits) != limits:
+            log.info(
+                "clients of token %s differ in their limits; the last one's apply", limits.token
+            )
+        self._limits[limits.token] = limits
+        for bulk in (False, True):
+            self._asks.pop((limits.token, bulk), None)
+
+    def _admission(
+        self, token: str, poll_key: str | None, priority: Priority, corrects: bool, now: float
+    ) -> Admission:
+        """What a call of ``token`` asks the backend for today."""
+        limits = self._limits[token]
+        bulk = priority is Priority.BULK
+        day, resets_at = self._today(limits.tz, now)
+        plain = poll_key is None and not corrects
+        if plain and (made := self._asks.get((token, bulk))) is not None and made.day == day:
+            return made  # the same for every call of the day but reads (frozen: shared)
+        admission = limits.admission(
+            day=day, resets_at=resets_at, poll_key=poll_key, bulk=bulk, corrects=corrects
+        )
+        if plain:
+            self._asks[(token, bulk)] = admission
+        return admission
+
+    def _today(self, tz: tzinfo, now: float) -> tuple[str, float]:
+        """The quota day in ``tz`` at ``now`` and when it ends."""
         known = self._days.get(tz)
         if known is None or not known[1] <= now < known[2]:
             ends = next_reset(now, tz)
@@ -185,34 +215,39 @@ class Scheduler:
         known = self._days.get(admission.tz)
         if known is not None and known[1] <= now < known[2] and known[0] == admission.day:
             return admission  # the common case, without a call
-        day, ends = self.today(admission.tz, now)
+        day, ends = self._today(admission.tz, now)
         if day == admission.day:
             return admission
         return attrs.evolve(admission, day=day, resets_at=ends)
 
     async def acquire(
         self,
-        admission: Admission,
+        token: str,
+        poll_key: str | None = None,
         *,
         priority: Priority = Priority.INTERACTIVE,
         max_wait: float | None = None,
         raise_on_poll: bool = False,
+        corrects_quota: bool = False,
     ) -> Lease:
-        """Wait for admission; see the module docstring.
+        """Wait for admission of a call of ``token`` (registered); ``poll_key`` names a
+        poll-limited read. See the module docstring. ``corrects_quota``: a token_info read
+        made to correct the ledger, never refused for the quota (it still counts).
 
         Raises:
             QuotaExhausted: the operation's quota is spent (at once, not at midnight).
             WaitTooLong: admission would come later than ``max_wait`` seconds from now,
                 or (``raise_on_poll``) the polling interval of this read is running.
         """
-        queue = self._queues.get(admission.token)
+        queue = self._queues.get(token)
         if queue is None:
-            queue = self._queues[admission.token] = _Queue()
+            queue = self._queues[token] = _Queue()
             self.loop = asyncio.get_running_loop()
         if self._announcer is not None and not self._subscribed:
             self._subscribed = True
             self._announcer.subscribe(self._released_elsewhere)
         now = self.clock.time()
+        admission = self._admission(token, poll_key, priority, corrects_quota, now)
         deadline = None if max_wait is None else now + max_wait
         parked = queue.head() is not None
         if not parked and not queue.admitting:
@@ -221,7 +256,6 @@ class Scheduler:
             # (for Redis, one connection each).
             queue.admitting = True
             try:
-                admission = self._dated(admission, now)
                 decision, record = await self.backend.admit(admission, now)
             except Exception as exc:
                 raise self._unavailable(admission.token, exc, 1) from exc
@@ -284,7 +318,11 @@ class Scheduler:
     def _granted(self, admission: Admission, record: LeaseRecord, how: str) -> Lease:
         log.debug("admit %s %s (%s)", admission.token, record.id, how)
         return Lease(
-            record=record, key=admission.token, granted_at=self.clock.time(), tz=admission.tz
+            record=record,
+            key=admission.token,
+            granted_at=self.clock.time(),
+            tz=admission.tz,
+            resets_at=admission.resets_at,
         )
 
     def _exhausted(
@@ -597,14 +635,22 @@ class Scheduler:
             return False
         return True
 
+    def ledger_lost(self, token: str) -> bool:
+        """Whether the ledger of ``token``'s operation was found lost (a Redis restarted
+        empty) since last asked: today's count must be read from the server again."""
+        lost, operation = self.backend.lost, self._limits[token].operation
+        if operation not in lost:
+            return False
+        lost.discard(operation)
+        return True
+
     async def set_quota(
-        self, admission: Admission, *, used: int, limit: int | None, since: int | None = None
+        self, token: str, *, used: int, limit: int | None, since: int | None = None
     ) -> None:
         """Take the server's numbers for today (``sync_quota``; see Backend.set_quota)."""
-        admission = self._dated(admission, self.clock.time())
-        await self.backend.set_quota(
-            admission.operation, admission.day, used=used, limit=limit, since=since
-        )
+        limits = self._limits[token]
+        day, _ = self._today(limits.tz, self.clock.time())
+        await self.backend.set_quota(limits.operation, day, used=used, limit=limit, since=since)
         for queue in self._queues.values():
             self._kick(queue)
 
@@ -615,25 +661,24 @@ class Scheduler:
     def _count(self, table: dict[str, Counter[str]], token: str, kind: str, n: int = 1) -> None:
         table.setdefault(token, Counter())[kind] += n
 
-    async def stats(self, admission: Admission) -> SchedulerStats:
-        """Monitoring numbers for one token and its operation."""
-        admission = self._dated(admission, self.clock.time())
-        queue = self._queues.get(admission.token, _Queue())
-        quota = await self.backend.quota(admission.operation, admission.day)
-        limit = quota.limit_override if quota.limit_override is not None else admission.limit
-        reserved = 0 if limit is None else admission.reserved(limit)
+    async def stats(self, token: str) -> SchedulerStats:
+        """Monitoring numbers for one (registered) token and its operation."""
+        limits = self._limits[token]
+        day, resets_at = self._today(limits.tz, self.clock.time())
+        queue = self._queues.get(token, _Queue())
+        quota = await self.backend.quota(limits.operation, day)
+        limit = quota.limit_override if quota.limit_override is not None else limits.limit
+        reserved = 0 if limit is None else limits.reserved(limit)
         for_bulk = None if limit is None else max(0, limit - quota.used - reserved)
         return SchedulerStats(
-            in_flight=await self.backend.in_flight(
-                admission.token, admission.operation, self.clock.time()
-            ),
+            in_flight=await self.backend.in_flight(token, limits.operation, self.clock.time()),
             queued_interactive=queue.count(Priority.INTERACTIVE),
             queued_bulk=queue.count(Priority.BULK),
             quota_used=quota.used,
             quota_limit=limit,
-            resets_at=datetime.fromtimestamp(admission.resets_at, UTC),
+            resets_at=datetime.fromtimestamp(resets_at, UTC),
             quota_reserved=reserved,
             quota_available_to_bulk=for_bulk,
-            refusals=dict(self._refusals.get(admission.token, {})),
-            retries=dict(self._retries.get(admission.token, {})),
+            refusals=dict(self._refusals.get(token, {})),
+            retries=dict(self._retries.get(token, {})),
         )

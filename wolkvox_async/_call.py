@@ -1,0 +1,275 @@
+"""The path of every call, read top to bottom (DESIGN.md §2).
+
+:meth:`Caller.call` builds the request (pure, ``_protocol``), asks the scheduler for a
+lease, sends it under the call timeout (``_transport``), releases the lease with what
+happened (the server's limit refusals included, so the next caller already sees them),
+decodes the answer (pure, ``_protocol``) and, when ``_retry`` says so, goes round again,
+each attempt admitted and counted anew. Nothing here calls back into the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import logging
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ._config import ClientConfig
+from ._convert import WOLKVOX_TZ
+from ._errors import (
+    ApiError,
+    Maintenance,
+    RequestTimeout,
+    TokenLimitExceeded,
+    TooManySimultaneous,
+    TransportError,
+    WolkvoxError,
+)
+from ._protocol import Envelope, RawRequest, build_request, parse_response, structure_rows
+from ._retry import RetryPolicy, maintenance_pause, retry_delay
+from ._routes import TOKEN_INFO, Route
+from ._transport import Transport
+from .models import TokenInfo
+from .scheduler import (
+    CAP_COOLDOWN,
+    Backend,
+    Clock,
+    Feedback,
+    Lease,
+    Outcome,
+    Priority,
+    Scheduler,
+    TokenLimits,
+    scheduler_for,
+    token_key,
+)
+
+__all__ = ["Caller"]
+
+log = logging.getLogger("wolkvox_async.client")
+
+
+class Caller:
+    """Sends the calls of one client (and of its views) through the scheduler."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        transport: Transport,
+        backend: Backend,
+        clock: Clock,
+        priority: Priority,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.backend = backend
+        self.clock = clock
+        self.priority = priority
+        self.retry = RetryPolicy(max_attempts=config.max_attempts)
+        reserve = config.quota_reserve
+        self.limits = TokenLimits(
+            token=token_key(config.token),
+            operation=config.operation,
+            limit=config.quota_limit,
+            cap=config.max_concurrency,
+            # A holder that dies never releases: its lease ends when its call must be over.
+            lease_ttl=config.lease_life,
+            poll_interval=config.poll_interval,
+            tz=WOLKVOX_TZ,
+            reserve=reserve if isinstance(reserve, int) else 0,
+            reserve_fraction=reserve if isinstance(reserve, float) else 0.0,
+        )
+        self.is_view = False
+        self._attached: Scheduler | None = None
+        # Looked up once per event loop, not per call (a weak-keyed lookup costs a crowd).
+        self._cached: tuple[weakref.ref[asyncio.AbstractEventLoop], Scheduler] | None = None
+
+    def view(self, config: ClientConfig, priority: Priority) -> Caller:
+        """A caller with other per-call settings, sharing everything else."""
+        view = copy.copy(self)
+        view.config, view.priority, view.is_view = config, priority, True
+        return view
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler of the running loop, this token registered with it."""
+        loop = asyncio.get_running_loop()
+        cached = self._cached
+        if cached is not None and cached[0]() is loop:
+            return cached[1]
+        scheduler = scheduler_for(self.backend, self.clock)
+        scheduler.register(self.limits)
+        if self._attached is None and not self.is_view:
+            self._attached = scheduler.attach()
+        self._cached = (weakref.ref(loop), scheduler)
+        return scheduler
+
+    async def close(self) -> None:
+        """Detach from the scheduler (the last client of a loop closes the backend)."""
+        attached, self._attached, self._cached = self._attached, None, None
+        if attached is not None and not self.is_view:
+            await attached.detach()
+
+    async def call(
+        self,
+        route: Route,
+        params: Mapping[str, str | None] | None = None,
+        body: Any = None,
+        *,
+        on_send: Callable[[float], None] | None = None,
+        on_written: Callable[[], None] | None = None,
+        corrects_quota: bool = False,
+    ) -> tuple[RawRequest, Envelope]:
+        """Send ``route``; ``on_send`` is told the time of each attempt as it leaves (the
+        upload journal), ``on_written`` when its body is with the socket (a bulk load's
+        reader waits for that)."""
+        config = self.config
+        request = build_request(config.base_url, config.token, route, params, body)
+        self.transport.ready()  # before admission: a session of another loop costs nothing
+        poll_key = None
+        if route.poll_limited and config.poll_interval > 0:
+            digest = hashlib.sha256(f"{self.limits.token}|{request.url}".encode()).hexdigest()
+            poll_key = f"p{digest[:24]}"
+        attempts = self._attempts(request, poll_key, corrects_quota, on_send, on_written)
+        if poll_key is None or config.poll_policy != "share":
+            return request, await attempts
+        reads = self.scheduler.reads  # an identical read within the interval: its result
+        shared = await reads.get(poll_key)
+        if shared is not None:
+            attempts.close()
+            log.debug("%s: sharing the result of an identical read", route.name)
+            return request, shared
+        return request, await reads.run(poll_key, config.poll_interval, attempts)
+
+    async def _attempts(
+        self,
+        request: RawRequest,
+        poll_key: str | None,
+        corrects_quota: bool,
+        on_send: Callable[[float], None] | None,
+        on_written: Callable[[], None] | None,
+    ) -> Envelope:
+        attempt = 0
+        while True:
+            attempt += 1
+            lease = await self._lease(poll_key, corrects_quota)
+            try:
+                return await self._send(request, lease, attempt, on_send, on_written)
+            except (ApiError, TransportError) as exc:
+                error: WolkvoxError = exc
+            delay = retry_delay(self.retry, attempt, request.route, error)
+            if delay is None:
+                raise error
+            self.scheduler.count_retry(self.limits.token, type(error).__name__)
+            log.debug(
+                "%s: %s, retry %d/%d in %.2f s",
+                request.route.name,
+                type(error).__name__,
+                attempt,
+                self.retry.max_attempts - 1,
+                delay,
+            )
+            await self.clock.sleep(delay)
+
+    async def _lease(self, poll_key: str | None, corrects_quota: bool) -> Lease:
+        """A lease fit to send on now."""
+        config = self.config
+        token = self.limits.token
+        while True:
+            scheduler = self.scheduler
+            lease = await scheduler.acquire(
+                token,
+                poll_key,
+                priority=self.priority,
+                max_wait=config.max_wait,
+                raise_on_poll=config.poll_policy == "raise",
+                corrects_quota=corrects_quota,
+            )
+            if not corrects_quota and scheduler.ledger_lost(token):
+                # Today's count restarted from zero (a Redis restarted empty): take the
+                # server's before this call is counted against it.
+                await scheduler.release(lease, Outcome.NOT_SENT)
+                log.warning("the scheduler's ledger was lost: reading today's count first")
+                try:
+                    await self.sync_quota()
+                except WolkvoxError as exc:  # the call goes on; the server still counts
+                    log.warning("could not read today's count (%s)", exc)
+                continue
+            # The lease lives a lifetime from its grant, the call may hold its slot until
+            # the timeout after it leaves: sent later than that margin (a starved process),
+            # it could outlive its lease and let another caller in beside it.
+            late = self.clock.time() - lease.granted_at
+            if late <= config.lease_life - max(config.timeout, config.server_limit):
+                return lease
+            log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
+            await scheduler.release(lease, Outcome.NOT_SENT)
+
+    async def _send(
+        self,
+        request: RawRequest,
+        lease: Lease,
+        attempt: int,
+        on_send: Callable[[float], None] | None,
+        on_written: Callable[[], None] | None,
+    ) -> Envelope:
+        """Send on ``lease``, and release it with what happened."""
+        config = self.config
+        lease.sent_at = self.clock.time()
+        if on_send is not None:
+            on_send(lease.sent_at)
+        outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
+        said: Feedback | None = None
+        try:
+            try:
+                async with self.clock.timeout(config.timeout):
+                    response = await self.transport.send(request, on_written)
+            except TimeoutError:
+                raise RequestTimeout(
+                    method=request.method, url=request.url, reason="timeout", timeout=config.timeout
+                ) from None
+            except TransportError as exc:
+                outcome = Outcome.FAILED if exc.sent else Outcome.NOT_SENT
+                raise
+            except ApiError:
+                outcome = Outcome.FAILED  # the transport refused the answer (over max_answer_bytes)
+                raise
+            outcome = Outcome.FAILED
+            try:
+                envelope = parse_response(request, response)
+            except ApiError as exc:
+                said = self._said(exc, attempt)
+                if isinstance(exc, TokenLimitExceeded):
+                    exc.resets_at = datetime.fromtimestamp(lease.resets_at, UTC)
+                raise
+            outcome = Outcome.ANSWERED
+            return envelope
+        finally:
+            # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4).
+            await self.scheduler.release(lease, outcome, hold=config.server_limit, feedback=said)
+
+    def _said(self, error: ApiError, attempt: int) -> Feedback | None:
+        """What the server's refusal means for everyone on the token (§3.3, §4)."""
+        if isinstance(error, TooManySimultaneous):
+            return Feedback(cap_for=CAP_COOLDOWN)  # someone else uses the token
+        if isinstance(error, TokenLimitExceeded):
+            return Feedback(spent=True)
+        if isinstance(error, Maintenance):
+            return Feedback(pause_for=maintenance_pause(self.retry, attempt))
+        return None
+
+    async def sync_quota(self) -> None:
+        """Read token_info (1 call) and take the server's used/limit for today."""
+        token = self.limits.token
+        # The ledger's count as the read goes (itself included): what is admitted after
+        # it may not be in the server's answer, and is added to it.
+        before = (await self.scheduler.stats(token)).quota_used + 1
+        request, envelope = await self.call(TOKEN_INFO, {}, corrects_quota=True)
+        rows = structure_rows(request, envelope, TokenInfo)
+        info = rows[0] if rows else TokenInfo()
+        used = info.all_token_today if info.all_token_today is not None else info.token_use_today
+        await self.scheduler.set_quota(token, used=used or 0, limit=info.token_limit, since=before)
