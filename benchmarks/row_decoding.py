@@ -24,8 +24,8 @@ import orjson
 
 from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig
-from wolkvox_async._convert import CONVERTER
-from wolkvox_async._protocol import RawResponse, build_request, parse_response, structure_rows
+from wolkvox_async._convert import CONVERTER, structure_rows
+from wolkvox_async._protocol import RawResponse, build_request, parse_response
 from wolkvox_async.models import PhoneResult
 
 

@@ -76,7 +76,7 @@ class TimeShifted:
     """Drives a Redis backend at the suite's wall times: before each step, shift Redis
     TIME (the only clock its scripts read) so that it reads ``now``."""
 
-    shared = True
+    cross_process = True
 
     def __init__(self, backend: RedisBackend) -> None:
         self.inner = backend

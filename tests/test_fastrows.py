@@ -94,8 +94,9 @@ def test_the_documented_samples_read_the_same_both_ways(path: Path) -> None:
 
 
 def test_the_row_models_are_all_read_fast() -> None:
-    from wolkvox_async._convert import _TEXT_HOOKS, WOLKVOX_TZ
+    from wolkvox_async._convert import _TEXT_HOOKS
     from wolkvox_async._fastrows import row_reader
+    from wolkvox_async._time import WOLKVOX_TZ
 
     assert len(ROW_MODELS) >= 14
     assert all(row_reader(cls, WOLKVOX_TZ, _TEXT_HOOKS) is not None for cls in ROW_MODELS)

@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 from wolkvox_async import _errors as e
 from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig
-from wolkvox_async._convert import STRICT_CONVERTER
+from wolkvox_async._convert import STRICT_CONVERTER, structure_rows
 from wolkvox_async._protocol import (
     RawResponse,
     build_request,
     error_class,
     parse_response,
-    structure_rows,
 )
 from wolkvox_async.models import PhoneResult
 

@@ -18,7 +18,7 @@ from helpers import ask
 from redis_server import TimeShifted
 
 from wolkvox_async import QuotaExhausted, WaitTooLong
-from wolkvox_async._convert import WOLKVOX_TZ
+from wolkvox_async._time import WOLKVOX_TZ, day_of, next_reset
 from wolkvox_async.scheduler import (
     Admission,
     Backend,
@@ -31,7 +31,7 @@ from wolkvox_async.scheduler import (
     SQLiteBackend,
     VirtualClock,
 )
-from wolkvox_async.scheduler._rules import Blocked, Exhausted, Granted, day_of, next_reset
+from wolkvox_async.scheduler._rules import Blocked, Exhausted, Granted
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC).timestamp()
 BackendFactory = Callable[[], Backend]

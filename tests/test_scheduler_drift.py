@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_server import TimeShifted
 
-from wolkvox_async._convert import WOLKVOX_TZ
+from wolkvox_async._time import WOLKVOX_TZ, day_of, next_reset
 from wolkvox_async.scheduler import (
     Admission,
     Backend,
@@ -35,9 +35,7 @@ from wolkvox_async.scheduler._rules import (
     Exhausted,
     Granted,
     Snapshot,
-    day_of,
     decide,
-    next_reset,
 )
 
 START = datetime(2026, 11, 23, 4, 58, tzinfo=UTC).timestamp()  # 23:58, Wolkvox time
@@ -87,7 +85,6 @@ class Model:
             operation=req.operation,
             day=req.day,
             poll_key=req.poll_key,
-            admitted_at=now,
         )
         held[lease.id] = decision.expires
         self.used[req.day] += 1

@@ -4,7 +4,6 @@ The public names are re-exported here; everything in an underscore module is pri
 """
 
 from ._config import ClientConfig as ClientConfig
-from ._convert import WOLKVOX_TZ as WOLKVOX_TZ
 from ._errors import ApiError as ApiError
 from ._errors import BadRequest as BadRequest
 from ._errors import CampaignFull as CampaignFull
@@ -28,6 +27,7 @@ from ._errors import Unauthorized as Unauthorized
 from ._errors import WaitTooLong as WaitTooLong
 from ._errors import WolkvoxError as WolkvoxError
 from ._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
+from ._time import WOLKVOX_TZ as WOLKVOX_TZ
 from .bulk import DownloadError as DownloadError
 from .bulk import InsufficientQuota as InsufficientQuota
 from .bulk import ReconcileError as ReconcileError

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._config import ClientConfig
-from ._convert import WOLKVOX_TZ
+from ._convert import structure_rows
 from ._errors import (
     ApiError,
     Maintenance,
@@ -29,9 +29,10 @@ from ._errors import (
     TransportError,
     WolkvoxError,
 )
-from ._protocol import Envelope, RawRequest, build_request, parse_response, structure_rows
+from ._protocol import Envelope, RawRequest, build_request, parse_response
 from ._retry import RetryPolicy, maintenance_pause, retry_delay
 from ._routes import TOKEN_INFO, Route
+from ._time import WOLKVOX_TZ
 from ._transport import Transport
 from .models import TokenInfo
 from .scheduler import (

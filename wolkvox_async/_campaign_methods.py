@@ -14,11 +14,11 @@ from typing import Any, Final, Literal
 from . import _routes as routes
 from . import _validate as check
 from ._call import Caller
-from ._convert import CONVERTER, format_query_datetime
+from ._convert import CONVERTER, decode_error, structure, structure_rows, warn_unread
 from ._core import ClientCore
 from ._errors import ConfigError, shown
-from ._protocol import decode_error, structure, structure_rows, warn_unread
 from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
+from ._time import format_query_datetime
 from .models import (
     ActionResult,
     AddRecordResult,

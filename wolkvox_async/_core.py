@@ -21,8 +21,7 @@ from ._config import (
     ClientConfig,
     reserve_of,
 )
-from ._convert import CONVERTER, STRICT_CONVERTER
-from ._protocol import structure, structure_rows
+from ._convert import CONVERTER, STRICT_CONVERTER, structure, structure_rows
 from ._routes import Route
 from ._transport import AiohttpTransport, Transport
 from .models import ActionResult

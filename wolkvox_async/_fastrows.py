@@ -47,7 +47,7 @@ def _blank(value: str) -> bool:
 _MAYBE_BLANK: Final = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u3000" + "0")
 
 
-def _text(value: Any) -> str | None:
+def _text_or_none(value: Any) -> str | None:
     if type(value) is str:
         if value and value[0] not in _MAYBE_BLANK:
             return value
@@ -100,7 +100,7 @@ def _parser(tp: Any, hooks: Mapping[Any, Hook]) -> Parser | None:
     if type(None) not in get_args(tp):
         return None
     if inner is str:
-        return _text
+        return _text_or_none
     if inner is datetime:
         return _DATE  # written out by the generated reader
     if inner is CallResult:
@@ -122,7 +122,7 @@ _INDENT: Final = "    "
 
 
 def _text_lines(var: str) -> list[str]:
-    """``_text`` on ``var``, the common cases written out (a call per field per row was
+    """``_text_or_none`` on ``var``, the common cases written out (a call per field per row was
     ~15% of a row): text that starts with neither a blank nor a zero, and zero-padded ids
     (conn_id "000123…"), which are not zero dates."""
     plain = (
@@ -193,7 +193,7 @@ def row_reader(
         "TRAILING": ("", None),  # what ends a series: the general path's rule
         "Slow": Slow,
         "blank": _blank,
-        "text": _text,
+        "text": _text_or_none,
         "new": object.__new__,
         "cls": cls,
         "fromiso": datetime.fromisoformat,
@@ -225,7 +225,7 @@ def row_reader(
         parse = _parser(field.type, hooks)
         if parse is None:
             return None
-        if parse is _text:
+        if parse is _text_or_none:
             body += _text_lines(var)
             continue
         if parse is _DATE:

@@ -13,20 +13,16 @@ too. Reports answer an empty window with HTTP 404 (§4.2); that is an empty resu
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
-import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, TypeVar
-from urllib.parse import parse_qs, quote, urlsplit
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import quote
 
 import attrs
-import cattrs
 
 from . import _errors as e
 from ._config import redact
-from ._convert import CONVERTER
 from ._routes import Route, Shape
 
 __all__ = [
@@ -38,13 +34,8 @@ __all__ = [
     "encode_rows",
     "error_class",
     "parse_response",
-    "structure",
-    "structure_rows",
-    "warn_unread",
 ]
 
-T = TypeVar("T")
-log = logging.getLogger("wolkvox_async")
 
 _CAMPAIGN_FULL: Final = re.compile(r"licen|50[.,]?000", re.IGNORECASE)  # 50000, 50.000, 50,000
 
@@ -300,93 +291,3 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
         message=message,
         payload=payload,
     )
-
-
-def decode_error(request: RawRequest, envelope: Envelope, why: str) -> e.ResponseDecodeError:
-    """A ResponseDecodeError for an answer that parsed but does not say what the docs say."""
-    return e.ResponseDecodeError(
-        method=request.method,
-        url=request.url,
-        http_status=envelope.http_status,
-        body_code=envelope.code,
-        message=why,
-        raw_body=redact(json.dumps(envelope.payload, default=str), request.token).encode(),
-    )
-
-
-def structure(
-    request: RawRequest,
-    envelope: Envelope,
-    value: Any,
-    cls: type[T],
-    converter: cattrs.Converter = CONVERTER,
-) -> T:
-    """Structure one JSON value into ``cls``; shape errors become ResponseDecodeError."""
-    try:
-        return converter.structure(value, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            why = "; ".join(cattrs.transform_error(exc))
-        else:
-            why = str(exc)
-        raise decode_error(request, envelope, f"unexpected {cls.__name__}: {why}") from None
-
-
-def structure_rows(
-    request: RawRequest, envelope: Envelope, cls: type[T], converter: cattrs.Converter = CONVERTER
-) -> tuple[T, ...]:
-    """Structure ``data`` as rows; null is no rows and a lone object is one row (§1)."""
-    data = envelope.payload
-    if data is None:
-        return ()
-    if isinstance(data, dict):
-        data = [data]  # "some endpoints return a single object in data"
-    if not isinstance(data, list):
-        raise decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
-    hook = converter.get_structure_hook(cls)  # once: a report is up to 60,000 rows
-    try:
-        with _collector_paused(len(data)):
-            rows = tuple([hook(row, cls) for row in data])
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError):
-        # The row that failed, and why, as structure() tells it.
-        rows = tuple([structure(request, envelope, row, cls, converter) for row in data])
-    warn_unread(request, rows)
-    return rows
-
-
-@contextlib.contextmanager
-def _collector_paused(rows: int) -> Iterator[None]:
-    """No collection while a large answer's rows are made: they hold no reference cycles,
-    and each collection the allocations set off would walk the rows made so far (15% of
-    the CPU of a 60,000-row answer, benchmarks/row_decoding.py)."""
-    if rows < 1_000 or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def warn_unread(request: RawRequest, rows: Sequence[Any]) -> int:
-    """Log a warning naming the report, its window and the fields of the rows delivered
-    with values that could not be read (``row.unread``); return how many there were."""
-    bad = [(i, row.unread) for i, row in enumerate(rows, 1) if getattr(row, "unread", None)]
-    if bad:
-        query = parse_qs(urlsplit(request.url).query)
-        window = "..".join(query.get("date_ini", []) + query.get("date_end", []))
-        fields = sorted({name for _, unread in bad for name in unread.fields})
-        first, unread = bad[0]
-        log.warning(
-            "%s%s: %d of %d rows had values that could not be read (%s), delivered with "
-            "those fields None; first, row %d: %s",
-            request.route.api,
-            f" {window}" if window else "",
-            len(bad),
-            len(rows),
-            ", ".join(fields),
-            first,
-            redact(json.dumps(unread.row, default=str)[:300], request.token),
-        )
-    return len(bad)

@@ -24,8 +24,9 @@ from datetime import datetime
 from typing import Any, Final
 
 from . import _validate as check
-from ._convert import CONVERTER, OPT_KEYS, RECORD_TEXT_FIELDS, TEL_KEYS, format_query_datetime
+from ._convert import CONVERTER, OPT_KEYS, RECORD_TEXT_FIELDS, TEL_KEYS
 from ._errors import ConfigError, shown
+from ._time import format_query_datetime
 from .models import CampaignType, Record
 from .models._requests import FIELD_MAX_LENGTHS, text_problem
 

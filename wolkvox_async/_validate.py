@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Final, TypeVar
 
-from ._convert import format_query_datetime, to_wolkvox_time
 from ._errors import ConfigError, shown
+from ._time import format_query_datetime, to_wolkvox_time
 from .models import CallResult, CampaignType
 from .models._requests import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENGTH, text_problem
 

@@ -6,13 +6,13 @@ from ._download import WindowedDownload as WindowedDownload
 from ._download import WindowRows as WindowRows
 from ._journal import ChunkState as ChunkState
 from ._methods import BulkMethods as BulkMethods
-from ._reports import ChunkReport as ChunkReport
-from ._reports import InsufficientQuota as InsufficientQuota
-from ._reports import ReconcileError as ReconcileError
-from ._reports import RowFailure as RowFailure
-from ._reports import StopReason as StopReason
-from ._reports import UploadProgress as UploadProgress
-from ._reports import UploadReport as UploadReport
+from ._outcomes import ChunkReport as ChunkReport
+from ._outcomes import InsufficientQuota as InsufficientQuota
+from ._outcomes import ReconcileError as ReconcileError
+from ._outcomes import RowFailure as RowFailure
+from ._outcomes import StopReason as StopReason
+from ._outcomes import UploadProgress as UploadProgress
+from ._outcomes import UploadReport as UploadReport
 
 __all__ = [
     "BulkMethods",

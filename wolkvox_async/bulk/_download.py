@@ -28,8 +28,8 @@ from typing import Final, Generic, TypeVar
 
 import attrs
 
-from .._convert import to_wolkvox_time
 from .._errors import BadRequest, ConfigError, WolkvoxError
+from .._time import to_wolkvox_time
 from .._validate import MAX_DATES
 
 __all__ = ["DownloadError", "DownloadProgress", "WindowRows", "WindowedDownload", "windows"]

@@ -39,15 +39,15 @@ from ..models import CampaignType, Record
 from ._chunks import Chunk, RecordSource, batches
 from ._journal import NOT_SENT, ChunkState, Journal
 from ._needs import Endpoints
-from ._pace import Pace, gate
-from ._reconcile import Reconciler
-from ._reports import (
+from ._outcomes import (
     ChunkReport,
     ReconcileError,
     RowFailure,
     StopReason,
     UploadProgress,
 )
+from ._pace import Pace, gate
+from ._reconcile import Reconciler
 
 __all__ = ["PATIENCE", "Left", "Load", "Stop"]
 

@@ -11,13 +11,13 @@ from typing import Any, Literal
 
 from .. import _validate as check
 from .._campaign_methods import CampaignMethods
+from .._convert import structure_rows
 from .._errors import ConfigError, shown
-from .._protocol import structure_rows
 from .._report_methods import DETAIL, REPORTS, ReportMethods
 from ..models import CampaignType, PhoneResult
 from ..scheduler import Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
-from ._reports import InsufficientQuota, UploadProgress, UploadReport
+from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
 from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
 
 __all__ = ["BulkMethods"]

@@ -14,7 +14,7 @@ from ..scheduler import Clock
 from ._download import MAX_ROWS
 from ._journal import NOT_SENT
 from ._needs import Endpoints
-from ._reports import ReconcileError
+from ._outcomes import ReconcileError
 
 __all__ = ["Reconciler"]
 

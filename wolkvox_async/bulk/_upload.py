@@ -26,14 +26,14 @@ from ._chunks import Chunk, RecordSource
 from ._journal import ChunkState, Journal
 from ._load import PATIENCE, Left, Load, Stop, log
 from ._needs import Endpoints
+from ._outcomes import InsufficientQuota, RowFailure, StopReason, UploadProgress, UploadReport
 from ._pace import heap_frozen
-from ._reports import InsufficientQuota, RowFailure, StopReason, UploadProgress, UploadReport
 
 if TYPE_CHECKING:
     from .._call import Caller
     from ..scheduler import SchedulerStats
 
-__all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _reports
+__all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _outcomes
 
 
 async def upload_records(
@@ -105,7 +105,7 @@ async def upload_records(
     try:
         limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
         with heap_frozen():
-            await _pump(
+            await _send_all(
                 load,
                 load.chunk_source(records, chunk_size, on_invalid, limit),
                 client.config.max_concurrency,
@@ -208,7 +208,7 @@ async def _chunks_allowed(
     return available
 
 
-async def _pump(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> None:
+async def _send_all(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> None:
     """Feed chunks to ``workers`` senders through a small queue (bounded memory). The first
     stop (a limit, a fatal answer) ends reading; chunks already in flight finish (at most
     ``workers`` reach the server), chunks not yet sent stay pending."""

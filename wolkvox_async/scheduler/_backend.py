@@ -36,7 +36,7 @@ __all__ = [
     "QuotaState",
     "default_backend_url",
     "default_state_dir",
-    "forget_shared_backends",
+    "forget_url_backends",
     "isolate_for_tests",
     "prefer_memory_default",
     "resolve_backend",
@@ -54,7 +54,6 @@ class LeaseRecord:
     operation: str
     day: str
     poll_key: str | None
-    admitted_at: float
 
 
 @attrs.frozen(kw_only=True)
@@ -73,10 +72,16 @@ class Backend(Protocol):
     file replaced): their day's count restarted from zero. The client takes one out and
     reads the server's count (``token_info``) before its next call of that operation."""
 
-    @property
-    def shared(self) -> bool:
-        """True when other processes may change the state (then waiters also poll)."""
-        ...
+    cross_process: bool
+    """Other processes may change the state: their releases are not signalled here, so a
+    blocked token's waiters also look again every ``poll_fallback`` seconds."""
+    poll_fallback: float
+    """Seconds between those looks (a backend that announces releases needs few)."""
+    instant: bool
+    """No step ever suspends (memory): a release needs no shield, waiters are served in
+    the releasing task."""
+    where: str
+    """The backend's URL for messages (never a password)."""
 
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide; when granted, take the lease, the quota unit and the poll stamp."""
@@ -143,7 +148,7 @@ class AnnouncesReleases(Protocol):
         ...
 
 
-_SHARED: dict[str, Backend] = {}
+_BY_URL: dict[str, Backend] = {}
 _LOCK = threading.Lock()
 _default: str | None = None
 """The default chosen for this process (None: not yet)."""
@@ -190,17 +195,17 @@ def resolve_backend(backend: Backend | str | None) -> Backend:
     url = backend or default_backend_url()
     scheme = urlsplit(url).scheme
     with _LOCK:
-        found = _SHARED.get(url)
+        found = _BY_URL.get(url)
         if found is None:
             found = _make(scheme, url)
-            _SHARED[url] = found
+            _BY_URL[url] = found
         return found
 
 
-def forget_shared_backends() -> None:
+def forget_url_backends() -> None:
     """Drop the process-wide backends made from URLs (tests start each case afresh)."""
     with _LOCK:
-        _SHARED.clear()
+        _BY_URL.clear()
 
 
 def prefer_memory_default() -> None:
@@ -214,7 +219,7 @@ def isolate_for_tests() -> None:
     """Start afresh, with ``memory://`` as this process's default backend: test cases do
     not share state with each other, nor with the user's ledger."""
     global _default
-    forget_shared_backends()
+    forget_url_backends()
     _default = "memory://"
 
 

@@ -16,7 +16,7 @@ import heapq
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "Timer", "VirtualClock"]
@@ -48,11 +48,6 @@ class Clock(Protocol):
     def timeout(self, seconds: float) -> contextlib.AbstractAsyncContextManager[object]:
         """Raise TimeoutError in the block if it runs longer than ``seconds``."""
         ...
-
-
-def now_datetime(clock: Clock) -> datetime:
-    """The clock's wall time as an aware UTC datetime."""
-    return datetime.fromtimestamp(clock.time(), UTC)
 
 
 class SystemClock:

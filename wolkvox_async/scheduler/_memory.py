@@ -20,8 +20,10 @@ __all__ = ["MemoryBackend"]
 class MemoryBackend:
     """Scheduler state of one process (the default ``"memory://"``)."""
 
-    shared = False
+    cross_process = False
+    poll_fallback = 0.1
     instant = True
+    where = "memory://"
     """No step awaits anything: the scheduler calls it without a shield."""
 
     def __init__(self) -> None:
@@ -72,7 +74,6 @@ class MemoryBackend:
             operation=req.operation,
             day=req.day,
             poll_key=req.poll_key,
-            admitted_at=now,
         )
         leases[lease.id] = decision.expires
         self._used[key] += 1

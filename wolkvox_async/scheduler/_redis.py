@@ -31,7 +31,7 @@ from .._errors import ConfigError, SchedulerUnavailable
 from . import _redis_lua as lua
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
-from ._rules import Admission, Blocked, Decision, Exhausted, Granted
+from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
 
 __all__ = ["RELEASE_CHANNEL", "RedisBackend"]
 
@@ -53,8 +53,9 @@ def _day_text(number: int) -> str:
 class RedisBackend:
     """Scheduler state in Redis, shared by every process that points at it."""
 
-    shared = True
+    cross_process = True
     poll_fallback = 1.0
+    instant = False
     """Seconds between looks while blocked, besides the pub/sub wake-ups."""
 
     def __init__(
@@ -206,14 +207,13 @@ class RedisBackend:
             return Exhausted(used, limit, resets, reserved=int(reply[5])), None
         if kind == "B":
             retry = float(reply[2])
-            return Blocked(reply[1], None if retry < 0 else retry), None
+            return Blocked(Why(reply[1]), None if retry < 0 else retry), None
         lease = LeaseRecord(
             id=lease_id,
             token=req.token,
             operation=req.operation,
             day=_day_text(int(reply[2])),
             poll_key=req.poll_key,
-            admitted_at=float(reply[3]),
         )
         full = float(reply[4])
         return Granted(expires=float(reply[1]), full_until=None if full < 0 else full), lease

@@ -18,14 +18,15 @@ outcome atomically. The order of the checks is the order of severity:
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import math
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import tzinfo
 from typing import Final
 
 import attrs
 
-from .._convert import WOLKVOX_TZ
+from .._time import WOLKVOX_TZ
 
 __all__ = [
     "Admission",
@@ -35,9 +36,8 @@ __all__ = [
     "Granted",
     "Snapshot",
     "TokenLimits",
-    "day_of",
+    "Why",
     "decide",
-    "next_reset",
     "token_key",
 ]
 
@@ -48,18 +48,6 @@ CAP_COOLDOWN: Final = 60.0
 def token_key(token: str) -> str:
     """A stable, non-reversible name for a token: what state stores and logs show."""
     return "t" + hashlib.sha256(token.encode()).hexdigest()[:20]
-
-
-def day_of(moment: float, tz: tzinfo) -> str:
-    """The calendar day (YYYY-mm-dd) of epoch time ``moment`` in ``tz``."""
-    return datetime.fromtimestamp(moment, tz).date().isoformat()
-
-
-def next_reset(moment: float, tz: tzinfo) -> float:
-    """Epoch time of the next midnight in ``tz`` after ``moment``."""
-    local = datetime.fromtimestamp(moment, tz)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=tz) + timedelta(days=1)
-    return midnight.astimezone(UTC).timestamp()
 
 
 @attrs.frozen(kw_only=True)
@@ -182,12 +170,26 @@ class Granted:
     blocked for concurrency until then at the latest, so the queue need not ask."""
 
 
+class Why(enum.StrEnum):
+    """Why a call must wait (the Lua script answers with these values)."""
+
+    PAUSED = "paused"
+    """After a maintenance 403."""
+    POLL_INTERVAL = "poll_interval"
+    """An identical read within the polling interval."""
+    CONCURRENCY = "concurrency"
+    """The token's slots are full: a release frees one."""
+    RECOVERING = "recovering"
+    """The Redis ledger restarted empty: calls of before it may still be running, so
+    nothing is admitted until a lease lifetime has passed (``_redis_lua``)."""
+
+
 @attrs.frozen
 class Blocked:
     """Not now: run again at ``retry_at`` (for concurrency: when a lease expires at the
     latest; a release wakes waiters earlier)."""
 
-    reason: str
+    reason: Why
     retry_at: float | None
 
 
@@ -217,14 +219,16 @@ def decide(req: Admission, snap: Snapshot, now: float) -> Decision:
             if snap.used >= limit - reserved:
                 return Exhausted(snap.used, limit, req.resets_at, reserved)
     if snap.paused_until > now:
-        return Blocked("paused", snap.paused_until)
+        return Blocked(Why.PAUSED, snap.paused_until)
     if req.poll_key is not None and snap.poll_at is not None:
         free_at = snap.poll_at + req.poll_interval
         if free_at > now:
-            return Blocked("poll_interval", free_at)
+            return Blocked(Why.POLL_INTERVAL, free_at)
     cap = min(req.cap, 1) if snap.cap_until > now else req.cap
     if snap.leases >= cap:
-        return Blocked("concurrency", _frees_at(req, snap.leases, snap.earliest_expiry, snap, now))
+        return Blocked(
+            Why.CONCURRENCY, _frees_at(req, snap.leases, snap.earliest_expiry, snap, now)
+        )
     expires = now + req.lease_ttl
     if snap.leases + 1 < cap or (limit is not None and snap.used + 1 >= limit):
         return Granted(expires=expires)

@@ -44,7 +44,6 @@ from datetime import UTC, datetime, tzinfo
 
 import attrs
 
-from .._convert import WOLKVOX_TZ
 from .._errors import (
     QuotaExhausted,
     QuotaReserved,
@@ -52,12 +51,13 @@ from .._errors import (
     WaitTooLong,
     WolkvoxError,
 )
+from .._time import WOLKVOX_TZ, day_of, next_reset
 from ._backend import AnnouncesReleases, Backend, LeaseRecord
 from ._clock import Clock
 from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
-from ._rules import Admission, Blocked, Exhausted, Granted, TokenLimits, day_of, next_reset
-from ._shared import SharedReads
+from ._reads import ReadCache
+from ._rules import Admission, Blocked, Exhausted, Granted, TokenLimits, Why
 
 __all__ = ["Feedback", "Lease", "Outcome", "Priority", "Scheduler", "SchedulerStats"]
 
@@ -146,12 +146,11 @@ class Scheduler:
         self.backend = backend
         self.clock = clock
         # Backends that announce releases (Redis pub/sub) need only a slow safety net.
-        default = float(getattr(backend, "poll_fallback", 0.1))
-        self.poll_fallback = default if poll_fallback is None else poll_fallback
+        self.poll_fallback = backend.poll_fallback if poll_fallback is None else poll_fallback
         self._announcer = backend if isinstance(backend, AnnouncesReleases) else None
         # A backend whose steps never suspend (memory) cannot be cancelled half-way, so its
         # release needs no shield (a task and two loop turns per call, ~40% of the cost).
-        self._instant = bool(getattr(backend, "instant", False))
+        self._instant = backend.instant
         self._days: dict[tzinfo, tuple[str, float, float]] = {}
         self._limits: dict[str, TokenLimits] = {}
         self._asks: dict[tuple[str, bool], Admission] = {}
@@ -166,7 +165,7 @@ class Scheduler:
         """The event loop this scheduler serves (set at its first step)."""
         self.siblings: weakref.WeakSet[Scheduler] = weakref.WeakSet()
         """Schedulers of the same backend in other event loops (other threads)."""
-        self.reads = SharedReads(clock)
+        self.reads = ReadCache(clock)
         """Results of identical reads shared within their interval (poll_policy="share")."""
 
     # ---- acquiring ----------------------------------------------------------------------
@@ -299,9 +298,9 @@ class Scheduler:
         if isinstance(decision, Exhausted):
             raise self._exhausted(admission, decision)
         if isinstance(decision, Blocked) and decision.retry_at is not None:
-            if decision.reason == "poll_interval" and raise_on_poll:
+            if decision.reason is Why.POLL_INTERVAL and raise_on_poll:
                 raise self._too_long(admission, decision.retry_at, 0.0, "the polling interval")
-            known = decision.reason != "concurrency"
+            known = decision.reason is not Why.CONCURRENCY
             if known and deadline is not None and decision.retry_at > deadline:
                 raise self._too_long(admission, decision.retry_at, max_wait or 0.0, decision.reason)
 
@@ -312,8 +311,9 @@ class Scheduler:
         self._count(self._refusals, token, "scheduler_unavailable", callers)
         if isinstance(exc, SchedulerUnavailable):
             return exc
-        where = str(getattr(self.backend, "where", type(self.backend).__name__))
-        return SchedulerUnavailable(backend=where, reason=f"{type(exc).__name__}: {exc}")
+        return SchedulerUnavailable(
+            backend=self.backend.where, reason=f"{type(exc).__name__}: {exc}"
+        )
 
     def _granted(self, admission: Admission, record: LeaseRecord, how: str) -> Lease:
         log.debug("admit %s %s (%s)", admission.token, record.id, how)
@@ -452,33 +452,33 @@ class Scheduler:
                 self._fail(queue, waiting, self._exhausted(admission, decision, len(waiting)))
                 return self._next_wake(queue, None)
             assert isinstance(decision, Blocked)
-            retry = decision.retry_at if decision.reason != "concurrency" else None
+            retry = decision.retry_at if decision.reason is not Why.CONCURRENCY else None
             if retry is not None and waiter.deadline is not None and retry > waiter.deadline:
                 queue.lanes[waiter.priority].popleft()
                 waiter.future.set_exception(
                     self._too_long(admission, retry, waiter.max_wait or 0.0, decision.reason)
                 )
                 continue
-            if decision.reason == "poll_interval" and waiter.raise_on_poll:
+            if decision.reason is Why.POLL_INTERVAL and waiter.raise_on_poll:
                 queue.lanes[waiter.priority].popleft()
                 waiter.future.set_exception(
                     self._too_long(admission, decision.retry_at or now, 0.0, "the polling interval")
                 )
                 continue
-            if decision.reason == "poll_interval" and decision.retry_at is not None:
+            if decision.reason is Why.POLL_INTERVAL and decision.retry_at is not None:
                 # Step aside: this read waits for its own interval, not its token's calls.
                 queue.lanes[waiter.priority].popleft()
                 waiter.ready_at = decision.retry_at
                 heapq.heappush(queue.delayed, (decision.retry_at, next(self._seq), waiter))
                 continue
-            if decision.reason == "concurrency":
+            if decision.reason is Why.CONCURRENCY:
                 return self._blocked(queue, decision.retry_at, now)
             return self._next_wake(queue, decision.retry_at)
 
     def _blocked(self, queue: _Queue, frees_at: float | None, now: float) -> float | None:
         """When to look again at a token blocked for concurrency: a release wakes us, a
         lease's expiry at the latest; releases in other processes are not signalled."""
-        if self.backend.shared:
+        if self.backend.cross_process:
             fallback = now + self.poll_fallback
             frees_at = fallback if frees_at is None else min(frees_at, fallback)
         return self._next_wake(queue, frees_at)

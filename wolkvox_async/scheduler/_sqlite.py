@@ -66,7 +66,9 @@ _SETUP_ATTEMPTS = 50
 class SQLiteBackend:
     """Scheduler state in a SQLite file shared by the processes of one host."""
 
-    shared = True
+    cross_process = True
+    poll_fallback = 0.1
+    instant = False
 
     def __init__(
         self,
@@ -248,7 +250,6 @@ class SQLiteBackend:
                 operation=req.operation,
                 day=req.day,
                 poll_key=req.poll_key,
-                admitted_at=now,
             )
             return decision, lease
 

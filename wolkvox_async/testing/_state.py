@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from .._convert import WOLKVOX_TZ, to_wolkvox_time
+from .._time import WOLKVOX_TZ, to_wolkvox_time
 
 __all__ = ["Attempt", "Campaign", "FakeStats", "Operation", "World", "wolkvox_day"]
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from ._clock import Clock
 
-__all__ = ["SharedReads"]
+__all__ = ["ReadCache"]
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ class _LeaderGone(Exception):
     """The read others were sharing did not produce a result."""
 
 
-class SharedReads:
+class ReadCache:
     """Recent and in-flight reads, by poll key."""
 
     def __init__(self, clock: Clock) -> None:
