@@ -34,7 +34,7 @@ from ._fastrows import Slow, row_reader
 from ._protocol import Envelope, RawRequest
 from ._time import WOLKVOX_TZ, format_query_datetime
 from .models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
-from .models._requests import MAX_OPTS, MAX_PHONES
+from .models._fields import MAX_OPTS, MAX_PHONES, OPT_KEYS, TEL_KEYS, TEXT_FIELDS
 from .models._responses import Unread
 
 __all__ = [
@@ -218,17 +218,10 @@ def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any],
     return factory
 
 
-RECORD_TEXT_FIELDS: Final = tuple(
-    f.name for f in attrs.fields(Record) if f.name not in ("phones", "opts", "recall_date")
-)
-TEL_KEYS: Final = tuple(f"tel{i}" for i in range(1, MAX_PHONES + 1))
-OPT_KEYS: Final = tuple(f"opt{i}" for i in range(1, MAX_OPTS + 1))
-
-
 def _record_to_wire(record: Record) -> dict[str, str]:
     # Runs once per uploaded record: plain loops over precomputed names, no per-call
     # introspection. Only the fields the record sets are sent (see _records).
-    wire = {name: value for name in RECORD_TEXT_FIELDS if (value := getattr(record, name))}
+    wire = {name: value for name in TEXT_FIELDS if (value := getattr(record, name))}
     wire.update((key, value) for key, value in zip(TEL_KEYS, record.phones, strict=False) if value)
     wire.update((key, value) for key, value in zip(OPT_KEYS, record.opts, strict=False) if value)
     if record.recall_date is not None:

@@ -24,28 +24,24 @@ from datetime import datetime
 from typing import Any, Final
 
 from . import _validate as check
-from ._convert import CONVERTER, OPT_KEYS, RECORD_TEXT_FIELDS, TEL_KEYS
+from ._convert import CONVERTER
 from ._errors import ConfigError, shown
 from ._time import format_query_datetime
 from .models import CampaignType, Record
-from .models._requests import FIELD_MAX_LENGTHS, text_problem
+from .models._fields import FIELD_MAX_LENGTHS, NOT_FOR
+from .models._requests import text_problem
 
 __all__ = ["MAX_RECORDS_PER_UPLOAD", "WireRecord", "to_wire", "to_wire_rows"]
 
 MAX_RECORDS_PER_UPLOAD: Final = 10_000
 """Records that can be uploaded per call (§3.1)."""
-# 2.1 predictive takes tel_extra/email/recall_*; 2.2 preview takes agent_id instead.
-_NOT_FOR: Final = {
-    CampaignType.PREDICTIVE: ("agent_id",),
-    CampaignType.PREVIEW: ("tel_extra", "email", "recall_date", "recall_telephone"),
-}
-_WIRE_KEYS: Final = frozenset((*RECORD_TEXT_FIELDS, *TEL_KEYS, *OPT_KEYS, "recall_date"))
+_WIRE_KEYS: Final = frozenset(FIELD_MAX_LENGTHS)
 # The common row — a dict of non-blank printable text in fields of its campaign type — is
 # checked by one lookup per field: its longest allowed value (recall_date takes the
 # general path).
 _FAST_LIMITS: Final = {
     kind: {key: FIELD_MAX_LENGTHS[key] for key in _WIRE_KEYS - {*unsupported, "recall_date"}}
-    for kind, unsupported in _NOT_FOR.items()
+    for kind, unsupported in NOT_FOR.items()
 }
 
 
@@ -77,7 +73,7 @@ def to_wire(item: Any, kind: CampaignType, *, row: int | None = None) -> WireRec
             wire = _from_mapping(item)
         else:
             raise ConfigError(f"a record must be a Record or a dict, not {type(item).__name__}")
-        for key in _NOT_FOR[kind]:
+        for key in NOT_FOR[kind]:
             if key in wire:
                 raise ConfigError(f"{key} is not accepted on {kind.value} campaigns")
     except ConfigError as exc:

@@ -17,7 +17,8 @@ from typing import Final, TypeVar
 from ._errors import ConfigError, shown
 from ._time import format_query_datetime, to_wolkvox_time
 from .models import CallResult, CampaignType
-from .models._requests import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENGTH, text_problem
+from .models._fields import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENGTH
+from .models._requests import text_problem
 
 __all__ = [
     "CUSTOMER_ID_MAX_LENGTH",

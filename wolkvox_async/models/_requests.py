@@ -4,11 +4,8 @@ They validate themselves on construction, so a bad record is refused with a mess
 naming the field before any request is sent (wolkvox-api.md §5 "2.1 Insert records":
 opt1–opt6 at most 100 characters, opt7–opt12 at most 200).
 
-This module also holds the one rule for text sent to Wolkvox (:func:`text_problem`) and
-the length of every record field. The docs give lengths for opt1–opt12 only; for the rest
-we chose bounds no real value reaches (a phone of 30 characters, a customer_id of 100,
-any other field 200 — the longest documented), so a runaway cell (a 10 MB ``tel1``) is
-refused here instead of being sent. The simulator enforces the same table.
+This module also holds the one rule for text sent to Wolkvox (:func:`text_problem`); the
+length of every record field comes from the field table (``_fields``).
 """
 
 from __future__ import annotations
@@ -20,50 +17,21 @@ from typing import Any, Final, Literal
 import attrs
 
 from .._errors import ConfigError, shown
+from ._fields import (
+    FIELD_MAX_LENGTHS,
+    MAX_OPTS,
+    MAX_PHONES,
+    OPT_MAX_LENGTHS,
+    PHONE_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
+)
 
 __all__ = [
-    "FIELD_MAX_LENGTHS",
-    "MAX_OPTS",
-    "MAX_PHONES",
-    "OPT_MAX_LENGTHS",
     "DncEntry",
     "FilterRule",
     "Record",
     "text_problem",
 ]
-
-MAX_PHONES: Final = 10
-MAX_OPTS: Final = 12
-OPT_MAX_LENGTHS: Final[tuple[int, ...]] = (100,) * 6 + (200,) * 6
-"""Maximum length of opt1..opt12, in order (add_record field table)."""
-PHONE_MAX_LENGTH: Final = 30
-TEXT_MAX_LENGTH: Final = 200
-FIELD_MAX_LENGTHS: Final[dict[str, int]] = {
-    **{f"opt{i}": limit for i, limit in enumerate(OPT_MAX_LENGTHS, start=1)},
-    **{f"tel{i}": PHONE_MAX_LENGTH for i in range(1, MAX_PHONES + 1)},
-    "tel_extra": PHONE_MAX_LENGTH,
-    "recall_telephone": PHONE_MAX_LENGTH,
-    "customer_id": 100,
-    "recall_date": 14,  # YYYYmmddHHiiss
-    **{
-        name: TEXT_MAX_LENGTH
-        for name in (
-            "customer_name",
-            "customer_last_name",
-            "id_type",
-            "age",
-            "gender",
-            "country",
-            "state",
-            "city",
-            "zone",
-            "address",
-            "email",
-            "agent_id",
-        )
-    },
-}
-"""The longest value of each add_record field (its wire name), in characters."""
 
 # A NUL or another C0 control (tab, newline and carriage return excepted) and a lone
 # surrogate (not UTF-8 at all) cannot be meant; PHP truncates at NUL in places.

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from ..models._requests import FIELD_MAX_LENGTHS
+from ..models import CampaignType
+from ..models._fields import FIELD_MAX_LENGTHS, NOT_FOR
 from ._replies import Knobs, Reply, bad_params, error, ok
 from ._state import Campaign, Operation, World
 
@@ -64,10 +65,14 @@ def _impossible(when: str) -> bool:
     return len(when) != 14
 
 
-# The field lengths: the docs' for opt1..opt12, the library's documented bounds for the
-# rest (one table, models._requests.FIELD_MAX_LENGTHS).
+# The field lengths of the library's one table (models._fields): the docs' for opt1..opt12,
+# documented bounds for the rest. Preview campaigns store a predictive-only field they are
+# sent; a predictive one refuses a preview-only field (agent_id) unless it is blank.
 _MAX_LENGTH: Final = dict(FIELD_MAX_LENGTHS)
-_PREDICTIVE_MAX_LENGTH: Final = {**_MAX_LENGTH, "agent_id": 0}  # a blank one is harmless
+_PREDICTIVE_MAX_LENGTH: Final = {
+    **_MAX_LENGTH,
+    **dict.fromkeys(NOT_FOR[CampaignType.PREDICTIVE], 0),
+}
 
 
 def _add_dnc(ctx: Context) -> Reply:
