@@ -85,6 +85,10 @@ class Caller:
             reserve=reserve if isinstance(reserve, int) else 0,
             reserve_fraction=reserve if isinstance(reserve, float) else 0.0,
         )
+        # The lease lives a lifetime from its grant, and the call may hold its slot until
+        # the timeout after it leaves: a lease older than this margin when its call would
+        # leave (a starved process) could be outlived by the call and let another in.
+        self.send_within = config.lease_life - max(config.timeout, config.server_limit)
         self.is_view = False
         self._attached: Scheduler | None = None
         # Looked up once per event loop, not per call (a weak-keyed lookup costs a crowd).
@@ -201,11 +205,8 @@ class Caller:
                 except WolkvoxError as exc:  # the call goes on; the server still counts
                     log.warning("could not read today's count (%s)", exc)
                 continue
-            # The lease lives a lifetime from its grant, the call may hold its slot until
-            # the timeout after it leaves: sent later than that margin (a starved process),
-            # it could outlive its lease and let another caller in beside it.
             late = self.clock.time() - lease.granted_at
-            if late <= config.lease_life - max(config.timeout, config.server_limit):
+            if late <= self.send_within:
                 return lease
             log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
             await scheduler.release(lease, Outcome.NOT_SENT)

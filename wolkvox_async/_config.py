@@ -54,8 +54,8 @@ _FRAGMENT: Final = 8
 @functools.lru_cache(maxsize=16)
 @functools.lru_cache(maxsize=64)
 def _token_pattern(token: str) -> re.Pattern[str]:
-    # Made once per token: building it was ~15 µs of every call's answer (a client has one
-    # token; the cache keeps a few dozen, for processes that drive many).
+    # Made once per token, not per answer (the cache keeps a few dozen, for processes
+    # that drive many tokens).
     # Each character as itself (any case), JSON-escaped (\u0074) or URL-encoded (%74).
     parts = []
     for char in token:

@@ -99,8 +99,8 @@ with contextlib.suppress(ImportError):  # a dependency; the stdlib stands in whe
 
 
 def encode_rows(rows: list[dict[str, str]]) -> bytes:
-    """The JSON of upload records: orjson (~10× the stdlib encoder, whose ~0.8 µs per
-    record is a third of a bulk load's CPU), else :func:`encode_json`.
+    """The JSON of upload records: orjson (several times the stdlib encoder, a large part
+    of a bulk load's CPU; benchmarks/upload_throughput.py), else :func:`encode_json`.
 
     The same JSON either way, but for escaping: orjson writes UTF-8, the stdlib ``\\u``
     escapes. A text orjson refuses (a lone surrogate, say) falls back to the stdlib.
@@ -119,7 +119,7 @@ _PLAIN: Final = re.compile(r"[A-Za-z0-9_.~-]*")
 
 def _encoded(query: list[tuple[str, Any]]) -> str:
     """``urlencode(query, quote_via=quote)``, with the common plain values passed as they
-    are (the stdlib quotes each one through bytes: ~5 µs of every interactive call)."""
+    are instead of quoted through bytes (benchmarks/interactive.py)."""
     parts = []
     for key, value in query:
         text = value if type(value) is str else str(value)

@@ -47,10 +47,10 @@ class Route:
     empty_on_404: bool = False
     """Reports answer an empty window with HTTP 404 instead of ``[]`` (public code)."""
 
-    @property
-    def path(self) -> str:
-        """The URL path, e.g. ``/api/v2/campaign.php``."""
-        return f"/api/v2/{self.file}.php"
+    path: str = attrs.field(
+        init=False, default=attrs.Factory(lambda self: f"/api/v2/{self.file}.php", takes_self=True)
+    )
+    """The URL path, e.g. ``/api/v2/campaign.php`` (made once: every call reads it)."""
 
     @property
     def name(self) -> str:

@@ -30,10 +30,9 @@ log = logging.getLogger("wolkvox_async.http")
 class _Body(aiohttp.BytesPayload):
     """A request body written to the socket in one call.
 
-    aiohttp warns on raw bodies over 1 MB and suggests a BytesIO, which it then reads in
-    64 KB pieces through the thread pool: a dozen thread hand-offs per 10,000-record
-    upload, each waiting for the event loop, measured at ~5 ms per call of idle slot
-    (benchmarks/upload_throughput.py). Handing a whole body to the transport is one copy.
+    aiohttp warns on raw bodies over 1 MB and suggests a BytesIO, which it reads in 64 KB
+    pieces through the thread pool, each hand-off waiting for the event loop while the
+    slot idles (benchmarks/upload_throughput.py); a whole body to the transport is one copy.
     """
 
     def __init__(self, value: bytes, written: Callable[[], None] | None) -> None:

@@ -29,8 +29,8 @@ class Chunk:
     collector's young generation and made its full passes (tens of ms) land mid-load."""
 
     checksum: str = attrs.field(init=False)
-    """:func:`digest` of the body, taken by the reader as the chunk is made: ~0.3 ms that
-    would otherwise come between the chunk's answer and the sender's next request."""
+    """:func:`digest` of the body, taken by the reader as the chunk is made, not by a
+    sender between an answer and its next request."""
 
     def __attrs_post_init__(self) -> None:
         self.checksum = digest(self.body)
@@ -46,8 +46,8 @@ class Chunk:
 
 
 def digest(body: bytes) -> str:
-    """A checksum of a chunk as encoded (CRC-32: ~0.1 ms per 10,000 records; it detects
-    a changed input, it does not defend against a forged one)."""
+    """A checksum of a chunk as encoded (CRC-32: it detects a changed input, it does not
+    defend against a forged one)."""
     return f"{zlib.crc32(body):08x}:{len(body)}"
 
 

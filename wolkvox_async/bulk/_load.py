@@ -66,9 +66,8 @@ a refused connection, TransportError(sent=False), is one too)."""
 
 
 _BATCH = 100
-"""Rows checked (and JSON-encoded) between two yields to the event loop while reading
-(~0.1 ms): the longest a sender's answer can wait behind the reader before the reader
-sees the sender rush (``_pace``) and stops."""
+"""Rows checked and encoded between two yields to the event loop: bounds how long a
+sender's answer can wait behind the reader (``_pace``; benchmarks/upload_throughput.py)."""
 
 
 class Left(Exception):
@@ -127,8 +126,8 @@ class Load:
         self.gate = gate()
         """Holds the reader back while a sender is between its answer and its next send."""
         self.spent: list[Chunk] = []
-        """Chunks done with, freed by the reader between its batches rather than by a
-        sender between its answer and its next request (a slot idle meanwhile)."""
+        """Chunks done with: the reader frees them, so no sender does between an answer
+        and its next request."""
 
     # ---- reading ------------------------------------------------------------------------
 

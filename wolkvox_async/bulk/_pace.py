@@ -12,11 +12,11 @@ loop: loads on many tokens in one process share the loop, and one load's reader 
 the others' requests just the same (benchmarks/many_tokens.py).
 
 The collector is the other thief of the loop: a full pass walks every container object of
-the process — a million input rows held in a list by the caller, 40–110 ms at a time
-(measured in benchmarks/upload_throughput.py) — and it comes when young objects pile up,
-mid-load. :func:`heap_frozen` moves what exists when a load starts out of its reach
-(``gc.freeze``) until the last running load ends; chunks keep only their bytes, so a load
-itself leaves few objects to walk.
+the process (a million input rows held by the caller: tens of ms, see
+benchmarks/upload_throughput.py), and it comes when young objects pile up, mid-load.
+:func:`heap_frozen` moves what exists when a load starts out of its reach (``gc.freeze``)
+until the last running load ends; chunks keep only their bytes, so a load itself leaves
+few objects to walk.
 """
 
 from __future__ import annotations

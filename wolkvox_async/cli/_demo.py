@@ -31,7 +31,7 @@ CITIES = ("Bogotá", "Medellín", "Cali", "Barranquilla", "Cartagena")
 
 def _leads(count: int) -> Iterator[dict[str, str]]:
     # Wire dicts, as a CSV or a CRM export gives them (a Record per lead is accepted too,
-    # at a few µs more each: the demo's reader would then lag its two calls in flight).
+    # and costs more to check).
     for i in range(count):
         yield {
             "customer_id": f"lead-{i}",

@@ -149,7 +149,7 @@ class Scheduler:
         self.poll_fallback = backend.poll_fallback if poll_fallback is None else poll_fallback
         self._announcer = backend if isinstance(backend, AnnouncesReleases) else None
         # A backend whose steps never suspend (memory) cannot be cancelled half-way, so its
-        # release needs no shield (a task and two loop turns per call, ~40% of the cost).
+        # release needs no shield, a task per call (benchmarks/scheduler_overhead.py).
         self._instant = backend.instant
         self._days: dict[tzinfo, tuple[str, float, float]] = {}
         self._limits: dict[str, TokenLimits] = {}
