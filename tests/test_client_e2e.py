@@ -11,6 +11,7 @@ from wolkvox_async import (
     CampaignFull,
     CampaignStatus,
     CampaignType,
+    ConfigError,
     DncEntry,
     FilterRule,
     Record,
@@ -122,6 +123,20 @@ async def test_reports_over_synthetic_results(fake: FakeWolkvox, client: Wolkvox
 
     empty_start = END + timedelta(days=1)
     assert await client.phone_results(camp.id, empty_start, empty_start + timedelta(days=1)) == ()
+
+
+async def test_dnc_list_shows_what_add_dnc_blocked(
+    fake: FakeWolkvox, client: WolkvoxClient
+) -> None:
+    assert await client.dnc_list() == ()  # nothing blocked yet: an empty list (HTTP 404)
+    await client.add_dnc([DncEntry(telephone="3001112222", days_block=3)])
+    listed = await client.dnc_list("outbound")
+    assert [(row.phone_number, row.type) for row in listed] == [("3001112222", "outbound")]
+    assert listed[0].date_delete is not None
+    days = listed[0].date_delete - datetime.now(listed[0].date_delete.tzinfo)
+    assert timedelta(days=2, hours=23) < days <= timedelta(days=3)
+    with pytest.raises(ConfigError, match="direction"):
+        await client.dnc_list("sideways")  # type: ignore[arg-type]
 
 
 async def test_token_info_reports_consumption(fake: FakeWolkvox, client: WolkvoxClient) -> None:

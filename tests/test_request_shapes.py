@@ -274,6 +274,15 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
         OK_ROWS,
     ),
     ("token_info", lambda wv: wv.token_info(), "GET", "information", {}, None, OK_ROWS),
+    (
+        "get_dnc",
+        lambda wv: wv.dnc_list("inbound"),
+        "GET",
+        "information",
+        {"type": "inbound"},
+        None,
+        OK_ROWS,
+    ),
     ("real_time_campaigns", lambda wv: wv.realtime_campaigns(), "GET", "real_time", {}, None, [{}]),
 ]
 

@@ -9,13 +9,14 @@ window (HTTP 404, §4.2) is an empty tuple. Longer spans belong to the windowed 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
 from . import _routes as routes
 from . import _validate as check
 from ._core import ClientCore
+from ._errors import ConfigError, shown
 from ._routes import Route
 from .models import (
     AmdDetail,
@@ -24,6 +25,7 @@ from .models import (
     CampaignType,
     CodeShare,
     DetailRow,
+    DncListing,
     MachineCodesByPhone,
     PhoneResult,
     PreviewCallRow,
@@ -194,6 +196,17 @@ class ReportMethods(ClientCore):
     async def token_info(self) -> TokenInfo:
         """information.php token_info: today's consumption (this call costs 1 too)."""
         return await self._first(routes.TOKEN_INFO, TokenInfo, {})
+
+    async def dnc_list(
+        self, direction: Literal["inbound", "outbound", "all"] = "all"
+    ) -> tuple[DncListing, ...]:
+        """information.php get_dnc: the numbers blocked for ``direction`` calls, with when
+        each block ends (add_dnc blocks outbound dialing)."""
+        if direction not in ("inbound", "outbound", "all"):
+            raise ConfigError(
+                f"direction must be 'inbound', 'outbound' or 'all', got {shown(direction)}"
+            )
+        return await self._rows(routes.GET_DNC, DncListing, {"type": direction})
 
     async def realtime_campaigns(self) -> tuple[RealTimeCampaign, ...]:
         """real_time.php campaigns: live counters per campaign."""

@@ -137,6 +137,16 @@ REPORT_CAMPAIGN_10: Final = _report("campaign_10")
 INFO_CAMPAIGNS: Final = Route(
     file="information", api="campaigns", method="GET", idempotent=True, poll_limited=True
 )
+# get_dnc lists the operation's blocked numbers (§5 #1, the configuration series' sibling;
+# "every 5 minutes" is on its page, §3.2). An empty list may come as HTTP 404 (§4.2).
+GET_DNC: Final = Route(
+    file="information",
+    api="get_dnc",
+    method="GET",
+    idempotent=True,
+    poll_limited=True,
+    empty_on_404=True,
+)
 # token_info is how the client learns the quota; the scheduler exempts it from the
 # polling interval (it must be readable right after a 403 TOKEN LIMIT EXCEEDED).
 TOKEN_INFO: Final = Route(file="information", api="token_info", method="GET", idempotent=True)

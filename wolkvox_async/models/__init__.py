@@ -11,6 +11,7 @@ from ._reports import AmdDetail as AmdDetail
 from ._reports import AmdTotal as AmdTotal
 from ._reports import CampaignInfo as CampaignInfo
 from ._reports import CodeShare as CodeShare
+from ._reports import DncListing as DncListing
 from ._reports import MachineCodesByPhone as MachineCodesByPhone
 from ._reports import PhoneResult as PhoneResult
 from ._reports import PreviewCallRow as PreviewCallRow
@@ -51,6 +52,7 @@ __all__ = [
     "DeleteCampaignsResult",
     "DetailRow",
     "DncEntry",
+    "DncListing",
     "DncResult",
     "Export",
     "ExportRecord",

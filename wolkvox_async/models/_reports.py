@@ -191,6 +191,19 @@ class CampaignInfo:
 
 
 @attrs.frozen(kw_only=True)
+class DncListing:
+    """information.php get_dnc: one blocked number."""
+
+    phone_number: str | None = None
+    type: str | None = None
+    """inbound, outbound or all."""
+    date_delete: datetime | None = None
+    """When the block ends (Wolkvox time)."""
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
+
+
+@attrs.frozen(kw_only=True)
 class RealTimeCampaign:
     """real_time.php campaigns: live counters of one campaign."""
 

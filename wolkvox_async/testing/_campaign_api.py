@@ -8,7 +8,7 @@ that endpoint (§10 "Success envelopes and exact code types per endpoint").
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ..models import CampaignType
@@ -82,6 +82,10 @@ def _add_dnc(ctx: Context) -> Reply:
     ):
         return bad_params()
     n = len(entries)
+    for entry in entries:  # campaign.php's DNC blocks outbound dialing for days_block days
+        days = str(entry.get("days_block", "15"))
+        until = ctx.now + timedelta(days=int(days) if days.isdigit() else 15)
+        ctx.operation.dnc[str(entry["telephone"])] = ("outbound", until)
     data = [{"total_added": str(n), "total_rejected": "0", "total_sent": str(n)}]
     return ok(201, f"{n} telephones were added", data)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from .._time import to_wolkvox_time
 from ._campaign_api import Context, Handler
 from ._replies import Reply, bad_params, error, ok
 from ._state import Attempt, Campaign, wolkvox_day
@@ -324,5 +325,23 @@ def _realtime(ctx: Context) -> Reply:
     return Reply(status=200, payload=rows)  # a bare array, as documented (§6.3)
 
 
-INFO_API: dict[str, Handler] = {"campaigns": _info_campaigns, "token_info": _token_info}
+def _get_dnc(ctx: Context) -> Reply:
+    wanted = ctx.query.get("type")
+    if wanted not in ("inbound", "outbound", "all"):
+        return bad_params()
+    data = [
+        {"phone_number": phone, "type": kind, "date_delete": to_wolkvox_time(until).strftime(_DATE)}
+        for phone, (kind, until) in ctx.operation.dnc.items()
+        if wanted == "all" or kind in (wanted, "all")
+    ]
+    if not data:
+        return error(404, "NOT FOUND", "no records were found")  # an empty list (§4.2)
+    return ok("200", f"{len(data)} records were found", data)
+
+
+INFO_API: dict[str, Handler] = {
+    "campaigns": _info_campaigns,
+    "token_info": _token_info,
+    "get_dnc": _get_dnc,
+}
 REALTIME_API: dict[str, Handler] = {"campaigns": _realtime}

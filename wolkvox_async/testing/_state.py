@@ -101,6 +101,8 @@ class Operation:
     tokens: set[str] = attrs.field(factory=set)
     used: Counter[date] = attrs.field(factory=Counter)
     used_by_token: Counter[tuple[str, date]] = attrs.field(factory=Counter)
+    dnc: dict[str, tuple[str, datetime]] = attrs.field(factory=dict)
+    """Blocked numbers: (inbound/outbound/all, when the block ends)."""
 
     @property
     def limit(self) -> int:
