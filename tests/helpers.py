@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -113,3 +114,8 @@ async def stats_of(scheduler: Scheduler, admission: Admission) -> SchedulerStats
     """``scheduler.stats`` of the token of ``admission``, registered."""
     scheduler.register(limits_of(admission))
     return await scheduler.stats(admission.token)
+
+
+def worker(name: str) -> str:
+    """The path of a worker script of the suite (they live beside this module)."""
+    return str(Path(__file__).with_name(name))

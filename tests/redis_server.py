@@ -99,3 +99,11 @@ class TimeShifted:
             return await method(*args, **kwargs)
 
         return shifted
+
+
+def kill_clients(url: str) -> int:
+    """Drop every client connection of the Redis at ``url`` (CLIENT KILL TYPE normal)."""
+    import redis
+
+    with redis.Redis.from_url(url) as admin:
+        return int(admin.execute_command("CLIENT", "KILL", "TYPE", "normal"))

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import helpers
 import pytest
-from redis_server import RedisServer
-from test_scheduler_faults import kill_clients
+from helpers import worker
+from redis_server import RedisServer, kill_clients
 
 from wolkvox_async.testing import FakeWolkvox
 
-WORKER = str(Path(__file__).with_name("chaos_worker.py"))
+WORKER = worker("chaos_worker.py")
 SERVER_LIMIT = 1.5
 """The simulator stops calls after 1.5 s and the workers know it: a killed worker's lease
 is over 1.6 s later, not Wolkvox's 65 (the rule is the same)."""

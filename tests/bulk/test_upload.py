@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_accounted, until
+from helpers import assert_accounted, until, worker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -320,9 +320,9 @@ async def test_a_load_killed_with_sigkill_resumes_exactly(
 ) -> None:
     camp = fake.create_campaign()
     journal = str(tmp_path / "load.journal")
-    worker = str(Path(__file__).with_name("upload_worker.py"))
+    script = worker("upload_worker.py")
     fake.latency = (0.005, 0.03)
-    args = [sys.executable, worker, fake.url, fake.token, camp.id, "20000", journal]
+    args = [sys.executable, script, fake.url, fake.token, camp.id, "20000", journal]
     live = 0
     for target in (2_000, 9_000, 15_000):  # kill at three points of the load, then finish it
         proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from redis_server import RedisServer
+from redis_server import RedisServer, kill_clients
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -35,11 +34,6 @@ def on_redis(fake: FakeWolkvox, server: RedisServer, **settings: Any) -> Wolkvox
     return WolkvoxClient(
         server=fake.server, token=fake.token, base_url=fake.url, backend=server.url, **settings
     )
-
-
-def kill_clients(url: str) -> int:
-    with redis.Redis.from_url(url) as admin:
-        return int(admin.execute_command("CLIENT", "KILL", "TYPE", "normal"))
 
 
 async def crowd(wv: WolkvoxClient, n: int) -> list[Any]:

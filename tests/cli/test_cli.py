@@ -22,6 +22,7 @@ from typing import Any
 import helpers
 import pytest
 from click.testing import CliRunner, Result
+from helpers import worker
 from redis_server import free_port
 
 from wolkvox_async.cli._app import cli
@@ -346,7 +347,7 @@ def test_upload_beside_a_busy_token_never_exits_0_with_records_missing(
     )
     served.latency = 0.05
     run_env = {**os.environ, **env}
-    busy_worker = str(Path(__file__).with_name("busy_worker.py"))
+    busy_worker = worker("busy_worker.py")
     busy = subprocess.Popen(
         [sys.executable, busy_worker, "raw", served.url, served.token, lookups.id, "1.0"],
         stdout=subprocess.PIPE,

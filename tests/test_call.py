@@ -11,12 +11,11 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from helpers import until
+from helpers import until, worker
 
 import wolkvox_async as w
 from wolkvox_async import Priority, WolkvoxClient
@@ -347,10 +346,10 @@ async def test_shared_memory_backend_object(fake: FakeWolkvox) -> None:
 async def test_sqlite_backend_across_processes(fake: FakeWolkvox, tmp_path: Any) -> None:
     fake.latency = 0.01
     backend = f"sqlite:///{tmp_path}/state.db"
-    worker = str(Path(__file__).with_name("loader_worker.py"))
+    script = worker("loader_worker.py")
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, worker, fake.url, fake.token, backend, "10"
+            sys.executable, script, fake.url, fake.token, backend, "10"
         )
         for _ in range(4)
     ]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import assert_accounted, drive, settled, until
+from helpers import assert_accounted, drive, settled, until, worker
 from redis_server import free_port
 
 import wolkvox_async as w
@@ -21,7 +21,7 @@ from wolkvox_async import Record, WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox, VirtualClock
 
 START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-BUSY = str(Path(__file__).with_name("busy_worker.py"))
+BUSY = worker("busy_worker.py")
 
 
 def records(n: int) -> list[Record]:

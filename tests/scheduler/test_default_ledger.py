@@ -14,11 +14,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import worker
 
 from wolkvox_async.scheduler._backend import default_backend_url, isolate_for_tests
 from wolkvox_async.testing import FakeWolkvox
 
-BUSY = str(Path(__file__).with_name("busy_worker.py"))
+BUSY = worker("busy_worker.py")
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ import os
 import signal
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from helpers import ask
+from helpers import ask, worker
 from redis_server import RedisServer
 
 import wolkvox_async as w
@@ -25,7 +24,7 @@ from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import RedisBackend
 from wolkvox_async.testing import FakeWolkvox, Fault
 
-WORKER = str(Path(__file__).with_name("loader_worker.py"))
+WORKER = worker("loader_worker.py")
 
 
 async def run_workers(
