@@ -343,6 +343,7 @@ async def test_shared_memory_backend_object(fake: FakeWolkvox) -> None:
             await b.token_info()
 
 
+@pytest.mark.slow
 async def test_sqlite_backend_across_processes(fake: FakeWolkvox, tmp_path: Any) -> None:
     fake.latency = 0.01
     backend = f"sqlite:///{tmp_path}/state.db"

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -243,6 +244,7 @@ async def _call(method: str, kwargs: dict[str, Any], fake: FakeWolkvox) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+@pytest.mark.slow
 @given(data=st.data(), method=st.sampled_from(METHODS))
 def test_every_public_method_checks_its_arguments_before_sending(
     data: st.DataObject, method: str

@@ -18,6 +18,8 @@ import os
 import time
 from collections import Counter
 
+import pytest
+
 from wolkvox_async import QuotaExhausted, WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox, reset_shared_state
 
@@ -82,6 +84,7 @@ async def ten_thousand_callers() -> tuple[float, float]:
     return worst_lag, (peak - base) / 2**20
 
 
+@pytest.mark.slow
 async def test_ten_thousand_callers_on_one_token() -> None:
     # Measured as in production: no DEBUG records (the suite logs everything at DEBUG,
     # and pytest keeps each record until the test ends).

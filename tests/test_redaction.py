@@ -220,6 +220,7 @@ def _bodies() -> dict[str, tuple[int, str, bytes]]:
     }
 
 
+@pytest.mark.slow
 async def test_no_piece_of_the_token_at_any_offset_in_errors_logs_or_cli_output(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

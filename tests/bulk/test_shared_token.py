@@ -40,6 +40,7 @@ async def virtual() -> AsyncIterator[tuple[FakeWolkvox, VirtualClock]]:
         yield fake, clock
 
 
+@pytest.mark.slow
 async def test_a_busy_token_leaves_chunks_pending_until_patience_runs_out(
     virtual: tuple[FakeWolkvox, VirtualClock], tmp_path: Path
 ) -> None:

@@ -38,6 +38,7 @@ async def leads(count: int) -> AsyncIterator[dict[str, str]]:
             await asyncio.sleep(0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
 async def test_a_bulk_load_and_1000_lookups_share_one_quota(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest

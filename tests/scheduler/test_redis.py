@@ -71,6 +71,7 @@ async def test_eight_processes_share_one_token(fake: FakeWolkvox, redis_url: str
     assert fake.token not in stored  # only hashes of the token
 
 
+@pytest.mark.slow
 async def test_a_killed_holder_costs_one_lease_lifetime(fake: FakeWolkvox, redis_url: str) -> None:
     fake.inject(Fault.SLOW, delay=3600)  # the worker's first call never answers
     holder = await asyncio.create_subprocess_exec(
@@ -103,6 +104,7 @@ async def test_a_killed_holder_costs_one_lease_lifetime(fake: FakeWolkvox, redis
     assert await keys_without_ttl(redis_url) == []
 
 
+@pytest.mark.slow
 async def test_redis_down_fails_closed_then_recovers(
     fake: FakeWolkvox, redis_server: RedisServer, redis_url: str
 ) -> None:
@@ -205,6 +207,7 @@ async def test_the_last_client_closes_the_backends_connections(
         assert (await c.token_info()).token_use_today == 4  # reopened on next use
 
 
+@pytest.mark.slow
 async def test_a_crowd_on_one_token_uses_few_connections(redis_url: str) -> None:
     # Found by benchmarks/scheduler_overhead.py: 10,000 callers arriving at once must queue
     # behind one admission, not open 10,000 Redis connections.
