@@ -4,7 +4,9 @@ A reader following ``await wv.find_record(...)`` or one upload chunk through the
 jumps as often as the call does; this counts it. One warm-up call first (hooks and
 caches are made once), then the profiled one: every library function that runs in this
 thread (the simulator serves from its own thread, and ``wolkvox_async.testing`` is not
-counted), the distinct modules, and how many times the call crossed into each module.
+counted), the distinct modules, how many times a call crossed into each module, and the
+switches: how often the module running changed, returns included (a reader's jumps back
+and forth; time spent outside the library, in aiohttp or the event loop, is skipped).
 
     python benchmarks/call_path.py
 """
@@ -45,8 +47,15 @@ async def trace(call: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     entries: Counter[str] = Counter()
     seen: set[int] = set()
     frames: list[FrameType] = []  # alive, so their ids are not reused mid-trace
+    running: list[str | None] = [None]
+    switches = 0
 
     def profile(frame: FrameType, event: str, _: Any) -> None:
+        nonlocal switches
+        now = _module(frame) if event == "call" else _module(frame.f_back)
+        if event in ("call", "return") and now is not None and now != running[0]:
+            switches += 1
+            running[0] = now
         if event != "call":
             return
         module = _module(frame)
@@ -66,6 +75,7 @@ async def trace(call: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     return {
         "modules": len(entries),
         "functions": len(functions),
+        "switches": switches,
         "entries": dict(entries.most_common()),
         "names": sorted(functions),
     }
@@ -85,7 +95,10 @@ async def main() -> None:
             }
             for name, call in paths.items():
                 found = await trace(call)
-                print(f"{name}: {found['modules']} modules, {found['functions']} functions")
+                print(
+                    f"{name}: {found['modules']} modules, {found['functions']} functions, "
+                    f"{found['switches']} switches of module"
+                )
                 print("  entries per module:", found["entries"])
                 if "-v" in sys.argv:
                     print("  " + "\n  ".join(found["names"]))

@@ -147,8 +147,7 @@ class CampaignMethods(ClientCore):
     ) -> ActionResult:
         """#3 ``clear_campaign``: delete every record (or those with ``result``)."""
         params = {
-            "type_campaign": check.campaign_type(campaign_type).value,
-            "campaign_id": check.campaign_id(campaign_id),
+            **check.campaign_of_type(campaign_id, campaign_type),
             "result": check.result_filter(result),
         }
         return await self._action(routes.CLEAR_CAMPAIGN, params)
@@ -233,10 +232,7 @@ class CampaignMethods(ClientCore):
         body["customer_id"] = check.non_blank(
             "customer_id", customer_id, limit=check.CUSTOMER_ID_MAX_LENGTH
         )
-        params = {
-            "type_campaign": check.campaign_type(campaign_type).value,
-            "campaign_id": check.campaign_id(campaign_id),
-        }
+        params = check.campaign_of_type(campaign_id, campaign_type)
         return await self._action(routes.CODIFY, params, body)
 
     async def recall(
@@ -279,8 +275,7 @@ class CampaignMethods(ClientCore):
     ) -> ActionResult:
         """#8 ``remove_record``: delete records by customer_id (irreversible)."""
         params = {
-            "type_campaign": check.campaign_type(campaign_type).value,
-            "campaign_id": check.campaign_id(campaign_id),
+            **check.campaign_of_type(campaign_id, campaign_type),
             "result": check.result_filter(result),
         }
         body = {"customer_id": check.customer_ids(customer_ids)}  # a JSON body on DELETE
@@ -369,10 +364,7 @@ class CampaignMethods(ClientCore):
                 for rule in check.iterable("rules", rules, "FilterRule")
             ],
         }
-        params = {
-            "type_campaign": check.campaign_type(campaign_type).value,
-            "campaign_id": check.campaign_id(campaign_id),
-        }
+        params = check.campaign_of_type(campaign_id, campaign_type)
         return await self._first(routes.CAMPAIGN_FILTER, FilterResult, params, body)
 
     async def export_campaign(self, campaign_id: str | int) -> Export:

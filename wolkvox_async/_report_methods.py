@@ -122,8 +122,7 @@ class ReportMethods(ClientCore):
         include_unmanaged: bool = False,
     ) -> dict[str, str]:
         return {
-            "type_campaign": check.campaign_type(campaign_type).value,
-            "campaign_id": check.campaign_id(campaign_id),
+            **check.campaign_of_type(campaign_id, campaign_type),
             **check.date_range(start, end),
             "detail": "all" if include_unmanaged else "default",
         }

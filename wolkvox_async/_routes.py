@@ -76,15 +76,15 @@ def _campaign(
     )
 
 
-def _report(api: str) -> Route:
+def _read(file: str, api: str) -> Route:
+    """A report-like read: "every 5 minutes" applies, and no data may come as HTTP 404."""
     return Route(
-        file="reports_manager",
-        api=api,
-        method="GET",
-        idempotent=True,
-        poll_limited=True,
-        empty_on_404=True,
+        file=file, api=api, method="GET", idempotent=True, poll_limited=True, empty_on_404=True
     )
+
+
+def _report(api: str) -> Route:
+    return _read("reports_manager", api)
 
 
 # campaign.php, numbered as on the Wolkvox site and in the Postman collection (§5).
@@ -93,14 +93,7 @@ ADD_RECORD: Final = _campaign("add_record", "POST", idempotent=False)  # 2.1, 2.
 CLEAR_CAMPAIGN: Final = _campaign("clear_campaign", "DELETE", idempotent=True)  # 3
 CREATE_CAMPAIGN: Final = _campaign("create_campaign", "POST", idempotent=False)  # 4
 CODIFY: Final = _campaign("codify", "PUT", idempotent=True)  # 5
-DETAIL: Final = Route(  # 6: a report of managed records; "no data" may be HTTP 404
-    file="campaign",
-    api="detail",
-    method="GET",
-    idempotent=True,
-    poll_limited=True,
-    empty_on_404=True,
-)
+DETAIL: Final = _read("campaign", "detail")  # 6: a report of managed records
 RECALL: Final = _campaign("recall", "PUT", idempotent=True)  # 7
 REMOVE_RECORD: Final = _campaign("remove_record", "DELETE", idempotent=True)  # 8
 SPEED: Final = _campaign("speed", "PUT", idempotent=True)  # 9
@@ -139,14 +132,7 @@ INFO_CAMPAIGNS: Final = Route(
 )
 # get_dnc lists the operation's blocked numbers (§5 #1, the configuration series' sibling;
 # "every 5 minutes" is on its page, §3.2). An empty list may come as HTTP 404 (§4.2).
-GET_DNC: Final = Route(
-    file="information",
-    api="get_dnc",
-    method="GET",
-    idempotent=True,
-    poll_limited=True,
-    empty_on_404=True,
-)
+GET_DNC: Final = _read("information", "get_dnc")
 # token_info is how the client learns the quota; the scheduler exempts it from the
 # polling interval (it must be readable right after a 403 TOKEN LIMIT EXCEEDED).
 TOKEN_INFO: Final = Route(file="information", api="token_info", method="GET", idempotent=True)

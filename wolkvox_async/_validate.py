@@ -26,6 +26,7 @@ __all__ = [
     "MAX_DATES",
     "PHONE_MAX_LENGTH",
     "campaign_id",
+    "campaign_of_type",
     "campaign_type",
     "customer_ids",
     "date_range",
@@ -68,6 +69,12 @@ def campaign_id(value: str | int, *, allow_all: bool = False) -> str:
         return text
     expected = "digits or 'all'" if allow_all else "digits"
     raise ConfigError(f"campaign_id must be {expected} (up to 20), got {shown(value)}")
+
+
+def campaign_of_type(campaign_id_: str | int, type_: CampaignType | str) -> dict[str, str]:
+    """The ``type_campaign`` and ``campaign_id`` query parameters most campaign.php
+    endpoints take, both checked."""
+    return {"type_campaign": campaign_type(type_).value, "campaign_id": campaign_id(campaign_id_)}
 
 
 def campaign_type(value: CampaignType | str) -> CampaignType:

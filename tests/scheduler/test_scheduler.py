@@ -25,6 +25,7 @@ from wolkvox_async.scheduler import (
     Priority,
     Scheduler,
     SystemClock,
+    TokenLimits,
     VirtualClock,
 )
 from wolkvox_async.scheduler._rules import Decision
@@ -365,3 +366,27 @@ async def test_raise_policy_holds_for_queued_reads_too(
     await scheduler.release(held, Outcome.ANSWERED)
     with pytest.raises(WaitTooLong, match="polling interval"):
         await asyncio.wait_for(queued, 1)
+
+
+@pytest.mark.parametrize("strict_first", [True, False])
+async def test_clients_of_one_token_that_differ_are_held_to_the_stricter_limits(
+    clock: VirtualClock, strict_first: bool
+) -> None:
+    scheduler = Scheduler(MemoryBackend(), clock)
+    loose = TokenLimits(token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0)
+    strict = TokenLimits(
+        token="tA", operation="op", limit=10, cap=1, lease_ttl=65.0, poll_interval=300.0
+    )
+    for limits in (strict, loose) if strict_first else (loose, strict):
+        scheduler.register(limits)
+    held = await scheduler.acquire("tA")
+    second = asyncio.create_task(scheduler.acquire("tA"))
+    await settle()
+    assert not second.done()  # the cap of 1, whichever client registered last
+    assert (await scheduler.stats("tA")).quota_limit == 10
+    await scheduler.release(held, Outcome.ANSWERED)
+    await scheduler.release(await second, Outcome.ANSWERED)
+    read = await scheduler.acquire("tA", "p1")
+    await scheduler.release(read, Outcome.ANSWERED)
+    with pytest.raises(WaitTooLong):  # the 300 s interval of the stricter client
+        await scheduler.acquire("tA", "p1", raise_on_poll=True)

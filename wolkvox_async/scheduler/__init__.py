@@ -18,18 +18,18 @@ from ._backend import resolve_backend as resolve_backend
 from ._clock import Clock as Clock
 from ._clock import SystemClock as SystemClock
 from ._clock import VirtualClock as VirtualClock
+from ._lease import Feedback as Feedback
+from ._lease import Lease as Lease
+from ._lease import Outcome as Outcome
+from ._lease import Priority as Priority
+from ._lease import SchedulerStats as SchedulerStats
 from ._memory import MemoryBackend as MemoryBackend
 from ._redis import RedisBackend as RedisBackend
 from ._rules import CAP_COOLDOWN as CAP_COOLDOWN
 from ._rules import Admission as Admission
 from ._rules import TokenLimits as TokenLimits
 from ._rules import token_key as token_key
-from ._scheduler import Feedback as Feedback
-from ._scheduler import Lease as Lease
-from ._scheduler import Outcome as Outcome
-from ._scheduler import Priority as Priority
 from ._scheduler import Scheduler as Scheduler
-from ._scheduler import SchedulerStats as SchedulerStats
 from ._sqlite import SQLiteBackend as SQLiteBackend
 
 __all__ = [

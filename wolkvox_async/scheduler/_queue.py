@@ -16,7 +16,7 @@ from ._rules import Admission
 
 if TYPE_CHECKING:
     from ._clock import Timer
-    from ._scheduler import Lease, Priority
+    from ._lease import Lease, Priority
 
 __all__ = ["Queue", "Waiter"]
 

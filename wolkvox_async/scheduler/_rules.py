@@ -78,6 +78,20 @@ class TokenLimits:
         """Units of ``limit`` BULK calls may not use."""
         return min(limit, max(self.reserve, math.ceil(limit * self.reserve_fraction)))
 
+    def stricter(self, other: TokenLimits) -> TokenLimits:
+        """The limits that keep both clients of one token within theirs: the lower cap and
+        quota, the longer lease, polling interval and reserve."""
+        limits = [n for n in (self.limit, other.limit) if n is not None]
+        return attrs.evolve(
+            self,
+            limit=min(limits) if limits else None,
+            cap=min(self.cap, other.cap),
+            lease_ttl=max(self.lease_ttl, other.lease_ttl),
+            poll_interval=max(self.poll_interval, other.poll_interval),
+            reserve=max(self.reserve, other.reserve),
+            reserve_fraction=max(self.reserve_fraction, other.reserve_fraction),
+        )
+
     def admission(
         self, *, day: str, resets_at: float, poll_key: str | None, bulk: bool, corrects: bool
     ) -> Admission:
