@@ -7,6 +7,10 @@ process) sequentially on loopback, the same URL, interleaved in rounds; µs of t
 process's CPU per call, median and spread over the rounds.
 
     taskset -c 1 python benchmarks/interactive.py --calls 2000 --rounds 5
+
+``--parts`` also times the call taken apart (the transport and parse alone, then with the
+timeout, with admission and release, with building the request, the whole call path):
+what each layer adds, in place, between aiohttp's own steps.
 """
 
 from __future__ import annotations
@@ -23,11 +27,49 @@ import aiohttp
 from _common import TOKEN, Simulator, publish
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async.scheduler import MemoryBackend
+from wolkvox_async import _routes as routes
+from wolkvox_async._protocol import build_request, parse_response
+from wolkvox_async.scheduler import MemoryBackend, Outcome
 
 
-async def measure(calls: int, rounds: int) -> list[dict[str, Any]]:
-    sim = Simulator(0, 100)
+def parts(wv: WolkvoxClient, url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """The call taken apart: what each layer adds, measured in place (``--parts``)."""
+    caller = wv._caller
+    request = build_request(url, TOKEN, routes.FIND_RECORD, {"customer_id": "c1"})
+    transport, scheduler, token = caller.transport, caller.scheduler, caller.limits.token
+
+    async def sent() -> Any:
+        return parse_response(request, await transport.send(request))
+
+    async def timed() -> Any:
+        async with caller.clock.timeout(90.0):
+            return await sent()
+
+    async def admitted() -> Any:
+        lease = await scheduler.acquire(token)
+        try:
+            return await sent()
+        finally:
+            await scheduler.release(lease, Outcome.ANSWERED)
+
+    async def built() -> Any:
+        made = build_request(url, TOKEN, routes.FIND_RECORD, {"customer_id": "c1"})
+        return parse_response(made, await transport.send(made))
+
+    async def called() -> Any:
+        return await caller.call(routes.FIND_RECORD, {"customer_id": "c1"})
+
+    return {
+        "part: transport + parse": sent,
+        "part: + the call's timeout": timed,
+        "part: + admission and release": admitted,
+        "part: + building the request": built,
+        "part: the whole call path (Caller.call)": called,
+    }
+
+
+async def measure(calls: int, rounds: int, split: bool = False) -> list[dict[str, Any]]:
+    sim = Simulator(0, 1000)  # --parts makes 7 contenders: more than 100,000 calls
     try:
         async with aiohttp.ClientSession() as session:
             campaign = await sim.new_campaign(session)
@@ -55,6 +97,8 @@ async def measure(calls: int, rounds: int) -> list[dict[str, Any]]:
                     "wolkvox-async find_record": ours,
                     "aiohttp GET + json.loads": bare,
                 }
+                if split:
+                    contenders.update(parts(wv, sim.url))
                 for call in contenders.values():  # warm: connections, hooks made once
                     for _ in range(50):
                         await call()
@@ -90,12 +134,13 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--parts", action="store_true", help="also time the call's layers")
     args = parser.parse_args()
     publish(
         "interactive",
-        asyncio.run(measure(args.calls, args.rounds)),
+        asyncio.run(measure(args.calls, args.rounds, args.parts)),
         [
-            ("contender", "contender", 28),
+            ("contender", "contender", 40),
             ("us_per_call", "µs/call", 8),
             ("us_spread", "spread", 9),
             ("x_bare", "× bare", 6),

@@ -195,7 +195,7 @@ class Caller:
                 raise_on_poll=config.poll_policy == "raise",
                 corrects_quota=corrects_quota,
             )
-            if not corrects_quota and scheduler.ledger_lost(token):
+            if not corrects_quota and self.backend.lost and scheduler.ledger_lost(token):
                 # Today's count restarted from zero (a Redis restarted empty): take the
                 # server's before this call is counted against it.
                 await scheduler.release(lease, Outcome.NOT_SENT)
