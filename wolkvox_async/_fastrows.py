@@ -232,6 +232,12 @@ def row_reader(
             body += [_INDENT + line for line in _date_lines(var)]
             continue
         env[f"parse_{var}"] = parse
+        if int in get_args(field.type):  # a count: plain ASCII digits read here
+            fast = f"{var}.__class__ is str and {var}.isascii() and {var}.isdigit()"
+            body.append(
+                f"if {var} is not None: {var} = int({var}) if {fast} else parse_{var}({var})"
+            )
+            continue
         if parse is _RESULT:  # a spelling already read: one lookup (a handful per report)
             hit = f"({var}.__class__ is str and RESULTS.get({var}))"
             body.append(f"if {var} is not None: {var} = {hit} or parse_{var}({var})")
