@@ -47,6 +47,8 @@ def test_default_base_url_and_operation() -> None:
         ({"poll_interval": float("nan")}, "poll_interval"),
         ({"max_wait": -1}, "max_wait"),
         ({"max_wait": float("nan")}, "max_wait"),
+        ({"max_wait": 10**400}, "max_wait"),  # no float holds it (found by the fuzz)
+        ({"poll_interval": 10**400}, "poll_interval"),
         ({"server_limit": -60}, "server_limit"),
         ({"base_url": "ftp://x"}, "base_url"),
         ({"base_url": "https://user:pw@host"}, "base_url"),

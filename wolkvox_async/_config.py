@@ -125,6 +125,10 @@ def _check_non_negative(inst: Any, attribute: attrs.Attribute[Any], value: objec
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise ConfigError(f"{attribute.name} must be a number >= 0, got {shown(value)}")  # NaN too
+    try:
+        float(value)  # an int past a float's range would fail every sum with the clock
+    except OverflowError:
+        raise ConfigError(f"{attribute.name} is too large, got {shown(value)}") from None
 
 
 def _check_timeout(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:

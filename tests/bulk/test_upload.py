@@ -494,3 +494,18 @@ async def test_loads_in_one_loop_share_the_gate_and_a_cancelled_one_does_not_hol
     assert not first.records
     assert landed(fake, second.id) == Counter(f"c{i}" for i in range(3_000))
     assert landed(fake, third.id) == Counter(f"c{i}" for i in range(3_000, 6_000))
+
+
+@pytest.mark.parametrize(
+    "patience",
+    [-1, float("nan"), float("inf"), 10**400, "60", True],
+    ids=["negative", "nan", "inf", "past-a-float", "text", "bool"],
+)
+async def test_a_bad_patience_is_refused_before_anything_is_sent(
+    fake: FakeWolkvox, client: w.WolkvoxClient, patience: object
+) -> None:
+    """10**400 came from the fuzz: it passed the check and overflowed float() after."""
+    camp = fake.create_campaign()
+    with pytest.raises(w.ConfigError, match="patience"):
+        await client.upload_records(camp.id, [{"customer_id": "1"}], patience=patience)  # type: ignore[arg-type]
+    assert fake.stats.requests == 0

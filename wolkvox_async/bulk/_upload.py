@@ -67,11 +67,11 @@ async def upload_records(
     status = check.campaign_status(kind, campaign_status)
     if on_invalid not in ("raise", "skip"):
         raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {shown(on_invalid)}")
-    if (
-        isinstance(patience, bool)
-        or not isinstance(patience, int | float)
-        or not 0 <= patience < math.inf
-    ):
+    try:
+        seconds = float(patience) if not isinstance(patience, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):  # not a number, or past a float's range
+        seconds = math.nan
+    if not isinstance(patience, int | float) or not 0 <= seconds < math.inf:
         raise ConfigError(f"patience must be a number of seconds >= 0, got {shown(patience)}")
     if not isinstance(records, AsyncIterable):
         check.iterable("records", records, "records")
@@ -81,7 +81,7 @@ async def upload_records(
         log.info("this load finished on %s: nothing to send", earlier["finished_at"])
         return _finished_report(cid, earlier)
     started = time.perf_counter()
-    load = Load(client, caller, cid, kind, status, book, progress, float(patience))
+    load = Load(client, caller, cid, kind, status, book, progress, seconds)
 
     known = len(records) if isinstance(records, Sized) else None
 
