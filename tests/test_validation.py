@@ -103,6 +103,11 @@ BAD_CALLS: list[tuple[str, Call, str]] = [
         lambda wv: wv.clear_campaign("1", campaign_type="predictive", result="zzz"),
         "result",
     ),
+    (  # found by the fuzz: str() of it raised a bare ValueError
+        "result filter a huge int",
+        lambda wv: wv.remove_records("1", ["7"], campaign_type="predictive", result=10**5000),
+        "result",
+    ),
     (
         "create without name",
         lambda wv: wv.create_campaign(name=" ", campaign_type="predictive", skill_id="1"),

@@ -36,6 +36,7 @@ __all__ = [
     "non_blank",
     "result_filter",
     "text",
+    "windows",
 ]
 
 MAX_DATES: Final = 31
@@ -123,6 +124,16 @@ def iterable(name: str, value: T, what: str) -> T:
     return value
 
 
+def windows(name: str, value: Iterable[object]) -> list[tuple[datetime, datetime]]:
+    """(start, end) pairs of datetimes, as a failed download's ``windows_ahead`` gives."""
+    pairs = []
+    for item in iterable(name, value, "(start, end) pairs"):
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise ConfigError(f"{name} must hold (start, end) pairs, got {shown(item)}")
+        pairs.append((moment(name, item[0]), moment(name, item[1])))
+    return pairs
+
+
 def moment(name: str, value: object) -> datetime:
     """A datetime argument (naive means Wolkvox time), in years 1900–9998 there."""
     if not isinstance(value, datetime):
@@ -171,7 +182,9 @@ def result_filter(value: CallResult | str | None) -> str | None:
     """A ``result`` filter value in the lower-case hyphenated vocabulary of §5 #3."""
     if value is None:
         return None
-    parsed = value if isinstance(value, CallResult) else CallResult.parse(str(value))
+    if not isinstance(value, str):  # (a CallResult is a str; str() of a huge int fails)
+        raise ConfigError(f"result must be a CallResult or its text, got {shown(value)}")
+    parsed = value if isinstance(value, CallResult) else CallResult.parse(value)
     if parsed is CallResult.OTHER:
         raise ConfigError(f"result {shown(value)} is not a Wolkvox call result")
     return parsed.value

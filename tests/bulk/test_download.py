@@ -342,3 +342,16 @@ async def test_a_naive_start_and_an_aware_end_make_one_download(fake: FakeWolkvo
         assert [row async for row in download] == []
     with pytest.raises(w.ConfigError):
         wv.iter_phone_results("not-an-id", START, START)  # refused before any request
+
+
+@pytest.mark.parametrize(
+    "held",
+    [[1], [(START,)], [(START, "2026-11-01")], None, [(START, START, START)]],
+    ids=["int", "one", "text", "none", "three"],
+)
+def test_held_windows_that_are_not_datetime_pairs_are_refused(
+    client: WolkvoxClient, held: object
+) -> None:
+    """Found by the fuzz: a bare ValueError or TypeError from deep in the download."""
+    with pytest.raises(w.ConfigError, match="held"):
+        client.iter_report("campaign_3", "1", START, START + timedelta(days=1), held=held)  # type: ignore[arg-type]

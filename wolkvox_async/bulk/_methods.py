@@ -136,6 +136,7 @@ class BulkMethods(CampaignMethods, ReportMethods):
         if table is DETAIL and campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
         start, end = check.moment("start", start), check.moment("end", end)
+        held = check.windows("held", held)
         # Bulk work: it queues behind interactive calls and leaves them their reserve.
         bulk = self.with_options(priority=Priority.BULK)
 
