@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 from aiohttp import ClientResponse
 from yarl import URL
 
@@ -86,17 +87,7 @@ def settled(fake: Any, in_flight: int = 0) -> Callable[[], bool]:
 
 def limits_of(admission: Admission) -> TokenLimits:
     """The token limits an admission was made from (tests write admissions whole)."""
-    return TokenLimits(
-        token=admission.token,
-        operation=admission.operation,
-        limit=admission.limit,
-        cap=admission.cap,
-        lease_ttl=admission.lease_ttl,
-        poll_interval=admission.poll_interval,
-        tz=admission.tz,
-        reserve=admission.reserve,
-        reserve_fraction=admission.reserve_fraction,
-    )
+    return TokenLimits(**{f.name: getattr(admission, f.name) for f in attrs.fields(TokenLimits)})
 
 
 async def ask(scheduler: Scheduler, admission: Admission, **options: Any) -> Lease:

@@ -189,6 +189,25 @@ async def test_with_options_views_share_one_scheduler(
     assert vfake.stats.peak_in_flight[vfake.token] == 1
 
 
+@pytest.mark.parametrize("strict_first", [True, False])
+async def test_two_clients_of_one_token_that_differ_keep_the_stricter_cap(
+    fake: FakeWolkvox, strict_first: bool
+) -> None:
+    """One client says max_concurrency=1 (another service holds the other slot), one
+    says 2: once both have reached the scheduler, whichever first, no call leaves beside
+    another."""
+    fake.latency = 0.02
+    backend = MemoryBackend()
+    strict = make(fake, backend=backend, max_concurrency=1)
+    loose = make(fake, backend=backend)
+    first, second = (strict, loose) if strict_first else (loose, strict)
+    async with first, second:
+        await first.token_info()  # each registers its limits with its first call
+        await second.token_info()
+        await asyncio.gather(*(c.token_info() for c in (first, second) for _ in range(5)))
+    assert fake.stats.peak_in_flight[fake.token] == 1
+
+
 async def test_same_token_clients_share_state(fake: FakeWolkvox) -> None:
     fake.latency = 0.02
     clients = [make(fake) for _ in range(4)]

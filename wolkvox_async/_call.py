@@ -140,15 +140,16 @@ class Caller:
         if route.poll_limited and config.poll_interval > 0:
             digest = hashlib.sha256(f"{self.limits.token}|{request.url}".encode()).hexdigest()
             poll_key = f"p{digest[:24]}"
-        attempts = self._attempts(request, poll_key, corrects_quota, on_send, on_written)
         if poll_key is None or config.poll_policy != "share":
-            return request, await attempts
+            return request, await self._attempts(
+                request, poll_key, corrects_quota, on_send, on_written
+            )
         reads = self.scheduler.reads  # an identical read within the interval: its result
         shared = await reads.get(poll_key)
         if shared is not None:
-            attempts.close()
             log.debug("%s: sharing the result of an identical read", route.name)
             return request, shared
+        attempts = self._attempts(request, poll_key, corrects_quota, on_send, on_written)
         return request, await reads.run(poll_key, config.poll_interval, attempts)
 
     async def _attempts(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .. import _validate as check
 from .._errors import ConfigError, WolkvoxError, shown
 from .._records import MAX_RECORDS_PER_UPLOAD
 from ..models import CampaignType
@@ -52,8 +53,6 @@ async def upload_records(
     patience: float = PATIENCE,
 ) -> UploadReport:
     """Load ``records`` into a campaign; see :meth:`WolkvoxClient.upload_records`."""
-    from .. import _validate as check
-
     cid = check.campaign_id(campaign_id)
     kind = check.campaign_type(campaign_type)
     if (
