@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import settings
-from redis_server import RedisServer
+from redis_server import ClusterServers, RedisServer, SentinelServers
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox, reset_shared_state, serving_in_thread
@@ -114,6 +114,49 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterServers]:
+    """One real Redis Cluster (3 masters, 3 replicas) for the session."""
+    cluster = ClusterServers(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: ClusterServers) -> str:
+    """The cluster's backend URL, every master emptied before each test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelServers]:
+    """One real primary + replica + 3 sentinels for the session."""
+    servers = SentinelServers(tmp_path_factory.mktemp("sentinel"))
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def sentinel_url(redis_sentinel: SentinelServers) -> str:
+    """The sentinel backend URL, its primary emptied before each test."""
+    redis_sentinel.flush()
+    return redis_sentinel.url
+
+
+@pytest.fixture(params=["redis", "cluster", "sentinel"])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """Each Redis topology in turn, emptied: one node, a Cluster, a Sentinel's primary."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import aiohttp
 import attrs
@@ -26,12 +26,14 @@ from ._transport import AiohttpTransport, Transport
 from .models import ActionResult
 from .scheduler import (
     SYSTEM_CLOCK,
-    Backend,
     Clock,
     Priority,
     SchedulerStats,
     resolve_backend,
 )
+
+if TYPE_CHECKING:
+    from .scheduler._backend import BackendSpec
 
 __all__ = ["ClientCore"]
 
@@ -53,7 +55,7 @@ class ClientCore:
         operation: str | None = None,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
-        backend: Backend | str | None = None,
+        backend: BackendSpec = None,
         max_concurrency: int = 2,
         timeout: float | None = None,
         server_limit: float = SERVER_LIMIT,
@@ -80,8 +82,9 @@ class ClientCore:
             base_url: Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies).
             session: An aiohttp session to use; the client then never closes it.
             backend: Scheduler state: ``"sqlite:///path"``, ``"redis://…"``,
-                ``"memory://"`` or a backend object; clients with the same backend share
-                their state. Default: the per-user ledger the ``wolkvox`` command uses
+                ``"redis+cluster://…"``, ``"redis+sentinel://…/service"``, ``"memory://"``,
+                a redis-py asyncio client or a backend object; clients with the same
+                backend share their state. Default: the per-user ledger the ``wolkvox`` command uses
                 (``$XDG_STATE_HOME/wolkvox-async/ledger.db``), or ``WOLKVOX_BACKEND``.
             max_concurrency: Requests in flight per token, 2 (documented) or 1.
             timeout: Seconds a call may take, answer included; default 90 s (Wolkvox's 60 s

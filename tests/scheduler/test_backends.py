@@ -37,12 +37,13 @@ NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC).timestamp()
 BackendFactory = Callable[[], Backend]
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "cluster", "sentinel"])
 async def make_backend(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[BackendFactory]:
     made: list[Any] = []
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    in_files = request.param in ("memory", "sqlite")
+    redis_url = "" if in_files else request.getfixturevalue(f"{request.param}_url")
 
     def factory() -> Backend:
         backend: Any

@@ -5,8 +5,9 @@ operation and day, the quota used; per poll key, the last admission. Each method
 atomic step (a lock, a transaction, a script). The decision itself is
 :func:`~wolkvox_async.scheduler._rules.decide`, shared by all backends.
 
-``backend=`` takes an object or a URL; one URL gives one object per process, so clients
-created with the same URL share one state. Without one, a client uses the per-user ledger
+``backend=`` takes an object, a redis-py asyncio client or a URL; one URL (or one redis-py
+client) gives one object per process, so clients created with the same URL share one state.
+Without one, a client uses the per-user ledger
 (``sqlite:///$XDG_STATE_HOME/wolkvox-async/ledger.db``), the one the ``wolkvox`` command
 uses, so a service and a command run by the same user on one host share the token's two
 slots and its quota; ``WOLKVOX_BACKEND`` overrides it; where that folder is not writable
@@ -19,15 +20,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast, runtime_checkable
 from urllib.parse import urlsplit
 
 import attrs
 
 from .._errors import ConfigError
 from ._rules import Admission, Decision
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis, RedisCluster
+
+    BackendSpec: TypeAlias = "Backend | str | Redis | RedisCluster | None"
 
 __all__ = [
     "AnnouncesReleases",
@@ -184,14 +191,17 @@ def default_backend_url() -> str:
     return _default
 
 
-def resolve_backend(backend: Backend | str | None) -> Backend:
-    """The backend for ``backend=``: an object as is, a URL as the process-wide instance.
+def resolve_backend(backend: BackendSpec) -> Backend:
+    """The backend for ``backend=``: an object as is, a URL or a redis-py client as the
+    process-wide instance.
 
     Raises:
         ConfigError: an unknown scheme or a malformed URL.
     """
     if backend is not None and not isinstance(backend, str):
-        return backend
+        if type(backend).__module__.startswith("redis."):
+            return _adopt_redis(backend)
+        return cast("Backend", backend)  # not redis-py's: the caller's own Backend
     url = backend or default_backend_url()
     scheme = urlsplit(url).scheme
     with _LOCK:
@@ -232,11 +242,27 @@ def _make(scheme: str, url: str) -> Backend:
         from ._sqlite import SQLiteBackend
 
         return SQLiteBackend.from_url(url)
-    if scheme in ("redis", "rediss"):
+    if scheme.partition("+")[0] in ("redis", "rediss"):
         from ._redis import RedisBackend
 
         return RedisBackend.from_url(url)
     raise ConfigError(
-        "backend must be memory://, sqlite:///path, redis://host:port/db or a Backend object, "
-        f"got {url!r}"
+        "backend must be memory://, sqlite:///path, redis://host:port/db, "
+        "redis+cluster://host:port,…, redis+sentinel://host:port,…/service, "
+        f"a redis-py asyncio client or a Backend object, got {url.partition('://')[0]}://…"
     )
+
+
+_ADOPTED: weakref.WeakKeyDictionary[Any, Backend] = weakref.WeakKeyDictionary()
+
+
+def _adopt_redis(client: Any) -> Backend:
+    """A redis-py client as ``backend=``: one backend per client, so clients given the
+    same redis-py client share one state, as with one URL."""
+    from ._redis import RedisBackend
+
+    with _LOCK:
+        found = _ADOPTED.get(client)
+        if found is None:
+            found = _ADOPTED[client] = RedisBackend(client)
+        return found

@@ -25,12 +25,13 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigError, SchedulerUnavailable
+from . import _redis_connect
 from . import _redis_lua as lua
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
+from ._redis_connect import Topology
 from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
 
 __all__ = ["RELEASE_CHANNEL", "RedisBackend"]
@@ -39,7 +40,30 @@ log = logging.getLogger("wolkvox_async.scheduler.redis")
 T = TypeVar("T")
 
 RELEASE_CHANNEL = "wolkvox:released"
+RESHARD_PATIENCE = 10.0
+"""Seconds a script waits for a Cluster slot that is being moved (TRYAGAIN)."""
 _EPOCH = date(1970, 1, 1)
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """What redis-py raises while there is no primary to ask: a dropped or refused
+    connection, a Sentinel that names none yet, a Cluster whose slot has no master."""
+    import redis.exceptions as e
+
+    return (
+        e.ConnectionError,
+        e.TimeoutError,
+        e.ClusterError,
+        e.TryAgainError,
+        e.MasterDownError,
+        e.ReadOnlyError,
+        e.SlotNotCoveredError,
+        OSError,
+    )
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _day_number(day: str) -> int:
@@ -60,35 +84,35 @@ class RedisBackend:
 
     def __init__(
         self,
-        url: str,
+        url: str | Any,
         *,
         prefix: str = "wolkvox",
         fallback: Backend | None = None,
         time_offset: float = 0.0,
     ) -> None:
+        """``url``: a Redis URL (see ``_redis_connect``) or a redis-py asyncio client."""
         try:
             import redis.asyncio  # noqa: F401
         except ImportError:
             raise ConfigError(
                 "the Redis backend needs redis-py: pip install 'wolkvox-async[redis]'"
             ) from None
-        parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query))
-        wanted = query.pop("fallback", None)
-        if wanted not in (None, "memory"):
-            raise ConfigError(f"fallback must be 'memory', got {wanted!r}")
-        if fallback is None and wanted == "memory":
+        self.target = (
+            _redis_connect.parse(url) if isinstance(url, str) else _redis_connect.adopt(url)
+        )
+        if fallback is None and self.target.fallback == "memory":
             fallback = MemoryBackend()
-        self.url = urlunsplit(parts._replace(query=urlencode(query)))
-        self.where = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
+        self.where = self.target.where
+        self.cluster = self.target.topology is Topology.CLUSTER
         self.prefix = prefix
         self.fallback = fallback
         self.time_offset = time_offset
         """Added to Redis TIME; zero except in tests that move time by hand."""
-        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
-        self._scripts: dict[asyncio.AbstractEventLoop, dict[str, Any]] = {}
+        self._links: dict[asyncio.AbstractEventLoop, tuple[Any, list[Any], dict[str, Any]]] = {}
         self._listeners: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._callbacks: list[Callable[[str], None]] = []
+        self._channels: dict[str, None] = {}
+        """A cluster's release channels, one per operation (sharded pub/sub, in its slot)."""
         self._ids = itertools.count(1)
         self._lease_prefix = f"r{os.getpid()}-{os.urandom(3).hex()}-"
         self._warned = False
@@ -98,43 +122,73 @@ class RedisBackend:
 
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
-        """``redis://host:6379/0`` (``?fallback=memory`` to fall back when unreachable)."""
+        """``redis://``, ``redis+cluster://`` or ``redis+sentinel://`` (``?fallback=memory``
+        to fall back when unreachable)."""
         return cls(url)
 
     # ---- plumbing -----------------------------------------------------------------------
 
     def _client(self) -> tuple[Any, dict[str, Any]]:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            import redis.asyncio as aioredis
-
-            client = aioredis.from_url(
-                self.url, socket_connect_timeout=2.0, socket_timeout=5.0, decode_responses=True
-            )
-            self._clients[loop] = client
-            self._scripts[loop] = {
+        link = self._links.get(loop)
+        if link is None:
+            client, owned = self.target.connect()
+            scripts = {
                 name: client.register_script(getattr(lua, name))
                 for name in ("ADMIT", "RELEASE", "SET_STATE", "SET_QUOTA", "IN_FLIGHT")
             }
-        return client, self._scripts[loop]
+            link = self._links[loop] = (client, owned, scripts)
+        return link[0], link[2]
+
+    def _base(self, operation: str) -> str:
+        """The operation's keys share this prefix and its hash tag: one slot on a Cluster."""
+        return f"{self.prefix}:{{op{hashlib.sha256(operation.encode()).hexdigest()[:16]}}}"
 
     def _keys(self, operation: str, token: str) -> tuple[str, str, str]:
-        tag = "{op" + hashlib.sha256(operation.encode()).hexdigest()[:16] + "}"
-        base = f"{self.prefix}:{tag}"
+        base = self._base(operation)
         return f"{base}:leases:{token}", f"{base}:state:{token}", f"{base}:quota"
 
     def _epoch_key(self, operation: str) -> str:
-        tag = "{op" + hashlib.sha256(operation.encode()).hexdigest()[:16] + "}"
-        return f"{self.prefix}:{tag}:epoch"
+        return f"{self._base(operation)}:epoch"
 
     def _stamp_key(self, operation: str, poll_key: str | None) -> str:
-        tag = "{op" + hashlib.sha256(operation.encode()).hexdigest()[:16] + "}"
-        return f"{self.prefix}:{tag}:stamp:{poll_key or '-'}"
+        return f"{self._base(operation)}:stamp:{poll_key or '-'}"
+
+    def _channel(self, operation: str) -> str:
+        """Where releases are announced: one channel for all on a single node or Sentinel
+        (PUBLISH reaches every subscriber), the operation's shard channel on a Cluster."""
+        return f"{self._base(operation)}:released" if self.cluster else RELEASE_CHANNEL
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        import redis.exceptions as e
+
         _, scripts = self._client()
-        return await scripts[script](keys=keys, args=[self.time_offset, *args])
+        patience: float | None = None
+        while True:
+            try:
+                reply = await scripts[script](keys=keys, args=[self.time_offset, *args])
+                break
+            except e.RedisError as exc:
+                # A reshard moving the slot: while its keys are split between two nodes a
+                # script gets TRYAGAIN, which redis-py retries for ~0.4 s only. The script
+                # did not run; ask again until the move is done (RESHARD_PATIENCE at most).
+                moving = isinstance(exc, e.TryAgainError) or (
+                    type(exc) is e.ClusterError and "TTL exhausted" in str(exc)
+                )
+                now = asyncio.get_running_loop().time()
+                patience = patience or now + RESHARD_PATIENCE
+                if moving and now < patience:
+                    await asyncio.sleep(0.05)
+                    continue
+                if str(exc).startswith(("MOVED", "ASK", "CROSSSLOT")):
+                    raise ConfigError(
+                        f"{self.where} is a node of a Redis Cluster: use "
+                        "redis+cluster://host:port (or a redis-py RedisCluster client)"
+                    ) from None
+                raise
+        if isinstance(reply, list):  # a client of the caller's may not decode
+            return [_text(part) for part in reply]
+        return reply
 
     async def _guard(
         self, step: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]] | None
@@ -142,14 +196,12 @@ class RedisBackend:
         """Run a Redis step; unreachable Redis fails closed, or falls back if allowed. A
         dropped connection (a restart, ``CLIENT KILL``) is tried once more at once, on a new
         one: only a Redis that stays away is a failure."""
-        import redis.exceptions
-
         try:
             try:
                 result = await step()
-            except redis.exceptions.ConnectionError:
+            except _unreachable():
                 result = await step()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        except _unreachable() as exc:
             if fallback is None:
                 raise SchedulerUnavailable(
                     backend=self.where, reason=f"{type(exc).__name__}: {exc}"
@@ -189,18 +241,21 @@ class RedisBackend:
         keys.append(self._epoch_key(req.operation))
         fallback = self.fallback
         fall = (lambda: fallback.admit(req, now)) if fallback is not None else None
+        args.append("1" if self.cluster else "0")
+        if self.cluster:
+            self._channels.setdefault(self._channel(req.operation))
         reply = await self._guard(lambda: self._run("ADMIT", keys, args), fall)
         if isinstance(reply, tuple):
             return reply  # from the fallback
-        known = self._epochs.get(req.operation)
-        if known is not None and known != reply[-1]:
+        known, epoch = self._epochs.get(req.operation), reply[-1]
+        if epoch != known and (known is not None or epoch.endswith("!")):
             self.lost.add(req.operation)  # its count restarted: the client re-reads it
             log.warning(
                 "the Redis ledger of operation %s was lost (restart, flush or failover): "
                 "nothing admitted until calls it knew of must be over",
                 req.operation,
             )
-        self._epochs[req.operation] = reply[-1]
+        self._epochs[req.operation] = epoch
         kind = reply[0]
         if kind == "E":
             used, limit, resets = int(reply[1]), int(reply[2]), float(reply[3])
@@ -252,11 +307,12 @@ class RedisBackend:
             "1" if refund else "0",
             "1" if unstamp else "0",
             _day_number(lease.day),
-            RELEASE_CHANNEL,
+            self._channel(lease.operation),
             lease.token,
             cap_for,
             pause_for,
             "1" if spent else "0",
+            "SPUBLISH" if self.cluster else "PUBLISH",
         ]
         keys = [leases, quota, self._stamp_key(lease.operation, lease.poll_key), state]
         try:
@@ -313,34 +369,58 @@ class RedisBackend:
             self._listeners[loop] = loop.create_task(self._listen())
 
     async def _listen(self) -> None:
-        import redis.exceptions
-
         delay = 0.1
         while True:
             client, _ = self._client()
+            if self.cluster and not hasattr(client, "pubsub"):
+                # redis-py < 8 has no pub/sub on its asyncio cluster client: waiters look
+                # again every poll_fallback second instead (README, Redis in production).
+                log.info("no sharded pub/sub in this redis-py; waiters poll every second")
+                return
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(RELEASE_CHANNEL)
-                delay = 0.1
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None:
-                        for callback in list(self._callbacks):
-                            callback(str(message["data"]))
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+                await self._relay(pubsub)
+            except _unreachable():
                 await asyncio.sleep(delay)  # Redis away: the fallback timers keep waiters moving
                 delay = min(delay * 2, 5.0)
+            else:
+                delay = 0.1
             finally:
                 await pubsub.aclose()
 
+    async def _relay(self, pubsub: Any) -> None:
+        """Pass each release message on, until the connection fails."""
+        if not self.cluster:
+            await pubsub.subscribe(RELEASE_CHANNEL)
+        joined: set[str] = set()
+        while True:
+            if self.cluster:
+                # An operation's channel is joined once it is first admitted here; the
+                # short wait below bounds how long a new one goes unheard.
+                new = [channel for channel in self._channels if channel not in joined]
+                if new:
+                    await pubsub.ssubscribe(*new)
+                    joined.update(new)
+                if not joined:
+                    await asyncio.sleep(0.25)
+                    continue
+                message = await pubsub.get_sharded_message(
+                    ignore_subscribe_messages=True, timeout=0.25
+                )
+            else:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                for callback in list(self._callbacks):
+                    callback(str(_text(message["data"])))
+
     async def close(self) -> None:
-        """Stop listening and close this loop's connections (reopened on next use)."""
+        """Stop listening and close this loop's connections (reopened on next use); a
+        client the caller made stays open."""
         loop = asyncio.get_running_loop()
         task = self._listeners.pop(loop, None)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        client = self._clients.pop(loop, None)
-        self._scripts.pop(loop, None)
-        if client is not None:
+        _, owned, _ = self._links.pop(loop, (None, [], None))
+        for client in owned:
             await client.aclose()

@@ -8,13 +8,17 @@ written gets a TTL. Numbers come back as strings: Redis would truncate Lua float
 Keys of an operation ``{tag}``: ``leases:<token>`` (sorted set, score = expiry),
 ``state:<token>`` (hash: cap_until, paused_until), ``quota`` (hash: used:<day>,
 limit:<day>, day = days since epoch in Wolkvox time), ``stamp:<poll key>`` (hash: at, lease),
-``epoch`` (hash: id, created, recovering_until).
+``epoch`` (hash: id, created, recovering_until, and the replication id and cluster node
+that last wrote it).
 
 A lost ledger (a restart without persistence, a flush, a failover to an empty replica)
 would forget the leases of calls still running at Wolkvox and let new ones in beside them.
 So each process remembers the ``epoch`` id it last saw; an admission that finds the epoch
 gone, or another than it knew, treats the state as lost and admits nothing on the
-operation until a lease lifetime after the new epoch began (``recovering``).
+operation until a lease lifetime after the new epoch began (``recovering``). A failover
+keeps the keys but may lose their last writes (replication is asynchronous): a ledger
+written under another replication id than the node's own starts a new epoch too, unless a
+Cluster reshard carried it here whole from another node.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ end
 # ARGV: offset, lease_id, limit (-1 = unknown), cap, lease_ttl, poll_interval, has_poll, tz_offset,
 #       corrects_quota ('1': a token_info read that corrects the ledger, never refused for it),
 #       known epoch ('' = none yet), a new epoch id (used if there is none),
-#       reserve (units a BULK call must leave), reserve_fraction (of the limit)
+#       reserve (units a BULK call must leave), reserve_fraction (of the limit),
+#       on a cluster ('1': the node's id tells a reshard from a failover)
 # Every reply ends with the epoch id, for the process to remember.
 ADMIT: Final = (
     _NOW
@@ -60,11 +65,30 @@ ADMIT: Final = (
     + """
 local day = math.floor((now + tonumber(ARGV[8])) / 86400)
 local resets = (day + 1) * 86400 - tonumber(ARGV[8])
+local info = redis.call('INFO', 'replication')
+local replid = string.match(info, 'master_replid:(%w+)') or ''
+local node = ''
+if ARGV[14] == '1' then node = redis.call('CLUSTER', 'MYID') end
 local epoch = redis.call('HGET', KEYS[5], 'id')
+local wrote = redis.call('HGET', KEYS[5], 'replid')
+local failed_over = false
+if epoch and wrote and wrote ~= replid then
+  -- Another history wrote this ledger. Keys that a reshard carried here from another node
+  -- are whole; on a promoted replica (the writer is its replid2) or a restarted node (same
+  -- id), the writes of the last moments may be missing: start a new epoch, as if lost.
+  local previous = string.match(info, 'master_replid2:(%w+)') or ''
+  local moved = ARGV[14] == '1' and wrote ~= previous
+    and redis.call('HGET', KEYS[5], 'node') ~= node
+  if not moved then epoch = false; failed_over = true end
+end
 if not epoch then
   epoch = ARGV[11]
   local recovering = 0
-  if ARGV[10] ~= '' then recovering = now + tonumber(ARGV[5]) end
+  if ARGV[10] ~= '' or failed_over then
+    -- Born of a loss: a process that knew no epoch before reads the day's count too ('!').
+    epoch = epoch .. '!'
+    recovering = now + tonumber(ARGV[5])
+  end
   redis.call('HSET', KEYS[5], 'id', epoch, 'created', tostring(now),
     'recovering_until', tostring(recovering))
 elseif ARGV[10] ~= '' and epoch ~= ARGV[10] then
@@ -73,6 +97,7 @@ elseif ARGV[10] ~= '' and epoch ~= ARGV[10] then
   local untl = math.max(was, since + tonumber(ARGV[5]))
   redis.call('HSET', KEYS[5], 'recovering_until', tostring(untl))
 end
+if wrote ~= replid then redis.call('HSET', KEYS[5], 'replid', replid, 'node', node) end
 redis.call('EXPIRE', KEYS[5], 4 * 86400)
 local recovering_until = tonumber(redis.call('HGET', KEYS[5], 'recovering_until') or '0')
 if recovering_until > now then
@@ -145,7 +170,8 @@ return {'G', tostring(expires), tostring(day), tostring(now), tostring(full), ep
 
 # KEYS: leases, quota, stamp, state
 # ARGV: offset, lease_id, hold_seconds (<= 0: free now), refund, unstamp, day, channel, token,
-#       cap_for, pause_for (seconds; 0: none), spent ('1': the day is spent at its count)
+#       cap_for, pause_for (seconds; 0: none), spent ('1': the day is spent at its count),
+#       PUBLISH or SPUBLISH (a cluster's channel is in the keys' slot: sharded pub/sub)
 # What the server said is applied here, before the release is published and anyone woken.
 RELEASE: Final = (
     _NOW
@@ -174,7 +200,7 @@ if ARGV[11] == '1' then
   redis.call('HSET', KEYS[2], 'limit:' .. ARGV[6], used)
   redis.call('EXPIRE', KEYS[2], 4 * 86400)
 end
-redis.call('PUBLISH', ARGV[7], ARGV[8])
+redis.call(ARGV[12], ARGV[7], ARGV[8])
 return 1
 """
 )
