@@ -77,8 +77,13 @@ class RedisServer:
         """One command over a plain socket-level client (None while it does not answer)."""
         import redis
 
+        password = None
+        if "--requirepass" in self.args:
+            password = self.args[self.args.index("--requirepass") + 1]
         try:
-            with redis.Redis("127.0.0.1", self.port, socket_timeout=2, decode_responses=True) as c:
+            with redis.Redis(
+                "127.0.0.1", self.port, password=password, socket_timeout=2, decode_responses=True
+            ) as c:
                 return c.execute_command(*command)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             return None

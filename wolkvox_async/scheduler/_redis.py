@@ -1,12 +1,18 @@
 """The Redis backend: many processes on many hosts share one token's slots and quota.
 
-Every admission, release and state change is one Lua script (``_redis_lua``) that reads
-Redis TIME, so no host's clock takes part in a decision, and touches keys under one hash
-tag (the operation's), so it also runs on Redis Cluster. Leases live in a sorted set
-scored by expiry and are reclaimed inside the admitting script: a host that dies holding a
-lease costs that slot until the lease expires (call timeout + 5 s). Releases are published
-on ``wolkvox:released``; waiting schedulers in every process wake on the message and look
-again every second anyway, in case one is lost. Tokens appear only as hashes.
+One node, a Cluster or a Sentinel's primary (``_redis_connect``). Every admission,
+release and state change is one Lua script (``_redis_lua``) that reads Redis TIME, so no
+host's clock takes part in a decision, and touches keys under one hash tag (the
+operation's), so on a Cluster a decision is one slot on one node. Leases live in a sorted
+set scored by expiry and are reclaimed inside the admitting script: a host that dies
+holding a lease costs that slot until the lease expires (call timeout + 5 s). Releases are
+announced (``_redis_releases``); waiting schedulers in every process wake on the message
+and look again every second anyway, in case one is lost. Tokens appear only as hashes.
+
+A failover keeps the keys but may drop their last writes: the scripts notice (the ledger
+was written under another replication id) and admit nothing on the operation for a lease
+lifetime, as after any lost ledger. A Cluster reshard moves the keys whole: scripts wait
+out TRYAGAIN while the slot moves (redis-py follows MOVED and ASK).
 
 Unreachable Redis: by default nothing is sent without admission, and callers get
 :class:`~wolkvox_async.SchedulerUnavailable` (fail closed); the client works again as soon
@@ -31,7 +37,8 @@ from . import _redis_connect
 from . import _redis_lua as lua
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
-from ._redis_connect import Topology
+from ._redis_connect import Topology, text, unreachable
+from ._redis_releases import Releases
 from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
 
 __all__ = ["RELEASE_CHANNEL", "RedisBackend"]
@@ -43,27 +50,6 @@ RELEASE_CHANNEL = "wolkvox:released"
 RESHARD_PATIENCE = 10.0
 """Seconds a script waits for a Cluster slot that is being moved (TRYAGAIN)."""
 _EPOCH = date(1970, 1, 1)
-
-
-def _unreachable() -> tuple[type[BaseException], ...]:
-    """What redis-py raises while there is no primary to ask: a dropped or refused
-    connection, a Sentinel that names none yet, a Cluster whose slot has no master."""
-    import redis.exceptions as e
-
-    return (
-        e.ConnectionError,
-        e.TimeoutError,
-        e.ClusterError,
-        e.TryAgainError,
-        e.MasterDownError,
-        e.ReadOnlyError,
-        e.SlotNotCoveredError,
-        OSError,
-    )
-
-
-def _text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _day_number(day: str) -> int:
@@ -109,10 +95,7 @@ class RedisBackend:
         self.time_offset = time_offset
         """Added to Redis TIME; zero except in tests that move time by hand."""
         self._links: dict[asyncio.AbstractEventLoop, tuple[Any, list[Any], dict[str, Any]]] = {}
-        self._listeners: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
-        self._callbacks: list[Callable[[str], None]] = []
-        self._channels: dict[str, None] = {}
-        """A cluster's release channels, one per operation (sharded pub/sub, in its slot)."""
+        self.releases = Releases(lambda: self._client()[0], RELEASE_CHANNEL, cluster=self.cluster)
         self._ids = itertools.count(1)
         self._lease_prefix = f"r{os.getpid()}-{os.urandom(3).hex()}-"
         self._warned = False
@@ -180,14 +163,14 @@ class RedisBackend:
                 if moving and now < patience:
                     await asyncio.sleep(0.05)
                     continue
-                if str(exc).startswith(("MOVED", "ASK", "CROSSSLOT")):
+                if isinstance(exc, e.AskError) or str(exc).startswith("CROSSSLOT"):  # or MOVED
                     raise ConfigError(
                         f"{self.where} is a node of a Redis Cluster: use "
                         "redis+cluster://host:port (or a redis-py RedisCluster client)"
                     ) from None
                 raise
         if isinstance(reply, list):  # a client of the caller's may not decode
-            return [_text(part) for part in reply]
+            return [text(part) for part in reply]
         return reply
 
     async def _guard(
@@ -199,9 +182,9 @@ class RedisBackend:
         try:
             try:
                 result = await step()
-            except _unreachable():
+            except unreachable():
                 result = await step()
-        except _unreachable() as exc:
+        except unreachable() as exc:
             if fallback is None:
                 raise SchedulerUnavailable(
                     backend=self.where, reason=f"{type(exc).__name__}: {exc}"
@@ -243,7 +226,7 @@ class RedisBackend:
         fall = (lambda: fallback.admit(req, now)) if fallback is not None else None
         args.append("1" if self.cluster else "0")
         if self.cluster:
-            self._channels.setdefault(self._channel(req.operation))
+            self.releases.join(self._channel(req.operation))
         reply = await self._guard(lambda: self._run("ADMIT", keys, args), fall)
         if isinstance(reply, tuple):
             return reply  # from the fallback
@@ -361,66 +344,13 @@ class RedisBackend:
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(token_key)`` whenever any process releases a lease."""
-        if callback not in self._callbacks:
-            self._callbacks.append(callback)
-        loop = asyncio.get_running_loop()
-        task = self._listeners.get(loop)
-        if task is None or task.done():
-            self._listeners[loop] = loop.create_task(self._listen())
-
-    async def _listen(self) -> None:
-        delay = 0.1
-        while True:
-            client, _ = self._client()
-            if self.cluster and not hasattr(client, "pubsub"):
-                # redis-py < 8 has no pub/sub on its asyncio cluster client: waiters look
-                # again every poll_fallback second instead (README, Redis in production).
-                log.info("no sharded pub/sub in this redis-py; waiters poll every second")
-                return
-            pubsub = client.pubsub()
-            try:
-                await self._relay(pubsub)
-            except _unreachable():
-                await asyncio.sleep(delay)  # Redis away: the fallback timers keep waiters moving
-                delay = min(delay * 2, 5.0)
-            else:
-                delay = 0.1
-            finally:
-                await pubsub.aclose()
-
-    async def _relay(self, pubsub: Any) -> None:
-        """Pass each release message on, until the connection fails."""
-        if not self.cluster:
-            await pubsub.subscribe(RELEASE_CHANNEL)
-        joined: set[str] = set()
-        while True:
-            if self.cluster:
-                # An operation's channel is joined once it is first admitted here; the
-                # short wait below bounds how long a new one goes unheard.
-                new = [channel for channel in self._channels if channel not in joined]
-                if new:
-                    await pubsub.ssubscribe(*new)
-                    joined.update(new)
-                if not joined:
-                    await asyncio.sleep(0.25)
-                    continue
-                message = await pubsub.get_sharded_message(
-                    ignore_subscribe_messages=True, timeout=0.25
-                )
-            else:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if message is not None:
-                for callback in list(self._callbacks):
-                    callback(str(_text(message["data"])))
+        self.releases.subscribe(callback)
 
     async def close(self) -> None:
         """Stop listening and close this loop's connections (reopened on next use); a
         client the caller made stays open."""
         loop = asyncio.get_running_loop()
-        task = self._listeners.pop(loop, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self.releases.stop(loop)
         _, owned, _ = self._links.pop(loop, (None, [], None))
         for client in owned:
             await client.aclose()

@@ -25,7 +25,7 @@ import attrs
 
 from .._errors import ConfigError
 
-__all__ = ["Target", "Topology", "adopt", "parse"]
+__all__ = ["Target", "Topology", "adopt", "parse", "text", "unreachable"]
 
 _TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0}
 """A Redis that does not answer within these is unreachable: the caller gets
@@ -126,6 +126,8 @@ def _single(url: str, base: str, query: dict[str, str], fallback: str | None) ->
 def _cluster(
     hosts: list[tuple[str, int]], base: str, auth: dict[str, Any], query: dict[str, str]
 ) -> Callable[[], tuple[Any, list[Any]]]:
+    options = _options(query)  # checked now, before any connection
+
     def connect() -> tuple[Any, list[Any]]:
         from redis.asyncio.cluster import ClusterNode, RedisCluster
 
@@ -134,7 +136,7 @@ def _cluster(
             ssl=base == "rediss",
             decode_responses=True,
             **auth,
-            **_options(query),
+            **options,
         )
         return client, [client]
 
@@ -154,15 +156,14 @@ def _sentinel(
         k: query.pop(f"sentinel_{k}") for k in ("username", "password") if f"sentinel_{k}" in query
     }
     tls = {"ssl": True} if base == "rediss" else {}
+    options = _options(query)
 
     def connect() -> tuple[Any, list[Any]]:
         from redis.asyncio import sentinel as module
 
         make: Any = module.Sentinel  # untyped in redis-py
         sentinel = make(hosts, sentinel_kwargs={**own, **tls, **_TIMEOUTS}, **tls, **_TIMEOUTS)
-        client = sentinel.master_for(
-            service, db=db, decode_responses=True, **auth, **_options(query)
-        )
+        client = sentinel.master_for(service, db=db, decode_responses=True, **auth, **options)
         return client, [client, *sentinel.sentinels]
 
     return connect
@@ -205,3 +206,24 @@ def _safe(url: str) -> str:
     """The URL without its credentials, for messages."""
     scheme, sep, rest = url.partition("://")
     return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+def unreachable() -> tuple[type[BaseException], ...]:
+    """What redis-py raises while there is no primary to ask: a dropped or refused
+    connection, a Sentinel that names none yet, a Cluster whose slot has no master."""
+    import redis.exceptions as e
+
+    return (
+        e.ConnectionError,
+        e.TimeoutError,
+        e.ClusterError,
+        e.TryAgainError,
+        e.MasterDownError,
+        e.ReadOnlyError,
+        e.SlotNotCoveredError,
+        OSError,
+    )
+
+
+def text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
