@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import settings
-from redis_server import ClusterServers, RedisServer, SentinelServers
+from redis_server import ClusterServers, RedisServer, SentinelServers, running
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox, reset_shared_state, serving_in_thread
@@ -119,12 +119,8 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterServers]:
     """One real Redis Cluster (3 masters, 3 replicas) for the session."""
-    cluster = ClusterServers(tmp_path_factory.mktemp("cluster"))
-    try:
-        cluster.start()
+    with running(ClusterServers(tmp_path_factory.mktemp("cluster"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
@@ -137,12 +133,8 @@ def cluster_url(redis_cluster: ClusterServers) -> str:
 @pytest.fixture(scope="session")
 def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelServers]:
     """One real primary + replica + 3 sentinels for the session."""
-    servers = SentinelServers(tmp_path_factory.mktemp("sentinel"))
-    try:
-        servers.start()
+    with running(SentinelServers(tmp_path_factory.mktemp("sentinel"))) as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from wolkvox_async.scheduler import RedisBackend
@@ -100,6 +101,19 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+
+S = TypeVar("S", "ClusterServers", "SentinelServers", "RedisServer")
+
+
+@contextmanager
+def running(servers: S) -> Iterator[S]:
+    """Start a set of servers for a block, and stop them whatever happens in it."""
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
 
 
 def wait_until(ready: Callable[[], object], failure: str, seconds: float = 20.0) -> None:

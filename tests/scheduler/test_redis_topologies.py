@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
-from redis_server import ClusterServers, RedisServer, SentinelServers, wait_until
+from redis_server import ClusterServers, RedisServer, SentinelServers, running, wait_until
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -108,22 +108,14 @@ async def test_a_reshard_under_load_moves_the_ledger_whole(
 
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[ClusterServers]:
-    servers = ClusterServers(tmp_path / "cluster", debug=True)
-    try:
-        servers.start()
+    with running(ClusterServers(tmp_path / "cluster", debug=True)) as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 @pytest.fixture
 def own_sentinel(tmp_path: Path) -> Iterator[SentinelServers]:
-    servers = SentinelServers(tmp_path / "sentinel", debug=True)
-    try:
-        servers.start()
+    with running(SentinelServers(tmp_path / "sentinel", debug=True)) as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 def cluster_failover(
