@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import settings
-from redis_server import ClusterServers, RedisServer, SentinelServers, running
+from redis_server import ClusterServers, RedisServer, SentinelServers, emptied, running
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox, reset_shared_state, serving_in_thread
@@ -100,20 +100,8 @@ async def client(fake: FakeWolkvox) -> AsyncIterator[WolkvoxClient]:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One real redis-server for the session, on a free loopback port."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """The server's URL, emptied before each test."""
-    import redis
-
-    with redis.Redis.from_url(redis_server.url) as client:
-        client.flushall()
-    return redis_server.url
+    with running(RedisServer(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +111,6 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterS
         yield cluster
 
 
-@pytest.fixture
-def cluster_url(redis_cluster: ClusterServers) -> str:
-    """The cluster's backend URL, every master emptied before each test."""
-    redis_cluster.flush()
-    return redis_cluster.url
-
-
 @pytest.fixture(scope="session")
 def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelServers]:
     """One real primary + replica + 3 sentinels for the session."""
@@ -137,11 +118,21 @@ def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentine
         yield servers
 
 
+# Each test gets its topology's backend URL with the data emptied (every master, or the
+# primary the sentinels name).
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return emptied(redis_server)
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: ClusterServers) -> str:
+    return emptied(redis_cluster)
+
+
 @pytest.fixture
 def sentinel_url(redis_sentinel: SentinelServers) -> str:
-    """The sentinel backend URL, its primary emptied before each test."""
-    redis_sentinel.flush()
-    return redis_sentinel.url
+    return emptied(redis_sentinel)
 
 
 @pytest.fixture(params=["redis", "cluster", "sentinel"])

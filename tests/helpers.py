@@ -85,6 +85,28 @@ def settled(fake: Any, in_flight: int = 0) -> Callable[[], bool]:
     return stalled
 
 
+def admission(
+    token: str = "tA",
+    *,
+    operation: str = "op",
+    limit: int | None = None,
+    cap: int = 2,
+    poll: str | None = None,
+    **more: Any,
+) -> Admission:
+    """An admission as a client of ``token`` makes it (65 s leases, 5-minute reads)."""
+    return Admission(
+        token=token,
+        operation=operation,
+        limit=limit,
+        cap=cap,
+        lease_ttl=65.0,
+        poll_key=poll,
+        poll_interval=300.0,
+        **more,
+    )
+
+
 def limits_of(admission: Admission) -> TokenLimits:
     """The token limits an admission was made from (tests write admissions whole)."""
     return TokenLimits(**{f.name: getattr(admission, f.name) for f in attrs.fields(TokenLimits)})

@@ -89,6 +89,9 @@ class RedisServer:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             return None
 
+    def flush(self) -> None:
+        self.ask("FLUSHALL")
+
     def kill(self) -> None:
         """SIGKILL: no goodbye to replicas or sentinels, as a crashed host."""
         if self.proc is not None:
@@ -114,6 +117,12 @@ def running(servers: S) -> Iterator[S]:
         yield servers
     finally:
         servers.stop()
+
+
+def emptied(servers: ClusterServers | SentinelServers | RedisServer) -> str:
+    """The servers' backend URL, after deleting every key they hold."""
+    servers.flush()
+    return servers.url
 
 
 def wait_until(ready: Callable[[], object], failure: str, seconds: float = 20.0) -> None:

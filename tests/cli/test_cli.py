@@ -750,3 +750,55 @@ def test_two_uploads_at_once_share_what_the_reserve_leaves_to_bulk(
     assert served.quota_used() == landed + reads
     assert served.stats.refusals["token_limit"] == served.stats.refusals["simultaneous"] == 0
     assert wolkvox(env, "find", "--customer-id", "a0").exit_code == 0  # the CRM: served
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "says"),
+    [
+        ("redis+sentinel://:hunter2@127.0.0.1:1", 2, "needs /service_name after the hosts"),
+        ("redis+cluster://:hunter2@127.0.0.1:1?socket_timeout=soon", 2, "number of seconds"),
+        ("redis+sentinel://:hunter2@127.0.0.1:1/svc", 3, "No master found for 'svc');"),
+        ("redis+cluster://:hunter2@127.0.0.1:1", 3, "cannot be connected"),
+    ],
+)
+def test_a_redis_url_that_reaches_no_redis_says_so_in_a_line(
+    served: FakeWolkvox, env: dict[str, str], url: str, code: int, says: str
+) -> None:
+    # A wrong URL is a usage error; a Redis that cannot be reached, a limit error with
+    # nothing sent: one line each, no password, no traceback, no repr of redis-py's pools.
+    result = wolkvox({**env, "WOLKVOX_REDIS_URL": url}, "campaigns", "list")
+    assert result.exit_code == code, result.output
+    assert says in result.output
+    assert ("nothing was sent" in result.output) is (code == 3)
+    assert "hunter2" not in result.output and "<redis." not in result.output
+    assert len(result.output.splitlines()) == 1
+    assert not served.requests
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["cluster", "sentinel"])
+def test_two_uploads_at_once_share_the_token_through_a_cluster_or_sentinel(
+    served: FakeWolkvox,
+    env: dict[str, str],
+    tmp_path: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    # As a team runs it on two hosts: two commands at once, one WOLKVOX_REDIS_URL.
+    served.latency = 0.02
+    run_env = {**os.environ, **env, "WOLKVOX_REDIS_URL": request.getfixturevalue(f"{kind}_url")}
+    procs, camps = [], []
+    for name in ("a", "b"):
+        camps.append(served.create_campaign())
+        source = tmp_path / f"{name}.csv"
+        source.write_text(
+            "customer_id,tel1\n" + "".join(f"{name}{i},300{i:07d}\n" for i in range(40))
+        )
+        command = [sys.executable, "-m", "wolkvox_async", "upload", camps[-1].id, str(source)]
+        command += ["--chunk-size", "5"]
+        procs.append(subprocess.Popen(command, env=run_env, stderr=subprocess.PIPE, text=True))
+    outputs = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    assert [len(served.campaign(c.id).records) for c in camps] == [40, 40]
+    assert served.stats.peak_in_flight[served.token] == 2  # both slots used, never three
+    assert served.stats.refusals["simultaneous"] == 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import ask
+from helpers import admission, ask
 from redis_server import TimeShifted
 
 from wolkvox_async import QuotaExhausted, WaitTooLong
@@ -74,16 +74,8 @@ def adm(
     poll: str | None = None,
     at: float = NOW,
 ) -> Admission:
-    base = Admission(
-        token=token,
-        operation="op",
-        limit=limit,
-        cap=cap,
-        lease_ttl=65.0,
-        poll_key=poll,
-        poll_interval=300.0,
-    )
-    return attrs.evolve(base, day=day_of(at, WOLKVOX_TZ), resets_at=next_reset(at, WOLKVOX_TZ))
+    day, resets_at = day_of(at, WOLKVOX_TZ), next_reset(at, WOLKVOX_TZ)
+    return admission(token, limit=limit, cap=cap, poll=poll, day=day, resets_at=resets_at)
 
 
 async def test_concurrency_cap_and_release(backend: Backend) -> None:

@@ -14,11 +14,12 @@ from typing import Any
 
 import attrs
 import pytest
+from helpers import admission
 from redis_server import ClusterServers, RedisServer, SentinelServers, running, wait_until
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
-from wolkvox_async.scheduler import Admission, RedisBackend
+from wolkvox_async.scheduler import RedisBackend
 from wolkvox_async.testing import FakeWolkvox
 
 BOUND = 60.0
@@ -46,14 +47,11 @@ async def test_every_key_of_a_decision_is_in_its_operations_slot(
     try:
         for operation in ("op-a", "op-b"):
             for token in ("t1", "t2"):
-                admission = Admission(
-                    token=token, operation=operation, limit=100, cap=2, lease_ttl=65.0,
-                    poll_key=f"report-{token}", poll_interval=300.0,
-                )  # fmt: skip
-                _, lease = await backend.admit(admission, 0.0)
+                stamped = admission(token, operation=operation, limit=100, poll=f"r-{token}")
+                _, lease = await backend.admit(stamped, 0.0)
                 assert lease is not None
                 await backend.release(lease, 0.0, cap_for=5.0)  # state
-                _, held = await backend.admit(attrs.evolve(admission, poll_key=None), 0.0)
+                _, held = await backend.admit(attrs.evolve(stamped, poll_key=None), 0.0)
                 assert held is not None  # a lease in flight
                 await backend.pause(token, operation, 0.0, 1.0)
                 await backend.lower_cap(token, operation, 0.0, 5.0)
@@ -190,6 +188,11 @@ async def test_a_failover_never_lets_a_third_call_in(
             await probe.close()
             await asleep
             await asyncio.to_thread(wait_until, taken_over, "the replica did not take over")
+            while fake.stats.in_flight[fake.token]:  # the two the replica never heard of
+                await asyncio.sleep(0.01)
+            # The others still wait out the recovery: a lease lifetime, 3.8 s here (waiters
+            # sleep until its end on the host's clock, so Redis TIME cannot be moved on).
+            assert not callers_done.done()
             await callers_done  # every caller ends, answered
         apis = [r.api for r in fake.requests]
     assert fake.stats.peak_in_flight[fake.token] <= 2

@@ -7,12 +7,13 @@ test says so, and every test runs in milliseconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import time
 from datetime import UTC, datetime
 
 import pytest
-from helpers import ask, stats_of
+from helpers import admission, ask, stats_of
 
 from wolkvox_async import QuotaExhausted, WaitTooLong
 from wolkvox_async.scheduler import (
@@ -43,18 +44,7 @@ def scheduler(clock: VirtualClock) -> Scheduler:
     return Scheduler(MemoryBackend(), clock)
 
 
-def adm(
-    token: str = "tA", *, limit: int | None = None, cap: int = 1, poll: str | None = None
-) -> Admission:
-    return Admission(
-        token=token,
-        operation="op",
-        limit=limit,
-        cap=cap,
-        lease_ttl=65.0,
-        poll_key=poll,
-        poll_interval=300.0,
-    )
+adm = functools.partial(admission, cap=1)
 
 
 async def settle() -> None:

@@ -30,16 +30,19 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import ConfigError, SchedulerUnavailable
 from . import _redis_connect
 from . import _redis_lua as lua
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
-from ._redis_connect import Topology, text, unreachable
+from ._redis_connect import Topology, reason, text, unreachable
 from ._redis_releases import Releases
 from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis, RedisCluster
 
 __all__ = ["RELEASE_CHANNEL", "RedisBackend"]
 
@@ -70,7 +73,7 @@ class RedisBackend:
 
     def __init__(
         self,
-        url: str | Any,
+        url: str | Redis | RedisCluster,
         *,
         prefix: str = "wolkvox",
         fallback: Backend | None = None,
@@ -186,9 +189,7 @@ class RedisBackend:
                 result = await step()
         except unreachable() as exc:
             if fallback is None:
-                raise SchedulerUnavailable(
-                    backend=self.where, reason=f"{type(exc).__name__}: {exc}"
-                ) from None
+                raise SchedulerUnavailable(backend=self.where, reason=reason(exc)) from None
             if not self._warned:
                 log.warning(
                     "Redis at %s unreachable; admitting with the local fallback", self.where
@@ -219,12 +220,12 @@ class RedisBackend:
             os.urandom(8).hex(),
             req.reserve,
             repr(req.reserve_fraction),
+            "1" if self.cluster else "0",
         ]
         keys = [leases, state, quota, self._stamp_key(req.operation, req.poll_key)]
         keys.append(self._epoch_key(req.operation))
         fallback = self.fallback
         fall = (lambda: fallback.admit(req, now)) if fallback is not None else None
-        args.append("1" if self.cluster else "0")
         if self.cluster:
             self.releases.join(self._channel(req.operation))
         reply = await self._guard(lambda: self._run("ADMIT", keys, args), fall)

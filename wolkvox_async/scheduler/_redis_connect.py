@@ -25,7 +25,7 @@ import attrs
 
 from .._errors import ConfigError
 
-__all__ = ["Target", "Topology", "adopt", "parse", "text", "unreachable"]
+__all__ = ["Target", "Topology", "adopt", "parse", "reason", "text", "unreachable"]
 
 _TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0}
 """A Redis that does not answer within these is unreachable: the caller gets
@@ -106,8 +106,6 @@ def parse(url: str) -> Target:
 
 def _single(url: str, base: str, query: dict[str, str], fallback: str | None) -> Target:
     parts = urlsplit(url)
-    if not parts.hostname and not parts.path.startswith("/"):
-        raise ConfigError(f"no host in {_safe(url)!r}")
     plain = parts._replace(query=urlencode(query)).geturl()
 
     def connect() -> tuple[Any, list[Any]]:
@@ -160,9 +158,14 @@ def _sentinel(
 
     def connect() -> tuple[Any, list[Any]]:
         from redis.asyncio import sentinel as module
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
+        # Each sentinel is asked once: redis-py's default retries with backoff made a
+        # call wait ~8 s when none answered; the next sentinel is the retry.
+        ask_once = {"retry": Retry(NoBackoff(), 0), **own, **tls, **_TIMEOUTS}
         make: Any = module.Sentinel  # untyped in redis-py
-        sentinel = make(hosts, sentinel_kwargs={**own, **tls, **_TIMEOUTS}, **tls, **_TIMEOUTS)
+        sentinel = make(hosts, sentinel_kwargs=ask_once, **tls, **_TIMEOUTS)
         client = sentinel.master_for(service, db=db, decode_responses=True, **auth, **options)
         return client, [client, *sentinel.sentinels]
 
@@ -217,6 +220,7 @@ def unreachable() -> tuple[type[BaseException], ...]:
         e.ConnectionError,
         e.TimeoutError,
         e.ClusterError,
+        e.RedisClusterException,
         e.TryAgainError,
         e.MasterDownError,
         e.ReadOnlyError,
@@ -225,5 +229,12 @@ def unreachable() -> tuple[type[BaseException], ...]:
     )
 
 
+def reason(exc: BaseException) -> str:
+    """What went wrong, in a line: redis-py appends the repr of every sentinel client
+    asked (a thousand characters) to "No master found"."""
+    return f"{type(exc).__name__}: {str(exc).split(' : <', 1)[0]}"
+
+
 def text(value: Any) -> Any:
+    """A reply part as text (a caller's client may not decode)."""
     return value.decode() if isinstance(value, bytes) else value
