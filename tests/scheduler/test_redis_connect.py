@@ -133,3 +133,14 @@ async def test_the_urls_password_is_used(fake: FakeWolkvox, tmp_path: Path) -> N
             assert (await wv.token_info()).token_use_today == 1
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:1", "redis+sentinel://127.0.0.1:1/s"])
+async def test_an_unreachable_cluster_or_sentinel_falls_back_when_asked(
+    fake: FakeWolkvox, url: str
+) -> None:
+    backend = RedisBackend(f"{url}?fallback=memory")
+    async with WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, backend=backend
+    ) as wv:
+        assert (await wv.token_info()).token_use_today == 1  # admitted by the local ledger
