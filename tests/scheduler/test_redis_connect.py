@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis_server import ClusterServers, RedisServer
+from redis_server import ClusterServers, RedisServer, running
 
 from wolkvox_async import ConfigError, WolkvoxClient
 from wolkvox_async.scheduler import RedisBackend, resolve_backend
@@ -123,16 +123,12 @@ async def test_a_plain_url_at_a_cluster_node_says_to_use_the_cluster_scheme(
 
 
 async def test_the_urls_password_is_used(fake: FakeWolkvox, tmp_path: Path) -> None:
-    server = RedisServer(tmp_path, args=["--requirepass", "s3cret"])
-    server.start()
-    try:
-        url = f"redis://:s3cret@127.0.0.1:{server.port}/0"
+    with running(RedisServer(tmp_path, args=["--requirepass", "s3cret"])) as server:
+        backend = RedisBackend(f"redis://:s3cret@127.0.0.1:{server.port}/0")
         async with WolkvoxClient(
-            server=fake.server, token=fake.token, base_url=fake.url, backend=RedisBackend(url)
+            server=fake.server, token=fake.token, base_url=fake.url, backend=backend
         ) as wv:
             assert (await wv.token_info()).token_use_today == 1
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:1", "redis+sentinel://127.0.0.1:1/s"])
