@@ -14,9 +14,9 @@ import copy
 import hashlib
 import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._config import ClientConfig
 from ._convert import structure_rows
@@ -52,6 +52,14 @@ from .scheduler import (
 __all__ = ["Caller"]
 
 log = logging.getLogger("wolkvox_async.client")
+
+
+class _Hooks(NamedTuple):
+    """What a bulk caller is told along one call (see :meth:`Caller.call`)."""
+
+    on_send: Callable[[float], None] | None
+    on_written: Callable[[], None] | None
+    on_answer: Callable[[bytes], Awaitable[None]] | None
 
 
 class Caller:
@@ -128,11 +136,14 @@ class Caller:
         *,
         on_send: Callable[[float], None] | None = None,
         on_written: Callable[[], None] | None = None,
+        on_answer: Callable[[bytes], Awaitable[None]] | None = None,
         corrects_quota: bool = False,
     ) -> tuple[RawRequest, Envelope]:
         """Send ``route``; ``on_send`` is told the time of each attempt as it leaves (the
         upload journal), ``on_written`` when its body is with the socket (a bulk load's
-        reader waits for that)."""
+        reader waits for that), ``on_answer`` the body of a 200 before it is parsed (a
+        download asks for its next part from the last row)."""
+        hooks = _Hooks(on_send, on_written, on_answer)
         config = self.config
         request = build_request(config.base_url, config.token, route, params, body)
         self.transport.ready()  # before admission: a session of another loop costs nothing
@@ -141,15 +152,13 @@ class Caller:
             digest = hashlib.sha256(f"{self.limits.token}|{request.url}".encode()).hexdigest()
             poll_key = f"p{digest[:24]}"
         if poll_key is None or config.poll_policy != "share":
-            return request, await self._attempts(
-                request, poll_key, corrects_quota, on_send, on_written
-            )
+            return request, await self._attempts(request, poll_key, corrects_quota, hooks)
         reads = self.scheduler.reads  # an identical read within the interval: its result
         shared = await reads.get(poll_key)
         if shared is not None:
             log.debug("%s: sharing the result of an identical read", route.name)
             return request, shared
-        attempts = self._attempts(request, poll_key, corrects_quota, on_send, on_written)
+        attempts = self._attempts(request, poll_key, corrects_quota, hooks)
         return request, await reads.run(poll_key, config.poll_interval, attempts)
 
     async def _attempts(
@@ -157,15 +166,14 @@ class Caller:
         request: RawRequest,
         poll_key: str | None,
         corrects_quota: bool,
-        on_send: Callable[[float], None] | None,
-        on_written: Callable[[], None] | None,
+        hooks: _Hooks,
     ) -> Envelope:
         attempt = 0
         while True:
             attempt += 1
             lease = await self._lease(poll_key, corrects_quota)
             try:
-                return await self._send(request, lease, attempt, on_send, on_written)
+                return await self._send(request, lease, attempt, hooks)
             except (ApiError, TransportError) as exc:
                 error: WolkvoxError = exc
             delay = retry_delay(self.retry, attempt, request.route, error)
@@ -217,20 +225,19 @@ class Caller:
         request: RawRequest,
         lease: Lease,
         attempt: int,
-        on_send: Callable[[float], None] | None,
-        on_written: Callable[[], None] | None,
+        hooks: _Hooks,
     ) -> Envelope:
         """Send on ``lease``, and release it with what happened."""
         config = self.config
         lease.sent_at = self.clock.time()
-        if on_send is not None:
-            on_send(lease.sent_at)
+        if hooks.on_send is not None:
+            hooks.on_send(lease.sent_at)
         outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
         said: Feedback | None = None
         try:
             try:
                 async with self.clock.timeout(config.timeout):
-                    response = await self.transport.send(request, on_written)
+                    response = await self.transport.send(request, hooks.on_written)
             except TimeoutError:
                 raise RequestTimeout(
                     method=request.method, url=request.url, reason="timeout", timeout=config.timeout
@@ -242,6 +249,8 @@ class Caller:
                 outcome = Outcome.FAILED  # the transport refused the answer (over max_answer_bytes)
                 raise
             outcome = Outcome.FAILED
+            if hooks.on_answer is not None and response.status == 200:
+                await hooks.on_answer(response.body)
             try:
                 envelope = parse_response(request, response)
             except ApiError as exc:

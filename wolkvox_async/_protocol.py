@@ -33,6 +33,7 @@ __all__ = [
     "encode_json",
     "encode_rows",
     "error_class",
+    "last_object",
     "parse_response",
 ]
 
@@ -233,6 +234,23 @@ def _decode_json(body: bytes) -> Any:
 
 
 _NOT_JSON: Final = object()
+
+
+def last_object(body: bytes) -> tuple[int, dict[str, Any]] | None:
+    """From a JSON answer not yet parsed: how many rows it holds at most (its opening
+    braces, the envelope's excluded) and its last flat object, which is the last row of a
+    report (``{"code":…,"data":[{…},…,{…}]}``). None when that object cannot be read
+    alone. Costs a few ms on a 60,000-row answer, against ~150 ms to parse it whole: a
+    download continues a window at the cap from it (bulk/_download.py)."""
+    start = body.rfind(b"{")
+    end = body.find(b"}", start)
+    if start <= 0 or end < 0:
+        return None
+    try:
+        row = json.loads(body[start : end + 1])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return (body.count(b"{") - 1, row) if isinstance(row, dict) else None
 
 
 def parse_response(request: RawRequest, response: RawResponse) -> Envelope:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
+from wolkvox_async._time import WOLKVOX_TZ
 from wolkvox_async.bulk._download import windows
 from wolkvox_async.testing import Attempt, FakeWolkvox, Fault, Knobs
 
@@ -274,7 +275,7 @@ async def test_a_window_is_asked_for_only_when_two_answers_are_not_held() -> Non
     delivered = 0
     cuts = windows(START, START + timedelta(days=200))
 
-    async def fetch(lo: datetime, hi: datetime) -> list[Any]:
+    async def fetch(lo: datetime, hi: datetime, _: Any) -> list[Any]:
         asked.append((cuts.index((lo, hi)), delivered))
         await asyncio.sleep(0)
         return [SimpleNamespace(date=lo, unread=None)] * 3
@@ -290,12 +291,48 @@ async def test_a_window_is_asked_for_only_when_two_answers_are_not_held() -> Non
     assert delivered == 3 * len(cuts)
 
 
+async def test_a_window_at_the_cap_is_continued_before_its_rows_are_made() -> None:
+    # The server reads the next part while the client makes this one's rows; still no more
+    # than two answers asked for and not yet delivered.
+    at = START.replace(tzinfo=WOLKVOX_TZ)
+    stored = [SimpleNamespace(date=at + timedelta(seconds=i), unread=None) for i in range(250)]
+    events: list[tuple[str, datetime]] = []
+    outstanding = peak = 0
+
+    async def fetch(lo: datetime, hi: datetime, _: Any) -> w.bulk.Deferred[Any]:
+        nonlocal outstanding, peak
+        events.append(("ask", lo))
+        outstanding += 1
+        peak = max(peak, outstanding)
+        await asyncio.sleep(0)
+        part = [row for row in stored if lo <= row.date.replace(tzinfo=None) <= hi][:100]
+
+        def make() -> list[Any]:
+            nonlocal outstanding
+            events.append(("make", lo))
+            outstanding -= 1
+            return part
+
+        return w.bulk.Deferred(count=len(part), last=lambda: part[-1], make=make)
+
+    download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
+        fetch, START, START + timedelta(days=1), cap=100, stamp=lambda row: row.date
+    )
+    rows = [row async for row in download]
+    assert [r.date for r in rows] == [r.date for r in stored]  # each once, in order
+    parts = [lo for kind, lo in events if kind == "ask"]
+    assert parts == [START, START + timedelta(seconds=99), START + timedelta(seconds=198)]
+    for made, after in itertools.pairwise(parts):
+        assert events.index(("ask", after)) < events.index(("make", made))
+    assert peak <= 2
+
+
 async def test_windows_read_past_a_failed_one_are_kept_and_not_read_again() -> None:
     cuts = windows(START, START + timedelta(days=120))  # 4 windows
     reads: list[int] = []
     failing = [1]  # the 2nd window fails once
 
-    async def fetch(lo: datetime, hi: datetime) -> list[Any]:
+    async def fetch(lo: datetime, hi: datetime, _: Any) -> list[Any]:
         window = cuts.index((lo, hi))
         reads.append(window)
         await asyncio.sleep(0)

@@ -1,5 +1,6 @@
 """Bulk work: uploads of any size with a resumable journal, downloads of any date span."""
 
+from ._download import Deferred as Deferred
 from ._download import DownloadError as DownloadError
 from ._download import DownloadProgress as DownloadProgress
 from ._download import WindowedDownload as WindowedDownload
@@ -18,6 +19,7 @@ __all__ = [
     "BulkMethods",
     "ChunkReport",
     "ChunkState",
+    "Deferred",
     "DownloadError",
     "DownloadProgress",
     "InsufficientQuota",

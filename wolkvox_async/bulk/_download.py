@@ -9,8 +9,10 @@ before its last second are kept and the window continues from that second; other
 is split in two. A one-second window still at the cap cannot be split further and raises
 :class:`DownloadError` rather than returning partial data. HTTP 404 is an empty window.
 
-Two windows are read at a time (the token's two slots) and rows are yielded in order as
-each window arrives; the answer being delivered and one more are all that is held. When
+Two requests are in flight at a time (the token's two slots) and rows are yielded in order
+as each window arrives; the answer being delivered and one more are all that is held. A
+window at the cap is continued from its last row as soon as its answer arrives, before its
+rows are made, so the server reads the next part while the client decodes this one. When
 a window fails, the ones read beside it are kept on the error (``windows_ahead``), so a
 continuation need not read them again within Wolkvox's 5 minutes.
 """
@@ -18,7 +20,7 @@ continuation need not read them again within Wolkvox's 5 minutes.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
@@ -32,7 +34,14 @@ from .._errors import BadRequest, ConfigError, WolkvoxError
 from .._time import to_wolkvox_time
 from .._validate import MAX_DATES
 
-__all__ = ["DownloadError", "DownloadProgress", "WindowRows", "WindowedDownload", "windows"]
+__all__ = [
+    "Deferred",
+    "DownloadError",
+    "DownloadProgress",
+    "WindowRows",
+    "WindowedDownload",
+    "windows",
+]
 
 T = TypeVar("T")
 MAX_ROWS: Final = 60_000
@@ -83,33 +92,77 @@ def _second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-_Answer = Sequence[T] | Callable[[], Sequence[T]] | None
-"""What a window's request gives: its rows, or a function making them (a download makes
-them in their turn), or None for a refusal to exceed the cap."""
+@attrs.frozen
+class Deferred(Generic[T]):
+    """A window's answer whose rows are made in their turn: its row count and its last row
+    (made alone) are enough to ask for the window's continuation before the rest is made."""
+
+    count: int
+    last: Callable[[], T]
+    make: Callable[[], Sequence[T]]
+
+
+_Answer = Sequence[T] | Deferred[T] | None
+"""What a window's request gives: its rows, or a Deferred making them, or None for a
+refusal to exceed the cap."""
+Early = Callable[[int, Callable[[], T]], bool]
+"""How a fetch tells, before its answer is parsed, how many rows it holds at most and how
+to make its last row alone (``fetch(lo, hi, early)``; a fetch may never call it). True
+when a request was started on that word: the fetch should let it leave (one turn of the
+loop) before parsing its answer."""
+Fetch = Callable[[datetime, datetime, Early[T]], Awaitable[_Answer[T]]]
 _IN_FLIGHT: Final = 2
-"""Windows asked for at once: Wolkvox's 5-minute rule is about reading the same data again
-(identical reads, §3.1); two windows of one download are different reads, and each still
-takes one of the token's two slots through the scheduler."""
+"""Answers in flight or held at once, the one being delivered included: Wolkvox's 5-minute
+rule is about reading the same data again (identical reads, §3.1); two windows of one
+download are different reads, and each still takes one of the token's two slots through
+the scheduler."""
+
+
+def _count(answer: _Answer[T]) -> int | None:
+    if answer is None:
+        return None
+    return answer.count if isinstance(answer, Deferred) else len(answer)
+
+
+def _made(answer: _Answer[T]) -> Sequence[T] | None:
+    return answer.make() if isinstance(answer, Deferred) else answer
+
+
+def _last(answer: Sequence[T] | Deferred[T]) -> T:
+    return answer.last() if isinstance(answer, Deferred) else answer[-1]
 
 
 class _Window(Generic[T]):
-    """One window of the download, and its request once started."""
+    """One window of the download, its request once started, and the window continuing
+    it (``next``) when its answer told early that it is at the cap."""
 
     def __init__(self, lo: datetime, hi: datetime, *, held: bool = False) -> None:
         self.lo, self.hi = lo, hi
         self.held = held
         self.task: asyncio.Task[_Answer[T]] | None = None
+        self.next: _Window[T] | None = None
 
-    def start(self, get: Callable[[datetime, datetime], Awaitable[_Answer[T]]]) -> None:
-        if self.task is None and not self.held:
-            self.task = asyncio.ensure_future(get(self.lo, self.hi))
+    def start(self, get: Callable[[_Window[T]], Awaitable[_Answer[T]]]) -> bool:
+        """Ask for the window's rows, unless asked already; say whether it was now."""
+        if self.task is not None or self.held:
+            return False
+        self.task = asyncio.ensure_future(get(self))
+        return True
 
-    async def result(self) -> Sequence[T] | None:
-        """The window's rows, made now from its answer (not as it arrived: the request
-        of the window after it leaves first)."""
+    @property
+    def answered(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    async def answer(self) -> _Answer[T]:
         assert self.task is not None
-        answer = await self.task
-        return answer() if callable(answer) else answer
+        return await self.task
+
+    async def drop(self, todo: deque[_Window[T]]) -> None:
+        """Take it out of ``todo`` and let its request end unread: asked for from a last
+        row that the rows, made, did not confirm (not cancelled, see _finished)."""
+        todo.remove(self)
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
 
     def cancel(self) -> None:
         if self.task is not None and not self.task.done():
@@ -128,7 +181,7 @@ async def _finished(
     kept = []
     for window in started:
         try:
-            rows = await window.result()
+            rows = _made(await window.answer())
         except (WolkvoxError, asyncio.CancelledError):
             continue
         if (window.lo, window.hi) in whole and rows is not None and len(rows) < cap:
@@ -158,7 +211,7 @@ class WindowedDownload(Generic[T]):
 
     def __init__(
         self,
-        fetch: Callable[[datetime, datetime], Awaitable[_Answer[T]]],
+        fetch: Fetch[T],
         start: datetime,
         end: datetime,
         *,
@@ -184,6 +237,10 @@ class WindowedDownload(Generic[T]):
         self.rows = 0
         self.windows_done = 0
         self.unread_rows = 0
+        self._guess_ahead = False
+        """Whether the last answer was under the cap (the first request goes alone)."""
+        self._todo: deque[_Window[T]] = deque()
+        self._awaited: _Window[T] | None = None
 
     @property
     def windows_total(self) -> int:
@@ -193,12 +250,14 @@ class WindowedDownload(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._rows()
 
-    async def _get(self, lo: datetime, hi: datetime) -> _Answer[T]:
+    async def _get(self, window: _Window[T]) -> _Answer[T]:
         """The window's answer (its rows, or what makes them), or None when the server
         refused to exceed its cap."""
         self.requests += 1
         try:
-            return await self._fetch(lo, hi)
+            return await self._fetch(
+                window.lo, window.hi, lambda most, last: self._early(window, most, last)
+            )
         except BadRequest as exc:
             if _CAP_REFUSAL.search(exc.message):
                 return None
@@ -223,27 +282,47 @@ class WindowedDownload(Generic[T]):
         if self._plan is not None:
             await self._plan(len(self._windows))
         whole = set(self._windows)
-        todo: deque[_Window[T]] = deque(
+        todo = self._todo = deque(
             _Window(lo, hi, held=(lo, hi) in self._held) for lo, hi in self._windows
         )
         try:
             while todo:
-                # Two windows in flight (the token's two slots), the next ones in order;
-                # the answer being delivered and one more are all that is held.
-                for window in itertools.islice(todo, _IN_FLIGHT):
-                    window.start(self._get)
+                self._ask(todo, delivering=0)
                 head = todo.popleft()
                 if head.held:
                     self._done(head.lo, head.hi, 0, held=True)
                     continue
+                self._awaited = head
                 try:
-                    rows = await head.result()
+                    answer = await head.answer()
                 except BaseException as exc:
                     if isinstance(exc, WolkvoxError):
                         exc.windows_ahead = await _finished(todo, whole, self._cap)
                     raise
+                finally:
+                    self._awaited = None
                 lo, hi = head.lo, head.hi
+                count = _count(answer)
+                # The next answer is guessed to be like this one: under the cap, the window
+                # after the next may be asked for too; at the cap, the next request is this
+                # window's continuation, asked for from its last row before its rows are
+                # made (or before it was parsed: _early), so the server works while we read.
+                at_cap = count is None or count >= self._cap
+                self._guess_ahead = not at_cap
+                ahead = head.next
+                if at_cap and ahead is None and answer:
+                    ahead = self._after(head, functools.partial(_last, answer))
+                if ahead is not None:
+                    todo.appendleft(ahead)
+                if self._ask(todo, delivering=1):
+                    # One turn of the loop: the request just started runs to its first
+                    # wait, which is its answer, its bytes on the socket (a free slot on
+                    # the memory backend; a shared backend may still be deciding).
+                    await asyncio.sleep(0)
+                rows = _made(answer)
                 if rows is not None and len(rows) < self._cap:
+                    if ahead is not None:  # told at the cap, yet it is not
+                        await ahead.drop(todo)
                     for row in self._counted(rows):
                         yield row
                     self._done(lo, hi, len(rows))
@@ -251,13 +330,17 @@ class WindowedDownload(Generic[T]):
                 # At the cap: the window may be cut short. Continue or split; never trust it.
                 stamps = self._stamps(rows) if rows else None
                 last = _second(to_wolkvox_time(stamps[-1])) if rows and stamps else None
+                if ahead is not None and (last is None or ahead.lo != last):
+                    await ahead.drop(todo)  # the rows are not sorted after all: split
+                    ahead = None
                 if rows and stamps and last is not None and last > lo:
                     cut = _second(stamps[-1])  # the last second, in the rows' own zone
                     kept = [row for row, at in zip(rows, stamps, strict=True) if at < cut]
                     for row in self._counted(kept):
                         yield row
                     self.rows += len(kept)
-                    todo.appendleft(_Window(last, hi))  # the last second's rows come again
+                    if ahead is None:
+                        todo.appendleft(_Window(last, hi))  # the last second's rows again
                     continue
                 if lo >= hi:
                     raise DownloadError(
@@ -270,6 +353,47 @@ class WindowedDownload(Generic[T]):
         finally:
             for window in todo:  # the caller stopped reading: nothing more is wanted
                 window.cancel()
+
+    def _ask(self, todo: deque[_Window[T]], *, delivering: int) -> bool:
+        """Start the next windows in order, so that at most two answers are in flight or
+        held, the one being delivered included. Past a window not yet answered, the next
+        is asked for only when the last answer was under the cap (then windows are likely
+        whole in one request; at the cap, the slot is kept for the continuation)."""
+        room, started = _IN_FLIGHT - delivering, False
+        for window in todo:
+            if room == 0:
+                break
+            if window.held:
+                continue
+            started |= window.start(self._get)
+            room -= 1
+            if not self._guess_ahead and not window.answered:
+                break
+        return started
+
+    def _early(self, window: _Window[T], most: int, last: Callable[[], T]) -> bool:
+        """A fetch's early word on its answer (``Early``): when the window awaited is at
+        the cap, ask for its continuation now, if that keeps two answers at most."""
+        if window is not self._awaited or most < self._cap or window.next is not None:
+            return False
+        if sum(1 for other in self._todo if other.task is not None) + 1 >= _IN_FLIGHT:
+            return False
+        window.next = self._after(window, last)
+        return window.next is not None and window.next.start(self._get)
+
+    def _after(self, window: _Window[T], last: Callable[[], T]) -> _Window[T] | None:
+        """The window from the last second of an answer at the cap, as its last row says,
+        or None when that row has no time or cannot be made (the rows then decide)."""
+        if self._stamp is None:
+            return None
+        try:
+            moment = self._stamp(last())
+        except Exception:  # made again with the rows, which raise it in full
+            return None
+        if moment is None or moment.tzinfo is None:
+            return None  # as _stamps: only rows with a zone are trusted with a time
+        at = _second(to_wolkvox_time(moment))
+        return _Window(at, window.hi) if at > window.lo else None
 
     def _counted(self, rows: Sequence[T]) -> Sequence[T]:
         """``rows``, counted into ``unread_rows`` where a value could not be read."""
