@@ -17,6 +17,7 @@ from wolkvox_async._protocol import (
     RawResponse,
     build_request,
     error_class,
+    last_object,
     parse_response,
 )
 from wolkvox_async.models import PhoneResult
@@ -271,3 +272,33 @@ def test_query_values_are_encoded_as_urlencode_with_quote_does(
             protocol._encoded(pairs)
         return
     assert protocol._encoded(pairs) == expected
+
+
+_FLAT = st.dictionaries(
+    st.sampled_from(["date", "conn_id", "result", "opt1"]),
+    st.one_of(st.text(max_size=8), st.integers(), st.none()),
+    min_size=1,
+)
+
+
+@given(rows=st.lists(_FLAT, min_size=1, max_size=20), compact=st.booleans())
+def test_the_last_row_is_read_from_the_raw_answer(
+    rows: list[dict[str, Any]], compact: bool
+) -> None:
+    # What a download continues from before the answer is parsed: never fewer rows than
+    # there are (an under-count would skip a window's continuation), and the last row.
+    separators = (",", ":") if compact else (", ", ": ")
+    body = json.dumps(
+        {"code": "200", "msg": "ok", "data": rows}, separators=separators, ensure_ascii=compact
+    )
+    found = last_object(body.encode())
+    if any("{" in str(v) or "}" in str(v) for v in rows[-1].values()):
+        return  # a brace inside the last row's text: None or another object, never raised
+    assert found is not None
+    most, last = found
+    assert most >= len(rows) and last == rows[-1]
+
+
+def test_an_answer_without_a_last_object_tells_nothing() -> None:
+    for body in (b"", b"[]", b'{"code":"200","data":[]}'[:-3], b"not json {", b"{}", b"[1, 2]"):
+        assert last_object(body) is None

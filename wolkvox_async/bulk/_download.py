@@ -296,6 +296,8 @@ class WindowedDownload(Generic[T]):
                 try:
                     answer = await head.answer()
                 except BaseException as exc:
+                    if head.next is not None:  # asked for on an early word: let it end too
+                        todo.appendleft(head.next)
                     if isinstance(exc, WolkvoxError):
                         exc.windows_ahead = await _finished(todo, whole, self._cap)
                     raise
@@ -321,11 +323,11 @@ class WindowedDownload(Generic[T]):
                     await asyncio.sleep(0)
                 rows = _made(answer)
                 if rows is not None and len(rows) < self._cap:
-                    if ahead is not None:  # told at the cap, yet it is not
-                        await ahead.drop(todo)
                     for row in self._counted(rows):
                         yield row
                     self._done(lo, hi, len(rows))
+                    if ahead is not None:  # told at the cap, yet it is not
+                        await ahead.drop(todo)
                     continue
                 # At the cap: the window may be cut short. Continue or split; never trust it.
                 stamps = self._stamps(rows) if rows else None
