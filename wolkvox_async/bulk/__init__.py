@@ -1,6 +1,5 @@
 """Bulk work: uploads of any size with a resumable journal, downloads of any date span."""
 
-from ._download import Deferred as Deferred
 from ._download import DownloadError as DownloadError
 from ._download import DownloadProgress as DownloadProgress
 from ._download import WindowedDownload as WindowedDownload
@@ -14,6 +13,7 @@ from ._outcomes import RowFailure as RowFailure
 from ._outcomes import StopReason as StopReason
 from ._outcomes import UploadProgress as UploadProgress
 from ._outcomes import UploadReport as UploadReport
+from ._windows import Deferred as Deferred
 
 __all__ = [
     "BulkMethods",

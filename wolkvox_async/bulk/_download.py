@@ -1,8 +1,7 @@
 """Windowed downloads: any date span of a report, through the 31-day and 60,000-row limits.
 
-The span is cut into windows of at most 31 calendar dates in Wolkvox time (wolkvox-api.md
-§3.1; the 1st 00:00:00 to the 31st 23:59:59, see ``_validate.MAX_DATES``), inclusive at
-both ends to the second, so consecutive windows neither overlap nor leave a gap. A window that
+The span is cut into windows of at most 31 calendar dates in Wolkvox time (``_windows``),
+inclusive at both ends to the second. A window that
 comes back with the cap (60,000 rows, or the server's refusal to exceed it) may be cut
 short, so it is never trusted as complete: when its rows come sorted by time, the rows
 before its last second are kept and the window continues from that second; otherwise it
@@ -24,15 +23,28 @@ import functools
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Final, Generic, TypeVar
 
 import attrs
 
-from .._errors import BadRequest, ConfigError, WolkvoxError
+from .._errors import BadRequest, WolkvoxError
 from .._time import to_wolkvox_time
-from .._validate import MAX_DATES
+from ._windows import (
+    SECOND,
+    Answer,
+    Deferred,
+    Fetch,
+    Window,
+    WindowRows,
+    count_of,
+    finished,
+    last_of,
+    made,
+    second,
+    windows,
+)
 
 __all__ = [
     "Deferred",
@@ -45,11 +57,16 @@ __all__ = [
 
 T = TypeVar("T")
 MAX_ROWS: Final = 60_000
-SECOND: Final = timedelta(seconds=1)
-_LAST_SECOND: Final = time(23, 59, 59)
 # A refusal to return more than the cap (undocumented; the simulator says "THE QUERY
 # EXCEEDS 60000 RECORDS"): any message naming 60,000 or "exceeds N records".
 _CAP_REFUSAL: Final = re.compile(r"60[.,]?000|exceeds?\s+\d[\d.,]*\s+records", re.IGNORECASE)
+
+
+_IN_FLIGHT: Final = 2
+"""Answers in flight or held at once, the one being delivered included: Wolkvox's 5-minute
+rule is about reading the same data again (identical reads, §3.1); two windows of one
+download are different reads, and each still takes one of the token's two slots through
+the scheduler."""
 
 
 class DownloadError(WolkvoxError):
@@ -69,137 +86,6 @@ class DownloadProgress:
     """Rows so far with a value that could not be read (delivered, that value None)."""
     held: bool = False
     """This window was one the caller holds (``held``): its rows go in now, in order."""
-
-
-def windows(
-    start: datetime, end: datetime, dates: int = MAX_DATES
-) -> list[tuple[datetime, datetime]]:
-    """Inclusive, second-aligned windows (naive, Wolkvox time) covering start..end, each
-    within ``dates`` calendar dates: from its start to 23:59:59 of its 31st date."""
-    lo, hi = _second(to_wolkvox_time(start)), _second(to_wolkvox_time(end))
-    if lo > hi:
-        raise ConfigError(f"start ({start.isoformat()}) is after end ({end.isoformat()})")
-    cuts = []
-    while lo <= hi:
-        last_date = lo.date() + timedelta(days=dates - 1)
-        top = min(hi, datetime.combine(last_date, _LAST_SECOND))
-        cuts.append((lo, top))
-        lo = top + SECOND
-    return cuts
-
-
-def _second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
-
-
-@attrs.frozen
-class Deferred(Generic[T]):
-    """A window's answer whose rows are made in their turn: its row count and its last row
-    (made alone) are enough to ask for the window's continuation before the rest is made."""
-
-    count: int
-    last: Callable[[], T]
-    make: Callable[[], Sequence[T]]
-
-
-_Answer = Sequence[T] | Deferred[T] | None
-"""What a window's request gives: its rows, or a Deferred making them, or None for a
-refusal to exceed the cap."""
-Early = Callable[[int, Callable[[], T]], bool]
-"""How a fetch tells, before its answer is parsed, how many rows it holds at most and how
-to make its last row alone (``fetch(lo, hi, early)``; a fetch may never call it). True
-when a request was started on that word: the fetch should let it leave (one turn of the
-loop) before parsing its answer."""
-Fetch = Callable[[datetime, datetime, Early[T]], Awaitable[_Answer[T]]]
-_IN_FLIGHT: Final = 2
-"""Answers in flight or held at once, the one being delivered included: Wolkvox's 5-minute
-rule is about reading the same data again (identical reads, §3.1); two windows of one
-download are different reads, and each still takes one of the token's two slots through
-the scheduler."""
-
-
-def _count(answer: _Answer[T]) -> int | None:
-    if answer is None:
-        return None
-    return answer.count if isinstance(answer, Deferred) else len(answer)
-
-
-def _made(answer: _Answer[T]) -> Sequence[T] | None:
-    return answer.make() if isinstance(answer, Deferred) else answer
-
-
-def _last(answer: Sequence[T] | Deferred[T]) -> T:
-    return answer.last() if isinstance(answer, Deferred) else answer[-1]
-
-
-class _Window(Generic[T]):
-    """One window of the download, its request once started, and the window continuing
-    it (``next``) when its answer told early that it is at the cap."""
-
-    def __init__(self, lo: datetime, hi: datetime, *, held: bool = False) -> None:
-        self.lo, self.hi = lo, hi
-        self.held = held
-        self.task: asyncio.Task[_Answer[T]] | None = None
-        self.next: _Window[T] | None = None
-
-    def start(self, get: Callable[[_Window[T]], Awaitable[_Answer[T]]]) -> bool:
-        """Ask for the window's rows, unless asked already; say whether it was now."""
-        if self.task is not None or self.held:
-            return False
-        self.task = asyncio.ensure_future(get(self))
-        return True
-
-    @property
-    def answered(self) -> bool:
-        return self.task is not None and self.task.done()
-
-    async def answer(self) -> _Answer[T]:
-        assert self.task is not None
-        return await self.task
-
-    async def drop(self, todo: deque[_Window[T]]) -> None:
-        """Take it out of ``todo`` and let its request end unread: asked for from a last
-        row that the rows, made, did not confirm (not cancelled, see _finished)."""
-        todo.remove(self)
-        if self.task is not None:
-            await asyncio.gather(self.task, return_exceptions=True)
-
-    def cancel(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-
-
-async def _finished(
-    todo: deque[_Window[T]], whole: set[tuple[datetime, datetime]], cap: int
-) -> tuple[WindowRows[T], ...]:
-    """The windows after a failed one that were already asked for, once answered (not
-    cancelled: an abandoned call holds its slot for a minute, and its answer, delivered by
-    no one, would cost the 5-minute wait to read again). Whole windows answered under the
-    cap are returned, for the caller to keep."""
-    started = [window for window in todo if window.task is not None]
-    await asyncio.gather(*(w.task for w in started if w.task), return_exceptions=True)
-    kept = []
-    for window in started:
-        try:
-            rows = _made(await window.answer())
-        except (WolkvoxError, asyncio.CancelledError):
-            continue
-        if (window.lo, window.hi) in whole and rows is not None and len(rows) < cap:
-            kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
-    todo.clear()
-    return tuple(kept)
-
-
-@attrs.frozen
-class WindowRows(Generic[T]):
-    """A window's rows read ahead of one that failed (``error.windows_ahead``). Keep them:
-    a continuation that names the window as ``held`` does not read it again (which
-    Wolkvox allows only 5 minutes after the first read), and reports it through its
-    progress callback in its turn, where the rows are written."""
-
-    start: datetime
-    end: datetime
-    rows: tuple[T, ...]
 
 
 class WindowedDownload(Generic[T]):
@@ -225,9 +111,7 @@ class WindowedDownload(Generic[T]):
         self._plan = plan
         """Checks the windows' need against the quota before the first request."""
         self._windows = windows(start, end)
-        self._held = {
-            (_second(to_wolkvox_time(lo)), _second(to_wolkvox_time(hi))) for lo, hi in held
-        }
+        self._held = {(second(to_wolkvox_time(lo)), second(to_wolkvox_time(hi))) for lo, hi in held}
         """Windows whose rows the caller already holds (``error.windows_ahead`` of a failed
         run): not read again, reported through ``progress`` in their turn (``held``)."""
         self._stamp = stamp
@@ -239,8 +123,8 @@ class WindowedDownload(Generic[T]):
         self.unread_rows = 0
         self._guess_ahead = False
         """Whether the last answer was under the cap (the first request goes alone)."""
-        self._todo: deque[_Window[T]] = deque()
-        self._awaited: _Window[T] | None = None
+        self._todo: deque[Window[T]] = deque()
+        self._awaited: Window[T] | None = None
 
     @property
     def windows_total(self) -> int:
@@ -250,7 +134,7 @@ class WindowedDownload(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._rows()
 
-    async def _get(self, window: _Window[T]) -> _Answer[T]:
+    async def _get(self, window: Window[T]) -> Answer[T]:
         """The window's answer (its rows, or what makes them), or None when the server
         refused to exceed its cap."""
         self.requests += 1
@@ -283,7 +167,7 @@ class WindowedDownload(Generic[T]):
             await self._plan(len(self._windows))
         whole = set(self._windows)
         todo = self._todo = deque(
-            _Window(lo, hi, held=(lo, hi) in self._held) for lo, hi in self._windows
+            Window(lo, hi, held=(lo, hi) in self._held) for lo, hi in self._windows
         )
         try:
             while todo:
@@ -299,12 +183,12 @@ class WindowedDownload(Generic[T]):
                     if head.next is not None:  # asked for on an early word: let it end too
                         todo.appendleft(head.next)
                     if isinstance(exc, WolkvoxError):
-                        exc.windows_ahead = await _finished(todo, whole, self._cap)
+                        exc.windows_ahead = await finished(todo, whole, self._cap)
                     raise
                 finally:
                     self._awaited = None
                 lo, hi = head.lo, head.hi
-                count = _count(answer)
+                count = count_of(answer)
                 # The next answer is guessed to be like this one: under the cap, the window
                 # after the next may be asked for too; at the cap, the next request is this
                 # window's continuation, asked for from its last row before its rows are
@@ -313,7 +197,7 @@ class WindowedDownload(Generic[T]):
                 self._guess_ahead = not at_cap
                 ahead = head.next
                 if at_cap and ahead is None and answer:
-                    ahead = self._after(head, functools.partial(_last, answer))
+                    ahead = self._after(head, functools.partial(last_of, answer))
                 if ahead is not None:
                     todo.appendleft(ahead)
                 if self._ask(todo, delivering=1):
@@ -321,7 +205,7 @@ class WindowedDownload(Generic[T]):
                     # wait, which is its answer, its bytes on the socket (a free slot on
                     # the memory backend; a shared backend may still be deciding).
                     await asyncio.sleep(0)
-                rows = _made(answer)
+                rows = made(answer)
                 if rows is not None and len(rows) < self._cap:
                     for row in self._counted(rows):
                         yield row
@@ -331,18 +215,18 @@ class WindowedDownload(Generic[T]):
                     continue
                 # At the cap: the window may be cut short. Continue or split; never trust it.
                 stamps = self._stamps(rows) if rows else None
-                last = _second(to_wolkvox_time(stamps[-1])) if rows and stamps else None
+                last = second(to_wolkvox_time(stamps[-1])) if rows and stamps else None
                 if ahead is not None and (last is None or ahead.lo != last):
                     await ahead.drop(todo)  # the rows are not sorted after all: split
                     ahead = None
                 if rows and stamps and last is not None and last > lo:
-                    cut = _second(stamps[-1])  # the last second, in the rows' own zone
+                    cut = second(stamps[-1])  # the last second, in the rows' own zone
                     kept = [row for row, at in zip(rows, stamps, strict=True) if at < cut]
                     for row in self._counted(kept):
                         yield row
                     self.rows += len(kept)
                     if ahead is None:
-                        todo.appendleft(_Window(last, hi))  # the last second's rows again
+                        todo.appendleft(Window(last, hi))  # the last second's rows again
                     continue
                 if lo >= hi:
                     raise DownloadError(
@@ -350,13 +234,13 @@ class WindowedDownload(Generic[T]):
                         "the report cannot be downloaded completely"
                     )
                 mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
-                todo.appendleft(_Window(mid + SECOND, hi))
-                todo.appendleft(_Window(lo, mid))
+                todo.appendleft(Window(mid + SECOND, hi))
+                todo.appendleft(Window(lo, mid))
         finally:
             for window in todo:  # the caller stopped reading: nothing more is wanted
                 window.cancel()
 
-    def _ask(self, todo: deque[_Window[T]], *, delivering: int) -> bool:
+    def _ask(self, todo: deque[Window[T]], *, delivering: int) -> bool:
         """Start the next windows in order, so that at most two answers are in flight or
         held, the one being delivered included. Past a window not yet answered, the next
         is asked for only when the last answer was under the cap (then windows are likely
@@ -373,7 +257,7 @@ class WindowedDownload(Generic[T]):
                 break
         return started
 
-    def _early(self, window: _Window[T], most: int, last: Callable[[], T]) -> bool:
+    def _early(self, window: Window[T], most: int, last: Callable[[], T]) -> bool:
         """A fetch's early word on its answer (``Early``): when the window awaited is at
         the cap, ask for its continuation now, if that keeps two answers at most."""
         if window is not self._awaited or most < self._cap or window.next is not None:
@@ -383,7 +267,7 @@ class WindowedDownload(Generic[T]):
         window.next = self._after(window, last)
         return window.next is not None and window.next.start(self._get)
 
-    def _after(self, window: _Window[T], last: Callable[[], T]) -> _Window[T] | None:
+    def _after(self, window: Window[T], last: Callable[[], T]) -> Window[T] | None:
         """The window from the last second of an answer at the cap, as its last row says,
         or None when that row has no time or cannot be made (the rows then decide)."""
         if self._stamp is None:
@@ -394,8 +278,8 @@ class WindowedDownload(Generic[T]):
             return None
         if moment is None or moment.tzinfo is None:
             return None  # as _stamps: only rows with a zone are trusted with a time
-        at = _second(to_wolkvox_time(moment))
-        return _Window(at, window.hi) if at > window.lo else None
+        at = second(to_wolkvox_time(moment))
+        return Window(at, window.hi) if at > window.lo else None
 
     def _counted(self, rows: Sequence[T]) -> Sequence[T]:
         """``rows``, counted into ``unread_rows`` where a value could not be read."""

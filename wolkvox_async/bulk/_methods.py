@@ -18,9 +18,10 @@ from .._protocol import last_object
 from .._report_methods import DETAIL, REPORTS, ReportMethods
 from ..models import CampaignType, PhoneResult
 from ..scheduler import Priority
-from ._download import MAX_ROWS, Deferred, DownloadProgress, Early, WindowedDownload
+from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
 from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
+from ._windows import Deferred, Early
 
 __all__ = ["BulkMethods"]
 
