@@ -10,9 +10,10 @@ divided by.
 Peers, written the way users write them: a sequential loop posting 100-record batches (as
 public scripts do; timed on its first 20,000 records, since its rate is flat and a million
 would take hours at 200 ms), a sequential loop of 10,000-record chunks, Semaphore(2) +
-gather over 10,000-record chunks, and aiolimiter tuned to 2 / L calls per second. The last
-row is a reference, not a peer: two raw aiohttp workers posting bodies JSON-encoded before
-the clock starts — what the HTTP stack itself allows on this machine, with no checks.
+gather over 10,000-record chunks, and aiolimiter tuned to 2 / L calls per second. The
+reference is not a peer: two raw aiohttp workers posting bodies JSON-encoded before the
+clock starts — what the HTTP stack itself allows on this machine, with no checks. It runs
+right beside ours (before it in odd runs, after it in even ones), the peers after both.
 
     python benchmarks/upload_throughput.py --records 1000000 --latency-ms 20 50 200
 
@@ -167,13 +168,17 @@ async def measure(records: int, latency_ms: float, run: int) -> list[dict[str, A
     rows = [lead(i) for i in range(records)]
     bound = 2 * 10_000 / (latency_ms / 1000)
     sends: dict[str, list[float]] = {"wolkvox-async": [], REFERENCE: []}
-    contenders: list[tuple[str, Loader, int]] = [
+    pair: list[tuple[str, Loader, int]] = [
         ("wolkvox-async", ours(sends["wolkvox-async"]), records),
+        (REFERENCE, prepared(rows, sends[REFERENCE]), records),
+    ]
+    # Ours and the reference side by side, first one then the other by turns (the machine
+    # drifts over the seconds the peers take, and the first load of a run ran slower).
+    contenders = (pair if run % 2 == 0 else pair[::-1]) + [
         ("sequential, 100 per call", sequential(100), min(records, SAMPLE)),
         ("sequential, 10,000 per call", sequential(10_000), records),
         ("Semaphore(2) + gather", gathered(lambda _: asyncio.Semaphore(2)), records),
         ("aiolimiter 2/L", gathered(_limiter), records),
-        (REFERENCE, prepared(rows, sends[REFERENCE]), records),
     ]
     results = []
     for name, loader, count in contenders:
@@ -212,7 +217,8 @@ async def measure(records: int, latency_ms: float, run: int) -> list[dict[str, A
         if name in sends:
             row["pre_send_ms"] = _pre_send_ms(sends[name], [t[0] for t in timeline])
         results.append(row)
-    ours_row, reference = results[0], results[-1]
+    by_name = {row["contender"]: row for row in results}
+    ours_row, reference = by_name["wolkvox-async"], by_name[REFERENCE]
     ours_row["ratio_to_reference"] = round(
         ours_row["records_per_s"] / reference["records_per_s"], 3
     )
