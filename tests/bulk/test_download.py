@@ -394,6 +394,38 @@ async def test_an_answer_told_at_the_cap_that_is_not_drops_the_continuation() ->
     assert download.requests == 2 and download.windows_done == 1
 
 
+async def test_a_continuation_asked_for_early_ends_with_the_window_that_failed() -> None:
+    # The answer told it was at the cap, then failed to parse: the continuation already
+    # asked for is awaited with it (not left running, unread), and is not kept.
+    at = START.replace(tzinfo=WOLKVOX_TZ)
+    stored = [SimpleNamespace(date=at + timedelta(seconds=i), unread=None) for i in range(250)]
+    ended: list[datetime] = []
+
+    async def fetch(lo: datetime, hi: datetime, early: Any) -> w.bulk.Deferred[Any]:
+        part = [row for row in stored if lo <= row.date.replace(tzinfo=None) <= hi][:100]
+        try:
+            if lo == START:
+                assert early(len(part), lambda: part[-1])
+                await asyncio.sleep(0)
+                raise w.ResponseDecodeError(
+                    method="GET", url="u", http_status=200, body_code=200, message="bad"
+                )
+            for _ in range(5):  # still in flight when the first one fails
+                await asyncio.sleep(0)
+            return w.bulk.Deferred(count=len(part), last=lambda: part[-1], make=lambda: part)
+        finally:
+            ended.append(lo)
+
+    download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
+        fetch, START, START + timedelta(days=1), cap=100, stamp=lambda row: row.date
+    )
+    with pytest.raises(w.ResponseDecodeError) as failed:
+        async for _ in download:
+            pass
+    assert ended == [START, START + timedelta(seconds=99)]  # both done when it raised
+    assert failed.value.windows_ahead == ()
+
+
 async def test_windows_read_past_a_failed_one_are_kept_and_not_read_again() -> None:
     cuts = windows(START, START + timedelta(days=120))  # 4 windows
     reads: list[int] = []
