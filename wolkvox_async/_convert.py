@@ -319,8 +319,11 @@ def structure_rows(
         raise decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
     hook = converter.get_structure_hook(cls)  # once: a report is up to 60,000 rows
     try:
-        with _collector_paused(len(data)):
+        if len(data) < _LARGE:  # an interactive answer: no context manager on its path
             rows = tuple([hook(row, cls) for row in data])
+        else:
+            with _collector_paused():
+                rows = tuple([hook(row, cls) for row in data])
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError):
         # The row that failed, and why, as structure() tells it.
         rows = tuple([structure(request, envelope, row, cls, converter) for row in data])
@@ -328,12 +331,16 @@ def structure_rows(
     return rows
 
 
+_LARGE: Final = 1_000
+"""Rows from which an answer's rows are made with the collector paused."""
+
+
 @contextlib.contextmanager
-def _collector_paused(rows: int) -> Iterator[None]:
+def _collector_paused() -> Iterator[None]:
     """No collection while a large answer's rows are made: they hold no reference cycles,
     and each collection the allocations set off would walk the rows made so far (15% of
     the CPU of a 60,000-row answer, benchmarks/row_decoding.py)."""
-    if rows < 1_000 or not gc.isenabled():
+    if not gc.isenabled():
         yield
         return
     gc.disable()
