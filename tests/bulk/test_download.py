@@ -353,13 +353,19 @@ def _told_early(
     return fetch
 
 
-async def test_a_window_at_the_cap_is_continued_before_its_answer_is_parsed() -> None:
+async def _read_told_early(
+    stored_rows: int, *, most: int | None = None
+) -> tuple[list[tuple[str, datetime]], w.bulk.WindowedDownload[Any]]:
+    """A day of ``stored_rows`` rows, one a second, read with a cap of 100 through
+    :func:`_told_early`: every row once and in order; (the fetch's events, the download)."""
     at = START.replace(tzinfo=WOLKVOX_TZ)
-    stored = [SimpleNamespace(date=at + timedelta(seconds=i), unread=None) for i in range(250)]
+    stored = [
+        SimpleNamespace(date=at + timedelta(seconds=i), unread=None) for i in range(stored_rows)
+    ]
     events: list[tuple[str, datetime]] = []
     rows: list[Any] = []
     download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
-        _told_early(stored, events, rows),
+        _told_early(stored, events, rows, most=most),
         START,
         START + timedelta(days=1),
         cap=100,
@@ -368,6 +374,11 @@ async def test_a_window_at_the_cap_is_continued_before_its_answer_is_parsed() ->
     async for row in download:
         rows.append(row)
     assert [r.date for r in rows] == [r.date for r in stored]
+    return events, download
+
+
+async def test_a_window_at_the_cap_is_continued_before_its_answer_is_parsed() -> None:
+    events, download = await _read_told_early(250)
     parts = [lo for kind, lo in events if kind == "ask"]
     assert len(parts) == download.requests == 3
     for told, after in itertools.pairwise(parts):
@@ -377,20 +388,7 @@ async def test_a_window_at_the_cap_is_continued_before_its_answer_is_parsed() ->
 async def test_an_answer_told_at_the_cap_that_is_not_drops_the_continuation() -> None:
     # The raw body over-counts rows when values hold braces: the continuation asked for on
     # that word is let end and dropped, and no row comes twice.
-    at = START.replace(tzinfo=WOLKVOX_TZ)
-    stored = [SimpleNamespace(date=at + timedelta(seconds=i), unread=None) for i in range(60)]
-    events: list[tuple[str, datetime]] = []
-    rows: list[Any] = []
-    download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
-        _told_early(stored, events, rows, most=100),
-        START,
-        START + timedelta(days=1),
-        cap=100,
-        stamp=lambda row: row.date,
-    )
-    async for row in download:
-        rows.append(row)
-    assert [r.date for r in rows] == [r.date for r in stored]
+    _, download = await _read_told_early(60, most=100)
     assert download.requests == 2 and download.windows_done == 1
 
 
