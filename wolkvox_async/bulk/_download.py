@@ -1,12 +1,12 @@
 """Windowed downloads: any date span of a report, through the 31-day and 60,000-row limits.
 
 The span is cut into windows of at most 31 calendar dates in Wolkvox time (``_windows``),
-inclusive at both ends to the second. A window that
-comes back with the cap (60,000 rows, or the server's refusal to exceed it) may be cut
-short, so it is never trusted as complete: when its rows come sorted by time, the rows
-before its last second are kept and the window continues from that second; otherwise it
-is split in two. A one-second window still at the cap cannot be split further and raises
-:class:`DownloadError` rather than returning partial data. HTTP 404 is an empty window.
+inclusive at both ends to the second. A window that comes back with the cap (60,000 rows,
+or the server's refusal to exceed it) may be cut short, so it is never trusted as
+complete: when its rows come sorted by time, the rows before its last second are kept and
+the window continues from that second; otherwise it is split in two. A one-second window
+still at the cap cannot be split further and raises :class:`DownloadError` rather than
+returning partial data. HTTP 404 is an empty window.
 
 Two requests are in flight at a time (the token's two slots) and rows are yielded in order
 as each window arrives; the answer being delivered and one more are all that is held. A
