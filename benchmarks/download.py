@@ -31,7 +31,7 @@ import orjson
 from _common import TOKEN, Noted, Simulator, publish, save, summarize
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async.bulk._download import windows
+from wolkvox_async.bulk._windows import windows
 from wolkvox_async.scheduler import MemoryBackend
 
 START = datetime(2026, 6, 1)

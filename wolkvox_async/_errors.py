@@ -40,7 +40,7 @@ import attrs
 
 if TYPE_CHECKING:
     from .bulk import UploadReport
-    from .bulk._download import WindowRows
+    from .bulk._windows import WindowRows
 
 __all__ = [
     "ApiError",

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
 from wolkvox_async._time import WOLKVOX_TZ
-from wolkvox_async.bulk._download import windows
+from wolkvox_async.bulk._windows import windows
 from wolkvox_async.testing import Attempt, FakeWolkvox, Fault, Knobs
 
 START = datetime(2026, 7, 1)

@@ -3,7 +3,6 @@
 from ._download import DownloadError as DownloadError
 from ._download import DownloadProgress as DownloadProgress
 from ._download import WindowedDownload as WindowedDownload
-from ._download import WindowRows as WindowRows
 from ._journal import ChunkState as ChunkState
 from ._methods import BulkMethods as BulkMethods
 from ._outcomes import ChunkReport as ChunkReport
@@ -14,6 +13,7 @@ from ._outcomes import StopReason as StopReason
 from ._outcomes import UploadProgress as UploadProgress
 from ._outcomes import UploadReport as UploadReport
 from ._windows import Deferred as Deferred
+from ._windows import WindowRows as WindowRows
 
 __all__ = [
     "BulkMethods",

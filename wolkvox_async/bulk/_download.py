@@ -34,10 +34,8 @@ from .._time import to_wolkvox_time
 from ._windows import (
     SECOND,
     Answer,
-    Deferred,
     Fetch,
     Window,
-    WindowRows,
     count_of,
     finished,
     last_of,
@@ -46,14 +44,7 @@ from ._windows import (
     windows,
 )
 
-__all__ = [
-    "Deferred",
-    "DownloadError",
-    "DownloadProgress",
-    "WindowRows",
-    "WindowedDownload",
-    "windows",
-]
+__all__ = ["MAX_ROWS", "DownloadError", "DownloadProgress", "WindowedDownload"]
 
 T = TypeVar("T")
 MAX_ROWS: Final = 60_000
