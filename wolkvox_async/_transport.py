@@ -145,17 +145,10 @@ class AiohttpTransport:
                 data=None if request.body is None else _Body(request.body, written),
                 allow_redirects=False,
             ) as resp:
-                limit = self._max_body
-                if (resp.content_length or 0) > limit:
-                    raise self._too_big(request, resp.status, limit)
-                chunks, size = [], 0
-                async for chunk in resp.content.iter_any():
-                    size += len(chunk)
-                    if size > limit:
-                        raise self._too_big(request, resp.status, limit)
-                    chunks.append(chunk)
                 result = RawResponse(
-                    status=resp.status, content_type=resp.content_type, body=b"".join(chunks)
+                    status=resp.status,
+                    content_type=resp.content_type,
+                    body=await self._body(request, resp),
                 )
         except aiohttp.ClientConnectorError as exc:
             # Nothing reached the server: refused, DNS, TLS handshake.
@@ -171,6 +164,26 @@ class AiohttpTransport:
             (time.perf_counter() - started) * 1000,
         )
         return result
+
+    async def _body(self, request: RawRequest, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole answer, never more than ``max_body`` bytes of it held."""
+        limit = self._max_body
+        length = resp.content_length
+        if length is not None and length > limit:
+            raise self._too_big(request, resp.status, limit)
+        if length is not None and "Content-Encoding" not in resp.headers:
+            # Its length is known and within the limit: read at once, not through the
+            # async iterator below (2-7 % of an interactive call's client CPU).
+            return await resp.read()
+        # Compressed (inflated as read, to any size) or of unknown length: counted piece by
+        # piece.
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_big(request, resp.status, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     @staticmethod
     def _failed(request: RawRequest, exc: Exception, *, sent: bool) -> TransportError:
