@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
 from wolkvox_async._time import WOLKVOX_TZ
+from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.bulk._windows import windows
 from wolkvox_async.testing import Attempt, FakeWolkvox, Fault, Knobs
 
 START = datetime(2026, 7, 1)
 
 
-def client_for(fake: FakeWolkvox) -> WolkvoxClient:
-    return WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url, strict=True)
+def client_for(fake: FakeWolkvox, **kw: Any) -> WolkvoxClient:
+    return WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url, strict=True, **kw)
 
 
 def burst(camp: Any, at: datetime, count: int, prefix: str) -> None:
@@ -115,6 +116,29 @@ async def test_a_dense_day_continues_from_its_last_second() -> None:
             rows = [row.conn_id async for row in download]
     assert sorted(rows) == sorted(a.conn_id for a in attempts)  # every row, none twice
     assert download.requests <= 1.1 * (2 + 1_000 / 100)  # ~one request per cap, plus windows
+
+
+async def test_a_capped_windows_next_part_is_asked_for_before_its_rows_are_delivered() -> None:
+    # As a user reads it, through the client and the simulator: when the first row of a
+    # part at the cap reaches the caller, the request for the next part has already left,
+    # so the server works while the caller reads (before, it left after the rows).
+    class Counted(AiohttpTransport):
+        sent = 0
+
+        async def send(self, request: Any, written: Any = None) -> Any:
+            Counted.sent += 1
+            return await super().send(request, written)
+
+    async with FakeWolkvox(knobs=Knobs(download_cap=100)) as fake:
+        camp = fake.create_campaign()
+        attempts = fake.add_call_results(camp.id, START, START + timedelta(days=1), 350, seed=3)
+        async with client_for(fake, transport=Counted()) as wv:
+            download = wv.iter_phone_results(camp.id, START, START + timedelta(days=2), cap=100)
+            seen: list[tuple[str | None, int]] = [(r.conn_id, Counted.sent) async for r in download]
+    assert sorted(c for c, _ in seen) == sorted(a.conn_id for a in attempts)
+    assert download.requests == Counted.sent == 4  # 350 rows: three parts at the cap, one under
+    first_part = [sent for _, sent in seen[:90]]
+    assert min(first_part) >= 2, first_part[:3]
 
 
 async def test_a_refused_cap_splits_the_window() -> None:

@@ -534,6 +534,24 @@ def test_export_never_destroys_a_file_and_resumes_where_it_stopped(
     assert wolkvox(env, *args, "--resume").exit_code == 2  # nothing to resume
 
 
+@pytest.mark.slow
+def test_export_of_a_day_above_the_cap_writes_every_row_once(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    # The real 60,000-row cap: the capped window is continued from its last row (asked for
+    # before the answer is parsed), and the file holds every row once.
+    camp = served.create_campaign()
+    day = datetime(2026, 5, 3)
+    served.add_call_results(camp.id, day, day + timedelta(hours=20), 65_000, seed=9)
+    target = tmp_path / "day.csv"
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-05-20"]
+    done = wolkvox(env, *args, "-o", str(target))
+    assert done.exit_code == 0, done.output
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == 65_000 == len({r["conn_id"] for r in rows})
+    assert sum(1 for r in served.requests if r.api == "campaign_3") == 2
+
+
 def test_input_the_upload_reads_gets_clear_errors(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path
 ) -> None:

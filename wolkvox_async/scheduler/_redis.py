@@ -99,6 +99,7 @@ class RedisBackend:
         """Added to Redis TIME; zero except in tests that move time by hand."""
         self._links: dict[asyncio.AbstractEventLoop, tuple[Any, list[Any], dict[str, Any]]] = {}
         self.releases = Releases(lambda: self._client()[0], RELEASE_CHANNEL, cluster=self.cluster)
+        self._bases: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lease_prefix = f"r{os.getpid()}-{os.urandom(3).hex()}-"
         self._warned = False
@@ -127,8 +128,13 @@ class RedisBackend:
         return link[0], link[2]
 
     def _base(self, operation: str) -> str:
-        """The operation's keys share this prefix and its hash tag: one slot on a Cluster."""
-        return f"{self.prefix}:{{op{hashlib.sha256(operation.encode()).hexdigest()[:16]}}}"
+        """The operation's keys share this prefix and its hash tag: one slot on a Cluster.
+        Hashed once per operation (an admission names four of its keys)."""
+        base = self._bases.get(operation)
+        if base is None:
+            digest = hashlib.sha256(operation.encode()).hexdigest()[:16]
+            base = self._bases[operation] = f"{self.prefix}:{{op{digest}}}"
+        return base
 
     def _keys(self, operation: str, token: str) -> tuple[str, str, str]:
         base = self._base(operation)
