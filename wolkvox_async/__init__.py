@@ -28,6 +28,7 @@ from ._errors import WaitTooLong as WaitTooLong
 from ._errors import WolkvoxError as WolkvoxError
 from ._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
 from ._time import WOLKVOX_TZ as WOLKVOX_TZ
+from ._version import __version__ as __version__
 from .bulk import DownloadError as DownloadError
 from .bulk import InsufficientQuota as InsufficientQuota
 from .bulk import ReconcileError as ReconcileError
@@ -43,8 +44,6 @@ from .scheduler import MemoryBackend as MemoryBackend
 from .scheduler import Priority as Priority
 from .scheduler import SchedulerStats as SchedulerStats
 from .scheduler import SQLiteBackend as SQLiteBackend
-
-__version__ = "0.1.0"
 
 __all__ = [
     "MAX_RECORDS_PER_UPLOAD",

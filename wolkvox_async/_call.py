@@ -16,7 +16,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._config import ClientConfig
 from ._convert import structure_rows
@@ -49,6 +49,9 @@ from .scheduler import (
     token_key,
 )
 
+if TYPE_CHECKING:
+    from .otel import CallTrace, Telemetry
+
 __all__ = ["Caller"]
 
 log = logging.getLogger("wolkvox_async.client")
@@ -60,6 +63,7 @@ class _Hooks(NamedTuple):
     on_send: Callable[[float], None] | None
     on_written: Callable[[], None] | None
     on_answer: Callable[[bytes], Awaitable[None]] | None
+    trace: CallTrace | None
 
 
 class Caller:
@@ -73,8 +77,10 @@ class Caller:
         backend: Backend,
         clock: Clock,
         priority: Priority,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.config = config
+        self.telemetry = telemetry
         self.transport = transport
         self.backend = backend
         self.clock = clock
@@ -143,7 +149,22 @@ class Caller:
         upload journal), ``on_written`` when its body is with the socket (a bulk load's
         reader waits for that), ``on_answer`` the body of a 200 before it is parsed (a
         download asks for its next part from the last row)."""
-        hooks = _Hooks(on_send, on_written, on_answer)
+        telemetry = self.telemetry
+        if telemetry is None:
+            hooks = _Hooks(on_send, on_written, on_answer, None)
+            return await self._call(route, params, body, hooks, corrects_quota)
+        async with telemetry.call(self, route, params) as trace:
+            hooks = _Hooks(on_send, on_written, on_answer, trace)
+            return await self._call(route, params, body, hooks, corrects_quota)
+
+    async def _call(
+        self,
+        route: Route,
+        params: Mapping[str, str | None] | None,
+        body: Any,
+        hooks: _Hooks,
+        corrects_quota: bool,
+    ) -> tuple[RawRequest, Envelope]:
         config = self.config
         request = build_request(config.base_url, config.token, route, params, body)
         self.transport.ready()  # before admission: a session of another loop costs nothing
@@ -171,14 +192,23 @@ class Caller:
         attempt = 0
         while True:
             attempt += 1
-            lease = await self._lease(poll_key, corrects_quota)
+            trace = hooks.trace
+            if trace is None:
+                lease = await self._lease(poll_key, corrects_quota)
+            else:
+                with trace.waiting():
+                    lease = await self._lease(poll_key, corrects_quota)
             try:
                 return await self._send(request, lease, attempt, hooks)
             except (ApiError, TransportError) as exc:
                 error: WolkvoxError = exc
             delay = retry_delay(self.retry, attempt, request.route, error)
+            if trace is not None:
+                trace.failed(error)
             if delay is None:
                 raise error
+            if trace is not None:
+                trace.retry(error, delay)
             self.scheduler.count_retry(self.limits.token, type(error).__name__)
             log.debug(
                 "%s: %s, retry %d/%d in %.2f s",
@@ -237,7 +267,12 @@ class Caller:
         try:
             try:
                 async with self.clock.timeout(config.timeout):
-                    response = await self.transport.send(request, hooks.on_written)
+                    if hooks.trace is None:
+                        response = await self.transport.send(request, hooks.on_written)
+                    else:
+                        with hooks.trace.sending():
+                            response = await self.transport.send(request, hooks.on_written)
+                        hooks.trace.answered(response.status)
             except TimeoutError:
                 raise RequestTimeout(
                     method=request.method, url=request.url, reason="timeout", timeout=config.timeout

@@ -21,6 +21,7 @@ from ._config import (
     reserve_of,
 )
 from ._convert import CONVERTER, STRICT_CONVERTER, structure, structure_rows
+from ._errors import ConfigError, shown
 from ._routes import Route
 from ._transport import AiohttpTransport, Transport
 from .models import ActionResult
@@ -33,6 +34,7 @@ from .scheduler import (
 )
 
 if TYPE_CHECKING:
+    from .otel import Telemetry
     from .scheduler._backend import BackendSpec
 
 __all__ = ["ClientCore"]
@@ -70,6 +72,7 @@ class ClientCore:
         verify_ssl: bool = True,
         clock: Clock | None = None,
         transport: Transport | None = None,
+        telemetry: bool | Telemetry = False,
     ) -> None:
         """Create a client; no connection is made until the first call.
 
@@ -113,6 +116,9 @@ class ClientCore:
             verify_ssl: TLS verification; False warns.
             clock: Time source (tests inject a VirtualClock).
             transport: A custom transport (the default uses aiohttp).
+            telemetry: OpenTelemetry spans and metrics (the ``otel`` extra): True for the
+                global providers, or a :class:`wolkvox_async.otel.Telemetry`. Off by
+                default; off, nothing of OpenTelemetry is imported.
 
         Raises:
             ConfigError: an argument is invalid; the message names it.
@@ -152,6 +158,7 @@ class ClientCore:
             backend=resolve_backend(backend),
             clock=clock or SYSTEM_CLOCK,
             priority=Priority(priority),
+            telemetry=_telemetry(telemetry),
         )
 
     @property
@@ -242,3 +249,20 @@ class ClientCore:
     ) -> ActionResult:
         _, envelope = await self._caller.call(route, params, body)
         return ActionResult(message=envelope.message)
+
+
+def _telemetry(spec: object) -> Telemetry | None:
+    """The client's telemetry; the otel module is imported only when it is asked for."""
+    if spec is False:
+        return None
+    try:
+        from .otel import Telemetry
+    except ImportError:
+        raise ConfigError(
+            "telemetry needs OpenTelemetry: pip install 'wolkvox-async[otel]'"
+        ) from None
+    if spec is True:
+        return Telemetry()
+    if isinstance(spec, Telemetry):
+        return spec
+    raise ConfigError(f"telemetry must be True, False or a Telemetry, got {shown(spec)}")

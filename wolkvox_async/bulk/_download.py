@@ -22,15 +22,19 @@ import asyncio
 import functools
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import attrs
 
 from .._errors import BadRequest, WolkvoxError
 from .._time import to_wolkvox_time
+
+if TYPE_CHECKING:
+    from ..otel import Job
+
 from ._windows import (
     SECOND,
     Answer,
@@ -97,8 +101,11 @@ class WindowedDownload(Generic[T]):
         progress: Callable[[DownloadProgress], object] | None = None,
         plan: Callable[[int], Awaitable[object]] | None = None,
         held: Collection[tuple[datetime, datetime]] = (),
+        job: Job | None = None,
     ) -> None:
         self._fetch = fetch
+        self._job = job
+        """The download's span (the client's telemetry), with an event per window."""
         self._plan = plan
         """Checks the windows' need against the quota before the first request."""
         self._windows = windows(start, end)
@@ -123,7 +130,7 @@ class WindowedDownload(Generic[T]):
         return len(self._windows)
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return self._rows()
+        return self._rows() if self._job is None else self._traced(self._job)
 
     async def _get(self, window: Window[T]) -> Answer[T]:
         """The window's answer (its rows, or what makes them), or None when the server
@@ -153,7 +160,24 @@ class WindowedDownload(Generic[T]):
         moments: list[datetime] = stamps  # type: ignore[assignment]
         return moments if all(a <= b for a, b in pairwise(moments)) else None
 
-    async def _rows(self) -> AsyncIterator[T]:
+    async def _traced(self, job: Job) -> AsyncIterator[T]:
+        """:meth:`_rows` inside the download's span (a client with telemetry)."""
+        job.start()
+        rows = self._rows()
+        try:
+            async for row in rows:
+                yield row
+        except BaseException as exc:
+            job.end(exc, **self._totals())
+            raise
+        finally:
+            await rows.aclose()
+        job.end(None, **self._totals())
+
+    def _totals(self) -> dict[str, int]:
+        return {"wolkvox.rows": self.rows, "wolkvox.requests": self.requests}
+
+    async def _rows(self) -> AsyncGenerator[T, None]:
         if self._plan is not None:
             await self._plan(len(self._windows))
         whole = set(self._windows)
@@ -280,6 +304,16 @@ class WindowedDownload(Generic[T]):
     def _done(self, lo: datetime, hi: datetime, count: int, *, held: bool = False) -> None:
         self.rows += count
         self.windows_done += 1
+        if self._job is not None:
+            self._job.event(
+                "window",
+                {
+                    "wolkvox.window_start": lo.isoformat(),
+                    "wolkvox.window_end": hi.isoformat(),
+                    "wolkvox.rows": count,
+                    "wolkvox.held": held,
+                },
+            )
         if self._progress is not None:
             self._progress(
                 DownloadProgress(

@@ -38,7 +38,7 @@ from .._records import to_wire_rows
 from ..models import CampaignType, Record
 from ._chunks import Chunk, RecordSource, batches
 from ._journal import NOT_SENT, ChunkState, Journal
-from ._needs import Endpoints
+from ._needs import Endpoints, job_of
 from ._outcomes import (
     ChunkReport,
     ReconcileError,
@@ -103,6 +103,11 @@ class Load:
         self.status = campaign_status
         self.journal = journal
         self.progress = progress
+        self.job = job_of(
+            caller,
+            "upload_records",
+            {"wolkvox.campaign_id": campaign_id, "wolkvox.campaign_type": kind.value},
+        )
         self.chunks: list[ChunkReport] = []
         self.failures: list[RowFailure] = []
         self.read = self.sent = self.landed = 0
@@ -241,6 +246,16 @@ class Load:
                 message=message,
             )
         )
+        if self.job is not None:
+            self.job.event(
+                "chunk",
+                {
+                    "wolkvox.chunk": chunk.index,
+                    "wolkvox.records": chunk.size,
+                    "wolkvox.outcome": str(outcome),
+                    "wolkvox.landed": landed,
+                },
+            )
         if self.progress is not None:
             self.progress(
                 UploadProgress(

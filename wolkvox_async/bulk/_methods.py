@@ -19,6 +19,7 @@ from .._report_methods import DETAIL, REPORTS, ReportMethods
 from ..models import CampaignType, PhoneResult
 from ..scheduler import Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
+from ._needs import job_of, within
 from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
 from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
 from ._windows import Deferred, Early
@@ -149,6 +150,11 @@ class BulkMethods(CampaignMethods, ReportMethods):
             return self._report_params(campaign_id, lo, hi)
 
         params(start, start)  # a bad campaign id or type is refused before any request
+        job = job_of(
+            bulk._caller,
+            f"download {report}",
+            {"wolkvox.report": report, "wolkvox.campaign_id": str(campaign_id)},
+        )
 
         async def fetch(lo: datetime, hi: datetime, early: Early[Any]) -> Deferred[Any]:
             # The answer now, its rows when the window's turn comes: their CPU would
@@ -164,7 +170,10 @@ class BulkMethods(CampaignMethods, ReportMethods):
                 if tail is not None and early(tail[0], lambda: row(tail[1])):
                     await asyncio.sleep(0)  # its request leaves before this one is parsed
 
-            request, envelope = await bulk._caller.call(table.route, params(lo, hi), on_answer=told)
+            with within(job):
+                request, envelope = await bulk._caller.call(
+                    table.route, params(lo, hi), on_answer=told
+                )
             data = envelope.payload
             rows = data if isinstance(data, list) else [] if data is None else [data]
             return Deferred(
@@ -187,5 +196,13 @@ class BulkMethods(CampaignMethods, ReportMethods):
         if table.timed:
             stamp = lambda row: row.date  # noqa: E731
         return WindowedDownload(
-            fetch, start, end, stamp=stamp, cap=cap, progress=progress, plan=plan, held=held
+            fetch,
+            start,
+            end,
+            stamp=stamp,
+            cap=cap,
+            progress=progress,
+            plan=plan,
+            held=held,
+            job=job,
         )

@@ -1,16 +1,22 @@
 """What the bulk helpers need of a client: its public endpoint methods (:class:`Endpoints`,
 which any WolkvoxClient is), beside the client's :class:`~wolkvox_async._call.Caller` that
-sends the records and keeps the time."""
+sends the records and keeps the time, and the client's telemetry, when it has one."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._config import ClientConfig
 from ..models import Export, FoundRecord
 from ..scheduler import SchedulerStats
 
-__all__ = ["Endpoints"]
+if TYPE_CHECKING:
+    from .._call import Caller
+    from ..otel import Job
+
+__all__ = ["Endpoints", "job_of", "within"]
 
 
 class Endpoints(Protocol):
@@ -32,3 +38,14 @@ class Endpoints(Protocol):
         customer_id: str | None = None,
         customer_phone: str | None = None,
     ) -> tuple[FoundRecord, ...]: ...
+
+
+def job_of(caller: Caller, name: str, attributes: Mapping[str, Any]) -> Job | None:
+    """A bulk job's span (not started), when the client has telemetry."""
+    telemetry = caller.telemetry
+    return None if telemetry is None else telemetry.job(name, attributes)
+
+
+def within(job: Job | None) -> AbstractContextManager[None]:
+    """Calls made inside nest under ``job``'s span."""
+    return nullcontext() if job is None else job.current()

@@ -26,7 +26,7 @@ from ..models import CampaignType
 from ._chunks import Chunk, RecordSource
 from ._journal import ChunkState, Journal
 from ._load import PATIENCE, Left, Load, Stop, log
-from ._needs import Endpoints
+from ._needs import Endpoints, within
 from ._outcomes import InsufficientQuota, RowFailure, StopReason, UploadProgress, UploadReport
 from ._pace import heap_frozen
 
@@ -81,6 +81,9 @@ async def upload_records(
         return _finished_report(cid, earlier)
     started = time.perf_counter()
     load = Load(client, caller, cid, kind, status, book, progress, seconds)
+    job = load.job
+    if job is not None:
+        job.start()
 
     known = len(records) if isinstance(records, Sized) else None
 
@@ -103,7 +106,7 @@ async def upload_records(
 
     try:
         limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
-        with heap_frozen():
+        with heap_frozen(), within(job):
             await _send_all(
                 load,
                 load.chunk_source(records, chunk_size, on_invalid, limit),
@@ -112,7 +115,11 @@ async def upload_records(
         done = report()
         if load.cause is None and load.stopped is None:
             book.finish(_summary(done))  # kept: running this load again sends nothing
-    except WolkvoxError as exc:
+    except BaseException as exc:
+        if job is not None:
+            job.end(exc, **_totals(load))
+        if not isinstance(exc, WolkvoxError):
+            raise
         if load.read:  # a bad row, a lost answer: say what this run did before it
             load.stopped = load.stopped or StopReason.ERROR
             exc.upload_report = report()
@@ -122,6 +129,8 @@ async def upload_records(
         if book.created and book.untouched:
             book.discard()  # nothing can have been sent: the corrected command just runs
         book.close()
+    if job is not None:
+        job.end(load.cause, **_totals(load))
     # Only a stop the caller allowed for returns: one that leaves records pending for any
     # other reason raises, so it can never pass for a finished load.
     if load.cause is not None and not (
@@ -132,6 +141,15 @@ async def upload_records(
         load.cause.add_note(f"upload stopped ({load.stopped}): {done.summary()}")
         raise load.cause
     return done
+
+
+def _totals(load: Load) -> dict[str, int]:
+    """What a load's span ends with."""
+    return {
+        "wolkvox.records_read": load.read,
+        "wolkvox.records_landed": load.landed,
+        "wolkvox.requests": load.requests,
+    }
 
 
 def _summary(report: UploadReport) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .. import QuotaExhausted, TokenLimitExceeded, WolkvoxClient
+from .._version import __version__
 from ..models import CampaignType
 from ..scheduler._backend import default_state_dir
 from ._common import Settings, emit, parse_when, pass_settings, run
@@ -28,7 +29,7 @@ __all__ = ["cli"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="wolkvox-async", prog_name="wolkvox")
+@click.version_option(version=__version__, prog_name="wolkvox")
 @click.option("--server", envvar="WOLKVOX_SERVER", help="Server number (WOLKVOX_SERVER).")
 @click.option("--token", envvar="WOLKVOX_TOKEN", help="Token (WOLKVOX_TOKEN); never printed.")
 @click.option("--licenses", envvar="WOLKVOX_LICENSES", type=int, help="Licenses: quota = × 1000.")

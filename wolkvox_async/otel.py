@@ -1,0 +1,278 @@
+"""OpenTelemetry spans and metrics for the client (the ``otel`` extra).
+
+Made only when a client is created with ``telemetry=``: without it this module is never
+imported, and the call path pays one ``is None`` test. It uses ``opentelemetry-api`` alone,
+so the application's SDK (or none: then everything is a no-op) decides where data goes.
+
+Spans:
+    ``wolkvox <route>`` (kind CLIENT), one per call, under the caller's current span, with
+    the attributes in :data:`CALL_ATTRIBUTES`; a ``retry`` event per attempt that is
+    tried again. ``wolkvox upload_records`` and ``wolkvox download <report>``, one per bulk
+    job, with a ``chunk`` or ``window`` event as each lands; the job's calls nest under it.
+
+Metrics (instrument names in :data:`METRICS`): requests in flight, calls waiting for
+admission by priority, today's quota used and limit, refusals and retries by kind, call
+duration. The token is never an attribute: the operation (server number) and the route
+name say what was called.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from ._errors import Maintenance, SchedulerRefusal, TokenLimitExceeded, TooManySimultaneous
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._call import Caller
+    from ._routes import Route
+
+__all__ = ["CALL_ATTRIBUTES", "METRICS", "CallTrace", "Job", "Telemetry"]
+
+CALL_ATTRIBUTES = (
+    "wolkvox.api",
+    "wolkvox.route",
+    "wolkvox.campaign_id",
+    "wolkvox.priority",
+    "wolkvox.attempt",
+    "wolkvox.queued_seconds",
+    "wolkvox.sent",
+    "http.request.method",
+    "http.response.status_code",
+    "error.type",
+)
+"""What a call's span carries (``campaign_id`` where the call names one, the status
+where an answer came, ``error.type`` where it failed)."""
+
+METRICS = {
+    "wolkvox.client.in_flight": "requests sent and not yet answered (up-down counter)",
+    "wolkvox.client.queued": "calls waiting for admission, by wolkvox.priority",
+    "wolkvox.quota.used": "today's calls counted on the operation (gauge)",
+    "wolkvox.quota.limit": "today's quota of the operation (gauge)",
+    "wolkvox.client.refusals": "refusals by wolkvox.refusal and wolkvox.refused_by",
+    "wolkvox.client.retries": "attempts tried again, by error.type",
+    "wolkvox.client.call.duration": "seconds from the call to its result, queue included",
+}
+
+# The server's limit refusals (§3.3, §4); the scheduler's are SchedulerRefusal.
+_SERVER_REFUSALS = (TooManySimultaneous, TokenLimitExceeded, Maintenance)
+
+
+class Telemetry:
+    """Where a client's spans and metrics go.
+
+    ``WolkvoxClient(..., telemetry=True)`` uses the global providers; pass
+    ``Telemetry(tracer_provider=..., meter_provider=...)`` for others.
+
+    Args:
+        tracer_provider: Default: the global one.
+        meter_provider: Default: the global one.
+        quota_every: Seconds between two readings of the quota gauges (each is a read of
+            the scheduler's ledger, a round trip on Redis), per client.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        quota_every: float = 1.0,
+    ) -> None:
+        self.tracer = trace.get_tracer("wolkvox_async", __version__, tracer_provider)
+        meter = metrics.get_meter("wolkvox_async", __version__, meter_provider)
+        self.quota_every = quota_every
+        self._quota_read_at: dict[str, float] = {}
+        self.in_flight = meter.create_up_down_counter(
+            "wolkvox.client.in_flight",
+            unit="{request}",
+            description=METRICS["wolkvox.client.in_flight"],
+        )
+        self.queued = meter.create_up_down_counter(
+            "wolkvox.client.queued", unit="{call}", description=METRICS["wolkvox.client.queued"]
+        )
+        self.quota_used = meter.create_gauge(
+            "wolkvox.quota.used", unit="{call}", description=METRICS["wolkvox.quota.used"]
+        )
+        self.quota_limit = meter.create_gauge(
+            "wolkvox.quota.limit", unit="{call}", description=METRICS["wolkvox.quota.limit"]
+        )
+        self.refusals = meter.create_counter(
+            "wolkvox.client.refusals",
+            unit="{refusal}",
+            description=METRICS["wolkvox.client.refusals"],
+        )
+        self.retries = meter.create_counter(
+            "wolkvox.client.retries", unit="{retry}", description=METRICS["wolkvox.client.retries"]
+        )
+        self.duration = meter.create_histogram(
+            "wolkvox.client.call.duration",
+            unit="s",
+            description=METRICS["wolkvox.client.call.duration"],
+        )
+
+    def __repr__(self) -> str:
+        return f"Telemetry(quota_every={self.quota_every})"
+
+    @asynccontextmanager
+    async def call(
+        self, caller: Caller, route: Route, params: Mapping[str, str | None] | None
+    ) -> AsyncIterator[CallTrace]:
+        """The span and metrics of one call through ``caller``."""
+        attributes: dict[str, Any] = {
+            "wolkvox.api": route.api,
+            "wolkvox.route": route.name,
+            "wolkvox.priority": caller.priority.name.lower(),
+            "http.request.method": route.method,
+        }
+        campaign = params.get("campaign_id") if params else None
+        if campaign:
+            attributes["wolkvox.campaign_id"] = campaign
+        started = time.perf_counter()
+        error: str | None = None
+        with self.tracer.start_as_current_span(
+            f"wolkvox {route.name}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            traced = CallTrace(self, span, caller.priority.name.lower())
+            try:
+                yield traced
+            except BaseException as exc:
+                error = type(exc).__name__
+                if isinstance(exc, SchedulerRefusal):
+                    traced.refused(exc, "scheduler")
+                span.set_attribute("error.type", error)
+                span.set_status(Status(StatusCode.ERROR, error))
+                if isinstance(exc, Exception):
+                    span.record_exception(exc)  # our messages never hold the token
+                raise
+            finally:
+                span.set_attribute("wolkvox.attempt", traced.attempt)
+                span.set_attribute("wolkvox.queued_seconds", traced.queued)
+                span.set_attribute("wolkvox.sent", traced.sent)
+                measured = {"wolkvox.route": route.name}
+                if error is not None:
+                    measured["error.type"] = error
+                self.duration.record(time.perf_counter() - started, measured)
+        await self._read_quota(caller)
+
+    async def _read_quota(self, caller: Caller) -> None:
+        """Record today's quota of the caller's token, at most every ``quota_every`` s."""
+        token = caller.limits.token
+        now = time.monotonic()
+        if now - self._quota_read_at.get(token, -self.quota_every) < self.quota_every:
+            return
+        self._quota_read_at[token] = now
+        try:
+            stats = await caller.scheduler.stats(token)
+        except Exception:  # a gauge is not worth failing a call that succeeded
+            return
+        where = {"wolkvox.operation": caller.limits.operation}
+        self.quota_used.set(stats.quota_used, where)
+        if stats.quota_limit is not None:
+            self.quota_limit.set(stats.quota_limit, where)
+
+    def job(self, name: str, attributes: Mapping[str, Any]) -> Job:
+        """A bulk job's span, started by :meth:`Job.start`."""
+        return Job(self, f"wolkvox {name}", dict(attributes))
+
+
+class CallTrace:
+    """What the call path tells the telemetry of one call as it goes."""
+
+    def __init__(self, telemetry: Telemetry, span: Span, priority: str) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.priority = {"wolkvox.priority": priority}
+        self.attempt = 0
+        self.queued = 0.0
+        self.sent = False
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Around one wait for admission."""
+        self.attempt += 1
+        self.telemetry.queued.add(1, self.priority)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.queued += time.perf_counter() - started
+            self.telemetry.queued.add(-1, self.priority)
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Around one request on the wire."""
+        self.sent = True
+        self.telemetry.in_flight.add(1)
+        try:
+            yield
+        finally:
+            self.telemetry.in_flight.add(-1)
+
+    def answered(self, status: int) -> None:
+        self.span.set_attribute("http.response.status_code", status)
+
+    def failed(self, error: Exception) -> None:
+        """An attempt ended in ``error`` (raised or retried)."""
+        status = getattr(error, "http_status", None)
+        if isinstance(status, int):
+            self.answered(status)
+        if isinstance(error, _SERVER_REFUSALS):
+            self.refused(error, "server")
+
+    def refused(self, error: Exception, by: str) -> None:
+        self.telemetry.refusals.add(
+            1, {"wolkvox.refusal": type(error).__name__, "wolkvox.refused_by": by}
+        )
+
+    def retry(self, error: Exception, delay: float) -> None:
+        kind = type(error).__name__
+        self.telemetry.retries.add(1, {"error.type": kind})
+        self.span.add_event(
+            "retry", {"wolkvox.attempt": self.attempt, "error.type": kind, "wolkvox.delay": delay}
+        )
+
+
+class Job:
+    """One bulk job's span: an upload or a download, with an event per chunk or window."""
+
+    def __init__(self, telemetry: Telemetry, name: str, attributes: dict[str, Any]) -> None:
+        self.telemetry = telemetry
+        self.name = name
+        self.attributes = attributes
+        self.span: Span | None = None
+
+    def start(self) -> None:
+        self.span = self.telemetry.tracer.start_span(self.name, attributes=self.attributes)
+
+    @contextmanager
+    def current(self) -> Iterator[None]:
+        """Calls made inside nest under the job's span."""
+        if self.span is None:
+            yield
+            return
+        with trace.use_span(self.span, end_on_exit=False):
+            yield
+
+    def event(self, name: str, attributes: Mapping[str, Any]) -> None:
+        if self.span is not None:
+            self.span.add_event(name, {k: v for k, v in attributes.items() if v is not None})
+
+    def end(self, error: BaseException | None = None, **attributes: Any) -> None:
+        span, self.span = self.span, None
+        if span is None:
+            return
+        span.set_attributes(attributes)
+        if error is not None:
+            span.set_attribute("error.type", type(error).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        span.end()
