@@ -99,7 +99,7 @@ class CampaignMethods(ClientCore):
     """campaign.php: create, load, control, search and export campaigns."""
 
     async def add_dnc(self, entries: Iterable[DncEntry | str]) -> DncResult:
-        """#1 ``add_dnc``: block telephones (a bare string is blocked for 15 days)."""
+        """``add_dnc`` (#1): block telephones (a bare string is blocked for 15 days)."""
         items = [_dnc(e) for e in check.iterable("entries", entries, "telephones")]
         if not items:
             raise ConfigError("entries must hold at least one telephone")
@@ -114,7 +114,7 @@ class CampaignMethods(ClientCore):
         campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
         campaign_status: Literal["start", "stop"] = "start",
     ) -> AddRecordResult:
-        """#2.1/#2.2 ``add_record``: insert up to 10,000 records in one call.
+        """``add_record`` (#2.1/#2.2): insert up to 10,000 records in one call.
 
         ``campaign_status`` (predictive only) is sent as Postman does, "start" or "stop";
         "started"/"stopped", 1/0 and True/False are read as those (public code sends them).
@@ -145,7 +145,7 @@ class CampaignMethods(ClientCore):
         campaign_type: CampaignType | str,
         result: CallResult | str | None = None,
     ) -> ActionResult:
-        """#3 ``clear_campaign``: delete every record (or those with ``result``)."""
+        """``clear_campaign`` (#3): delete every record (or those with ``result``)."""
         params = {
             **check.campaign_of_type(campaign_id, campaign_type),
             "result": check.result_filter(result),
@@ -165,7 +165,7 @@ class CampaignMethods(ClientCore):
         enable_edition: bool = False,
         amd: str | None = None,
     ) -> CampaignCreated:
-        """#4 ``create_campaign``. ``start_time``/``end_time`` apply to predictive only.
+        """``create_campaign`` (#4). ``start_time``/``end_time`` apply to predictive only.
 
         Raises:
             ConfigError: blank name/skill, end before start, > 12 labels, or a bad ``amd``.
@@ -222,7 +222,7 @@ class CampaignMethods(ClientCore):
         cod_act_2: str | None = None,
         comment: str = "",
     ) -> ActionResult:
-        """#5 ``codify``: mark a record handled so the dialer skips it."""
+        """``codify`` (#5): mark a record handled so the dialer skips it."""
         body = {
             "cod_act": check.non_blank("cod_act", cod_act),
             "comment": check.text("comment", comment, limit=check.FREE_TEXT_MAX_LENGTH),
@@ -244,7 +244,7 @@ class CampaignMethods(ClientCore):
         at: datetime,
         campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
     ) -> ActionResult:
-        """#7 ``recall``: call ``telephone`` back at ``at`` (naive = Wolkvox time).
+        """``recall`` (#7): call ``telephone`` back at ``at`` (naive = Wolkvox time).
 
         Raises:
             ConfigError: on a preview campaign ("does not work for preview campaigns").
@@ -273,7 +273,7 @@ class CampaignMethods(ClientCore):
         campaign_type: CampaignType | str,
         result: CallResult | str | None = None,
     ) -> ActionResult:
-        """#8 ``remove_record``: delete records by customer_id (irreversible)."""
+        """``remove_record`` (#8): delete records by customer_id (irreversible)."""
         params = {
             **check.campaign_of_type(campaign_id, campaign_type),
             "result": check.result_filter(result),
@@ -282,7 +282,7 @@ class CampaignMethods(ClientCore):
         return await self._action(routes.REMOVE_RECORD, params, body)
 
     async def set_speed(self, campaign_id: str | int, speed: int) -> ActionResult:
-        """#9 ``speed``: 0..100."""
+        """``speed`` (#9): 0..100."""
         if isinstance(speed, bool) or not isinstance(speed, int) or not 0 <= speed <= 100:
             raise ConfigError(f"speed must be an int from 0 to 100, got {shown(speed)}")
         # §9.2: without type_campaign, as in Postman and public start/stop code.
@@ -290,11 +290,11 @@ class CampaignMethods(ClientCore):
         return await self._action(routes.SPEED, params, {"speed": str(speed)})
 
     async def start_campaign(self, campaign_id: str | int) -> ActionResult:
-        """#10 ``start`` (no type_campaign: public start/stop code works without it, §9.2)."""
+        """``start`` (#10; no type_campaign: public start/stop code works without it, §9.2)."""
         return await self._action(routes.START, {"campaign_id": check.campaign_id(campaign_id)})
 
     async def stop_campaign(self, campaign_id: str | int) -> ActionResult:
-        """#11 ``stop``: pause the campaign."""
+        """``stop`` (#11): pause the campaign."""
         return await self._action(routes.STOP, {"campaign_id": check.campaign_id(campaign_id)})
 
     async def find_record(
@@ -304,7 +304,7 @@ class CampaignMethods(ClientCore):
         customer_id: str | None = None,
         customer_phone: str | None = None,
     ) -> tuple[FoundRecord, ...]:
-        """#12 ``find_record``: search by any of campaign, customer id and phone; without
+        """``find_record`` (#12): search by any of campaign, customer id and phone; without
         campaign_id, across every campaign (the docs: "either campaign_id or
         customer_phone may be omitted"; Postman sends each alone).
 
@@ -321,7 +321,7 @@ class CampaignMethods(ClientCore):
         return await self._rows(routes.FIND_RECORD, FoundRecord, params)
 
     async def delete_campaigns(self, campaign_ids: Iterable[str | int]) -> DeleteCampaignsResult:
-        """#13 ``delete_campaign`` (irreversible), several at once.
+        """``delete_campaign`` (#13; irreversible), several at once.
 
         Uses the body form ``{"campaign_ids": [...]}``: it needs no type_campaign and works
         for preview and predictive alike (§5 #13 "new form").
@@ -353,7 +353,7 @@ class CampaignMethods(ClientCore):
         active: bool = True,
         connector: Literal["and", "or"] = "and",
     ) -> FilterResult:
-        """#14 ``campaign_filter``: dial only the records matching ``rules``."""
+        """``campaign_filter`` (#14): dial only the records matching ``rules``."""
         if connector not in ("and", "or"):
             raise ConfigError(f"connector must be 'and' or 'or', got {shown(connector)}")
         body = {
@@ -368,7 +368,7 @@ class CampaignMethods(ClientCore):
         return await self._first(routes.CAMPAIGN_FILTER, FilterResult, params, body)
 
     async def export_campaign(self, campaign_id: str | int) -> Export:
-        """#15 ``campaign_15``: every record of the campaign, managed or not."""
+        """``campaign_15`` (#15): every record of the campaign, managed or not."""
         request, envelope = await self._caller.call(
             routes.EXPORT, {"campaign_id": check.campaign_id(campaign_id)}
         )
@@ -383,7 +383,7 @@ class CampaignMethods(ClientCore):
         field: Literal["Cod_Machine", "cod_rslt1", "cod_rslt2"],
         value: str,
     ) -> RecallRecordsResult:
-        """#16 ``recall_records``: set matching records back to CLEAN (predictive)."""
+        """``recall_records`` (#16): set matching records back to CLEAN (predictive)."""
         if field not in ("Cod_Machine", "cod_rslt1", "cod_rslt2"):
             raise ConfigError(
                 f"field must be Cod_Machine, cod_rslt1 or cod_rslt2, got {shown(field)}"
@@ -409,7 +409,7 @@ class CampaignMethods(ClientCore):
         dial_order: Literal["linear", "zigzag", "random"] | None = None,
         opt_labels: Mapping[str, str] | None = None,
     ) -> CampaignSettings:
-        """#17 ``edit_campaign``: change only the settings given."""
+        """``edit_campaign`` (#17): change only the settings given."""
         body: dict[str, Any] = {}
         if name is not None:
             body["campaign_name"] = check.non_blank("name", name)

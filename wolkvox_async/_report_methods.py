@@ -109,7 +109,7 @@ class ReportMethods(ClientCore):
         campaign_type: CampaignType | str,
         include_unmanaged: bool = False,
     ) -> tuple[DetailRow, ...]:
-        """#6 ``detail``: managed records in start..end (``include_unmanaged``: detail=all)."""
+        """``detail`` (#6): managed records in start..end (``include_unmanaged``: detail=all)."""
         params = self._detail_params(campaign_id, start, end, campaign_type, include_unmanaged)
         return await self._rows(DETAIL.route, DETAIL.row, params)
 
