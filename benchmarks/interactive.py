@@ -11,6 +11,10 @@ process's CPU per call, median and spread over the rounds.
 ``--parts`` also times the call taken apart (the transport and parse alone, then with the
 timeout, with admission and release, with building the request, the whole call path):
 what each layer adds, in place, between aiohttp's own steps.
+
+``--telemetry`` adds find_record with ``telemetry=True`` twice: on OpenTelemetry's no-op
+API (the extra installed, no SDK configured) and on the SDK (spans to an exporter that
+drops them, metrics aggregated for an in-memory reader): what the otel extra costs a call.
 """
 
 from __future__ import annotations
@@ -68,7 +72,42 @@ def parts(wv: WolkvoxClient, url: str) -> dict[str, Callable[[], Awaitable[Any]]
     }
 
 
-async def measure(calls: int, rounds: int, split: bool = False) -> list[dict[str, Any]]:
+def telemetry_contenders(url: str) -> tuple[dict[str, WolkvoxClient], Callable[[], None]]:
+    """Clients with telemetry on (``--telemetry``), and how to close their providers."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from wolkvox_async.otel import Telemetry
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracing = TracerProvider()
+    tracing.add_span_processor(SimpleSpanProcessor(Dropped()))
+    metering = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    sdk = Telemetry(tracer_provider=tracing, meter_provider=metering)
+
+    def client(telemetry: Any) -> WolkvoxClient:
+        return WolkvoxClient(
+            server="0014", token=TOKEN, base_url=url, backend=MemoryBackend(), telemetry=telemetry
+        )
+
+    def close() -> None:
+        tracing.shutdown()
+        metering.shutdown()
+
+    return {
+        "find_record, telemetry: no-op API": client(True),
+        "find_record, telemetry: SDK": client(sdk),
+    }, close
+
+
+async def measure(
+    calls: int, rounds: int, split: bool = False, telemetry: bool = False
+) -> list[dict[str, Any]]:
     sim = Simulator(0, 1000)  # --parts makes 7 contenders: more than 100,000 calls
     try:
         async with aiohttp.ClientSession() as session:
@@ -99,6 +138,13 @@ async def measure(calls: int, rounds: int, split: bool = False) -> list[dict[str
                 }
                 if split:
                     contenders.update(parts(wv, sim.url))
+                traced, close = telemetry_contenders(sim.url) if telemetry else ({}, None)
+                for name, client in traced.items():
+
+                    async def find(client: WolkvoxClient = client) -> Any:
+                        return await client.find_record(customer_id="c1")
+
+                    contenders[name] = find
                 for call in contenders.values():  # warm: connections, hooks made once
                     for _ in range(50):
                         await call()
@@ -109,6 +155,10 @@ async def measure(calls: int, rounds: int, split: bool = False) -> list[dict[str
                         for _ in range(calls):
                             await call()
                         spent[name].append((time.process_time() - started) / calls * 1e6)
+                for client in traced.values():
+                    await client.close()
+                if close is not None:
+                    close()
     finally:
         sim.stop()
     bare_us = spent["aiohttp GET + json.loads"]
@@ -135,10 +185,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--parts", action="store_true", help="also time the call's layers")
+    parser.add_argument(
+        "--telemetry", action="store_true", help="also find_record with OpenTelemetry on"
+    )
     args = parser.parse_args()
     publish(
-        "interactive",
-        asyncio.run(measure(args.calls, args.rounds, args.parts)),
+        "interactive_telemetry" if args.telemetry else "interactive",
+        asyncio.run(measure(args.calls, args.rounds, args.parts, args.telemetry)),
         [
             ("contender", "contender", 40),
             ("us_per_call", "µs/call", 8),

@@ -203,12 +203,20 @@ async def test_an_upload_is_a_job_span_with_its_chunks(fake: FakeWolkvox, seen: 
     assert fake.token not in seen.everything()
 
 
-async def test_a_download_is_a_job_span_with_its_windows(fake: FakeWolkvox, seen: Seen) -> None:
+START = datetime(2026, 6, 1)
+
+
+def results(fake: FakeWolkvox, days: int, count: int) -> str:
+    """A campaign with ``count`` dial attempts over ``days`` from START; its id."""
     camp = fake.create_campaign()
-    start = datetime(2026, 6, 1)
-    fake.add_call_results(camp.id, start, start + timedelta(days=40), 500, seed=3)
+    fake.add_call_results(camp.id, START, START + timedelta(days=days), count, seed=3)
+    return camp.id
+
+
+async def test_a_download_is_a_job_span_with_its_windows(fake: FakeWolkvox, seen: Seen) -> None:
+    campaign = results(fake, 40, 500)
     async with make(fake, seen) as wv:
-        download = wv.iter_phone_results(camp.id, start, start + timedelta(days=40))
+        download = wv.iter_phone_results(campaign, START, START + timedelta(days=40))
         rows = [row async for row in download]
     assert len(rows) == 500
     (job,) = seen.spans("wolkvox download campaign_3")
@@ -222,15 +230,14 @@ async def test_a_download_is_a_job_span_with_its_windows(fake: FakeWolkvox, seen
 
 
 async def test_a_download_stopped_early_ends_its_span(fake: FakeWolkvox, seen: Seen) -> None:
-    camp = fake.create_campaign()
-    start = datetime(2026, 6, 1)
-    fake.add_call_results(camp.id, start, start + timedelta(days=2), 50, seed=3)
+    campaign = results(fake, 2, 50)
     async with make(fake, seen) as wv:
-        download = wv.iter_phone_results(camp.id, start, start + timedelta(days=2))
-        rows = aiter(download)
+        rows = aiter(wv.iter_phone_results(campaign, START, START + timedelta(days=2)))
         await anext(rows)
         await rows.aclose()  # type: ignore[attr-defined]
-    assert len(seen.spans("wolkvox download campaign_3")) == 1
+    (job,) = seen.spans("wolkvox download campaign_3")
+    assert job.status.status_code is not StatusCode.ERROR
+    assert dict(job.attributes or {})["wolkvox.stopped_early"] is True
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:

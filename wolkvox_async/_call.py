@@ -144,27 +144,26 @@ class Caller:
         on_written: Callable[[], None] | None = None,
         on_answer: Callable[[bytes], Awaitable[None]] | None = None,
         corrects_quota: bool = False,
+        trace: CallTrace | None = None,
     ) -> tuple[RawRequest, Envelope]:
         """Send ``route``; ``on_send`` is told the time of each attempt as it leaves (the
         upload journal), ``on_written`` when its body is with the socket (a bulk load's
         reader waits for that), ``on_answer`` the body of a 200 before it is parsed (a
-        download asks for its next part from the last row)."""
-        telemetry = self.telemetry
-        if telemetry is None:
-            hooks = _Hooks(on_send, on_written, on_answer, None)
-            return await self._call(route, params, body, hooks, corrects_quota)
-        async with telemetry.call(self, route, params) as trace:
-            hooks = _Hooks(on_send, on_written, on_answer, trace)
-            return await self._call(route, params, body, hooks, corrects_quota)
-
-    async def _call(
-        self,
-        route: Route,
-        params: Mapping[str, str | None] | None,
-        body: Any,
-        hooks: _Hooks,
-        corrects_quota: bool,
-    ) -> tuple[RawRequest, Envelope]:
+        download asks for its next part from the last row). With telemetry, the call
+        runs again inside its span, ``trace`` set: the default path adds no frame."""
+        if self.telemetry is not None and trace is None:  # the call again, in its span
+            async with self.telemetry.call(self, route, params) as traced:
+                return await self.call(
+                    route,
+                    params,
+                    body,
+                    on_send=on_send,
+                    on_written=on_written,
+                    on_answer=on_answer,
+                    corrects_quota=corrects_quota,
+                    trace=traced,
+                )
+        hooks = _Hooks(on_send, on_written, on_answer, trace)
         config = self.config
         request = build_request(config.base_url, config.token, route, params, body)
         self.transport.ready()  # before admission: a session of another loop costs nothing

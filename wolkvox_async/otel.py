@@ -50,14 +50,14 @@ CALL_ATTRIBUTES = (
 """What a call's span carries (``campaign_id`` where the call names one, the status
 where an answer came, ``error.type`` where it failed)."""
 
-METRICS = {
-    "wolkvox.client.in_flight": "requests sent and not yet answered (up-down counter)",
-    "wolkvox.client.queued": "calls waiting for admission, by wolkvox.priority",
-    "wolkvox.quota.used": "today's calls counted on the operation (gauge)",
-    "wolkvox.quota.limit": "today's quota of the operation (gauge)",
-    "wolkvox.client.refusals": "refusals by wolkvox.refusal and wolkvox.refused_by",
-    "wolkvox.client.retries": "attempts tried again, by error.type",
-    "wolkvox.client.call.duration": "seconds from the call to its result, queue included",
+METRICS = {  # name: (unit, description)
+    "wolkvox.client.in_flight": ("{request}", "requests sent and not yet answered"),
+    "wolkvox.client.queued": ("{call}", "calls waiting for admission, by wolkvox.priority"),
+    "wolkvox.quota.used": ("{call}", "today's calls counted on the operation"),
+    "wolkvox.quota.limit": ("{call}", "today's quota of the operation"),
+    "wolkvox.client.refusals": ("{refusal}", "refusals by wolkvox.refusal and refused_by"),
+    "wolkvox.client.retries": ("{retry}", "attempts tried again, by error.type"),
+    "wolkvox.client.call.duration": ("s", "from the call to its result, queue included"),
 }
 
 # The server's limit refusals (§3.3, §4); the scheduler's are SchedulerRefusal.
@@ -88,33 +88,17 @@ class Telemetry:
         meter = metrics.get_meter("wolkvox_async", __version__, meter_provider)
         self.quota_every = quota_every
         self._quota_read_at: dict[str, float] = {}
-        self.in_flight = meter.create_up_down_counter(
-            "wolkvox.client.in_flight",
-            unit="{request}",
-            description=METRICS["wolkvox.client.in_flight"],
-        )
-        self.queued = meter.create_up_down_counter(
-            "wolkvox.client.queued", unit="{call}", description=METRICS["wolkvox.client.queued"]
-        )
-        self.quota_used = meter.create_gauge(
-            "wolkvox.quota.used", unit="{call}", description=METRICS["wolkvox.quota.used"]
-        )
-        self.quota_limit = meter.create_gauge(
-            "wolkvox.quota.limit", unit="{call}", description=METRICS["wolkvox.quota.limit"]
-        )
-        self.refusals = meter.create_counter(
-            "wolkvox.client.refusals",
-            unit="{refusal}",
-            description=METRICS["wolkvox.client.refusals"],
-        )
-        self.retries = meter.create_counter(
-            "wolkvox.client.retries", unit="{retry}", description=METRICS["wolkvox.client.retries"]
-        )
-        self.duration = meter.create_histogram(
-            "wolkvox.client.call.duration",
-            unit="s",
-            description=METRICS["wolkvox.client.call.duration"],
-        )
+
+        def named(name: str) -> tuple[str, str, str]:  # (name, unit, description)
+            return (name, *METRICS[name])
+
+        self.in_flight = meter.create_up_down_counter(*named("wolkvox.client.in_flight"))
+        self.queued = meter.create_up_down_counter(*named("wolkvox.client.queued"))
+        self.quota_used = meter.create_gauge(*named("wolkvox.quota.used"))
+        self.quota_limit = meter.create_gauge(*named("wolkvox.quota.limit"))
+        self.refusals = meter.create_counter(*named("wolkvox.client.refusals"))
+        self.retries = meter.create_counter(*named("wolkvox.client.retries"))
+        self.duration = meter.create_histogram(*named("wolkvox.client.call.duration"))
 
     def __repr__(self) -> str:
         return f"Telemetry(quota_every={self.quota_every})"

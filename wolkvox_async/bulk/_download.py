@@ -31,10 +31,6 @@ import attrs
 
 from .._errors import BadRequest, WolkvoxError
 from .._time import to_wolkvox_time
-
-if TYPE_CHECKING:
-    from ..otel import Job
-
 from ._windows import (
     SECOND,
     Answer,
@@ -47,6 +43,9 @@ from ._windows import (
     second,
     windows,
 )
+
+if TYPE_CHECKING:
+    from ..otel import Job
 
 __all__ = ["MAX_ROWS", "DownloadError", "DownloadProgress", "WindowedDownload"]
 
@@ -167,6 +166,9 @@ class WindowedDownload(Generic[T]):
         try:
             async for row in rows:
                 yield row
+        except GeneratorExit:  # the caller stopped reading: not a failure
+            job.end(None, **self._totals(), **{"wolkvox.stopped_early": True})
+            raise
         except BaseException as exc:
             job.end(exc, **self._totals())
             raise
@@ -174,7 +176,7 @@ class WindowedDownload(Generic[T]):
             await rows.aclose()
         job.end(None, **self._totals())
 
-    def _totals(self) -> dict[str, int]:
+    def _totals(self) -> dict[str, int | bool]:
         return {"wolkvox.rows": self.rows, "wolkvox.requests": self.requests}
 
     async def _rows(self) -> AsyncGenerator[T, None]:

@@ -105,7 +105,8 @@ async def upload_records(
         )
 
     try:
-        limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
+        with within(job):  # its calls, the quota's read included, are the job's children
+            limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
         with heap_frozen(), within(job):
             await _send_all(
                 load,
