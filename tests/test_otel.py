@@ -124,6 +124,23 @@ async def test_a_find_record_is_one_client_span_under_the_callers(
     assert fake.token not in seen.everything()
 
 
+async def test_in_flight_and_queued_are_what_they_are_when_read(
+    fake: FakeWolkvox, seen: Seen
+) -> None:
+    async with make(fake, seen) as wv:
+        fake.inject(Fault.HELD, times=2)
+        calls = [asyncio.create_task(wv.token_info()) for _ in range(3)]
+        await until(lambda: fake.stats.in_flight[fake.token] == 2)
+        points = seen.points()
+        assert points["wolkvox.client.in_flight"] == [({}, 2)]
+        assert points["wolkvox.client.queued"] == [({"wolkvox.priority": "interactive"}, 1)]
+        fake.let_go()
+        await asyncio.gather(*calls)
+    points = seen.points()
+    assert points["wolkvox.client.in_flight"] == [({}, 0)]
+    assert points["wolkvox.client.queued"] == [({"wolkvox.priority": "interactive"}, 0)]
+
+
 async def test_a_retried_call_says_each_attempt(fake: FakeWolkvox, seen: Seen) -> None:
     async with make(fake, seen) as wv:
         fake.inject(Fault.HTTP_500, times=2, api="token_info")
