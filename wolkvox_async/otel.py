@@ -175,13 +175,14 @@ class Telemetry:
                     span.record_exception(exc)  # our messages never hold the token
                 raise
             finally:
-                span.set_attributes(
-                    {
-                        "wolkvox.attempt": traced.attempt,
-                        "wolkvox.queued_seconds": traced.queued,
-                        "wolkvox.sent": traced.sent,
-                    }
-                )
+                ended: dict[str, Any] = {
+                    "wolkvox.attempt": traced.attempt,
+                    "wolkvox.queued_seconds": traced.queued,
+                    "wolkvox.sent": traced.sent,
+                }
+                if traced.status is not None:
+                    ended["http.response.status_code"] = traced.status
+                span.set_attributes(ended)
                 measured = {"wolkvox.route": route.name}
                 if error is not None:
                     measured["error.type"] = error
@@ -216,6 +217,8 @@ class CallTrace:
         self.attempt = 0
         self.queued = 0.0
         self.sent = False
+        self.status: int | None = None
+        """The last answer's HTTP status."""
 
     @contextmanager
     def waiting(self) -> Iterator[None]:
@@ -242,7 +245,7 @@ class CallTrace:
             telemetry.in_flight -= 1
 
     def answered(self, status: int) -> None:
-        self.span.set_attribute("http.response.status_code", status)
+        self.status = status
 
     def failed(self, error: Exception) -> None:
         """An attempt ended in ``error`` (raised or retried)."""
