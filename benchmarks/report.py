@@ -87,17 +87,18 @@ def main() -> None:
             r["client_cpu_us_per_row"],
         ],
     )
-    _print(
-        "interactive",
-        ["contender", "µs per call", "spread", "× bare", "× bare spread"],
-        lambda r: [
-            r["contender"],
-            r["us_per_call"],
-            r["us_spread"],
-            r["x_bare"],
-            r["x_bare_spread"],
-        ],
-    )
+    for name in ("interactive", "interactive_telemetry"):
+        _print(
+            name,
+            ["contender", "µs per call", "spread", "× bare", "× bare spread"],
+            lambda r: [
+                r["contender"],
+                r["us_per_call"],
+                r["us_spread"],
+                r["x_bare"],
+                r["x_bare_spread"],
+            ],
+        )
     _print(
         "many_tokens",
         [
