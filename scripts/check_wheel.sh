@@ -9,9 +9,15 @@ PY=python3
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$PY" -m build --sdist --wheel --outdir "$work/dist" . >"$work/build.log" 2>&1 \
-  || { cat "$work/build.log" >&2; exit 1; }
-"$PY" -m twine check --strict "$work"/dist/*
+quiet() {  # run "$@" with its output kept, shown only if it fails
+  "$@" >"$work/step.log" 2>&1 || { cat "$work/step.log" >&2; return 1; }
+}
+# build and twine in an environment of their own: twine's dependencies (docutils) would
+# otherwise replace what other tools of the Python running CI rely on.
+quiet "$PY" -m venv "$work/tools"
+quiet "$work/tools/bin/python" -m pip install --disable-pip-version-check build twine
+quiet "$work/tools/bin/python" -m build --sdist --wheel --outdir "$work/dist" .
+"$work/tools/bin/python" -m twine check --strict "$work"/dist/*
 
 version=$("$PY" -c 'import runpy; print(runpy.run_path("wolkvox_async/_version.py")["__version__"])')
 wheel=$(ls "$work"/dist/wolkvox_async-"$version"-py3-none-any.whl)
@@ -39,8 +45,7 @@ done
 
 # A fresh environment, away from the checkout: nothing can be imported from the tree.
 "$PY" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel[cli]" \
-  >"$work/pip.log" 2>&1 || { cat "$work/pip.log" >&2; exit 1; }
+quiet "$work/venv/bin/python" -m pip install --disable-pip-version-check "$wheel[cli]"
 cd "$work"
 shown=$("$work/venv/bin/wolkvox" --version)
 [ "$shown" = "wolkvox, version $version" ] || { echo "wolkvox --version said: $shown" >&2; exit 1; }
