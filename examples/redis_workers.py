@@ -57,7 +57,10 @@ async def work(worker: int, redis_url: str, calls: int, campaign_id: str) -> dic
 
 
 def worker_main(worker: int, redis_url: str, calls: int, campaign_id: str) -> None:
-    print(json.dumps(asyncio.run(work(worker, redis_url, calls, campaign_id))), flush=True)
+    line = json.dumps(asyncio.run(work(worker, redis_url, calls, campaign_id))) + "\n"
+    # One write of the whole line: workers share stdout, and a pipe keeps a write of up
+    # to 4 KiB whole (print() may write the text and its newline apart, and interleave).
+    os.write(sys.stdout.fileno(), line.encode())
 
 
 def main() -> None:
