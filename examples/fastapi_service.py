@@ -19,7 +19,8 @@ Run it::
 Settings (environment): ``WOLKVOX_SERVER``, ``WOLKVOX_TOKEN``, ``WOLKVOX_LICENSES``,
 ``WOLKVOX_MAX_WAIT`` (seconds a request may wait for a slot, default 5),
 ``WOLKVOX_BASE_URL`` (a simulator: ``wolkvox fake-server``), ``WOLKVOX_BACKEND`` (e.g.
-``redis://…`` when several replicas share the token).
+``redis://…`` when several replicas share the token), ``WOLKVOX_TELEMETRY=1``
+(OpenTelemetry spans and metrics, to the providers the process has installed).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         base_url=os.environ.get("WOLKVOX_BASE_URL"),
         # A webhook should answer, not queue behind a bulk load for minutes.
         max_wait=float(os.environ.get("WOLKVOX_MAX_WAIT", "5")),
+        # Spans under each request's span, run under `opentelemetry-instrument uvicorn ...`
+        # (needs the otel extra).
+        telemetry=os.environ.get("WOLKVOX_TELEMETRY") == "1",
     ) as wolkvox:
         app.state.wolkvox = wolkvox
         yield

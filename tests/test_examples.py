@@ -72,7 +72,7 @@ async def service(fake: FakeWolkvox) -> AsyncIterator[str]:
         "--port",
         "0",
         cwd=EXAMPLES,
-        env=env_for(fake, WOLKVOX_MAX_WAIT="0.5"),
+        env=env_for(fake, WOLKVOX_MAX_WAIT="0.5", WOLKVOX_TELEMETRY="1"),
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None

@@ -156,6 +156,21 @@ async def test_a_retried_call_says_each_attempt(fake: FakeWolkvox, seen: Seen) -
     assert fake.token not in seen.everything()
 
 
+async def test_a_read_that_shares_an_identical_reads_result_says_so(
+    fake: FakeWolkvox, seen: Seen
+) -> None:
+    async with make(fake, seen) as wv:
+        await wv.campaigns()
+        await wv.campaigns()  # within the 5-minute interval: the first one's result
+    first, second = seen.spans("wolkvox information.campaigns")
+    assert dict(first.attributes or {})["wolkvox.sent"] is True
+    assert "wolkvox.shared_read" not in dict(first.attributes or {})
+    shared = dict(second.attributes or {})
+    assert (shared["wolkvox.shared_read"], shared["wolkvox.sent"]) == (True, False)
+    assert shared["wolkvox.attempt"] == 0
+    assert fake.stats.requests == 1
+
+
 async def test_a_call_that_fails_carries_its_error(fake: FakeWolkvox, seen: Seen) -> None:
     async with make(fake, seen, max_attempts=1) as wv:
         with pytest.raises(w.NotFound):

@@ -45,6 +45,7 @@ CALL_ATTRIBUTES = (
     "wolkvox.attempt",
     "wolkvox.queued_seconds",
     "wolkvox.sent",
+    "wolkvox.shared_read",
     "http.request.method",
     "http.response.status_code",
     "error.type",
@@ -115,7 +116,9 @@ class Telemetry:
         meter.create_observable_up_down_counter(
             **observed(
                 "wolkvox.client.queued",
-                lambda: [Observation(n, {"wolkvox.priority": p}) for p, n in self.queued.items()],
+                lambda: [
+                    Observation(n, {"wolkvox.priority": p}) for p, n in list(self.queued.items())
+                ],
             )
         )
         meter.create_observable_gauge(**observed("wolkvox.quota.used", self._used))
@@ -125,14 +128,14 @@ class Telemetry:
         self.duration = meter.create_histogram(*named("wolkvox.client.call.duration"))
 
     def _used(self) -> list[Observation]:
-        return [
-            Observation(used, {"wolkvox.operation": op}) for op, (used, _) in self.quota.items()
-        ]
+        # list(): a reader's thread collects while the loop's thread may add a key
+        quota = list(self.quota.items())
+        return [Observation(used, {"wolkvox.operation": op}) for op, (used, _) in quota]
 
     def _limits(self) -> list[Observation]:
         return [
             Observation(limit, {"wolkvox.operation": op})
-            for op, (_, limit) in self.quota.items()
+            for op, (_, limit) in list(self.quota.items())
             if limit is not None
         ]
 
@@ -182,6 +185,8 @@ class Telemetry:
                 }
                 if traced.status is not None:
                     ended["http.response.status_code"] = traced.status
+                if traced.attempt == 0 and error is None:  # an identical read's result
+                    ended["wolkvox.shared_read"] = True
                 span.set_attributes(ended)
                 measured = {"wolkvox.route": route.name}
                 if error is not None:
