@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
@@ -294,9 +295,31 @@ class Job:
         with trace.use_span(self.span, end_on_exit=False):
             yield
 
-    def event(self, name: str, attributes: Mapping[str, Any]) -> None:
+    def chunk(self, index: int, records: int, outcome: str, landed: int) -> None:
+        """An upload's chunk has ended (landed, already landed, reconciled or pending)."""
         if self.span is not None:
-            self.span.add_event(name, {k: v for k, v in attributes.items() if v is not None})
+            self.span.add_event(
+                "chunk",
+                {
+                    "wolkvox.chunk": index,
+                    "wolkvox.records": records,
+                    "wolkvox.outcome": str(outcome),
+                    "wolkvox.landed": landed,
+                },
+            )
+
+    def window(self, start: datetime, end: datetime, rows: int, held: bool) -> None:
+        """A download's window was delivered (``held``: its rows came from a failed run)."""
+        if self.span is not None:
+            self.span.add_event(
+                "window",
+                {
+                    "wolkvox.window_start": start.isoformat(),
+                    "wolkvox.window_end": end.isoformat(),
+                    "wolkvox.rows": rows,
+                    "wolkvox.held": held,
+                },
+            )
 
     def end(self, error: BaseException | None = None, **attributes: Any) -> None:
         span, self.span = self.span, None

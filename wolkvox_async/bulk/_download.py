@@ -307,15 +307,7 @@ class WindowedDownload(Generic[T]):
         self.rows += count
         self.windows_done += 1
         if self._job is not None:
-            self._job.event(
-                "window",
-                {
-                    "wolkvox.window_start": lo.isoformat(),
-                    "wolkvox.window_end": hi.isoformat(),
-                    "wolkvox.rows": count,
-                    "wolkvox.held": held,
-                },
-            )
+            self._job.window(lo, hi, count, held)
         if self._progress is not None:
             self._progress(
                 DownloadProgress(

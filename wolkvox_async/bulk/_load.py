@@ -247,15 +247,7 @@ class Load:
             )
         )
         if self.job is not None:
-            self.job.event(
-                "chunk",
-                {
-                    "wolkvox.chunk": chunk.index,
-                    "wolkvox.records": chunk.size,
-                    "wolkvox.outcome": str(outcome),
-                    "wolkvox.landed": landed,
-                },
-            )
+            self.job.chunk(chunk.index, chunk.size, outcome, landed)
         if self.progress is not None:
             self.progress(
                 UploadProgress(
