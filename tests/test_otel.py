@@ -124,6 +124,22 @@ async def test_a_find_record_is_one_client_span_under_the_callers(
     assert fake.token not in seen.everything()
 
 
+async def test_the_quota_gauges_read_a_shared_ledger(
+    fake: FakeWolkvox, seen: Seen, redis_url: str
+) -> None:
+    """On Redis the gauges show the operation's count across processes: here another
+    client's calls (its own process, as far as the ledger knows) are in it."""
+    async with WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, licenses=3, backend=redis_url
+    ) as other:
+        for _ in range(3):
+            await other.token_info()
+    async with make(fake, seen, licenses=3, backend=redis_url) as wv:
+        await wv.token_info()
+    assert seen.points()["wolkvox.quota.used"] == [({"wolkvox.operation": fake.server}, 4)]
+    assert seen.points()["wolkvox.quota.limit"] == [({"wolkvox.operation": fake.server}, 3000)]
+
+
 async def test_in_flight_and_queued_are_what_they_are_when_read(
     fake: FakeWolkvox, seen: Seen
 ) -> None:
