@@ -87,6 +87,11 @@ def main() -> None:
             r["client_cpu_us_per_row"],
         ],
     )
+    _print(
+        "own_path",
+        ["contender", "µs per call", "min", "spread"],
+        lambda r: [r["contender"], r["us_per_call"], r["us_min"], r["us_spread"]],
+    )
     for name in ("interactive", "interactive_telemetry"):
         _print(
             name,
