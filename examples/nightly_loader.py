@@ -18,7 +18,8 @@ What makes it safe to run again, by hand or by cron:
 * leads are read from the CSV lazily (a few chunks in memory, whatever the file's size);
   a bad row is reported with its line and skipped, not sent.
 
-The results export is written to ``<results>.partial`` and renamed when complete.
+The results export (``--day``, default yesterday in Wolkvox time) is written to
+``<results>.partial`` and renamed when complete.
 
 Exit codes: 0 done, 75 stopped short (run again later), 1 failed (the message says why;
 the journal keeps what landed).
@@ -33,7 +34,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from wolkvox_async import WOLKVOX_TZ, WolkvoxClient, WolkvoxError
@@ -94,10 +95,11 @@ async def run(args: argparse.Namespace) -> int:
             return EX_TEMPFAIL
 
         if args.results is not None:
-            today = datetime.now(WOLKVOX_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+            # The day in Wolkvox time (naive datetimes are Wolkvox time to the client).
+            day = datetime.combine(args.day, datetime.min.time())
             partial = args.results.with_name(args.results.name + ".partial")
             download = wolkvox.iter_phone_results(
-                args.campaign_id, today - timedelta(days=1), today - timedelta(seconds=1)
+                args.campaign_id, day, day + timedelta(days=1, seconds=-1)
             )
             with partial.open("w", newline="", encoding="utf-8") as file:
                 out = csv.writer(file)
@@ -115,7 +117,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("leads", type=Path, help="CSV of tonight's leads")
     parser.add_argument("campaign_id")
-    parser.add_argument("--results", type=Path, help="write yesterday's call results here")
+    parser.add_argument("--results", type=Path, help="write a day's call results here")
+    parser.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        default=datetime.now(WOLKVOX_TZ).date() - timedelta(days=1),
+        help="the day of --results, YYYY-MM-DD in Wolkvox time (default: yesterday)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

@@ -152,20 +152,23 @@ def write_leads(path: Path, count: int, *, bad: int | None = None) -> None:
 async def test_the_nightly_loader_loads_once_and_exports(tmp_path: Path) -> None:
     async with FakeWolkvox(licenses=3) as fake:
         camp = fake.create_campaign()
-        today = datetime.now(WOLKVOX_TZ).replace(tzinfo=None, hour=0, minute=0, second=0)
-        fake.add_call_results(camp.id, today - timedelta(days=1), today, 700, seed=5)
+        day = datetime(2026, 11, 2)
+        attempts = fake.add_call_results(camp.id, day, day + timedelta(days=1), 700, seed=5)
         leads = tmp_path / "leads.csv"
         write_leads(leads, 15_000, bad=7)
         results = tmp_path / "results.csv"
         loader = [sys.executable, str(EXAMPLES / "nightly_loader.py"), str(leads), camp.id]
-        code, out = await run(*loader, "--results", str(results), env=env_for(fake))
+        results_of_the_day = ["--results", str(results), "--day", "2026-11-02"]
+        code, out = await run(*loader, *results_of_the_day, env=env_for(fake))
         assert code == 0, out
         stored = Counter(r["customer_id"] for r in fake.campaign(camp.id).records)
         assert len(stored) == 14_999 and set(stored.values()) == {1}
         assert "row 7 skipped" in out or "row 8 skipped" in out
         with results.open() as file:
             rows = list(csv.DictReader(file))
-        assert len({row["conn_id"] for row in rows}) == len(rows) > 0
+        exported = {a.conn_id for a in attempts if a.at < day + timedelta(days=1)}
+        assert {row["conn_id"] for row in rows} == exported
+        assert len(rows) == len(exported) > 0
         assert not (tmp_path / "results.csv.partial").exists()
 
         # Cron runs it again: the journal says it is done; nothing is sent twice.
