@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
 from wolkvox_async.otel import CALL_ATTRIBUTES, METRICS, Telemetry
 from wolkvox_async.scheduler import MemoryBackend
-from wolkvox_async.testing import FakeWolkvox, Fault
+from wolkvox_async.testing import FakeWolkvox, Fault, VirtualClock
 
 
 class Seen:
@@ -202,8 +202,10 @@ async def test_a_call_that_fails_carries_its_error(fake: FakeWolkvox, seen: Seen
 
 
 async def test_refusals_are_counted_by_kind_and_by_whom(fake: FakeWolkvox, seen: Seen) -> None:
-    # The scheduler's: a quota of one call, asked for two.
-    async with make(fake, seen, daily_quota=1) as wv:
+    # The scheduler's: a quota of one call, asked for two (on a clock that stays in one
+    # quota day).
+    clock = VirtualClock(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
+    async with make(fake, seen, daily_quota=1, clock=clock) as wv:
         await wv.token_info()
         with pytest.raises(w.QuotaExhausted):
             await wv.campaigns()
