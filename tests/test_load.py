@@ -7,14 +7,23 @@ thread spent between two ticks — the work that kept it from the ticker — so 
 taking the CPU away does not count (wall-clock lateness did, and failed under load), and
 samples the process's resident memory. The callers arrive 250 per turn of the loop, as a
 server's requests would; starting 10,000 coroutines in one turn is asyncio's own stall.
+
+The worst stall is mostly one full pass of CPython's collector over the pending calls
+(~15 objects each). It runs in a fresh interpreter, as a service's process starts: inside
+the suite's process (hundreds of MB of other tests' leftovers) the same run stalled
+longer and once went over the bound: 73 and 90 ms after the 511 tests before it, 104 ms
+in one full run, against 45-76 ms in 10 runs in a fresh process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -45,8 +54,7 @@ async def ten_thousand_callers() -> tuple[float, float]:
             worst_lag = max(worst_lag, time.thread_time() - spent)
             peak = max(peak, rss())
 
-    # A run of its own: a second run (after a stall) must not find the first one's spent
-    # quota in the process-wide ledger (it did, and every caller was refused).
+    # An empty process-wide ledger: what ran before must not have spent this quota.
     reset_shared_state()
     async with FakeWolkvox(daily_quota=QUOTA) as fake:
         camp = fake.create_campaign()
@@ -84,12 +92,28 @@ async def ten_thousand_callers() -> tuple[float, float]:
     return worst_lag, (peak - base) / 2**20
 
 
-@pytest.mark.slow
-async def test_ten_thousand_callers_on_one_token() -> None:
-    # Measured as in production: no DEBUG records (the suite logs everything at DEBUG,
-    # and pytest keeps each record until the test ends).
+def main() -> None:
+    """Run once in this process and print (stall, grown) as JSON: what the test reads."""
+    # Measured as in production: no DEBUG records kept.
     logging.getLogger().setLevel(logging.WARNING)
-    stall, grown = await ten_thousand_callers()
+    print(json.dumps(asyncio.run(ten_thousand_callers())))
+
+
+@pytest.mark.slow
+def test_ten_thousand_callers_on_one_token() -> None:
+    done = subprocess.run(
+        [sys.executable, __file__],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]  # an outcome check failed in the run
+    stall, grown = json.loads(done.stdout.strip().splitlines()[-1])
     assert stall < 0.100, f"the event loop stalled {stall * 1000:.0f} ms"
     assert grown < 150, f"resident memory grew {grown:.0f} MiB for {CALLERS} callers"
     print(f"worst loop stall {stall * 1000:.1f} ms, memory +{grown:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
