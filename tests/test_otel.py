@@ -21,11 +21,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from redis_server import RedisServer
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
 from wolkvox_async.otel import CALL_ATTRIBUTES, METRICS, Telemetry
-from wolkvox_async.scheduler import MemoryBackend
+from wolkvox_async.scheduler import MemoryBackend, RedisBackend
 from wolkvox_async.testing import FakeWolkvox, Fault, VirtualClock
 
 
@@ -138,6 +139,40 @@ async def test_the_quota_gauges_read_a_shared_ledger(
         await wv.token_info()
     assert seen.points()["wolkvox.quota.used"] == [({"wolkvox.operation": fake.server}, 4)]
     assert seen.points()["wolkvox.quota.limit"] == [({"wolkvox.operation": fake.server}, 3000)]
+
+
+async def test_redis_stopped_while_traced(
+    fake: FakeWolkvox, seen: Seen, redis_server: RedisServer, redis_url: str
+) -> None:
+    """Redis gone under a traced client: a call is refused, nothing sent, and counted as
+    the scheduler's refusal; with ``fallback=memory`` the calls go on, and the quota read
+    after each (a Redis round trip) neither fails nor holds them."""
+    strict, lenient = RedisBackend(redis_url), RedisBackend(redis_url + "?fallback=memory")
+    try:
+        async with (
+            make(fake, seen, licenses=3, backend=strict, server_limit=1) as wv,
+            make(fake, seen, licenses=3, backend=lenient) as other,
+        ):
+            await wv.token_info()
+            await other.token_info()
+            redis_server.stop()
+            with pytest.raises(w.SchedulerUnavailable):
+                await wv.token_info()
+            answers = await asyncio.gather(*(other.token_info() for _ in range(4)))
+    finally:
+        redis_server.start()
+        await strict.close()
+        await lenient.close()
+    assert len(answers) == 4
+    spans = seen.spans("wolkvox information.token_info")
+    failed = [s for s in spans if s.status.status_code is StatusCode.ERROR]
+    assert [dict(s.attributes or {})["error.type"] for s in failed] == ["SchedulerUnavailable"]
+    assert dict(failed[0].attributes or {})["wolkvox.sent"] is False
+    assert len(spans) == 7 and fake.stats.requests == 6
+    refusals = seen.points()["wolkvox.client.refusals"]
+    assert refusals == [
+        ({"wolkvox.refusal": "SchedulerUnavailable", "wolkvox.refused_by": "scheduler"}, 1)
+    ]
 
 
 async def test_in_flight_and_queued_are_what_they_are_when_read(

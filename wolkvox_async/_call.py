@@ -188,10 +188,9 @@ class Caller:
         corrects_quota: bool,
         hooks: _Hooks,
     ) -> Envelope:
-        attempt = 0
+        attempt, trace = 0, hooks.trace
         while True:
             attempt += 1
-            trace = hooks.trace
             if trace is None:
                 lease = await self._lease(poll_key, corrects_quota)
             else:
@@ -289,6 +288,8 @@ class Caller:
                 envelope = parse_response(request, response)
             except ApiError as exc:
                 said = self._said(exc, attempt)
+                if said is not None and hooks.trace is not None:
+                    hooks.trace.refused(exc, "server")
                 if isinstance(exc, TokenLimitExceeded):
                     exc.resets_at = datetime.fromtimestamp(lease.resets_at, UTC)
                 raise

@@ -29,7 +29,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import Observation
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from ._errors import Maintenance, SchedulerRefusal, TokenLimitExceeded, TooManySimultaneous
+from ._errors import ApiError, SchedulerRefusal
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -63,9 +63,6 @@ METRICS = {  # name: (unit, description)
     "wolkvox.client.retries": ("{retry}", "attempts tried again, by error.type"),
     "wolkvox.client.call.duration": ("s", "from the call to its result, queue included"),
 }
-
-# The server's limit refusals (§3.3, §4); the scheduler's are SchedulerRefusal.
-_SERVER_REFUSALS = (TooManySimultaneous, TokenLimitExceeded, Maintenance)
 
 
 class Telemetry:
@@ -170,11 +167,9 @@ class Telemetry:
             try:
                 yield traced
             except BaseException as exc:
-                error = type(exc).__name__
+                error = _failed(span, exc)
                 if isinstance(exc, SchedulerRefusal):
                     traced.refused(exc, "scheduler")
-                span.set_attribute("error.type", error)
-                span.set_status(Status(StatusCode.ERROR, error))
                 if isinstance(exc, Exception):
                     span.record_exception(exc)  # our messages never hold the token
                 raise
@@ -254,14 +249,14 @@ class CallTrace:
         self.status = status
 
     def failed(self, error: Exception) -> None:
-        """An attempt ended in ``error`` (raised or retried)."""
-        status = getattr(error, "http_status", None)
-        if isinstance(status, int):
-            self.answered(status)
-        if isinstance(error, _SERVER_REFUSALS):
-            self.refused(error, "server")
+        """An attempt ended in ``error`` (raised or retried): an answer the transport
+        refused (too large) has a status too."""
+        if isinstance(error, ApiError):
+            self.status = error.http_status
 
     def refused(self, error: Exception, by: str) -> None:
+        """A limit refusal: the scheduler's (nothing sent) or the server's, as the call
+        path classifies it for the scheduler's feedback."""
         self.telemetry.refusals.add(
             1, {"wolkvox.refusal": type(error).__name__, "wolkvox.refused_by": by}
         )
@@ -327,6 +322,13 @@ class Job:
             return
         span.set_attributes(attributes)
         if error is not None:
-            span.set_attribute("error.type", type(error).__name__)
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            _failed(span, error)
         span.end()
+
+
+def _failed(span: Span, error: BaseException) -> str:
+    """Mark ``span`` as ended by ``error``; its class name."""
+    name = type(error).__name__
+    span.set_attribute("error.type", name)
+    span.set_status(Status(StatusCode.ERROR, name))
+    return name

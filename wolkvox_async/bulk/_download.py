@@ -176,7 +176,7 @@ class WindowedDownload(Generic[T]):
             await rows.aclose()
         job.end(None, **self._totals())
 
-    def _totals(self) -> dict[str, int | bool]:
+    def _totals(self) -> dict[str, int]:
         return {"wolkvox.rows": self.rows, "wolkvox.requests": self.requests}
 
     async def _rows(self) -> AsyncGenerator[T, None]:

@@ -107,12 +107,12 @@ async def upload_records(
     try:
         with within(job):  # its calls, the quota's read included, are the job's children
             limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
-        with heap_frozen(), within(job):
-            await _send_all(
-                load,
-                load.chunk_source(records, chunk_size, on_invalid, limit),
-                client.config.max_concurrency,
-            )
+            with heap_frozen():
+                await _send_all(
+                    load,
+                    load.chunk_source(records, chunk_size, on_invalid, limit),
+                    client.config.max_concurrency,
+                )
         done = report()
         if load.cause is None and load.stopped is None:
             book.finish(_summary(done))  # kept: running this load again sends nothing
