@@ -276,7 +276,12 @@ class Caller:
                     method=request.method, url=request.url, reason="timeout", timeout=config.timeout
                 ) from None
             except TransportError as exc:
-                outcome = Outcome.FAILED if exc.sent else Outcome.NOT_SENT
+                # Sent with no answer (a reset after any byte left): the server may still
+                # be running it, so its slot stays taken (RELEASES).
+                if not exc.sent:
+                    outcome = Outcome.NOT_SENT
+                elif exc.answered:
+                    outcome = Outcome.FAILED
                 raise
             except ApiError:
                 outcome = Outcome.FAILED  # the transport refused the answer (over max_answer_bytes)
@@ -296,7 +301,7 @@ class Caller:
             outcome = Outcome.ANSWERED
             return envelope
         finally:
-            # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4).
+            # A call that may still run at the server holds its slot until sent + its limit.
             await self.scheduler.release(lease, outcome, hold=config.server_limit, feedback=said)
 
     def _said(self, error: ApiError, attempt: int) -> Feedback | None:

@@ -105,12 +105,15 @@ class TransportError(WolkvoxError):
 
     ``sent`` tells whether the request may have reached the server: False for a refused
     connection (safe to send again), True when the connection broke after sending.
+    ``answered``: the server's response had begun (its status line arrived) when the
+    connection broke, so the server is done with the call.
     """
 
     method: str
     url: str
     reason: str
     sent: bool = True
+    answered: bool = False
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}: {self.reason}"

@@ -145,15 +145,17 @@ class AiohttpTransport:
                 data=None if request.body is None else _Body(request.body, written),
                 allow_redirects=False,
             ) as resp:
-                result = RawResponse(
-                    status=resp.status,
-                    content_type=resp.content_type,
-                    body=await self._body(request, resp),
-                )
+                try:
+                    body = await self._body(request, resp)
+                except aiohttp.ClientError as exc:
+                    # Broken mid-answer: the server had answered, it is done with the call.
+                    raise self._failed(request, exc, sent=True, answered=True) from None
+                result = RawResponse(status=resp.status, content_type=resp.content_type, body=body)
         except aiohttp.ClientConnectorError as exc:
             # Nothing reached the server: refused, DNS, TLS handshake.
             raise self._failed(request, exc, sent=False) from None
         except aiohttp.ClientError as exc:
+            # Any byte may have left: the server may be running the call still.
             raise self._failed(request, exc, sent=True) from None
         log.debug(
             "<- %s %s %s (%d bytes, %.0f ms)",
@@ -186,10 +188,14 @@ class AiohttpTransport:
         return b"".join(chunks)
 
     @staticmethod
-    def _failed(request: RawRequest, exc: Exception, *, sent: bool) -> TransportError:
+    def _failed(
+        request: RawRequest, exc: Exception, *, sent: bool, answered: bool = False
+    ) -> TransportError:
         reason = redact(f"{type(exc).__name__}: {exc}", request.token)
         log.debug("xx %s %s: %s", request.method, request.url, reason)
-        return TransportError(method=request.method, url=request.url, reason=reason, sent=sent)
+        return TransportError(
+            method=request.method, url=request.url, reason=reason, sent=sent, answered=answered
+        )
 
     @staticmethod
     def _too_big(request: RawRequest, status: int, limit: int) -> ResponseDecodeError:

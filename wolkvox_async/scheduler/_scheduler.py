@@ -37,7 +37,15 @@ from datetime import UTC, datetime
 from .._time import day_of, next_reset
 from ._backend import AnnouncesReleases, Backend
 from ._clock import Clock
-from ._lease import NOTHING_SAID, Feedback, Lease, Outcome, Priority, SchedulerStats
+from ._lease import (
+    NOTHING_SAID,
+    RELEASES,
+    Feedback,
+    Lease,
+    Outcome,
+    Priority,
+    SchedulerStats,
+)
 from ._pump import Pump
 from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
@@ -208,22 +216,21 @@ class Scheduler:
         hold: float = 60.0,
         feedback: Feedback | None = None,
     ) -> None:
-        """Give the lease back; ABANDONED holds it until ``sent_at + hold``. ``feedback``
-        (what the server said) is applied in the same backend step, before anyone waiting
-        is woken."""
+        """Give the lease back as ``RELEASES`` says for ``outcome``: one that holds its
+        slot keeps it until ``sent_at + hold`` (the server's limit). ``feedback`` (what the
+        server said) is applied in the same backend step, before anyone waiting is woken."""
         now = self.clock.time()
-        if outcome is Outcome.ABANDONED and lease.sent_at is not None:
-            hold_until: float | None = lease.sent_at + hold
-        else:
-            hold_until = None
+        rule = RELEASES[outcome]
+        sent_at = lease.sent_at
+        hold_until = sent_at + hold if rule.hold and sent_at is not None else None
         said = feedback or NOTHING_SAID
         spent = said.spent and self._spent_counts(lease)
         step = self.backend.release(
             lease.record,
             now,
             hold_until=hold_until,
-            refund=outcome is Outcome.NOT_SENT,
-            unstamp=outcome in (Outcome.FAILED, Outcome.NOT_SENT),
+            refund=rule.refund,
+            unstamp=rule.unstamp,
             cap_for=said.cap_for,
             pause_for=said.pause_for,
             spent=spent,
