@@ -499,3 +499,38 @@ async def test_a_proxy_resetting_connections_after_forwarding_never_makes_a_thir
         assert [r for r in results if isinstance(r, BaseException)] == []
         assert fake.stats.peak_in_flight[fake.token] <= 2
         assert dict(fake.stats.refusals) == {}
+
+
+@pytest.mark.parametrize(("kind", "attempts"), [("memory", 1), ("memory", 5), ("sqlite", 1)])
+async def test_close_fails_the_queued_calls_and_lets_those_in_flight_finish(
+    kind: str, attempts: int, tmp_path: Any
+) -> None:
+    backend = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'ledger.db'}"
+    async with FakeWolkvox(latency=0.2) as fake:
+        wv = make(fake, backend=backend, max_attempts=attempts)
+        calls = [asyncio.create_task(wv.find_record(customer_id=str(i))) for i in range(100)]
+        await until(lambda: fake.stats.in_flight[fake.token] == 2)
+        await wv.close()
+        assert all(call.done() for call in calls)  # nobody left running or hanging
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        answered = [r for r in results if isinstance(r, tuple)]
+        closed = [r for r in results if isinstance(r, w.ClientClosed)]
+        assert (len(answered), len(closed)) == (2, 98)
+        await asyncio.sleep(0.3)  # nothing sent after close, not even later
+        assert fake.stats.requests == 2 and dict(fake.stats.refusals) == {}
+        with pytest.raises(w.ClientClosed):
+            await wv.find_record(customer_id="late")
+
+
+async def test_close_ends_a_call_waiting_to_retry(vfake: FakeWolkvox, clock: VirtualClock) -> None:
+    wv = make(vfake, clock)
+    vfake.inject(Fault.HTTP_503)
+    call = asyncio.create_task(wv.token_info())
+    await until(lambda: vfake.stats.requests == 1)
+    await asyncio.sleep(0.01)  # answered 503: the call sleeps before its retry
+    await wv.close()
+    with pytest.raises(w.ClientClosed) as info:
+        await asyncio.wait_for(call, 5)
+    assert isinstance(info.value.__cause__, w.ServerError)
+    await clock.advance(60)
+    assert vfake.stats.requests == 1

@@ -62,8 +62,6 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
         for fault in (Fault.GARBAGE, Fault.HTML, Fault.TRUNCATED, Fault.EMPTY, Fault.OVERSIZED):
             fake.inject(fault)
             await expect(w.ResponseDecodeError, wv.token_info())
-        fake.inject(Fault.RESET)
-        await expect(w.TransportError, wv.token_info())
         fake.latency = 0.05
         results = await asyncio.gather(wv.token_info(), wv.token_info(), return_exceptions=True)
         caught += [r for r in results if isinstance(r, w.TooManySimultaneous)]
@@ -72,6 +70,8 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
         fake.maintenance = True
         await expect(w.Maintenance, wv.token_info())
         fake.maintenance = False
+        fake.inject(Fault.RESET)  # (its slot stays held: the server may be running it)
+        await expect(w.TransportError, wv.token_info())
     reset_shared_state()  # forget the lowered cap (60 s) left by the 403 SIMULTANEOUS
     async with _client(fake, timeout=0.05) as wv:
         fake.inject(Fault.SLOW, delay=0.3)

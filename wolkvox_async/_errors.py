@@ -5,6 +5,7 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     WolkvoxError
     ├── ConfigError                      bad server id, bad limits, bad dates, bad records
     │                                    (also a ValueError; raised before any request)
+    ├── ClientClosed                     the client was closed; the call was not sent
     ├── TransportError                   network: connection refused/reset, TLS
     │   └── RequestTimeout               (also a TimeoutError)
     ├── QuotaSpent(resets_at)            the daily quota is spent (catch for both below)
@@ -46,6 +47,7 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "CampaignFull",
+    "ClientClosed",
     "ConfigError",
     "Forbidden",
     "InvalidToken",
@@ -84,6 +86,12 @@ class WolkvoxError(Exception):
 
 class ConfigError(WolkvoxError, ValueError):
     """An argument or setting is invalid; raised before any request is sent."""
+
+
+class ClientClosed(WolkvoxError):
+    """The client was closed before this call was sent: it was queued for a slot, waiting
+    to retry, or made after :meth:`~wolkvox_async.WolkvoxClient.close`. Nothing of it
+    reached Wolkvox."""
 
 
 def shown(value: object) -> str:

@@ -19,7 +19,7 @@ import aiohttp
 import aiohttp.abc
 
 from ._config import MAX_ANSWER_BYTES, redact
-from ._errors import ConfigError, ResponseDecodeError, TransportError
+from ._errors import ClientClosed, ConfigError, ResponseDecodeError, TransportError
 from ._protocol import RawRequest, RawResponse
 
 __all__ = ["AiohttpTransport", "Transport"]
@@ -85,6 +85,8 @@ class AiohttpTransport:
         self._verify_ssl = verify_ssl
         self._loop: asyncio.AbstractEventLoop | None = None
         """The event loop the session works in (a session cannot cross loops)."""
+        self._closed = False
+        """Closed: no session is made again (it would never be closed)."""
 
     def ready(self) -> None:
         """Make sure a request can go from the running loop; called before admission, so
@@ -110,6 +112,8 @@ class AiohttpTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            if self._closed:
+                raise ClientClosed("the client was closed: the call was not sent")
             connector = aiohttp.TCPConnector(ssl=self._verify_ssl)
             # The call's timeout is the core's (on its clock, answer included); aiohttp's
             # own 5-minute one would only add a second timer to every call. Connecting
@@ -211,7 +215,8 @@ class AiohttpTransport:
         )
 
     async def close(self) -> None:
-        """Close the session if this transport created it."""
+        """Close the session if this transport created it; none is made after."""
+        self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None

@@ -134,10 +134,12 @@ class Scheduler:
         max_wait: float | None = None,
         raise_on_poll: bool = False,
         corrects_quota: bool = False,
+        owner: object = None,
     ) -> Lease:
         """Wait for admission of a call of ``token`` (registered); ``poll_key`` names a
         poll-limited read. See the module docstring. ``corrects_quota``: a token_info read
         made to correct the ledger, never refused for the quota (it still counts).
+        ``owner``: who asks, for :meth:`fail_queued` (a client that closes).
 
         Raises:
             QuotaExhausted: the operation's quota is spent (at once, not at midnight).
@@ -171,7 +173,9 @@ class Scheduler:
                 return self.pump.granted(admission, record, "at once")
             self.refusals.check(admission, decision, deadline, max_wait, raise_on_poll)
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(admission, future, priority, deadline, max_wait, raise_on_poll)
+        waiter = _Waiter(
+            admission, future, priority, deadline, max_wait, raise_on_poll, owner=owner
+        )
         queue.lanes[priority].append(waiter)
         if deadline is not None:
             heapq.heappush(queue.deadlines, (deadline, next(self.pump.seq), waiter))
@@ -192,6 +196,17 @@ class Scheduler:
                 await asyncio.shield(self.pump.undo(lease))  # (_undo never raises)
             self.pump.kick(queue)
             raise
+
+    def fail_queued(self, owner: object, error: type[Exception], message: str) -> int:
+        """Fail every caller ``owner`` has queued, each with its own ``error(message)``:
+        nothing of theirs was taken or sent (a client closing). Returns how many."""
+        failed = 0
+        for queue in self._queues.values():
+            for waiter in queue.waiting():
+                if waiter.owner is owner:
+                    waiter.future.set_exception(error(message))
+                    failed += 1
+        return failed
 
     def attach(self) -> Scheduler:
         """A client starts using this scheduler."""
