@@ -265,19 +265,24 @@ async def _send_all(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> N
 
     tasks = [asyncio.create_task(sender()) for _ in range(workers)]
     try:
+        failed: Exception | None = None
         try:
             async for chunk in chunks:
                 if load.stop.is_set():
                     load.skip(chunk)
                     break
                 await queue.put(chunk)
-        finally:
-            # Reading ended (or failed on a bad row): the chunks already handed over finish.
-            for _ in tasks:
-                await queue.put(None)
-            await asyncio.gather(*tasks)
-    except asyncio.CancelledError:
-        # Interrupted: chunks in flight stay journaled as SENDING, reconciled on resume.
+        except Exception as exc:  # reading failed (a bad row): what was handed over finishes
+            failed = exc
+        for _ in tasks:
+            await queue.put(None)
+        await asyncio.gather(*tasks)
+        if failed is not None:
+            raise failed
+    except BaseException:
+        # Cancelled (a loop shutting down cancels the senders too: never wait on them or
+        # on their queue) or failed: chunks in flight stay journaled as SENDING, and are
+        # reconciled on resume.
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
