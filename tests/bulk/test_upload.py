@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 import tempfile
@@ -442,24 +441,6 @@ async def test_the_reader_never_runs_between_a_senders_answer_and_its_next_reque
         following = [kind for kind, _ in after if kind in ("read", "granted")]
         if "granted" in following:  # the last answers have no request after them
             assert following[0] == "granted", call
-
-
-async def test_a_load_keeps_what_existed_before_it_out_of_the_collectors_passes(
-    fake: FakeWolkvox,
-) -> None:
-    # A full collection walks every container of the process — the caller's million input
-    # rows included — mid-load; what exists when the load starts is frozen until it ends.
-    camp = fake.create_campaign()
-    rows = records(300)
-    frozen: list[int] = []
-    assert gc.get_freeze_count() == 0
-    async with client_for(fake) as wv:
-        report = await wv.upload_records(
-            camp.id, rows, chunk_size=100, progress=lambda _: frozen.append(gc.get_freeze_count())
-        )
-    assert report.complete and len(frozen) == 3
-    assert min(frozen) > len(rows)  # the input rows are among the frozen objects
-    assert gc.get_freeze_count() == 0  # thawed when the load ended
 
 
 async def test_loads_in_one_loop_share_the_gate_and_a_cancelled_one_does_not_hold_it(

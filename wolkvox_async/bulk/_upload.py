@@ -28,7 +28,6 @@ from ._journal import ChunkState, Journal
 from ._load import PATIENCE, Left, Load, Stop, log
 from ._needs import Endpoints, within
 from ._outcomes import InsufficientQuota, RowFailure, StopReason, UploadProgress, UploadReport
-from ._pace import heap_frozen
 
 if TYPE_CHECKING:
     from .._call import Caller
@@ -107,12 +106,11 @@ async def upload_records(
     try:
         with within(job):  # its calls, the quota's read included, are the job's children
             limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
-            with heap_frozen():
-                await _send_all(
-                    load,
-                    load.chunk_source(records, chunk_size, on_invalid, limit),
-                    client.config.max_concurrency,
-                )
+            await _send_all(
+                load,
+                load.chunk_source(records, chunk_size, on_invalid, limit),
+                client.config.max_concurrency,
+            )
         done = report()
         if load.cause is None and load.stopped is None:
             book.finish(_summary(done))  # kept: running this load again sends nothing
