@@ -7,6 +7,7 @@ from ._config import ClientConfig as ClientConfig
 from ._errors import ApiError as ApiError
 from ._errors import BadRequest as BadRequest
 from ._errors import CampaignFull as CampaignFull
+from ._errors import ClientClosed as ClientClosed
 from ._errors import ConfigError as ConfigError
 from ._errors import Forbidden as Forbidden
 from ._errors import InvalidToken as InvalidToken
@@ -54,6 +55,7 @@ __all__ = [
     "CampaignFull",
     "CampaignStatus",
     "CampaignType",
+    "ClientClosed",
     "ClientConfig",
     "ConfigError",
     "DncEntry",

@@ -5,6 +5,7 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     WolkvoxError
     ├── ConfigError                      bad server id, bad limits, bad dates, bad records
     │                                    (also a ValueError; raised before any request)
+    ├── ClientClosed                     the client was closed; the call was not sent
     ├── TransportError                   network: connection refused/reset, TLS
     │   └── RequestTimeout               (also a TimeoutError)
     ├── QuotaSpent(resets_at)            the daily quota is spent (catch for both below)
@@ -46,6 +47,7 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "CampaignFull",
+    "ClientClosed",
     "ConfigError",
     "Forbidden",
     "InvalidToken",
@@ -86,6 +88,12 @@ class ConfigError(WolkvoxError, ValueError):
     """An argument or setting is invalid; raised before any request is sent."""
 
 
+class ClientClosed(WolkvoxError):
+    """The client was closed before this call was sent: it was queued for a slot, waiting
+    to retry, or made after :meth:`~wolkvox_async.WolkvoxClient.close`. Nothing of it
+    reached Wolkvox."""
+
+
 def shown(value: object) -> str:
     """``value`` for a ConfigError's message: its repr, cut to a readable length. A huge
     int has no decimal form at all (Python refuses str() past 4,300 digits), so a message
@@ -105,12 +113,15 @@ class TransportError(WolkvoxError):
 
     ``sent`` tells whether the request may have reached the server: False for a refused
     connection (safe to send again), True when the connection broke after sending.
+    ``answered``: the server's response had begun (its status line arrived) when the
+    connection broke, so the server is done with the call.
     """
 
     method: str
     url: str
     reason: str
     sent: bool = True
+    answered: bool = False
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}: {self.reason}"

@@ -338,7 +338,7 @@ class Load:
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
                 self.sent += missing
                 lost += 1
-                answered = not isinstance(exc, TransportError)
+                answered = not isinstance(exc, TransportError) or exc.answered
                 pending = await self.reconciler.missing(
                     chunk.records() if pending is None else pending,
                     NOT_SENT if answered else sent_at,
