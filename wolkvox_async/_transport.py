@@ -149,6 +149,7 @@ class AiohttpTransport:
                     status=resp.status,
                     content_type=resp.content_type,
                     body=await self._body(request, resp),
+                    location=resp.headers.get("Location", ""),
                 )
         except aiohttp.ClientConnectorError as exc:
             # Nothing reached the server: refused, DNS, TLS handshake.
