@@ -20,6 +20,7 @@ from rich.text import Text
 from .. import (
     CampaignFull,
     ConfigError,
+    NotWolkvox,
     SchedulerRefusal,
     TokenLimitExceeded,
     TooManySimultaneous,
@@ -109,7 +110,23 @@ def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "inter
         err.print(f"[yellow]{interrupted}[/]", highlight=False)
         sys.exit(EXIT_INTERRUPTED)
     except WolkvoxError as exc:
-        fail(exit_code(exc), "\n".join([str(exc), *getattr(exc, "__notes__", ())]))
+        notes = [*getattr(exc, "__notes__", ())]
+        if isinstance(exc, NotWolkvox):
+            notes.append(_base_url_note())
+        fail(exit_code(exc), "\n".join([str(exc), *notes]))
+
+
+def _base_url_note() -> str:
+    """Where the base URL of an answer that was not Wolkvox's came from."""
+    context = click.get_current_context(silent=True)
+    settings = context.find_object(Settings) if context is not None else None
+    if settings is None or not settings.base_url:
+        host = f"https://wv{settings.server if settings else '<server>'}.wolkvox.com"
+        return f"the base URL is Wolkvox's own, {host}: is the server number right?"
+    return (
+        f"the base URL {settings.base_url} comes from --base-url or WOLKVOX_BASE_URL; "
+        "unset, it is https://wv<server>.wolkvox.com"
+    )
 
 
 def fail(code: int, message: str) -> NoReturn:

@@ -1,0 +1,78 @@
+"""What the ``wolkvox`` command shows of Wolkvox's answers, in real subprocesses against
+FakeWolkvox (on a thread): an answer that is not Wolkvox's is an error (exit 4), never
+"(nothing)" or an empty file; ``find`` reads at 80 columns; ``quota`` shows the server's
+limit after its TOKEN LIMIT."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wolkvox_async.testing import FakeWolkvox
+
+
+@pytest.fixture
+def env(served: FakeWolkvox, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WOLKVOX_SERVER": served.server,
+        "WOLKVOX_TOKEN": served.token,
+        "WOLKVOX_BASE_URL": served.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+
+
+def wolkvox(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "wolkvox_async", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert env["WOLKVOX_TOKEN"] not in done.stdout + done.stderr
+    return done
+
+
+# ---- a base URL whose path is wrong -----------------------------------------------------
+
+
+def test_find_with_a_wrong_base_url_path_exits_4_naming_the_url(
+    served: FakeWolkvox, env: dict[str, str]
+) -> None:
+    served.create_campaign()
+    wrong = {**env, "WOLKVOX_BASE_URL": served.url + "/wrong"}
+    found = wolkvox(wrong, "find", "--customer-id", "c1")
+    assert found.returncode == 4, found.stderr
+    assert "(nothing)" not in found.stdout and found.stdout == ""
+    url = f"{served.url}/wrong/api/v2/campaign.php?api=find_record&customer_id=c1"
+    assert url in found.stderr
+    assert "text/plain" in found.stderr and "'404: Not Found'" in found.stderr
+    assert "WOLKVOX_BASE_URL" in found.stderr  # where the wrong URL came from
+    as_json = wolkvox(wrong, "--json", "find", "--customer-id", "c1")
+    assert as_json.returncode == 4
+    error = json.loads(as_json.stdout)["error"]  # not []
+    assert error["exit_code"] == 4 and url in error["message"]
+    # The right base URL: no hit is still an empty answer, exit 0.
+    nothing = wolkvox(env, "--json", "find", "--customer-id", "c1")
+    assert nothing.returncode == 0 and json.loads(nothing.stdout) == []
+
+
+@pytest.mark.parametrize("output", ["csv", "jsonl"])
+def test_export_with_a_wrong_base_url_path_writes_nothing_and_exits_4(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path, output: str
+) -> None:
+    camp = served.create_campaign()
+    wrong = {**env, "WOLKVOX_BASE_URL": served.url + "/wrong"}
+    target = tmp_path / f"results.{output}"
+    args = ["export", "campaign_3", camp.id, "--start", "2026-11-01", "--end", "2026-11-03"]
+    done = wolkvox(wrong, *args, "--format", output, "-o", str(target))
+    assert done.returncode == 4, done.stderr
+    assert f"{served.url}/wrong/api/v2/reports_manager.php?api=campaign_3" in done.stderr
+    assert "'404: Not Found'" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state"]  # nothing written
