@@ -76,3 +76,65 @@ def test_export_with_a_wrong_base_url_path_writes_nothing_and_exits_4(
     assert f"{served.url}/wrong/api/v2/reports_manager.php?api=campaign_3" in done.stderr
     assert "'404: Not Found'" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state"]  # nothing written
+
+
+# ---- find at 80 columns -------------------------------------------------------------------
+
+
+def _load(served: FakeWolkvox, campaigns: int, **fields: object) -> list[str]:
+    """The same customer in ``campaigns`` campaigns (a phone search finds them all)."""
+    record = {
+        "customer_id": "C1",
+        "customer_name": "María José [/b]",  # brackets: text, not rich markup
+        "customer_last_name": "Rodríguez Pérez",
+        "tel1": "+573001234567",
+        "tel2": "3109876543",
+        "tel3": "+576015551234",
+        "opt1": "gold",
+        **fields,
+    }
+    made = []
+    for _ in range(campaigns):
+        camp = served.create_campaign()
+        camp.records.append({k: str(v) for k, v in record.items()})
+        made.append(camp.id)
+    return made
+
+
+def assert_readable(out: str, width: int = 80) -> None:
+    assert "…" not in out  # nothing cut
+    for line in out.splitlines():
+        assert len(line) <= width, line
+    for phone in ("+573001234567", "3109876543", "+576015551234"):
+        assert phone in out  # whole, never split or cut
+    assert "[/b]" in out
+
+
+@pytest.mark.parametrize("campaigns", [1, 3, 6])
+def test_find_is_readable_at_80_columns(
+    served: FakeWolkvox, env: dict[str, str], campaigns: int
+) -> None:
+    ids = _load(served, campaigns)
+    done = wolkvox({**env, "COLUMNS": "80"}, "find", "--phone", "3109876543")
+    assert done.returncode == 0, done.stderr
+    assert_readable(done.stdout)
+    for cid in ids:
+        assert cid in done.stdout
+    if campaigns <= 3:  # one field per line, each named in full
+        assert done.stdout.count("customer_last_name  Rodríguez Pérez") == campaigns
+        assert f"record {campaigns} of {campaigns}" in done.stdout
+    else:  # a table of the fields that tell the hits apart, each header once
+        header = done.stdout.splitlines()[0].split()
+        assert header == ["campaign", "customer", "name", "phones"]  # (no calls yet)
+        assert done.stdout.count("+576015551234") == campaigns
+
+
+def test_find_falls_back_to_one_field_per_line_when_no_table_fits(
+    served: FakeWolkvox, env: dict[str, str]
+) -> None:
+    long_id = "CUSTOMER-0000000000000000000000000001"
+    _load(served, 5, customer_id=long_id, customer_name="Ana María de los Ángeles [/b]")
+    done = wolkvox({**env, "COLUMNS": "80"}, "find", "--customer-id", long_id)
+    assert done.returncode == 0, done.stderr
+    assert_readable(done.stdout)
+    assert done.stdout.count(long_id) == 5 and "record 5 of 5" in done.stdout
