@@ -138,3 +138,29 @@ def test_find_falls_back_to_one_field_per_line_when_no_table_fits(
     assert done.returncode == 0, done.stderr
     assert_readable(done.stdout)
     assert done.stdout.count(long_id) == 5 and "record 5 of 5" in done.stdout
+
+
+# ---- quota after the server's TOKEN LIMIT ----------------------------------------------
+
+
+@pytest.mark.parametrize("read_first", [False, True], ids=["unknown-limit", "token_info-first"])
+def test_quota_shows_the_servers_limit_after_its_token_limit(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path, read_first: bool
+) -> None:
+    """An upload runs into the server's TOKEN LIMIT (8 calls a day, 2 in flight): `quota`
+    then says 8 — what the server counted — not our count of attempts (9 or 10)."""
+    served.world.operations[served.server].daily_quota = 8
+    served.latency = 0.02  # both slots in use when the quota runs out
+    camp = served.create_campaign()
+    leads = tmp_path / "leads.csv"
+    leads.write_text("customer_id,tel1\n" + "".join(f"c{i},300{i:07d}\n" for i in range(20_000)))
+    if read_first:
+        [stats] = json.loads(wolkvox(env, "--json", "quota").stdout)
+        assert (stats["used"], stats["limit"], stats["source"]) == (1, 8, "server")
+    load = wolkvox(env, "upload", camp.id, str(leads), "--chunk-size", "1000")
+    assert load.returncode == 3, load.stderr
+    done = wolkvox(env, "--json", "quota")
+    assert done.returncode == 0, done.stderr
+    [stats] = json.loads(done.stdout)
+    assert (stats["used"], stats["limit"]) == (8, 8) == (served.quota_used(), 8)
+    assert stats["source"] == "ledger (spent)"  # the server refuses token_info too now
