@@ -18,7 +18,7 @@ on (``ANSWERS`` below), never a 500 with a traceback:
 
 Run it::
 
-    pip install 'wolkvox-async[otel]' fastapi uvicorn
+    pip install '.[otel]' fastapi uvicorn        # in wolkvox-async's folder
     WOLKVOX_SERVER=0014 WOLKVOX_TOKEN=... WOLKVOX_LICENSES=3 \\
         uvicorn examples.fastapi_service:app --port 8000
 

@@ -54,9 +54,43 @@ async def run(*args: str, env: dict[str, str], cwd: Path | None = None) -> tuple
     return process.returncode, out.decode()
 
 
-async def test_the_quickstart_runs() -> None:
-    code, out = await run(sys.executable, str(EXAMPLES / "quickstart.py"), env=dict(os.environ))
-    assert code == 0, out
+def readme_quickstart() -> str:
+    """The code block of the README's Quick start."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme[readme.index("## Quick start") :]
+    return section[section.index("```python\n") + 10 : section.index("\n```\n") + 1]
+
+
+QUICKSTART_SAYS = [
+    r"created campaign \d+",
+    r"added 100 records",
+    r"found customer 42, phone 3000000042",
+    r"recall: customer_id 42 has been updated .* to phone 3000000042",
+    r"300 dial attempts in the last 7 days; the first 3:",
+    *[r"  \d{12}  300\d{7}  2\d{3}-\d\d-\d\d \d\d:\d\d:\d\d-05:00  [a-z-]+"] * 3,
+    r"quota used today: \d+ of 3000 calls",
+]
+
+
+async def test_the_readme_quickstart_runs_as_shown_and_says_what_it_did(
+    tmp_path: Path,
+) -> None:
+    code = readme_quickstart()
+    recipe = (EXAMPLES / "quickstart.py").read_text()
+    assert code == recipe[recipe.index("import asyncio") :]  # the README shows the file
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    shown = readme[readme.index("It prints, for example:") :].split("```")[1].splitlines()[1:]
+    for line, pattern in zip(shown, QUICKSTART_SAYS, strict=True):  # the sample output too
+        assert re.fullmatch(pattern, line), (pattern, line)
+    (tmp_path / "quickstart.py").write_text(code)  # saved and run as the README says
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    for script, cwd in ((tmp_path / "quickstart.py", tmp_path), (EXAMPLES / "quickstart.py", None)):
+        status, out = await run(sys.executable, str(script), env=env, cwd=cwd)
+        assert status == 0, out
+        lines = out.splitlines()
+        assert len(lines) == len(QUICKSTART_SAYS), out
+        for line, pattern in zip(lines, QUICKSTART_SAYS, strict=True):
+            assert re.fullmatch(pattern, line), (pattern, line)
 
 
 # ---- FastAPI service ------------------------------------------------------------------
