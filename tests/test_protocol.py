@@ -109,8 +109,8 @@ def test_campaign_full(msg: str) -> None:
         (200, b"<html>oops</html>", "not JSON", True),
         (200, b'{"code": "200", "data": [', r"not JSON \(cut short\?\)", False),
         (200, b"\xff\xfe\x00", "not JSON", True),
-        (200, b"[1, 2]", "JSON list without code/msg", True),
-        (200, b'"just a string"', "JSON str without code/msg", True),
+        (200, b"[1, 2]", "a JSON list, not Wolkvox's", True),
+        (200, b'"just a string"', "a JSON str, not Wolkvox's", True),
     ],
 )
 def test_undocumented_bodies_raise_decode_error(
@@ -351,8 +351,9 @@ def _answer(
         (b'{"detail":"Not Found"}', "application/json"),  # another service's JSON
         (b"", "text/html"),
         (b'{"error": "not found"}', "application/json"),
+        (b'{"code": 404, "message": "Not Found"}', "application/json"),
     ],
-    ids=["aiohttp-text", "nginx-html", "other-json", "empty", "json-without-code"],
+    ids=["aiohttp-text", "nginx-html", "other-json", "empty", "json-without-code", "code-only"],
 )
 def test_a_404_that_is_not_wolkvox_json_is_an_error_not_no_data(
     route: routes.Route, body: bytes, content_type: str
@@ -382,6 +383,7 @@ def test_a_404_that_is_not_wolkvox_json_is_an_error_not_no_data(
         # JSON, but not Wolkvox's: no code, no msg.
         (routes.FIND_RECORD, 200, b"{}", "application/json", e.NotWolkvox),
         (routes.FIND_RECORD, 200, b'{"data": []}', "application/json", e.NotWolkvox),
+        (routes.FIND_RECORD, 200, b'{"code": 200, "items": []}', "application/json", e.NotWolkvox),
         (
             routes.REPORT_CAMPAIGN_3,
             200,
@@ -506,8 +508,8 @@ def test_no_answer_without_wolkvox_json_is_ever_a_success(
         doc = json.loads(body)
     except ValueError:
         doc = None
-    if isinstance(doc, dict) and ("code" in doc or "msg" in doc):
-        return  # Wolkvox's shape: judged by its code
+    if isinstance(doc, dict) and ({"code", "msg"} & set(doc)):
+        return  # (maybe) Wolkvox's shape: judged by its code
     if isinstance(doc, list) and route.shape is routes.Shape.BARE_LIST:
         return
     with pytest.raises(e.ApiError):

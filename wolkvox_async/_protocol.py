@@ -260,12 +260,20 @@ def last_object(body: bytes) -> tuple[int, dict[str, Any]] | None:
     return (body.count(b"{") - 1, row) if isinstance(row, dict) else None
 
 
+_BESIDE_CODE: Final = frozenset({"msg", "error", "data", "records", "total_records"})
+"""What a Wolkvox answer holds beside its ``code``: ``error`` and ``msg`` (the envelope,
+§1, and the error table, §4.1), ``data``, or the export's ``records`` (§5 #15)."""
+
+
 def _wolkvox_shaped(route: Route, doc: Any) -> bool:
     """Whether ``doc`` has a shape Wolkvox answers with: an object with its ``code`` (every
-    documented answer has one, §1, §9.4) or ``msg``, or the bare array of real_time
-    campaigns (§6.3). Another service's JSON (``{"detail": "Not Found"}``) is not."""
+    documented answer has one, §1, §9.4) and one of its other keys, or with ``msg`` and
+    ``error``; or the bare array of real_time campaigns (§6.3). Another service's JSON
+    (``{"detail": "Not Found"}``, ``{"code": 404, "message": "Not Found"}``) is not."""
     if isinstance(doc, dict):
-        return "code" in doc or "msg" in doc
+        if "code" in doc:
+            return not _BESIDE_CODE.isdisjoint(doc)
+        return "msg" in doc and "error" in doc
     return isinstance(doc, list) and route.shape is Shape.BARE_LIST
 
 
@@ -316,7 +324,7 @@ def _foreign(request: RawRequest, response: RawResponse, doc: Any) -> e.ApiError
         kind = e.ResponseDecodeError  # Wolkvox's JSON, cut short or broken on the way
         message = f"body is not JSON (cut short?): {what}"
     else:
-        why = "not JSON" if doc is _NOT_JSON else f"JSON {type(doc).__name__} without code/msg"
+        why = "not JSON" if doc is _NOT_JSON else f"a JSON {type(doc).__name__}, not Wolkvox's"
         if doc is None:
             why = "no body"
         where = f", redirected to {redact(response.location, token)!r}" if response.location else ""
