@@ -114,8 +114,8 @@ def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "inter
         sys.exit(EXIT_INTERRUPTED)
     except WolkvoxError as exc:
         notes = [*getattr(exc, "__notes__", ())]
-        if isinstance(exc, NotWolkvox):
-            notes.append(_base_url_note())
+        if isinstance(exc, NotWolkvox):  # first: the notes end with the command to run next
+            notes.insert(0, _base_url_note())
         fail(exit_code(exc), "\n".join([str(exc), *notes]))
 
 
