@@ -293,6 +293,38 @@ async def test_token_limit_marks_the_operation_spent_for_everyone(fake: FakeWolk
     assert server.value.resets_at.astimezone(timezone(timedelta(hours=-5))).time() == time(0)
 
 
+async def test_after_token_limit_the_limit_is_what_the_server_counted(fake: FakeWolkvox) -> None:
+    """Calls refused TOKEN LIMIT (one or both of a pair in flight) were not counted by the
+    server (it had no unit left): the day's limit is its count, 3, not our attempts."""
+    fake.world.operations[fake.server].daily_quota = 3
+    fake.latency = 0.05  # both slots busy when the quota runs out
+    async with make(fake) as wv:
+        calls = [wv.find_record(campaign_id="1", customer_id=str(i)) for i in range(8)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        stats = await wv.scheduler_stats()
+        assert sum(isinstance(o, w.TokenLimitExceeded) for o in outcomes) in (1, 2)
+        assert (stats.quota_used, stats.quota_limit) == (3, 3) == (fake.quota_used(), 3)
+        # token_info refused too (the server refuses every call of a spent day): the same.
+        with pytest.raises(w.TokenLimitExceeded):
+            await wv.sync_quota()
+        stats = await wv.scheduler_stats()
+        assert (stats.quota_used, stats.quota_limit) == (3, 3)
+
+
+async def test_after_token_limit_the_limit_token_info_said_stays(fake: FakeWolkvox) -> None:
+    fake.world.operations[fake.server].daily_quota = 3
+    async with make(fake) as wv:
+        assert (await wv.sync_quota()).quota_limit == 3  # the server's word: 1 of 3 used
+        await wv.token_info()
+        await wv.token_info()
+        with pytest.raises(w.QuotaExhausted):
+            await wv.token_info()  # the ledger knows: nothing sent
+        with pytest.raises(w.TokenLimitExceeded):
+            await wv.sync_quota()  # never refused by the ledger; the server refuses it
+        stats = await wv.scheduler_stats()
+        assert (stats.quota_used, stats.quota_limit) == (3, 3) == (fake.quota_used(), 3)
+
+
 async def test_stats_count_every_caller_refused_including_those_queued(
     fake: FakeWolkvox,
 ) -> None:

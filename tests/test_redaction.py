@@ -38,8 +38,8 @@ async def fake() -> AsyncIterator[FakeWolkvox]:
 
 
 def _client(fake: FakeWolkvox, **kw: object) -> WolkvoxClient:
-    options: dict[str, object] = {"max_attempts": 1, **kw}
-    return WolkvoxClient(server=fake.server, token=TOKEN, base_url=fake.url, **options)  # type: ignore[arg-type]
+    options: dict[str, object] = {"max_attempts": 1, "base_url": fake.url, **kw}
+    return WolkvoxClient(server=fake.server, token=TOKEN, **options)  # type: ignore[arg-type]
 
 
 async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
@@ -63,6 +63,9 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
         for fault in (Fault.GARBAGE, Fault.HTML, Fault.TRUNCATED, Fault.EMPTY, Fault.OVERSIZED):
             fake.inject(fault)
             await expect(w.ResponseDecodeError, wv.token_info())
+    async with _client(fake, base_url=fake.url + "/wrong") as wv:  # a web server's 404 page
+        await expect(w.NotWolkvox, wv.find_record(customer_id="1"))
+    async with _client(fake) as wv:
         fake.latency = 0.05
         results = await asyncio.gather(wv.token_info(), wv.token_info(), return_exceptions=True)
         caught += [r for r in results if isinstance(r, w.TooManySimultaneous)]
@@ -132,6 +135,7 @@ async def test_no_error_and_no_debug_log_shows_the_token(
         w.CampaignFull,
         w.ServerError,
         w.ResponseDecodeError,
+        w.NotWolkvox,
     }
     assert kinds == expected
     for exc in caught:

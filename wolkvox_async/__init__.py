@@ -13,6 +13,7 @@ from ._errors import Forbidden as Forbidden
 from ._errors import InvalidToken as InvalidToken
 from ._errors import Maintenance as Maintenance
 from ._errors import NotFound as NotFound
+from ._errors import NotWolkvox as NotWolkvox
 from ._errors import QuotaExhausted as QuotaExhausted
 from ._errors import QuotaReserved as QuotaReserved
 from ._errors import QuotaSpent as QuotaSpent
@@ -67,6 +68,7 @@ __all__ = [
     "Maintenance",
     "MemoryBackend",
     "NotFound",
+    "NotWolkvox",
     "Priority",
     "QuotaExhausted",
     "QuotaReserved",

@@ -154,7 +154,12 @@ class AiohttpTransport:
                 except aiohttp.ClientError as exc:
                     # Broken mid-answer: the server had answered, it is done with the call.
                     raise self._failed(request, exc, sent=True, answered=True) from None
-                result = RawResponse(status=resp.status, content_type=resp.content_type, body=body)
+                result = RawResponse(
+                    status=resp.status,
+                    content_type=resp.content_type,
+                    body=body,
+                    location=resp.headers.get("Location", ""),
+                )
         except aiohttp.ClientConnectorError as exc:
             # Nothing reached the server: refused, DNS, TLS handshake.
             raise self._failed(request, exc, sent=False) from None

@@ -85,7 +85,8 @@ class Feedback:
     pause_for: float = 0.0
     """403 maintenance: admit nothing on the token for this long."""
     spent: bool = False
-    """403 TOKEN LIMIT EXCEEDED: the day the call was admitted in is spent."""
+    """403 TOKEN LIMIT EXCEEDED: the day the call was admitted in is spent, its limit the
+    day's count without this call (which found no unit left to spend)."""
 
 
 NOTHING_SAID: Feedback = Feedback()

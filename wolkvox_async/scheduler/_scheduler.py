@@ -244,7 +244,9 @@ class Scheduler:
             lease.record,
             now,
             hold_until=hold_until,
-            refund=rule.refund,
+            # A call refused for a spent quota was not counted (no unit was left to charge):
+            # its unit goes back before the day's limit is taken from the count.
+            refund=rule.refund or spent,
             unstamp=rule.unstamp,
             cap_for=said.cap_for,
             pause_for=said.pause_for,
@@ -285,9 +287,11 @@ class Scheduler:
 
         The day is the one the call was admitted in, not the day of whoever reads the
         answer (one sent at 23:59:59 changes nothing after midnight); the limit becomes
-        what the day had counted (never below). In the first ``MIDNIGHT_SKEW`` seconds of a
-        day the refusal may be the server's clock still in the previous day: it costs that
-        one call, never the new day.
+        what the day had counted without the refused call, which the server did not count
+        either (a second call refused beside it lowers the limit to the count again, so
+        the limit ends at what the server counted, not at our count of attempts). In the
+        first ``MIDNIGHT_SKEW`` seconds of a day the refusal may be the server's clock
+        still in the previous day: it costs that one call, never the new day.
         """
         sent = lease.sent_at if lease.sent_at is not None else self.clock.time()
         day = lease.record.day
