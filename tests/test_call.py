@@ -440,3 +440,24 @@ async def test_a_lease_granted_to_a_starved_caller_is_not_sent_on(
     assert "too late to send on" in caplog.text
     assert vfake.stats.requests == 2 and stats.quota_used == 2  # the unused grant refunded
     assert vfake.stats.peak_in_flight[vfake.token] == 1
+
+
+async def test_a_read_abandoned_after_sending_may_be_made_again_at_once(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    # Issue 30, item 5: its answer was never delivered, so reading it again is no poll of
+    # the same data; the abandoned call still holds its slot until the server is done.
+    camp = vfake.create_campaign()
+    vfake.add_call_results(camp.id, datetime(2026, 11, 1), datetime(2026, 11, 2), 10)
+    day = (datetime(2026, 11, 1), datetime(2026, 11, 1, 23, 59, 59))
+    async with make(vfake, clock, poll_policy="raise") as wv:
+        vfake.inject(Fault.SLOW, delay=3600)
+        first = asyncio.create_task(wv.phone_results(camp.id, *day))
+        await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert len(await wv.phone_results(camp.id, *day)) > 0  # at once, on the other slot
+        assert (await wv.scheduler_stats()).in_flight == 1  # the abandoned one, held
+        with pytest.raises(w.WaitTooLong, match="polling interval"):
+            await wv.phone_results(camp.id, *day)  # delivered: the 5 minutes hold

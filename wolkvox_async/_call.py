@@ -63,6 +63,7 @@ class _Hooks(NamedTuple):
     on_send: Callable[[float], None] | None
     on_written: Callable[[], None] | None
     on_answer: Callable[[bytes], Awaitable[None]] | None
+    cut: Callable[[Envelope], bool] | None
     trace: CallTrace | None
 
 
@@ -143,13 +144,16 @@ class Caller:
         on_send: Callable[[float], None] | None = None,
         on_written: Callable[[], None] | None = None,
         on_answer: Callable[[bytes], Awaitable[None]] | None = None,
+        cut: Callable[[Envelope], bool] | None = None,
         corrects_quota: bool = False,
         trace: CallTrace | None = None,
     ) -> tuple[RawRequest, Envelope]:
         """Send ``route``; ``on_send`` is told the time of each attempt as it leaves (the
         upload journal), ``on_written`` when its body is with the socket (a bulk load's
         reader waits for that), ``on_answer`` the body of a 200 before it is parsed (a
-        download asks for its next part from the last row). With telemetry, the call
+        download asks for its next part from the last row), ``cut`` whether a parsed
+        answer holds only part of what was asked (a report at its row cap: its read then
+        keeps no poll stamp, see ``Outcome.CUT``). With telemetry, the call
         runs again inside its span, ``trace`` set: the default path adds no frame."""
         if self.telemetry is not None and trace is None:  # the call again, in its span
             async with self.telemetry.call(self, route, params) as traced:
@@ -160,10 +164,11 @@ class Caller:
                     on_send=on_send,
                     on_written=on_written,
                     on_answer=on_answer,
+                    cut=cut,
                     corrects_quota=corrects_quota,
                     trace=traced,
                 )
-        hooks = _Hooks(on_send, on_written, on_answer, trace)
+        hooks = _Hooks(on_send, on_written, on_answer, cut, trace)
         config = self.config
         request = build_request(config.base_url, config.token, route, params, body)
         self.transport.ready()  # before admission: a session of another loop costs nothing
@@ -293,7 +298,8 @@ class Caller:
                 if isinstance(exc, TokenLimitExceeded):
                     exc.resets_at = datetime.fromtimestamp(lease.resets_at, UTC)
                 raise
-            outcome = Outcome.ANSWERED
+            cut = hooks.cut is not None and hooks.cut(envelope)
+            outcome = Outcome.CUT if cut else Outcome.ANSWERED
             return envelope
         finally:
             # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4).

@@ -513,3 +513,25 @@ def test_held_windows_that_are_not_datetime_pairs_are_refused(
     """Found by the fuzz: a bare ValueError or TypeError from deep in the download."""
     with pytest.raises(w.ConfigError, match="held"):
         client.iter_report("campaign_3", "1", START, START + timedelta(days=1), held=held)  # type: ignore[arg-type]
+
+
+async def test_a_window_cut_at_the_cap_may_be_read_again_at_once() -> None:
+    # Issue 30, item 5: the polling rule guards delivered reads. A window whose answer was
+    # cut at the cap delivered part of its rows: the same read again is allowed at once;
+    # its continuation, delivered whole, is not (the 5-minute rule still holds for it).
+    async with FakeWolkvox(knobs=Knobs(download_cap=100)) as fake:
+        camp = fake.create_campaign()
+        fake.add_call_results(camp.id, START, START + timedelta(hours=5), 150, seed=1)
+        end = START + timedelta(days=1)
+        async with client_for(fake, poll_policy="raise") as wv:
+            download = wv.iter_phone_results(camp.id, START, end, cap=100)
+            assert len([row async for row in download]) == 150
+            assert download.requests == 2
+            again = wv.iter_phone_results(camp.id, START, end, cap=100)
+            with pytest.raises(w.WaitTooLong, match="polling interval"):
+                async for _ in again:
+                    pass
+    reads = [r for r in fake.requests if r.api == "campaign_3"]
+    # The cut window was read again; the continuation was refused by our ledger, unsent.
+    assert [r.query["date_ini"] for r in reads][::2] == [reads[0].query["date_ini"]] * 2
+    assert len(reads) == 3 and all(r.status == 200 for r in reads)

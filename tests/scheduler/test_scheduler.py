@@ -380,3 +380,24 @@ async def test_clients_of_one_token_that_differ_are_held_to_the_stricter_limits(
     await scheduler.release(read, Outcome.ANSWERED)
     with pytest.raises(WaitTooLong):  # the 300 s interval of the stricter client
         await scheduler.acquire("tA", "p1", raise_on_poll=True)
+
+
+@pytest.mark.parametrize("outcome", list(Outcome), ids=lambda o: o.value)
+async def test_only_a_delivered_read_keeps_its_poll_stamp(
+    scheduler: Scheduler, clock: VirtualClock, outcome: Outcome
+) -> None:
+    """An identical read within 5 minutes is refused only after an answer delivered
+    whole: one that failed, was never sent, was abandoned (cancelled, timed out) or was
+    cut at the row cap delivered no data to read again (issue 30, item 5)."""
+    lease = await ask(scheduler, adm(cap=2, poll="report"))
+    lease.sent_at = clock.time()
+    await scheduler.release(lease, outcome, hold=60)
+    if outcome is Outcome.ANSWERED:
+        with pytest.raises(WaitTooLong, match="polling interval"):
+            await ask(scheduler, adm(cap=2, poll="report"), raise_on_poll=True)
+        return
+    again = await ask(scheduler, adm(cap=2, poll="report"), raise_on_poll=True)
+    # An abandoned call still holds its slot until the server must be done with it.
+    held = 1 if outcome is Outcome.ABANDONED else 0
+    assert (await stats_of(scheduler, adm(cap=2))).in_flight == 1 + held
+    await scheduler.release(again, Outcome.ANSWERED)

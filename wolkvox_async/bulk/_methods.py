@@ -14,7 +14,7 @@ from .. import _validate as check
 from .._campaign_methods import CampaignMethods
 from .._convert import structure_rows
 from .._errors import ConfigError, shown
-from .._protocol import last_object
+from .._protocol import Envelope, last_object
 from .._report_methods import DETAIL, REPORTS, ReportMethods
 from ..models import CampaignType, PhoneResult
 from ..scheduler import Priority
@@ -172,15 +172,19 @@ class BulkMethods(CampaignMethods, ReportMethods):
 
             with within(job):
                 request, envelope = await bulk._caller.call(
-                    table.route, params(lo, hi), on_answer=told
+                    table.route, params(lo, hi), on_answer=told, cut=at_cap
                 )
-            data = envelope.payload
-            rows = data if isinstance(data, list) else [] if data is None else [data]
+            rows = _payload_rows(envelope)
             return Deferred(
                 count=len(rows),
                 last=lambda: row(rows[-1]),
                 make=lambda: structure_rows(request, envelope, table.row, self._converter),
             )
+
+        def at_cap(envelope: Envelope) -> bool:
+            # Cut at the cap: this read delivers only part of its window, so it is no poll
+            # of data already delivered (the scheduler keeps no stamp for it).
+            return len(_payload_rows(envelope)) >= cap
 
         async def plan(windows: int) -> None:
             """Refuse, before the first request, a download that needs more calls than
@@ -206,3 +210,9 @@ class BulkMethods(CampaignMethods, ReportMethods):
             held=held,
             job=job,
         )
+
+
+def _payload_rows(envelope: Envelope) -> list[Any]:
+    """The rows of a report's answer (a lone object is one row; no data is none)."""
+    data = envelope.payload
+    return data if isinstance(data, list) else [] if data is None else [data]

@@ -23,7 +23,11 @@ class Priority(enum.IntEnum):
 
 
 class Outcome(enum.Enum):
-    """How a leased request ended, which decides what its release gives back."""
+    """How a leased request ended, which decides what its release gives back.
+
+    Only an ANSWERED read keeps its poll stamp: Wolkvox's "every 5 minutes" is about
+    reading the same data again (wolkvox-api.md §3.1), and a read whose answer was never
+    delivered whole (failed, abandoned, cut at the cap) delivered no data to read again."""
 
     ANSWERED = "answered"
     """A response arrived: the server is done; lease freed, quota unit spent."""
@@ -32,7 +36,11 @@ class Outcome(enum.Enum):
     NOT_SENT = "not_sent"
     """Nothing reached the server: lease, quota unit and stamp are all given back."""
     ABANDONED = "abandoned"
-    """Sent, then cancelled or timed out: the lease is held until the server must be done."""
+    """Sent, then cancelled or timed out: the lease is held until the server must be done;
+    the answer was never delivered, so the poll stamp is cleared."""
+    CUT = "cut"
+    """A response arrived holding only part of what was asked (a report at its row cap):
+    as ANSWERED, and the poll stamp is cleared."""
 
 
 @attrs.frozen(kw_only=True)

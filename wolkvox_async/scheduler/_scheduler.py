@@ -208,7 +208,8 @@ class Scheduler:
         hold: float = 60.0,
         feedback: Feedback | None = None,
     ) -> None:
-        """Give the lease back; ABANDONED holds it until ``sent_at + hold``. ``feedback``
+        """Give the lease back; ABANDONED holds it until ``sent_at + hold``; only ANSWERED
+        keeps the poll stamp (see :class:`Outcome`). ``feedback``
         (what the server said) is applied in the same backend step, before anyone waiting
         is woken."""
         now = self.clock.time()
@@ -223,7 +224,7 @@ class Scheduler:
             now,
             hold_until=hold_until,
             refund=outcome is Outcome.NOT_SENT,
-            unstamp=outcome in (Outcome.FAILED, Outcome.NOT_SENT),
+            unstamp=outcome is not Outcome.ANSWERED,  # only a delivered read stays a poll
             cap_for=said.cap_for,
             pause_for=said.pause_for,
             spent=spent,
