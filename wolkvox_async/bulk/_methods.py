@@ -131,8 +131,11 @@ class BulkMethods(CampaignMethods, ReportMethods):
 
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10) come as their rows per window.
         Two windows are read at a time, rows delivered in order. ``held`` names windows
-        whose rows the caller kept from a failed run (``error.windows_ahead``): they are
-        not read again, and ``progress`` reports each in its turn (``held=True``).
+        whose rows the caller kept from a stopped run (``windows_ahead`` of its error, or
+        of the download after a cancellation): they are not read again, and ``progress``
+        reports each in its turn (``held=True``). ``progress`` also reports the second
+        through which rows are delivered inside a window at the cap
+        (``DownloadProgress.through``): a run stopped there continues from the next.
         """
         if not isinstance(report, str) or report not in REPORTS:
             raise ConfigError(f"report must be one of {', '.join(REPORTS)}, got {shown(report)}")
