@@ -401,3 +401,43 @@ async def test_only_a_delivered_read_keeps_its_poll_stamp(
     held = 1 if outcome is Outcome.ABANDONED else 0
     assert (await stats_of(scheduler, adm(cap=2))).in_flight == 1 + held
     await scheduler.release(again, Outcome.ANSWERED)
+
+
+class DecidingSlowly(MemoryBackend):
+    """A memory ledger whose admission suspends after it decided, as SQLite's thread or a
+    Redis script does: a caller may be cancelled between the grant and its answer."""
+
+    instant = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decided = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        made = await super().admit(req, now)
+        self.decided.set()
+        await self.answer.wait()
+        return made
+
+
+async def test_a_caller_cancelled_while_the_backend_admits_it_leaves_nothing_taken(
+    clock: VirtualClock,
+) -> None:
+    """Found by the interrupted-export tests (issue 30, item 5): a read cancelled while
+    SQLite granted it kept the grant's lease and poll stamp, so the export continued
+    after Ctrl-C was refused for 5 minutes. The grant is given back, nothing was sent."""
+    backend = DecidingSlowly()
+    scheduler = Scheduler(backend, clock)
+    caller = asyncio.create_task(ask(scheduler, adm(cap=2, limit=10, poll="report")))
+    await backend.decided.wait()
+    caller.cancel()
+    await settle()
+    assert not caller.done()  # it gives the grant back before it goes
+    backend.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    stats = await stats_of(scheduler, adm(cap=2, limit=10))
+    assert (stats.in_flight, stats.quota_used) == (0, 0)
+    again = await ask(scheduler, adm(cap=2, limit=10, poll="report"), raise_on_poll=True)
+    await scheduler.release(again, Outcome.ANSWERED)
