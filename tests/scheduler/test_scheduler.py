@@ -413,8 +413,10 @@ class DecidingSlowly(MemoryBackend):
         super().__init__()
         self.decided = asyncio.Event()
         self.answer = asyncio.Event()
+        self.admissions = 0
 
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        self.admissions += 1
         made = await super().admit(req, now)
         self.decided.set()
         await self.answer.wait()
@@ -441,3 +443,28 @@ async def test_a_caller_cancelled_while_the_backend_admits_it_leaves_nothing_tak
     assert (stats.in_flight, stats.quota_used) == (0, 0)
     again = await ask(scheduler, adm(cap=2, limit=10, poll="report"), raise_on_poll=True)
     await scheduler.release(again, Outcome.ANSWERED)
+
+
+async def test_a_caller_arriving_during_an_admission_is_served_after_it(
+    clock: VirtualClock,
+) -> None:
+    """A second caller that asks while the first is being admitted (a SQLite thread, a
+    Redis script) waits for that step to end, then is served: grants come in the order
+    asked, and the backend sees one admission at a time."""
+    backend = DecidingSlowly()
+    scheduler = Scheduler(backend, clock)
+    granted: list[str] = []
+
+    async def caller(name: str) -> None:
+        lease = await ask(scheduler, adm(cap=2, limit=10))
+        granted.append(name)
+        await scheduler.release(lease, Outcome.ANSWERED)
+
+    first = asyncio.create_task(caller("first"))
+    await backend.decided.wait()
+    second = asyncio.create_task(caller("second"))
+    await settle()
+    assert backend.admissions == 1  # the second waits for the first's step
+    backend.answer.set()
+    await asyncio.gather(first, second)
+    assert granted == ["first", "second"]

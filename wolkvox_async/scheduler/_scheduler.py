@@ -176,6 +176,11 @@ class Scheduler:
             # again now would only be refused. Our own max_wait may need an earlier timer.
             if deadline is not None and not queue.running:
                 self.pump.arm(queue, deadline)
+        elif queue.admitting:
+            # A caller on the fast path is being admitted: we are served after it (its
+            # step ends with a kick), in the order we asked, not beside it.
+            if deadline is not None and not queue.running:
+                self.pump.arm(queue, deadline)
         else:
             self.pump.kick(queue)
         try:
