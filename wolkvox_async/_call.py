@@ -64,6 +64,7 @@ class _Hooks(NamedTuple):
     on_written: Callable[[], None] | None
     on_answer: Callable[[bytes], Awaitable[None]] | None
     cut: Callable[[Envelope], bool] | None
+    stamped: Callable[[Lease], None] | None
     trace: CallTrace | None
 
 
@@ -145,6 +146,7 @@ class Caller:
         on_written: Callable[[], None] | None = None,
         on_answer: Callable[[bytes], Awaitable[None]] | None = None,
         cut: Callable[[Envelope], bool] | None = None,
+        stamped: Callable[[Lease], None] | None = None,
         corrects_quota: bool = False,
         trace: CallTrace | None = None,
     ) -> tuple[RawRequest, Envelope]:
@@ -153,7 +155,9 @@ class Caller:
         reader waits for that), ``on_answer`` the body of a 200 before it is parsed (a
         download asks for its next part from the last row), ``cut`` whether a parsed
         answer holds only part of what was asked (a report at its row cap: its read then
-        keeps no poll stamp, see ``Outcome.CUT``). With telemetry, the call
+        keeps no poll stamp, see ``Outcome.CUT``), ``stamped`` the lease of a poll-limited
+        read whose answer kept its stamp (``Scheduler.forget`` clears it if the answer is
+        not used after all). With telemetry, the call
         runs again inside its span, ``trace`` set: the default path adds no frame."""
         if self.telemetry is not None and trace is None:  # the call again, in its span
             async with self.telemetry.call(self, route, params) as traced:
@@ -165,10 +169,11 @@ class Caller:
                     on_written=on_written,
                     on_answer=on_answer,
                     cut=cut,
+                    stamped=stamped,
                     corrects_quota=corrects_quota,
                     trace=traced,
                 )
-        hooks = _Hooks(on_send, on_written, on_answer, cut, trace)
+        hooks = _Hooks(on_send, on_written, on_answer, cut, stamped, trace)
         config = self.config
         request = build_request(config.base_url, config.token, route, params, body)
         self.transport.ready()  # before admission: a session of another loop costs nothing
@@ -304,6 +309,8 @@ class Caller:
         finally:
             # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4).
             await self.scheduler.release(lease, outcome, hold=config.server_limit, feedback=said)
+            if outcome is Outcome.ANSWERED and hooks.stamped is not None:
+                hooks.stamped(lease)
 
     def _said(self, error: ApiError, attempt: int) -> Feedback | None:
         """What the server's refusal means for everyone on the token (§3.3, §4)."""

@@ -720,3 +720,28 @@ async def test_a_download_interrupted_anywhere_continues_at_once_from_its_checkp
                     rest.append(row.conn_id)
                 assert not kept  # every kept window was put in its place, none read again
     assert Counter(delivered + rest) == Counter(a.conn_id for a in attempts), seed
+
+
+@pytest.mark.parametrize("how", ["break", "error"])
+async def test_answers_the_caller_did_not_take_may_be_read_again_at_once(
+    fake: FakeWolkvox, how: str
+) -> None:
+    # The caller stops in the first window's rows (a break, or an error writing them: a
+    # full disk): the answers it did not take keep no poll stamp, so the same download
+    # runs again at once; once delivered, the same reads wait their 5 minutes again.
+    camp = fake.create_campaign()
+    attempts = fake.add_call_results(camp.id, START, START + timedelta(days=80), 900, seed=4)
+    async with client_for(fake, poll_policy="raise") as wv:
+        first = aiter(wv.iter_phone_results(camp.id, START, START + timedelta(days=80)))
+        with contextlib.suppress(OSError):
+            async with contextlib.aclosing(first):
+                async for _ in first:
+                    if how == "error":
+                        raise OSError(28, "No space left on device")
+                    break
+        again = wv.iter_phone_results(camp.id, START, START + timedelta(days=80))
+        rows = [row.conn_id async for row in again]
+        assert sorted(rows) == sorted(a.conn_id for a in attempts)
+        with pytest.raises(w.WaitTooLong):
+            async for _ in wv.iter_phone_results(camp.id, START, START + timedelta(days=80)):
+                pass

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -32,7 +33,7 @@ from wolkvox_async._report_methods import REPORTS
 from wolkvox_async._time import WOLKVOX_TZ
 from wolkvox_async.cli._app import cli
 from wolkvox_async.cli._files import columns_of
-from wolkvox_async.testing import Attempt, FakeWolkvox
+from wolkvox_async.testing import Attempt, FakeWolkvox, Fault
 
 PYTHON = [sys.executable, "-m", "wolkvox_async"]
 
@@ -294,6 +295,58 @@ def test_an_unwritable_folder_is_refused_before_any_request(
     assert refused.returncode == 2, refused.stderr
     assert "permission denied" in refused.stderr and "Traceback" not in refused.stderr
     assert served.stats.requests == 0 and list(folder.iterdir()) == []
+
+
+def test_a_full_disk_names_the_file_and_the_command_that_continues(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A write that fails (here the file-size limit, as a full disk would) is a message
+    naming the file and the command to continue, never a traceback; that command, once
+    the space is there, gives every row exactly once."""
+    camp = served.create_campaign()
+    attempts = served.add_call_results(camp.id, datetime(2026, 5, 1), datetime(2026, 7, 31), 20_000)
+    target = tmp_path / "results.csv"
+    args = [*PYTHON, "export", "campaign_3", camp.id, "--start", "2026-05-01"]
+    args += ["--end", "2026-07-31", "-o", str(target)]
+    env = {**os.environ, **env}
+
+    def small_files() -> None:  # (Python ignores SIGXFSZ: a write past it is EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))  # (the rows: 2 MB)
+
+    full = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=60, preexec_fn=small_files
+    )
+    assert full.returncode == 2, full.stderr
+    assert f"cannot write {target}.partial: File too large" in full.stderr
+    assert "Traceback" not in full.stderr and not target.exists()
+    printed = full.stderr.rsplit("continue with: ", 1)[1].strip()
+    done = subprocess.run(
+        [*PYTHON, *shlex.split(printed)[1:]], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert conn_ids(target) == Counter(a.conn_id for a in attempts)
+
+
+def test_a_stopped_export_of_the_last_days_continues_the_same_days(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """--days without --end ends now: the printed --resume names that end, so the
+    continued export covers the same days, not the days of the moment it runs."""
+    camp = served.create_campaign()
+    now = datetime.now(WOLKVOX_TZ).replace(tzinfo=None)
+    attempts = served.add_call_results(camp.id, now - timedelta(days=39), now, 1_000)
+    # The first window's answer is read (mislabelled, still JSON), the second's is not.
+    served.inject(Fault.WRONG_CONTENT_TYPE, api="campaign_3")
+    served.inject(Fault.HTML, api="campaign_3")
+    target = tmp_path / "last.csv"
+    failed = wolkvox(env, "export", "campaign_3", camp.id, "--days", "40", "-o", str(target))
+    assert failed.exit_code == 4, failed.output
+    printed = " ".join(failed.output.split()).rsplit("continue with: ", 1)[1]
+    command = shlex.split(printed)
+    assert command[command.index("--days") + 1] == "40" and "--end" in command
+    done = wolkvox(env, *command[1:])
+    assert done.exit_code == 0, done.output
+    assert conn_ids(target) == Counter(a.conn_id for a in attempts)
 
 
 # ---- empty exports -------------------------------------------------------------------

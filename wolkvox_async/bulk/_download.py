@@ -30,7 +30,7 @@ import asyncio
 import functools
 import re
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
@@ -42,6 +42,7 @@ from .._time import to_wolkvox_time
 from ._windows import (
     SECOND,
     Answer,
+    Deferred,
     Fetch,
     Window,
     WindowRows,
@@ -149,7 +150,7 @@ class WindowedDownload(Generic[T]):
         """The windows of at most 31 dates the span is cut into (before any split)."""
         return len(self._windows)
 
-    def __aiter__(self) -> AsyncIterator[T]:
+    def __aiter__(self) -> AsyncGenerator[T, None]:
         return self._rows() if self._job is None else self._traced(self._job)
 
     async def _get(self, window: Window[T]) -> Answer[T]:
@@ -180,7 +181,7 @@ class WindowedDownload(Generic[T]):
         moments: list[datetime] = stamps  # type: ignore[assignment]
         return moments if all(a <= b for a, b in pairwise(moments)) else None
 
-    async def _traced(self, job: Job) -> AsyncIterator[T]:
+    async def _traced(self, job: Job) -> AsyncGenerator[T, None]:
         """:meth:`_rows` inside the download's span (a client with telemetry)."""
         job.start()
         rows = self._rows()
@@ -208,6 +209,9 @@ class WindowedDownload(Generic[T]):
         )
         head: Window[T] | None = None
         """The window whose answer is awaited or in hand, its rows not yet delivered."""
+        delivering: Window[T] | None = None
+        """The window whose rows are being delivered (until its progress is reported)."""
+        unused: list[Window[T] | None] = []
         try:
             while todo:
                 self._ask(todo, delivering=0)
@@ -249,12 +253,13 @@ class WindowedDownload(Generic[T]):
                     await asyncio.sleep(0)
                 # From here to the window's progress report nothing waits: its rows are
                 # delivered whole, or (interrupted before) not at all.
-                head = None
+                head, delivering = None, head
                 rows = made(answer)
                 if rows is not None and len(rows) < self._cap:
                     for row in self._counted(rows):
                         yield row
                     self._done(lo, hi, len(rows))
+                    delivering = None
                     if ahead is not None:  # told at the cap, yet it is not
                         await ahead.drop(todo)
                     continue
@@ -288,6 +293,12 @@ class WindowedDownload(Generic[T]):
             # the others are cancelled, and then read again at once (nothing delivered).
             self.windows_ahead = kept([head, *todo] if head is not None else todo, self._cap)
             raise
+        except BaseException as exc:
+            # The caller stopped reading (GeneratorExit), or failed with what it read (a
+            # full disk): the answers in hand were not delivered, so their reads are no
+            # polls of delivered data, the window being delivered included (below).
+            unused = [] if isinstance(exc, WolkvoxError) else [delivering, head, *todo]
+            raise
         finally:
             # The caller stopped reading, or an error or a cancellation: nothing more is
             # wanted. The requests still out are let end (their leases released, an
@@ -298,6 +309,7 @@ class WindowedDownload(Generic[T]):
                     window.cancel()
             if out:
                 await asyncio.gather(*out, return_exceptions=True)
+            await _forget(unused)
 
     def _ask(self, todo: deque[Window[T]], *, delivering: int) -> bool:
         """Start the next windows in order, so that at most two answers are in flight or
@@ -366,3 +378,14 @@ class WindowedDownload(Generic[T]):
                     unread_rows=self.unread_rows,
                 )
             )
+
+
+async def _forget(windows: Sequence[Window[T] | None]) -> None:
+    """Clear the poll stamps of the answers in hand among ``windows`` (``Deferred.forget``)."""
+    for window in windows:
+        task = None if window is None else window.task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            continue
+        answer = task.result()
+        if isinstance(answer, Deferred) and answer.forget is not None:
+            await answer.forget()

@@ -17,7 +17,7 @@ from .._errors import ConfigError, shown
 from .._protocol import Envelope, last_object
 from .._report_methods import DETAIL, REPORTS, ReportMethods
 from ..models import CampaignType, PhoneResult
-from ..scheduler import Priority
+from ..scheduler import Lease, Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._needs import job_of, within
 from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
@@ -173,15 +173,22 @@ class BulkMethods(CampaignMethods, ReportMethods):
                 if tail is not None and early(tail[0], lambda: row(tail[1])):
                     await asyncio.sleep(0)  # its request leaves before this one is parsed
 
+            leases: list[Lease] = []
             with within(job):
                 request, envelope = await bulk._caller.call(
-                    table.route, params(lo, hi), on_answer=told, cut=at_cap
+                    table.route, params(lo, hi), on_answer=told, cut=at_cap, stamped=leases.append
                 )
             rows = _payload_rows(envelope)
+
+            async def forget() -> None:
+                for lease in leases:
+                    await bulk._caller.scheduler.forget(lease)
+
             return Deferred(
                 count=len(rows),
                 last=lambda: row(rows[-1]),
                 make=lambda: structure_rows(request, envelope, table.row, self._converter),
+                forget=forget if leases else None,
             )
 
         def at_cap(envelope: Envelope) -> bool:

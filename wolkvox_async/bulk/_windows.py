@@ -106,6 +106,9 @@ class Deferred(Generic[T]):
     count: int
     last: Callable[[], T]
     make: Callable[[], Sequence[T]]
+    forget: Callable[[], Awaitable[None]] | None = None
+    """Clears the poll stamp of the read that gave this answer, when the download stops
+    before delivering its rows (the same read may then be made again at once)."""
 
 
 Answer = Sequence[T] | Deferred[T] | None

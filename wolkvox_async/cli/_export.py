@@ -18,6 +18,7 @@ answers arrived whole are kept in ``OUTPUT.partial.ahead`` instead of read again
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import sys
@@ -33,7 +34,7 @@ import click
 from .._errors import WolkvoxError
 from .._report_methods import DETAIL, REPORTS
 from .._time import to_wolkvox_time
-from ..bulk import DownloadProgress, WindowedDownload
+from ..bulk import DownloadProgress, WindowedDownload, WindowRows
 from ._checkpoint import Busy, Checkpoint
 from ._common import EXIT_USAGE, Settings, err, fail, parse_when, pass_settings, progress_bar, run
 from ._files import RowWriter, columns_of, row_dict
@@ -175,50 +176,58 @@ def _into_file(
     before = saved.state["rows"]
     stopped: list[str] = []
 
-    with out.file:
-        writer = out.writer
+    writer = out.writer
 
-        def checkpoint_window(done: DownloadProgress) -> None:
-            if done.held:  # read ahead by the stopped run: its rows go in here, in order
-                text, rows = saved.take(done)
-                out.file.write(text)
-                writer.count += rows
-            out.file.flush()
-            saved.reached(done, writer.count, out.file.tell())
+    def checkpoint_window(done: DownloadProgress) -> None:
+        if done.held:  # read ahead by the stopped run: its rows go in here, in order
+            text, rows = saved.take(done)
+            out.file.write(text)
+            writer.count += rows
+        out.file.flush()
+        saved.reached(done, writer.count, out.file.tell())
 
-        async def work() -> int:
-            downloads: list[WindowedDownload[Any]] = []
-            try:
-                return await _fetch(
-                    settings, job, since, until, writer, checkpoint_window, saved.held(), downloads
-                )
-            except WolkvoxError as exc:
-                saved.keep(exc.windows_ahead, fmt, columns, excel_safe=excel_safe)
-                if saved.through is None and not saved.state["ahead"]:  # nothing to continue
+    def keep(windows: Collection[WindowRows[Any]]) -> None:
+        """Spool the windows read past the rows and save the checkpoint; if the disk
+        refuses, the checkpoint saved last stands (it matches the partial file)."""
+        with contextlib.suppress(OSError):
+            saved.keep(windows, fmt, columns, excel_safe=excel_safe)
+            saved.save()
+
+    async def work() -> int:
+        downloads: list[WindowedDownload[Any]] = []
+        try:
+            return await _fetch(
+                settings, job, since, until, writer, checkpoint_window, saved.held(), downloads
+            )
+        except WolkvoxError as exc:
+            keep(exc.windows_ahead)
+            if saved.through is None and not saved.state["ahead"]:  # nothing to continue
+                with contextlib.suppress(OSError):
                     out.file.close()
-                    saved.drop(partial=True)
-                else:
-                    saved.save()
-                    exc.add_note(
-                        f"export stopped after {saved.state['rows']:,} rows (through "
-                        f"{saved.state['through']}); they are in {saved.partial}, not "
-                        f"{target}; continue with: {resume_hint}"
-                    )
-                raise
-            except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the printed --resume works
-                if downloads:
-                    saved.keep(downloads[0].windows_ahead, fmt, columns, excel_safe=excel_safe)
-                saved.save()
-                raise
-            except OSError as exc:  # our files (a full disk): the last checkpoint stands
-                stopped.append(f"cannot write {saved.partial}: {exc.strerror or exc}")
-                return 0
+                saved.drop(partial=True)
+            else:
+                exc.add_note(
+                    f"export stopped after {saved.state['rows']:,} rows (through "
+                    f"{saved.state['through']}); they are in {saved.partial}, not "
+                    f"{target}; continue with: {resume_hint}"
+                )
+            raise
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the printed --resume works
+            keep(downloads[0].windows_ahead if downloads else ())
+            raise
+        except OSError as exc:  # our files (a full disk): the last checkpoint stands
+            stopped.append(f"cannot write {saved.partial}: {exc.strerror or exc}")
+            return 0
 
+    try:
         requests = run(work, interrupted=f"interrupted; continue with: {resume_hint}")
         if stopped:
             fail(EXIT_USAGE, f"{stopped[0]}; free the space, then continue with: {resume_hint}")
         out.file.flush()
         os.fsync(out.file.fileno())
+    finally:
+        with contextlib.suppress(OSError):  # (rows past the checkpoint: cut on --resume)
+            out.file.close()
     try:
         os.replace(saved.partial, target)
     except OSError as exc:
@@ -362,7 +371,11 @@ async def _fetch(
             if downloads is not None:
                 downloads.append(download)
             bar.update(task, total=download.windows_total)
-            async for row in download:  # written as each window arrives
-                writer.write(row_dict(row))
+            # Closed here, before the client, if writing fails (a full disk): the answers
+            # it held unwritten are then no polls of delivered data for the ledger.
+            rows = aiter(download)
+            async with contextlib.aclosing(rows):
+                async for row in rows:  # written as each window arrives
+                    writer.write(row_dict(row))
             writer.unread_rows += download.unread_rows
     return download.requests

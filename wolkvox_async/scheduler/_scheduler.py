@@ -274,6 +274,17 @@ class Scheduler:
         if len(self.siblings) > 1:
             self._tell_siblings(lease.key)
 
+    async def forget(self, lease: Lease) -> None:
+        """Clear the poll stamp of ``lease``'s read, released ANSWERED, whose answer its
+        caller could not use (a download stopped before it delivered the rows): reading it
+        again is then no poll of delivered data. Nothing else changes: the lease was
+        released with the answer, so this is its release again, the stamp alone going
+        (each backend clears a stamp only while it is that lease's)."""
+        try:
+            await self.backend.release(lease.record, self.clock.time(), unstamp=True)
+        except Exception as exc:  # the stamp ends with its interval
+            log.warning("could not clear the poll stamp of %s (%s)", lease.record.id, exc)
+
     def _tell_siblings(self, token: str) -> None:
         """A slot freed: wake the token's waiters in the other event loops of this backend."""
         for other in list(self.siblings):
