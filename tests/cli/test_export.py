@@ -144,9 +144,10 @@ def test_days_are_whole_calendar_days_ending_with_the_end_day(
         (["--start", "2026-09-02", "--end", "2026-09-01"], "is after --end"),
         (["--start", "2026-09-01", "--end", "30/09/2026"], "is not a date"),
         (["--days", "0"], "--days"),
+        (["--days", "2", "--format", "jsonl", "--excel-safe"], "--excel-safe is for CSV"),
     ],
 )
-def test_dates_that_make_no_span_are_refused_before_anything(
+def test_options_that_make_no_export_are_refused_before_anything(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path, dates: list[str], says: str
 ) -> None:
     camp = served.create_campaign()

@@ -100,6 +100,8 @@ def export(
     `--start 2026-08-01 --end 2026-10-31` includes every row of 31 October.
     """
     since, until, span_args = _span(start, end, days)
+    if excel_safe and fmt != "csv":
+        raise click.UsageError("--excel-safe is for CSV: JSONL holds every value as sent")
     settings.require()
     table = REPORTS[report]
     if table is DETAIL and kind is None:
@@ -154,7 +156,8 @@ def _into_file(
     fmt, excel_safe = job["format"], job["excel_safe"]
     if resume:
         if not saved.exists() or not saved.partial.exists():
-            fail(EXIT_USAGE, f"no stopped export into {target} to resume ({saved.path} missing)")
+            missing = saved.path if not saved.exists() else saved.partial
+            fail(EXIT_USAGE, f"no stopped export into {target} to resume ({missing} missing)")
         if saved.load() != job:
             fail(
                 EXIT_USAGE,
