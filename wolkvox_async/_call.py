@@ -308,7 +308,16 @@ class Caller:
             return envelope
         finally:
             # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4).
-            await self.scheduler.release(lease, outcome, hold=config.server_limit, feedback=said)
+            try:
+                await self.scheduler.release(
+                    lease, outcome, hold=config.server_limit, feedback=said
+                )
+            except asyncio.CancelledError:
+                # Cancelled as the answer's release went on (shielded): the answer never
+                # reaches the caller, so its read is no poll of delivered data.
+                if outcome is Outcome.ANSWERED:
+                    await self.scheduler.forget(lease)
+                raise
             if outcome is Outcome.ANSWERED and hooks.stamped is not None:
                 hooks.stamped(lease)
 
