@@ -536,7 +536,7 @@ def _interrupt_then_continue(
     done = subprocess.run(
         [*PYTHON, *command[1:]], env=env, capture_output=True, text=True, timeout=120
     )
-    assert done.returncode == 0, done.stderr  # at once: no 5-minute refusal (exit 3)
+    assert done.returncode == 0, said + done.stderr  # at once: no 5-minute refusal (exit 3)
     assert conn_ids(target) == Counter(a.conn_id for a in attempts)  # every row once
     assert not list(tmp_path.glob("results.csv.partial*"))
     if moment == "a-window-read-ahead":  # window 2 only: window 3 was kept

@@ -468,3 +468,31 @@ async def test_a_caller_arriving_during_an_admission_is_served_after_it(
     backend.answer.set()
     await asyncio.gather(first, second)
     assert granted == ["first", "second"]
+
+
+async def test_a_pump_cancelled_while_the_backend_admits_gives_the_grant_back(
+    clock: VirtualClock,
+) -> None:
+    """Found by the interrupted-export tests under load: when the loop ends (asyncio.run
+    cancels every task left) while the queue's pump is admitting a waiter, the grant was
+    lost, and with it a read's poll stamp stayed 5 minutes. It is given back."""
+    backend = DecidingSlowly()
+    backend.answer.set()
+    scheduler = Scheduler(backend, clock)
+    holder = await ask(scheduler, adm(cap=1, limit=10))
+    waiting = asyncio.create_task(ask(scheduler, adm(cap=1, limit=10, poll="report")))
+    await settle()
+    backend.answer.clear()
+    backend.decided.clear()
+    await scheduler.release(holder, Outcome.ANSWERED)  # the pump admits the waiter
+    await backend.decided.wait()
+    tasks = asyncio.all_tasks()
+    [pump] = [task for task in tasks if getattr(task.get_coro(), "__qualname__", "") == "Pump._run"]
+    waiting.cancel()
+    pump.cancel()  # as asyncio.run does with the tasks left when its loop ends
+    backend.answer.set()
+    await asyncio.gather(waiting, pump, return_exceptions=True)
+    stats = await stats_of(scheduler, adm(cap=1, limit=10))
+    assert (stats.in_flight, stats.quota_used) == (0, 1)  # the holder's call alone
+    again = await ask(scheduler, adm(cap=1, limit=10, poll="report"), raise_on_poll=True)
+    await scheduler.release(again, Outcome.ANSWERED)

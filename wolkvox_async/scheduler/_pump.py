@@ -26,7 +26,7 @@ from ._clock import Clock
 from ._lease import Lease
 from ._queue import Queue, Waiter
 from ._refusals import Refusals
-from ._rules import Admission, Blocked, Exhausted, Granted, Why
+from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
 
 __all__ = ["Pump"]
 
@@ -129,6 +129,27 @@ class Pump:
         log.warning("scheduler backend failed (%s); failing %d queued callers", exc, len(waiting))
         self.fail(queue, waiting, self.refusals.unavailable(token, exc, len(waiting)))
 
+    async def admit(self, admission: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        """``backend.admit``, safe from a cancellation while the backend decides (a SQLite
+        thread, a Redis script): the step runs on, and a grant it made is given back, its
+        quota unit and poll stamp with it, before the cancellation goes on, as nothing was
+        sent on it (else a cancelled read would keep its stamp, Wolkvox's 5 minutes for no
+        read; the caller's client may close the backend right after, and a pump is
+        cancelled when its loop ends)."""
+        if self.instant:  # (memory: its steps never suspend)
+            return await self.backend.admit(admission, now)
+        step = asyncio.ensure_future(self.backend.admit(admission, now))
+        try:
+            return await asyncio.shield(step)
+        except asyncio.CancelledError:
+            try:
+                record = (await step)[1]
+            except Exception:  # nothing granted
+                record = None
+            if record is not None:
+                await self.undo(self.granted(admission, record, "for nobody"))
+            raise
+
     async def _serve(self, queue: Queue) -> float | None:
         """Admit waiters until one must wait; return when to look again."""
         while True:
@@ -139,7 +160,7 @@ class Pump:
             if waiter is None:
                 return self.next_wake(queue, None)
             admission = waiter.admission = self.dated(waiter.admission, now)
-            decision, record = await self.backend.admit(admission, now)
+            decision, record = await self.admit(admission, now)
             if record is not None:
                 queue.lanes[waiter.priority].popleft()
                 if waiter.future.done():  # cancelled during the await: undo at once

@@ -35,7 +35,7 @@ import weakref
 from datetime import UTC, datetime
 
 from .._time import day_of, next_reset
-from ._backend import AnnouncesReleases, Backend, LeaseRecord
+from ._backend import AnnouncesReleases, Backend
 from ._clock import Clock
 from ._lease import NOTHING_SAID, Feedback, Lease, Outcome, Priority, SchedulerStats
 from ._pump import Pump
@@ -43,7 +43,7 @@ from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
 from ._reads import ReadCache
 from ._refusals import Refusals
-from ._rules import Admission, Decision, TokenLimits
+from ._rules import Admission, TokenLimits
 
 __all__ = ["Scheduler"]
 
@@ -153,10 +153,7 @@ class Scheduler:
             # (for Redis, one connection each).
             queue.admitting = True
             try:
-                if self.pump.instant:  # (memory: its steps never suspend)
-                    decision, record = await self.backend.admit(admission, now)
-                else:
-                    decision, record = await self._admit_once(admission, now)
+                decision, record = await self.pump.admit(admission, now)
             except Exception as exc:
                 raise self.refusals.unavailable(admission.token, exc, 1) from exc
             finally:
@@ -191,26 +188,6 @@ class Scheduler:
                 lease = future.result()
                 await asyncio.shield(self.pump.undo(lease))  # (_undo never raises)
             self.pump.kick(queue)
-            raise
-
-    async def _admit_once(
-        self, admission: Admission, now: float
-    ) -> tuple[Decision, LeaseRecord | None]:
-        """``backend.admit`` for a caller that may be cancelled while the backend decides
-        (a SQLite thread, a Redis script): the step runs on, and a grant it made is given
-        back, its quota unit and poll stamp with it, before the cancellation goes on, as
-        nothing was sent on it (else a cancelled read would keep its stamp: Wolkvox's 5
-        minutes for no read; and the caller's client may close the backend right after)."""
-        step = asyncio.ensure_future(self.backend.admit(admission, now))
-        try:
-            return await asyncio.shield(step)
-        except asyncio.CancelledError:
-            try:
-                record = (await step)[1]
-                if record is not None:
-                    await self.pump.undo(self.pump.granted(admission, record, "for nobody"))
-            except Exception:  # nothing granted, or the undo logged its failure
-                pass
             raise
 
     def attach(self) -> Scheduler:
