@@ -496,3 +496,34 @@ async def test_a_pump_cancelled_while_the_backend_admits_gives_the_grant_back(
     assert (stats.in_flight, stats.quota_used) == (0, 1)  # the holder's call alone
     again = await ask(scheduler, adm(cap=1, limit=10, poll="report"), raise_on_poll=True)
     await scheduler.release(again, Outcome.ANSWERED)
+
+
+async def test_the_last_client_closing_waits_for_the_pump(clock: VirtualClock) -> None:
+    """Found by the interrupted-export tests under load: the export's client closed while
+    the pump admitted a waiter cancelled meanwhile, and asyncio.run then cancelled every
+    task left, the backend's step among them: the grant, and a read's poll stamp, were
+    lost. The last client's detach waits for the pump, which gives the grant back."""
+    backend = DecidingSlowly()
+    backend.answer.set()
+    scheduler = Scheduler(backend, clock).attach()
+    holder = await ask(scheduler, adm(cap=1, limit=10))
+    waiting = asyncio.create_task(ask(scheduler, adm(cap=1, limit=10, poll="report")))
+    await settle()
+    backend.answer.clear()
+    backend.decided.clear()
+    await scheduler.release(holder, Outcome.ANSWERED)  # the pump admits the waiter
+    await backend.decided.wait()
+    waiting.cancel()
+    closing = asyncio.create_task(scheduler.detach())
+    await settle()
+    assert not closing.done()  # it waits for the pump
+    backend.answer.set()
+    await closing
+    for task in asyncio.all_tasks():  # as asyncio.run does when its loop ends
+        if task is not asyncio.current_task():
+            task.cancel()
+    await settle()
+    stats = await stats_of(scheduler, adm(cap=1, limit=10))
+    assert (stats.in_flight, stats.quota_used) == (0, 1)  # the holder's call alone
+    again = await ask(scheduler, adm(cap=1, limit=10, poll="report"), raise_on_poll=True)
+    await scheduler.release(again, Outcome.ANSWERED)

@@ -48,6 +48,8 @@ class Pump:
         # queue is served in the releasing task, its release needs no shield
         # (benchmarks/scheduler_overhead.py).
         self.instant = backend.instant
+        self.running: set[asyncio.Task[None]] = set()
+        """The pump tasks running (a backend whose steps suspend runs each in a task)."""
         self.seq = itertools.count()
         """Ties in the deadline and delay heaps go in arrival order."""
         self._days: dict[tzinfo, tuple[str, float, float]] = {}
@@ -81,6 +83,13 @@ class Pump:
             resets_at=admission.resets_at,
         )
 
+    async def idle(self) -> None:
+        """Wait until no pump task runs (each ends once its queue must wait): the last
+        client of a loop closes the backend after, and a pump cancelled as its loop ends
+        could lose a grant it was being made (see :meth:`admit`)."""
+        while self.running:
+            await asyncio.gather(*list(self.running), return_exceptions=True)
+
     def kick(self, queue: Queue) -> None:
         if queue.running:
             queue.dirty = True
@@ -88,7 +97,9 @@ class Pump:
         queue.running = True
         pump = self._run(queue)
         if not self.instant:
-            asyncio.get_running_loop().create_task(pump)
+            task = asyncio.get_running_loop().create_task(pump)
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
             return
         # Memory: no step suspends, so the waiters are served right here, as a Semaphore
         # wakes its own (a task per release would cost two more loop turns per call).

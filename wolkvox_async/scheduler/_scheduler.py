@@ -201,6 +201,7 @@ class Scheduler:
         self._users -= 1
         if self._users == 0:
             self._subscribed = False
+            await self.pump.idle()
             await self.backend.close()
 
     # ---- releasing and feedback ---------------------------------------------------------
