@@ -500,3 +500,21 @@ async def test_an_answer_its_caller_never_got_keeps_no_poll_stamp(
         assert len(await wv.phone_results(camp.id, *day)) == 10  # at once
         with pytest.raises(w.WaitTooLong, match="polling interval"):
             await wv.phone_results(camp.id, *day)  # delivered: the 5 minutes hold
+
+
+async def test_a_client_used_through_its_views_closes_its_backend(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    # Bulk work calls through a view (with_options): its client attached to nothing, so
+    # closing it neither waited for the scheduler's pump (which may be giving back a grant
+    # for a caller gone: lost when the loop then ends) nor closed the backend.
+    closed: list[bool] = []
+
+    class Counting(MemoryBackend):
+        async def close(self) -> None:
+            closed.append(True)
+            await super().close()
+
+    async with make(vfake, clock, backend=Counting()) as wv:
+        await wv.with_options(priority=Priority.BULK).token_info()
+    assert closed == [True]

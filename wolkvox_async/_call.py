@@ -106,6 +106,10 @@ class Caller:
         # leave (a starved process) could be outlived by the call and let another in.
         self.send_within = config.lease_life - max(config.timeout, config.server_limit)
         self.is_view = False
+        self._root = self
+        """The client's own caller (a view's is its client's): it attaches to the scheduler
+        for them all, so closing the client detaches once every call, its views' too,
+        is over."""
         self._attached: Scheduler | None = None
         # Looked up once per event loop, not per call (a weak-keyed lookup costs a crowd).
         self._cached: tuple[weakref.ref[asyncio.AbstractEventLoop], Scheduler] | None = None
@@ -125,8 +129,9 @@ class Caller:
             return cached[1]
         scheduler = scheduler_for(self.backend, self.clock)
         scheduler.register(self.limits)
-        if self._attached is None and not self.is_view:
-            self._attached = scheduler.attach()
+        root = self._root
+        if root._attached is None:  # (a view's first call attaches its client)
+            root._attached = scheduler.attach()
         self._cached = (weakref.ref(loop), scheduler)
         return scheduler
 

@@ -473,9 +473,12 @@ def test_an_interrupted_export_continues_at_once_with_the_printed_command(
     args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-07-31"]
     served.latency = 0.3
     # Calls given up on hold their slots until the server must be done with them: 1 s
-    # here (the simulator stops calls then), not Wolkvox's 60.
-    served.call_limit = 1.0
-    env = {**os.environ, **env, "WOLKVOX_LOG_LEVEL": "DEBUG", "WOLKVOX_SERVER_LIMIT": "1"}
+    # here (the simulator stops calls then), not Wolkvox's 60; 5 s where an answer holds
+    # 60,000 rows (the client's timeout, 1.5 × that, must cover its transfer on a busy
+    # machine).
+    limit = 5.0 if moment == "in-a-continuation" else 1.0
+    served.call_limit = limit
+    env = {**os.environ, **env, "WOLKVOX_LOG_LEVEL": "DEBUG", "WOLKVOX_SERVER_LIMIT": str(limit)}
     with contextlib.ExitStack() as stack:
         if moment == "a-window-read-ahead":  # window 2 answers 0.6 s after window 3
             proxy = stack.enter_context(slowing(served.url, {"20260601000000": 0.6}))
