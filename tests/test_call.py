@@ -566,3 +566,81 @@ async def test_close_ends_a_call_waiting_to_retry(vfake: FakeWolkvox, clock: Vir
     assert isinstance(info.value.__cause__, w.ServerError)
     await clock.advance(60)
     assert vfake.stats.requests == 1
+
+
+async def test_a_read_abandoned_after_sending_may_be_made_again_at_once(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    # Issue 30, item 5: its answer was never delivered, so reading it again is no poll of
+    # the same data; the abandoned call still holds its slot until the server is done.
+    camp = vfake.create_campaign()
+    vfake.add_call_results(camp.id, datetime(2026, 11, 1), datetime(2026, 11, 2), 10)
+    day = (datetime(2026, 11, 1), datetime(2026, 11, 1, 23, 59, 59))
+    async with make(vfake, clock, poll_policy="raise") as wv:
+        vfake.inject(Fault.SLOW, delay=3600)
+        first = asyncio.create_task(wv.phone_results(camp.id, *day))
+        await until(lambda: vfake.stats.in_flight[vfake.token] == 1)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert len(await wv.phone_results(camp.id, *day)) > 0  # at once, on the other slot
+        assert (await wv.scheduler_stats()).in_flight == 1  # the abandoned one, held
+        with pytest.raises(w.WaitTooLong, match="polling interval"):
+            await wv.phone_results(camp.id, *day)  # delivered: the 5 minutes hold
+
+
+class ReleasingSlowly(MemoryBackend):
+    """A memory ledger whose release suspends, as SQLite's thread or a Redis script does:
+    a caller may be cancelled after its answer arrived, while the release goes on."""
+
+    instant = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.releasing = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def release(self, lease: Any, now: float, **how: Any) -> None:
+        self.releasing.set()
+        await self.go.wait()
+        await super().release(lease, now, **how)
+
+
+async def test_an_answer_its_caller_never_got_keeps_no_poll_stamp(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    # Found by the interrupted-export tests under load (issue 30, item 5): cancelled while
+    # the release of its answer went on, the read kept its stamp, and the export's
+    # --resume was refused for 5 minutes for a window it never wrote.
+    camp = vfake.create_campaign()
+    vfake.add_call_results(camp.id, datetime(2026, 11, 1), datetime(2026, 11, 2), 10)
+    day = (datetime(2026, 11, 1), datetime(2026, 11, 1, 23, 59, 59))
+    backend = ReleasingSlowly()
+    async with make(vfake, clock, poll_policy="raise", backend=backend) as wv:
+        first = asyncio.create_task(wv.phone_results(camp.id, *day))
+        await backend.releasing.wait()  # the answer arrived; its release goes on
+        first.cancel()
+        backend.go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert len(await wv.phone_results(camp.id, *day)) == 10  # at once
+        with pytest.raises(w.WaitTooLong, match="polling interval"):
+            await wv.phone_results(camp.id, *day)  # delivered: the 5 minutes hold
+
+
+async def test_a_client_used_through_its_views_closes_its_backend(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    # Bulk work calls through a view (with_options): its client attached to nothing, so
+    # closing it neither waited for the scheduler's pump (which may be giving back a grant
+    # for a caller gone: lost when the loop then ends) nor closed the backend.
+    closed: list[bool] = []
+
+    class Counting(MemoryBackend):
+        async def close(self) -> None:
+            closed.append(True)
+            await super().close()
+
+    async with make(vfake, clock, backend=Counting()) as wv:
+        await wv.with_options(priority=Priority.BULK).token_info()
+    assert closed == [True]

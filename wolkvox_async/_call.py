@@ -64,6 +64,8 @@ class _Hooks(NamedTuple):
     on_send: Callable[[float], None] | None
     on_written: Callable[[], None] | None
     on_answer: Callable[[bytes], Awaitable[None]] | None
+    cut: Callable[[Envelope], bool] | None
+    stamped: Callable[[Lease], None] | None
     trace: CallTrace | None
 
 
@@ -121,6 +123,10 @@ class Caller:
         self.send_within = config.lease_life - max(config.timeout, config.server_limit)
         self.is_view = False
         self.life = _Life()
+        self._root = self
+        """The client's own caller (a view's is its client's): it attaches to the scheduler
+        for them all, so closing the client detaches once every call, its views' too,
+        is over."""
         self._attached: Scheduler | None = None
         # Looked up once per event loop, not per call (a weak-keyed lookup costs a crowd).
         self._cached: tuple[weakref.ref[asyncio.AbstractEventLoop], Scheduler] | None = None
@@ -140,8 +146,9 @@ class Caller:
             return cached[1]
         scheduler = scheduler_for(self.backend, self.clock)
         scheduler.register(self.limits)
-        if self._attached is None and not self.is_view:
-            self._attached = scheduler.attach()
+        root = self._root
+        if root._attached is None:  # (a view's first call attaches its client)
+            root._attached = scheduler.attach()
         self._cached = (weakref.ref(loop), scheduler)
         return scheduler
 
@@ -154,9 +161,8 @@ class Caller:
         life.closed = True
         if life.closing is not None:
             life.closing.set()  # calls resting before a retry end now
-        attached, self._attached = self._attached, None
-        if attached is not None:
-            failed = attached.fail_queued(life, ClientClosed, self._closed_message)
+        if self._attached is not None:
+            failed = self._attached.fail_queued(life, ClientClosed, self._closed_message)
             if failed:
                 log.info("client closed: %d queued calls failed, nothing of them sent", failed)
         try:
@@ -164,7 +170,8 @@ class Caller:
                 life.idle = asyncio.Event()
                 await life.idle.wait()
         finally:
-            self._cached = None
+            # Detached once the calls in flight are released (theirs, its views' too).
+            attached, self._attached, self._cached = self._attached, None, None
             if attached is not None:
                 await attached.detach()
 
@@ -185,13 +192,19 @@ class Caller:
         on_send: Callable[[float], None] | None = None,
         on_written: Callable[[], None] | None = None,
         on_answer: Callable[[bytes], Awaitable[None]] | None = None,
+        cut: Callable[[Envelope], bool] | None = None,
+        stamped: Callable[[Lease], None] | None = None,
         corrects_quota: bool = False,
         trace: CallTrace | None = None,
     ) -> tuple[RawRequest, Envelope]:
         """Send ``route``; ``on_send`` is told the time of each attempt as it leaves (the
         upload journal), ``on_written`` when its body is with the socket (a bulk load's
         reader waits for that), ``on_answer`` the body of a 200 before it is parsed (a
-        download asks for its next part from the last row). With telemetry, the call
+        download asks for its next part from the last row), ``cut`` whether a parsed
+        answer holds only part of what was asked (a report at its row cap: its read then
+        keeps no poll stamp, see ``Outcome.CUT``), ``stamped`` the lease of a poll-limited
+        read whose answer kept its stamp (``Scheduler.forget`` clears it if the answer is
+        not used after all). With telemetry, the call
         runs again inside its span, ``trace`` set: the default path adds no frame."""
         if self.telemetry is not None and trace is None:  # the call again, in its span
             async with self.telemetry.call(self, route, params) as traced:
@@ -202,11 +215,13 @@ class Caller:
                     on_send=on_send,
                     on_written=on_written,
                     on_answer=on_answer,
+                    cut=cut,
+                    stamped=stamped,
                     corrects_quota=corrects_quota,
                     trace=traced,
                 )
         self._check_open()
-        hooks = _Hooks(on_send, on_written, on_answer, trace)
+        hooks = _Hooks(on_send, on_written, on_answer, cut, stamped, trace)
         config = self.config
         request = build_request(config.base_url, config.token, route, params, body)
         self.transport.ready()  # before admission: a session of another loop costs nothing
@@ -364,7 +379,8 @@ class Caller:
                 if isinstance(exc, TokenLimitExceeded):
                     exc.resets_at = datetime.fromtimestamp(lease.resets_at, UTC)
                 raise
-            outcome = Outcome.ANSWERED
+            cut = hooks.cut is not None and hooks.cut(envelope)
+            outcome = Outcome.CUT if cut else Outcome.ANSWERED
             return envelope
         finally:
             # A call that may still run at the server holds its slot until sent + its limit.
@@ -372,6 +388,15 @@ class Caller:
                 await self.scheduler.release(
                     lease, outcome, hold=config.server_limit, feedback=said
                 )
+            except asyncio.CancelledError:
+                # Cancelled as the answer's release went on (shielded): the answer never
+                # reaches the caller, so its read is no poll of delivered data.
+                if outcome is Outcome.ANSWERED:
+                    await self.scheduler.forget(lease)
+                raise
+            else:
+                if outcome is Outcome.ANSWERED and hooks.stamped is not None:
+                    hooks.stamped(lease)
             finally:
                 life.sending -= 1
                 if not life.sending and life.idle is not None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from helpers import until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -513,3 +516,232 @@ def test_held_windows_that_are_not_datetime_pairs_are_refused(
     """Found by the fuzz: a bare ValueError or TypeError from deep in the download."""
     with pytest.raises(w.ConfigError, match="held"):
         client.iter_report("campaign_3", "1", START, START + timedelta(days=1), held=held)  # type: ignore[arg-type]
+
+
+async def test_a_window_cut_at_the_cap_may_be_read_again_at_once() -> None:
+    # Issue 30, item 5: the polling rule guards delivered reads. A window whose answer was
+    # cut at the cap delivered part of its rows: the same read again is allowed at once;
+    # its continuation, delivered whole, is not (the 5-minute rule still holds for it).
+    async with FakeWolkvox(knobs=Knobs(download_cap=100)) as fake:
+        camp = fake.create_campaign()
+        fake.add_call_results(camp.id, START, START + timedelta(hours=5), 150, seed=1)
+        end = START + timedelta(days=1)
+        async with client_for(fake, poll_policy="raise") as wv:
+            download = wv.iter_phone_results(camp.id, START, end, cap=100)
+            assert len([row async for row in download]) == 150
+            assert download.requests == 2
+            again = wv.iter_phone_results(camp.id, START, end, cap=100)
+            with pytest.raises(w.WaitTooLong, match="polling interval"):
+                async for _ in again:
+                    pass
+    reads = [r for r in fake.requests if r.api == "campaign_3"]
+    # The cut window was read again; the continuation was refused by our ledger, unsent.
+    assert [r.query["date_ini"] for r in reads][::2] == [reads[0].query["date_ini"]] * 2
+    assert len(reads) == 3 and all(r.status == 200 for r in reads)
+
+
+def test_a_span_is_cut_around_the_windows_a_stopped_run_kept() -> None:
+    from wolkvox_async.bulk._windows import planned
+
+    end = START + timedelta(days=100)
+    assert planned(START, end) == (windows(START, end), set())
+    # A continuation from a last second and a split half, as a stopped run keeps them.
+    tail = (START + timedelta(hours=5), datetime(2026, 7, 31, 23, 59, 59))
+    half = (datetime(2026, 8, 10), datetime(2026, 8, 20, 12))
+    cuts, fits = planned(START, end, [half, tail])
+    assert fits == {tail, half}
+    assert cuts[:2] == [(START, tail[0] - timedelta(seconds=1)), tail]
+    assert cuts[2:4] == [(datetime(2026, 8, 1), half[0] - timedelta(seconds=1)), half]
+    assert cuts[4][0] == half[1] + timedelta(seconds=1) and cuts[-1][1] == end
+    for lo, hi in cuts:
+        assert lo <= hi and dates(lo, hi) <= 31
+    for (_, hi), (lo, _) in itertools.pairwise(cuts):
+        assert lo == hi + timedelta(seconds=1)  # no gap, no overlap
+    # Held windows that do not fit (before the start, overlapping, past the end) are read.
+    before = (START - timedelta(days=1), START + timedelta(hours=1))
+    overlapping = (tail[0] + timedelta(hours=1), tail[1])
+    after = (end, end + timedelta(days=1))
+    cuts, fits = planned(START, end, [tail, before, overlapping, after])
+    rest = windows(tail[1] + timedelta(seconds=1), end)
+    assert fits == {tail} and cuts == [(START, tail[0] - timedelta(seconds=1)), tail, *rest]
+
+
+async def test_a_window_at_the_cap_reports_the_rows_before_its_last_second() -> None:
+    # A checkpoint inside a window: once the rows before the last second of an answer at
+    # the cap are delivered, progress says through which second every row is delivered.
+    at = START.replace(tzinfo=WOLKVOX_TZ)
+    stored = [SimpleNamespace(date=at + timedelta(seconds=i // 2), unread=None) for i in range(250)]
+    reports: list[tuple[int, int, datetime | None]] = []
+    delivered: list[Any] = []
+
+    async def fetch(lo: datetime, hi: datetime, _: Any) -> list[Any]:
+        return [row for row in stored if lo <= row.date.replace(tzinfo=None) <= hi][:100]
+
+    def progress(done: w.bulk.DownloadProgress) -> None:
+        reports.append((done.windows_done, len(delivered), done.through))
+        assert done.rows == len(delivered)
+        last = delivered[-1].date.replace(tzinfo=None) if delivered else None
+        assert done.through is not None and (last is None or last <= done.through)
+
+    download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
+        fetch,
+        START,
+        START + timedelta(days=1),
+        cap=100,
+        stamp=lambda row: row.date,
+        progress=progress,
+    )
+    async for row in download:
+        delivered.append(row)
+    assert delivered == stored
+    second = timedelta(seconds=1)
+    assert reports == [
+        (0, 98, START + 49 * second - second),  # rows of seconds 0..48; 49 is read again
+        (0, 196, START + 98 * second - second),
+        (1, 250, START + timedelta(days=1)),
+    ]
+
+
+async def test_an_interrupted_download_keeps_what_arrived_and_lets_the_rest_end() -> None:
+    # Cancelled (Ctrl-C) while awaiting the 2nd window, the 3rd already answered: the 3rd
+    # is kept (its read was made), the 2nd's request is let end before the download does,
+    # and a continuation from the checkpoint reads the 2nd and 4th only, every row once.
+    cuts = windows(START, START + timedelta(days=120))  # 4 windows
+    reads: list[int] = []
+    ended: list[int] = []
+    stuck = asyncio.Event()
+
+    async def fetch(lo: datetime, hi: datetime, _: Any) -> list[Any]:
+        window = cuts.index((lo, hi))
+        reads.append(window)
+        try:
+            if window == 1 and not stuck.is_set():
+                await asyncio.Event().wait()  # the server never answers, until cancelled
+            await asyncio.sleep(0)
+            return [SimpleNamespace(date=lo, unread=None, window=window)]
+        finally:
+            ended.append(window)
+
+    first: list[int] = []
+    through: list[datetime | None] = []
+    download = w.bulk.WindowedDownload(
+        fetch, START, START + timedelta(days=120), progress=lambda d: through.append(d.through)
+    )
+
+    async def read_all() -> None:
+        async for row in download:
+            first.append(row.window)
+
+    task = asyncio.create_task(read_all())
+    await until(lambda: 2 in ended)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert first == [0] and through == [cuts[0][1]]
+    assert sorted(ended) == [0, 1, 2]  # the 2nd's request ended with the download
+    [ahead] = download.windows_ahead
+    assert (ahead.start, ahead.end) == cuts[2] and [r.window for r in ahead.rows] == [2]
+
+    stuck.set()
+    reads.clear()
+    order: list[int] = []
+
+    def progress(done: w.bulk.DownloadProgress) -> None:
+        if done.held:
+            order.extend(r.window for r in ahead.rows)
+
+    again = w.bulk.WindowedDownload(
+        fetch,
+        cuts[0][1] + timedelta(seconds=1),
+        START + timedelta(days=120),
+        progress=progress,
+        held=[(ahead.start, ahead.end)],
+    )
+    async for row in again:
+        order.append(row.window)
+    assert sorted(reads) == [1, 3] and order == [1, 2, 3]
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_a_download_interrupted_anywhere_continues_at_once_from_its_checkpoint(
+    seed: int,
+) -> None:
+    """Cancelled at a random moment (seeded): nothing is delivered past the last progress
+    report, and continuing from the second after it, with the windows the download kept,
+    is never refused by the 5-minute rule (poll_policy="raise") and gives every row once."""
+    rng = random.Random(seed)
+    async with FakeWolkvox(knobs=Knobs(download_cap=100)) as fake:
+        camp = fake.create_campaign()
+        end = START + timedelta(days=75)
+        attempts = fake.add_call_results(camp.id, START, end, 600, seed=seed)
+        dense = START + timedelta(days=40)  # a day above the cap: continued from its rows
+        attempts += fake.add_call_results(camp.id, dense, dense + timedelta(hours=1), 350)
+        fake.latency = (0.001, 0.02)
+        async with client_for(fake, poll_policy="raise", server_limit=0.3) as wv:
+            delivered: list[str | None] = []
+            mark: dict[str, Any] = {"through": None, "rows": 0}
+
+            def checkpoint(done: w.bulk.DownloadProgress) -> None:
+                mark.update(through=done.through, rows=len(delivered))
+
+            download = wv.iter_report(
+                "campaign_3", camp.id, START, end, cap=100, progress=checkpoint
+            )
+
+            async def read() -> None:
+                async for row in download:
+                    delivered.append(row.conn_id)
+
+            task = asyncio.create_task(read())
+            await asyncio.sleep(rng.uniform(0, 0.12))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert len(delivered) == mark["rows"], seed  # nothing past the checkpoint
+            since = START if mark["through"] is None else mark["through"] + timedelta(seconds=1)
+            kept = {held.start: held.rows for held in download.windows_ahead}
+            rest: list[str | None] = []
+
+            def put_held(done: w.bulk.DownloadProgress) -> None:
+                if done.held:
+                    rest.extend(row.conn_id for row in kept.pop(done.window_start))
+
+            if since <= end:
+                again = wv.iter_report(
+                    "campaign_3",
+                    camp.id,
+                    since,
+                    end,
+                    cap=100,
+                    progress=put_held,
+                    held=[(h.start, h.end) for h in download.windows_ahead],
+                )
+                async for row in again:
+                    rest.append(row.conn_id)
+                assert not kept  # every kept window was put in its place, none read again
+    assert Counter(delivered + rest) == Counter(a.conn_id for a in attempts), seed
+
+
+@pytest.mark.parametrize("how", ["break", "error"])
+async def test_answers_the_caller_did_not_take_may_be_read_again_at_once(
+    fake: FakeWolkvox, how: str
+) -> None:
+    # The caller stops in the first window's rows (a break, or an error writing them: a
+    # full disk): the answers it did not take keep no poll stamp, so the same download
+    # runs again at once; once delivered, the same reads wait their 5 minutes again.
+    camp = fake.create_campaign()
+    attempts = fake.add_call_results(camp.id, START, START + timedelta(days=80), 900, seed=4)
+    async with client_for(fake, poll_policy="raise") as wv:
+        first = aiter(wv.iter_phone_results(camp.id, START, START + timedelta(days=80)))
+        with contextlib.suppress(OSError):
+            async with contextlib.aclosing(first):
+                async for _ in first:
+                    if how == "error":
+                        raise OSError(28, "No space left on device")
+                    break
+        again = wv.iter_phone_results(camp.id, START, START + timedelta(days=80))
+        rows = [row.conn_id async for row in again]
+        assert sorted(rows) == sorted(a.conn_id for a in attempts)
+        with pytest.raises(w.WaitTooLong):
+            async for _ in wv.iter_phone_results(camp.id, START, START + timedelta(days=80)):
+                pass

@@ -136,6 +136,23 @@ async def test_failed_read_clears_its_stamp(backend: Backend) -> None:
     assert isinstance((await backend.admit(adm(poll="p1"), NOW + 2))[0], Granted)
 
 
+async def test_a_released_reads_stamp_alone_can_be_cleared_later(backend: Backend) -> None:
+    """``Scheduler.forget``: an answered read whose answer its caller could not use (a
+    download stopped before delivering it) is released again with ``unstamp``: the stamp
+    goes, nothing else changes; and a later read's stamp is not the old lease's to clear."""
+    _, lease = await backend.admit(adm(cap=1, poll="p1"), NOW)
+    assert lease is not None
+    await backend.release(lease, NOW + 1)
+    await backend.release(lease, NOW + 2, unstamp=True)
+    assert (await backend.quota("op", adm().day)).used == 1  # the call was made
+    _, again = await backend.admit(adm(cap=1, poll="p1"), NOW + 3)  # at once, the slot free
+    assert again is not None
+    await backend.release(again, NOW + 4)
+    await backend.release(lease, NOW + 5, unstamp=True)  # the old lease: not its stamp
+    blocked, _ = await backend.admit(adm(cap=1, poll="p1"), NOW + 6)
+    assert isinstance(blocked, Blocked) and blocked.reason == "poll_interval"
+
+
 async def test_not_sent_refunds_quota_and_stamp(backend: Backend) -> None:
     _, lease = await backend.admit(adm(limit=1, poll="p1"), NOW)
     assert lease is not None

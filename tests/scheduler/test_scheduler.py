@@ -322,6 +322,7 @@ async def test_abandoned_lease_is_held_until_the_server_must_be_done(
 RULES = {
     Outcome.ANSWERED: (False, False, False),
     Outcome.FAILED: (False, False, True),
+    Outcome.CUT: (False, False, True),
     Outcome.NOT_SENT: (False, True, True),
     Outcome.ABANDONED: (True, False, True),
 }
@@ -417,3 +418,150 @@ async def test_clients_of_one_token_that_differ_are_held_to_the_stricter_limits(
     await scheduler.release(read, Outcome.ANSWERED)
     with pytest.raises(WaitTooLong):  # the 300 s interval of the stricter client
         await scheduler.acquire("tA", "p1", raise_on_poll=True)
+
+
+@pytest.mark.parametrize("outcome", list(Outcome), ids=lambda o: o.value)
+async def test_only_a_delivered_read_keeps_its_poll_stamp(
+    scheduler: Scheduler, clock: VirtualClock, outcome: Outcome
+) -> None:
+    """An identical read within 5 minutes is refused only after an answer delivered
+    whole: one that failed, was never sent, was abandoned (cancelled, timed out) or was
+    cut at the row cap delivered no data to read again (issue 30, item 5)."""
+    lease = await ask(scheduler, adm(cap=2, poll="report"))
+    lease.sent_at = clock.time()
+    await scheduler.release(lease, outcome, hold=60)
+    if outcome is Outcome.ANSWERED:
+        with pytest.raises(WaitTooLong, match="polling interval"):
+            await ask(scheduler, adm(cap=2, poll="report"), raise_on_poll=True)
+        return
+    again = await ask(scheduler, adm(cap=2, poll="report"), raise_on_poll=True)
+    # An abandoned call still holds its slot until the server must be done with it.
+    held = 1 if outcome is Outcome.ABANDONED else 0
+    assert (await stats_of(scheduler, adm(cap=2))).in_flight == 1 + held
+    await scheduler.release(again, Outcome.ANSWERED)
+
+
+class DecidingSlowly(MemoryBackend):
+    """A memory ledger whose admission suspends after it decided, as SQLite's thread or a
+    Redis script does: a caller may be cancelled between the grant and its answer."""
+
+    instant = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decided = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.admissions = 0
+
+    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        self.admissions += 1
+        made = await super().admit(req, now)
+        self.decided.set()
+        await self.answer.wait()
+        return made
+
+
+async def test_a_caller_cancelled_while_the_backend_admits_it_leaves_nothing_taken(
+    clock: VirtualClock,
+) -> None:
+    """Found by the interrupted-export tests (issue 30, item 5): a read cancelled while
+    SQLite granted it kept the grant's lease and poll stamp, so the export continued
+    after Ctrl-C was refused for 5 minutes. The grant is given back, nothing was sent."""
+    backend = DecidingSlowly()
+    scheduler = Scheduler(backend, clock)
+    caller = asyncio.create_task(ask(scheduler, adm(cap=2, limit=10, poll="report")))
+    await backend.decided.wait()
+    caller.cancel()
+    await settle()
+    assert not caller.done()  # it gives the grant back before it goes
+    backend.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    stats = await stats_of(scheduler, adm(cap=2, limit=10))
+    assert (stats.in_flight, stats.quota_used) == (0, 0)
+    again = await ask(scheduler, adm(cap=2, limit=10, poll="report"), raise_on_poll=True)
+    await scheduler.release(again, Outcome.ANSWERED)
+
+
+async def test_a_caller_arriving_during_an_admission_is_served_after_it(
+    clock: VirtualClock,
+) -> None:
+    """A second caller that asks while the first is being admitted (a SQLite thread, a
+    Redis script) waits for that step to end, then is served: grants come in the order
+    asked, and the backend sees one admission at a time."""
+    backend = DecidingSlowly()
+    scheduler = Scheduler(backend, clock)
+    granted: list[str] = []
+
+    async def caller(name: str) -> None:
+        lease = await ask(scheduler, adm(cap=2, limit=10))
+        granted.append(name)
+        await scheduler.release(lease, Outcome.ANSWERED)
+
+    first = asyncio.create_task(caller("first"))
+    await backend.decided.wait()
+    second = asyncio.create_task(caller("second"))
+    await settle()
+    assert backend.admissions == 1  # the second waits for the first's step
+    backend.answer.set()
+    await asyncio.gather(first, second)
+    assert granted == ["first", "second"]
+
+
+async def test_a_pump_cancelled_while_the_backend_admits_gives_the_grant_back(
+    clock: VirtualClock,
+) -> None:
+    """Found by the interrupted-export tests under load: when the loop ends (asyncio.run
+    cancels every task left) while the queue's pump is admitting a waiter, the grant was
+    lost, and with it a read's poll stamp stayed 5 minutes. It is given back."""
+    backend = DecidingSlowly()
+    backend.answer.set()
+    scheduler = Scheduler(backend, clock)
+    holder = await ask(scheduler, adm(cap=1, limit=10))
+    waiting = asyncio.create_task(ask(scheduler, adm(cap=1, limit=10, poll="report")))
+    await settle()
+    backend.answer.clear()
+    backend.decided.clear()
+    await scheduler.release(holder, Outcome.ANSWERED)  # the pump admits the waiter
+    await backend.decided.wait()
+    tasks = asyncio.all_tasks()
+    [pump] = [task for task in tasks if getattr(task.get_coro(), "__qualname__", "") == "Pump._run"]
+    waiting.cancel()
+    pump.cancel()  # as asyncio.run does with the tasks left when its loop ends
+    backend.answer.set()
+    await asyncio.gather(waiting, pump, return_exceptions=True)
+    stats = await stats_of(scheduler, adm(cap=1, limit=10))
+    assert (stats.in_flight, stats.quota_used) == (0, 1)  # the holder's call alone
+    again = await ask(scheduler, adm(cap=1, limit=10, poll="report"), raise_on_poll=True)
+    await scheduler.release(again, Outcome.ANSWERED)
+
+
+async def test_the_last_client_closing_waits_for_the_pump(clock: VirtualClock) -> None:
+    """Found by the interrupted-export tests under load: the export's client closed while
+    the pump admitted a waiter cancelled meanwhile, and asyncio.run then cancelled every
+    task left, the backend's step among them: the grant, and a read's poll stamp, were
+    lost. The last client's detach waits for the pump, which gives the grant back."""
+    backend = DecidingSlowly()
+    backend.answer.set()
+    scheduler = Scheduler(backend, clock).attach()
+    holder = await ask(scheduler, adm(cap=1, limit=10))
+    waiting = asyncio.create_task(ask(scheduler, adm(cap=1, limit=10, poll="report")))
+    await settle()
+    backend.answer.clear()
+    backend.decided.clear()
+    await scheduler.release(holder, Outcome.ANSWERED)  # the pump admits the waiter
+    await backend.decided.wait()
+    waiting.cancel()
+    closing = asyncio.create_task(scheduler.detach())
+    await settle()
+    assert not closing.done()  # it waits for the pump
+    backend.answer.set()
+    await closing
+    for task in asyncio.all_tasks():  # as asyncio.run does when its loop ends
+        if task is not asyncio.current_task():
+            task.cancel()
+    await settle()
+    stats = await stats_of(scheduler, adm(cap=1, limit=10))
+    assert (stats.in_flight, stats.quota_used) == (0, 1)  # the holder's call alone
+    again = await ask(scheduler, adm(cap=1, limit=10, poll="report"), raise_on_poll=True)
+    await scheduler.release(again, Outcome.ANSWERED)

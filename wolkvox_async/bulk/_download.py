@@ -11,9 +11,17 @@ returning partial data. HTTP 404 is an empty window.
 Two requests are in flight at a time (the token's two slots) and rows are yielded in order
 as each window arrives; the answer being delivered and one more are all that is held. A
 window at the cap is continued from its last row as soon as its answer arrives, before its
-rows are made, so the server reads the next part while the client decodes this one. When
-a window fails, the ones read beside it are kept on the error (``windows_ahead``), so a
-continuation need not read them again within Wolkvox's 5 minutes.
+rows are made, so the server reads the next part while the client decodes this one.
+
+Stopping and continuing. Progress is reported after each window and, inside a window at
+the cap, once the rows before its last second are delivered (``DownloadProgress.through``):
+a checkpoint taken there continues from the next second, exactly. When a window fails, or
+the download is cancelled (Ctrl-C), the windows already answered whole past the rows
+delivered are kept (``windows_ahead``), and the requests still out are let end; a
+continuation passes the kept windows back as ``held`` and does not read them again
+(Wolkvox asks 5 minutes before the same read again). A read whose answer was never
+delivered (cancelled, failed, cut at the cap) keeps no poll stamp, so it is read again at
+once (``Outcome``).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import asyncio
 import functools
 import re
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
@@ -34,14 +42,17 @@ from .._time import to_wolkvox_time
 from ._windows import (
     SECOND,
     Answer,
+    Deferred,
     Fetch,
     Window,
+    WindowRows,
     count_of,
     finished,
+    kept,
     last_of,
     made,
+    planned,
     second,
-    windows,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +91,12 @@ class DownloadProgress:
     """Rows so far with a value that could not be read (delivered, that value None)."""
     held: bool = False
     """This window was one the caller holds (``held``): its rows go in now, in order."""
+    through: datetime | None = None
+    """Every row up to this second (Wolkvox time, inclusive) has been delivered: the
+    window's end, or, for a window at the cap continued from its last second, the second
+    before that one, reported as soon as the rows before it are delivered
+    (``windows_done`` unchanged). A checkpoint taken here continues exactly: from the
+    next second."""
 
 
 class WindowedDownload(Generic[T]):
@@ -107,10 +124,11 @@ class WindowedDownload(Generic[T]):
         """The download's span (the client's telemetry), with an event per window."""
         self._plan = plan
         """Checks the windows' need against the quota before the first request."""
-        self._windows = windows(start, end)
-        self._held = {(second(to_wolkvox_time(lo)), second(to_wolkvox_time(hi))) for lo, hi in held}
-        """Windows whose rows the caller already holds (``error.windows_ahead`` of a failed
-        run): not read again, reported through ``progress`` in their turn (``held``)."""
+        kept_by_caller = [(second(to_wolkvox_time(a)), second(to_wolkvox_time(b))) for a, b in held]
+        self._windows, self._held = planned(start, end, kept_by_caller)
+        """Windows whose rows the caller already holds (``windows_ahead`` of a stopped
+        run): the span is cut around them, they are not read again, and ``progress``
+        reports each in its turn (``held``)."""
         self._stamp = stamp
         self._cap = cap
         self._progress = progress
@@ -122,13 +140,17 @@ class WindowedDownload(Generic[T]):
         """Whether the last answer was under the cap (the first request goes alone)."""
         self._todo: deque[Window[T]] = deque()
         self._awaited: Window[T] | None = None
+        self.windows_ahead: tuple[WindowRows[T], ...] = ()
+        """Set when the download stopped early, by an error or a cancellation (Ctrl-C):
+        the windows past the rows delivered whose answers arrived whole, to keep and pass
+        back as ``held`` (an error carries them too, as ``error.windows_ahead``)."""
 
     @property
     def windows_total(self) -> int:
         """The windows of at most 31 dates the span is cut into (before any split)."""
         return len(self._windows)
 
-    def __aiter__(self) -> AsyncIterator[T]:
+    def __aiter__(self) -> AsyncGenerator[T, None]:
         return self._rows() if self._job is None else self._traced(self._job)
 
     async def _get(self, window: Window[T]) -> Answer[T]:
@@ -159,7 +181,7 @@ class WindowedDownload(Generic[T]):
         moments: list[datetime] = stamps  # type: ignore[assignment]
         return moments if all(a <= b for a, b in pairwise(moments)) else None
 
-    async def _traced(self, job: Job) -> AsyncIterator[T]:
+    async def _traced(self, job: Job) -> AsyncGenerator[T, None]:
         """:meth:`_rows` inside the download's span (a client with telemetry)."""
         job.start()
         rows = self._rows()
@@ -182,16 +204,21 @@ class WindowedDownload(Generic[T]):
     async def _rows(self) -> AsyncGenerator[T, None]:
         if self._plan is not None:
             await self._plan(len(self._windows))
-        whole = set(self._windows)
         todo = self._todo = deque(
             Window(lo, hi, held=(lo, hi) in self._held) for lo, hi in self._windows
         )
+        head: Window[T] | None = None
+        """The window whose answer is awaited or in hand, its rows not yet delivered."""
+        delivering: Window[T] | None = None
+        """The window whose rows are being delivered (until its progress is reported)."""
+        unused: list[Window[T] | None] = []
         try:
             while todo:
                 self._ask(todo, delivering=0)
                 head = todo.popleft()
                 if head.held:
                     self._done(head.lo, head.hi, 0, held=True)
+                    head = None
                     continue
                 self._awaited = head
                 try:
@@ -200,7 +227,9 @@ class WindowedDownload(Generic[T]):
                     if head.next is not None:  # asked for on an early word: let it end too
                         todo.appendleft(head.next)
                     if isinstance(exc, WolkvoxError):
-                        exc.windows_ahead = await finished(todo, whole, self._cap)
+                        head = None
+                        exc.windows_ahead = await finished(todo, self._cap)
+                        self.windows_ahead = exc.windows_ahead
                     raise
                 finally:
                     self._awaited = None
@@ -222,11 +251,15 @@ class WindowedDownload(Generic[T]):
                     # wait, which is its answer, its bytes on the socket (a free slot on
                     # the memory backend; a shared backend may still be deciding).
                     await asyncio.sleep(0)
+                # From here to the window's progress report nothing waits: its rows are
+                # delivered whole, or (interrupted before) not at all.
+                head, delivering = None, head
                 rows = made(answer)
                 if rows is not None and len(rows) < self._cap:
                     for row in self._counted(rows):
                         yield row
                     self._done(lo, hi, len(rows))
+                    delivering = None
                     if ahead is not None:  # told at the cap, yet it is not
                         await ahead.drop(todo)
                     continue
@@ -238,10 +271,11 @@ class WindowedDownload(Generic[T]):
                     ahead = None
                 if rows and stamps and last is not None and last > lo:
                     cut = second(stamps[-1])  # the last second, in the rows' own zone
-                    kept = [row for row, at in zip(rows, stamps, strict=True) if at < cut]
-                    for row in self._counted(kept):
+                    kept_rows = [row for row, at in zip(rows, stamps, strict=True) if at < cut]
+                    for row in self._counted(kept_rows):
                         yield row
-                    self.rows += len(kept)
+                    self.rows += len(kept_rows)
+                    self._report(lo, hi, through=last - SECOND)
                     if ahead is None:
                         todo.appendleft(Window(last, hi))  # the last second's rows again
                     continue
@@ -253,9 +287,29 @@ class WindowedDownload(Generic[T]):
                 mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
                 todo.appendleft(Window(mid + SECOND, hi))
                 todo.appendleft(Window(lo, mid))
+        except asyncio.CancelledError:
+            # Interrupted: the answers that arrived whole and were not delivered are kept
+            # (their reads were made: Wolkvox asks 5 minutes before the same read again);
+            # the others are cancelled, and then read again at once (nothing delivered).
+            self.windows_ahead = kept([head, *todo] if head is not None else todo, self._cap)
+            raise
+        except BaseException as exc:
+            # The caller stopped reading (GeneratorExit), or failed with what it read (a
+            # full disk): the answers in hand were not delivered, so their reads are no
+            # polls of delivered data, the window being delivered included (below).
+            unused = [] if isinstance(exc, WolkvoxError) else [delivering, head, *todo]
+            raise
         finally:
-            for window in todo:  # the caller stopped reading: nothing more is wanted
-                window.cancel()
+            # The caller stopped reading, or an error or a cancellation: nothing more is
+            # wanted. The requests still out are let end (their leases released, an
+            # abandoned read's poll stamp cleared) before the download does.
+            out = [w.task for w in (head, *todo) if w is not None and w.task is not None]
+            for window in (head, *todo):
+                if window is not None:
+                    window.cancel()
+            if out:
+                await asyncio.gather(*out, return_exceptions=True)
+            await _forget(unused)
 
     def _ask(self, todo: deque[Window[T]], *, delivering: int) -> bool:
         """Start the next windows in order, so that at most two answers are in flight or
@@ -308,6 +362,9 @@ class WindowedDownload(Generic[T]):
         self.windows_done += 1
         if self._job is not None:
             self._job.window(lo, hi, count, held)
+        self._report(lo, hi, through=hi, held=held)
+
+    def _report(self, lo: datetime, hi: datetime, *, through: datetime, held: bool = False) -> None:
         if self._progress is not None:
             self._progress(
                 DownloadProgress(
@@ -317,6 +374,18 @@ class WindowedDownload(Generic[T]):
                     requests=self.requests,
                     window_start=lo,
                     window_end=hi,
+                    through=through,
                     unread_rows=self.unread_rows,
                 )
             )
+
+
+async def _forget(windows: Sequence[Window[T] | None]) -> None:
+    """Clear the poll stamps of the answers in hand among ``windows`` (``Deferred.forget``)."""
+    for window in windows:
+        task = None if window is None else window.task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            continue
+        answer = task.result()
+        if isinstance(answer, Deferred) and answer.forget is not None:
+            await answer.forget()

@@ -14,10 +14,10 @@ from .. import _validate as check
 from .._campaign_methods import CampaignMethods
 from .._convert import structure_rows
 from .._errors import ConfigError, shown
-from .._protocol import last_object
+from .._protocol import Envelope, last_object
 from .._report_methods import DETAIL, REPORTS, ReportMethods
 from ..models import CampaignType, PhoneResult
-from ..scheduler import Priority
+from ..scheduler import Lease, Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._needs import job_of, within
 from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
@@ -131,8 +131,11 @@ class BulkMethods(CampaignMethods, ReportMethods):
 
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10) come as their rows per window.
         Two windows are read at a time, rows delivered in order. ``held`` names windows
-        whose rows the caller kept from a failed run (``error.windows_ahead``): they are
-        not read again, and ``progress`` reports each in its turn (``held=True``).
+        whose rows the caller kept from a stopped run (``windows_ahead`` of its error, or
+        of the download after a cancellation): they are not read again, and ``progress``
+        reports each in its turn (``held=True``). ``progress`` also reports the second
+        through which rows are delivered inside a window at the cap
+        (``DownloadProgress.through``): a run stopped there continues from the next.
         """
         if not isinstance(report, str) or report not in REPORTS:
             raise ConfigError(f"report must be one of {', '.join(REPORTS)}, got {shown(report)}")
@@ -170,17 +173,28 @@ class BulkMethods(CampaignMethods, ReportMethods):
                 if tail is not None and early(tail[0], lambda: row(tail[1])):
                     await asyncio.sleep(0)  # its request leaves before this one is parsed
 
+            leases: list[Lease] = []
             with within(job):
                 request, envelope = await bulk._caller.call(
-                    table.route, params(lo, hi), on_answer=told
+                    table.route, params(lo, hi), on_answer=told, cut=at_cap, stamped=leases.append
                 )
-            data = envelope.payload
-            rows = data if isinstance(data, list) else [] if data is None else [data]
+            rows = _payload_rows(envelope)
+
+            async def forget() -> None:
+                for lease in leases:
+                    await bulk._caller.scheduler.forget(lease)
+
             return Deferred(
                 count=len(rows),
                 last=lambda: row(rows[-1]),
                 make=lambda: structure_rows(request, envelope, table.row, self._converter),
+                forget=forget if leases else None,
             )
+
+        def at_cap(envelope: Envelope) -> bool:
+            # Cut at the cap: this read delivers only part of its window, so it is no poll
+            # of data already delivered (the scheduler keeps no stamp for it).
+            return len(_payload_rows(envelope)) >= cap
 
         async def plan(windows: int) -> None:
             """Refuse, before the first request, a download that needs more calls than
@@ -206,3 +220,9 @@ class BulkMethods(CampaignMethods, ReportMethods):
             held=held,
             job=job,
         )
+
+
+def _payload_rows(envelope: Envelope) -> list[Any]:
+    """The rows of a report's answer (a lone object is one row; no data is none)."""
+    data = envelope.payload
+    return data if isinstance(data, list) else [] if data is None else [data]

@@ -1,5 +1,6 @@
-"""The windows of a download: a span cut into queries of at most 31 dates, the answer
-of one window's request, and the windows kept after a failure.
+"""The windows of a download: a span cut into queries of at most 31 dates (around the
+windows a stopped run kept), the answer of one window's request, and the windows kept
+after a failure or an interruption.
 
 Windows are inclusive, second-aligned and in Wolkvox time (wolkvox-api.md §3.1; the 1st
 00:00:00 to the 31st 23:59:59, see ``_validate.MAX_DATES``), so consecutive windows
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Final, Generic, TypeVar
 
 import attrs
 
-from .._errors import ConfigError, WolkvoxError
+from .._errors import ConfigError
 from .._time import to_wolkvox_time
 from .._validate import MAX_DATES
 
@@ -30,8 +31,10 @@ __all__ = [
     "WindowRows",
     "count_of",
     "finished",
+    "kept",
     "last_of",
     "made",
+    "planned",
     "second",
     "windows",
 ]
@@ -58,6 +61,39 @@ def windows(
     return cuts
 
 
+def planned(
+    start: datetime, end: datetime, held: Collection[tuple[datetime, datetime]] = ()
+) -> tuple[list[tuple[datetime, datetime]], set[tuple[datetime, datetime]]]:
+    """The windows covering start..end with each ``held`` window one of them exactly, and
+    the held windows that fit (inside the span, none overlapping, at most 31 dates).
+
+    A held window is one a stopped run read whole and kept (``WindowRows``): whatever its
+    shape (a 31-date window, a continuation from a last second, a split half), the span
+    around it is cut as usual, so it is not read again. One that does not fit is read as
+    any other part of the span.
+    """
+    lo, hi = second(to_wolkvox_time(start)), second(to_wolkvox_time(end))
+    if lo > hi:
+        return windows(start, end), set()  # (which raises, naming both)
+    cuts: list[tuple[datetime, datetime]] = []
+    fits: set[tuple[datetime, datetime]] = set()
+    for top, bottom in sorted(held):
+        if top < lo or bottom > hi or top > bottom or _dates(top, bottom) > MAX_DATES:
+            continue
+        if top > lo:
+            cuts += windows(lo, top - SECOND)
+        cuts.append((top, bottom))
+        fits.add((top, bottom))
+        lo = bottom + SECOND
+    if lo <= hi:
+        cuts += windows(lo, hi)
+    return cuts, fits
+
+
+def _dates(lo: datetime, hi: datetime) -> int:
+    return (hi.date() - lo.date()).days + 1
+
+
 def second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
@@ -70,6 +106,9 @@ class Deferred(Generic[T]):
     count: int
     last: Callable[[], T]
     make: Callable[[], Sequence[T]]
+    forget: Callable[[], Awaitable[None]] | None = None
+    """Clears the poll stamp of the read that gave this answer, when the download stops
+    before delivering its rows (the same read may then be made again at once)."""
 
 
 Answer = Sequence[T] | Deferred[T] | None
@@ -134,30 +173,39 @@ class Window(Generic[T]):
             self.task.cancel()
 
 
-async def finished(
-    todo: deque[Window[T]], whole: set[tuple[datetime, datetime]], cap: int
-) -> tuple[WindowRows[T], ...]:
+async def finished(todo: deque[Window[T]], cap: int) -> tuple[WindowRows[T], ...]:
     """The windows after a failed one that were already asked for, once answered (not
-    cancelled: an abandoned call holds its slot for a minute, and its answer, delivered by
-    no one, would cost the 5-minute wait to read again). Whole windows answered under the
-    cap are returned, for the caller to keep."""
+    cancelled: an abandoned call holds its slot for a minute). Those answered whole are
+    returned, for the caller to keep (see :func:`kept`)."""
     started = [window for window in todo if window.task is not None]
     await asyncio.gather(*(w.task for w in started if w.task), return_exceptions=True)
-    kept = []
-    for window in started:
-        try:
-            rows = made(await window.answer())
-        except (WolkvoxError, asyncio.CancelledError):
-            continue
-        if (window.lo, window.hi) in whole and rows is not None and len(rows) < cap:
-            kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
     todo.clear()
-    return tuple(kept)
+    return kept(started, cap)
+
+
+def kept(windows: Iterable[Window[T]], cap: int) -> tuple[WindowRows[T], ...]:
+    """The windows among ``windows`` whose answer arrived whole (under the cap), as rows
+    to keep. Their reads were delivered to us, so Wolkvox asks 5 minutes before the same
+    read again: a continuation passes them back as ``held`` instead. Any shape of window
+    is kept, as a continuation cuts its span around held windows (:func:`planned`)."""
+    rows_kept = []
+    for window in windows:
+        task = window.task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            continue
+        try:
+            rows = made(task.result())
+        except Exception:  # the rows cannot be made: read the window again
+            continue
+        if rows is not None and len(rows) < cap:
+            rows_kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
+    return tuple(rows_kept)
 
 
 @attrs.frozen
 class WindowRows(Generic[T]):
-    """A window's rows read ahead of one that failed (``error.windows_ahead``). Keep them:
+    """A window's rows read ahead of one that failed or was interrupted
+    (``error.windows_ahead``, ``download.windows_ahead``). Keep them:
     a continuation that names the window as ``held`` does not read it again (which
     Wolkvox allows only 5 minutes after the first read), and reports it through its
     progress callback in its turn, where the rows are written."""

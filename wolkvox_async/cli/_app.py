@@ -86,7 +86,7 @@ def cli(
     """Wolkvox campaigns from the command line, within every API limit.
 
     Exit codes: 0 done, 2 usage error, 3 refused by a limit, 4 API or network error,
-    130 interrupted.
+    130 interrupted (Ctrl-C), 143 stopped (SIGTERM).
     """
     logging.basicConfig(
         level=log_level.upper(),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -34,6 +36,7 @@ __all__ = [
     "EXIT_API",
     "EXIT_INTERRUPTED",
     "EXIT_LIMIT",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "Settings",
     "emit",
@@ -48,7 +51,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-EXIT_USAGE, EXIT_LIMIT, EXIT_API, EXIT_INTERRUPTED = 2, 3, 4, 130
+EXIT_USAGE, EXIT_LIMIT, EXIT_API, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 4, 130, 143
 err = Console(stderr=True)
 
 
@@ -67,12 +70,18 @@ class Settings:
     quota_reserve: int | float = 0
     """Today's quota kept for interactive calls (the upload and export are bulk work)."""
 
-    def client(self, **options: Any) -> WolkvoxClient:
-        """A client with the persistent ledger (or Redis); usage errors name the setting."""
+    def require(self) -> tuple[str, str]:
+        """The server and token; a usage error (exit 2) naming the one missing, so that a
+        command can refuse before it makes anything."""
         if not self.server:
             raise click.UsageError("set the server number: --server or WOLKVOX_SERVER")
         if not self.token:
             raise click.UsageError("set the token: --token or WOLKVOX_TOKEN")
+        return self.server, self.token
+
+    def client(self, **options: Any) -> WolkvoxClient:
+        """A client with the persistent ledger (or Redis); usage errors name the setting."""
+        server, token = self.require()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # The per-user ledger, which clients without backend= use too (one host, one
         # token: never more than 2 in flight), or Redis.
@@ -81,8 +90,8 @@ class Settings:
         # minutes has no shared result here: say so (exit 3, with the time) instead of a
         # silent 5-minute wait.
         return WolkvoxClient(
-            server=self.server,
-            token=self.token,
+            server=server,
+            token=token,
             licenses=self.licenses,
             base_url=self.base_url,
             backend=backend,
@@ -104,14 +113,27 @@ def exit_code(exc: WolkvoxError) -> int:
     return EXIT_LIMIT if isinstance(exc, _LIMITS) else EXIT_API
 
 
+class _Terminated(Exception):
+    """The work was cancelled by SIGTERM."""
+
+
 def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "interrupted") -> T:
     """Run a coroutine and turn our errors (with their notes: what was done, what to run
-    next) into messages and documented exit codes."""
+    next) into messages and documented exit codes.
+
+    Ctrl-C (once) and SIGTERM cancel the work, so its cleanup runs (an export writes its
+    checkpoint, a load lets its chunks in flight end) before ``interrupted`` is printed
+    and the command exits 130 or 143. A second Ctrl-C stops at once.
+    """
     try:
-        return asyncio.run(work())
-    except KeyboardInterrupt:
-        err.print(f"[yellow]{interrupted}[/]", highlight=False)
-        sys.exit(EXIT_INTERRUPTED)
+        return asyncio.run(_terminable(work))
+    except (KeyboardInterrupt, _Terminated) as exc:
+        # Stopped: another Ctrl-C now would only cut this message short (and exit -2).
+        with contextlib.suppress(ValueError):  # (not the main thread)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # soft_wrap: a resume command in the message must stay one line that pastes as is.
+        err.print(f"[yellow]{interrupted}[/]", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
     except WolkvoxError as exc:
         notes = [*getattr(exc, "__notes__", ())]
         if isinstance(exc, NotWolkvox):  # first: the notes end with the command to run next
@@ -130,6 +152,35 @@ def _base_url_note() -> str:
         f"the base URL {settings.base_url} comes from --base-url or WOLKVOX_BASE_URL; "
         "unset, it is https://wv<server>.wolkvox.com"
     )
+
+
+async def _terminable(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``work()``, cancelled by SIGTERM as asyncio.run cancels it on Ctrl-C (a service
+    manager stopping the command gets the same clean stop). Later SIGTERMs are ignored
+    while the work cleans up; the handler before is put back after."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    terminated: list[bool] = []
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        if not terminated and task is not None:
+            terminated.append(True)
+            loop.call_soon_threadsafe(task.cancel)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_signal)
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        previous = None
+    try:
+        return await work()
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        if previous is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, previous)
 
 
 def fail(code: int, message: str) -> NoReturn:
@@ -229,8 +280,16 @@ def _hits_table(rows: Sequence[dict[str, Any]]) -> Table:
     return table
 
 
-def parse_when(value: str) -> datetime:
-    """A date or datetime in Wolkvox time (``2026-11-23`` or ``2026-11-23T14:30``)."""
+def parse_when(value: str, *, day_ends: bool = False) -> datetime:
+    """A moment in Wolkvox time: ``2026-11-23T14:30`` (that second; an offset, e.g.
+    ``-03:00``, is converted), or a date alone, ``2026-11-23``: its first second, or with
+    ``day_ends`` its last (23:59:59), so that a date means its whole day as an end."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        return datetime.combine(day, time(23, 59, 59) if day_ends else time())
     try:
         return datetime.fromisoformat(value)
     except ValueError:

@@ -1,98 +1,69 @@
-"""``wolkvox export``: any report over any date span, streamed to CSV or JSONL, never
-destroying a file.
+"""``wolkvox export``: any report over any date span, streamed to CSV or JSONL, exactly as
+Wolkvox sent it, never destroying a file, continued after any stop.
 
-Rows go to ``OUTPUT.partial`` in the output's folder, renamed over OUTPUT only when the
-export completed: a refused or failed export leaves an existing OUTPUT untouched. After
-each window a checkpoint (``OUTPUT.partial.json``: the Wolkvox time the rows reach and the
-byte length of the partial file then) is saved, so a failed export continues with
-``--resume`` from the first window it lacks, and a window cut short by the failure is
-dropped and fetched again, never written twice. Windows are read two at a time: the ones
-already read past a failed window are written to ``OUTPUT.partial.ahead`` and named in
-the checkpoint, and the resumed export puts them in their place instead of reading them
-again (which Wolkvox allows only five minutes after the first read).
+Dates are what a person means: a date alone as ``--end`` is its whole day (to 23:59:59
+Wolkvox time), as ``--start`` its first second; ``--days N`` is the N calendar days ending
+with ``--end``'s day (default today, up to now).
+
+Everything checkable is checked before anything is made or spent: the dates, the
+settings, the output path (a folder, a missing or unwritable folder, a device: exit 2).
+With ``-o OUTPUT`` the rows go to ``OUTPUT.partial`` beside a checkpoint (``_checkpoint``),
+renamed over OUTPUT only when the export completed: a refused or failed export leaves an
+existing OUTPUT untouched. A failed, interrupted (Ctrl-C, SIGTERM) or killed export
+continues with the printed ``--resume`` from the second its rows reach, at once: the reads
+it made whose answers were not delivered are no polls of the same data, and those whose
+answers arrived whole are kept in ``OUTPUT.partial.ahead`` instead of read again.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import os
 import shlex
 import sys
 import time
 from collections.abc import Callable, Collection
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
 from .._errors import WolkvoxError
-from .._report_methods import REPORTS
-from ..bulk import DownloadProgress
+from .._report_methods import DETAIL, REPORTS
+from .._time import to_wolkvox_time
+from ..bulk import DownloadProgress, WindowedDownload, WindowRows
+from ._checkpoint import Busy, Checkpoint
 from ._common import EXIT_USAGE, Settings, err, fail, parse_when, pass_settings, progress_bar, run
-from ._files import RowWriter, row_dict
+from ._files import RowWriter, columns_of, row_dict
 
 __all__ = ["export"]
 
-
-def _save(path: Path, state: dict[str, Any]) -> None:
-    """Write the checkpoint atomically (a crash leaves the old one or the new one)."""
-    scratch = path.with_name(path.name + ".tmp")
-    scratch.write_text(json.dumps(state))
-    os.replace(scratch, path)
-
-
-def _drop(*paths: Path) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
-
-
-def _keep_ahead(exc: WolkvoxError, state: dict[str, Any], path: Path, fmt: str) -> None:
-    """Append the windows read past the failed one to the ahead file, as they will be
-    written (no CSV header: they go into the middle of the output), and name them in the
-    checkpoint with their place in that file."""
-    if not exc.windows_ahead:
-        return
-    with path.open("a", newline="", encoding="utf-8") as spill:
-        for window in exc.windows_ahead:
-            spill.seek(0, os.SEEK_END)
-            at = spill.tell()
-            writer = RowWriter(spill, fmt, header=False)
-            for row in window.rows:
-                writer.write(row_dict(row))
-            spill.flush()
-            state["ahead"].append(
-                {
-                    "start": window.start.isoformat(),
-                    "end": window.end.isoformat(),
-                    "rows": writer.count,
-                    "at": at,
-                    "bytes": spill.tell() - at,
-                }
-            )
-
-
-def _held(state: dict[str, Any], done: DownloadProgress) -> dict[str, Any]:
-    """The kept window ``done`` reports, taken out of the checkpoint's list."""
-    window: dict[str, Any]
-    for window in state["ahead"]:
-        if datetime.fromisoformat(window["start"]) == done.window_start:
-            state["ahead"].remove(window)
-            return window
-    raise AssertionError(f"no kept window starts at {done.window_start}")
-
-
-def _read_range(path: Path, at: int, size: int) -> str:
-    with path.open("rb") as spill:  # offsets are bytes (tell() of a written text file)
-        spill.seek(at)
-        return spill.read(size).decode("utf-8")
+SECOND = timedelta(seconds=1)
 
 
 @click.command()
 @click.argument("report", type=click.Choice(sorted(REPORTS)))
 @click.argument("campaign_id")
-@click.option("--start", required=True, help="Wolkvox time, e.g. 2026-08-01.")
-@click.option("--end", required=True, help="Wolkvox time, e.g. 2026-11-01T23:59:59.")
+@click.option(
+    "--start",
+    help="First moment, Wolkvox time (GMT-5): a date starts at 00:00:00 "
+    "(--start 2026-08-01), or a time (--start 2026-08-01T06:30).",
+)
+@click.option(
+    "--end",
+    help="Last moment, included: a date covers that whole day, to 23:59:59 "
+    "(--end 2026-10-31 includes 31 October), or a time (--end 2026-10-31T12:00). "
+    "With --days, default: now.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    help="Instead of --start: the N calendar days ending with --end's day (default today), "
+    "from 00:00:00 of the first (--days 7: today and the 6 days before).",
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
 @click.option("--output", "-o", default="-", help="File to write, or - for standard output.")
 @click.option(
@@ -101,104 +72,264 @@ def _read_range(path: Path, at: int, size: int) -> str:
     type=click.Choice(["predictive", "preview"]),
     help="Campaign type (the detail report needs it).",
 )
-@click.option("--resume", is_flag=True, help="Continue a failed export into --output.")
+@click.option(
+    "--excel-safe",
+    is_flag=True,
+    help="CSV for spreadsheets: a cell starting with = + - @ (a formula) gets a leading ' "
+    "so it never runs; numbers and phones (+57 300 1234567, -5) are never touched. "
+    "Default: every value exactly as Wolkvox sent it.",
+)
+@click.option("--resume", is_flag=True, help="Continue a stopped export into --output.")
 @pass_settings
 def export(
     settings: Settings,
     report: str,
     campaign_id: str,
-    start: str,
-    end: str,
+    start: str | None,
+    end: str | None,
+    days: int | None,
     fmt: str,
     output: str,
     kind: str | None,
+    excel_safe: bool,
     resume: bool,
 ) -> None:
-    """Export REPORT of CAMPAIGN_ID (any date span) as CSV or JSONL, streamed."""
-    since, until = parse_when(start), parse_when(end)
-    job: dict[str, Any] = {"report": report, "campaign": campaign_id, "start": start}
-    job.update(end=end, format=fmt, type=kind)
+    """Export REPORT of CAMPAIGN_ID over any date span as CSV or JSONL, streamed.
+
+    Dates are Wolkvox time; a date alone means its whole day, so
+    `--start 2026-08-01 --end 2026-10-31` includes every row of 31 October.
+    """
+    since, until, span_args = _span(start, end, days)
+    if excel_safe and fmt != "csv":
+        raise click.UsageError("--excel-safe is for CSV: JSONL holds every value as sent")
+    settings.require()
+    table = REPORTS[report]
+    if table is DETAIL and kind is None:
+        fail(EXIT_USAGE, "the detail report needs the campaign type: --type predictive|preview")
+    columns = columns_of(table.row)
+    job: dict[str, Any] = {"report": report, "campaign": campaign_id}
+    job.update(start=_iso(since), end=_iso(until), format=fmt, type=kind, excel_safe=excel_safe)
     if output == "-":
         if resume:
             fail(EXIT_USAGE, "--resume needs the --output file of the export to continue")
-        writer = RowWriter(sys.stdout, fmt)
+        writer = RowWriter(sys.stdout, fmt, columns, excel_safe=excel_safe)
         requests = run(lambda: _fetch(settings, job, since, until, writer, lambda _: None))
         if settings.json:
-            err.print(f"{writer.count} rows in {requests} requests{writer.unread}", highlight=False)
+            err.print(_summary(writer, requests, 0), highlight=False)
         return
 
     target = Path(output)
-    partial = target.with_name(target.name + ".partial")
-    checkpoint = target.with_name(target.name + ".partial.json")
-    ahead_file = target.with_name(target.name + ".partial.ahead")
-    state: dict[str, Any] = {"job": job, "through": None, "rows": 0, "bytes": 0, "ahead": []}
-    if resume:
-        if not checkpoint.exists() or not partial.exists():
-            fail(EXIT_USAGE, f"no failed export into {target} to resume ({checkpoint} missing)")
-        state = json.loads(checkpoint.read_text())
-        if state["job"] != job:
-            fail(
-                EXIT_USAGE,
-                f"the failed export into {target} was {state['job']}; this one is {job}: "
-                "give the same arguments to continue it, or leave out --resume",
-            )
-        if state["through"] is not None:
-            since = datetime.fromisoformat(state["through"]) + timedelta(seconds=1)
-        state.setdefault("ahead", [])
-    elif checkpoint.exists():
+    _check_output(target)
+    command = ["wolkvox", "export", report, campaign_id, *span_args, "--format", fmt]
+    command += ["--output", output, *(["--type", kind] if kind else [])]
+    command += ["--excel-safe"] if excel_safe else []
+    resume_hint = shlex.join([*command, "--resume"])
+    saved = Checkpoint(target, job)
+    try:
+        saved.lock()
+    except Busy as busy:
         fail(
             EXIT_USAGE,
-            f"a failed export into {target} can be continued: add --resume, or remove "
-            f"{partial} and {checkpoint} to start over",
+            f"an export into {target} is running ({busy}): let it end (or stop it: it can "
+            "be continued), or write to another file",
         )
-    command = ["wolkvox", "export", report, campaign_id, "--start", start, "--end", end]
-    command += ["--format", fmt, "--output", output, *(["--type", kind] if kind else [])]
-    resume_hint = shlex.join([*command, "--resume"])
+    except OSError as exc:
+        fail(EXIT_USAGE, f"cannot write {saved.lock_file}: {exc.strerror or exc}")
+    try:
+        _into_file(settings, saved, target, since, until, columns, resume, resume_hint)
+    finally:
+        saved.unlock()
 
-    with partial.open("a" if resume else "w", newline="", encoding="utf-8") as out:
-        out.truncate(state["bytes"])  # rows of a window the failure cut short go
-        out.seek(state["bytes"])
-        writer = RowWriter(out, fmt, header=not state["bytes"])
-        writer.count = state["rows"]
 
-        def checkpoint_window(done: DownloadProgress) -> None:
-            if done.held:  # read ahead by the failed run: its rows go in here, in order
-                window = _held(state, done)
-                out.write(_read_range(ahead_file, window["at"], window["bytes"]))
-                writer.count += window["rows"]
-            out.flush()
-            state.update(through=done.window_end.isoformat(), rows=writer.count, bytes=out.tell())
-            _save(checkpoint, state)
+def _into_file(
+    settings: Settings,
+    saved: Checkpoint,
+    target: Path,
+    since: datetime,
+    until: datetime,
+    columns: list[str],
+    resume: bool,
+    resume_hint: str,
+) -> None:
+    """The export into ``target`` (locked), through its partial file and checkpoint."""
+    job = saved.state["job"]
+    fmt, excel_safe = job["format"], job["excel_safe"]
+    if resume:
+        if not saved.exists() or not saved.partial.exists():
+            missing = saved.path if not saved.exists() else saved.partial
+            fail(EXIT_USAGE, f"no stopped export into {target} to resume ({missing} missing)")
+        if saved.load() != job:
+            fail(
+                EXIT_USAGE,
+                f"the stopped export into {target} was {saved.state['job']}; this one is {job}: "
+                "give the same arguments to continue it, or leave out --resume",
+            )
+        if saved.through is not None:
+            since = saved.through + SECOND
+    elif saved.exists():
+        fail(
+            EXIT_USAGE,
+            f"a stopped export into {target} can be continued: {resume_hint}\n"
+            f"or remove {saved.partial} and {saved.path} to start over",
+        )
+    try:
+        out = _open(saved, fmt, columns, excel_safe=excel_safe, resume=resume)
+    except OSError as exc:
+        fail(EXIT_USAGE, f"cannot write {saved.partial}: {exc.strerror or exc}")
+    before = saved.state["rows"]
+    stopped: list[str] = []
 
-        async def work() -> int:
-            held = [
-                (datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"]))
-                for w in state["ahead"]
-            ]
-            try:
-                return await _fetch(settings, job, since, until, writer, checkpoint_window, held)
-            except WolkvoxError as exc:
-                _keep_ahead(exc, state, ahead_file, fmt)
-                if state["through"] is None and not state["ahead"]:  # nothing to continue
-                    out.close()
-                    _drop(partial, checkpoint, ahead_file)
-                else:
-                    _save(checkpoint, state)
-                    exc.add_note(
-                        f"export stopped after {state['rows']:,} rows (through "
-                        f"{state['through']}); they are in {partial}, not {target}; "
-                        f"continue with: {resume_hint}"
-                    )
-                raise
+    writer = out.writer
 
+    def checkpoint_window(done: DownloadProgress) -> None:
+        if done.held:  # read ahead by the stopped run: its rows go in here, in order
+            text, rows = saved.take(done)
+            out.file.write(text)
+            writer.count += rows
+        out.file.flush()
+        saved.reached(done, writer.count, out.file.tell())
+
+    def keep(windows: Collection[WindowRows[Any]]) -> None:
+        """Spool the windows read past the rows and save the checkpoint; if the disk
+        refuses, the checkpoint saved last stands (it matches the partial file)."""
+        with contextlib.suppress(OSError):
+            saved.keep(windows, fmt, columns, excel_safe=excel_safe)
+            saved.save()
+
+    async def work() -> int:
+        downloads: list[WindowedDownload[Any]] = []
+        try:
+            return await _fetch(
+                settings, job, since, until, writer, checkpoint_window, saved.held(), downloads
+            )
+        except WolkvoxError as exc:
+            keep(exc.windows_ahead)
+            if saved.through is None and not saved.state["ahead"]:  # nothing to continue
+                with contextlib.suppress(OSError):
+                    out.file.close()
+                saved.drop(partial=True)
+            else:
+                exc.add_note(
+                    f"export stopped after {saved.state['rows']:,} rows (through "
+                    f"{saved.state['through']}); they are in {saved.partial}, not "
+                    f"{target}; continue with: {resume_hint}"
+                )
+            raise
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the printed --resume works
+            keep(downloads[0].windows_ahead if downloads else ())
+            raise
+        except OSError as exc:  # our files (a full disk): the last checkpoint stands
+            stopped.append(f"cannot write {saved.partial}: {exc.strerror or exc}")
+            return 0
+
+    try:
         requests = run(work, interrupted=f"interrupted; continue with: {resume_hint}")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, target)
-    _drop(checkpoint, ahead_file)
-    err.print(
-        f"{writer.count} rows in {requests} requests -> {target}{writer.unread}", highlight=False
-    )
+        if stopped:
+            fail(EXIT_USAGE, f"{stopped[0]}; free the space, then continue with: {resume_hint}")
+        out.file.flush()
+        os.fsync(out.file.fileno())
+    finally:
+        with contextlib.suppress(OSError):  # (rows past the checkpoint: cut on --resume)
+            out.file.close()
+    try:
+        os.replace(saved.partial, target)
+    except OSError as exc:
+        fail(
+            EXIT_USAGE,
+            f"cannot put the export in {target} ({exc.strerror or exc}): every row is in "
+            f"{saved.partial}; once {target} can be written, continue with: {resume_hint}",
+        )
+    saved.drop()
+    err.print(f"{_summary(writer, requests, before)} -> {target}", highlight=False)
+
+
+def _span(
+    start: str | None, end: str | None, days: int | None
+) -> tuple[datetime, datetime, list[str]]:
+    """The export's first and last moments, and the options that give them again (for a
+    printed ``--resume``: ``--days`` without ``--end`` gets the end it was given, now)."""
+    if days is not None and start is not None:
+        raise click.UsageError("give --start or --days, not both")
+    if days is None and (start is None or end is None):
+        missing = "--start" if start is None else "--end"
+        raise click.UsageError(
+            f"give {missing} (a date alone means its whole day), or --days N for the last N days"
+        )
+    until = parse_when(end, day_ends=True) if end is not None else _now()
+    args = ["--end", end if end is not None else until.isoformat()]
+    if days is not None:
+        first = to_wolkvox_time(until).date() - timedelta(days=days - 1)
+        since = datetime.combine(first, clock_time())
+        args = ["--days", str(days), *args]
+    else:
+        assert start is not None
+        since = parse_when(start)
+        args = ["--start", start, *args]
+    since, until = to_wolkvox_time(since), to_wolkvox_time(until)  # naive, Wolkvox time
+    if since > until:
+        raise click.UsageError(f"--start ({_iso(since)}) is after --end ({_iso(until)})")
+    return since, until, args
+
+
+def _now() -> datetime:
+    return to_wolkvox_time(datetime.now(UTC)).replace(microsecond=0)
+
+
+def _iso(moment: datetime) -> str:
+    return to_wolkvox_time(moment).isoformat()
+
+
+def _check_output(target: Path) -> None:
+    """Refuse, before anything is made or a call spent, an output that could not be
+    written at the end (exit 2)."""
+    if target.is_dir():
+        fail(EXIT_USAGE, f"-o {target} is a folder: name a file in it, e.g. {target / 'out.csv'}")
+    if target.exists() and not target.is_file():
+        fail(EXIT_USAGE, f"-o {target} is not a regular file (use -o - for standard output)")
+    folder = target.parent
+    if not folder.exists():
+        fail(EXIT_USAGE, f"the folder {folder} of -o {target} does not exist: create it first")
+    if not folder.is_dir():
+        fail(EXIT_USAGE, f"{folder} in -o {target} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(EXIT_USAGE, f"cannot write in {folder} (-o {target}): permission denied")
+
+
+class _Output:
+    """The open partial file and the writer of its rows."""
+
+    def __init__(self, file: IO[str], writer: RowWriter) -> None:
+        self.file, self.writer = file, writer
+
+
+def _open(
+    saved: Checkpoint, fmt: str, columns: list[str], *, excel_safe: bool, resume: bool
+) -> _Output:
+    """The partial file, fresh (its header written and a first checkpoint saved, so a stop
+    at any moment leaves an export to continue) or continued (cut back to its checkpoint:
+    rows past it, of a window a stop cut short, are read again, never written twice)."""
+    if not resume:
+        file = saved.partial.open("w", newline="", encoding="utf-8")
+        writer = RowWriter(file, fmt, columns, excel_safe=excel_safe)
+        file.flush()
+        saved.state["bytes"] = file.tell()
+        saved.save()
+        return _Output(file, writer)
+    file = saved.partial.open("a", newline="", encoding="utf-8")
+    file.truncate(saved.state["bytes"])
+    file.seek(saved.state["bytes"])
+    writer = RowWriter(file, fmt, columns, header=not saved.state["bytes"], excel_safe=excel_safe)
+    writer.count = saved.state["rows"]
+    return _Output(file, writer)
+
+
+def _summary(writer: RowWriter, requests: int, before: int) -> str:
+    """What the export wrote: every row in the output, those of this run if it continued
+    another, and this run's requests."""
+    rows = f"{writer.count:,} rows"
+    if before:
+        rows += f" ({writer.count - before:,} in this run)"
+    return f"{rows} in {requests:,} requests{writer.unread}"
 
 
 async def _fetch(
@@ -209,11 +340,13 @@ async def _fetch(
     writer: RowWriter,
     window_done: Callable[[DownloadProgress], None],
     held: Collection[tuple[datetime, datetime]] = (),
+    downloads: list[WindowedDownload[Any]] | None = None,
 ) -> int:
-    """Write every row of the job's report from ``since`` to ``until``; the requests made.
-    A terminal sees rows, windows done of all and the rate; --json or a pipe see nothing."""
+    """Write every row of the job's report from ``since`` to ``until``; the requests made
+    (``downloads`` is given the download, for what it kept if it is cancelled). A terminal
+    sees rows, windows done of all and the rate; --json or a pipe see nothing."""
     if since > until:
-        return 0  # a resumed export whose windows were all written
+        return 0  # a continued export whose windows were all written
     quiet = settings.json or writer.out is sys.stdout or not err.is_terminal
     with progress_bar(quiet=quiet) as bar:
         task = bar.add_task("exporting", total=None)
@@ -238,8 +371,14 @@ async def _fetch(
                 progress=done,
                 held=held,
             )
+            if downloads is not None:
+                downloads.append(download)
             bar.update(task, total=download.windows_total)
-            async for row in download:  # written as each window arrives
-                writer.write(row_dict(row))
+            # Closed here, before the client, if writing fails (a full disk): the answers
+            # it held unwritten are then no polls of delivered data for the ledger.
+            rows = aiter(download)
+            async with contextlib.aclosing(rows):
+                async for row in rows:  # written as each window arrives
+                    writer.write(row_dict(row))
             writer.unread_rows += download.unread_rows
     return download.requests

@@ -1,8 +1,11 @@
 """Reading records from CSV/JSONL and writing report rows to CSV/JSONL, streamed.
 
-CSV cells that a spreadsheet would run as a formula (starting with = + - @, tab or carriage
-return) are prefixed with a quote (OWASP "CSV injection"): exported customer data comes
-from outside and must not execute when an operator opens the file.
+Exports are exact: CSV is RFC 4180 (the ``excel`` dialect: CRLF, quotes doubled, a cell
+quoted when it holds a comma, a quote or a line break), so a CSV reader gets every value
+back as Wolkvox sent it — a phone ``+573001234567`` stays that. With ``excel_safe``, a
+cell a spreadsheet would run as a formula (starting with = + - @, tab or carriage return)
+is prefixed with a quote (OWASP "CSV injection"), unless it is a number or a phone: those
+hold no formula a spreadsheet could run, and a quote would change them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import codecs
 import csv
 import enum
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -20,16 +24,25 @@ import attrs
 
 from .._errors import ConfigError
 
-__all__ = ["RowWriter", "neutralise", "read_records", "row_dict"]
+__all__ = ["RowWriter", "columns_of", "neutralise", "read_records", "row_dict"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_OR_PHONE = re.compile(
+    r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"  # -5, +3.25, -1e5
+    r"|[+-]?[\d ().-]*\d[\d ().-]*"  # +57 300 123 4567, +1 (555) 123-4567
+)
+"""Values a spreadsheet may compute but cannot run anything from: digits, and a phone's
+spaces, brackets, dots and dashes. No function name, no reference, no ``|`` (DDE)."""
 # Fixed width, so every CSV row has the header's columns.
 _TUPLE_PREFIX = {"phones": ("tel", 10), "opts": ("opt", 12)}
 
 
 def neutralise(cell: str) -> str:
-    """``cell`` made inert for spreadsheets."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    """``cell`` made inert for spreadsheets (``--excel-safe``): a leading quote before a
+    formula's first character; a number or a phone is returned as it is."""
+    if not cell.startswith(_FORMULA_START) or _NUMBER_OR_PHONE.fullmatch(cell):
+        return cell
+    return "'" + cell
 
 
 def _guess(path: Path, fmt: str) -> str:
@@ -111,6 +124,21 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def columns_of(model: type) -> list[str]:
+    """The columns :func:`row_dict` gives a row of ``model`` (an attrs report row), in its
+    order: a CSV's header, known before (and without) any row."""
+    names: list[str] = []
+    for field in attrs.fields(model):
+        if field.name == "unread":
+            continue
+        if field.name in _TUPLE_PREFIX:
+            prefix, width = _TUPLE_PREFIX[field.name]
+            names += [f"{prefix}{i}" for i in range(1, width + 1)]
+        else:
+            names.append(field.name)
+    return names
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     """A report row (attrs model) as a flat dict: phones -> tel1.., opts -> opt1..; a
     value the library could not read (``row.unread``) is written as Wolkvox sent it."""
@@ -137,17 +165,30 @@ def row_dict(row: Any) -> dict[str, Any]:
 
 
 class RowWriter:
-    """Writes rows one at a time as CSV (header from the first row) or JSONL."""
+    """Writes rows one at a time as CSV (RFC 4180, with a header of ``columns``) or JSONL."""
 
-    def __init__(self, out: IO[str], fmt: str, *, header: bool = True) -> None:
+    def __init__(
+        self,
+        out: IO[str],
+        fmt: str,
+        columns: Sequence[str],
+        *,
+        header: bool = True,
+        excel_safe: bool = False,
+    ) -> None:
         self.out = out
         self.fmt = fmt
         self.count = 0
         self.unread_rows = 0
         """Rows written with a value the library could not read (written as sent)."""
-        self._header = header
-        """False when appending to a CSV file that has its header already."""
+        self._cell = neutralise if excel_safe else _same
         self._csv: csv.DictWriter[str] | None = None
+        if fmt == "csv":
+            # The header comes from the report's fields, so an empty export has it too; a
+            # row with a key outside them is a bug, raised rather than written short.
+            self._csv = csv.DictWriter(out, fieldnames=list(columns), restval="")
+            if header:  # (False: appending to a file that has it already)
+                self._csv.writeheader()
 
     @property
     def unread(self) -> str:
@@ -160,15 +201,14 @@ class RowWriter:
         )
 
     def write(self, row: dict[str, Any]) -> None:
-        """Write one row (CSV cells neutralised)."""
-        if self.fmt == "jsonl":
+        """Write one row (with ``excel_safe``, CSV formula cells neutralised)."""
+        if self._csv is None:
             self.out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         else:
-            if self._csv is None:
-                self._csv = csv.DictWriter(
-                    self.out, fieldnames=list(row), extrasaction="ignore", restval=""
-                )
-                if self._header:
-                    self._csv.writeheader()
-            self._csv.writerow({k: neutralise("" if v is None else str(v)) for k, v in row.items()})
+            cell = self._cell
+            self._csv.writerow({k: "" if v is None else cell(str(v)) for k, v in row.items()})
         self.count += 1
+
+
+def _same(cell: str) -> str:
+    return cell

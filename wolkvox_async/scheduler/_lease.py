@@ -34,7 +34,11 @@ class Priority(enum.IntEnum):
 
 
 class Outcome(enum.Enum):
-    """How a leased request ended, which decides what its release gives back (``RELEASES``)."""
+    """How a leased request ended, which decides what its release gives back (``RELEASES``).
+
+    Only an ANSWERED read keeps its poll stamp: Wolkvox's "every 5 minutes" is about
+    reading the same data again (wolkvox-api.md §3.1), and a read whose answer was never
+    delivered whole (failed, abandoned, cut at the cap) delivered no data to read again."""
 
     ANSWERED = "answered"
     """A response arrived and was a success."""
@@ -46,6 +50,8 @@ class Outcome(enum.Enum):
     ABANDONED = "abandoned"
     """Sent, and no response: a timeout, a connection reset or broken after any byte was
     written, a cancellation after sending. The server may still be running the call."""
+    CUT = "cut"
+    """A response arrived holding only part of what was asked (a report at its row cap)."""
 
 
 @attrs.frozen
@@ -66,6 +72,8 @@ RELEASES: Final[Mapping[Outcome, ReleaseRule]] = {
     # The server answered: it is done with the call, its slot is free.
     Outcome.ANSWERED: ReleaseRule(hold=False, refund=False, unstamp=False),
     Outcome.FAILED: ReleaseRule(hold=False, refund=False, unstamp=True),
+    # Only part of what was asked: no delivered read of the whole to guard.
+    Outcome.CUT: ReleaseRule(hold=False, refund=False, unstamp=True),
     # Nothing reached it: as if never admitted.
     Outcome.NOT_SENT: ReleaseRule(hold=False, refund=True, unstamp=True),
     # It may be running the call still: a second call now could be its third in flight.

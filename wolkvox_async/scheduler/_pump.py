@@ -26,7 +26,7 @@ from ._clock import Clock
 from ._lease import Lease
 from ._queue import Queue, Waiter
 from ._refusals import Refusals
-from ._rules import Admission, Blocked, Exhausted, Granted, Why
+from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
 
 __all__ = ["Pump"]
 
@@ -48,6 +48,8 @@ class Pump:
         # queue is served in the releasing task, its release needs no shield
         # (benchmarks/scheduler_overhead.py).
         self.instant = backend.instant
+        self.running: set[asyncio.Task[None]] = set()
+        """The pump tasks running (a backend whose steps suspend runs each in a task)."""
         self.seq = itertools.count()
         """Ties in the deadline and delay heaps go in arrival order."""
         self._days: dict[tzinfo, tuple[str, float, float]] = {}
@@ -81,6 +83,13 @@ class Pump:
             resets_at=admission.resets_at,
         )
 
+    async def idle(self) -> None:
+        """Wait until no pump task runs (each ends once its queue must wait): the last
+        client of a loop closes the backend after, and a pump cancelled as its loop ends
+        could lose a grant it was being made (see :meth:`admit`)."""
+        while self.running:
+            await asyncio.gather(*list(self.running), return_exceptions=True)
+
     def kick(self, queue: Queue) -> None:
         if queue.running:
             queue.dirty = True
@@ -88,7 +97,9 @@ class Pump:
         queue.running = True
         pump = self._run(queue)
         if not self.instant:
-            asyncio.get_running_loop().create_task(pump)
+            task = asyncio.get_running_loop().create_task(pump)
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
             return
         # Memory: no step suspends, so the waiters are served right here, as a Semaphore
         # wakes its own (a task per release would cost two more loop turns per call).
@@ -129,6 +140,27 @@ class Pump:
         log.warning("scheduler backend failed (%s); failing %d queued callers", exc, len(waiting))
         self.fail(queue, waiting, self.refusals.unavailable(token, exc, len(waiting)))
 
+    async def admit(self, admission: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        """``backend.admit``, safe from a cancellation while the backend decides (a SQLite
+        thread, a Redis script): the step runs on, and a grant it made is given back, its
+        quota unit and poll stamp with it, before the cancellation goes on, as nothing was
+        sent on it (else a cancelled read would keep its stamp, Wolkvox's 5 minutes for no
+        read; the caller's client may close the backend right after, and a pump is
+        cancelled when its loop ends)."""
+        if self.instant:  # (memory: its steps never suspend)
+            return await self.backend.admit(admission, now)
+        step = asyncio.ensure_future(self.backend.admit(admission, now))
+        try:
+            return await asyncio.shield(step)
+        except asyncio.CancelledError:
+            try:
+                record = (await step)[1]
+            except Exception:  # nothing granted
+                record = None
+            if record is not None:
+                await self.undo(self.granted(admission, record, "for nobody"))
+            raise
+
     async def _serve(self, queue: Queue) -> float | None:
         """Admit waiters until one must wait; return when to look again."""
         while True:
@@ -139,7 +171,7 @@ class Pump:
             if waiter is None:
                 return self.next_wake(queue, None)
             admission = waiter.admission = self.dated(waiter.admission, now)
-            decision, record = await self.backend.admit(admission, now)
+            decision, record = await self.admit(admission, now)
             if record is not None:
                 queue.lanes[waiter.priority].popleft()
                 if waiter.future.done():  # cancelled during the await: undo at once

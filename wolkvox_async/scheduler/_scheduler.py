@@ -163,7 +163,7 @@ class Scheduler:
             # (for Redis, one connection each).
             queue.admitting = True
             try:
-                decision, record = await self.backend.admit(admission, now)
+                decision, record = await self.pump.admit(admission, now)
             except Exception as exc:
                 raise self.refusals.unavailable(admission.token, exc, 1) from exc
             finally:
@@ -183,6 +183,11 @@ class Scheduler:
             # Others wait ahead of us, and the pump stopped at the first of them for a
             # reason that holds for the token (a release or the timer restarts it); asking
             # again now would only be refused. Our own max_wait may need an earlier timer.
+            if deadline is not None and not queue.running:
+                self.pump.arm(queue, deadline)
+        elif queue.admitting:
+            # A caller on the fast path is being admitted: we are served after it (its
+            # step ends with a kick), in the order we asked, not beside it.
             if deadline is not None and not queue.running:
                 self.pump.arm(queue, deadline)
         else:
@@ -219,6 +224,7 @@ class Scheduler:
         self._users -= 1
         if self._users == 0:
             self._subscribed = False
+            await self.pump.idle()
             await self.backend.close()
 
     # ---- releasing and feedback ---------------------------------------------------------
@@ -268,6 +274,17 @@ class Scheduler:
             self.pump.kick(queue)  # (a lane may hold only cancelled waiters: the pump skips them)
         if len(self.siblings) > 1:
             self._tell_siblings(lease.key)
+
+    async def forget(self, lease: Lease) -> None:
+        """Clear the poll stamp of ``lease``'s read, released ANSWERED, whose answer its
+        caller could not use (a download stopped before it delivered the rows): reading it
+        again is then no poll of delivered data. Nothing else changes: the lease was
+        released with the answer, so this is its release again, the stamp alone going
+        (each backend clears a stamp only while it is that lease's)."""
+        try:
+            await self.backend.release(lease.record, self.clock.time(), unstamp=True)
+        except Exception as exc:  # the stamp ends with its interval
+            log.warning("could not clear the poll stamp of %s (%s)", lease.record.id, exc)
 
     def _tell_siblings(self, token: str) -> None:
         """A slot freed: wake the token's waiters in the other event loops of this backend."""
