@@ -510,7 +510,12 @@ async def test_a_loop_shut_down_mid_upload_ends_the_process_and_resumes_exactly(
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *args, stdout=asyncio.subprocess.PIPE
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:  # it hung: never leave it behind
+            proc.kill()
+            await proc.wait()
     assert (proc.returncode, out.split()) == (0, [b"returning", b"ended"])
     assert 0 < len(camp.records) < 20_000
     await fake.drain()
