@@ -15,6 +15,22 @@ if TYPE_CHECKING:
     from wolkvox_async.scheduler import RedisBackend
 
 
+NEW_REDIS = "restart_fence=0"
+"""The servers the tests start are new, and no call of a run before them can still be
+running: a process finding no ledger on one need not wait out a lease lifetime after its
+start (``_redis_lua``). The tests of that pause use ``plain_url``."""
+
+
+def with_option(url: str, option: str) -> str:
+    """``url`` with one more ``name=value`` in its query."""
+    return f"{url}{'&' if '?' in url else '?'}{option}"
+
+
+def plain(url: str) -> str:
+    """``url`` without our options, for redis-py itself."""
+    return url.split("?", 1)[0]
+
+
 def free_port(*, bus: bool = False) -> int:
     """A free loopback port; with ``bus``, one whose cluster bus port (+10000) is free too."""
     for _ in range(100):
@@ -53,6 +69,12 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """The backend URL the tests use: see :data:`NEW_REDIS`."""
+        return with_option(self.plain_url, NEW_REDIS)
+
+    @property
+    def plain_url(self) -> str:
+        """The URL as a user writes it: the restart fence on."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
@@ -149,6 +171,10 @@ class ClusterServers:
 
     @property
     def url(self) -> str:
+        return with_option(self.plain_url, NEW_REDIS)
+
+    @property
+    def plain_url(self) -> str:
         return "redis+cluster://" + ",".join(node.address for node in self.nodes[:2])
 
     def start(self) -> None:
@@ -258,6 +284,10 @@ class SentinelServers:
 
     @property
     def url(self) -> str:
+        return with_option(self.plain_url, NEW_REDIS)
+
+    @property
+    def plain_url(self) -> str:
         hosts = ",".join(s.address for s in self.sentinels)
         return f"redis+sentinel://{hosts}/{self.service}"
 
@@ -309,7 +339,8 @@ class TimeShifted:
             return method
 
         async def shifted(*args: Any, **kwargs: Any) -> Any:
-            third = name in ("lower_cap", "pause", "in_flight")  # (token, operation, now, ...)
+            # (token | operation, operation | lease_ttl, now, ...)
+            third = name in ("lower_cap", "pause", "in_flight", "fenced_until")
             await self._at(kwargs.get("now", args[2] if third else args[1]))
             return await method(*args, **kwargs)
 
@@ -320,5 +351,5 @@ def kill_clients(url: str) -> int:
     """Drop every client connection of the Redis at ``url`` (CLIENT KILL TYPE normal)."""
     import redis
 
-    with redis.Redis.from_url(url) as admin:
+    with redis.Redis.from_url(plain(url)) as admin:
         return int(admin.execute_command("CLIENT", "KILL", "TYPE", "normal"))
