@@ -1,0 +1,91 @@
+"""Clocks: a process whose clock runs ahead of another's never ends that one's leases early.
+
+Two clients on one ledger, the second reading the host's clock 30 s in the future (a step
+of the clock between two processes' reads, a container with its own idea of the time). On
+SQLite each process maps its clock onto the ledger's own time at its first step; on Redis
+every decision reads Redis TIME, and what the scripts answer in it (a lease's expiry, when
+to look again) is turned into the caller's clock before any timer is set on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis_server import plain
+
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.scheduler import Backend, RedisBackend, SQLiteBackend, SystemClock
+from wolkvox_async.scheduler._clock import Timer
+from wolkvox_async.testing import FakeWolkvox
+
+SERVER_LIMIT = 3.0
+"""The simulator stops calls at 3 s: a lease lives 4.75 s (timeout 4.5 s + 0.25 s)."""
+AHEAD = 30.0
+
+
+class AheadClock(SystemClock):
+    """The host's clock read ``ahead`` seconds in the future."""
+
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def time(self) -> float:  # type: ignore[override]
+        return time.time() + self.ahead
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        loop = asyncio.get_running_loop()
+        return loop.call_later(max(0.0, when - self.time()), callback)
+
+
+async def evals(url: str) -> int:
+    """Scripts Redis has run so far (its command statistics)."""
+    async with aioredis.from_url(plain(url)) as client:
+        stats: dict[str, Any] = await client.info("commandstats")
+    return sum(
+        int(v["calls"]) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")
+    )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_clock_30_s_ahead_never_ends_the_leases_of_another_process(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    def backend() -> Backend:  # one object per "process"
+        if kind == "sqlite":
+            return SQLiteBackend(tmp_path / "ledger.db")
+        return RedisBackend(request.getfixturevalue("redis_url"))
+
+    first, second = backend(), backend()
+    calls = 12
+    async with FakeWolkvox(latency=(0.1, 0.4), call_limit=SERVER_LIMIT, seed=7) as fake:
+        settings: dict[str, Any] = {
+            "server": fake.server, "token": fake.token, "base_url": fake.url,
+            "server_limit": SERVER_LIMIT, "max_attempts": 1,
+        }  # fmt: skip
+        before = await evals(request.getfixturevalue("redis_url")) if kind == "redis" else 0
+        async with (
+            WolkvoxClient(backend=first, clock=SystemClock(), **settings) as behind,
+            WolkvoxClient(backend=second, clock=AheadClock(AHEAD), **settings) as ahead,
+        ):
+
+            async def caller(wv: WolkvoxClient, n: int) -> None:
+                for i in range(calls):
+                    await wv.find_record(campaign_id="1", customer_id=f"{n}-{i}")
+
+            await asyncio.wait_for(
+                asyncio.gather(*(caller(wv, n) for n in range(3) for wv in (behind, ahead))), 60
+            )
+        if kind == "redis":
+            # Redis: the client ahead sets its timers on its own clock; read as Redis time,
+            # a lease's expiry lies 30 s in its past and it asked again at once, in a loop.
+            scripts = await evals(request.getfixturevalue("redis_url")) - before
+            assert scripts < 20 * 6 * calls, scripts
+    assert fake.stats.refusals["simultaneous"] == 0
+    assert fake.stats.peak_in_flight[fake.token] <= 2
+    assert fake.stats.requests == 6 * calls
