@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -345,6 +346,49 @@ class TimeShifted:
             return await method(*args, **kwargs)
 
         return shifted
+
+
+def evicting(workdir: Path, policy: str, *more: str) -> RedisServer:
+    """A Redis of 3 MB that makes room by ``policy`` (``allkeys-lru``, ``volatile-ttl``…)."""
+    return RedisServer(workdir, args=["--maxmemory", "3mb", "--maxmemory-policy", policy, *more])
+
+
+class Filler:
+    """Another client filling Redis with 10 KB values (an hour's TTL), as a cache would:
+    full before the block begins, then 50 more a second, so a 3 MB Redis evicts an entry
+    every 20 ms and keeps each a few seconds. It rides out restarts and killed
+    connections (an error, a moment, and on)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = plain(url)
+        self.stop = threading.Event()
+        self.full = threading.Event()
+        self.thread = threading.Thread(target=self._fill)
+
+    def _fill(self) -> None:
+        import redis
+
+        value = b"x" * 10_000
+        with redis.Redis.from_url(self.url, socket_timeout=2) as cache:
+            n = 0
+            while not self.stop.wait(0.02 if n >= 300 else 0):
+                try:
+                    cache.set(f"cache:{n}", value, ex=3600)
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    self.stop.wait(0.1)
+                    continue
+                n += 1
+                if n == 300:
+                    self.full.set()
+
+    def __enter__(self) -> Filler:
+        self.thread.start()
+        assert self.full.wait(10), "Redis was not filled"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
 
 
 def kill_clients(url: str) -> int:
