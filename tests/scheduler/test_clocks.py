@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from helpers import admission
 from redis_server import plain
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import Backend, RedisBackend, SQLiteBackend, SystemClock
 from wolkvox_async.scheduler._clock import Timer
+from wolkvox_async.scheduler._rules import Blocked, Granted
 from wolkvox_async.testing import FakeWolkvox
 
 SERVER_LIMIT = 3.0
@@ -89,3 +91,23 @@ async def test_a_clock_30_s_ahead_never_ends_the_leases_of_another_process(
     assert fake.stats.refusals["simultaneous"] == 0
     assert fake.stats.peak_in_flight[fake.token] <= 2
     assert fake.stats.requests == 6 * calls
+
+
+async def test_sqlite_leases_end_on_the_ledgers_time_not_the_readers(tmp_path: Path) -> None:
+    """Step by step: a lease taken by a process at T, read by one whose clock says T + 30,
+    lives its 65 s on the ledger's time — neither 30 s less nor more."""
+    slow, fast = SQLiteBackend(tmp_path / "l.db"), SQLiteBackend(tmp_path / "l.db")
+    start = 1_800_000_000.0
+    try:
+        _, lease = await slow.admit(admission(cap=1), start)
+        assert lease is not None
+        assert await fast.in_flight("tA", "op", start + AHEAD) == 1  # not ended early
+        blocked, _ = await fast.admit(admission(cap=1), start + AHEAD + 1)
+        assert isinstance(blocked, Blocked) and blocked.reason == "concurrency"
+        assert blocked.retry_at == pytest.approx(start + AHEAD + 65.0)  # on fast's clock
+        assert isinstance((await fast.admit(admission(cap=1), start + AHEAD + 64.9))[0], Blocked)
+        granted, _ = await fast.admit(admission(cap=1), start + AHEAD + 65.1)
+        assert isinstance(granted, Granted)  # and not held 30 s longer either
+    finally:
+        await slow.close()
+        await fast.close()

@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import until
-from redis_server import RedisServer, TimeShifted
+import redis.asyncio as aioredis
+from helpers import admission, until
+from redis_server import RedisServer, TimeShifted, plain
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
 from wolkvox_async._config import DEFAULT_LEASE_LIFE, ClientConfig
+from wolkvox_async._time import WOLKVOX_TZ, day_of
 from wolkvox_async.scheduler import RedisBackend, SQLiteBackend, VirtualClock
+from wolkvox_async.scheduler._redis_lua import day_number
+from wolkvox_async.scheduler._rules import Blocked
 from wolkvox_async.testing import FakeWolkvox, Fault
 
 ROOT = Path(__file__).parent.parent.parent
@@ -164,6 +168,26 @@ async def test_a_fresh_process_on_a_redis_just_started_is_fenced(tmp_path: Path)
             await backend.close()
     finally:
         server.stop()
+
+
+async def test_a_new_ledger_beside_the_layout_of_before_keeps_its_count_and_pauses(
+    redis_url: str,
+) -> None:
+    """Processes of 0.2 kept the epoch and the quota in keys of their own: a new ledger that
+    finds them may have calls of theirs still running (an upgrade done in a hurry), so it
+    starts with the pause, and it takes their count of the day."""
+    backend = RedisBackend(redis_url)
+    day = day_of(time.time(), WOLKVOX_TZ)
+    base = backend._base("op")
+    try:
+        async with aioredis.from_url(plain(redis_url), decode_responses=True) as admin:
+            await admin.hset(f"{base}:epoch", mapping={"id": "old", "created": "1"})
+            await admin.hset(f"{base}:quota", f"used:{day_number(day)}", 7)
+        decision, lease = await backend.admit(admission("tA", day=day), time.time())
+        assert lease is None and isinstance(decision, Blocked) and decision.reason == "recovering"
+        assert (await backend.quota("op", day)).used == 7
+    finally:
+        await backend.close()
 
 
 async def test_stats_show_no_fence_on_a_ledger_never_lost(fake: FakeWolkvox) -> None:

@@ -66,6 +66,19 @@ async def test_where_config_is_disabled_the_policy_is_read_from_info(
     assert fake.stats.requests == 0
 
 
+async def test_a_policy_that_cannot_be_read_is_refused_too(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # Neither CONFIG nor INFO: nobody can say the policy is noeviction, so it is not trusted.
+    renamed = ["--rename-command", "CONFIG", "", "--rename-command", "INFO", ""]
+    with running(RedisServer(tmp_path, args=renamed)) as server:
+        async with client(fake, server.url) as wv:
+            with pytest.raises(w.SchedulerUnavailable, match="cannot be read") as info:
+                await wv.find_record(campaign_id="1", customer_id="1")
+    assert "CONFIG GET" in str(info.value) and "INFO memory" in str(info.value)
+    assert fake.stats.requests == 0
+
+
 async def test_the_opt_in_in_the_url_or_the_constructor(fake: FakeWolkvox, tmp_path: Path) -> None:
     with running(evicting(tmp_path, "allkeys-lru")) as server:
         async with client(fake, with_option(server.url, "allow_eviction=1")) as wv:

@@ -155,6 +155,7 @@ class SQLiteBackend:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                self.ledger.committed()
                 return result
             except (sqlite3.Error, OSError) as exc:
                 self._drop()  # reopened at the next step: the file may be usable again

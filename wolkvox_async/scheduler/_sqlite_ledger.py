@@ -117,6 +117,7 @@ class LedgerTime:
         """The ledger's time minus our clock (None: no step made yet)."""
         self.replaced = False
         """We found another file at the path: the next step records the loss in it."""
+        self._told = False
 
     def enter(self, conn: sqlite3.Connection, now: float) -> Moment:
         """The ledger's time at our clock's ``now``, inside a step's transaction (which it
@@ -141,11 +142,17 @@ class LedgerTime:
             # The file we had was replaced by this one. An orphan was born after ours was
             # deleted, so its own pause covers every call counted in ours; any other file
             # (a restored copy) says nothing of when ours went: the pause runs from now.
-            self.replaced = False
+            self._told = True
             if not orphan:
                 lost_at = max(lost_at, at)
                 conn.execute("UPDATE ledger SET lost_at = ?", (lost_at,))
         return Moment(now, at, created, bool(orphan), lost_at)
+
+    def committed(self) -> None:
+        """The step's transaction is committed: what it recorded of a loss is in the file
+        (rolled back, the next step records it again)."""
+        if self._told:
+            self.replaced = self._told = False
 
     def _born(self, conn: sqlite3.Connection) -> bool:
         """Whether the ledger being created here is an orphan; list it in the folder."""
