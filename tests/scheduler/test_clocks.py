@@ -10,6 +10,7 @@ to look again) is turned into the caller's clock before any timer is set on it.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -111,3 +112,31 @@ async def test_sqlite_leases_end_on_the_ledgers_time_not_the_readers(tmp_path: P
     finally:
         await slow.close()
         await fast.close()
+
+
+async def test_a_process_of_an_earlier_version_never_sees_our_lease_end_early(
+    tmp_path: Path,
+) -> None:
+    """A service of 0.2 shares the per-user ledger with a newer command: it reads the file
+    by its own clock. A newer process that joins the ledger's time while a lease is live
+    (its clock an hour past the ledger's last step) still stores its lease's end no
+    earlier on its own clock."""
+    path = tmp_path / "ledger.db"
+    start = 1_800_000_000.0
+    later = start + 3600
+    first = SQLiteBackend(path)
+    _, lease = await first.admit(admission(), start)  # the ledger's time: start; then idle
+    assert lease is not None
+    await first.release(lease, start)
+    await first.close()
+    with sqlite3.connect(path) as old:  # the 0.2 service, an hour later, on its clock
+        old.execute("INSERT INTO leases VALUES ('s0.2-1', 'tA', ?)", (later + 65.0,))
+    newer = SQLiteBackend(path)
+    try:
+        _, mine = await newer.admit(admission(), later)
+        assert mine is not None
+    finally:
+        await newer.close()
+    with sqlite3.connect(path) as old:
+        (expires,) = old.execute("SELECT expires FROM leases WHERE id = ?", (mine.id,)).fetchone()
+    assert expires >= later + 65.0  # the service keeps it its whole life

@@ -226,7 +226,8 @@ class SQLiteBackend:
             if not isinstance(decision, Granted):
                 return moment.told(decision), None
             conn.execute(
-                "INSERT INTO leases VALUES (?, ?, ?)", (lease_id, req.token, decision.expires)
+                "INSERT INTO leases VALUES (?, ?, ?)",
+                (lease_id, req.token, moment.keep(decision.expires)),
             )
             conn.execute(
                 "INSERT INTO quota (operation, day, used) VALUES (?, ?, 1) "
@@ -236,7 +237,7 @@ class SQLiteBackend:
             if req.poll_key:
                 conn.execute(
                     "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?)",
-                    (req.poll_key, at, at + req.poll_interval, lease_id),
+                    (req.poll_key, moment.keep(at), moment.keep(at + req.poll_interval), lease_id),
                 )
             lease = LeaseRecord(
                 id=lease_id,
@@ -283,7 +284,7 @@ class SQLiteBackend:
                 # (a lease already expired is not revived)
                 conn.execute(
                     "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
-                    (moment.to_ledger(hold_until), lease.id, at),
+                    (moment.keep(moment.to_ledger(hold_until)), lease.id, at),
                 )
             else:
                 conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
@@ -299,7 +300,7 @@ class SQLiteBackend:
             conn.execute("DELETE FROM stamps WHERE free_at < ?", (at - 86_400,))
             for column, seconds in (("cap_until", cap_for), ("paused_until", pause_for)):
                 if seconds > 0:
-                    raise_until(conn, column, lease.token, at + seconds)
+                    raise_until(conn, column, lease.token, moment.keep(at + seconds))
             if spent:
                 conn.execute(
                     "UPDATE quota SET limit_override = used WHERE operation = ? AND day = ?",
@@ -310,7 +311,8 @@ class SQLiteBackend:
 
     async def _set_token(self, column: str, token: str, now: float, seconds: float) -> None:
         def step(conn: sqlite3.Connection) -> None:
-            raise_until(conn, column, token, self.ledger.enter(conn, now).at + seconds)
+            moment = self.ledger.enter(conn, now)
+            raise_until(conn, column, token, moment.keep(moment.at + seconds))
 
         await self._run(step)
 

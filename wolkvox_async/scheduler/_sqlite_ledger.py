@@ -16,7 +16,9 @@ the host's clock. One that finds live leases takes the ledger's time as it stand
 left by a process that died while the ledger sat idle are then waited out from the
 newcomer's arrival (a lease lifetime at most), not from their holder's death. A forward
 step of the host's clock moves every process at once and is not seen (a lease ends early
-by the step); a backward step only makes leases last longer.
+by the step); a backward step only makes leases last longer. Each time stored is no
+earlier on the writer's own clock than on the ledger's (``Moment.keep``): a process of an
+earlier version, which reads the file by its own clock, never sees a lease end early.
 
 Birth. Deleting the ledger (``rm ledger.db*``, a cleanup script) takes with it the leases
 of calls that may still be running at Wolkvox, and whoever opens the path next sees an
@@ -89,6 +91,12 @@ class Moment:
 
     def to_caller(self, when: float) -> float:
         return when + self.now - self.at
+
+    def keep(self, when: float) -> float:
+        """``when`` (ledger time) as stored: no earlier on the caller's clock either, where
+        that runs ahead of the ledger's (after it joined a ledger with leases in flight),
+        since a process of an earlier version reads the file by its own clock."""
+        return when + max(0.0, self.now - self.at)
 
     def fence(self, lease_ttl: float) -> float:
         """When the lost-ledger pause ends (0: there is none)."""
