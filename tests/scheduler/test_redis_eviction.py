@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -77,6 +79,30 @@ async def test_a_policy_that_cannot_be_read_is_refused_too(
                 await wv.find_record(campaign_id="1", customer_id="1")
     assert "CONFIG GET" in str(info.value) and "INFO memory" in str(info.value)
     assert fake.stats.requests == 0
+
+
+def test_the_command_on_an_evicting_redis_says_what_to_change(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    # The command, in a process of its own: exit 3 (refused by a limit), one line naming
+    # the policy and the two ways out, nothing sent.
+    with running(evicting(tmp_path / "redis", "allkeys-lru")) as server:
+        env = {
+            **os.environ,
+            "WOLKVOX_SERVER": served.server,
+            "WOLKVOX_TOKEN": served.token,
+            "WOLKVOX_BASE_URL": served.url,
+            "WOLKVOX_REDIS_URL": server.url,
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+        }
+        command = [sys.executable, "-m", "wolkvox_async", "find", "--customer-id", "a0"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "maxmemory-policy is allkeys-lru" in output and "allow_eviction=1" in output
+    assert "noeviction" in output and "nothing was sent" in output
+    assert len(output.strip().splitlines()) == 1 and served.token not in output
+    assert not served.requests
 
 
 async def test_the_opt_in_in_the_url_or_the_constructor(fake: FakeWolkvox, tmp_path: Path) -> None:
