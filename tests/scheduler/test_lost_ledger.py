@@ -190,6 +190,28 @@ async def test_a_new_ledger_beside_the_layout_of_before_keeps_its_count_and_paus
         await backend.close()
 
 
+async def test_a_ledger_born_of_a_loss_is_news_for_a_day(tmp_path: Path) -> None:
+    """Whoever meets a Redis ledger born of a loss re-reads the day's count — that day; a
+    process started days later has nothing to re-read, and no loss to warn of."""
+    server = RedisServer(tmp_path)
+    server.start()
+    backends = [
+        RedisBackend(server.plain_url, time_offset=offset) for offset in (0.0, 200.0, 86_500.0)
+    ]
+    try:
+        first, same_day, next_day = backends
+        decision, _ = await first.admit(admission(), 0.0)  # Redis just started: paused
+        assert isinstance(decision, Blocked) and first.lost == {"op"}
+        assert (await same_day.admit(admission(), 0.0))[1] is not None
+        assert same_day.lost == {"op"}
+        assert (await next_day.admit(admission(), 0.0))[1] is not None
+        assert next_day.lost == set()
+    finally:
+        for backend in backends:
+            await backend.close()
+        server.stop()
+
+
 async def test_stats_show_no_fence_on_a_ledger_never_lost(fake: FakeWolkvox) -> None:
     async with client(fake, "memory://") as wv:
         await wv.find_record(campaign_id="1", customer_id="1")

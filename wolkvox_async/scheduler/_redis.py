@@ -12,7 +12,7 @@ lost. Tokens appear only as hashes. Times in a reply are Redis's: they are turne
 caller's clock (its ``now`` against Redis's, both in the reply) before a timer is set on
 them, so a host whose clock is off neither wakes in a loop nor sleeps too long.
 
-A lost ledger (a restart, a flush, a failover that dropped the last writes) admits nothing
+A lost ledger (a restart, a flush, an eviction, a failover that lost writes) admits nothing
 on the operation for a lease lifetime; an evicting ``maxmemory-policy`` is refused at
 first use unless allowed (``_redis_policy``). A Cluster reshard moves the keys whole:
 scripts wait out TRYAGAIN while the slot moves (redis-py follows MOVED and ASK).
@@ -251,8 +251,8 @@ class RedisBackend:
         reply = await self._guard(step, fall)
         if isinstance(reply, tuple):
             return reply  # from the fallback
-        decision, epoch, day = lua.admission(reply, now)
-        self._saw(req.operation, epoch)
+        decision, epoch, recent, day = lua.admission(reply, now)
+        self._saw(req.operation, epoch, recent)
         if not isinstance(decision, Granted):
             return decision, None
         lease = LeaseRecord(
@@ -264,10 +264,11 @@ class RedisBackend:
         )
         return decision, lease
 
-    def _saw(self, operation: str, epoch: str) -> None:
-        """Remember the ledger's epoch; another than the one known means it was lost."""
+    def _saw(self, operation: str, epoch: str, recent_loss: bool) -> None:
+        """Remember the ledger's epoch; another than the one known, or a first one born
+        of a loss today, means this process must re-read the day's count."""
         known = self._epochs.get(operation)
-        if epoch != known and (known is not None or epoch.endswith("!")):
+        if epoch != known and (known is not None or recent_loss):
             self.lost.add(operation)  # its count restarted: the client re-reads it
             self._trusted = self.allow_eviction  # perhaps another node: check it again
             log.warning(

@@ -59,23 +59,24 @@ def day_number(day: str) -> int:
     return (date.fromisoformat(day) - _DAY_ZERO).days
 
 
-def admission(reply: list[Any], now: float) -> tuple[Decision, str, str]:
+def admission(reply: list[Any], now: float) -> tuple[Decision, str, bool, str]:
     """ADMIT's reply read: the decision, its times on the caller's clock (``now`` against
-    Redis's time in the reply), the ledger's epoch and the quota day."""
-    kind, epoch = reply[0], reply[2]
+    Redis's time in the reply), the ledger's epoch, whether it was born of a loss in the
+    last day, and the quota day."""
+    kind, epoch, recent = reply[0], reply[2], reply[3] == "1"
     shift = now - float(reply[1])
-    day = (_DAY_ZERO + timedelta(days=int(reply[3]))).isoformat()
+    day = (_DAY_ZERO + timedelta(days=int(reply[4]))).isoformat()
+    rest = reply[5:]
     decision: Decision
     if kind == "E":  # (its reset is midnight, not a moment of Redis's clock)
-        used, limit, resets = int(reply[4]), int(reply[5]), float(reply[6])
-        decision = Exhausted(used, limit, resets, reserved=int(reply[7]))
+        decision = Exhausted(int(rest[0]), int(rest[1]), float(rest[2]), reserved=int(rest[3]))
     elif kind == "B":
-        retry = float(reply[5])
-        decision = Blocked(Why(reply[4]), None if retry < 0 else retry + shift)
+        retry = float(rest[1])
+        decision = Blocked(Why(rest[0]), None if retry < 0 else retry + shift)
     else:
-        full = float(reply[5])
-        decision = Granted(float(reply[4]) + shift, None if full < 0 else full + shift)
-    return decision, epoch, day
+        full = float(rest[1])
+        decision = Granted(float(rest[0]) + shift, None if full < 0 else full + shift)
+    return decision, epoch, recent, day
 
 
 _NOW: Final = """
@@ -179,6 +180,12 @@ local function epoch_of(key, old_epoch, old_quota, now, ttl, known, new_id, clus
   if write and wrote ~= replid then redis.call('HSET', key, 'replid', replid, 'node', node) end
   return epoch, recovering
 end
+-- An epoch born of a loss in the last day: a process that did not know it reads the day's
+-- count too (after a day the count is the new day's own).
+local function recent_loss(key, epoch, now)
+  local created = tonumber(redis.call('HGET', key, 'created') or num(now))
+  return string.sub(epoch, -1) == '!' and now - created < 86400
+end
 """
 
 # KEYS: ledger, stamp, the older layout's epoch and quota keys
@@ -188,8 +195,9 @@ end
 #       reserve (units a BULK call must leave), reserve_fraction (of the limit),
 #       on a cluster ('1': the node's id tells a reshard from a failover), token,
 #       restart fence ('1': a process finding no ledger asks how long Redis has run)
-# Replies: {'G', now, epoch, day, expires, full_until}, {'B', now, epoch, day, reason, retry},
-# {'E', now, epoch, day, used, limit, resets, reserved}; -1 stands for none.
+# Replies: {kind, now, epoch, recent loss ('1': born of a loss in the last day), day, …}, then
+# for 'G' expires, full_until; for 'B' reason, retry; for 'E' used, limit, resets, reserved;
+# -1 stands for none.
 ADMIT: Final = (
     _NOW
     + _LEASES
@@ -204,9 +212,10 @@ local resets = (day + 1) * 86400 - tonumber(ARGV[8])
 local epoch, recovering_until = epoch_of(L, KEYS[3], KEYS[4], now, ttl, ARGV[10], ARGV[11],
   ARGV[14] == '1', ARGV[16] == '1', true)
 redis.call('EXPIRE', L, 4 * 86400)
-local head = {num(now), epoch, tostring(day)}
+local recent = '0'
+if recent_loss(L, epoch, now) then recent = '1' end
 local function reply(kind, ...)
-  return {kind, head[1], head[2], head[3], ...}
+  return {kind, num(now), epoch, recent, tostring(day), ...}
 end
 if recovering_until > now then
   return reply('B', 'recovering', num(recovering_until))
