@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 NEW_REDIS = "restart_fence=0"
 """The servers the tests start are new, and no call of a run before them can still be
 running: a process finding no ledger on one need not wait out a lease lifetime after its
-start (``_redis_lua``). The tests of that pause use ``plain_url``."""
+start (``_redis_lua``). The tests of that pause use ``plain_url``, and so must a test that
+restarts its Redis under processes that may not have made their first call yet: after
+the restart the Redis is no longer new to them."""
 
 
 def with_option(url: str, option: str) -> str:

@@ -60,9 +60,10 @@ async def test_chaos_on_one_token(kind: str, tmp_path: Path) -> None:
             redis_server.start()
             stack.callback(redis_server.stop)
             stack.enter_context(Filler(redis_server.plain_url))
-            backend = with_option(redis_server.url, "allow_eviction=1")
-            # A worker started after a loss finds no ledger it knew: the restart fence on.
-            fresh_backend = with_option(redis_server.plain_url, "allow_eviction=1")
+            # The restart fence on (the plain URL): a worker whose first call comes after
+            # the restart never knew the ledger, as much as one started then. (With it off,
+            # such a worker was admitted beside calls running: 403 SIMULTANEOUS.)
+            backend = fresh_backend = with_option(redis_server.plain_url, "allow_eviction=1")
         else:
             backend = fresh_backend = f"sqlite:///{ledger}"
         async with FakeWolkvox(
