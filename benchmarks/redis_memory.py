@@ -1,9 +1,11 @@
 """Redis memory per token and per operation, for sizing a production Redis.
 
 Drives the Redis backend's own steps on a throwaway redis-server: N operations with T
-tokens each, every token with 2 leases in flight, a poll stamp, a lowered cap (its state
-hash) and the day's quota; then reads ``MEMORY USAGE`` of each key (samples 0: exact) and
-``used_memory`` before and after. Prints bytes per key kind, per token and per operation.
+tokens each, every token with 2 leases in flight, a poll stamp, a lowered cap and the
+day's quota; then reads ``MEMORY USAGE`` of each key (samples 0: exact) and
+``used_memory`` before and after. Prints bytes per key kind (an operation's ledger hash
+holds its epoch, quota and every token's leases and state; a stamp is one read's) and
+per token.
 
     python benchmarks/redis_memory.py --operations 10 --tokens 20
 """
@@ -42,7 +44,7 @@ async def fill(url: str, operations: int, tokens: int) -> None:
 
 
 def measure(url: str, operations: int, tokens: int) -> list[dict[str, Any]]:
-    admin = redis.Redis.from_url(url, decode_responses=True)
+    admin = redis.Redis.from_url(url.split("?")[0], decode_responses=True)
     admin.flushall()
     before = int(admin.info("memory")["used_memory"])
     asyncio.run(fill(url, operations, tokens))
@@ -51,8 +53,7 @@ def measure(url: str, operations: int, tokens: int) -> list[dict[str, Any]]:
     for key in admin.scan_iter("*"):
         kind = key.split("}:")[1].split(":")[0]
         by_kind[kind].append(int(admin.memory_usage(key, samples=0) or 0))
-    per_token = sum(sum(v) for k, v in by_kind.items() if k in ("leases", "state", "stamp"))
-    per_op = sum(sum(v) for k, v in by_kind.items() if k in ("quota", "epoch"))
+    per_token = sum(sum(v) for v in by_kind.values())  # everything, spread over the tokens
     rows: list[dict[str, Any]] = [
         {"what": f"{kind} key", "keys": len(sizes), "bytes_each": round(sum(sizes) / len(sizes))}
         for kind, sizes in sorted(by_kind.items())
@@ -60,7 +61,6 @@ def measure(url: str, operations: int, tokens: int) -> list[dict[str, Any]]:
     rows.append(
         {"what": "per token (keys)", "keys": "", "bytes_each": per_token // (operations * tokens)}
     )
-    rows.append({"what": "per operation (keys)", "keys": "", "bytes_each": per_op // operations})
     rows.append(
         {
             "what": "used_memory per token",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +14,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from wolkvox_async.scheduler import RedisBackend
+
+
+NEW_REDIS = "restart_fence=0"
+"""The servers the tests start are new, and no call of a run before them can still be
+running: a process finding no ledger on one need not wait out a lease lifetime after its
+start (``_redis_lua``). The tests of that pause use ``plain_url``, and so must a test that
+restarts its Redis under processes that may not have made their first call yet: after
+the restart the Redis is no longer new to them."""
+
+
+def with_option(url: str, option: str) -> str:
+    """``url`` with one more ``name=value`` in its query."""
+    return f"{url}{'&' if '?' in url else '?'}{option}"
+
+
+def plain(url: str) -> str:
+    """``url`` without our options, for redis-py itself."""
+    return url.split("?", 1)[0]
 
 
 def free_port(*, bus: bool = False) -> int:
@@ -53,6 +72,12 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """The backend URL the tests use: see :data:`NEW_REDIS`."""
+        return with_option(self.plain_url, NEW_REDIS)
+
+    @property
+    def plain_url(self) -> str:
+        """The URL as a user writes it: the restart fence on."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
@@ -149,6 +174,10 @@ class ClusterServers:
 
     @property
     def url(self) -> str:
+        return with_option(self.plain_url, NEW_REDIS)
+
+    @property
+    def plain_url(self) -> str:
         return "redis+cluster://" + ",".join(node.address for node in self.nodes[:2])
 
     def start(self) -> None:
@@ -258,6 +287,10 @@ class SentinelServers:
 
     @property
     def url(self) -> str:
+        return with_option(self.plain_url, NEW_REDIS)
+
+    @property
+    def plain_url(self) -> str:
         hosts = ",".join(s.address for s in self.sentinels)
         return f"redis+sentinel://{hosts}/{self.service}"
 
@@ -309,16 +342,60 @@ class TimeShifted:
             return method
 
         async def shifted(*args: Any, **kwargs: Any) -> Any:
-            third = name in ("lower_cap", "pause", "in_flight")  # (token, operation, now, ...)
+            # (token | operation, operation | lease_ttl, now, ...)
+            third = name in ("lower_cap", "pause", "in_flight", "fenced_until")
             await self._at(kwargs.get("now", args[2] if third else args[1]))
             return await method(*args, **kwargs)
 
         return shifted
 
 
+def evicting(workdir: Path, policy: str, *more: str) -> RedisServer:
+    """A Redis of 3 MB that makes room by ``policy`` (``allkeys-lru``, ``volatile-ttl``…)."""
+    return RedisServer(workdir, args=["--maxmemory", "3mb", "--maxmemory-policy", policy, *more])
+
+
+class Filler:
+    """Another client filling Redis with 10 KB values (an hour's TTL), as a cache would:
+    full before the block begins, then 50 more a second, so a 3 MB Redis evicts an entry
+    every 20 ms and keeps each a few seconds. It rides out restarts and killed
+    connections (an error, a moment, and on)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = plain(url)
+        self.stop = threading.Event()
+        self.full = threading.Event()
+        self.thread = threading.Thread(target=self._fill)
+
+    def _fill(self) -> None:
+        import redis
+
+        value = b"x" * 10_000
+        with redis.Redis.from_url(self.url, socket_timeout=2) as cache:
+            n = 0
+            while not self.stop.wait(0.02 if n >= 300 else 0):
+                try:
+                    cache.set(f"cache:{n}", value, ex=3600)
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    self.stop.wait(0.1)
+                    continue
+                n += 1
+                if n == 300:
+                    self.full.set()
+
+    def __enter__(self) -> Filler:
+        self.thread.start()
+        assert self.full.wait(10), "Redis was not filled"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
 def kill_clients(url: str) -> int:
     """Drop every client connection of the Redis at ``url`` (CLIENT KILL TYPE normal)."""
     import redis
 
-    with redis.Redis.from_url(url) as admin:
+    with redis.Redis.from_url(plain(url)) as admin:
         return int(admin.execute_command("CLIENT", "KILL", "TYPE", "normal"))

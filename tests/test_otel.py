@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from redis_server import RedisServer
+from redis_server import RedisServer, with_option
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
@@ -147,7 +147,10 @@ async def test_redis_stopped_while_traced(
     """Redis gone under a traced client: a call is refused, nothing sent, and counted as
     the scheduler's refusal; with ``fallback=memory`` the calls go on, and the quota read
     after each (a Redis round trip) neither fails nor holds them."""
-    strict, lenient = RedisBackend(redis_url), RedisBackend(redis_url + "?fallback=memory")
+    strict, lenient = (
+        RedisBackend(redis_url),
+        RedisBackend(with_option(redis_url, "fallback=memory")),
+    )
     try:
         async with (
             make(fake, seen, licenses=3, backend=strict, server_limit=1) as wv,

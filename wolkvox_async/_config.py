@@ -19,6 +19,7 @@ import attrs
 from ._errors import ConfigError, shown
 
 __all__ = [
+    "DEFAULT_LEASE_LIFE",
     "DEFAULT_TIMEOUT",
     "MAX_ANSWER_BYTES",
     "SERVER_LIMIT",
@@ -36,6 +37,9 @@ that runs 58 s still has to send a 60,000-row answer, and giving up on it at 60 
 burn a quota unit per retry for an answer that was on its way. Public code uses 90 s."""
 DEFAULT_TIMEOUT: Final = SERVER_LIMIT * (1 + TRANSFER_MARGIN)
 """90 s: Wolkvox's 60 s call limit plus the transfer margin."""
+DEFAULT_LEASE_LIFE: Final = DEFAULT_TIMEOUT + SERVER_LIMIT / 12
+"""95 s: :attr:`ClientConfig.lease_life` at the default settings — how long a lease lives,
+and the lost-ledger pause (the docs state this figure; a test holds them to it)."""
 MAX_ANSWER_BYTES: Final = 256 * 1024 * 1024
 """The documented result-size limit (256 MB, §3.1), counted after decompression. The
 largest answer Wolkvox gives is 60,000 rows of its widest row, campaign_15's 51 fields:
@@ -268,9 +272,18 @@ class ClientConfig:
 
     @property
     def lease_life(self) -> float:
-        """Seconds a lease lives after it is granted: as long as its holder may still be
-        waiting for the answer (the timeout, or the server's limit if longer), plus the
-        same margin. A holder that dies frees its slot then; a live one releases sooner."""
+        """Seconds a lease lives after it is granted (95 s at the default settings), which
+        is also the lost-ledger pause: the longest a call admitted just before a ledger
+        was lost may still hold its slot at Wolkvox.
+
+        A granted call leaves within ``call_over_after - server_limit`` (5 s) of its grant,
+        or its lease goes back unused (``Caller.send_within``). From leaving, it holds its
+        slot while the server may run it (``server_limit``, 60 s, §3.1) and while its answer
+        may still be on its way to us: up to the timeout (90 s), since an answer of 60,000
+        rows the server finished at 59 s still has to cross the network, and Wolkvox does
+        not say whether a slot is free while its answer is in transit — so it counts as
+        taken. 5 + max(90, 60) = 95 s. A holder that dies frees its slot then; a live one
+        releases sooner; a lost ledger admits nothing on the token for this long."""
         return max(self.timeout, self.server_limit) + self.call_over_after - self.server_limit
 
     @property

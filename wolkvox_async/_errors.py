@@ -13,7 +13,7 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     │   ├── QuotaExhausted(resets_at)    (also a QuotaSpent)
     │   │   └── QuotaReserved(reserved)  a BULK call would spend the interactive reserve
     │   ├── WaitTooLong(retry_at)
-    │   └── SchedulerUnavailable         the shared backend (Redis) cannot be reached
+    │   └── SchedulerUnavailable         the shared backend cannot be reached or trusted
     └── ApiError(method, url, http_status, body_code, message, raw_body)
         ├── BadRequest           400
         ├── Unauthorized         401 PLEASE ENTER THE WOLKVOX-TOKEN
@@ -210,8 +210,16 @@ class SchedulerUnavailable(SchedulerRefusal):
     backend: str
     """Where the state lives, e.g. ``redis://10.0.0.5:6379`` (no credentials)."""
     reason: str
+    unreachable: bool = True
+    """False: it answers, but cannot be trusted with the limits (e.g. a Redis that may
+    evict keys); ``reason`` says why and what to change."""
 
     def __str__(self) -> str:
+        if not self.unreachable:
+            return (
+                f"scheduler backend {self.backend} cannot be used: {self.reason}; "
+                "nothing was sent to Wolkvox"
+            )
         return (
             f"scheduler backend {self.backend} is unreachable ({self.reason}); "
             "nothing was sent to Wolkvox"

@@ -19,7 +19,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis_server import TimeShifted
+from redis_server import TimeShifted, plain
 
 from wolkvox_async._time import WOLKVOX_TZ, day_of, next_reset
 from wolkvox_async.scheduler import (
@@ -250,7 +250,7 @@ def test_the_backends_decide_and_store_as_the_rules_say(redis_url: str) -> None:
     )
     @given(sequence=steps)
     def check(sequence: list[Any]) -> None:
-        with redis.Redis.from_url(redis_url) as admin:
+        with redis.Redis.from_url(plain(redis_url)) as admin:
             admin.flushall()
         with tempfile.TemporaryDirectory() as folder:
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from helpers import ask, worker
-from redis_server import RedisServer
+from redis_server import RedisServer, plain, with_option
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -141,7 +141,7 @@ async def test_redis_down_fails_closed_then_recovers(
 async def test_opt_in_local_fallback(
     fake: FakeWolkvox, redis_server: RedisServer, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    backend = RedisBackend(redis_url + "?fallback=memory")
+    backend = RedisBackend(with_option(redis_url, "fallback=memory"))
     try:
         async with WolkvoxClient(
             server="0014", token=fake.token, base_url=fake.url, backend=backend
@@ -233,7 +233,7 @@ async def test_a_crowd_on_one_token_uses_few_connections(redis_url: str) -> None
 
     try:
         await asyncio.wait_for(asyncio.gather(*(caller() for _ in range(3_000))), 120)
-        async with aioredis.from_url(redis_url) as client:
+        async with aioredis.from_url(plain(redis_url)) as client:
             clients = (await client.info("clients"))["connected_clients"]
         assert clients < 20
     finally:

@@ -58,12 +58,12 @@ async def test_every_key_of_a_decision_is_in_its_operations_slot(
                 await backend.set_quota(operation, lease.day, used=3, limit=100, since=1)
         keys = await cluster_keys(redis_cluster)
         kinds = {key.split("}:")[1].split(":")[0] for key in keys}
-        assert kinds == {"leases", "state", "quota", "stamp", "epoch"}
+        assert kinds == {"ledger", "stamp"}  # leases, state, quota and epoch in the ledger
         for operation in ("op-a", "op-b"):
             tag = backend._base(operation)
             mine = [key for key in keys if key.startswith(tag)]
             slots = {redis_cluster.slot(key) for key in mine}
-            assert len(mine) >= 7 and len(slots) == 1, (mine, slots)
+            assert len(mine) == 3 and len(slots) == 1, (mine, slots)  # the ledger, 2 stamps
             assert redis_cluster.slot(backend._channel(operation)) in slots  # sharded pub/sub
         assert len(keys) == len([k for k in keys if k.startswith(backend.prefix)])
     finally:
@@ -83,7 +83,7 @@ async def test_a_reshard_under_load_moves_the_ledger_whole(
     try:
         async with client(fake, first, max_wait=5.0) as a, client(fake, second, max_wait=5.0) as b:
             await a.token_info()
-            ledger = next(k for k in await cluster_keys(redis_cluster) if k.endswith(":epoch"))
+            ledger = next(k for k in await cluster_keys(redis_cluster) if k.endswith(":ledger"))
             slot, source = redis_cluster.slot(ledger), redis_cluster.owner(ledger)
             target = next(node for node in redis_cluster.masters() if node is not source)
 
@@ -120,7 +120,7 @@ def cluster_failover(
 ) -> tuple[RedisServer, RedisServer, Callable[[], bool]]:
     """The master owning the token's slot, its replica, and "the replica has taken over"."""
     keys = [key for node in servers.masters() for key in node.ask("KEYS", "*")]
-    ledger = next(key for key in keys if key.endswith(":epoch"))
+    ledger = next(key for key in keys if key.endswith(":ledger"))
     primary = servers.owner(ledger)
     replica = servers.replica_of(primary)
     return primary, replica, lambda: servers.role(replica) == "master" and servers.healthy()

@@ -41,6 +41,7 @@ __all__ = [
     "Backend",
     "LeaseRecord",
     "QuotaState",
+    "ReportsFence",
     "default_backend_url",
     "default_state_dir",
     "forget_url_backends",
@@ -143,6 +144,17 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads."""
+        ...
+
+
+@runtime_checkable
+class ReportsFence(Protocol):
+    """A backend that can lose its ledger (SQLite, Redis) and so may hold a lost-ledger
+    pause: it says until when, for ``scheduler_stats()``."""
+
+    async def fenced_until(self, operation: str, lease_ttl: float, now: float) -> float | None:
+        """When the operation's lost-ledger pause ends, if one holds at ``now`` (on the
+        caller's clock) or would hold for the next admission; None otherwise."""
         ...
 
 

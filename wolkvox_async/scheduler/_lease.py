@@ -132,3 +132,6 @@ class SchedulerStats:
     """What BULK calls may still use today: limit − used − reserved (None: no limit)."""
     refusals: dict[str, int]
     retries: dict[str, int]
+    fenced_until: datetime | None = None
+    """The lost-ledger pause: nothing is admitted on the token until then, since calls
+    admitted before the ledger was lost may still be running at Wolkvox (None: no pause)."""

@@ -32,6 +32,8 @@ __all__ = ["Pump"]
 
 log = logging.getLogger("wolkvox_async.scheduler")
 _FAIL_BATCH = 250
+FENCE_LOOK = 1.0
+"""Seconds between looks at a shared ledger through a lost-ledger pause."""
 
 
 class Pump:
@@ -195,6 +197,8 @@ class Pump:
                 )
                 return self.next_wake(queue, None)
             assert isinstance(decision, Blocked)
+            if decision.reason is Why.RECOVERING:
+                self.refusals.fenced(admission, decision.retry_at)
             retry = decision.retry_at if decision.reason is not Why.CONCURRENCY else None
             if retry is not None and waiter.deadline is not None and retry > waiter.deadline:
                 queue.lanes[waiter.priority].popleft()
@@ -220,6 +224,12 @@ class Pump:
                 continue
             if decision.reason is Why.CONCURRENCY:
                 return self._blocked(queue, decision.retry_at, now)
+            if decision.reason is Why.RECOVERING and self.backend.cross_process:
+                # Look again every second through a lost-ledger pause: a ledger nobody
+                # reads for the whole pause is the first key a full Redis evicts under an
+                # LRU policy (allow_eviction), and it would go again as the pause ends.
+                look = now + FENCE_LOOK
+                return self.next_wake(queue, min(decision.retry_at or look, look))
             return self.next_wake(queue, decision.retry_at)
 
     def _blocked(self, queue: Queue, frees_at: float | None, now: float) -> float | None:

@@ -3,16 +3,19 @@
 One node, a Cluster or a Sentinel's primary (``_redis_connect``). Every admission,
 release and state change is one Lua script (``_redis_lua``) that reads Redis TIME, so no
 host's clock takes part in a decision, and touches keys under one hash tag (the
-operation's), so on a Cluster a decision is one slot on one node. Leases live in a sorted
-set scored by expiry and are reclaimed inside the admitting script: a host that dies
-holding a lease costs that slot until the lease expires (call timeout + 5 s). Releases are
-announced (``_redis_releases``); waiting schedulers in every process wake on the message
-and look again every second anyway, in case one is lost. Tokens appear only as hashes.
+operation's), so on a Cluster a decision is one slot on one node. Leases live in the
+operation's ledger hash with their expiry, beside its epoch, and are reclaimed inside the
+admitting script: a host that dies holding a lease costs that slot until the lease expires
+(a lease lifetime). Releases are announced (``_redis_releases``); waiting schedulers in
+every process wake on the message and look again every second anyway, in case one is
+lost. Tokens appear only as hashes. Times in a reply are Redis's: they are turned into the
+caller's clock (its ``now`` against Redis's, both in the reply) before a timer is set on
+them, so a host whose clock is off neither wakes in a loop nor sleeps too long.
 
-A failover keeps the keys but may drop their last writes: the scripts notice (the ledger
-was written under another replication id) and admit nothing on the operation for a lease
-lifetime, as after any lost ledger. A Cluster reshard moves the keys whole: scripts wait
-out TRYAGAIN while the slot moves (redis-py follows MOVED and ASK).
+A lost ledger (a restart, a flush, an eviction, a failover that lost writes) admits nothing
+on the operation for a lease lifetime; an evicting ``maxmemory-policy`` is refused at
+first use unless allowed (``_redis_policy``). A Cluster reshard moves the keys whole:
+scripts wait out TRYAGAIN while the slot moves (redis-py follows MOVED and ASK).
 
 Unreachable Redis: by default nothing is sent without admission, and callers get
 :class:`~wolkvox_async.SchedulerUnavailable` (fail closed); the client works again as soon
@@ -29,17 +32,16 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import ConfigError, SchedulerUnavailable
-from . import _redis_connect
+from . import _redis_connect, _redis_policy
 from . import _redis_lua as lua
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
 from ._redis_connect import Topology, reason, text, unreachable
 from ._redis_releases import Releases
-from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
+from ._rules import Admission, Decision, Granted
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -52,15 +54,6 @@ T = TypeVar("T")
 RELEASE_CHANNEL = "wolkvox:released"
 RESHARD_PATIENCE = 10.0
 """Seconds a script waits for a Cluster slot that is being moved (TRYAGAIN)."""
-_EPOCH = date(1970, 1, 1)
-
-
-def _day_number(day: str) -> int:
-    return (date.fromisoformat(day) - _EPOCH).days
-
-
-def _day_text(number: int) -> str:
-    return (_EPOCH + timedelta(days=number)).isoformat()
 
 
 class RedisBackend:
@@ -78,8 +71,12 @@ class RedisBackend:
         prefix: str = "wolkvox",
         fallback: Backend | None = None,
         time_offset: float = 0.0,
+        allow_eviction: bool | None = None,
+        restart_fence: bool | None = None,
     ) -> None:
-        """``url``: a Redis URL (see ``_redis_connect``) or a redis-py asyncio client."""
+        """``url``: a Redis URL (see ``_redis_connect``) or a redis-py asyncio client.
+        ``allow_eviction`` and ``restart_fence`` override the URL's options of those names
+        (default: an evicting Redis is refused; the restart fence is on)."""
         try:
             import redis.asyncio  # noqa: F401
         except ImportError:
@@ -97,6 +94,12 @@ class RedisBackend:
         self.fallback = fallback
         self.time_offset = time_offset
         """Added to Redis TIME; zero except in tests that move time by hand."""
+        self.allow_eviction = (
+            self.target.allow_eviction if allow_eviction is None else allow_eviction
+        )
+        self.restart_fence = self.target.restart_fence if restart_fence is None else restart_fence
+        self._trusted = self.allow_eviction
+        """The server's eviction policy was checked (again after each lost ledger)."""
         self._links: dict[asyncio.AbstractEventLoop, tuple[Any, list[Any], dict[str, Any]]] = {}
         self.releases = Releases(lambda: self._client()[0], RELEASE_CHANNEL, cluster=self.cluster)
         self._bases: dict[str, str] = {}
@@ -110,7 +113,7 @@ class RedisBackend:
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
         """``redis://``, ``redis+cluster://`` or ``redis+sentinel://`` (``?fallback=memory``
-        to fall back when unreachable)."""
+        to fall back when unreachable; ``?allow_eviction=1``; ``?restart_fence=0``)."""
         return cls(url)
 
     # ---- plumbing -----------------------------------------------------------------------
@@ -122,7 +125,7 @@ class RedisBackend:
             client, owned = self.target.connect()
             scripts = {
                 name: client.register_script(getattr(lua, name))
-                for name in ("ADMIT", "RELEASE", "SET_STATE", "SET_QUOTA", "IN_FLIGHT")
+                for name in ("ADMIT", "RELEASE", "SET_STATE", "SET_QUOTA", "IN_FLIGHT", "FENCE")
             }
             link = self._links[loop] = (client, owned, scripts)
         return link[0], link[2]
@@ -136,12 +139,14 @@ class RedisBackend:
             base = self._bases[operation] = f"{self.prefix}:{{op{digest}}}"
         return base
 
-    def _keys(self, operation: str, token: str) -> tuple[str, str, str]:
-        base = self._base(operation)
-        return f"{base}:leases:{token}", f"{base}:state:{token}", f"{base}:quota"
+    def _ledger(self, operation: str) -> str:
+        """The operation's one hash: epoch, leases, state and quota (``_redis_lua``)."""
+        return f"{self._base(operation)}:ledger"
 
-    def _epoch_key(self, operation: str) -> str:
-        return f"{self._base(operation)}:epoch"
+    def _older(self, operation: str) -> list[str]:
+        """The epoch and quota keys of the layout of before (read once, at a new ledger)."""
+        base = self._base(operation)
+        return [f"{base}:epoch", f"{base}:quota"]
 
     def _stamp_key(self, operation: str, poll_key: str | None) -> str:
         return f"{self._base(operation)}:stamp:{poll_key or '-'}"
@@ -209,7 +214,6 @@ class RedisBackend:
 
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide in one script; when granted, take lease, quota unit and stamp."""
-        leases, state, quota = self._keys(req.operation, req.token)
         lease_id = f"{self._lease_prefix}{next(self._ids)}"
         offset = req.tz.utcoffset(None)
         tz_seconds = 0 if offset is None else int(offset.total_seconds())
@@ -227,41 +231,52 @@ class RedisBackend:
             req.reserve,
             repr(req.reserve_fraction),
             "1" if self.cluster else "0",
+            req.token,
+            "1" if self.restart_fence else "0",
         ]
-        keys = [leases, state, quota, self._stamp_key(req.operation, req.poll_key)]
-        keys.append(self._epoch_key(req.operation))
+        keys = [self._ledger(req.operation), self._stamp_key(req.operation, req.poll_key)]
+        keys += self._older(req.operation)
         fallback = self.fallback
         fall = (lambda: fallback.admit(req, now)) if fallback is not None else None
         if self.cluster:
             self.releases.join(self._channel(req.operation))
-        reply = await self._guard(lambda: self._run("ADMIT", keys, args), fall)
+
+        async def step() -> Any:
+            if not self._trusted:
+                client, _ = self._client()
+                await _redis_policy.check(client, cluster=self.cluster, where=self.where)
+                self._trusted = True
+            return await self._run("ADMIT", keys, args)
+
+        reply = await self._guard(step, fall)
         if isinstance(reply, tuple):
             return reply  # from the fallback
-        known, epoch = self._epochs.get(req.operation), reply[-1]
-        if epoch != known and (known is not None or epoch.endswith("!")):
-            self.lost.add(req.operation)  # its count restarted: the client re-reads it
-            log.warning(
-                "the Redis ledger of operation %s was lost (restart, flush or failover): "
-                "nothing admitted until calls it knew of must be over",
-                req.operation,
-            )
-        self._epochs[req.operation] = epoch
-        kind = reply[0]
-        if kind == "E":
-            used, limit, resets = int(reply[1]), int(reply[2]), float(reply[3])
-            return Exhausted(used, limit, resets, reserved=int(reply[5])), None
-        if kind == "B":
-            retry = float(reply[2])
-            return Blocked(Why(reply[1]), None if retry < 0 else retry), None
+        decision, epoch, recent, day = lua.admission(reply, now)
+        self._saw(req.operation, epoch, recent)
+        if not isinstance(decision, Granted):
+            return decision, None
         lease = LeaseRecord(
             id=lease_id,
             token=req.token,
             operation=req.operation,
-            day=_day_text(int(reply[2])),
+            day=day,
             poll_key=req.poll_key,
         )
-        full = float(reply[4])
-        return Granted(expires=float(reply[1]), full_until=None if full < 0 else full), lease
+        return decision, lease
+
+    def _saw(self, operation: str, epoch: str, recent_loss: bool) -> None:
+        """Remember the ledger's epoch; another than the one known, or a first one born
+        of a loss today, means this process must re-read the day's count."""
+        known = self._epochs.get(operation)
+        if epoch != known and (known is not None or recent_loss):
+            self.lost.add(operation)  # its count restarted: the client re-reads it
+            self._trusted = self.allow_eviction  # perhaps another node: check it again
+            log.warning(
+                "the Redis ledger of operation %s was lost (restart, flush, eviction or "
+                "failover): nothing admitted until calls it knew of must be over",
+                operation,
+            )
+        self._epochs[operation] = epoch
 
     async def release(
         self,
@@ -289,14 +304,13 @@ class RedisBackend:
                 spent=spent,
             )
             return
-        leases, state, quota = self._keys(lease.operation, lease.token)
         hold = 0.0 if hold_until is None else hold_until - now  # relative: Redis has the clock
         args = [
             lease.id,
             hold,
             "1" if refund else "0",
             "1" if unstamp else "0",
-            _day_number(lease.day),
+            lua.day_number(lease.day),
             self._channel(lease.operation),
             lease.token,
             cap_for,
@@ -304,48 +318,57 @@ class RedisBackend:
             "1" if spent else "0",
             "SPUBLISH" if self.cluster else "PUBLISH",
         ]
-        keys = [leases, quota, self._stamp_key(lease.operation, lease.poll_key), state]
+        keys = [self._ledger(lease.operation), self._stamp_key(lease.operation, lease.poll_key)]
         try:
             await self._guard(lambda: self._run("RELEASE", keys, args), None)
         except SchedulerUnavailable:
             # The lease expires by itself (timeout + margin); the answer must not be lost.
             log.warning("Redis unreachable at release; lease %s expires on its own", lease.id)
 
-    async def _set_state(self, token: str, operation: str, field: str, seconds: float) -> None:
-        _, state, _ = self._keys(operation, token)
-        await self._guard(lambda: self._run("SET_STATE", [state], [field, seconds]), None)
+    async def _set_state(self, operation: str, field: str, seconds: float) -> None:
+        keys, args = [self._ledger(operation)], [field, seconds]
+        await self._guard(lambda: self._run("SET_STATE", keys, args), None)
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Cap 1 for ``seconds`` (of Redis time)."""
-        await self._set_state(token, operation, "cap_until", seconds)
+        await self._set_state(operation, f"cap:{token}", seconds)
 
     async def pause(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Nothing admitted for ``seconds`` (of Redis time)."""
-        await self._set_state(token, operation, "paused_until", seconds)
+        await self._set_state(operation, f"pause:{token}", seconds)
 
     async def set_quota(
         self, operation: str, day: str, *, used: int, limit: int | None, since: int | None = None
     ) -> None:
         """Take the server's numbers for ``day``."""
-        _, _, quota = self._keys(operation, "-")
-        args = [_day_number(day), used, -1 if limit is None else limit]
+        args = [lua.day_number(day), used, -1 if limit is None else limit]
         args.append(-1 if since is None else since)
-        await self._guard(lambda: self._run("SET_QUOTA", [quota], args), None)
+        keys = [self._ledger(operation)]
+        await self._guard(lambda: self._run("SET_QUOTA", keys, args), None)
 
     async def quota(self, operation: str, day: str) -> QuotaState:
         """The day's usage."""
         client, _ = self._client()
-        _, _, quota = self._keys(operation, "-")
-        number = _day_number(day)
+        ledger, number = self._ledger(operation), lua.day_number(day)
         used, limit = await self._guard(
-            lambda: client.hmget(quota, f"used:{number}", f"limit:{number}"), None
+            lambda: client.hmget(ledger, f"used:{number}", f"limit:{number}"), None
         )
         return QuotaState(used=int(used or 0), limit_override=None if limit is None else int(limit))
 
     async def in_flight(self, token: str, operation: str, now: float) -> int:
         """Unexpired leases of the token, everywhere."""
-        leases, _, _ = self._keys(operation, token)
-        return int(await self._guard(lambda: self._run("IN_FLIGHT", [leases], []), None))
+        keys, args = [self._ledger(operation)], [token]
+        return int(await self._guard(lambda: self._run("IN_FLIGHT", keys, args), None))
+
+    async def fenced_until(self, operation: str, lease_ttl: float, now: float) -> float | None:
+        """When the lost-ledger pause ends, on the caller's clock: the one the ledger holds,
+        or the one the next admission would set (None: no pause)."""
+        keys = [self._ledger(operation), *self._older(operation)]
+        args = [self._epochs.get(operation, ""), lease_ttl, "1" if self.cluster else "0"]
+        args.append("1" if self.restart_fence else "0")
+        redis_now, until = await self._guard(lambda: self._run("FENCE", keys, args), None)
+        ends = float(until)
+        return ends + now - float(redis_now) if ends > float(redis_now) else None
 
     # ---- release messages ---------------------------------------------------------------
 

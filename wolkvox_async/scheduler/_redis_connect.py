@@ -9,6 +9,11 @@ The URLs follow what Python users already write for ``limits`` and Prefect:
   credentials are the data nodes', ``?sentinel_username=&sentinel_password=`` the
   sentinels'. ``rediss+…`` uses TLS for every connection.
 
+Options of ours in any of them: ``fallback=memory`` (admit locally while Redis is away),
+``allow_eviction=1`` (accept a Redis that may evict keys, ``_redis_policy``) and
+``restart_fence=0`` (a process that finds no ledger on a Redis started less than a lease
+lifetime ago does not wait: for a Redis known to be new, as in tests; ``_redis_lua``).
+
 A ready-made redis-py asyncio client (``Redis`` or ``RedisCluster``) is taken as is: its
 owner closes it. A URL gives each event loop a client of its own (redis-py's clients
 belong to the loop that opened them).
@@ -49,6 +54,10 @@ class Target:
     """A client for the running loop, and what to close with it (empty: not ours)."""
     fallback: str | None = None
     """``?fallback=memory``: admit locally while Redis is away."""
+    allow_eviction: bool = False
+    """``?allow_eviction=1``: accept a ``maxmemory-policy`` other than ``noeviction``."""
+    restart_fence: bool = True
+    """``?restart_fence=0``: no lost-ledger pause for a fresh process on a new Redis."""
 
 
 def adopt(client: Any) -> Target:
@@ -82,6 +91,26 @@ def parse(url: str) -> Target:
     fallback = query.pop("fallback", None)
     if fallback not in (None, "memory"):
         raise ConfigError(f"fallback must be 'memory', got {fallback!r}")
+    allow_eviction = _flag(query, "allow_eviction", False)
+    restart_fence = _flag(query, "restart_fence", True)
+    target = _target(url, base, kind, rest, query, fallback)
+    return attrs.evolve(target, allow_eviction=allow_eviction, restart_fence=restart_fence)
+
+
+def _flag(query: dict[str, str], name: str, default: bool) -> bool:
+    value = query.pop(name, None)
+    if value is None:
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 in the Redis URL, got {value!r}")
+
+
+def _target(
+    url: str, base: str, kind: str, rest: str, query: dict[str, str], fallback: str | None
+) -> Target:
     if kind == "":
         return _single(url, base, query, fallback)
     netloc, _, path = rest.split("?", 1)[0].partition("/")

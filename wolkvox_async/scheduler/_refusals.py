@@ -21,7 +21,7 @@ from .._errors import (
 )
 from ._rules import Admission, Blocked, Decision, Exhausted, Why
 
-__all__ = ["Refusals"]
+__all__ = ["Refusals", "pause_reason"]
 
 log = logging.getLogger("wolkvox_async.scheduler")
 
@@ -34,6 +34,8 @@ class Refusals:
         """The backend's URL, for SchedulerUnavailable."""
         self.refused: dict[str, Counter[str]] = {}
         self.retried: dict[str, Counter[str]] = {}
+        self._fences: dict[str, int] = {}
+        """The last lost-ledger pause told of, per operation."""
 
     def check(
         self,
@@ -47,6 +49,8 @@ class Refusals:
         outlast its max_wait); return when it should wait in the queue instead."""
         if isinstance(decision, Exhausted):
             raise self.exhausted(admission, decision)
+        if isinstance(decision, Blocked) and decision.reason is Why.RECOVERING:
+            self.fenced(admission, decision.retry_at)
         if isinstance(decision, Blocked) and decision.retry_at is not None:
             if decision.reason is Why.POLL_INTERVAL and raise_on_poll:
                 raise self.too_long(admission, decision.retry_at, 0.0, "the polling interval")
@@ -91,8 +95,23 @@ class Refusals:
     ) -> WaitTooLong:
         self.count(self.refused, admission.token, "wait_too_long")
         log.debug("refuse %s: %s lasts past max_wait", admission.token, why)
+        if why == Why.RECOVERING:
+            why = pause_reason(admission)
         return WaitTooLong(
             retry_at=datetime.fromtimestamp(retry_at, UTC), max_wait=max_wait, reason=why
+        )
+
+    def fenced(self, admission: Admission, until: float | None) -> None:
+        """A call met a lost-ledger pause: say so once per pause (a caller without
+        ``max_wait`` waits through it, and should not wait in silence)."""
+        if until is None or self._fences.get(admission.operation) == round(until):
+            return
+        self._fences[admission.operation] = round(until)
+        log.warning(
+            "calls of operation %s wait until %s: %s",
+            admission.operation,
+            datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"),
+            pause_reason(admission),
         )
 
     def retry(self, token: str, kind: str) -> None:
@@ -101,3 +120,11 @@ class Refusals:
 
     def count(self, table: dict[str, Counter[str]], token: str, kind: str, n: int = 1) -> None:
         table.setdefault(token, Counter())[kind] += n
+
+
+def pause_reason(admission: Admission) -> str:
+    """The lost-ledger pause, in words, with its length (a lease lifetime)."""
+    return (
+        f"the {admission.lease_ttl:g} s pause after a lost ledger: calls admitted before "
+        "it was lost may still be running at Wolkvox"
+    )

@@ -194,8 +194,10 @@ class Why(enum.StrEnum):
     CONCURRENCY = "concurrency"
     """The token's slots are full: a release frees one."""
     RECOVERING = "recovering"
-    """The Redis ledger restarted empty: calls of before it may still be running, so
-    nothing is admitted until a lease lifetime has passed (``_redis_lua``)."""
+    """The ledger was lost (a Redis restarted empty, flushed, evicted or failed over; a
+    SQLite file deleted or replaced): calls admitted before may still be running at
+    Wolkvox, so nothing is admitted until a lease lifetime after the loss — the lost-ledger
+    pause (``_redis_lua``, ``_sqlite_ledger``)."""
 
 
 @attrs.frozen

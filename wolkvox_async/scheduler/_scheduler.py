@@ -35,7 +35,7 @@ import weakref
 from datetime import UTC, datetime
 
 from .._time import day_of, next_reset
-from ._backend import AnnouncesReleases, Backend
+from ._backend import AnnouncesReleases, Backend, ReportsFence
 from ._clock import Clock
 from ._lease import (
     NOTHING_SAID,
@@ -352,6 +352,11 @@ class Scheduler:
         day, resets_at = self.pump.today(limits.tz, self.clock.time())
         queue = self._queues.get(token, _Queue())
         quota = await self.backend.quota(limits.operation, day)
+        fenced = None
+        if isinstance(self.backend, ReportsFence):
+            fenced = await self.backend.fenced_until(
+                limits.operation, limits.lease_ttl, self.clock.time()
+            )
         limit = quota.limit_override if quota.limit_override is not None else limits.limit
         reserved = 0 if limit is None else limits.reserved(limit)
         for_bulk = None if limit is None else max(0, limit - quota.used - reserved)
@@ -366,4 +371,5 @@ class Scheduler:
             quota_available_to_bulk=for_bulk,
             refusals=dict(self.refusals.refused.get(token, {})),
             retries=dict(self.refusals.retried.get(token, {})),
+            fenced_until=None if fenced is None else datetime.fromtimestamp(fenced, UTC),
         )

@@ -10,12 +10,13 @@ off the event loop.
 A file that cannot be used — read-only, a full disk, locked by another process for over
 30 s (the busy timeout; ``?timeout=SECONDS``), not a database — fails the step with
 SchedulerUnavailable naming the file and the cause (nothing is sent); the connection is
-reopened at the next step, so the client works again once the file does. A file deleted or
-replaced under a running process is a lost ledger: the process works on the new file and
-admits nothing on a token until a lease lifetime after it noticed (calls it admitted may
-still run at Wolkvox). With
+reopened at the next step, so the client works again once the file does. With
 ``?fallback=memory`` in the URL, steps fall back to a memory ledger of this process
 instead, with a warning.
+
+Times in the file are the ledger's own, so a process whose clock runs ahead cannot end
+another's leases early; a ledger deleted or replaced is a lost ledger, and no process,
+new or old, is admitted beside the calls it counted (``_sqlite_ledger``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .._errors import ConfigError, SchedulerUnavailable
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
-from ._rules import Admission, Decision, Granted, Snapshot, decide
+from ._rules import Admission, Blocked, Decision, Granted, Snapshot, Why, decide
+from ._sqlite_ledger import SCHEMA, LedgerTime, cause, raise_until
 
 __all__ = ["SQLiteBackend"]
 
@@ -44,20 +46,6 @@ T = TypeVar("T")
 log = logging.getLogger("wolkvox_async.scheduler")
 BUSY_TIMEOUT = 30.0
 """Seconds a step waits for another process's write lock before it fails."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS leases (
-    id TEXT PRIMARY KEY, token TEXT NOT NULL, expires REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS leases_token ON leases (token, expires);
-CREATE TABLE IF NOT EXISTS quota (
-    operation TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
-    limit_override INTEGER, PRIMARY KEY (operation, day));
-CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY,
-    cap_until REAL NOT NULL DEFAULT 0, paused_until REAL NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS stamps (key TEXT PRIMARY KEY, at REAL NOT NULL, free_at REAL NOT NULL,
-    lease TEXT NOT NULL);
-"""
-
 
 _SETUP_ATTEMPTS = 50
 """Tries to open the state file (~12 s of back-off in all) while other processes set it up."""
@@ -83,11 +71,12 @@ class SQLiteBackend:
         self.fallback = fallback
         self._warned = False
         self._inode = 0
-        self._last_now = 0.0
-        self._lost_at: float | None = None
-        """When this process found its ledger file replaced (None: never)."""
+        self.ledger = LedgerTime(self.path)
         self.lost: set[str] = set()
         self._recounted: set[str] = set()
+        """Operations whose count this process re-read since its ledger was last lost."""
+        self._replaced = False
+        """The file was replaced under us: every operation's count is to be re-read."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wolkvox-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._ids = itertools.count(1)
@@ -117,12 +106,13 @@ class SQLiteBackend:
         return cls(path, fallback=fallback, busy_timeout=busy)
 
     def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._replaced():
+        if self._conn is not None and self._gone():
             # The file was deleted or replaced under us: what it knew (leases of calls that
             # may still run at Wolkvox) is gone. Work on the new file, admitting nothing
-            # for a lease lifetime on each token (see admit), as a lost Redis ledger.
+            # for a lease lifetime (the next step records the loss in it for everyone).
             self._drop()
-            self._lost_at = self._last_now
+            self.ledger.replaced = self._replaced = True
+            self._recounted.clear()
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -133,7 +123,7 @@ class SQLiteBackend:
                 try:
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute("PRAGMA synchronous=NORMAL")
-                    conn.executescript(_SCHEMA)
+                    conn.executescript(SCHEMA)
                     break
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
@@ -144,7 +134,7 @@ class SQLiteBackend:
             self._inode = os.stat(self.path).st_ino
         return self._conn
 
-    def _replaced(self) -> bool:
+    def _gone(self) -> bool:
         try:
             return os.stat(self.path).st_ino != self._inode
         except FileNotFoundError:
@@ -165,10 +155,11 @@ class SQLiteBackend:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                self.ledger.committed()
                 return result
             except (sqlite3.Error, OSError) as exc:
                 self._drop()  # reopened at the next step: the file may be usable again
-                raise SchedulerUnavailable(backend=self.where, reason=_cause(exc)) from None
+                raise SchedulerUnavailable(backend=self.where, reason=cause(exc)) from None
 
         loop = asyncio.get_running_loop()
         try:
@@ -195,15 +186,18 @@ class SQLiteBackend:
         """Decide and, when granted, take lease, quota unit and stamp in one transaction."""
         lease_id = f"{self._prefix}{next(self._ids)}"
 
-        self._last_now = now
-
         def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
-            if self._lost_at is not None and now < self._lost_at + req.lease_ttl:
-                _raise(conn, "paused_until", req.token, self._lost_at + req.lease_ttl)
-            if self._lost_at is not None and req.operation not in self._recounted:
+            moment = self.ledger.enter(conn, now)
+            at = moment.at  # the ledger's time: every time below is in it
+            if req.operation not in self._recounted and (
+                self._replaced or (moment.orphan and at - moment.created < 86_400)
+            ):
                 self._recounted.add(req.operation)
                 self.lost.add(req.operation)  # its count restarted: the client re-reads it
-            conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, now))
+            fence = moment.fence(req.lease_ttl)
+            if fence > at:
+                return moment.told(Blocked(Why.RECOVERING, fence)), None
+            conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, at))
             count, earliest = conn.execute(
                 "SELECT COUNT(*), MIN(expires) FROM leases WHERE token = ?", (req.token,)
             ).fetchone()
@@ -228,11 +222,12 @@ class SQLiteBackend:
                 limit_override=limit,
                 poll_at=stamp[0] if stamp else None,
             )
-            decision = decide(req, snap, now)
+            decision = decide(req, snap, at)
             if not isinstance(decision, Granted):
-                return decision, None
+                return moment.told(decision), None
             conn.execute(
-                "INSERT INTO leases VALUES (?, ?, ?)", (lease_id, req.token, decision.expires)
+                "INSERT INTO leases VALUES (?, ?, ?)",
+                (lease_id, req.token, moment.keep(decision.expires)),
             )
             conn.execute(
                 "INSERT INTO quota (operation, day, used) VALUES (?, ?, 1) "
@@ -242,7 +237,7 @@ class SQLiteBackend:
             if req.poll_key:
                 conn.execute(
                     "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?)",
-                    (req.poll_key, now, now + req.poll_interval, lease_id),
+                    (req.poll_key, moment.keep(at), moment.keep(at + req.poll_interval), lease_id),
                 )
             lease = LeaseRecord(
                 id=lease_id,
@@ -251,7 +246,7 @@ class SQLiteBackend:
                 day=req.day,
                 poll_key=req.poll_key,
             )
-            return decision, lease
+            return moment.told(decision), lease
 
         return await self._run(step, lambda other: other.admit(req, now))
 
@@ -283,11 +278,13 @@ class SQLiteBackend:
             return
 
         def step(conn: sqlite3.Connection) -> None:
+            moment = self.ledger.enter(conn, now)
+            at = moment.at
             if hold_until is not None and hold_until > now:
                 # (a lease already expired is not revived)
                 conn.execute(
                     "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
-                    (hold_until, lease.id, now),
+                    (moment.keep(moment.to_ledger(hold_until)), lease.id, at),
                 )
             else:
                 conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
@@ -300,10 +297,10 @@ class SQLiteBackend:
                 conn.execute(
                     "DELETE FROM stamps WHERE key = ? AND lease = ?", (lease.poll_key, lease.id)
                 )
-            conn.execute("DELETE FROM stamps WHERE free_at < ?", (now - 86_400,))
+            conn.execute("DELETE FROM stamps WHERE free_at < ?", (at - 86_400,))
             for column, seconds in (("cap_until", cap_for), ("paused_until", pause_for)):
                 if seconds > 0:
-                    _raise(conn, column, lease.token, now + seconds)
+                    raise_until(conn, column, lease.token, moment.keep(at + seconds))
             if spent:
                 conn.execute(
                     "UPDATE quota SET limit_override = used WHERE operation = ? AND day = ?",
@@ -312,18 +309,22 @@ class SQLiteBackend:
 
         await self._run(step)  # (a failure reaches the scheduler, which logs and counts it)
 
-    async def _set_token(self, column: str, token: str, until: float) -> None:
-        await self._run(lambda conn: _raise(conn, column, token, until))
+    async def _set_token(self, column: str, token: str, now: float, seconds: float) -> None:
+        def step(conn: sqlite3.Connection) -> None:
+            moment = self.ledger.enter(conn, now)
+            raise_until(conn, column, token, moment.keep(moment.at + seconds))
+
+        await self._run(step)
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Cap 1 for ``seconds``."""
-        await self._set_token("cap_until", token, now + seconds)
+        await self._set_token("cap_until", token, now, seconds)
         if self.fallback is not None:
             await self.fallback.lower_cap(token, operation, now, seconds)
 
     async def pause(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Nothing admitted for ``seconds``."""
-        await self._set_token("paused_until", token, now + seconds)
+        await self._set_token("paused_until", token, now, seconds)
         if self.fallback is not None:
             await self.fallback.pause(token, operation, now, seconds)
 
@@ -363,12 +364,26 @@ class SQLiteBackend:
         """Unexpired leases."""
 
         def step(conn: sqlite3.Connection) -> int:
+            at = self.ledger.enter(conn, now).at
             row = conn.execute(
-                "SELECT COUNT(*) FROM leases WHERE token = ? AND expires > ?", (token, now)
+                "SELECT COUNT(*) FROM leases WHERE token = ? AND expires > ?", (token, at)
             ).fetchone()
             return int(row[0])
 
         return await self._run(step, lambda other: other.in_flight(token, operation, now))
+
+    async def fenced_until(self, operation: str, lease_ttl: float, now: float) -> float | None:
+        """When the lost-ledger pause ends, on the caller's clock (None: no pause)."""
+
+        def step(conn: sqlite3.Connection) -> float | None:
+            moment = self.ledger.enter(conn, now)
+            fence = moment.fence(lease_ttl)
+            return moment.to_caller(fence) if fence > moment.at else None
+
+        async def local(other: Backend) -> None:
+            return None
+
+        return await self._run(step, local)
 
     async def close(self) -> None:
         """Close the connection and stop the worker thread."""
@@ -379,26 +394,3 @@ class SQLiteBackend:
                 self._conn = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, shut)
-
-
-def _cause(exc: BaseException) -> str:
-    """What is wrong with the file, in words (SQLite's own message kept)."""
-    text = str(exc)
-    lowered = text.lower()
-    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
-        why = "the file is read-only"
-    elif "disk is full" in lowered or "no space" in lowered or "disk i/o" in lowered:
-        why = "the disk is full or failing"
-    elif "locked" in lowered or "busy" in lowered:
-        why = "another process held its write lock past the busy timeout"
-    elif "not a database" in lowered or "malformed" in lowered:
-        why = "the file is corrupt (not a SQLite database)"
-    else:
-        why = "it cannot be used"
-    return f"{why}: {type(exc).__name__}: {text}"
-
-
-def _raise(conn: sqlite3.Connection, column: str, token: str, until: float) -> None:
-    """Move the token's ``cap_until`` or ``paused_until`` to ``until`` if that is later."""
-    conn.execute("INSERT OR IGNORE INTO tokens (token) VALUES (?)", (token,))
-    conn.execute(f"UPDATE tokens SET {column} = MAX({column}, ?) WHERE token = ?", (until, token))
