@@ -72,16 +72,17 @@ class _Hooks(NamedTuple):
 class _Life:
     """Whether a client is closed, and its calls in flight (shared with its views)."""
 
-    __slots__ = ("closed", "closing", "idle", "sending")
+    __slots__ = ("active", "closed", "closing", "idle")
 
     def __init__(self) -> None:
         self.closed = False
         self.closing: asyncio.Event | None = None
         """Set when the client closes: calls resting before a retry wake on it."""
-        self.sending = 0
-        """Calls of the client whose request is out (admitted and not yet released)."""
+        self.active = 0
+        """Calls of the client (and its views) begun and not yet ended: queued, being
+        admitted, in flight or resting before a retry."""
         self.idle: asyncio.Event | None = None
-        """Set when ``sending`` falls to 0 while the client closes."""
+        """Set when ``active`` falls to 0 while the client closes."""
 
 
 class Caller:
@@ -166,7 +167,7 @@ class Caller:
             if failed:
                 log.info("client closed: %d queued calls failed, nothing of them sent", failed)
         try:
-            if life.sending:
+            if life.active:  # the failed ones end at once; those in flight when answered
                 life.idle = asyncio.Event()
                 await life.idle.wait()
         finally:
@@ -246,39 +247,46 @@ class Caller:
         corrects_quota: bool,
         hooks: _Hooks,
     ) -> Envelope:
-        attempt, trace = 0, hooks.trace
-        while True:
-            attempt += 1
-            if trace is None:
-                lease = await self._lease(poll_key, corrects_quota)
-            else:
-                with trace.waiting():
+        life = self.life
+        life.active += 1  # (close() waits for the client's calls to end)
+        try:
+            attempt, trace = 0, hooks.trace
+            while True:
+                attempt += 1
+                if trace is None:
                     lease = await self._lease(poll_key, corrects_quota)
-            try:
-                return await self._send(request, lease, attempt, hooks)
-            except (ApiError, TransportError) as exc:
-                error: WolkvoxError = exc
-            delay = retry_delay(self.retry, attempt, request.route, error)
-            if trace is not None:
-                trace.failed(error)
-            if delay is None:
-                raise error
-            if self.life.closed:
-                raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
-            if trace is not None:
-                trace.retry(error, delay)
-            self.scheduler.count_retry(self.limits.token, type(error).__name__)
-            log.debug(
-                "%s: %s, retry %d/%d in %.2f s",
-                request.route.name,
-                type(error).__name__,
-                attempt,
-                self.retry.max_attempts - 1,
-                delay,
-            )
-            await self._rest(delay)
-            if self.life.closed:
-                raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
+                else:
+                    with trace.waiting():
+                        lease = await self._lease(poll_key, corrects_quota)
+                try:
+                    return await self._send(request, lease, attempt, hooks)
+                except (ApiError, TransportError) as exc:
+                    error: WolkvoxError = exc
+                delay = retry_delay(self.retry, attempt, request.route, error)
+                if trace is not None:
+                    trace.failed(error)
+                if delay is None:
+                    raise error
+                if self.life.closed:
+                    raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
+                if trace is not None:
+                    trace.retry(error, delay)
+                self.scheduler.count_retry(self.limits.token, type(error).__name__)
+                log.debug(
+                    "%s: %s, retry %d/%d in %.2f s",
+                    request.route.name,
+                    type(error).__name__,
+                    attempt,
+                    self.retry.max_attempts - 1,
+                    delay,
+                )
+                await self._rest(delay)
+                if self.life.closed:
+                    raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
+        finally:
+            life.active -= 1
+            if not life.active and life.idle is not None:
+                life.idle.set()  # the client closing waits for its last call to end
 
     async def _rest(self, delay: float) -> None:
         """Sleep before a retry, or until the client closes."""
@@ -341,8 +349,6 @@ class Caller:
             hooks.on_send(lease.sent_at)
         outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
         said: Feedback | None = None
-        life = self.life
-        life.sending += 1
         try:
             try:
                 async with self.clock.timeout(config.timeout):
@@ -394,13 +400,8 @@ class Caller:
                 if outcome is Outcome.ANSWERED:
                     await self.scheduler.forget(lease)
                 raise
-            else:
-                if outcome is Outcome.ANSWERED and hooks.stamped is not None:
-                    hooks.stamped(lease)
-            finally:
-                life.sending -= 1
-                if not life.sending and life.idle is not None:
-                    life.idle.set()  # the client closing waits for its last call
+            if outcome is Outcome.ANSWERED and hooks.stamped is not None:
+                hooks.stamped(lease)
 
     def _said(self, error: ApiError, attempt: int) -> Feedback | None:
         """What the server's refusal means for everyone on the token (§3.3, §4)."""
