@@ -18,8 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import (
+    AlreadyLoaded,
     CampaignFull,
     ConfigError,
+    JournalError,
+    LoadRunning,
     SchedulerRefusal,
     TokenLimitExceeded,
     TooManySimultaneous,
@@ -93,20 +96,30 @@ _LIMITS = (SchedulerRefusal, TokenLimitExceeded, TooManySimultaneous, CampaignFu
 """Refusals by a limit (exit 3): our ledger's, or the server's quota, 2-slot or capacity."""
 
 
+_USAGE = (ConfigError, LoadRunning, AlreadyLoaded, JournalError)
+"""Nothing sent, and the command (or the place it writes) must change, or wait (exit 2)."""
+
+
 def exit_code(exc: WolkvoxError) -> int:
     """The documented exit code of an error: 2 usage, 3 a limit, 4 the API or network."""
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, _USAGE):
         return EXIT_USAGE
     return EXIT_LIMIT if isinstance(exc, _LIMITS) else EXIT_API
 
 
-def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "interrupted") -> T:
+def run(
+    work: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    interrupted: str | Callable[[], str] = "interrupted",
+) -> T:
     """Run a coroutine and turn our errors (with their notes: what was done, what to run
-    next) into messages and documented exit codes."""
+    next) into messages and documented exit codes. ``interrupted``: what to say after
+    Ctrl-C (a callable: worked out then)."""
     try:
         return asyncio.run(work())
     except KeyboardInterrupt:
-        err.print(f"[yellow]{interrupted}[/]", highlight=False)
+        said = interrupted() if callable(interrupted) else interrupted
+        err.print(f"[yellow]{said}[/]", highlight=False, soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
     except WolkvoxError as exc:
         fail(exit_code(exc), "\n".join([str(exc), *getattr(exc, "__notes__", ())]))
