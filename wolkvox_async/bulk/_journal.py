@@ -141,7 +141,7 @@ def check_path(path: Path, *, make_folder: bool = True) -> None:
     ``make_folder``, make its folder."""
     if path.is_dir():
         raise JournalError(
-            path=str(path), reason="it is a folder", fix="give a file path for the journal"
+            path=str(path), reason="it is a folder", fix="give a journal path that names a file"
         )
     if make_folder:
         with _unusable(path, "making its folder"):
