@@ -126,9 +126,7 @@ async def test_wait_waits_for_the_running_load_then_does_what_is_left(
         assert second.finished_at is not None and second.requests == 0  # already loaded
         # From another journal, waiting ends in "another journal loaded it".
         third = asyncio.ensure_future(
-            wv.upload_records(
-                camp.id, records(1_000, "w"), chunk_size=100, journal=tmp_path / "c"
-            )
+            wv.upload_records(camp.id, records(1_000, "w"), chunk_size=100, journal=tmp_path / "c")
         )
         await until(lambda: any(r["customer_id"] == "w0" for r in camp.records) or third.done())
         with pytest.raises(w.AlreadyLoaded) as info:

@@ -13,7 +13,7 @@ chunks: every record twice. So a load holds its journal for the whole run:
 * **The ledger claim** covers what a journal cannot see: two hosts (each its own journal)
   loading one input into one campaign. In the scheduler's ledger (Redis for many hosts;
   the SQLite file of one host; a memory ledger in one process) a load claims the key
-  (operation, campaign, fingerprint of the input), renews it every ``LEASE_TTL / 3``
+  (server, operation, campaign, fingerprint of the input), renews it every ``LEASE_TTL / 3``
   seconds while it runs and ends it when it ends; a holder that dies stops renewing and
   the claim lapses after ``LEASE_TTL``. A second claim of the key while the first is
   alive is refused (:class:`LoadRunning`). When a load with a journal ends, the key keeps
@@ -183,7 +183,7 @@ def _read_holder(fd: int) -> dict[str, Any]:
 
 
 class Claim:
-    """One load's claim on (operation, campaign, input) in the scheduler's ledger."""
+    """One load's claim on (server, operation, campaign, input) in the scheduler's ledger."""
 
     def __init__(
         self,
@@ -193,10 +193,14 @@ class Claim:
         campaign_id: str,
         journal: Path | None,
         on_lost: Callable[[LoadRunning], None],
+        server: str = "",
     ) -> None:
         self.store = store_of(backend)
         self.fallback: Backend | None = getattr(backend, "fallback", None)
         self.operation = operation
+        self.server = server
+        """The server's host[:port]: another server (a test one beside production, the
+        same server number) holds other campaigns, whatever their numbers."""
         self.campaign_id = campaign_id
         self.journal = "" if journal is None else f"{socket.gethostname()}:{journal.resolve()}"
         """Who the claim is from: this host and journal path ("" for no journal)."""
@@ -220,7 +224,8 @@ class Claim:
         """
         if self.store is None:
             return
-        self.key = input_key(self.operation, self.campaign_id, fingerprint)
+        where = f"{self.server}/{self.operation}" if self.server else self.operation
+        self.key = input_key(where, self.campaign_id, fingerprint)
         info = json.dumps({**_me(), "campaign": self.campaign_id})
         record = Entry(uuid.uuid4().hex, "running", self.journal, 0.0, info)
         keep = KEEP if self.journal else LEASE_TTL

@@ -151,6 +151,7 @@ async def upload_records(
         load = Load(client, caller, cid, kind, status, book, progress, seconds)
         claim = Claim(
             caller.backend,
+            server=spec["server"],
             operation=client.config.operation,
             campaign_id=cid,
             journal=path,
