@@ -283,22 +283,22 @@ async def test_a_claim_is_renewed_while_its_load_runs_and_lapses_when_its_holder
     claim = _owner.Claim(
         host_a, operation="0014", campaign_id="9", journal=tmp_path / "x", on_lost=lambda _: None
     )
-    await claim.take("f", wait=False, resumes=False, reload=False)
+    await claim.take("f", wait=False, trusted=False, reload=False)
     assert claim._renewer is not None
     claim._renewer.cancel()
     other = _owner.Claim(
         host_b, operation="0014", campaign_id="9", journal=tmp_path / "y", on_lost=lambda _: None
     )
     with pytest.raises(w.LoadRunning):
-        await other.take("f", wait=False, resumes=False, reload=False)
+        await other.take("f", wait=False, trusted=False, reload=False)
     await asyncio.sleep(0.4)
     with pytest.raises(w.AlreadyLoaded, match="ended without finishing") as info:
-        await other.take("f", wait=False, resumes=False, reload=False)
+        await other.take("f", wait=False, trusted=False, reload=False)
     assert info.value.records_landed is None
     again = _owner.Claim(
         host_b, operation="0014", campaign_id="9", journal=tmp_path / "x", on_lost=lambda _: None
     )
-    await again.take("f", wait=False, resumes=True, reload=False)
+    await again.take("f", wait=False, trusted=True, reload=False)
     await again.end(kept=True, finished=True, landed=5)
     await host_a.close()
     await host_b.close()
@@ -323,27 +323,36 @@ async def test_each_ledger_keeps_claims_by_one_rule(
         )
 
     a = claim("a")
-    await a.take("F", wait=False, resumes=False, reload=False)
+    await a.take("F", wait=False, trusted=False, reload=False)
     for other in (claim("b"), claim(None)):
         with pytest.raises(w.LoadRunning):
-            await other.take("F", wait=False, resumes=False, reload=False)
+            await other.take("F", wait=False, trusted=False, reload=False)
         with pytest.raises(w.LoadRunning):  # reload overrides a marker, never a live claim
-            await other.take("F", wait=False, resumes=False, reload=True)
-    await claim("b", campaign="2").take("F", wait=False, resumes=False, reload=False)
-    await claim("b").take("G", wait=False, resumes=False, reload=False)
-    await a.end(kept=True, finished=False, landed=7)
+            await other.take("F", wait=False, trusted=False, reload=True)
+    beside = [claim("b", campaign="2"), claim("b")]  # another campaign, another input
+    await beside[0].take("F", wait=False, trusted=False, reload=False)
+    await beside[1].take("G", wait=False, trusted=False, reload=False)
+    # Whoever holds journal a's lock takes over a claim running from journal a: its
+    # holder held that lock, so it is gone.
+    a2 = claim("a")
+    await a2.take("F", wait=False, trusted=False, reload=False)
+    await a.end(kept=True, finished=True, landed=1)  # the old holder's end: not its claim
+    await a2.end(kept=True, finished=False, landed=7)
     with pytest.raises(w.AlreadyLoaded, match="stopped with records pending") as info:
-        await claim("b").take("F", wait=False, resumes=False, reload=False)
+        await claim("b").take("F", wait=False, trusted=False, reload=False)
     assert info.value.records_landed == 7
-    with pytest.raises(w.AlreadyLoaded):  # its own path, its file gone (resumes=False)
-        await claim("a").take("F", wait=False, resumes=False, reload=False)
+    with pytest.raises(w.AlreadyLoaded):  # its own path, but a new file (not trusted)
+        await claim("a").take("F", wait=False, trusted=False, reload=False)
     resumed = claim("a")
-    await resumed.take("F", wait=False, resumes=True, reload=False)
+    await resumed.take("F", wait=False, trusted=True, reload=False)
     await resumed.end(kept=False, finished=False, landed=0)  # nothing kept: no marker
     bare = claim(None)
-    await bare.take("F", wait=False, resumes=False, reload=False)
+    await bare.take("F", wait=False, trusted=False, reload=False)
     await bare.end(kept=False, finished=True, landed=3)  # no journal: no marker either
-    await claim("b").take("F", wait=False, resumes=False, reload=False)
+    last = claim("b")
+    await last.take("F", wait=False, trusted=False, reload=False)
+    for held in (*beside, last):
+        await held.end(kept=False, finished=True, landed=0)
     await backend.close()
 
 

@@ -27,7 +27,17 @@ import attrs
 from .._errors import SchedulerUnavailable
 from ..scheduler import Backend, MemoryBackend, RedisBackend, SQLiteBackend
 
-__all__ = ["KEEP", "Entry", "Found", "Store", "decide", "info_of", "input_key", "store_of"]
+__all__ = [
+    "KEEP",
+    "Entry",
+    "Found",
+    "Store",
+    "Terms",
+    "decide",
+    "info_of",
+    "input_key",
+    "store_of",
+]
 
 KEEP = 90 * 86_400.0
 """Seconds a finished or stopped load's marker is kept (as the CLI keeps finished
@@ -60,21 +70,35 @@ class Found:
     info: dict[str, Any]
 
 
-def decide(found: Entry | None, now: float, me: str, accept: str, force: bool) -> Found | None:
+@attrs.frozen
+class Terms:
+    """On what terms a claim may be taken over what a store holds."""
+
+    own: str = ""
+    """This load's journal (host:path), whose lock it holds: a running claim made from it
+    is a dead holder's (it held that lock), taken over at once."""
+    accept: str = ""
+    """A journal whose marker (finished, stopped, died) this load continues: its own, when
+    its file was there before this run (so it knows what that run landed)."""
+    force: bool = False
+    """Take over any marker (``reload``); never a live claim."""
+
+
+def decide(found: Entry | None, now: float, me: str, terms: Terms) -> Found | None:
     """Whether a claim may be taken over ``found`` (None) or what refuses it. The same rule
     runs in Python for memory and SQLite and in Lua for Redis (``_TAKE``)."""
     if found is None:
         return None
     state = found.state
     if state == "running" and found.until > now:
-        if found.id == me or (accept and found.journal == accept):
+        if found.id == me or (terms.own and found.journal == terms.own):
             return None  # ours, or a dead holder of the journal whose lock we hold
         return Found("running", found.journal, info_of(found.info))
     if state == "running":
         if not found.journal:
             return None  # a load without a journal died: nothing could continue it
         state = "died"
-    if force or (accept and found.journal == accept):
+    if terms.force or (terms.accept and found.journal == terms.accept):
         return None
     return Found(state, found.journal, info_of(found.info))
 
@@ -93,7 +117,7 @@ class Store:
     where = ""
 
     async def take(
-        self, key: str, rec: Entry, ttl: float, keep: float, accept: str, force: bool
+        self, key: str, rec: Entry, ttl: float, keep: float, terms: Terms
     ) -> Found | None:
         raise NotImplementedError
 
@@ -120,11 +144,11 @@ class _MemoryStore(Store):
         return None if found is None else found[0]
 
     async def take(
-        self, key: str, rec: Entry, ttl: float, keep: float, accept: str, force: bool
+        self, key: str, rec: Entry, ttl: float, keep: float, terms: Terms
     ) -> Found | None:
         with self.lock:
             now = time.time()
-            refused = decide(self._get(key, now), now, rec.id, accept, force)
+            refused = decide(self._get(key, now), now, rec.id, terms)
             if refused is None:
                 self.records[key] = (attrs.evolve(rec, until=now + ttl), now + keep)
             return refused
@@ -203,10 +227,10 @@ class _SQLiteStore(Store):
         return None if row is None else Entry(*row)
 
     async def take(
-        self, key: str, rec: Entry, ttl: float, keep: float, accept: str, force: bool
+        self, key: str, rec: Entry, ttl: float, keep: float, terms: Terms
     ) -> Found | None:
         def step(conn: sqlite3.Connection, now: float) -> Found | None:
-            refused = decide(self._get(conn, key), now, rec.id, accept, force)
+            refused = decide(self._get(conn, key), now, rec.id, terms)
             if refused is None:
                 conn.execute(
                     "INSERT OR REPLACE INTO loads VALUES (?, ?, 'running', ?, ?, ?, ?)",
@@ -251,7 +275,7 @@ local rec = redis.call('HMGET', KEYS[1], 'id', 'state', 'journal', 'until', 'inf
 if rec[1] then
   local state = rec[2]
   if state == 'running' and tonumber(rec[4]) > now then
-    if rec[1] ~= ARGV[1] and not (ARGV[6] ~= '' and rec[3] == ARGV[6]) then
+    if rec[1] ~= ARGV[1] and not (ARGV[8] ~= '' and rec[3] == ARGV[8]) then
       return {'running', rec[3], rec[5]}
     end
   else
@@ -307,10 +331,10 @@ class _RedisStore(Store):
         return [text(part) for part in reply] if isinstance(reply, list) else reply
 
     async def take(
-        self, key: str, rec: Entry, ttl: float, keep: float, accept: str, force: bool
+        self, key: str, rec: Entry, ttl: float, keep: float, terms: Terms
     ) -> Found | None:
-        args = [rec.id, rec.journal, rec.info, int(ttl * 1000), int(keep * 1000), accept]
-        reply = await self._run(_TAKE, key, [*args, "1" if force else "0"])
+        args = [rec.id, rec.journal, rec.info, int(ttl * 1000), int(keep * 1000), terms.accept]
+        reply = await self._run(_TAKE, key, [*args, "1" if terms.force else "0", terms.own])
         if reply[0] == "ok":
             return None
         return Found(reply[0], reply[1] or "", info_of(reply[2] or ""))

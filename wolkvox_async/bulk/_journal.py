@@ -215,17 +215,7 @@ class Journal:
                     conn.execute("ALTER TABLE chunks ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
                 row = conn.execute("SELECT spec FROM job").fetchone()
             stored = _spec(row[0]) if row is not None else None
-            if stored is not None and (differ := mismatch(stored, self.spec)) is not None:
-                raise ConfigError(
-                    f"journal {path} belongs to another load: its {differ}. Use another "
-                    "journal path for this load, or the same server, campaign and options "
-                    "to continue that one"
-                )
             with _unusable(path, "opening it"):
-                if row is None:
-                    conn.execute("INSERT INTO job VALUES (?)", (self.job,))
-                elif stored != self.spec:  # written before some fields were named
-                    conn.execute("UPDATE job SET spec = ?", (self.job,))
                 for idx, state, landed, sent_at, digest in conn.execute(
                     "SELECT idx, state, landed, sent_at, digest FROM chunks"
                 ):
@@ -234,6 +224,23 @@ class Journal:
                     self._entries[idx] = _Entry(state, landed, sent_at, digest)
                 meta = conn.execute("SELECT key, value FROM meta").fetchall()
                 self._meta = {k: json.loads(v) for k, v in meta}
+            if stored is not None and (differ := mismatch(stored, self.spec)) is not None:
+                if not self.untouched or self.finished() is not None:
+                    raise ConfigError(
+                        f"journal {path} belongs to another load: its {differ}. Use another "
+                        "journal path for this load, or the same server, campaign and "
+                        "options to continue that one"
+                    )
+                # Nothing of that load landed, nor may have: it knows nothing this one
+                # could use or double. This load starts it afresh.
+                with _unusable(path, "starting it afresh"):
+                    conn.executescript("DELETE FROM chunks; DELETE FROM meta;")
+                self._entries, self._meta = {}, {}
+            with _unusable(path, "opening it"):
+                if row is None:
+                    conn.execute("INSERT INTO job VALUES (?)", (self.job,))
+                elif stored != self.spec:  # another load's (afresh), or an older journal's
+                    conn.execute("UPDATE job SET spec = ?", (self.job,))
         except BaseException:
             conn.close()
             raise
@@ -273,11 +280,6 @@ class Journal:
         was refused before anything was done (or none was). Such a journal knows nothing a
         fresh run would not find out again."""
         return all(e.state is ChunkState.PENDING for e in self._entries.values())
-
-    @property
-    def resumes(self) -> bool:
-        """Some chunk of this load landed, or may have: a run with it continues a load."""
-        return not self.untouched or self.finished() is not None
 
     def close(self) -> None:
         """Close the file."""

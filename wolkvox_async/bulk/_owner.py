@@ -47,7 +47,7 @@ from typing import Any
 
 from .._errors import SchedulerUnavailable
 from ..scheduler import Backend, MemoryBackend
-from ._claims import KEEP, Entry, Found, info_of, input_key, store_of
+from ._claims import KEEP, Entry, Found, Terms, info_of, input_key, store_of
 from ._outcomes import AlreadyLoaded, JournalError, LoadRunning
 
 __all__ = ["LEASE_TTL", "POLL", "Claim", "JournalLock"]
@@ -211,11 +211,13 @@ class Claim:
         if self.store is None:
             log.debug("backend %r keeps no load claims: only the journal lock holds", backend)
 
-    async def take(self, fingerprint: str, *, wait: bool, resumes: bool, reload: bool) -> None:
+    async def take(self, fingerprint: str, *, wait: bool, trusted: bool, reload: bool) -> None:
         """Claim the input, or raise what holds it.
 
-        ``resumes``: this load's journal holds chunks of it (a resume), so a marker left by
-        that journal is its own. ``reload``: take over any marker (never a live claim).
+        ``trusted``: this load's journal file was there before this run, so it knows what
+        the runs before it landed: a marker left by that journal is its own. (A claim
+        still running from it is taken over anyway: its holder held the journal's lock,
+        which is now ours.) ``reload``: take over any marker (never a live claim).
 
         Raises:
             LoadRunning: another load of this input into this campaign is running.
@@ -229,10 +231,10 @@ class Claim:
         info = json.dumps({**_me(), "campaign": self.campaign_id})
         record = Entry(uuid.uuid4().hex, "running", self.journal, 0.0, info)
         keep = KEEP if self.journal else LEASE_TTL
-        accept = self.journal if resumes else ""
+        terms = Terms(own=self.journal, accept=self.journal if trusted else "", force=reload)
         told = False
         while True:
-            found = await self._take(record, keep, accept, reload)
+            found = await self._take(record, keep, terms)
             if found is None:
                 break
             if found.state != "running":
@@ -260,10 +262,10 @@ class Claim:
         self.record = record
         self._renewer = asyncio.create_task(self._renew(keep))
 
-    async def _take(self, record: Entry, keep: float, accept: str, force: bool) -> Found | None:
+    async def _take(self, record: Entry, keep: float, terms: Terms) -> Found | None:
         assert self.store is not None
         try:
-            return await self.store.take(self.key, record, LEASE_TTL, keep, accept, force)
+            return await self.store.take(self.key, record, LEASE_TTL, keep, terms)
         except SchedulerUnavailable:
             if not isinstance(self.fallback, MemoryBackend):
                 raise
@@ -271,7 +273,7 @@ class Claim:
             # this process only, as the limits then do.
             self.store = store_of(self.fallback)
             assert self.store is not None
-            return await self.store.take(self.key, record, LEASE_TTL, keep, accept, force)
+            return await self.store.take(self.key, record, LEASE_TTL, keep, terms)
 
     async def _renew(self, keep: float) -> None:
         assert self.store is not None

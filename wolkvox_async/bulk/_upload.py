@@ -225,7 +225,7 @@ async def _run(
         if fingerprint is None:
             records, fingerprint = await head_print(records, load.kind)
         if fingerprint is not None:
-            await claim.take(fingerprint, wait=wait, resumes=book.resumes, reload=reload)
+            await claim.take(fingerprint, wait=wait, trusted=not book.created, reload=reload)
         if job is not None:
             job.start()
         with within(job):  # its calls, the quota's read included, are the job's children
@@ -254,10 +254,11 @@ async def _run(
             exc.add_note(f"upload stopped: {exc.upload_report.summary()}")
         raise
     finally:
-        kept = book.path is not None
+        # A journal some of whose records landed (or may have) is kept, and its input's
+        # claim leaves a marker; one of which nothing landed tells nothing: neither.
+        kept = book.path is not None and not book.untouched
         if book.created and book.untouched:
             book.discard()  # nothing of it landed: the corrected command just runs
-            kept = False
         book.close()
         await claim.end(kept=kept, finished=finished, landed=load.landed)
     if job is not None:

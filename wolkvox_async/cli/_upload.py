@@ -166,32 +166,32 @@ def upload(
         _lock(lock, wait, again)
         prune(journal.parent, keep=journal)
         meta = read_meta(journal)
-        reload = forgot = False
+        reload = False
         if restart:
             reload = restart_gate(settings, journal, meta, again, yes=yes)
             remove(journal)
             meta = None
         where = {"server": server, "operation": client.config.operation, "campaign": campaign_id}
-        if meta is not None:
+        if meta is not None and not meta.get("finished") and not meta.get("touched"):
+            # Nothing of its load landed, nor may have (every chunk refused before anything
+            # was done): it knows nothing a fresh run would not. This command runs as
+            # given, in it (the library starts it afresh).
+            meta = {}
+        elif meta is not None:
             same_load(journal, meta, where)
             if resume:
                 options = resumed(ctx, options, meta.get("options") or {})
             if meta.get("finished"):
                 already_loaded(settings, file, campaign_id, meta, options, resume)
                 return
-            if not meta.get("touched"):
-                # Nothing of it landed, nor may have (every chunk refused before anything
-                # was done): it knows nothing a fresh run would not; this command just runs.
-                remove(journal)
-                meta, forgot = None, True
-            elif not resume:
+            if not resume:
                 fail(
                     EXIT_USAGE,
                     f"a stopped load of {file} into campaign {campaign_id} exists ({journal}; "
                     "no load runs on it now): continue it with: "
                     f"{base} --resume   (or --restart to forget it)",
                 )
-        if meta is None and resume and not forgot:
+        if meta is None and resume:
             legacy = legacy_journal(settings.state_dir, campaign_id, file)
             older = f"; an older version's journal is at {legacy}: add --journal {legacy}"
             fail(
