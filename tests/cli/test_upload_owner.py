@@ -6,8 +6,10 @@ what landed. Every test checks the campaign: no record twice."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import random
 import signal
 import socket
@@ -371,3 +373,67 @@ def test_a_stop_counts_against_the_files_rows(
     pending = 5_000 - len(camp.records)
     assert f"{len(camp.records):,} of 5,000 records landed, {pending:,} pending" in said
     assert "of them not yet read" in said
+
+
+def _in_a_terminal(env: dict[str, str], args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run the command with a terminal for its input and output, answer its prompt."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [*COMMAND, *args], env=env, stdin=follower, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    shown = b""
+    with contextlib.suppress(OSError):  # the terminal closes when the command exits
+        while chunk := os.read(leader, 4096):
+            shown += chunk
+            if b"[y/N]" in shown and answer:
+                os.write(leader, answer)
+                answer = b""
+    os.close(leader)
+    return proc.wait(60), " ".join(shown.decode(errors="replace").split())
+
+
+@pytest.mark.slow
+def test_restart_in_a_terminal_asks_before_sending_again(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    source = leads(tmp_path / "leads.jsonl", 300)
+    camp = served.create_campaign()
+    upload = ["upload", camp.id, str(source), "--chunk-size", "100"]
+    assert wolkvox(env, *upload).returncode == 0
+    code, screen = _in_a_terminal({**env, "COLUMNS": "200"}, [*upload, "--restart"], b"n\n")
+    assert code == 2, screen
+    assert "--restart sends again the 300 records this load landed" in screen
+    assert "Send them again? [y/N]" in screen and "nothing sent" in screen
+    assert landed(served, camp.id) == once(300)
+    camp.keep_records(lambda _: False)  # cleared: now yes
+    code, screen = _in_a_terminal({**env, "COLUMNS": "200"}, [*upload, "--restart"], b"y\n")
+    assert code == 0, screen
+    assert landed(served, camp.id) == once(300)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_waiting_sends_nothing_and_leaves_the_running_load_alone(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    source = leads(tmp_path / "leads.jsonl", 3_000)
+    served.latency = 0.5
+    camp = served.create_campaign()
+    upload = ["upload", camp.id, str(source), "--chunk-size", "100"]
+    first = start(env, *upload)
+    mid_load(served, camp.id, first)
+    second = subprocess.Popen(
+        [*COMMAND, *upload, "--wait"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    waiting(second)
+    second.send_signal(signal.SIGINT)
+    code, said = finish(second)
+    assert code == 130 and "interrupted while waiting: nothing sent" in said, said
+    served.latency = 0.0
+    assert finish(first)[0] == 0
+    assert landed(served, camp.id) == once(3_000)

@@ -219,6 +219,8 @@ async def _run(
             records_unread=unread,
         )
 
+    if job is not None:
+        job.start()  # (a load refused for another one running is a failed job too)
     try:
         for key, value in (meta or {}).items():
             book.put(key, value)
@@ -226,8 +228,6 @@ async def _run(
             records, fingerprint = await head_print(records, load.kind)
         if fingerprint is not None:
             await claim.take(fingerprint, wait=wait, trusted=not book.created, reload=reload)
-        if job is not None:
-            job.start()
         with within(job):  # its calls, the quota's read included, are the job's children
             limit = await _chunks_allowed(load, sized, chunk_size, book, allow_partial)
             with heap_frozen():
