@@ -87,13 +87,15 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, oneline(err)
 
 
-def waiting(proc: subprocess.Popen[str]) -> None:
-    """Until ``proc`` (run with --wait) says it waits for a running load."""
+def waiting(proc: subprocess.Popen[str]) -> str:
+    """Until ``proc`` (run with --wait) says it waits for a running load; what it said."""
     assert proc.stderr is not None
+    said = ""
     for line in proc.stderr:
+        said += line
         if "waiting for it to end" in line:
-            return
-    raise AssertionError(f"it never waited (exit {proc.wait()})")
+            return said
+    raise AssertionError(f"it never waited (exit {proc.wait()}): {said}")
 
 
 def oneline(text: str) -> str:
@@ -430,10 +432,10 @@ def test_ctrl_c_while_waiting_sends_nothing_and_leaves_the_running_load_alone(
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    waiting(second)
+    seen = waiting(second)
     second.send_signal(signal.SIGINT)
     code, said = finish(second)
-    assert code == 130 and "interrupted while waiting: nothing sent" in said, said
+    assert code == 130 and "interrupted while waiting: nothing sent" in said, (said, seen)
     served.latency = 0.0
     assert finish(first)[0] == 0
     assert landed(served, camp.id) == once(3_000)

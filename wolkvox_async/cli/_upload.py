@@ -19,6 +19,7 @@ just runs. ``--restart`` forgets a journal; if records of it landed, only with `
 from __future__ import annotations
 
 import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -230,25 +231,27 @@ def upload(
 def _lock(lock: JournalLock, wait: bool, again: str) -> None:
     """Take the journal's lock, or say which load holds it (never "--resume": it runs)."""
     told = False
-    while True:
-        try:
-            lock.try_acquire()
-            return
-        except LoadRunning as exc:
-            if not wait:
-                fail(
-                    EXIT_USAGE,
-                    f"{exc}.\nIt holds this load's journal: let it finish, or wait for it "
-                    f"and then do what is left with: {again} --wait",
-                )
-            if not told:
-                err.print(f"{exc}; waiting for it to end…", highlight=False, soft_wrap=True)
-                told = True
-        try:
+    try:
+        while True:
+            try:
+                lock.try_acquire()
+                return
+            except LoadRunning as exc:
+                if not wait:
+                    fail(
+                        EXIT_USAGE,
+                        f"{exc}.\nIt holds this load's journal: let it finish, or wait for "
+                        f"it and then do what is left with: {again} --wait",
+                    )
+                if not told:
+                    err.print(f"{exc}; waiting for it to end…", highlight=False, soft_wrap=True)
+                    told = True
             time.sleep(POLL)
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted while waiting: nothing sent[/]", highlight=False)
-            raise SystemExit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        # Plainly written: Ctrl-C may have come in the middle of the console's last print.
+        sys.stderr.write("\ninterrupted while waiting: nothing sent\n")
+        sys.stderr.flush()
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _load(
