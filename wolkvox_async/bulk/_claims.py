@@ -178,6 +178,7 @@ class _MemoryStore(Store):
 _MEMORY: weakref.WeakKeyDictionary[Backend, _MemoryStore] = weakref.WeakKeyDictionary()
 """The claims of each memory ledger, living as long as it (the process's default one
 included)."""
+_MEMORY_LOCK = threading.Lock()
 
 _SQL = """
 CREATE TABLE IF NOT EXISTS loads (key TEXT PRIMARY KEY, id TEXT NOT NULL,
@@ -321,6 +322,8 @@ class _RedisStore(Store):
         return f"{self.backend.prefix}:load:{key}"
 
     async def _run(self, script: str, key: str, args: list[Any]) -> Any:
+        import redis.exceptions
+
         from ..scheduler._redis_connect import reason, text, unreachable
 
         client = self.backend._client()[0]
@@ -328,6 +331,9 @@ class _RedisStore(Store):
             reply = await client.register_script(script)(keys=[self._key(key)], args=args)
         except unreachable() as exc:
             raise SchedulerUnavailable(backend=self.where, reason=reason(exc)) from None
+        except redis.exceptions.RedisError as exc:  # an answer, but not the script's (OOM…)
+            reason_ = f"{type(exc).__name__}: {exc}"
+            raise SchedulerUnavailable(backend=self.where, reason=reason_) from None
         return [text(part) for part in reply] if isinstance(reply, list) else reply
 
     async def take(
@@ -354,8 +360,9 @@ def store_of(backend: Backend) -> Store | None:
     if isinstance(backend, SQLiteBackend):
         return _SQLiteStore(backend)
     if isinstance(backend, MemoryBackend):
-        store = _MEMORY.get(backend)
-        if store is None:
-            store = _MEMORY[backend] = _MemoryStore()
-        return store
+        with _MEMORY_LOCK:  # loads on event loops of other threads may ask at once
+            store = _MEMORY.get(backend)
+            if store is None:
+                store = _MEMORY[backend] = _MemoryStore()
+            return store
     return None
