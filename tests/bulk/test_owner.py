@@ -13,6 +13,7 @@ import random
 import signal
 import socket
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -366,3 +367,39 @@ async def test_a_lock_file_in_a_place_that_cannot_hold_one_is_a_journal_error(
         lock.try_acquire()
     with contextlib.suppress(Exception):
         lock.release()
+
+
+@pytest.mark.parametrize("taken", [False, True])
+async def test_a_claim_that_lapsed_while_its_process_starved_is_taken_again_or_stops_the_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, taken: bool
+) -> None:
+    """A process starved past LEASE_TTL (a blocked loop, a paused VM) finds its claim
+    lapsed: nobody took it, it is its own again; somebody did, the load must stop."""
+    monkeypatch.setattr(_owner, "LEASE_TTL", 0.3)
+    backend = w.MemoryBackend()
+    lost: list[w.LoadRunning] = []
+
+    def claim(journal: str) -> _owner.Claim:
+        return _owner.Claim(
+            backend,
+            operation="op",
+            campaign_id="1",
+            journal=tmp_path / journal,
+            on_lost=lost.append,
+        )
+
+    mine = claim("a")
+    await mine.take("F", wait=False, trusted=False, reload=False)
+    time.sleep(0.5)  # noqa: ASYNC251 - the loop starved: no renewal for over LEASE_TTL
+    other = claim("b")
+    if taken:  # its lapsed claim reads "died": only a reload takes it over
+        await other.take("F", wait=False, trusted=False, reload=True)
+    await asyncio.sleep(0.25)  # the next beat of the renewal
+    if taken:
+        assert [str(exc) for exc in lost] and "another load took it" in str(lost[0])
+        await other.end(kept=False, finished=True, landed=0)
+    else:
+        assert not lost
+        with pytest.raises(w.LoadRunning):  # it is held again, renewed
+            await other.take("F", wait=False, trusted=False, reload=False)
+    await mine.end(kept=False, finished=True, landed=0)

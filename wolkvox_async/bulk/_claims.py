@@ -87,12 +87,12 @@ class Terms:
 def decide(found: Entry | None, now: float, me: str, terms: Terms) -> Found | None:
     """Whether a claim may be taken over ``found`` (None) or what refuses it. The same rule
     runs in Python for memory and SQLite and in Lua for Redis (``_TAKE``)."""
-    if found is None:
-        return None
+    if found is None or found.id == me:
+        return None  # nobody's, or ours (lapsed while this process was starved)
     state = found.state
     if state == "running" and found.until > now:
-        if found.id == me or (terms.own and found.journal == terms.own):
-            return None  # ours, or a dead holder of the journal whose lock we hold
+        if terms.own and found.journal == terms.own:
+            return None  # a dead holder of the journal whose lock we hold
         return Found("running", found.journal, info_of(found.info))
     if state == "running":
         if not found.journal:
@@ -273,10 +273,10 @@ _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rec = redis.call('HMGET', KEYS[1], 'id', 'state', 'journal', 'until', 'info')
-if rec[1] then
+if rec[1] and rec[1] ~= ARGV[1] then
   local state = rec[2]
   if state == 'running' and tonumber(rec[4]) > now then
-    if rec[1] ~= ARGV[1] and not (ARGV[8] ~= '' and rec[3] == ARGV[8]) then
+    if not (ARGV[8] ~= '' and rec[3] == ARGV[8]) then
       return {'running', rec[3], rec[5]}
     end
   else

@@ -260,7 +260,7 @@ class Claim:
                 told = True
             await asyncio.sleep(POLL)
         self.record = record
-        self._renewer = asyncio.create_task(self._renew(keep))
+        self._renewer = asyncio.create_task(self._renew(keep, terms))
 
     async def _take(self, record: Entry, keep: float, terms: Terms) -> Found | None:
         assert self.store is not None
@@ -275,28 +275,33 @@ class Claim:
             assert self.store is not None
             return await self.store.take(self.key, record, LEASE_TTL, keep, terms)
 
-    async def _renew(self, keep: float) -> None:
+    async def _renew(self, keep: float, terms: Terms) -> None:
         assert self.store is not None
         assert self.record is not None
         while True:
             await asyncio.sleep(LEASE_TTL / 3)
             try:
-                alive = await self.store.renew(self.key, self.record, LEASE_TTL, keep)
+                if await self.store.renew(self.key, self.record, LEASE_TTL, keep):
+                    continue
+                # Not renewed: it lapsed (this process was starved past LEASE_TTL). Nobody
+                # took it meanwhile: take it again; somebody did: this load must stop.
+                found = await self.store.take(self.key, self.record, LEASE_TTL, keep, terms)
             except SchedulerUnavailable as exc:  # tried again at the next beat
                 log.warning("could not renew this load's claim on the ledger: %s", exc)
                 continue
-            if not alive:
-                log.error("this load's claim on the ledger lapsed and was taken: stopping")
-                self.on_lost(
-                    LoadRunning(
-                        what=f"campaign {self.campaign_id} from this input (its claim "
-                        "lapsed while this load ran, and another load took it)",
-                        pid=None,
-                        host="?",
-                        since=None,
-                    )
+            if found is None:
+                continue
+            log.error("this load's claim on the ledger lapsed and was taken: stopping")
+            self.on_lost(
+                LoadRunning(
+                    what=f"campaign {self.campaign_id} from this input (its claim lapsed "
+                    "while this load ran, and another load took it)",
+                    pid=found.info.get("pid"),
+                    host=str(found.info.get("host", "?")),
+                    since=_moment(found.info.get("since")),
                 )
-                return
+            )
+            return
 
     async def end(self, *, kept: bool, finished: bool, landed: int) -> None:
         """End the claim: a marker when the load's journal is kept (it holds something of
@@ -304,8 +309,7 @@ class Claim:
         renewer, self._renewer = self._renewer, None
         if renewer is not None:
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            await asyncio.wait([renewer])  # (a cancellation of this task still comes through)
         record, self.record = self.record, None
         if record is None or self.store is None:
             return
