@@ -286,7 +286,8 @@ async def test_a_claim_is_renewed_while_its_load_runs_and_lapses_when_its_holder
     )
     await claim.take("f", wait=False, trusted=False, reload=False)
     assert claim._renewer is not None
-    claim._renewer.cancel()
+    claim._renewer.cancel()  # it dies: no renewal, no end
+    await claim._close()
     other = _owner.Claim(
         host_b, operation="0014", campaign_id="9", journal=tmp_path / "y", on_lost=lambda _: None
     )
@@ -403,3 +404,27 @@ async def test_a_claim_that_lapsed_while_its_process_starved_is_taken_again_or_s
         with pytest.raises(w.LoadRunning):  # it is held again, renewed
             await other.take("F", wait=False, trusted=False, reload=False)
     await mine.end(kept=False, finished=True, landed=0)
+
+
+async def test_a_journal_lock_held_by_the_caller_is_passed_as_the_journal(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # What the command does: read the journal under its lock, then load under the same.
+    camp = fake.create_campaign()
+    lock = _owner.JournalLock(tmp_path / "load.journal")
+    async with client_for(fake) as wv:
+        with pytest.raises(w.ConfigError, match="not held"):
+            await wv.upload_records(camp.id, records(10), journal=lock)
+        lock.try_acquire()
+        try:
+            with pytest.raises(w.LoadRunning):  # anyone else is refused meanwhile
+                await wv.upload_records(camp.id, records(10), journal=tmp_path / "load.journal")
+            report = await wv.upload_records(
+                camp.id, records(300), chunk_size=100, journal=lock, notes={"by": "me"}
+            )
+            assert lock.held  # still the caller's
+        finally:
+            lock.release()
+    assert report.complete and landed(fake, camp.id) == once(300)
+    meta = w.bulk._journal.read_meta(tmp_path / "load.journal")
+    assert meta is not None and meta["by"] == "me" and meta["finished"]

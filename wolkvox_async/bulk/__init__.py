@@ -15,6 +15,7 @@ from ._outcomes import RowFailure as RowFailure
 from ._outcomes import StopReason as StopReason
 from ._outcomes import UploadProgress as UploadProgress
 from ._outcomes import UploadReport as UploadReport
+from ._owner import JournalLock as JournalLock
 from ._windows import Deferred as Deferred
 from ._windows import WindowRows as WindowRows
 
@@ -28,6 +29,7 @@ __all__ = [
     "DownloadProgress",
     "InsufficientQuota",
     "JournalError",
+    "JournalLock",
     "LoadRunning",
     "ReconcileError",
     "RowFailure",

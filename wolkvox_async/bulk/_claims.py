@@ -13,6 +13,7 @@ its own beside the scheduler's; Redis TIME is the clock, so no host's clock deci
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -126,6 +127,9 @@ class Store:
 
     async def end(self, key: str, rec: Entry, state: str | None, info: str) -> None:
         raise NotImplementedError
+
+    async def close(self) -> None:
+        """Let go of connections (a claim's store is its own; the ledger's are not)."""
 
 
 class _MemoryStore(Store):
@@ -312,21 +316,33 @@ return 1
 
 
 class _RedisStore(Store):
-    """Claims in the shared Redis ledger (a key of their own, outside the scheduler's)."""
+    """Claims in the shared Redis ledger: a key of their own beside the scheduler's, on a
+    connection of their own (one per load, opened at its first step: a handful of steps
+    per load, none on a call's path)."""
 
     def __init__(self, backend: RedisBackend) -> None:
-        self.backend = backend
+        self.target = backend.target
+        self.prefix = backend.prefix
         self.where = backend.where
+        self._link: tuple[Any, list[Any]] | None = None
 
     def _key(self, key: str) -> str:
-        return f"{self.backend.prefix}:load:{key}"
+        return f"{self.prefix}:load:{key}"
+
+    async def close(self) -> None:
+        link, self._link = self._link, None
+        for client in link[1] if link is not None else ():
+            with contextlib.suppress(Exception):  # a connection already dropped
+                await client.aclose()
 
     async def _run(self, script: str, key: str, args: list[Any]) -> Any:
         import redis.exceptions
 
         from ..scheduler._redis_connect import reason, text, unreachable
 
-        client = self.backend._client()[0]
+        if self._link is None:
+            self._link = self.target.connect()
+        client = self._link[0]
         try:
             reply = await client.register_script(script)(keys=[self._key(key)], args=args)
         except unreachable() as exc:

@@ -5,7 +5,7 @@ turn comes (the next window's request leaves first)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from ..scheduler import Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._needs import job_of, within
 from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
+from ._owner import JournalLock
 from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
 from ._windows import Deferred, Early
 
@@ -38,7 +39,7 @@ class BulkMethods(CampaignMethods, ReportMethods):
         campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
         campaign_status: Literal["start", "stop"] = "start",
         chunk_size: int = 10_000,
-        journal: str | Path | None = None,
+        journal: str | Path | JournalLock | None = None,
         progress: Callable[[UploadProgress], Any] | None = None,
         on_invalid: Literal["raise", "skip"] = "raise",
         allow_partial: bool = False,
@@ -47,6 +48,7 @@ class BulkMethods(CampaignMethods, ReportMethods):
         fingerprint: str | None = None,
         reload: bool = False,
         total: int | None = None,
+        notes: Mapping[str, Any] | None = None,
     ) -> UploadReport:
         """Load any number of records: chunks of ≤ 10,000, 2 in flight, nothing lost or doubled.
 
@@ -69,7 +71,9 @@ class BulkMethods(CampaignMethods, ReportMethods):
                 same input and journal resumes without losing or doubling a record. It names
                 its load (server, operation, campaign, type, chunk size): a journal of
                 another load is refused (ConfigError naming what differs). A load of which
-                nothing landed leaves no file.
+                nothing landed leaves no file. Or the journal's :class:`JournalLock`,
+                already held by the caller: it read the journal under it, and nobody can
+                start the load in between (the lock stays the caller's to release).
             progress: Called with an :class:`UploadProgress` as each chunk lands.
             on_invalid: "raise" (nothing of the bad row's chunk is sent) or "skip" (the row is
                 reported in ``failures``).
@@ -92,6 +96,8 @@ class BulkMethods(CampaignMethods, ReportMethods):
             total: The length of an input that is a stream, when known (a file's rows):
                 a report then counts against it (``records_total``, ``records_unread``).
                 It does not check the quota up front (a list's length does).
+            notes: JSON values to keep in the journal beside the chunks, by name (the
+                ``wolkvox`` command keeps its options and the file's fingerprint there).
 
         Returns:
             An :class:`UploadReport`: records read, sent, landed and pending, per chunk its
@@ -119,9 +125,6 @@ class BulkMethods(CampaignMethods, ReportMethods):
         """
         # Bulk work: it queues behind interactive calls and leaves them their reserve.
         bulk = self.with_options(priority=Priority.BULK)
-        # This client, not its view, holds the loop's scheduler: the ledger connection the
-        # load's claim opens then closes with the client, even if the load sends nothing.
-        _ = self._caller.scheduler
         return await upload_records(
             bulk,
             bulk._caller,
@@ -139,6 +142,7 @@ class BulkMethods(CampaignMethods, ReportMethods):
             fingerprint=fingerprint,
             reload=reload,
             total=total,
+            notes=notes,
         )
 
     def iter_phone_results(

@@ -80,7 +80,20 @@ def _me() -> dict[str, Any]:
 
 
 class JournalLock:
-    """The OS lock on one journal (``<journal>.lock``), held for a whole load."""
+    """The OS lock on one upload journal (``<journal>.lock``), held for a whole load.
+
+    ``upload_records`` takes it itself. Take it beforehand to read the journal and decide
+    on the load with nobody able to start it in between (as the ``wolkvox`` command does),
+    then pass it as ``journal=``; it stays yours to :meth:`release`::
+
+        lock = JournalLock("leads.journal")
+        lock.try_acquire()  # LoadRunning: another load holds it
+        try:
+            ...  # look at the journal
+            await wv.upload_records(campaign_id, records, journal=lock)
+        finally:
+            lock.release()
+    """
 
     def __init__(self, journal: str | Path) -> None:
         self.journal = Path(journal)
@@ -234,9 +247,15 @@ class Claim:
         terms = Terms(own=self.journal, accept=self.journal if trusted else "", force=reload)
         told = False
         while True:
-            found = await self._take(record, keep, terms)
+            try:
+                found = await self._take(record, keep, terms)
+            except BaseException:
+                await self._close()
+                raise
             if found is None:
                 break
+            if found.state != "running" or not wait:
+                await self._close()
             if found.state != "running":
                 raise AlreadyLoaded(
                     campaign_id=self.campaign_id,
@@ -271,6 +290,7 @@ class Claim:
                 raise
             # The ledger is away and the backend was told to fall back: the claim holds in
             # this process only, as the limits then do.
+            await self._close()
             self.store = store_of(self.fallback)
             assert self.store is not None
             return await self.store.take(self.key, record, LEASE_TTL, keep, terms)
@@ -319,3 +339,9 @@ class Claim:
             await self.store.end(self.key, record, state, info)
         except SchedulerUnavailable as exc:  # it lapses by itself (a "died" marker)
             log.warning("could not end this load's claim on the ledger: %s", exc)
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
+        if self.store is not None:
+            await self.store.close()

@@ -102,7 +102,7 @@ async def upload_records(
     campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
     campaign_status: Literal["start", "stop"] = "start",
     chunk_size: int = MAX_RECORDS_PER_UPLOAD,
-    journal: str | Path | None = None,
+    journal: str | Path | JournalLock | None = None,
     progress: Callable[[UploadProgress], Any] | None = None,
     on_invalid: Literal["raise", "skip"] = "raise",
     allow_partial: bool = False,
@@ -111,15 +111,9 @@ async def upload_records(
     fingerprint: str | None = None,
     reload: bool = False,
     total: int | None = None,
-    lock: JournalLock | None = None,
-    meta: Mapping[str, Any] | None = None,
+    notes: Mapping[str, Any] | None = None,
 ) -> UploadReport:
-    """Load ``records`` into a campaign; see :meth:`WolkvoxClient.upload_records`.
-
-    ``lock``: the journal's lock, already held by the caller (the CLI holds it while it
-    reads the journal, so nobody can start the load between its look and the load);
-    ``meta``: what to keep in the journal beside the chunks (the CLI's options).
-    """
+    """Load ``records`` into a campaign; see :meth:`WolkvoxClient.upload_records`."""
     cid = check.campaign_id(campaign_id)
     kind = check.campaign_type(campaign_type)
     _checked_options(chunk_size, on_invalid, wait, reload, fingerprint, total)
@@ -127,11 +121,23 @@ async def upload_records(
     seconds = _seconds(patience)
     if not isinstance(records, AsyncIterable):
         check.iterable("records", records, "records")
-    path = None if journal is None else Path(journal)
+    if notes is not None and not isinstance(notes, Mapping):
+        raise ConfigError(f"notes must be a mapping of JSON values, got {shown(notes)}")
+    held: JournalLock | None = None
+    path: Path | None = None
+    if isinstance(journal, JournalLock):
+        if not journal.held:
+            raise ConfigError(
+                f"journal= is the JournalLock of {journal.journal}, not held: acquire it "
+                "first, or pass the path"
+            )
+        held, path = journal, journal.journal
+    elif journal is not None:
+        path = Path(journal)
     own: JournalLock | None = None
     if path is not None:
         check_path(path)  # before anything is made, locked or sent
-        if lock is None or not lock.held:
+        if held is None:
             own = JournalLock(path)
             await own.acquire(wait=wait)
     try:
@@ -169,7 +175,7 @@ async def upload_records(
             fingerprint=fingerprint,
             wait=wait,
             reload=reload,
-            meta=meta,
+            notes=notes,
         )
     finally:
         if own is not None:
@@ -189,7 +195,7 @@ async def _run(
     fingerprint: str | None,
     wait: bool,
     reload: bool,
-    meta: Mapping[str, Any] | None,
+    notes: Mapping[str, Any] | None,
 ) -> UploadReport:
     """One run of a load whose journal is held: claim the input, send, report. ``sized``:
     the length of an input that has one (its quota is checked before the first request);
@@ -222,7 +228,7 @@ async def _run(
     if job is not None:
         job.start()  # (a load refused for another one running is a failed job too)
     try:
-        for key, value in (meta or {}).items():
+        for key, value in (notes or {}).items():
             book.put(key, value)
         if fingerprint is None:
             records, fingerprint = await head_print(records, load.kind)

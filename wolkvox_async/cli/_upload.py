@@ -26,12 +26,11 @@ from typing import Any, cast
 
 import click
 
-from .. import AlreadyLoaded, LoadRunning, WolkvoxError
+from .. import AlreadyLoaded, LoadRunning, WolkvoxClient, WolkvoxError
 from ..bulk import UploadProgress, UploadReport
 from ..bulk._journal import check_path, read_meta, remove, server_of
 from ..bulk._owner import POLL, JournalLock
-from ..bulk._upload import PATIENCE, RecordSource, upload_records
-from ..scheduler import Priority
+from ..bulk._upload import PATIENCE, RecordSource
 from ._common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -256,7 +255,7 @@ def _lock(lock: JournalLock, wait: bool, again: str) -> None:
 
 def _load(
     settings: Settings,
-    client: Any,
+    client: WolkvoxClient,
     campaign_id: str,
     file: Path,
     journal: Path,
@@ -294,12 +293,8 @@ def _load(
                 bar.update(task, completed=progress.records_landed)
 
             async with client as wv:
-                bulk = wv.with_options(priority=Priority.BULK)  # as wv.upload_records does
-                _ = wv._caller.scheduler  # attached (see BulkMethods.upload_records)
                 try:
-                    return await upload_records(
-                        bulk,
-                        bulk._caller,
+                    return await wv.upload_records(
                         campaign_id,
                         cast(
                             "RecordSource",
@@ -309,7 +304,7 @@ def _load(
                         ),
                         campaign_type=options["type"],
                         chunk_size=options["chunk_size"],
-                        journal=journal,
+                        journal=lock,  # held: the journal was read under it
                         progress=advance,
                         on_invalid="skip" if options["skip_invalid"] else "raise",
                         patience=patience,
@@ -317,8 +312,7 @@ def _load(
                         fingerprint="sha256:" + input_print["sha256"],
                         reload=reload,
                         total=total,
-                        lock=lock,
-                        meta={"options": options, "input": input_print},
+                        notes={"options": options, "input": input_print},
                     )
                 except AlreadyLoaded as exc:
                     if exc.state == "finished":
