@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from helpers import until, worker
+from proxy import ResettingProxy
 
 import wolkvox_async as w
 from wolkvox_async import Priority, WolkvoxClient
@@ -78,6 +79,35 @@ async def test_cancelled_after_sending_holds_the_slot_until_sent_plus_60(
         info = await second
         assert info.token_use_today == 2
         assert (await wv.scheduler_stats()).quota_used == 2  # the cancelled call's unit is spent
+
+
+async def test_a_reset_after_sending_holds_the_slot_until_sent_plus_60(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    # The connection dropped with no answer: the server may still be running the call
+    # (a proxy or a NAT timeout cut it), so a second call now could be its third.
+    async with make(vfake, clock, max_concurrency=1, max_attempts=1) as wv:
+        vfake.inject(Fault.RESET)
+        with pytest.raises(w.TransportError) as info:
+            await wv.token_info()
+        assert info.value.sent and not info.value.answered
+        second = asyncio.create_task(wv.token_info())
+        await clock.advance(59.9)
+        assert not second.done() and vfake.stats.requests == 1
+        await clock.advance(0.1)
+        assert (await second).token_use_today == 2
+
+
+async def test_a_break_in_the_middle_of_the_answer_frees_the_slot_at_once(
+    vfake: FakeWolkvox, clock: VirtualClock
+) -> None:
+    # The answer had begun: the server is done with the call, its slot is free.
+    async with make(vfake, clock, max_concurrency=1, max_attempts=1) as wv:
+        vfake.inject(Fault.RESET_MID_BODY)
+        with pytest.raises(w.TransportError) as info:
+            await wv.campaigns()
+        assert info.value.sent and info.value.answered
+        assert (await asyncio.wait_for(wv.token_info(), 5)).token_use_today == 2
 
 
 async def test_an_answer_after_the_server_limit_is_received_not_retried(
@@ -263,6 +293,38 @@ async def test_token_limit_marks_the_operation_spent_for_everyone(fake: FakeWolk
     assert server.value.resets_at.astimezone(timezone(timedelta(hours=-5))).time() == time(0)
 
 
+async def test_after_token_limit_the_limit_is_what_the_server_counted(fake: FakeWolkvox) -> None:
+    """Calls refused TOKEN LIMIT (one or both of a pair in flight) were not counted by the
+    server (it had no unit left): the day's limit is its count, 3, not our attempts."""
+    fake.world.operations[fake.server].daily_quota = 3
+    fake.latency = 0.05  # both slots busy when the quota runs out
+    async with make(fake) as wv:
+        calls = [wv.find_record(campaign_id="1", customer_id=str(i)) for i in range(8)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        stats = await wv.scheduler_stats()
+        assert sum(isinstance(o, w.TokenLimitExceeded) for o in outcomes) in (1, 2)
+        assert (stats.quota_used, stats.quota_limit) == (3, 3) == (fake.quota_used(), 3)
+        # token_info refused too (the server refuses every call of a spent day): the same.
+        with pytest.raises(w.TokenLimitExceeded):
+            await wv.sync_quota()
+        stats = await wv.scheduler_stats()
+        assert (stats.quota_used, stats.quota_limit) == (3, 3)
+
+
+async def test_after_token_limit_the_limit_token_info_said_stays(fake: FakeWolkvox) -> None:
+    fake.world.operations[fake.server].daily_quota = 3
+    async with make(fake) as wv:
+        assert (await wv.sync_quota()).quota_limit == 3  # the server's word: 1 of 3 used
+        await wv.token_info()
+        await wv.token_info()
+        with pytest.raises(w.QuotaExhausted):
+            await wv.token_info()  # the ledger knows: nothing sent
+        with pytest.raises(w.TokenLimitExceeded):
+            await wv.sync_quota()  # never refused by the ledger; the server refuses it
+        stats = await wv.scheduler_stats()
+        assert (stats.quota_used, stats.quota_limit) == (3, 3) == (fake.quota_used(), 3)
+
+
 async def test_stats_count_every_caller_refused_including_those_queued(
     fake: FakeWolkvox,
 ) -> None:
@@ -440,3 +502,67 @@ async def test_a_lease_granted_to_a_starved_caller_is_not_sent_on(
     assert "too late to send on" in caplog.text
     assert vfake.stats.requests == 2 and stats.quota_used == 2  # the unused grant refunded
     assert vfake.stats.peak_in_flight[vfake.token] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_a_proxy_resetting_connections_after_forwarding_never_makes_a_third(
+    kind: str, tmp_path: Any
+) -> None:
+    # Every 3rd connection is reset once its request is forwarded; the server runs that
+    # call to its end. The slot of each reset call stays held until sent + the server's
+    # limit, so the server never sees a third call nor refuses one.
+    limit = 0.6  # the simulator stops calls at 0.6 s, and the client knows it
+    backend = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'ledger.db'}"
+    async with FakeWolkvox(latency=0.15, call_limit=limit) as fake:
+        host, port = fake.url.removeprefix("http://").split(":")
+        async with ResettingProxy((host, int(port)), every=3) as proxy:
+            wv = WolkvoxClient(
+                server=fake.server,
+                token=fake.token,
+                base_url=proxy.url,
+                backend=backend,
+                server_limit=limit,
+            )
+            async with wv:
+                calls = [wv.find_record(customer_id=str(i)) for i in range(40)]
+                results = await asyncio.gather(*calls, return_exceptions=True)
+        assert proxy.resets >= 5
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert fake.stats.peak_in_flight[fake.token] <= 2
+        assert dict(fake.stats.refusals) == {}
+
+
+@pytest.mark.parametrize(("kind", "attempts"), [("memory", 1), ("memory", 5), ("sqlite", 1)])
+async def test_close_fails_the_queued_calls_and_lets_those_in_flight_finish(
+    kind: str, attempts: int, tmp_path: Any
+) -> None:
+    backend = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'ledger.db'}"
+    async with FakeWolkvox(latency=0.2) as fake:
+        wv = make(fake, backend=backend, max_attempts=attempts)
+        calls = [asyncio.create_task(wv.find_record(customer_id=str(i))) for i in range(100)]
+        await until(lambda: fake.stats.in_flight[fake.token] == 2)
+        await wv.close()
+        assert all(call.done() for call in calls)  # nobody left running or hanging
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        answered = [r for r in results if isinstance(r, tuple)]
+        closed = [r for r in results if isinstance(r, w.ClientClosed)]
+        assert (len(answered), len(closed)) == (2, 98)
+        await asyncio.sleep(0.3)  # nothing sent after close, not even later
+        assert fake.stats.requests == 2 and dict(fake.stats.refusals) == {}
+        with pytest.raises(w.ClientClosed):
+            await wv.find_record(customer_id="late")
+
+
+async def test_close_ends_a_call_waiting_to_retry(vfake: FakeWolkvox, clock: VirtualClock) -> None:
+    wv = make(vfake, clock)
+    vfake.inject(Fault.HTTP_503)
+    call = asyncio.create_task(wv.token_info())
+    await until(lambda: vfake.stats.requests == 1)
+    await asyncio.sleep(0.01)  # answered 503: the call sleeps before its retry
+    await wv.close()
+    with pytest.raises(w.ClientClosed) as info:
+        await asyncio.wait_for(call, 5)
+    assert isinstance(info.value.__cause__, w.ServerError)
+    await clock.advance(60)
+    assert vfake.stats.requests == 1

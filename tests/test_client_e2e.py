@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -14,9 +17,11 @@ from wolkvox_async import (
     ConfigError,
     DncEntry,
     FilterRule,
+    NotWolkvox,
     Record,
     WolkvoxClient,
 )
+from wolkvox_async import _routes as routes
 from wolkvox_async.testing import FakeWolkvox
 
 END = datetime(2026, 11, 20, 23, 59, 59)
@@ -195,3 +200,80 @@ async def test_campaign_status_takes_what_public_code_sends(given: object, sent:
         async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
             await wv.add_record(camp.id, _records(1), campaign_status=given)  # type: ignore[arg-type]
         assert fake.requests[-1].query["campaign_status"] == sent
+
+
+async def _drain(rows: Any) -> list[Any]:
+    return [row async for row in rows]
+
+
+def _every_public_call(wv: WolkvoxClient, cid: str) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """Each public method of the client that calls Wolkvox, with valid arguments."""
+    kind = {"campaign_type": "predictive"}
+    reports = [
+        "final_results", "code_results", "phone_results", "attempt_results", "preview_calls",
+        "amd_totals", "amd_details", "machine_codes_by_phone", "whatsapp_statuses",
+        "turbo_dial_counts",
+    ]  # fmt: skip
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        name: (lambda name=name: getattr(wv, name)(cid, START, END)) for name in reports
+    }
+    calls |= {
+        "find_record": lambda: wv.find_record(campaign_id=cid, customer_id="7"),
+        "find_record by phone": lambda: wv.find_record(customer_phone="3000000007"),
+        "campaign_detail": lambda: wv.campaign_detail(cid, START, END, **kind),
+        "campaigns": lambda: wv.campaigns(),
+        "token_info": lambda: wv.token_info(),
+        "sync_quota": lambda: wv.sync_quota(),
+        "dnc_list": lambda: wv.dnc_list(),
+        "realtime_campaigns": lambda: wv.realtime_campaigns(),
+        "export_campaign": lambda: wv.export_campaign(cid),
+        "iter_phone_results": lambda: _drain(wv.iter_phone_results(cid, START, END)),
+        "iter_report": lambda: _drain(wv.iter_report("campaign_1", cid, START, END)),
+        # The writes: the same error, never a success.
+        "add_record": lambda: wv.add_record(cid, _records(2)),
+        "upload_records": lambda: wv.upload_records(cid, _records(3)),
+        "add_dnc": lambda: wv.add_dnc(["3001112222"]),
+        "clear_campaign": lambda: wv.clear_campaign(cid, **kind),
+        "create_campaign": lambda: wv.create_campaign(name="N", skill_id="1", **kind),
+        "codify": lambda: wv.codify(cid, customer_id="7", cod_act="002", **kind),
+        "recall": lambda: wv.recall(cid, customer_id="7", telephone="3000000007", at=END),
+        "remove_records": lambda: wv.remove_records(cid, ["7"], **kind),
+        "set_speed": lambda: wv.set_speed(cid, 40),
+        "start_campaign": lambda: wv.start_campaign(cid),
+        "stop_campaign": lambda: wv.stop_campaign(cid),
+        "delete_campaigns": lambda: wv.delete_campaigns([cid]),
+        "filter_campaign": lambda: wv.filter_campaign(
+            cid, rules=[FilterRule(field="opt1", operator="=", value="x")], **kind
+        ),
+        "recall_records": lambda: wv.recall_records(cid, field="Cod_Machine", value="x"),
+        "edit_campaign": lambda: wv.edit_campaign(cid, name="Renamed"),
+    }
+    return calls
+
+
+async def test_a_wrong_base_url_path_is_an_error_on_every_method() -> None:
+    """Every answer is a web server's plain-text "404: Not Found": never "no hits", an empty
+    report or an empty export, and never retried (the same path gives the same page)."""
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        fake.add_call_results(camp.id, START, END, 50, seed=1)
+        asked = set()
+        async with WolkvoxClient(
+            server=fake.server, token=fake.token, base_url=fake.url + "/wrong"
+        ) as wv:
+            for name, call in _every_public_call(wv, camp.id).items():
+                with pytest.raises(NotWolkvox) as info:
+                    await call()
+                text = str(info.value)
+                assert "/wrong/api/v2/" in text, name  # the URL asked
+                assert "text/plain" in text and "'404: Not Found'" in text, name  # what came
+                assert "base URL" in text and fake.token not in text, name
+                if name == "upload_records":  # nothing landed, nothing lost: all pending
+                    report = info.value.upload_report
+                    assert report is not None
+                    assert (report.records_landed, report.records_pending) == (0, 3)
+                asked.add(re.findall(r"/api/v2/(\w+)\.php\?api=(\w+)", text)[0])
+            stats = await wv.scheduler_stats()
+        assert asked == {(r.file, r.api) for r in routes.ALL_ROUTES}  # every route
+        assert stats.retries == {}  # nothing retried
+        assert fake.stats.requests == 0  # (none reached the simulator's API)

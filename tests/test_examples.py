@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 import json
 import os
 import re
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+import wolkvox_async
 from wolkvox_async import WOLKVOX_TZ, Record, WolkvoxClient
 from wolkvox_async.testing import FakeWolkvox, Fault
 from wolkvox_async.testing._state import wolkvox_day
@@ -51,17 +54,52 @@ async def run(*args: str, env: dict[str, str], cwd: Path | None = None) -> tuple
     return process.returncode, out.decode()
 
 
-async def test_the_quickstart_runs() -> None:
-    code, out = await run(sys.executable, str(EXAMPLES / "quickstart.py"), env=dict(os.environ))
-    assert code == 0, out
+def readme_quickstart() -> str:
+    """The code block of the README's Quick start."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme[readme.index("## Quick start") :]
+    return section[section.index("```python\n") + 10 : section.index("\n```\n") + 1]
+
+
+QUICKSTART_SAYS = [
+    r"created campaign \d+",
+    r"added 100 records",
+    r"found customer 42, phone 3000000042",
+    r"recall: customer_id 42 has been updated .* to phone 3000000042",
+    r"300 dial attempts in the last 7 days; the first 3:",
+    *[r"  \d{12}  300\d{7}  2\d{3}-\d\d-\d\d \d\d:\d\d:\d\d-05:00  [a-z-]+"] * 3,
+    r"quota used today: \d+ of 3000 calls",
+]
+
+
+async def test_the_readme_quickstart_runs_as_shown_and_says_what_it_did(
+    tmp_path: Path,
+) -> None:
+    code = readme_quickstart()
+    recipe = (EXAMPLES / "quickstart.py").read_text()
+    assert code == recipe[recipe.index("import asyncio") :]  # the README shows the file
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    shown = readme[readme.index("It prints, for example:") :].split("```")[1].splitlines()[1:]
+    for line, pattern in zip(shown, QUICKSTART_SAYS, strict=True):  # the sample output too
+        assert re.fullmatch(pattern, line), (pattern, line)
+    (tmp_path / "quickstart.py").write_text(code)  # saved and run as the README says
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    for script, cwd in ((tmp_path / "quickstart.py", tmp_path), (EXAMPLES / "quickstart.py", None)):
+        status, out = await run(sys.executable, str(script), env=env, cwd=cwd)
+        assert status == 0, out
+        lines = out.splitlines()
+        assert len(lines) == len(QUICKSTART_SAYS), out
+        for line, pattern in zip(lines, QUICKSTART_SAYS, strict=True):
+            assert re.fullmatch(pattern, line), (pattern, line)
 
 
 # ---- FastAPI service ------------------------------------------------------------------
 
 
-@pytest.fixture
-async def service(fake: FakeWolkvox) -> AsyncIterator[str]:
-    """The recipe's app under uvicorn, in its own process; its base URL."""
+@asynccontextmanager
+async def serving(env: dict[str, str]) -> AsyncIterator[str]:
+    """The recipe's app under uvicorn, in its own process; its base URL. Nothing it says
+    on its way out holds a traceback or the token."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -72,7 +110,7 @@ async def service(fake: FakeWolkvox) -> AsyncIterator[str]:
         "--port",
         "0",
         cwd=EXAMPLES,
-        env=env_for(fake, WOLKVOX_MAX_WAIT="0.5", WOLKVOX_TELEMETRY="1"),
+        env=env,
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None
@@ -90,7 +128,13 @@ async def service(fake: FakeWolkvox) -> AsyncIterator[str]:
         await asyncio.wait_for(process.wait(), 30)
     rest = (await process.stderr.read()).decode()
     assert "Traceback" not in rest, rest
-    assert fake.token not in rest
+    assert env["WOLKVOX_TOKEN"] not in rest
+
+
+@pytest.fixture
+async def service(fake: FakeWolkvox) -> AsyncIterator[str]:
+    async with serving(env_for(fake, WOLKVOX_MAX_WAIT="0.5", WOLKVOX_TELEMETRY="1")) as url:
+        yield url
 
 
 async def test_the_service_maps_lookups_and_refusals(fake: FakeWolkvox, service: str) -> None:
@@ -135,6 +179,94 @@ async def test_the_service_maps_lookups_and_refusals(fake: FakeWolkvox, service:
             midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
             left = (midnight.replace(tzinfo=WOLKVOX_TZ) - now).total_seconds()
             assert abs(int(resp.headers["Retry-After"]) - left) < 60
+
+
+async def _lookup(service: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    async with aiohttp.ClientSession(base_url=service) as http:
+        async with http.get("/customers/C1") as resp:
+            return resp.status, await resp.json(), dict(resp.headers)
+
+
+async def test_the_service_says_why_wolkvox_failed(fake: FakeWolkvox) -> None:
+    """A wrong token, a wrong base URL and a Wolkvox that went down: each a status with a
+    reason (never a 500 with a traceback, never "no such customer")."""
+    async with serving(env_for(fake, WOLKVOX_TOKEN="not-the-token")) as url:
+        status, body, headers = await _lookup(url)
+        assert status == 503, body
+        assert "credentials are wrong" in body["detail"]
+        assert "Retry-After" not in headers  # trying again will not help: its operator will
+    async with serving(env_for(fake, WOLKVOX_BASE_URL=fake.url + "/wrong")) as url:
+        status, body, _ = await _lookup(url)
+        assert status == 502, body
+        assert (
+            "did not come from Wolkvox" in body["detail"] and "WOLKVOX_BASE_URL" in body["detail"]
+        )
+    async with FakeWolkvox(licenses=3) as doomed:
+        camp = doomed.create_campaign()
+        async with WolkvoxClient(
+            server=doomed.server, token=doomed.token, base_url=doomed.url
+        ) as wv:
+            await wv.add_record(camp.id, [Record(customer_id="C1", phones=("3001234567",))])
+        async with serving(env_for(doomed)) as url:
+            status, _, _ = await _lookup(url)
+            assert status == 200
+            await doomed.close()  # the server goes down
+            status, body, headers = await _lookup(url)
+            assert status == 503, body
+            assert "cannot be reached" in body["detail"]
+            assert int(headers["Retry-After"]) >= 1
+
+
+def test_the_service_answers_every_error_class() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "fastapi_service", EXAMPLES / "fastapi_service.py"
+    )
+    assert spec is not None and spec.loader is not None
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    expected = {
+        "ConfigError": 422,
+        "QuotaSpent": 429,
+        "QuotaExhausted": 429,
+        "QuotaReserved": 429,
+        "TokenLimitExceeded": 429,
+        "WaitTooLong": 503,
+        "SchedulerRefusal": 503,
+        "SchedulerUnavailable": 503,
+        "Maintenance": 503,
+        "TooManySimultaneous": 503,
+        "TransportError": 503,
+        "ClientClosed": 503,
+        "RequestTimeout": 504,
+        "InvalidToken": 503,
+        "Unauthorized": 503,
+        "Forbidden": 503,
+        "NotWolkvox": 502,
+        "ResponseDecodeError": 502,
+        "ServerError": 502,
+        "ApiError": 502,
+        "BadRequest": 400,
+        "NotFound": 404,
+        "CampaignFull": 409,
+        "WolkvoxError": 502,
+        "InsufficientQuota": 503,
+        "ReconcileError": 502,
+        "DownloadError": 502,
+        "LoadRunning": 409,
+        "AlreadyLoaded": 409,
+        "JournalError": 503,
+    }
+    errors = {
+        name: cls
+        for name in wolkvox_async.__all__
+        if isinstance(cls := getattr(wolkvox_async, name), type)
+        and issubclass(cls, wolkvox_async.WolkvoxError)
+    }
+    assert set(errors) == set(expected)  # a new error class needs its answer here
+    for name, cls in errors.items():
+        answer = recipe.answer_for(cls.__new__(cls))
+        assert answer.status == expected[name], name
+        assert answer.reason
 
 
 # ---- nightly loader -------------------------------------------------------------------

@@ -44,3 +44,4 @@ def test_error_tree() -> None:
         w.ResponseDecodeError,
     ):
         assert issubclass(cls, w.ApiError)
+    assert issubclass(w.NotWolkvox, w.ResponseDecodeError)  # caught where decode errors are

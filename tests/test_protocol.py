@@ -14,12 +14,14 @@ from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig
 from wolkvox_async._convert import STRICT_CONVERTER, structure_rows
 from wolkvox_async._protocol import (
+    RawRequest,
     RawResponse,
     build_request,
     error_class,
     last_object,
     parse_response,
 )
+from wolkvox_async._retry import RetryPolicy, retry_delay
 from wolkvox_async.models import PhoneResult
 
 TOKEN = "7b2274657374227d2d3230323631313233"
@@ -81,8 +83,9 @@ def test_http_error_with_success_body_code_is_still_an_error() -> None:
 def test_report_404_is_an_empty_result() -> None:
     envelope = _parse(routes.REPORT_CAMPAIGN_3, 404, {"code": 404, "msg": "0 records were found"})
     assert envelope.payload == []
-    empty_body = _parse(routes.REPORT_CAMPAIGN_3, 404, None, raw=b"")
-    assert empty_body.payload == []
+    # Only with Wolkvox's JSON: a 404 with nothing in it may come from anything on the way.
+    with pytest.raises(e.NotWolkvox, match="empty body"):
+        _parse(routes.REPORT_CAMPAIGN_3, 404, None, raw=b"")
 
 
 def test_404_on_non_report_route_is_not_found() -> None:
@@ -100,19 +103,22 @@ def test_campaign_full(msg: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "raw", "why"),
+    ("status", "raw", "why", "foreign"),
     [
-        (200, b"", "empty body"),
-        (200, b"<html>oops</html>", "not JSON"),
-        (200, b'{"code": "200", "data": [', "not JSON"),
-        (200, b"\xff\xfe\x00", "not JSON"),
-        (200, b"[1, 2]", "expected a JSON object"),
-        (200, b'"just a string"', "expected a JSON object"),
+        (200, b"", "empty body", False),
+        (200, b"<html>oops</html>", "not JSON", True),
+        (200, b'{"code": "200", "data": [', r"not JSON \(cut short\?\)", False),
+        (200, b"\xff\xfe\x00", "not JSON", True),
+        (200, b"[1, 2]", "a JSON list, not Wolkvox's", True),
+        (200, b'"just a string"', "a JSON str, not Wolkvox's", True),
     ],
 )
-def test_undocumented_bodies_raise_decode_error(status: int, raw: bytes, why: str) -> None:
-    with pytest.raises(e.ResponseDecodeError, match=why):
+def test_undocumented_bodies_raise_decode_error(
+    status: int, raw: bytes, why: str, foreign: bool
+) -> None:
+    with pytest.raises(e.ResponseDecodeError, match=why) as info:
         _parse(routes.TOKEN_INFO, status, None, raw=raw)
+    assert isinstance(info.value, e.NotWolkvox) is foreign
 
 
 @pytest.mark.parametrize("route", [routes.FIND_RECORD, routes.REPORT_CAMPAIGN_3])
@@ -120,7 +126,7 @@ def test_an_empty_200_is_not_an_empty_result(route: routes.Route) -> None:
     # Only a 404 (or an empty list) means "no data"; an empty body is a broken answer.
     with pytest.raises(e.ResponseDecodeError, match="empty body"):
         _parse(route, 200, None, raw=b"")
-    assert _parse(route, 404, None, raw=b"").payload == []
+    assert _parse(route, 404, {"code": "404", "msg": "0 records were found"}).payload == []
 
 
 def test_html_error_page_on_5xx_is_server_error() -> None:
@@ -302,3 +308,209 @@ def test_the_last_row_is_read_from_the_raw_answer(
 def test_an_answer_without_a_last_object_tells_nothing() -> None:
     for body in (b"", b"[]", b'{"code":"200","data":[]}'[:-3], b"not json {", b"{}", b"[1, 2]"):
         assert last_object(body) is None
+
+
+# ---- not Wolkvox: an answer that is not its JSON is never "no data" (issue 30) ----------
+
+NGINX_404 = (
+    b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+    b"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+LOGIN_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Hotel WiFi - Sign in</title></head>"
+    b'<body><form action="/login">'
+)
+NO_DATA = json.dumps({"code": 404, "error": "NOT FOUND", "msg": "0 records were found"}).encode()
+EMPTY_ROUTES = [routes.FIND_RECORD, routes.REPORT_CAMPAIGN_3, routes.DETAIL, routes.GET_DNC]
+
+
+def _answer(
+    route: routes.Route,
+    status: int,
+    body: bytes,
+    content_type: str = "text/plain",
+    location: str = "",
+) -> tuple[RawRequest, Any]:
+    """Parse one answer to ``route``: (request, envelope or the error raised)."""
+    request = build_request("https://proxy.example/wrong", TOKEN, route, {"campaign_id": "7"})
+    extra = {"location": location} if location else {}
+    response = RawResponse(status=status, content_type=content_type, body=body, **extra)
+    try:
+        return request, parse_response(request, response)
+    except e.WolkvoxError as exc:
+        return request, exc
+
+
+@pytest.mark.parametrize("route", EMPTY_ROUTES, ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"404: Not Found", "text/plain"),  # aiohttp's, a wrong path under the base URL
+        (NGINX_404, "text/html"),
+        (b'{"detail":"Not Found"}', "application/json"),  # another service's JSON
+        (b"", "text/html"),
+        (b'{"error": "not found"}', "application/json"),
+        (b'{"code": 404, "message": "Not Found"}', "application/json"),
+    ],
+    ids=["aiohttp-text", "nginx-html", "other-json", "empty", "json-without-code", "code-only"],
+)
+def test_a_404_that_is_not_wolkvox_json_is_an_error_not_no_data(
+    route: routes.Route, body: bytes, content_type: str
+) -> None:
+    request, got = _answer(route, 404, body, content_type)
+    assert type(got) is e.NotWolkvox, got
+    text = str(got)
+    assert request.url in text  # what was asked
+    assert content_type in text  # what came back
+    shown = " ".join(body.decode().split())[:30] if body else "empty body"
+    assert shown in text
+    assert "base URL" in text
+    assert got.http_status == 404 and got.body_code is None
+    # Its documented "no data", with Wolkvox's JSON, stays an empty result.
+    _, empty = _answer(route, 404, NO_DATA, "text/html")  # (PHP's default content type)
+    assert empty.payload == []
+
+
+@pytest.mark.parametrize(
+    ("route", "status", "body", "content_type", "expected"),
+    [
+        # A captive portal or login page answering 200: not Wolkvox, never rows.
+        (routes.FIND_RECORD, 200, LOGIN_PAGE, "text/html", e.NotWolkvox),
+        (routes.REPORT_CAMPAIGN_3, 200, LOGIN_PAGE, "text/html", e.NotWolkvox),
+        (routes.EXPORT, 200, LOGIN_PAGE, "text/html", e.NotWolkvox),
+        (routes.ADD_RECORD, 200, LOGIN_PAGE, "text/html", e.NotWolkvox),
+        # JSON, but not Wolkvox's: no code, no msg.
+        (routes.FIND_RECORD, 200, b"{}", "application/json", e.NotWolkvox),
+        (routes.FIND_RECORD, 200, b'{"data": []}', "application/json", e.NotWolkvox),
+        (routes.FIND_RECORD, 200, b'{"code": 200, "items": []}', "application/json", e.NotWolkvox),
+        (
+            routes.REPORT_CAMPAIGN_3,
+            200,
+            b'{"status":"ok","items":[]}',
+            "application/json",
+            e.NotWolkvox,
+        ),
+        (routes.FIND_RECORD, 200, b"[]", "application/json", e.NotWolkvox),
+        # Wolkvox's own answers, broken on the way: decode errors, not "not Wolkvox".
+        (
+            routes.FIND_RECORD,
+            200,
+            b'{"code": "200", "data": [',
+            "application/json",
+            e.ResponseDecodeError,
+        ),
+        (routes.FIND_RECORD, 200, b"", "application/json", e.ResponseDecodeError),
+        # Other statuses with a foreign body.
+        (routes.START, 404, b"404: Not Found", "text/plain", e.NotWolkvox),  # not NotFound
+        (routes.ADD_RECORD, 404, b"<p>Apache licensed 50000 pages</p>", "text/html", e.NotWolkvox),
+        (
+            routes.FIND_RECORD,
+            400,
+            b"<html><title>400 Bad Request</title>",
+            "text/html",
+            e.NotWolkvox,
+        ),
+        (
+            routes.FIND_RECORD,
+            401,
+            b"<html>401 Authorization Required</html>",
+            "text/html",
+            e.NotWolkvox,
+        ),
+        (routes.FIND_RECORD, 405, b"405: Method Not Allowed", "text/plain", e.NotWolkvox),
+        (routes.FIND_RECORD, 301, b"", "text/html", e.NotWolkvox),
+        # A 5xx page is the server's (or a proxy's) error, whatever its body: retried on reads.
+        (
+            routes.FIND_RECORD,
+            502,
+            NGINX_404.replace(b"404 Not Found", b"502 Bad Gateway"),
+            "text/html",
+            e.ServerError,
+        ),
+        (routes.REPORT_CAMPAIGN_3, 503, b"503: Service Unavailable", "text/plain", e.ServerError),
+        (routes.REPORT_CAMPAIGN_3, 504, b"", "text/html", e.ServerError),
+        # A 403 page keeps its 403 meaning: a firewall's is Forbidden, maintenance pauses.
+        (
+            routes.FIND_RECORD,
+            403,
+            b"<h1>Forbidden</h1> your IP is not allowed",
+            "text/html",
+            e.Forbidden,
+        ),
+        (
+            routes.FIND_RECORD,
+            403,
+            b"<h1>Servidor en mantenimiento</h1>",
+            "text/html",
+            e.Maintenance,
+        ),
+    ],
+)
+def test_every_status_and_body_that_is_not_wolkvox_json(
+    route: routes.Route, status: int, body: bytes, content_type: str, expected: type[Exception]
+) -> None:
+    request, got = _answer(route, status, body, content_type)
+    assert type(got) is expected, got
+    text = str(got)
+    assert request.url in text and f"-> {status}" in text
+    if expected is not e.ResponseDecodeError or body:
+        assert content_type in text or expected is e.ResponseDecodeError
+
+
+def test_not_wolkvox_is_never_retried_and_a_5xx_page_is_on_reads() -> None:
+    policy = RetryPolicy()
+    _, foreign = _answer(routes.FIND_RECORD, 404, b"404: Not Found")
+    _, portal = _answer(routes.REPORT_CAMPAIGN_3, 200, LOGIN_PAGE, "text/html")
+    for error in (foreign, portal):
+        assert isinstance(error, e.NotWolkvox)
+        assert retry_delay(policy, 1, routes.FIND_RECORD, error) is None
+    _, gateway = _answer(routes.FIND_RECORD, 502, b"<title>502 Bad Gateway</title>", "text/html")
+    assert isinstance(gateway, e.ServerError)
+    assert retry_delay(policy, 1, routes.FIND_RECORD, gateway) is not None
+    assert retry_delay(policy, 1, routes.ADD_RECORD, gateway) is None  # may have run
+    assert "502 Bad Gateway" in str(gateway) and "text/html" in str(gateway)
+
+
+def test_a_redirect_names_where_it_pointed() -> None:
+    _, got = _answer(
+        routes.FIND_RECORD, 301, b"", "text/html", location="https://wv0014.wolkvox.com/x"
+    )
+    assert isinstance(got, e.NotWolkvox)
+    assert "redirected to 'https://wv0014.wolkvox.com/x'" in str(got)
+
+
+def test_a_foreign_body_is_shown_short_and_without_the_token() -> None:
+    page = b"<html><body>" + b"x" * 5_000 + b" echo " + TOKEN.encode() + b"</body></html>"
+    _, got = _answer(routes.FIND_RECORD, 404, page, "text/html")
+    assert isinstance(got, e.NotWolkvox)
+    assert TOKEN not in str(got) and TOKEN not in repr(got)
+    assert TOKEN.encode() not in got.raw_body
+    assert len(str(got)) < 500 and "5,0" in str(got)  # the size, not the whole page
+    _, cut = _answer(routes.FIND_RECORD, 404, b"token=" + TOKEN.encode(), "text/plain")
+    assert TOKEN[:8] not in str(cut)  # redacted before the preview is cut
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    body=st.one_of(
+        st.binary(max_size=64),
+        st.sampled_from([b"404: Not Found", NGINX_404, LOGIN_PAGE, b"{}", b'{"detail": "x"}']),
+    ),
+    route=st.sampled_from(routes.ALL_ROUTES),
+)
+def test_no_answer_without_wolkvox_json_is_ever_a_success(
+    status: int, body: bytes, route: routes.Route
+) -> None:
+    request = build_request(CONFIG.base_url, CONFIG.token, route)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and ({"code", "msg"} & set(doc)):
+        return  # (maybe) Wolkvox's shape: judged by its code
+    if isinstance(doc, list) and route.shape is routes.Shape.BARE_LIST:
+        return
+    with pytest.raises(e.ApiError):
+        parse_response(request, RawResponse(status=status, body=body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -37,8 +38,8 @@ async def fake() -> AsyncIterator[FakeWolkvox]:
 
 
 def _client(fake: FakeWolkvox, **kw: object) -> WolkvoxClient:
-    options: dict[str, object] = {"max_attempts": 1, **kw}
-    return WolkvoxClient(server=fake.server, token=TOKEN, base_url=fake.url, **options)  # type: ignore[arg-type]
+    options: dict[str, object] = {"max_attempts": 1, "base_url": fake.url, **kw}
+    return WolkvoxClient(server=fake.server, token=TOKEN, **options)  # type: ignore[arg-type]
 
 
 async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
@@ -62,8 +63,9 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
         for fault in (Fault.GARBAGE, Fault.HTML, Fault.TRUNCATED, Fault.EMPTY, Fault.OVERSIZED):
             fake.inject(fault)
             await expect(w.ResponseDecodeError, wv.token_info())
-        fake.inject(Fault.RESET)
-        await expect(w.TransportError, wv.token_info())
+    async with _client(fake, base_url=fake.url + "/wrong") as wv:  # a web server's 404 page
+        await expect(w.NotWolkvox, wv.find_record(customer_id="1"))
+    async with _client(fake) as wv:
         fake.latency = 0.05
         results = await asyncio.gather(wv.token_info(), wv.token_info(), return_exceptions=True)
         caught += [r for r in results if isinstance(r, w.TooManySimultaneous)]
@@ -72,6 +74,8 @@ async def _raise_each_error(fake: FakeWolkvox) -> list[BaseException]:
         fake.maintenance = True
         await expect(w.Maintenance, wv.token_info())
         fake.maintenance = False
+        fake.inject(Fault.RESET)  # (its slot stays held: the server may be running it)
+        await expect(w.TransportError, wv.token_info())
     reset_shared_state()  # forget the lowered cap (60 s) left by the 403 SIMULTANEOUS
     async with _client(fake, timeout=0.05) as wv:
         fake.inject(Fault.SLOW, delay=0.3)
@@ -131,6 +135,7 @@ async def test_no_error_and_no_debug_log_shows_the_token(
         w.CampaignFull,
         w.ServerError,
         w.ResponseDecodeError,
+        w.NotWolkvox,
     }
     assert kinds == expected
     for exc in caught:
@@ -198,6 +203,20 @@ def test_no_piece_of_the_token_at_any_offset_of_any_body(kind: str) -> None:
         for shown in (str(info.value), repr(info.value), info.value.raw_body.decode()):
             lowered = shown.lower()
             assert not [p for p in pieces if p in lowered], (kind, offset, shown[:300])
+
+
+@pytest.mark.parametrize("encoder", ["php", "json"])
+def test_a_token_echoed_json_escaped_is_redacted_from_the_raw_body(encoder: str) -> None:
+    # PHP's json_encode writes "/" as "\\/"; any encoder writes '"' and "\\" escaped.
+    token = 'tok/alpha"0123\\456789/abcdef'
+    request = build_request("https://wv0014.wolkvox.com", token, routes.TOKEN_INFO)
+    echoed = json.dumps({"code": 403, "error": "FORBIDDEN", "msg": f"bad token {token}"})
+    if encoder == "php":
+        echoed = echoed.replace("/", "\\/")
+    with pytest.raises(ApiError) as info:
+        parse_response(request, RawResponse(status=403, body=echoed.encode()))
+    shown = str(info.value) + repr(info.value) + info.value.raw_body.decode()
+    assert "0123" not in shown and "abcdef" not in shown, shown
 
 
 def test_a_body_cut_mid_token_keeps_no_piece_of_it() -> None:

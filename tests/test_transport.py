@@ -11,6 +11,7 @@ import trustme
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
+from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.testing import FakeWolkvox, Fault
 
 
@@ -25,13 +26,16 @@ async def test_passed_session_is_used_and_left_open(fake: FakeWolkvox) -> None:
             assert resp.status == 401
 
 
-async def test_owned_session_is_closed_and_reopened_lazily(fake: FakeWolkvox) -> None:
+async def test_a_closed_client_sends_nothing_and_makes_no_session(fake: FakeWolkvox) -> None:
     wv = WolkvoxClient(server="0014", token=fake.token, base_url=fake.url)
     await wv.token_info()
     await wv.close()
-    await wv.token_info()  # a closed client opens a new session on the next call
-    await wv.close()
-    assert fake.stats.requests == 2
+    with pytest.raises(w.ClientClosed):
+        await wv.token_info()  # a session made now would never be closed
+    transport = wv._caller.transport
+    assert isinstance(transport, AiohttpTransport) and transport._session is None
+    await wv.close()  # closing twice is harmless
+    assert fake.stats.requests == 1
 
 
 FAULTS = [

@@ -7,11 +7,13 @@ from ._config import ClientConfig as ClientConfig
 from ._errors import ApiError as ApiError
 from ._errors import BadRequest as BadRequest
 from ._errors import CampaignFull as CampaignFull
+from ._errors import ClientClosed as ClientClosed
 from ._errors import ConfigError as ConfigError
 from ._errors import Forbidden as Forbidden
 from ._errors import InvalidToken as InvalidToken
 from ._errors import Maintenance as Maintenance
 from ._errors import NotFound as NotFound
+from ._errors import NotWolkvox as NotWolkvox
 from ._errors import QuotaExhausted as QuotaExhausted
 from ._errors import QuotaReserved as QuotaReserved
 from ._errors import QuotaSpent as QuotaSpent
@@ -58,6 +60,7 @@ __all__ = [
     "CampaignFull",
     "CampaignStatus",
     "CampaignType",
+    "ClientClosed",
     "ClientConfig",
     "ConfigError",
     "DncEntry",
@@ -71,6 +74,7 @@ __all__ = [
     "Maintenance",
     "MemoryBackend",
     "NotFound",
+    "NotWolkvox",
     "Priority",
     "QuotaExhausted",
     "QuotaReserved",

@@ -22,6 +22,7 @@ from ._config import ClientConfig
 from ._convert import structure_rows
 from ._errors import (
     ApiError,
+    ClientClosed,
     Maintenance,
     RequestTimeout,
     TokenLimitExceeded,
@@ -66,6 +67,21 @@ class _Hooks(NamedTuple):
     trace: CallTrace | None
 
 
+class _Life:
+    """Whether a client is closed, and its calls in flight (shared with its views)."""
+
+    __slots__ = ("closed", "closing", "idle", "sending")
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.closing: asyncio.Event | None = None
+        """Set when the client closes: calls resting before a retry wake on it."""
+        self.sending = 0
+        """Calls of the client whose request is out (admitted and not yet released)."""
+        self.idle: asyncio.Event | None = None
+        """Set when ``sending`` falls to 0 while the client closes."""
+
+
 class Caller:
     """Sends the calls of one client (and of its views) through the scheduler."""
 
@@ -104,6 +120,7 @@ class Caller:
         # leave (a starved process) could be outlived by the call and let another in.
         self.send_within = config.lease_life - max(config.timeout, config.server_limit)
         self.is_view = False
+        self.life = _Life()
         self._attached: Scheduler | None = None
         # Looked up once per event loop, not per call (a weak-keyed lookup costs a crowd).
         self._cached: tuple[weakref.ref[asyncio.AbstractEventLoop], Scheduler] | None = None
@@ -129,10 +146,35 @@ class Caller:
         return scheduler
 
     async def close(self) -> None:
-        """Detach from the scheduler (the last client of a loop closes the backend)."""
-        attached, self._attached, self._cached = self._attached, None, None
-        if attached is not None and not self.is_view:
-            await attached.detach()
+        """End the client's calls: the queued ones fail with ClientClosed at once (nothing
+        of them sent), those in flight are waited for (their answers are delivered, their
+        slots released as their outcome says); later calls raise ClientClosed. Then detach
+        from the scheduler (the last client of a loop closes the backend)."""
+        life = self.life
+        life.closed = True
+        if life.closing is not None:
+            life.closing.set()  # calls resting before a retry end now
+        attached, self._attached = self._attached, None
+        if attached is not None:
+            failed = attached.fail_queued(life, ClientClosed, self._closed_message)
+            if failed:
+                log.info("client closed: %d queued calls failed, nothing of them sent", failed)
+        try:
+            if life.sending:
+                life.idle = asyncio.Event()
+                await life.idle.wait()
+        finally:
+            self._cached = None
+            if attached is not None:
+                await attached.detach()
+
+    @property
+    def _closed_message(self) -> str:
+        return f"the client was closed: the call was not sent ({self.config.base_url})"
+
+    def _check_open(self) -> None:
+        if self.life.closed:
+            raise ClientClosed(self._closed_message)
 
     async def call(
         self,
@@ -163,6 +205,7 @@ class Caller:
                     corrects_quota=corrects_quota,
                     trace=traced,
                 )
+        self._check_open()
         hooks = _Hooks(on_send, on_written, on_answer, trace)
         config = self.config
         request = build_request(config.base_url, config.token, route, params, body)
@@ -205,6 +248,8 @@ class Caller:
                 trace.failed(error)
             if delay is None:
                 raise error
+            if self.life.closed:
+                raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
             if trace is not None:
                 trace.retry(error, delay)
             self.scheduler.count_retry(self.limits.token, type(error).__name__)
@@ -216,7 +261,22 @@ class Caller:
                 self.retry.max_attempts - 1,
                 delay,
             )
-            await self.clock.sleep(delay)
+            await self._rest(delay)
+            if self.life.closed:
+                raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
+
+    async def _rest(self, delay: float) -> None:
+        """Sleep before a retry, or until the client closes."""
+        life = self.life
+        if life.closing is None:
+            life.closing = asyncio.Event()
+        sleep = asyncio.ensure_future(self.clock.sleep(delay))
+        closing = asyncio.ensure_future(life.closing.wait())
+        try:
+            await asyncio.wait((sleep, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            closing.cancel()
 
     async def _lease(self, poll_key: str | None, corrects_quota: bool) -> Lease:
         """A lease fit to send on now."""
@@ -231,7 +291,11 @@ class Caller:
                 max_wait=config.max_wait,
                 raise_on_poll=config.poll_policy == "raise",
                 corrects_quota=corrects_quota,
+                owner=self.life,
             )
+            if self.life.closed:  # granted as the client closed: give it back unused
+                await scheduler.release(lease, Outcome.NOT_SENT)
+                raise ClientClosed(self._closed_message)
             if not corrects_quota and self.backend.lost and scheduler.ledger_lost(token):
                 # Today's count restarted from zero (a Redis restarted empty): take the
                 # server's before this call is counted against it.
@@ -262,6 +326,8 @@ class Caller:
             hooks.on_send(lease.sent_at)
         outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
         said: Feedback | None = None
+        life = self.life
+        life.sending += 1
         try:
             try:
                 async with self.clock.timeout(config.timeout):
@@ -276,7 +342,12 @@ class Caller:
                     method=request.method, url=request.url, reason="timeout", timeout=config.timeout
                 ) from None
             except TransportError as exc:
-                outcome = Outcome.FAILED if exc.sent else Outcome.NOT_SENT
+                # Sent with no answer (a reset after any byte left): the server may still
+                # be running it, so its slot stays taken (RELEASES).
+                if not exc.sent:
+                    outcome = Outcome.NOT_SENT
+                elif exc.answered:
+                    outcome = Outcome.FAILED
                 raise
             except ApiError:
                 outcome = Outcome.FAILED  # the transport refused the answer (over max_answer_bytes)
@@ -296,8 +367,15 @@ class Caller:
             outcome = Outcome.ANSWERED
             return envelope
         finally:
-            # An abandoned call holds its slot until dispatch + 60 s (DESIGN §4).
-            await self.scheduler.release(lease, outcome, hold=config.server_limit, feedback=said)
+            # A call that may still run at the server holds its slot until sent + its limit.
+            try:
+                await self.scheduler.release(
+                    lease, outcome, hold=config.server_limit, feedback=said
+                )
+            finally:
+                life.sending -= 1
+                if not life.sending and life.idle is not None:
+                    life.idle.set()  # the client closing waits for its last call
 
     def _said(self, error: ApiError, attempt: int) -> Feedback | None:
         """What the server's refusal means for everyone on the token (§3.3, §4)."""

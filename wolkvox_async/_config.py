@@ -51,16 +51,23 @@ _FRAGMENT: Final = 8
 """A piece of the token this long at an edge of a text (a body cut short) is redacted too."""
 
 
-@functools.lru_cache(maxsize=16)
+_JSON_ESCAPED: Final = frozenset('/"\\')
+"""Characters a JSON encoder may write with a backslash before them: PHP's json_encode
+writes every ``/`` as ``\\/``, and any encoder escapes ``"`` and ``\\``."""
+
+
 @functools.lru_cache(maxsize=64)
 def _token_pattern(token: str) -> re.Pattern[str]:
     # Made once per token, not per answer (the cache keeps a few dozen, for processes
     # that drive many tokens).
-    # Each character as itself (any case), JSON-escaped (\u0074) or URL-encoded (%74).
+    # Each character as itself (any case), JSON-escaped (\u0074, \/) or URL-encoded (%74).
     parts = []
     for char in token:
         code = ord(char)
-        parts.append(f"(?:{re.escape(char)}|\\\\u00{code:02x}|%{code:02x})")
+        forms = [re.escape(char), f"\\\\u00{code:02x}", f"%{code:02x}"]
+        if char in _JSON_ESCAPED:
+            forms.append(re.escape("\\" + char))
+        parts.append(f"(?:{'|'.join(forms)})")
     return re.compile("".join(parts), re.IGNORECASE)
 
 

@@ -13,12 +13,10 @@ cannot be read keeps its other fields, the bad one None, and says so in ``row.un
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import UnionType
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
@@ -319,35 +317,12 @@ def structure_rows(
         raise decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
     hook = converter.get_structure_hook(cls)  # once: a report is up to 60,000 rows
     try:
-        if len(data) < _LARGE:  # an interactive answer: no context manager on its path
-            rows = tuple([hook(row, cls) for row in data])
-        else:
-            with _collector_paused():
-                rows = tuple([hook(row, cls) for row in data])
+        rows = tuple([hook(row, cls) for row in data])
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError):
         # The row that failed, and why, as structure() tells it.
         rows = tuple([structure(request, envelope, row, cls, converter) for row in data])
     warn_unread(request, rows)
     return rows
-
-
-_LARGE: Final = 1_000
-"""Rows from which an answer's rows are made with the collector paused."""
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No collection while a large answer's rows are made: they hold no reference cycles,
-    and each collection the allocations set off would walk the rows made so far (15% of
-    the CPU of a 60,000-row answer, benchmarks/row_decoding.py)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def warn_unread(request: RawRequest, rows: Sequence[Any]) -> int:

@@ -200,16 +200,21 @@ class ClientCore:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if the client created it (views close nothing).
+        """End what the client owns (views close nothing).
 
+        Calls queued for a slot (or waiting to retry) fail at once with
+        :class:`ClientClosed`, nothing of them sent; calls in flight are waited for, so
+        their answers are delivered and their slots released as their outcome says (a
+        cancelled ``close()`` leaves them running); any later call raises
+        :class:`ClientClosed`. Then the HTTP session, if the client created it, is closed.
         The last client of a backend in this event loop also closes the backend's
         connections for the loop (Redis, SQLite); a later client reopens them.
         """
         caller = self._caller
         if caller.is_view:
             return
-        await caller.transport.close()
         await caller.close()
+        await caller.transport.close()
 
     # ---- the scheduler ------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     WolkvoxError
     ├── ConfigError                      bad server id, bad limits, bad dates, bad records
     │                                    (also a ValueError; raised before any request)
+    ├── ClientClosed                     the client was closed; the call was not sent
     ├── TransportError                   network: connection refused/reset, TLS
     │   └── RequestTimeout               (also a TimeoutError)
     ├── QuotaSpent(resets_at)            the daily quota is spent (catch for both below)
@@ -23,8 +24,10 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
         ├── Forbidden            403, any other message: not retried, no pause
         ├── NotFound             404 other than "no data" and "campaign full"
         ├── CampaignFull         404 whose message mentions licenses / 50000 (add_record)
-        ├── ServerError          5xx
+        ├── ServerError          5xx (whatever the body: a proxy's 502 page too)
         └── ResponseDecodeError  the body is not what the docs say
+            └── NotWolkvox       not Wolkvox's JSON at all: a wrong base URL, a proxy's
+                                 or a login page (any status but 403 and 5xx)
 
 Errors carry what was asked (method, redacted URL, campaign) and never the token: URLs
 are built without it (it travels only in the ``wolkvox-token`` header) and bodies are
@@ -46,11 +49,13 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "CampaignFull",
+    "ClientClosed",
     "ConfigError",
     "Forbidden",
     "InvalidToken",
     "Maintenance",
     "NotFound",
+    "NotWolkvox",
     "QuotaExhausted",
     "QuotaReserved",
     "QuotaSpent",
@@ -86,6 +91,12 @@ class ConfigError(WolkvoxError, ValueError):
     """An argument or setting is invalid; raised before any request is sent."""
 
 
+class ClientClosed(WolkvoxError):
+    """The client was closed before this call was sent: it was queued for a slot, waiting
+    to retry, or made after :meth:`~wolkvox_async.WolkvoxClient.close`. Nothing of it
+    reached Wolkvox."""
+
+
 def shown(value: object) -> str:
     """``value`` for a ConfigError's message: its repr, cut to a readable length. A huge
     int has no decimal form at all (Python refuses str() past 4,300 digits), so a message
@@ -105,12 +116,15 @@ class TransportError(WolkvoxError):
 
     ``sent`` tells whether the request may have reached the server: False for a refused
     connection (safe to send again), True when the connection broke after sending.
+    ``answered``: the server's response had begun (its status line arrived) when the
+    connection broke, so the server is done with the call.
     """
 
     method: str
     url: str
     reason: str
     sent: bool = True
+    answered: bool = False
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}: {self.reason}"
@@ -274,3 +288,21 @@ class ServerError(ApiError):
 
 class ResponseDecodeError(ApiError):
     """The body is not what the Wolkvox docs describe (not JSON, wrong shape, bad values)."""
+
+
+class NotWolkvox(ResponseDecodeError):
+    """The answer is not Wolkvox's JSON at all (neither an object with its ``code`` or
+    ``msg`` nor, on real_time campaigns, its bare array): a base URL whose path is wrong
+    (a web server's ``404: Not Found``), a proxy's or a captive portal's page, another
+    service's JSON. Never taken for "no data", whatever the status; never retried (the
+    same address gives the same page). The message names what came back: its content
+    type, size and first characters, without the token.
+
+    A 5xx page is a :class:`ServerError` (retried on reads: a proxy's 502 passes), and a
+    403 page keeps its 403 classes (an IP firewall's page is :class:`Forbidden`).
+    """
+
+    def __str__(self) -> str:
+        # The message is bounded where it is made (its preview is cut there), and its
+        # advice comes last: not cut again.
+        return f"{self.method} {self.url} -> {self.http_status}: {self.message}"

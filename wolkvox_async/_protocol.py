@@ -7,7 +7,12 @@ and body into an :class:`Envelope` or raises the :mod:`~wolkvox_async._errors` c
 
 Wolkvox's HTTP status and its body ``code`` need not agree (wolkvox-api.md §1, §9.12), so
 both are read and an error in either is an error: the body code is checked on HTTP 200
-too. Reports answer an empty window with HTTP 404 (§4.2); that is an empty result.
+too. Reports answer an empty window with HTTP 404 (§4.2); that is an empty result — when
+the 404 carries Wolkvox's JSON. Every documented answer is a JSON object with ``code``
+(§1, §9.4; real_time campaigns: a bare array), so a body that is not one is not
+Wolkvox's, whatever its status: a wrong base URL answers every path with a web server's
+``404: Not Found``, and taking that for "no data" would make every lookup "no such
+customer" and every export empty (:class:`~wolkvox_async.NotWolkvox`).
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class RawResponse:
     status: int
     content_type: str = ""
     body: bytes = attrs.field(default=b"", repr=False)
+    location: str = ""
+    """The ``Location`` header of a redirect (never followed: each send costs a unit)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -253,56 +260,127 @@ def last_object(body: bytes) -> tuple[int, dict[str, Any]] | None:
     return (body.count(b"{") - 1, row) if isinstance(row, dict) else None
 
 
+_BESIDE_CODE: Final = frozenset({"msg", "error", "data", "records", "total_records"})
+"""What a Wolkvox answer holds beside its ``code``: ``error`` and ``msg`` (the envelope,
+§1, and the error table, §4.1), ``data``, or the export's ``records`` (§5 #15)."""
+
+
+def _wolkvox_shaped(route: Route, doc: Any) -> bool:
+    """Whether ``doc`` has a shape Wolkvox answers with: an object with its ``code`` (every
+    documented answer has one, §1, §9.4) and one of its other keys, or with ``msg`` and
+    ``error``; or the bare array of real_time campaigns (§6.3). Another service's JSON
+    (``{"detail": "Not Found"}``, ``{"code": 404, "message": "Not Found"}``) is not."""
+    if isinstance(doc, dict):
+        if "code" in doc:
+            return not _BESIDE_CODE.isdisjoint(doc)
+        return "msg" in doc and "error" in doc
+    return isinstance(doc, list) and route.shape is Shape.BARE_LIST
+
+
+_PREVIEW: Final = 100
+"""Characters of a foreign body shown in its error (after redaction)."""
+_SPACES: Final = re.compile(r"\s+")
+
+
+def _described(response: RawResponse, token: str) -> str:
+    """What came back, for a person: content type, size and the first characters, the
+    token redacted from the whole body before it is cut (a cut could keep a piece)."""
+    kind = response.content_type or "no content type"
+    size = len(response.body)
+    if not size:
+        return f"{kind}, empty body"
+    text = redact(response.body.decode("utf-8", "replace"), token)
+    text = _SPACES.sub(" ", text).strip()
+    shown = text if len(text) <= _PREVIEW else text[:_PREVIEW] + "…"
+    return f"{kind}, {size:,} bytes: {shown!r}"
+
+
+def _starts_like_json(body: bytes) -> bool:
+    """A body that opens as a JSON object or array does (a BOM and spaces aside)."""
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return head in (b"{", b"[")
+
+
+def _foreign(request: RawRequest, response: RawResponse, doc: Any) -> e.ApiError:
+    """The error for an answer that is not Wolkvox's JSON (see :func:`_wolkvox_shaped`)."""
+    status, token = response.status, request.token
+    what = _described(response, token)
+    kind: type[e.ApiError]
+    if status >= 500:
+        # A proxy's 502/503/504 page or the server's own crash: a server error, retried on
+        # the routes where that is safe (_retry).
+        kind, message = e.ServerError, f"not Wolkvox's JSON: {what}"
+    elif status == 403:
+        # Maintenance comes as a 403 whose body the docs do not show (help centre), and an
+        # IP firewall's refusal may be a page: read its text as a 403's message.
+        text = redact(response.body.decode("utf-8", "replace"), token)
+        kind = error_class(request.route, 403, None, text) or e.Forbidden
+        message = f"not Wolkvox's JSON: {what}"
+    elif 200 <= status < 300 and doc is None:
+        # A 200 with nothing in it is not "no data" (that is a 404 or an empty list): a CRM
+        # would conclude "no such customer" and a download would skip its window.
+        kind, message = e.ResponseDecodeError, "empty body"
+    elif 200 <= status < 300 and doc is _NOT_JSON and _starts_like_json(response.body):
+        kind = e.ResponseDecodeError  # Wolkvox's JSON, cut short or broken on the way
+        message = f"body is not JSON (cut short?): {what}"
+    else:
+        why = "not JSON" if doc is _NOT_JSON else f"a JSON {type(doc).__name__}, not Wolkvox's"
+        if doc is None:
+            why = "no body"
+        where = f", redirected to {redact(response.location, token)!r}" if response.location else ""
+        kind = e.NotWolkvox
+        message = (
+            f"not a Wolkvox answer ({why}{where}): {what}. Check the base URL (Wolkvox's is "
+            "https://wv<server>.wolkvox.com) and any proxy or login page on the way"
+        )
+    raw = redact(response.body.decode("utf-8", "replace"), token).encode()
+    return kind(
+        method=request.method,
+        url=request.url,
+        http_status=status,
+        body_code=None,
+        message=message,
+        raw_body=raw,
+    )
+
+
 def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
     """Read an answer; return the envelope of a success or raise the matching error.
 
     Raises:
         ApiError: one of its subclasses, chosen by :func:`error_class`.
-        ResponseDecodeError: a success whose body is not shaped as documented.
+        NotWolkvox: the body is not Wolkvox's JSON (any status but 403 and 5xx).
+        ServerError: a 5xx, whatever its body.
+        ResponseDecodeError: a success whose body is empty, cut or not shaped as
+            documented.
     """
     route = request.route
     doc = _decode_json(response.body) if response.body.strip() else None
+    if not _wolkvox_shaped(route, doc):
+        raise _foreign(request, response, doc)
     envelope = doc if isinstance(doc, dict) else {}
     code = envelope.get("code")
     message = envelope.get("msg")
-    if not isinstance(message, str):
-        # Redacted whole, then cut: a cut first could keep a piece of a token at its edge.
-        whole = response.body.decode("utf-8", "replace") if doc is _NOT_JSON else ""
-        message = redact(whole, request.token)[:200]
-    message = redact(message, request.token)
+    message = redact(message, request.token) if isinstance(message, str) else ""
     flagged = envelope.get("error")
     if flagged and not message:
         message = redact(str(flagged), request.token)
     cls = error_class(route, response.status, code, message, flagged)
-
-    def fail(kind: type[e.ApiError], why: str) -> e.ApiError:
+    if cls is not None:
         raw = redact(response.body.decode("utf-8", "replace"), request.token).encode()
-        return kind(
+        raise cls(
             method=request.method,
             url=request.url,
             http_status=response.status,
             body_code=None if code is None else str(code),
-            message=why,
+            message=message or f"HTTP {response.status}",
             raw_body=raw,
         )
-
-    if cls is not None:
-        raise fail(cls, message or f"HTTP {response.status}")
-    if response.status == 404:
+    if response.status == 404:  # a route's documented "no data" (error_class said so)
         return Envelope(http_status=response.status, code=None, message=message, payload=[])
-    if doc is None:
-        # A 200 with nothing in it is not "no data" (that is a 404 or an empty list): a CRM
-        # would conclude "no such customer" and a download would skip its window.
-        raise fail(e.ResponseDecodeError, "empty body")
-    if doc is _NOT_JSON:
-        raise fail(
-            e.ResponseDecodeError, f"body is not JSON ({response.content_type or 'no type'})"
-        )
-    if route.shape is Shape.BARE_LIST and isinstance(doc, list):
+    if isinstance(doc, list):  # real_time campaigns (_wolkvox_shaped allows it nowhere else)
         return Envelope(http_status=response.status, code=None, message="", payload=doc)
-    if not isinstance(doc, dict):
-        raise fail(e.ResponseDecodeError, f"expected a JSON object, got {type(doc).__name__}")
-    payload = doc if route.shape is Shape.EXPORT else doc.get("data")
+    payload = envelope if route.shape is Shape.EXPORT else envelope.get("data")
     return Envelope(
         http_status=response.status,
         code=None if code is None else str(code),

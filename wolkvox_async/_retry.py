@@ -5,7 +5,9 @@ server (connection refused), and one the server refused before doing anything (4
 SIMULTANEOUS, 403 maintenance). What is safe only for idempotent routes: server errors
 (5xx) and answers lost after sending (timeouts, resets), since the call may have run —
 add_record and create_campaign are never sent blindly again; the bulk journal reconciles
-them instead. Never retried: bad requests, invalid tokens, a spent quota.
+them instead. A 5xx is a server error whatever its body (a proxy's HTML 502 page too).
+Never retried: bad requests, invalid tokens, a spent quota, and an answer that is not
+Wolkvox's at all (``NotWolkvox``: a wrong base URL answers the same page every time).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import aiohttp
 import aiohttp.abc
 
 from ._config import MAX_ANSWER_BYTES, redact
-from ._errors import ConfigError, ResponseDecodeError, TransportError
+from ._errors import ClientClosed, ConfigError, ResponseDecodeError, TransportError
 from ._protocol import RawRequest, RawResponse
 
 __all__ = ["AiohttpTransport", "Transport"]
@@ -85,6 +85,8 @@ class AiohttpTransport:
         self._verify_ssl = verify_ssl
         self._loop: asyncio.AbstractEventLoop | None = None
         """The event loop the session works in (a session cannot cross loops)."""
+        self._closed = False
+        """Closed: no session is made again (it would never be closed)."""
 
     def ready(self) -> None:
         """Make sure a request can go from the running loop; called before admission, so
@@ -110,6 +112,8 @@ class AiohttpTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            if self._closed:
+                raise ClientClosed("the client was closed: the call was not sent")
             connector = aiohttp.TCPConnector(ssl=self._verify_ssl)
             # The call's timeout is the core's (on its clock, answer included); aiohttp's
             # own 5-minute one would only add a second timer to every call. Connecting
@@ -145,15 +149,22 @@ class AiohttpTransport:
                 data=None if request.body is None else _Body(request.body, written),
                 allow_redirects=False,
             ) as resp:
+                try:
+                    body = await self._body(request, resp)
+                except aiohttp.ClientError as exc:
+                    # Broken mid-answer: the server had answered, it is done with the call.
+                    raise self._failed(request, exc, sent=True, answered=True) from None
                 result = RawResponse(
                     status=resp.status,
                     content_type=resp.content_type,
-                    body=await self._body(request, resp),
+                    body=body,
+                    location=resp.headers.get("Location", ""),
                 )
         except aiohttp.ClientConnectorError as exc:
             # Nothing reached the server: refused, DNS, TLS handshake.
             raise self._failed(request, exc, sent=False) from None
         except aiohttp.ClientError as exc:
+            # Any byte may have left: the server may be running the call still.
             raise self._failed(request, exc, sent=True) from None
         log.debug(
             "<- %s %s %s (%d bytes, %.0f ms)",
@@ -186,10 +197,14 @@ class AiohttpTransport:
         return b"".join(chunks)
 
     @staticmethod
-    def _failed(request: RawRequest, exc: Exception, *, sent: bool) -> TransportError:
+    def _failed(
+        request: RawRequest, exc: Exception, *, sent: bool, answered: bool = False
+    ) -> TransportError:
         reason = redact(f"{type(exc).__name__}: {exc}", request.token)
         log.debug("xx %s %s: %s", request.method, request.url, reason)
-        return TransportError(method=request.method, url=request.url, reason=reason, sent=sent)
+        return TransportError(
+            method=request.method, url=request.url, reason=reason, sent=sent, answered=answered
+        )
 
     @staticmethod
     def _too_big(request: RawRequest, status: int, limit: int) -> ResponseDecodeError:
@@ -205,7 +220,8 @@ class AiohttpTransport:
         )
 
     async def close(self) -> None:
-        """Close the session if this transport created it."""
+        """Close the session if this transport created it; none is made after."""
+        self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None

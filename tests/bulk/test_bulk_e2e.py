@@ -4,6 +4,7 @@ flight, 31 days and 60,000 rows per download."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -46,3 +47,30 @@ async def test_a_quarter_million_each_way() -> None:
         # 4 windows of 31 days, each above 60,000 rows: one continuation each.
         assert download.requests <= 1.1 * (4 + N / 60_000)
         assert fake.stats.refusals["simultaneous"] == 0
+
+
+async def test_a_load_and_a_download_leave_the_garbage_collector_as_they_found_it(
+    fake: FakeWolkvox,
+) -> None:
+    # A library is a guest: a service that froze its heap before forking (gc.freeze), or
+    # runs with the collector off, finds it so after our work.
+    camp = fake.create_campaign()
+    fake.add_call_results(camp.id, START, END, 3_000, seed=3)
+    for enabled in (True, False):
+        sentinel = [object()]  # a container: tracked by the collector
+        gc.freeze()  # the sentinel with everything else now alive: out of the passes
+        if not enabled:
+            gc.disable()
+        try:
+            async with WolkvoxClient(
+                server="0014", token=fake.token, base_url=fake.url, backend="memory://"
+            ) as wv:
+                records = [Record(customer_id=f"{enabled}{i}") for i in range(2_500)]
+                await wv.upload_records(camp.id, records, chunk_size=1_000)
+                rows = [row async for row in wv.iter_phone_results(camp.id, START, END)]
+            assert len(rows) == 3_000
+            assert gc.isenabled() is enabled
+            assert not any(o is sentinel for o in gc.get_objects())  # frozen still
+        finally:
+            gc.enable()
+            gc.unfreeze()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 import tempfile
@@ -444,24 +443,6 @@ async def test_the_reader_never_runs_between_a_senders_answer_and_its_next_reque
             assert following[0] == "granted", call
 
 
-async def test_a_load_keeps_what_existed_before_it_out_of_the_collectors_passes(
-    fake: FakeWolkvox,
-) -> None:
-    # A full collection walks every container of the process — the caller's million input
-    # rows included — mid-load; what exists when the load starts is frozen until it ends.
-    camp = fake.create_campaign()
-    rows = records(300)
-    frozen: list[int] = []
-    assert gc.get_freeze_count() == 0
-    async with client_for(fake) as wv:
-        report = await wv.upload_records(
-            camp.id, rows, chunk_size=100, progress=lambda _: frozen.append(gc.get_freeze_count())
-        )
-    assert report.complete and len(frozen) == 3
-    assert min(frozen) > len(rows)  # the input rows are among the frozen objects
-    assert gc.get_freeze_count() == 0  # thawed when the load ended
-
-
 async def test_loads_in_one_loop_share_the_gate_and_a_cancelled_one_does_not_hold_it(
     fake: FakeWolkvox,
 ) -> None:
@@ -509,3 +490,66 @@ async def test_a_bad_patience_is_refused_before_anything_is_sent(
     with pytest.raises(w.ConfigError, match="patience"):
         await client.upload_records(camp.id, [{"customer_id": "1"}], patience=patience)  # type: ignore[arg-type]
     assert fake.stats.requests == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+async def test_a_loop_shut_down_mid_upload_ends_the_process_and_resumes_exactly(
+    fake: FakeWolkvox, tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    # asyncio.run(main) where main starts an upload task and returns: the loop's shutdown
+    # cancels the upload; the process ends at once (it hung), and the journal is whole.
+    camp = fake.create_campaign()
+    journal = str(tmp_path / "load.journal")
+    if kind == "redis":
+        backend = request.getfixturevalue("redis_url")
+    else:
+        backend = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'ledger.db'}"
+    fake.latency = 0.05
+    args = [worker("shutdown_worker.py"), fake.url, fake.token, camp.id, journal, backend]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert (proc.returncode, out.split()) == (0, [b"returning", b"ended"])
+    assert 0 < len(camp.records) < 20_000
+    await fake.drain()
+    records = (Record(customer_id=f"k{i}", phones=(f"300{i:07d}",)) for i in range(20_000))
+    async with WolkvoxClient(
+        server="0014", token=fake.token, base_url=fake.url, backend="memory://"
+    ) as wv:
+        report = await wv.upload_records(camp.id, records, chunk_size=500, journal=journal)
+    assert report.records_landed == 20_000
+    assert landed(fake, camp.id) == Counter({f"k{i}": 1 for i in range(20_000)})
+
+
+async def test_a_failing_task_group_ends_an_upload_in_it_and_the_resume_is_exact(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    camp = fake.create_campaign()
+    journal = tmp_path / "load.journal"
+    fake.latency, fake.call_limit = 0.02, 0.5  # a chunk cut short is over 0.5 s after
+
+    def records() -> Iterator[Record]:
+        return (Record(customer_id=f"k{i}", phones=(f"300{i:07d}",)) for i in range(20_000))
+
+    async with WolkvoxClient(
+        server="0014", token=fake.token, base_url=fake.url, server_limit=0.5
+    ) as wv:
+
+        async def fail_soon() -> None:
+            await until(lambda: len(camp.records) >= 1_500)
+            raise RuntimeError("another task of the group failed")
+
+        with pytest.raises(ExceptionGroup) as info:  # noqa: PT012
+            async with asyncio.timeout(10), asyncio.TaskGroup() as group:
+                group.create_task(
+                    wv.upload_records(camp.id, records(), chunk_size=500, journal=journal)
+                )
+                group.create_task(fail_soon())
+        assert info.group_contains(RuntimeError)
+        assert len(camp.records) < 20_000
+        await fake.drain()
+        report = await wv.upload_records(camp.id, records(), chunk_size=500, journal=journal)
+    assert report.records_landed == 20_000
+    assert landed(fake, camp.id) == Counter({f"k{i}": 1 for i in range(20_000)})

@@ -248,10 +248,34 @@ async def test_a_refusal_sent_before_midnight_changes_nothing_after_it(
     clock.set(MIDNIGHT + 3)  # the 403 TOKEN LIMIT EXCEEDED is read after midnight
     await scheduler.release(lease, Outcome.FAILED, feedback=Feedback(spent=True))
     old = await backend.quota("op", day_of(MIDNIGHT - 2, WOLKVOX_TZ))
-    assert old.limit_override == old.used == 1  # the day the call left in is spent...
+    # The day the call left in is spent, at what the server had counted: the refused call
+    # found no unit to spend, so it is not counted (0 here: it was the day's only call)...
+    assert old.limit_override == old.used == 0
     after = await ask(scheduler, adm(limit=None))
     assert after.record.day == day_of(MIDNIGHT + 3, WOLKVOX_TZ)  # ...the new one is not
     await scheduler.release(after, Outcome.ANSWERED)
+
+
+async def test_two_calls_refused_token_limit_leave_the_limit_the_server_counted(
+    backend: Backend,
+) -> None:
+    """3 calls answered, then 2 in flight together refused TOKEN LIMIT: the server counted
+    3 (the refused found no unit to spend), and so do we — the limit is 3, not 4 or 5."""
+    scheduler, clock = await scheduler_at(backend, NOW)
+    request = adm(limit=None)
+    for _ in range(3):
+        await scheduler.release(await ask(scheduler, request), Outcome.ANSWERED)
+    first, second = await ask(scheduler, request), await ask(scheduler, request)
+    for lease in (first, second):
+        lease.sent_at = clock.time()
+    await scheduler.release(first, Outcome.FAILED, feedback=Feedback(spent=True))
+    with pytest.raises(QuotaExhausted):
+        await ask(scheduler, request)  # spent at once, the second still in flight
+    await scheduler.release(second, Outcome.FAILED, feedback=Feedback(spent=True))
+    quota = await backend.quota("op", day_of(NOW, WOLKVOX_TZ))
+    assert (quota.used, quota.limit_override) == (3, 3)
+    with pytest.raises(QuotaExhausted):
+        await ask(scheduler, request)
 
 
 @pytest.mark.parametrize("into_day", [1.0, 4.9])

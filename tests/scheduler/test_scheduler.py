@@ -317,6 +317,43 @@ async def test_abandoned_lease_is_held_until_the_server_must_be_done(
     ).quota_used == 2  # the abandoned unit stays spent
 
 
+# Each row of RELEASES, stated again here as the rule it implements: (holds the slot until
+# sent + the server's limit, gives the quota unit back, clears the poll stamp).
+RULES = {
+    Outcome.ANSWERED: (False, False, False),
+    Outcome.FAILED: (False, False, True),
+    Outcome.NOT_SENT: (False, True, True),
+    Outcome.ABANDONED: (True, False, True),
+}
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+async def test_each_outcome_releases_as_its_row_says(
+    scheduler: Scheduler, clock: VirtualClock, outcome: Outcome
+) -> None:
+    holds, refunds, unstamps = RULES[outcome]
+    read = adm(limit=5, poll="p1")
+    lease = await ask(scheduler, read)
+    lease.sent_at = clock.time()
+    await clock.advance(5)
+    await scheduler.release(lease, outcome, hold=60)
+    assert (await stats_of(scheduler, read)).quota_used == (0 if refunds else 1)
+    other = asyncio.create_task(ask(scheduler, adm(limit=5)))  # another call: the slot?
+    await settle()
+    assert other.done() is not holds
+    if holds:
+        await clock.advance(54.9)  # 59.9 s after it left: the server may be running it
+        assert not other.done()
+        await clock.advance(0.1)
+    await scheduler.release(await other, Outcome.ANSWERED)
+    again = asyncio.create_task(ask(scheduler, read))  # the same read again: its stamp?
+    await settle()
+    assert again.done() is unstamps
+    if not unstamps:
+        await clock.advance(300)
+    await scheduler.release(await again, Outcome.ANSWERED)
+
+
 async def test_lowered_cap_recovers(scheduler: Scheduler, clock: VirtualClock) -> None:
     refused = await ask(scheduler, adm(cap=2))  # answered 403 SIMULTANEOUS
     await scheduler.release(refused, Outcome.FAILED, feedback=Feedback(cap_for=60))

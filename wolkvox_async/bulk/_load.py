@@ -351,7 +351,7 @@ class Load:
                 # running the call; with one (a 5xx, a broken body) it is done.
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
                 self.sent += missing
-                answered = not isinstance(exc, TransportError)
+                answered = not isinstance(exc, TransportError) or exc.answered
                 asked = chunk.records() if pending is None else pending
                 pending = await self.reconcile(chunk, asked, NOT_SENT if answered else sent_at)
                 reconciled = True

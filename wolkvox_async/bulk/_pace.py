@@ -10,47 +10,14 @@ with the socket; never while it waits (for a chunk, for admission, a rest after 
 refusal). The reader starts no slice while any sender rushes — any sender of the event
 loop: loads on many tokens in one process share the loop, and one load's reader delayed
 the others' requests just the same (benchmarks/many_tokens.py).
-
-The collector is the other thief of the loop: a full pass walks every container object of
-the process (a million input rows held by the caller: tens of ms, see
-benchmarks/upload_throughput.py), and it comes when young objects pile up, mid-load.
-:func:`heap_frozen` moves what exists when a load starts out of its reach (``gc.freeze``)
-until the last running load ends; chunks keep only their bytes, so a load itself leaves
-few objects to walk.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-import threading
 import weakref
-from collections.abc import Iterator
 
-__all__ = ["Gate", "Pace", "gate", "heap_frozen"]
-
-_loads = 0
-"""Loads running in this process (any thread, any loop): the heap thaws when the last
-one ends."""
-_loads_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def heap_frozen() -> Iterator[None]:
-    """Keep the objects that exist now out of the collector's passes while inside."""
-    global _loads
-    with _loads_lock:
-        if not _loads:
-            gc.freeze()
-        _loads += 1
-    try:
-        yield
-    finally:
-        with _loads_lock:
-            _loads -= 1
-            if not _loads:
-                gc.unfreeze()
+__all__ = ["Gate", "Pace", "gate"]
 
 
 class Gate:

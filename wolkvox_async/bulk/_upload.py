@@ -45,7 +45,6 @@ from ._outcomes import (
     UploadReport,
 )
 from ._owner import Claim, JournalLock
-from ._pace import heap_frozen
 
 if TYPE_CHECKING:
     from .._call import Caller
@@ -236,12 +235,11 @@ async def _run(
             await claim.take(fingerprint, wait=wait, trusted=not book.created, reload=reload)
         with within(job):  # its calls, the quota's read included, are the job's children
             limit = await _chunks_allowed(load, sized, chunk_size, book, allow_partial)
-            with heap_frozen():
-                await _send_all(
-                    load,
-                    load.chunk_source(records, chunk_size, on_invalid, limit),
-                    client.config.max_concurrency,
-                )
+            await _send_all(
+                load,
+                load.chunk_source(records, chunk_size, on_invalid, limit),
+                client.config.max_concurrency,
+            )
         done = report()
         if load.cause is None and load.stopped is None:
             try:
@@ -402,19 +400,24 @@ async def _send_all(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> N
 
     tasks = [asyncio.create_task(sender()) for _ in range(workers)]
     try:
+        failed: Exception | None = None
         try:
             async for chunk in chunks:
                 if load.stop.is_set():
                     load.skip(chunk)
                     break
                 await queue.put(chunk)
-        finally:
-            # Reading ended (or failed on a bad row): the chunks already handed over finish.
-            for _ in tasks:
-                await queue.put(None)
-            await asyncio.gather(*tasks)
-    except asyncio.CancelledError:
-        # Interrupted: chunks in flight stay journaled as SENDING, reconciled on resume.
+        except Exception as exc:  # reading failed (a bad row): what was handed over finishes
+            failed = exc
+        for _ in tasks:
+            await queue.put(None)
+        await asyncio.gather(*tasks)
+        if failed is not None:
+            raise failed
+    except BaseException:
+        # Cancelled (a loop shutting down cancels the senders too: never wait on them or
+        # on their queue) or failed: chunks in flight stay journaled as SENDING, and are
+        # reconciled on resume.
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

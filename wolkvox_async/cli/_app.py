@@ -19,7 +19,7 @@ from .. import QuotaExhausted, TokenLimitExceeded, WolkvoxClient
 from .._version import __version__
 from ..models import CampaignType
 from ..scheduler._backend import default_state_dir
-from ._common import Settings, emit, parse_when, pass_settings, run
+from ._common import Settings, emit, parse_when, pass_settings, run, show_hits
 from ._demo import demo
 from ._export import export
 from ._files import row_dict
@@ -218,7 +218,11 @@ def find(
             hits = await wv.find_record(
                 campaign_id=campaign_id, customer_id=customer_id, customer_phone=customer_phone
             )
-        emit(settings, [row_dict(h) for h in hits], "records")
+        rows = [row_dict(h) for h in hits]
+        if settings.json or not rows:
+            emit(settings, rows, "records")
+        else:
+            show_hits(rows)
 
     run(work)
 

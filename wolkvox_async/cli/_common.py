@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -12,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 import attrs
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,6 +25,7 @@ from .. import (
     ConfigError,
     JournalError,
     LoadRunning,
+    NotWolkvox,
     SchedulerRefusal,
     TokenLimitExceeded,
     TooManySimultaneous,
@@ -44,6 +47,7 @@ __all__ = [
     "pass_settings",
     "progress_bar",
     "run",
+    "show_hits",
 ]
 
 T = TypeVar("T")
@@ -122,7 +126,23 @@ def run(
         err.print(f"[yellow]{said}[/]", highlight=False, soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
     except WolkvoxError as exc:
-        fail(exit_code(exc), "\n".join([str(exc), *getattr(exc, "__notes__", ())]))
+        notes = [*getattr(exc, "__notes__", ())]
+        if isinstance(exc, NotWolkvox):  # first: the notes end with the command to run next
+            notes.insert(0, _base_url_note())
+        fail(exit_code(exc), "\n".join([str(exc), *notes]))
+
+
+def _base_url_note() -> str:
+    """Where the base URL of an answer that was not Wolkvox's came from."""
+    context = click.get_current_context(silent=True)
+    settings = context.find_object(Settings) if context is not None else None
+    if settings is None or not settings.base_url:
+        host = f"https://wv{settings.server if settings else '<server>'}.wolkvox.com"
+        return f"the base URL is Wolkvox's own, {host}: is the server number right?"
+    return (
+        f"the base URL {settings.base_url} comes from --base-url or WOLKVOX_BASE_URL; "
+        "unset, it is https://wv<server>.wolkvox.com"
+    )
 
 
 def fail(code: int, message: str) -> NoReturn:
@@ -150,10 +170,76 @@ def emit(settings: Settings, rows: Sequence[dict[str, Any]], title: str = "") ->
     table = Table(title=title or None)
     columns = [key for key in rows[0] if any(row.get(key) not in (None, "") for row in rows)]
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a value is wrapped, never cut with "…"
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(_cell(row.get(c)) for c in columns))
     Console().print(table)
+
+
+def _cell(value: Any) -> Text:
+    """A value as shown: its text as it is (``Text``: a "[b]" in a name is not markup)."""
+    return Text("" if value is None else str(value))
+
+
+_CARDS_UP_TO = 3
+"""A lookup that finds this many records or fewer shows each one field per line: readable
+at any width, nothing cut (a customer is usually in one or two campaigns)."""
+
+
+def show_hits(rows: Sequence[dict[str, Any]]) -> None:
+    """``find``'s records, never a value cut: one field per line for a few (or when no
+    table fits the terminal), else a table of the fields that tell records apart
+    (campaign, customer, name, phones, calls, result, last call), values wrapped;
+    ``--json`` has every field."""
+    console = Console()
+    if len(rows) > _CARDS_UP_TO:
+        table = _hits_table(rows)
+        # Rendered uncropped: wider than the terminal (its columns cannot shrink below
+        # their longest words), it would be cut at the edge: one field per line instead.
+        drawn = io.StringIO()
+        Console(width=console.width, file=drawn, color_system=None).print(table, crop=False)
+        if all(cell_len(line) <= console.width for line in drawn.getvalue().splitlines()):
+            console.print(table)
+            return
+    for number, row in enumerate(rows, start=1):
+        card = Table.grid(padding=(0, 2))
+        card.add_column(style="bold", no_wrap=True)
+        card.add_column(overflow="fold")
+        first = {"campaign_id": row.get("campaign_id")}  # which campaign, then the rest
+        for key, value in {**first, **row}.items():
+            if value not in (None, ""):
+                card.add_row(key, _cell(value))
+        if number > 1:
+            console.print()
+        console.print(Text(f"record {number} of {len(rows)}", style="bold"))
+        console.print(card)
+
+
+def _hits_table(rows: Sequence[dict[str, Any]]) -> Table:
+    phones = [[str(v) for k, v in row.items() if k.startswith("tel") and v] for row in rows]
+    columns = {
+        "campaign": [row["campaign_id"] for row in rows],
+        "customer": [row["customer_id"] for row in rows],
+        "name": [
+            " ".join(str(row[k]) for k in ("customer_name", "customer_last_name") if row[k])
+            for row in rows
+        ],
+        "phones": ["\n".join(numbers) for numbers in phones],
+        "calls": [row["calls"] for row in rows],
+        "result": [row["result"] for row in rows],
+        "last call": [str(row["date"] or "").replace("T", "\n")[:16] for row in rows],
+    }
+    table = Table(box=None, pad_edge=False, header_style="bold underline")
+    shown = {name: values for name, values in columns.items() if any(values)}
+    for name, values in shown.items():
+        # An id or a phone is never split (it is copied from here): the widest fits its
+        # column. Names, results and dates wrap.
+        whole = name in ("campaign", "customer", "phones")
+        widest = max(cell_len(line) for value in values for line in str(value).split("\n"))
+        table.add_column(name, overflow="fold", min_width=widest if whole else None)
+    for cells in zip(*shown.values(), strict=True):
+        table.add_row(*map(_cell, cells))
+    return table
 
 
 def parse_when(value: str) -> datetime:

@@ -5,14 +5,25 @@ numbers :meth:`Scheduler.stats` reports."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
+from typing import Final
 
 import attrs
 
 from .._time import WOLKVOX_TZ
 from ._backend import LeaseRecord
 
-__all__ = ["NOTHING_SAID", "Feedback", "Lease", "Outcome", "Priority", "SchedulerStats"]
+__all__ = [
+    "NOTHING_SAID",
+    "RELEASES",
+    "Feedback",
+    "Lease",
+    "Outcome",
+    "Priority",
+    "ReleaseRule",
+    "SchedulerStats",
+]
 
 
 class Priority(enum.IntEnum):
@@ -23,16 +34,45 @@ class Priority(enum.IntEnum):
 
 
 class Outcome(enum.Enum):
-    """How a leased request ended, which decides what its release gives back."""
+    """How a leased request ended, which decides what its release gives back (``RELEASES``)."""
 
     ANSWERED = "answered"
-    """A response arrived: the server is done; lease freed, quota unit spent."""
+    """A response arrived and was a success."""
     FAILED = "failed"
-    """A response arrived and was an error: as ANSWERED, and the poll stamp is cleared."""
+    """A response arrived and was an error (a 4xx/5xx, an unreadable or oversized body)."""
     NOT_SENT = "not_sent"
-    """Nothing reached the server: lease, quota unit and stamp are all given back."""
+    """Provably nothing reached the server: refused before connecting, or the lease given
+    back before the request left (too late to send on, cancelled while waiting)."""
     ABANDONED = "abandoned"
-    """Sent, then cancelled or timed out: the lease is held until the server must be done."""
+    """Sent, and no response: a timeout, a connection reset or broken after any byte was
+    written, a cancellation after sending. The server may still be running the call."""
+
+
+@attrs.frozen
+class ReleaseRule:
+    """What a release of one outcome gives back."""
+
+    hold: bool
+    """The slot stays taken until the server must be done with the call (sent + its
+    limit, Wolkvox's 60 s, §3.1); otherwise it is free at once."""
+    refund: bool
+    """The quota unit is given back (the server never counted the call)."""
+    unstamp: bool
+    """The poll stamp is cleared: a read whose answer was never delivered may be made again
+    at once (the 5-minute rule is about reading delivered data again, §3.1)."""
+
+
+RELEASES: Final[Mapping[Outcome, ReleaseRule]] = {
+    # The server answered: it is done with the call, its slot is free.
+    Outcome.ANSWERED: ReleaseRule(hold=False, refund=False, unstamp=False),
+    Outcome.FAILED: ReleaseRule(hold=False, refund=False, unstamp=True),
+    # Nothing reached it: as if never admitted.
+    Outcome.NOT_SENT: ReleaseRule(hold=False, refund=True, unstamp=True),
+    # It may be running the call still: a second call now could be its third in flight.
+    Outcome.ABANDONED: ReleaseRule(hold=True, refund=False, unstamp=True),
+}
+"""Which outcome holds the slot how long, and what else its release gives back: the one
+table of it (each row has its test in tests/scheduler/test_scheduler.py)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -45,7 +85,8 @@ class Feedback:
     pause_for: float = 0.0
     """403 maintenance: admit nothing on the token for this long."""
     spent: bool = False
-    """403 TOKEN LIMIT EXCEEDED: the day the call was admitted in is spent."""
+    """403 TOKEN LIMIT EXCEEDED: the day the call was admitted in is spent, its limit the
+    day's count without this call (which found no unit left to spend)."""
 
 
 NOTHING_SAID: Feedback = Feedback()

@@ -30,6 +30,8 @@ class Waiter:
     max_wait: float | None
     raise_on_poll: bool = False
     ready_at: float = 0.0
+    owner: object = None
+    """Who queued it (a client's caller): a client that closes fails its own waiters."""
 
 
 @attrs.define(eq=False)

@@ -37,7 +37,15 @@ from datetime import UTC, datetime
 from .._time import day_of, next_reset
 from ._backend import AnnouncesReleases, Backend
 from ._clock import Clock
-from ._lease import NOTHING_SAID, Feedback, Lease, Outcome, Priority, SchedulerStats
+from ._lease import (
+    NOTHING_SAID,
+    RELEASES,
+    Feedback,
+    Lease,
+    Outcome,
+    Priority,
+    SchedulerStats,
+)
 from ._pump import Pump
 from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
@@ -126,10 +134,12 @@ class Scheduler:
         max_wait: float | None = None,
         raise_on_poll: bool = False,
         corrects_quota: bool = False,
+        owner: object = None,
     ) -> Lease:
         """Wait for admission of a call of ``token`` (registered); ``poll_key`` names a
         poll-limited read. See the module docstring. ``corrects_quota``: a token_info read
         made to correct the ledger, never refused for the quota (it still counts).
+        ``owner``: who asks, for :meth:`fail_queued` (a client that closes).
 
         Raises:
             QuotaExhausted: the operation's quota is spent (at once, not at midnight).
@@ -163,7 +173,9 @@ class Scheduler:
                 return self.pump.granted(admission, record, "at once")
             self.refusals.check(admission, decision, deadline, max_wait, raise_on_poll)
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(admission, future, priority, deadline, max_wait, raise_on_poll)
+        waiter = _Waiter(
+            admission, future, priority, deadline, max_wait, raise_on_poll, owner=owner
+        )
         queue.lanes[priority].append(waiter)
         if deadline is not None:
             heapq.heappush(queue.deadlines, (deadline, next(self.pump.seq), waiter))
@@ -184,6 +196,17 @@ class Scheduler:
                 await asyncio.shield(self.pump.undo(lease))  # (_undo never raises)
             self.pump.kick(queue)
             raise
+
+    def fail_queued(self, owner: object, error: type[Exception], message: str) -> int:
+        """Fail every caller ``owner`` has queued, each with its own ``error(message)``:
+        nothing of theirs was taken or sent (a client closing). Returns how many."""
+        failed = 0
+        for queue in self._queues.values():
+            for waiter in queue.waiting():
+                if waiter.owner is owner:
+                    waiter.future.set_exception(error(message))
+                    failed += 1
+        return failed
 
     def attach(self) -> Scheduler:
         """A client starts using this scheduler."""
@@ -208,22 +231,23 @@ class Scheduler:
         hold: float = 60.0,
         feedback: Feedback | None = None,
     ) -> None:
-        """Give the lease back; ABANDONED holds it until ``sent_at + hold``. ``feedback``
-        (what the server said) is applied in the same backend step, before anyone waiting
-        is woken."""
+        """Give the lease back as ``RELEASES`` says for ``outcome``: one that holds its
+        slot keeps it until ``sent_at + hold`` (the server's limit). ``feedback`` (what the
+        server said) is applied in the same backend step, before anyone waiting is woken."""
         now = self.clock.time()
-        if outcome is Outcome.ABANDONED and lease.sent_at is not None:
-            hold_until: float | None = lease.sent_at + hold
-        else:
-            hold_until = None
+        rule = RELEASES[outcome]
+        sent_at = lease.sent_at
+        hold_until = sent_at + hold if rule.hold and sent_at is not None else None
         said = feedback or NOTHING_SAID
         spent = said.spent and self._spent_counts(lease)
         step = self.backend.release(
             lease.record,
             now,
             hold_until=hold_until,
-            refund=outcome is Outcome.NOT_SENT,
-            unstamp=outcome in (Outcome.FAILED, Outcome.NOT_SENT),
+            # A call refused for a spent quota was not counted (no unit was left to charge):
+            # its unit goes back before the day's limit is taken from the count.
+            refund=rule.refund or spent,
+            unstamp=rule.unstamp,
             cap_for=said.cap_for,
             pause_for=said.pause_for,
             spent=spent,
@@ -263,9 +287,11 @@ class Scheduler:
 
         The day is the one the call was admitted in, not the day of whoever reads the
         answer (one sent at 23:59:59 changes nothing after midnight); the limit becomes
-        what the day had counted (never below). In the first ``MIDNIGHT_SKEW`` seconds of a
-        day the refusal may be the server's clock still in the previous day: it costs that
-        one call, never the new day.
+        what the day had counted without the refused call, which the server did not count
+        either (a second call refused beside it lowers the limit to the count again, so
+        the limit ends at what the server counted, not at our count of attempts). In the
+        first ``MIDNIGHT_SKEW`` seconds of a day the refusal may be the server's clock
+        still in the previous day: it costs that one call, never the new day.
         """
         sent = lease.sent_at if lease.sent_at is not None else self.clock.time()
         day = lease.record.day
