@@ -25,6 +25,7 @@ from .._errors import (
     CampaignFull,
     ConfigError,
     Maintenance,
+    NotWolkvox,
     QuotaExhausted,
     QuotaReserved,
     ResponseDecodeError,
@@ -425,6 +426,8 @@ class Load:
         while True:
             try:
                 return await self.reconciler.missing(records, sent_at)
+            except NotWolkvox:  # the same address gives the same page: waiting won't help
+                raise
             except _UNANSWERED as exc:
                 tries, since = tries + 1, since or self.clock.time()
                 await self.rest(chunk, len(records), exc, tries, since, unknown=sent_at)
