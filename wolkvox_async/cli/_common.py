@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -122,6 +123,10 @@ def run(
     try:
         return asyncio.run(work())
     except KeyboardInterrupt:
+        # Handled: the command says so and exits 130. A second Ctrl-C from here on would
+        # land in the interpreter's teardown, where it kills the process (exit -2) with
+        # the sentence half said.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         said = interrupted() if callable(interrupted) else interrupted
         err.print(f"[yellow]{said}[/]", highlight=False, soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
