@@ -45,6 +45,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from wolkvox_async import (
+    AlreadyLoaded,
     ApiError,
     BadRequest,
     CampaignFull,
@@ -52,6 +53,8 @@ from wolkvox_async import (
     ConfigError,
     Forbidden,
     InvalidToken,
+    JournalError,
+    LoadRunning,
     Maintenance,
     NotFound,
     NotWolkvox,
@@ -127,6 +130,10 @@ ANSWERS: dict[type[WolkvoxError], Answer] = {
     BadRequest: Answer(400, "Wolkvox refused the request", tell=True),
     NotFound: Answer(404, "Wolkvox found no such thing", tell=True),
     CampaignFull: Answer(409, "the campaign is full", tell=True),
+    # A route that starts an upload: one load of an input at a time, and never twice.
+    LoadRunning: Answer(409, "this load is running already; nothing was sent", 60, tell=True),
+    AlreadyLoaded: Answer(409, "this input was loaded already; nothing was sent", tell=True),
+    JournalError: Answer(503, "this service's upload journal cannot be used"),
     ApiError: Answer(502, "Wolkvox's answer was an error"),
     WolkvoxError: Answer(502, "the Wolkvox call failed"),
 }

@@ -52,6 +52,13 @@ def leads(path: Path) -> Iterator[dict[str, str]]:
             yield {key: value for key, value in row.items() if value}
 
 
+def count_leads(path: Path) -> int:
+    """The CSV's data rows: the load's reports count against them (what was not read yet
+    when a stop came is pending too, and said so)."""
+    with path.open(newline="", encoding="utf-8") as file:
+        return sum(1 for _ in csv.DictReader(file))
+
+
 def progress(state: UploadProgress) -> None:
     log.info(
         "%d records read, %d landed, %d chunks",
@@ -75,6 +82,7 @@ async def run(args: argparse.Namespace) -> int:
             on_invalid="skip",
             allow_partial=True,
             progress=progress,
+            total=count_leads(args.leads),
         )
         for failure in report.failures:
             log.warning("row %d skipped: %s", failure.row, failure.reason)
@@ -87,9 +95,12 @@ async def run(args: argparse.Namespace) -> int:
             return 1
         if report.records_pending:
             log.warning(
-                "stopped short (%s): %d records wait for the quota; run again after %s",
+                "stopped short (%s): %d of %d records wait for the quota (%d of them not read "
+                "yet); run again after %s",
                 report.stopped,
                 report.records_pending,
+                report.records_read,
+                report.records_unread,
                 report.resumes_at,
             )
             return EX_TEMPFAIL

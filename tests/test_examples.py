@@ -252,6 +252,9 @@ def test_the_service_answers_every_error_class() -> None:
         "InsufficientQuota": 503,
         "ReconcileError": 502,
         "DownloadError": 502,
+        "LoadRunning": 409,
+        "AlreadyLoaded": 409,
+        "JournalError": 503,
     }
     errors = {
         name: cls
@@ -310,23 +313,27 @@ async def test_the_nightly_loader_loads_once_and_exports(tmp_path: Path) -> None
 
 
 async def test_the_nightly_loader_stops_short_and_resumes(tmp_path: Path) -> None:
-    async with FakeWolkvox(licenses=5) as fake:
+    async with FakeWolkvox(licenses=10) as fake:
         camp = fake.create_campaign()
         leads = tmp_path / "leads.csv"
-        write_leads(leads, 30_000)
+        write_leads(leads, 60_000)
         loader = [sys.executable, str(EXAMPLES / "nightly_loader.py"), str(leads), camp.id]
-        # Only 2 calls left today: 2 chunks of 10,000 land, the third waits for the reset.
+        # Only 2 calls left today: 2 chunks of 10,000 land, the other 40,000 wait for the
+        # reset. (Main said "20000 wait": the rows not read yet were in no count.)
         operation = fake.world.operations[fake.server]
         operation.used[wolkvox_day(fake.clock())] = operation.limit - 2
         code, out = await run(*loader, env=env_for(fake))
         assert code == 75, out
-        assert "run again after" in out
         assert len(fake.campaign(camp.id).records) == 20_000
+        said = re.search(r"stopped short \(quota\): (\d+) of (\d+) records wait", out)
+        assert said is not None and said.groups() == ("40000", "60000"), out
+        assert "run again after" in out and "20,000 of 60,000 records landed" in out
         operation.used.clear()  # midnight in Wolkvox time
         code, out = await run(*loader, env=env_for(fake))
         assert code == 0, out
+        assert "60,000 of 60,000 records landed" in out
         stored = Counter(r["customer_id"] for r in fake.campaign(camp.id).records)
-        assert len(stored) == 30_000 and set(stored.values()) == {1}
+        assert len(stored) == 60_000 and set(stored.values()) == {1}
 
 
 # ---- workers over Redis ---------------------------------------------------------------

@@ -31,8 +31,11 @@ from ._errors import WolkvoxError as WolkvoxError
 from ._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
 from ._time import WOLKVOX_TZ as WOLKVOX_TZ
 from ._version import __version__ as __version__
+from .bulk import AlreadyLoaded as AlreadyLoaded
 from .bulk import DownloadError as DownloadError
 from .bulk import InsufficientQuota as InsufficientQuota
+from .bulk import JournalError as JournalError
+from .bulk import LoadRunning as LoadRunning
 from .bulk import ReconcileError as ReconcileError
 from .bulk import UploadReport as UploadReport
 from .client import WolkvoxClient as WolkvoxClient
@@ -50,6 +53,7 @@ from .scheduler import SQLiteBackend as SQLiteBackend
 __all__ = [
     "MAX_RECORDS_PER_UPLOAD",
     "WOLKVOX_TZ",
+    "AlreadyLoaded",
     "ApiError",
     "BadRequest",
     "CallResult",
@@ -65,6 +69,8 @@ __all__ = [
     "Forbidden",
     "InsufficientQuota",
     "InvalidToken",
+    "JournalError",
+    "LoadRunning",
     "Maintenance",
     "MemoryBackend",
     "NotFound",

@@ -31,7 +31,7 @@ from .models import CampaignType, Record
 from .models._fields import FIELD_MAX_LENGTHS, NOT_FOR
 from .models._requests import text_problem
 
-__all__ = ["MAX_RECORDS_PER_UPLOAD", "WireRecord", "to_wire", "to_wire_rows"]
+__all__ = ["MAX_RECORDS_PER_UPLOAD", "BadRow", "WireRecord", "to_wire", "to_wire_rows"]
 
 MAX_RECORDS_PER_UPLOAD: Final = 10_000
 """Records that can be uploaded per call (§3.1)."""
@@ -43,6 +43,17 @@ _FAST_LIMITS: Final = {
     kind: {key: FIELD_MAX_LENGTHS[key] for key in _WIRE_KEYS - {*unsupported, "recall_date"}}
     for kind, unsupported in NOT_FOR.items()
 }
+
+
+class BadRow:
+    """An input row its reader could not make a record of (a CSV row with more or fewer
+    cells than its header): the checks refuse it as any bad row, saying ``reason``, so it
+    stops the load at its row or, skipping bad rows, is reported with its row number."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 class WireRecord(dict[str, str]):
@@ -71,6 +82,8 @@ def to_wire(item: Any, kind: CampaignType, *, row: int | None = None) -> WireRec
             wire = CONVERTER.unstructure(item)
         elif isinstance(item, Mapping):
             wire = _from_mapping(item)
+        elif isinstance(item, BadRow):
+            raise ConfigError(item.reason)
         else:
             raise ConfigError(f"a record must be a Record or a dict, not {type(item).__name__}")
         for key in NOT_FOR[kind]:

@@ -228,7 +228,7 @@ async def test_a_crashed_call_still_running_is_waited_for_not_doubled(
     journal = tmp_path / "load.journal"
     async with FakeWolkvox(clock=lambda: datetime.fromtimestamp(clock.time(), UTC)) as fake:
         camp = fake.create_campaign()
-        died = Journal(journal, campaign_id=camp.id, chunk_size=100)
+        died = Journal(journal, spec={"campaign": camp.id, "chunk_size": 100})
         died.mark(0, ChunkState.SENDING, sent_at=clock.time() - 10)
         died.close()
         async with client_for(fake, clock=clock) as wv:
@@ -256,7 +256,7 @@ async def test_a_chunk_that_died_waiting_for_admission_is_not_waited_for(tmp_pat
     journal = tmp_path / "load.journal"
     async with FakeWolkvox(clock=lambda: datetime.fromtimestamp(clock.time(), UTC)) as fake:
         camp = fake.create_campaign()
-        died = Journal(journal, campaign_id=camp.id, chunk_size=100)
+        died = Journal(journal, spec={"campaign": camp.id, "chunk_size": 100})
         died.mark(0, ChunkState.SENDING, sent_at=NOT_SENT)
         died.close()
         async with client_for(fake, clock=clock) as wv:

@@ -371,7 +371,11 @@ def test_upload_beside_a_busy_token_never_exits_0_with_records_missing(
     # Reading stopped with the load: what was read is all pending, nothing is "failed".
     assert re.search(r"\(patience\): 0 of ([\d,]+) records landed, \1 pending", gave_up.stderr)
     hint = gave_up.stderr.rsplit("continue with: ", 1)[1].split()
-    assert hint[:2] == ["wolkvox", "upload"] and hint[-1] == "--resume"
+    # Nothing landed, so no journal was kept: the printed command is the same load again
+    # (its options included), not a --resume of a journal that does not exist.
+    assert hint == ["wolkvox", "upload", other.id, str(source), "--chunk-size", "250"]
+    assert "no journal was kept" in gave_up.stderr
+    assert not list((tmp_path / "state").rglob(f"{other.id}-*.journal"))
     assert not other.records
     served.elsewhere = 0
     done = subprocess.run(

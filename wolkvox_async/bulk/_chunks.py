@@ -1,19 +1,34 @@
-"""The pieces a load is cut into: a chunk (rows and JSON body), its checksum, and the
-source read in batches."""
+"""The pieces a load is cut into: a chunk (rows and JSON body), its checksum, the source
+read in batches, and the input's default fingerprint (its first records)."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from itertools import islice
 from typing import Any
 
 import attrs
 
-from ..models import Record
+from .._protocol import encode_rows
+from .._records import to_wire_rows
+from ..models import CampaignType, Record
 
-__all__ = ["Chunk", "RecordSource", "batches", "digest"]
+__all__ = ["HEAD", "Chunk", "RecordSource", "batches", "digest", "head_print"]
+
+HEAD = 100
+"""Records whose wire form make an input's default fingerprint (see :func:`head_print`)."""
 
 RecordSource = Iterable[Record | Mapping[str, Any]] | AsyncIterable[Record | Mapping[str, Any]]
 
@@ -73,3 +88,50 @@ async def batches(
     while batch := list(islice(items, size)):
         yield batch
         await turn()
+
+
+async def head_print(source: RecordSource, kind: CampaignType) -> tuple[RecordSource, str | None]:
+    """The input's default fingerprint, and the source to read from now on.
+
+    The fingerprint is a SHA-256 of the wire form of the input's first ``HEAD`` valid
+    records, as they would be sent. It is deterministic for the same input (the same
+    records make the same bytes), known before anything is sent (a stream's whole content
+    is not: it is read while the load runs), cheap (a bounded read, put back in front of
+    the source), and does not depend on the chunk size or the journal, so the same input
+    loaded with other options is still the same input. Two inputs that share their first
+    100 records are one to it: loading both into one campaign would put at least those
+    records there twice, so refusing the second while the first runs (or after it loaded,
+    from another journal) is what the caller needs. To key on the whole input instead (a
+    file's SHA-256, as the ``wolkvox`` command does), pass ``fingerprint=``. None when the
+    head holds no valid record (then nothing can be sent, nor needs claiming, before a
+    bad row stops the load).
+    """
+    head: list[Record | Mapping[str, Any]]
+    rest: RecordSource
+    if isinstance(source, Sequence):
+        head, rest = list(source[:HEAD]), source
+    elif isinstance(source, AsyncIterable):
+        items = aiter(source)
+        head = []
+        async for item in items:
+            head.append(item)
+            if len(head) == HEAD:
+                break
+        rest = _chained(head, items)
+    else:
+        iterator = iter(source)
+        head = list(itertools.islice(iterator, HEAD))
+        rest = itertools.chain(head, iterator)
+    checked, _, _ = to_wire_rows(head, kind, 1)
+    if not checked:
+        return rest, None
+    return rest, "head:" + hashlib.sha256(encode_rows(checked)).hexdigest()
+
+
+async def _chained(
+    head: Iterable[Record | Mapping[str, Any]], rest: AsyncIterator[Record | Mapping[str, Any]]
+) -> AsyncIterator[Record | Mapping[str, Any]]:
+    for item in head:
+        yield item
+    async for item in rest:
+        yield item

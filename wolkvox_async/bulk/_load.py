@@ -4,7 +4,10 @@ Each chunk is journaled (``_journal``) around its request. A chunk refused befor
 server did anything (403 SIMULTANEOUS, maintenance, a refused connection, the scheduler
 unreachable) stays pending and is tried again patiently; a quota, a full campaign or a
 fatal answer stops the load with the chunk pending; a chunk whose answer is lost is
-reconciled (``_reconcile``) before anything of it is sent again.
+reconciled (``_reconcile``) before anything of it is sent again. An outage is waited
+through wherever it meets the load, up to ``patience``: while sending, while asking the
+campaign what a lost answer stored, and when a lost answer turns out to have stored
+nothing (the server did nothing with it: a 503, a proxy's page).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .._errors import (
     CampaignFull,
     ConfigError,
     Maintenance,
+    NotWolkvox,
     QuotaExhausted,
     QuotaReserved,
     ResponseDecodeError,
@@ -63,6 +67,9 @@ _REST_FIRST, _REST_CAP = 0.5, 30.0
 _REFUSED = (TooManySimultaneous, Maintenance, WaitTooLong, SchedulerUnavailable)
 """Refusals after which nothing of a chunk is in the campaign and waiting may help (§3.3;
 a refused connection, TransportError(sent=False), is one too)."""
+_UNANSWERED = (TransportError, ServerError, ResponseDecodeError, *_REFUSED)
+"""What an outage looks like to the reconciliation's read (an export, a find): after the
+client's own retries, waiting may help, and nothing was changed by asking."""
 
 
 _BATCH = 100
@@ -133,6 +140,13 @@ class Load:
         self.spent: list[Chunk] = []
         """Chunks done with: the reader frees them, so no sender does between an answer
         and its next request."""
+
+    def lose(self, cause: WolkvoxError) -> None:
+        """Stop the load: it no longer owns its input (its claim on the ledger was taken).
+        Chunks in flight finish; nothing more is sent."""
+        if self.cause is None:
+            self.stopped, self.cause = StopReason.ERROR, cause
+        self.stop.set()
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -222,7 +236,8 @@ class Load:
         self.read += len(batch)
         for row, item, exc in bad:
             cid = item.get("customer_id") if isinstance(item, Mapping) else None
-            self.failures.append(RowFailure(row=row, customer_id=cid, reason=str(exc)))
+            why = str(exc).removeprefix(f"row {row}: ")  # the row is in the failure already
+            self.failures.append(RowFailure(row=row, customer_id=cid, reason=why))
             if on_invalid == "raise":
                 # Read up to the bad row: the good rows before it are held, none after it.
                 self.read = row
@@ -292,7 +307,7 @@ class Load:
         if entry is not None and entry.state is ChunkState.SENDING:
             # A crash left its outcome unknown (its request may even be running still).
             pace.ease()
-            pending = await self.reconciler.missing(chunk.records(), entry.sent_at)
+            pending = await self.reconcile(chunk, chunk.records(), entry.sent_at)
             reconciled = True
         lost = refused = 0
         refused_since = 0.0
@@ -337,13 +352,19 @@ class Load:
                 # running the call; with one (a 5xx, a broken body) it is done.
                 log.warning("chunk %d: %s; reconciling before any resend", chunk.index, exc)
                 self.sent += missing
-                lost += 1
                 answered = not isinstance(exc, TransportError) or exc.answered
-                pending = await self.reconciler.missing(
-                    chunk.records() if pending is None else pending,
-                    NOT_SENT if answered else sent_at,
-                )
+                asked = chunk.records() if pending is None else pending
+                pending = await self.reconcile(chunk, asked, NOT_SENT if answered else sent_at)
                 reconciled = True
+                if len(pending) == len(asked):
+                    # None of it landed: the server did nothing with it (a 503, a proxy's
+                    # page, a reset before it ran): an outage as much as a refusal. Sent
+                    # again at once the first time, then after rests, up to patience.
+                    refused, refused_since = refused + 1, refused_since or self.clock.time()
+                    if refused > 1:
+                        await self.rest(chunk, missing, exc, refused - 1, refused_since)
+                    continue
+                lost += 1
                 if pending and lost >= _ATTEMPTS:
                     self.left(chunk, len(pending), "its answer was lost; reconciled on resume")
                     raise ReconcileError(
@@ -379,14 +400,43 @@ class Load:
         self.keep(chunk, missing, str(exc))
         raise Stop(reason, exc)
 
-    def keep(self, chunk: Chunk, missing: int, message: str) -> None:
-        """Journal the chunk for a resume and report ``missing`` of its records pending."""
-        if missing < chunk.size:
+    def keep(self, chunk: Chunk, missing: int, message: str, sent_at: float | None = None) -> None:
+        """Journal the chunk for a resume and report ``missing`` of its records pending.
+        ``sent_at``: whether they landed is not known (a resume asks the campaign, once a
+        call that left then must be over)."""
+        if sent_at is not None:
+            self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=sent_at)
+        elif missing < chunk.size:
             # Part of it is in the campaign (reconciled): a resume checks which part first.
             self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=NOT_SENT)
         else:
             self.journal.mark(chunk.index, ChunkState.PENDING)
         self.left(chunk, missing, message)
+
+    async def reconcile(
+        self, chunk: Chunk, records: list[dict[str, str]], sent_at: float
+    ) -> list[dict[str, str]]:
+        """The records of ``records`` not in the campaign (see ``Reconciler.missing``).
+
+        An outage while asking is waited through as a refused chunk is, up to
+        ``patience``; past it (or at a quota stop) the chunk stays in the journal with its
+        outcome unknown, and the load stops: a resume asks again.
+        """
+        tries, since = 0, 0.0
+        while True:
+            try:
+                return await self.reconciler.missing(records, sent_at)
+            except NotWolkvox:  # the same address gives the same page: waiting won't help
+                raise
+            except _UNANSWERED as exc:
+                tries, since = tries + 1, since or self.clock.time()
+                await self.rest(chunk, len(records), exc, tries, since, unknown=sent_at)
+            except QuotaReserved as exc:
+                self.keep(chunk, len(records), str(exc), sent_at)
+                raise Stop(StopReason.QUOTA_RESERVE, exc) from None
+            except (QuotaExhausted, TokenLimitExceeded) as exc:
+                self.keep(chunk, len(records), str(exc), sent_at)
+                raise Stop(StopReason.QUOTA, exc) from None
 
     async def rest(
         self,
@@ -395,8 +445,11 @@ class Load:
         exc: WolkvoxError,
         refused: int,
         since: float,
+        *,
+        unknown: float | None = None,
     ) -> None:
-        """Wait before trying a refused chunk again; give up past ``patience`` or a stop."""
+        """Wait before trying a refused chunk again; give up past ``patience`` or a stop.
+        ``unknown``: the chunk's outcome is not known (its ``sent_at``, for the journal)."""
         delay = min(_REST_CAP, _REST_FIRST * 2.0 ** (refused - 1)) * random.uniform(0.5, 1.0)
         waited = self.clock.time() - since
         if waited + delay > self.patience:
@@ -407,7 +460,8 @@ class Load:
                 exc,
                 self.patience,
             )
-            self.give_up(chunk, missing, StopReason.PATIENCE, exc)
+            self.keep(chunk, missing, str(exc), unknown)
+            raise Stop(StopReason.PATIENCE, exc)
         if refused == 1 or refused.bit_count() == 1:  # 1st, 2nd, 4th, 8th… refusal
             log.warning("chunk %d refused (%s); trying again in %.1f s", chunk.index, exc, delay)
         sleep = asyncio.ensure_future(self.clock.sleep(delay))
@@ -418,5 +472,5 @@ class Load:
             sleep.cancel()
             stopped.cancel()
         if self.stop.is_set():  # another chunk stopped the load: this one stays pending
-            self.keep(chunk, missing, str(exc))
+            self.keep(chunk, missing, str(exc), unknown)
             raise Left

@@ -5,7 +5,7 @@ turn comes (the next window's request leaves first)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from ..scheduler import Lease, Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._needs import job_of, within
 from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
+from ._owner import JournalLock
 from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
 from ._windows import Deferred, Early
 
@@ -38,13 +39,26 @@ class BulkMethods(CampaignMethods, ReportMethods):
         campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
         campaign_status: Literal["start", "stop"] = "start",
         chunk_size: int = 10_000,
-        journal: str | Path | None = None,
+        journal: str | Path | JournalLock | None = None,
         progress: Callable[[UploadProgress], Any] | None = None,
         on_invalid: Literal["raise", "skip"] = "raise",
         allow_partial: bool = False,
         patience: float = PATIENCE,
+        wait: bool = False,
+        fingerprint: str | None = None,
+        reload: bool = False,
+        total: int | None = None,
+        notes: Mapping[str, Any] | None = None,
     ) -> UploadReport:
         """Load any number of records: chunks of ≤ 10,000, 2 in flight, nothing lost or doubled.
+
+        A load is one owner's at a time: its journal is locked (an OS lock on
+        ``<journal>.lock``, gone with its process) and its input is claimed on the
+        scheduler's ledger (Redis for many hosts, the SQLite ledger of one host, memory in
+        one process) from before its first request to its end. A second load of the same
+        journal, or of the same input into the same campaign (another coroutine, process or
+        host), raises :class:`LoadRunning` at once, or with ``wait=True`` waits for it to
+        end and then does what is left (nothing, if it finished).
 
         Args:
             campaign_id: The campaign.
@@ -54,7 +68,12 @@ class BulkMethods(CampaignMethods, ReportMethods):
             campaign_status: Sent with predictive uploads ("start" / "stop").
             chunk_size: Records per call, 1..10,000.
             journal: A SQLite file: a load killed at any point and started again with the
-                same input and journal resumes without losing or doubling a record.
+                same input and journal resumes without losing or doubling a record. It names
+                its load (server, operation, campaign, type, chunk size): a journal of
+                another load is refused (ConfigError naming what differs). A load of which
+                nothing landed leaves no file. Or the journal's :class:`JournalLock`,
+                already held by the caller: it read the journal under it, and nobody can
+                start the load in between (the lock stays the caller's to release).
             progress: Called with an :class:`UploadProgress` as each chunk lands.
             on_invalid: "raise" (nothing of the bad row's chunk is sent) or "skip" (the row is
                 reported in ``failures``).
@@ -63,7 +82,22 @@ class BulkMethods(CampaignMethods, ReportMethods):
                 ``records_pending`` > 0) instead of raising.
             patience: Seconds a chunk refused before anything was done (another client on
                 the token, maintenance, connection refused, the scheduler unreachable) is
-                tried again, with growing rests, before the load gives up (default 1 hour).
+                tried again, with growing rests, before the load gives up (default 1 hour);
+                the same patience covers an outage met while checking whether a chunk whose
+                answer was lost landed, and a lost answer that stored nothing.
+            wait: Wait for a running load of the same journal or input to end, instead of
+                raising :class:`LoadRunning`.
+            fingerprint: What identifies the input on the ledger (with the operation and
+                the campaign), e.g. a file's SHA-256. Default: a SHA-256 of the first 100
+                valid records as sent (see ``bulk._chunks.head_print`` for why).
+            reload: Load even though the ledger says another journal loaded this input into
+                this campaign (after clearing the campaign, say): :class:`AlreadyLoaded`
+                otherwise. A running load is never overridden.
+            total: The length of an input that is a stream, when known (a file's rows):
+                a report then counts against it (``records_total``, ``records_unread``).
+                It does not check the quota up front (a list's length does).
+            notes: JSON values to keep in the journal beside the chunks, by name (the
+                ``wolkvox`` command keeps its options and the file's fingerprint there).
 
         Returns:
             An :class:`UploadReport`: records read, sent, landed and pending, per chunk its
@@ -81,6 +115,12 @@ class BulkMethods(CampaignMethods, ReportMethods):
                 them.
             ConfigError: a bad argument, or a bad row with ``on_invalid="raise"``.
             InsufficientQuota: the known input needs more calls than are left today.
+            LoadRunning: another load of this journal or input is running (pid, host,
+                since); nothing was sent.
+            AlreadyLoaded: another journal loaded this input into this campaign; nothing
+                was sent.
+            JournalError: the journal cannot be used (a folder, not a journal, unwritable,
+                the disk full), named with what to do.
             ReconcileError: a lost answer left a chunk's outcome unknown.
         """
         # Bulk work: it queues behind interactive calls and leaves them their reserve.
@@ -98,6 +138,11 @@ class BulkMethods(CampaignMethods, ReportMethods):
             on_invalid=on_invalid,
             allow_partial=allow_partial,
             patience=patience,
+            wait=wait,
+            fingerprint=fingerprint,
+            reload=reload,
+            total=total,
+            notes=notes,
         )
 
     def iter_phone_results(

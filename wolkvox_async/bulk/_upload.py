@@ -7,6 +7,9 @@ the input size. Each chunk is journaled (``_journal``) around its request; a chu
 answer is lost after sending is reconciled against the campaign (one campaign_15 export, or
 three find_record probes when the export is capped) before anything is sent again, so the
 campaign ends with every input record exactly once, across crashes and restarts.
+
+A load is one owner's at a time (``_owner``): its journal is locked for the whole run, and
+the input is claimed on the scheduler's ledger, before anything is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sized
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Mapping,
+    Sized,
+)
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,17 +32,64 @@ from .. import _validate as check
 from .._errors import ConfigError, WolkvoxError, shown
 from .._records import MAX_RECORDS_PER_UPLOAD
 from ..models import CampaignType
-from ._chunks import Chunk, RecordSource
-from ._journal import ChunkState, Journal
+from ._chunks import Chunk, RecordSource, head_print
+from ._journal import ChunkState, Journal, check_path, identity, server_of
 from ._load import PATIENCE, Left, Load, Stop, log
 from ._needs import Endpoints, within
-from ._outcomes import InsufficientQuota, RowFailure, StopReason, UploadProgress, UploadReport
+from ._outcomes import (
+    InsufficientQuota,
+    JournalError,
+    RowFailure,
+    StopReason,
+    UploadProgress,
+    UploadReport,
+)
+from ._owner import Claim, JournalLock
 
 if TYPE_CHECKING:
     from .._call import Caller
     from ..scheduler import SchedulerStats
 
 __all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _outcomes
+
+
+def _seconds(patience: object) -> float:
+    try:
+        seconds = float(patience) if not isinstance(patience, bool) else math.nan  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):  # not a number, or past a float's range
+        seconds = math.nan
+    if not isinstance(patience, int | float) or not 0 <= seconds < math.inf:
+        raise ConfigError(f"patience must be a number of seconds >= 0, got {shown(patience)}")
+    return seconds
+
+
+def _checked_options(
+    chunk_size: object,
+    on_invalid: object,
+    wait: object,
+    reload: object,
+    fingerprint: object,
+    total: object,
+) -> None:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or not 1 <= chunk_size <= MAX_RECORDS_PER_UPLOAD
+    ):
+        raise ConfigError(
+            f"chunk_size must be 1..{MAX_RECORDS_PER_UPLOAD}, got {shown(chunk_size)}"
+        )
+    if on_invalid not in ("raise", "skip"):
+        raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {shown(on_invalid)}")
+    for name, flag in (("wait", wait), ("reload", reload)):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{name} must be True or False, got {shown(flag)}")
+    if fingerprint is not None and (
+        not isinstance(fingerprint, str) or not 0 < len(fingerprint) <= 200
+    ):
+        raise ConfigError(f"fingerprint must be a non-empty str, got {shown(fingerprint)}")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise ConfigError(f"total must be a number of records >= 0, got {shown(total)}")
 
 
 async def upload_records(
@@ -45,50 +101,113 @@ async def upload_records(
     campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
     campaign_status: Literal["start", "stop"] = "start",
     chunk_size: int = MAX_RECORDS_PER_UPLOAD,
-    journal: str | Path | None = None,
+    journal: str | Path | JournalLock | None = None,
     progress: Callable[[UploadProgress], Any] | None = None,
     on_invalid: Literal["raise", "skip"] = "raise",
     allow_partial: bool = False,
     patience: float = PATIENCE,
+    wait: bool = False,
+    fingerprint: str | None = None,
+    reload: bool = False,
+    total: int | None = None,
+    notes: Mapping[str, Any] | None = None,
 ) -> UploadReport:
     """Load ``records`` into a campaign; see :meth:`WolkvoxClient.upload_records`."""
     cid = check.campaign_id(campaign_id)
     kind = check.campaign_type(campaign_type)
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, int)
-        or not 1 <= chunk_size <= MAX_RECORDS_PER_UPLOAD
-    ):
-        raise ConfigError(
-            f"chunk_size must be 1..{MAX_RECORDS_PER_UPLOAD}, got {shown(chunk_size)}"
-        )
+    _checked_options(chunk_size, on_invalid, wait, reload, fingerprint, total)
     status = check.campaign_status(kind, campaign_status)
-    if on_invalid not in ("raise", "skip"):
-        raise ConfigError(f"on_invalid must be 'raise' or 'skip', got {shown(on_invalid)}")
-    try:
-        seconds = float(patience) if not isinstance(patience, bool) else math.nan
-    except (TypeError, ValueError, OverflowError):  # not a number, or past a float's range
-        seconds = math.nan
-    if not isinstance(patience, int | float) or not 0 <= seconds < math.inf:
-        raise ConfigError(f"patience must be a number of seconds >= 0, got {shown(patience)}")
+    seconds = _seconds(patience)
     if not isinstance(records, AsyncIterable):
         check.iterable("records", records, "records")
-    book = Journal(journal, campaign_id=cid, chunk_size=chunk_size)
-    if (earlier := book.finished()) is not None:
-        book.close()
-        log.info("this load finished on %s: nothing to send", earlier["finished_at"])
-        return _finished_report(cid, earlier)
-    started = time.perf_counter()
-    load = Load(client, caller, cid, kind, status, book, progress, seconds)
-    job = load.job
-    if job is not None:
-        job.start()
+    if notes is not None and not isinstance(notes, Mapping):
+        raise ConfigError(f"notes must be a mapping of JSON values, got {shown(notes)}")
+    held: JournalLock | None = None
+    path: Path | None = None
+    if isinstance(journal, JournalLock):
+        if not journal.held:
+            raise ConfigError(
+                f"journal= is the JournalLock of {journal.journal}, not held: acquire it "
+                "first, or pass the path"
+            )
+        held, path = journal, journal.journal
+    elif journal is not None:
+        path = Path(journal)
+    own: JournalLock | None = None
+    if path is not None:
+        check_path(path)  # before anything is made, locked or sent
+        if held is None:
+            own = JournalLock(path)
+            await own.acquire(wait=wait)
+    try:
+        spec = identity(
+            server=server_of(client.config.base_url),
+            operation=client.config.operation,
+            campaign_id=cid,
+            campaign_type=kind.value,
+            chunk_size=chunk_size,
+        )
+        book = Journal(path, spec=spec)
+        if (earlier := book.finished()) is not None:
+            book.close()
+            log.info("this load finished on %s: nothing to send", earlier["finished_at"])
+            return _finished_report(cid, earlier)
+        sized = len(records) if isinstance(records, Sized) else None
+        load = Load(client, caller, cid, kind, status, book, progress, seconds)
+        claim = Claim(
+            caller.backend,
+            server=spec["server"],
+            operation=client.config.operation,
+            campaign_id=cid,
+            journal=path,
+            on_lost=load.lose,
+        )
+        return await _run(
+            load,
+            claim,
+            records,
+            sized,
+            total,
+            chunk_size=chunk_size,
+            on_invalid=on_invalid,
+            allow_partial=allow_partial,
+            fingerprint=fingerprint,
+            wait=wait,
+            reload=reload,
+            notes=notes,
+        )
+    finally:
+        if own is not None:
+            own.release()
 
-    known = len(records) if isinstance(records, Sized) else None
+
+async def _run(
+    load: Load,
+    claim: Claim,
+    records: RecordSource,
+    sized: int | None,
+    total: int | None,
+    *,
+    chunk_size: int,
+    on_invalid: str,
+    allow_partial: bool,
+    fingerprint: str | None,
+    wait: bool,
+    reload: bool,
+    notes: Mapping[str, Any] | None,
+) -> UploadReport:
+    """One run of a load whose journal is held: claim the input, send, report. ``sized``:
+    the length of an input that has one (its quota is checked before the first request);
+    ``total``: a stream's length as the caller knows it (reports count against it)."""
+    book, client, cid = load.journal, load.client, load.campaign_id
+    known = sized if sized is not None else total
+    started = time.perf_counter()
+    job = load.job
+    finished = False
 
     def report() -> UploadReport:
         # An input of known length that stopped early: its unread rest is pending too.
-        unread = known - load.read if known is not None and load.stopped else 0
+        unread = max(0, known - load.read) if known is not None and load.stopped else 0
         return UploadReport(
             campaign_id=cid,
             records_read=load.read + unread,
@@ -101,11 +220,21 @@ async def upload_records(
             stopped=load.stopped,
             records_pending=load.pending + load.held + load.deferred + unread,
             resumes_at=getattr(load.cause, "resets_at", None) or load.resumes_at,
+            records_total=None if known is None else load.read + unread,
+            records_unread=unread,
         )
 
+    if job is not None:
+        job.start()  # (a load refused for another one running is a failed job too)
     try:
+        for key, value in (notes or {}).items():
+            book.put(key, value)
+        if fingerprint is None:
+            records, fingerprint = await head_print(records, load.kind)
+        if fingerprint is not None:
+            await claim.take(fingerprint, wait=wait, trusted=not book.created, reload=reload)
         with within(job):  # its calls, the quota's read included, are the job's children
-            limit = await _chunks_allowed(load, records, chunk_size, book, allow_partial)
+            limit = await _chunks_allowed(load, sized, chunk_size, book, allow_partial)
             await _send_all(
                 load,
                 load.chunk_source(records, chunk_size, on_invalid, limit),
@@ -113,7 +242,11 @@ async def upload_records(
             )
         done = report()
         if load.cause is None and load.stopped is None:
-            book.finish(_summary(done))  # kept: running this load again sends nothing
+            try:
+                book.finish(_summary(done))  # kept: running this load again sends nothing
+                finished = True
+            except JournalError as exc:  # everything landed: say so, and why a re-run reads
+                log.warning("the load finished, but %s", exc)
     except BaseException as exc:
         if job is not None:
             job.end(exc, **_totals(load))
@@ -125,9 +258,13 @@ async def upload_records(
             exc.add_note(f"upload stopped: {exc.upload_report.summary()}")
         raise
     finally:
+        # A journal some of whose records landed (or may have) is kept, and its input's
+        # claim leaves a marker; one of which nothing landed tells nothing: neither.
+        kept = book.path is not None and not book.untouched
         if book.created and book.untouched:
-            book.discard()  # nothing can have been sent: the corrected command just runs
+            book.discard()  # nothing of it landed: the corrected command just runs
         book.close()
+        await claim.end(kept=kept, finished=finished, landed=load.landed)
     if job is not None:
         job.end(load.cause, **_totals(load))
     # Only a stop the caller allowed for returns: one that leaves records pending for any
@@ -192,16 +329,16 @@ async def bulk_quota(client: Endpoints) -> SchedulerStats:
 
 
 async def _chunks_allowed(
-    load: Load, records: RecordSource, size: int, book: Journal, allow_partial: bool
+    load: Load, length: int | None, size: int, book: Journal, allow_partial: bool
 ) -> int | None:
     """Check the quota a load of known size needs before its first request: what is left
     to bulk work, the interactive reserve excluded. (A stream of unknown length is held
     back by the scheduler instead; with a reserve, the limit is learnt first all the same.)"""
-    if not isinstance(records, Sized):
+    if length is None:
         if load.client.config.quota_reserve:
             await bulk_quota(load.client)
         return None
-    total = math.ceil(len(records) / size)
+    total = math.ceil(length / size)
     needed = sum(
         1
         for i in range(total)

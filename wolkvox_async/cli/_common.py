@@ -22,8 +22,11 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import (
+    AlreadyLoaded,
     CampaignFull,
     ConfigError,
+    JournalError,
+    LoadRunning,
     NotWolkvox,
     SchedulerRefusal,
     TokenLimitExceeded,
@@ -106,9 +109,13 @@ _LIMITS = (SchedulerRefusal, TokenLimitExceeded, TooManySimultaneous, CampaignFu
 """Refusals by a limit (exit 3): our ledger's, or the server's quota, 2-slot or capacity."""
 
 
+_USAGE = (ConfigError, LoadRunning, AlreadyLoaded, JournalError)
+"""Nothing sent, and the command (or the place it writes) must change, or wait (exit 2)."""
+
+
 def exit_code(exc: WolkvoxError) -> int:
     """The documented exit code of an error: 2 usage, 3 a limit, 4 the API or network."""
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, _USAGE):
         return EXIT_USAGE
     return EXIT_LIMIT if isinstance(exc, _LIMITS) else EXIT_API
 
@@ -117,22 +124,30 @@ class _Terminated(Exception):
     """The work was cancelled by SIGTERM."""
 
 
-def run(work: Callable[[], Coroutine[Any, Any, T]], *, interrupted: str = "interrupted") -> T:
+def run(
+    work: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    interrupted: str | Callable[[], str] = "interrupted",
+) -> T:
     """Run a coroutine and turn our errors (with their notes: what was done, what to run
     next) into messages and documented exit codes.
 
     Ctrl-C (once) and SIGTERM cancel the work, so its cleanup runs (an export writes its
     checkpoint, a load lets its chunks in flight end) before ``interrupted`` is printed
-    and the command exits 130 or 143. A second Ctrl-C stops at once.
+    (a callable: worked out then) and the command exits 130 or 143. A second Ctrl-C stops
+    at once.
     """
     try:
         return asyncio.run(_terminable(work))
     except (KeyboardInterrupt, _Terminated) as exc:
-        # Stopped: another Ctrl-C now would only cut this message short (and exit -2).
+        # Handled: the command says so and exits. A second Ctrl-C from here on would land
+        # in the interpreter's teardown, where it kills the process (exit -2) with the
+        # sentence half said.
         with contextlib.suppress(ValueError):  # (not the main thread)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+        said = interrupted() if callable(interrupted) else interrupted
         # soft_wrap: a resume command in the message must stay one line that pastes as is.
-        err.print(f"[yellow]{interrupted}[/]", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]{said}[/]", highlight=False, soft_wrap=True)
         sys.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
     except WolkvoxError as exc:
         notes = [*getattr(exc, "__notes__", ())]

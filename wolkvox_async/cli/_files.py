@@ -10,12 +10,13 @@ hold no formula a spreadsheet could run, and a quote would change them.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import enum
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -23,8 +24,17 @@ from typing import IO, Any
 import attrs
 
 from .._errors import ConfigError
+from .._records import BadRow
 
-__all__ = ["RowWriter", "columns_of", "neutralise", "read_records", "row_dict"]
+__all__ = [
+    "Lines",
+    "RowWriter",
+    "columns_of",
+    "count_records",
+    "neutralise",
+    "read_records",
+    "row_dict",
+]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_OR_PHONE = re.compile(
@@ -51,36 +61,104 @@ def _guess(path: Path, fmt: str) -> str:
     return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
 
 
+class Lines:
+    """Which line of its file a data row (1-based, as upload reports count) began on. Only
+    the rows where the two stop moving together are kept (a blank line, a cell spanning
+    lines), so a million-row file costs a few entries."""
+
+    def __init__(self, first: int) -> None:
+        self._rows = [1]
+        self._offsets = [first - 1]  # line = row + offset, from that row on
+
+    def note(self, row: int, line: int) -> None:
+        if line - row != self._offsets[-1]:
+            self._rows.append(row)
+            self._offsets.append(line - row)
+
+    def of(self, row: int) -> int:
+        """The line data row ``row`` starts on."""
+        return row + self._offsets[bisect.bisect_right(self._rows, row) - 1]
+
+
 def read_records(
-    path: Path, fmt: str, mapping: Mapping[str, str], encoding: str = "utf-8"
-) -> Iterator[dict[str, Any]]:
+    path: Path,
+    fmt: str,
+    mapping: Mapping[str, str],
+    encoding: str = "utf-8",
+    lines: Lines | None = None,
+) -> Iterator[dict[str, Any] | BadRow]:
     """Rows of ``path`` as record dicts; ``mapping`` is field -> source column.
 
     With a mapping, only the mapped columns are read; without, columns must be named as
     record fields (customer_id, tel1, opt1, ...). UTF-8 accepts a byte-order mark. A byte
     the encoding cannot read, an empty file, or a CSV with a header and no rows is a
     ConfigError naming the line (raised while reading, before that row's chunk is sent).
+    A CSV row with more or fewer cells than the header is a :class:`BadRow` (the load
+    refuses it at its row, or reports and skips it with ``--skip-invalid``): a cell left
+    out would otherwise load its record without, say, its phone. ``lines`` learns the file
+    line each data row starts on.
     """
     kind = _guess(path, fmt)
-    lines = _lines(path, encoding)
+    text = _lines(path, encoding)
+    lines = lines or Lines(2 if kind == "csv" else 1)
     count = 0
-    rows: Iterable[Any]
     if kind == "csv":
-        rows = csv.DictReader(lines)
+        reader = csv.reader(text)
+        header = next(reader, None) or []
+        for cells in reader:
+            if not cells:  # a blank line (as csv.DictReader skips them)
+                continue
+            count += 1
+            lines.note(count, reader.line_num - _extra_lines(cells))
+            if len(cells) != len(header):
+                yield BadRow(_cells(len(cells), len(header)))
+                continue
+            yield _picked(path, dict(zip(header, cells, strict=True)), mapping)
     else:
-        rows = (_json_line(line, n) for n, line in enumerate(lines, 1) if line.strip())
-    for row in rows:
-        count += 1
-        if mapping:
-            missing = [col for col in mapping.values() if col not in row]
-            if missing:
-                raise ConfigError(f"{path.name}: no column {', '.join(missing)}")
-            yield {field: _text(row[col]) for field, col in mapping.items()}
-        else:
-            yield {key: _text(value) for key, value in row.items() if key}
+        for number, line in enumerate(text, 1):
+            if not line.strip():
+                continue
+            count += 1
+            lines.note(count, number)
+            yield _picked(path, _json_line(line, number), mapping)
     if count == 0:
         what = "has a header and no rows" if kind == "csv" and path.stat().st_size else "is empty"
         raise ConfigError(f"{path.name} {what}: nothing to load")
+
+
+def count_records(path: Path, fmt: str, encoding: str = "utf-8") -> int:
+    """The data rows :func:`read_records` yields from ``path`` (for counts against the
+    file's total). Raises what reading it would (an undecodable byte names its line)."""
+    if _guess(path, fmt) == "csv":
+        return max(0, sum(1 for cells in csv.reader(_lines(path, encoding)) if cells) - 1)
+    return sum(1 for line in _lines(path, encoding) if line.strip())
+
+
+def _extra_lines(cells: list[str]) -> int:
+    """Lines a CSV row's quoted cells span beyond its first (the reader counts its last)."""
+    return sum(cell.count("\n") for cell in cells)
+
+
+def _cells(found: int, header: int) -> str:
+    if found < header:
+        return (
+            f"{found} cells where the header has {header}: a cell is missing (a value left "
+            "out without its separator); nothing of the row is loaded with a column shifted"
+        )
+    return (
+        f"{found} cells where the header has {header}: a value holds the separator "
+        "(quote it) or the row has a cell too many"
+    )
+
+
+def _picked(path: Path, row: dict[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    """A read row as a record dict: the mapped columns, or the columns named as fields."""
+    if mapping:
+        missing = [col for col in mapping.values() if col not in row]
+        if missing:
+            raise ConfigError(f"{path.name}: no column {', '.join(missing)}")
+        return {field: _text(row[col]) for field, col in mapping.items()}
+    return {key: _text(value) for key, value in row.items() if key}
 
 
 def _lines(path: Path, encoding: str) -> Iterator[str]:
