@@ -64,7 +64,8 @@ class ResettingProxy:
                 self.requests += 1
                 if self.requests % self.every:
                     continue
-                back.cancel()
+                back.cancel()  # (awaited: the drain below reads the same stream)
+                await asyncio.gather(back, return_exceptions=True)
                 # A reset, not a clean close: SO_LINGER 0 makes the close send RST.
                 sock = writer.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
