@@ -3,7 +3,8 @@
 What proxies, load balancers and NAT timeouts do in production: the request reaches the
 server, which runs it to its end, while the client sees its connection reset with no
 answer. The server side of a reset connection is kept open and drained, so the server
-never notices (for FakeWolkvox the call stays in flight until it answers).
+never notices (for FakeWolkvox the call stays in flight until it answers). Requests may
+also reach the server later than they left the client.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from types import TracebackType
 class ResettingProxy:
     """Forwards to ``upstream`` (host, port); after every ``every``-th request (counted
     over all connections, which aiohttp keeps alive) is forwarded whole, the client's
-    connection is reset (RST). ``requests`` and ``resets`` count them."""
+    connection is reset (RST). Every request reaches the server ``delay`` seconds after
+    the proxy got it (a slow link, a proxy buffering the body). ``requests`` and
+    ``resets`` count them."""
 
-    def __init__(self, upstream: tuple[str, int], every: int = 3) -> None:
+    def __init__(self, upstream: tuple[str, int], every: int = 3, *, delay: float = 0.0) -> None:
         self.upstream = upstream
         self.every = every
+        self.delay = delay
         self.requests = 0
         self.resets = 0
         self._server: asyncio.Server | None = None
@@ -59,6 +63,8 @@ class ResettingProxy:
         back = asyncio.create_task(_pipe(up_reader, writer))  # the answers, to the client
         try:
             while (request := await _request(reader)) is not None:
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 up_writer.write(request)
                 await up_writer.drain()
                 self.requests += 1
