@@ -538,9 +538,7 @@ async def test_a_proxy_resetting_connections_after_forwarding_never_makes_a_thir
 
 
 @pytest.mark.slow
-async def test_a_reset_call_the_server_got_late_and_ran_to_its_limit_never_makes_a_third() -> (
-    None
-):
+async def test_a_reset_call_the_server_got_late_and_ran_to_its_limit_is_no_third() -> None:
     # Found attacking issue 31: the slot of a reset call was held until sent + the
     # server's limit, but the server's limit runs from when the request reached it — later
     # than when it left us (a slow link, a proxy buffering the body). A call the server
