@@ -3,7 +3,8 @@
 What proxies, load balancers and NAT timeouts do in production: the request reaches the
 server, which runs it to its end, while the client sees its connection reset with no
 answer. The server side of a reset connection is kept open and drained, so the server
-never notices (for FakeWolkvox the call stays in flight until it answers).
+never notices (for FakeWolkvox the call stays in flight until it answers). A reset
+request may also reach the server later than it left the client.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from types import TracebackType
 class ResettingProxy:
     """Forwards to ``upstream`` (host, port); after every ``every``-th request (counted
     over all connections, which aiohttp keeps alive) is forwarded whole, the client's
-    connection is reset (RST). ``requests`` and ``resets`` count them."""
+    connection is reset (RST). A request whose connection is reset reaches the server
+    ``delay`` seconds after the proxy got it (it was stuck: a slow link, a proxy buffering
+    the body), the others at once. ``requests`` and
+    ``resets`` count them."""
 
-    def __init__(self, upstream: tuple[str, int], every: int = 3) -> None:
+    def __init__(self, upstream: tuple[str, int], every: int = 3, *, delay: float = 0.0) -> None:
         self.upstream = upstream
         self.every = every
+        self.delay = delay
         self.requests = 0
         self.resets = 0
         self._server: asyncio.Server | None = None
@@ -59,12 +64,16 @@ class ResettingProxy:
         back = asyncio.create_task(_pipe(up_reader, writer))  # the answers, to the client
         try:
             while (request := await _request(reader)) is not None:
+                self.requests += 1
+                reset = self.requests % self.every == 0
+                if reset and self.delay:
+                    await asyncio.sleep(self.delay)
                 up_writer.write(request)
                 await up_writer.drain()
-                self.requests += 1
-                if self.requests % self.every:
+                if not reset:
                     continue
-                back.cancel()
+                back.cancel()  # (awaited: the drain below reads the same stream)
+                await asyncio.gather(back, return_exceptions=True)
                 # A reset, not a clean close: SO_LINGER 0 makes the close send RST.
                 sock = writer.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -389,10 +389,11 @@ class Caller:
             outcome = Outcome.CUT if cut else Outcome.ANSWERED
             return envelope
         finally:
-            # A call that may still run at the server holds its slot until sent + its limit.
+            # A call that may still run at the server holds its slot as long as we would
+            # have waited for its answer (RELEASES, ClientConfig.held_after_send).
             try:
                 await self.scheduler.release(
-                    lease, outcome, hold=config.server_limit, feedback=said
+                    lease, outcome, hold=config.held_after_send, feedback=said
                 )
             except asyncio.CancelledError:
                 # Cancelled as the answer's release went on (shielded): the answer never

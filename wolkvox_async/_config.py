@@ -271,6 +271,16 @@ class ClientConfig:
         return self.server_limit * (1 + 1 / 12)
 
     @property
+    def held_after_send(self) -> float:
+        """Seconds after sending that a call with no answer (a reset or broken connection,
+        a timeout, a cancellation) keeps its slot: as long as its caller would have waited
+        for the answer (the timeout, 90 s by default), and never less than
+        ``call_over_after``. Wolkvox's 60 s run from when the request reached it, which is
+        later than when it left us (the network, a proxy buffering the body), and an
+        answer still on its way counts as taken (see ``lease_life``)."""
+        return max(self.timeout, self.call_over_after)
+
+    @property
     def lease_life(self) -> float:
         """Seconds a lease lives after it is granted (95 s at the default settings), which
         is also the lost-ledger pause: the longest a call admitted just before a ledger

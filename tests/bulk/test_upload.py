@@ -222,8 +222,9 @@ async def test_a_crashed_call_still_running_is_waited_for_not_doubled(
     tmp_path: Path, lands_late: bool
 ) -> None:
     # A process died with chunk 0 in flight, 10 s ago. The server may run a call for 60 s
-    # (§3.1), so its records missing now are not missing yet: the resume asks again at
-    # sent + 65 s (60 and a margin), and only then sends what is still absent.
+    # (§3.1) from when it got it, later than it left, so its records missing now are not
+    # missing yet: the resume asks again at sent + the timeout (90 s), and only then
+    # sends what is still absent.
     clock = w.scheduler.VirtualClock(START)
     journal = tmp_path / "load.journal"
     async with FakeWolkvox(clock=lambda: datetime.fromtimestamp(clock.time(), UTC)) as fake:
@@ -238,7 +239,7 @@ async def test_a_crashed_call_still_running_is_waited_for_not_doubled(
             while clock.sleeping == 0:  # exported once, found nothing, waits
                 assert not load.done()
                 await asyncio.sleep(0.01)
-            await clock.advance(54)
+            await clock.advance(79)
             assert not load.done() and not camp.records
             if lands_late:  # the dead process's call completes on the server
                 camp.add_records([{"customer_id": f"c{i}", "tel1": "3"} for i in range(100)])

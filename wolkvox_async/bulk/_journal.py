@@ -66,7 +66,8 @@ class _Entry:
     landed: int
     sent_at: float = 0.0
     """Wall time the chunk's request last left (NOT_SENT: it had not yet): the server may
-    run it until then + 60 s. Journals from before this column read 0: long over."""
+    run it until then + the timeout (it got it later than it left). Journals from before
+    this column read 0: long over."""
     digest: str = ""
     """A checksum of the chunk's records as loaded (DONE): a resume whose input differs
     there is refused. Empty in journals from before this column."""

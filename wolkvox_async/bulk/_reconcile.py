@@ -34,12 +34,13 @@ class Reconciler:
         """The records of ``records`` not in the campaign (outcome of a lost answer).
 
         Records missing while the request that left at ``sent_at`` may still be running on
-        the server (it stops calls at 60 s, §3.1) are not missing yet: ask again once it
+        the server (it stops calls 60 s after they reach it, §3.1, so until sent +
+        ``held_after_send``) are not missing yet: ask again once it
         cannot be, or a resend would double them. ``NOT_SENT``: no call of them can be
         running (none left, or its answer came).
         """
         absent = await self._absent(records)
-        ends = 0.0 if sent_at == NOT_SENT else sent_at + self.client.config.call_over_after
+        ends = 0.0 if sent_at == NOT_SENT else sent_at + self.client.config.held_after_send
         wait = ends - self.clock.time()
         if absent and wait > 0:
             log.warning(

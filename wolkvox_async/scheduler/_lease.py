@@ -59,8 +59,9 @@ class ReleaseRule:
     """What a release of one outcome gives back."""
 
     hold: bool
-    """The slot stays taken until the server must be done with the call (sent + its
-    limit, Wolkvox's 60 s, §3.1); otherwise it is free at once."""
+    """The slot stays taken until the server must be done with the call (sent + the
+    caller's timeout: Wolkvox's 60 s, §3.1, run from when the request reached it);
+    otherwise it is free at once."""
     refund: bool
     """The quota unit is given back (the server never counted the call)."""
     unstamp: bool

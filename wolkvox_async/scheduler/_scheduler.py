@@ -6,7 +6,8 @@ again within 5 minutes (wolkvox-api.md §3). Every request therefore first asks 
 *admission*: one atomic decision by the backend (see ``_rules.decide``) that either takes
 a concurrency lease, a quota unit and the poll stamp together, or says why not and until
 when. A lease is released when the answer arrives; if the caller gives up after sending,
-the lease is held until Wolkvox can no longer be running the call (sent + 60 s).
+the lease is held until Wolkvox can no longer be running the call (sent + the
+timeout: the server's 60 s start when the request reaches it, later than it left us).
 
 Waiting. Callers that cannot go now wait in their token's queue, served by ``_pump``:
 nobody polls, a release wakes the queue, and each token has at most one timer.
