@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import io
 import json
 import signal
@@ -124,6 +125,11 @@ class _Terminated(Exception):
     """The work was cancelled by SIGTERM."""
 
 
+AS_PROCESS = contextvars.ContextVar("wolkvox_as_process", default=False)
+"""True while a command runs as the process itself (``cli.main``), not inside another
+program (a test's runner): then, once its work is done, it owns the process's signals."""
+
+
 def run(
     work: Callable[[], Coroutine[Any, Any, T]],
     *,
@@ -135,7 +141,8 @@ def run(
     Ctrl-C (once) and SIGTERM cancel the work, so its cleanup runs (an export writes its
     checkpoint, a load lets its chunks in flight end) before ``interrupted`` is printed
     (a callable: worked out then) and the command exits 130 or 143. A second Ctrl-C stops
-    at once.
+    at once. Run as the process (``cli.main``), once the work is done the command ends as
+    done whatever signal comes (``_ending``): a command calls ``run`` once.
     """
     try:
         return asyncio.run(_terminable(work))
@@ -154,6 +161,18 @@ def run(
         if isinstance(exc, NotWolkvox):  # first: the notes end with the command to run next
             notes.insert(0, _base_url_note())
         fail(exit_code(exc), "\n".join([str(exc), *notes]))
+
+
+def _ending() -> None:
+    """The work is done; what is left takes milliseconds (an export's rename, the
+    summary, the event loop's and the interpreter's teardown). A Ctrl-C or SIGTERM now
+    could only break that off: an exit 130 with nothing to continue, a traceback from the
+    teardown, a kill by SIGTERM's default action, or a finished export's checkpoint left
+    beside it (whose --resume finds no partial file). The command ends as done instead.
+    (asyncio.run leaves a SIGINT handler that is no longer its own in place.)"""
+    with contextlib.suppress(ValueError):  # (not the main thread)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _base_url_note() -> str:
@@ -186,14 +205,19 @@ async def _terminable(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         previous = signal.signal(signal.SIGTERM, on_signal)
     except ValueError:  # not the main thread: SIGTERM keeps its handler
         previous = None
+    completed = False
     try:
-        return await work()
+        done = await work()
+        completed = True
+        return done
     except asyncio.CancelledError:
         if terminated:
             raise _Terminated from None
         raise
     finally:
-        if previous is not None:
+        if completed and AS_PROCESS.get():
+            _ending()
+        elif previous is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, previous)
 
