@@ -615,3 +615,32 @@ def test_a_signal_once_the_export_is_done_ends_it_as_done(
     assert "Traceback" not in said and "interrupted" not in said, said
     assert conn_ids(target) == Counter(a.conn_id for a in attempts)
     assert not list(tmp_path.glob("results.csv.partial*"))
+
+
+def test_a_signal_once_the_export_is_refused_keeps_its_exit_code(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by the journeys: an export refused for the polling rule (exit 3, the time to
+    retry printed) and then sent Ctrl-C exited -2 (killed in the interpreter's teardown)
+    or 130 "interrupted": a script read "interrupted", not "retry at". An error said is
+    the command's last word: its exit code stands."""
+    camp = served.create_campaign()
+    served.add_call_results(camp.id, datetime(2026, 5, 1), datetime(2026, 7, 31), 300)
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-07-31"]
+    first = tmp_path / "first.csv"
+    assert wolkvox(env, *args, "-o", str(first)).exit_code == 0
+    proc = subprocess.Popen(
+        [*PYTHON, *args, "-o", str(tmp_path / "again.csv")],
+        env={**os.environ, **env, "COLUMNS": "300"},
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
+    assert proc.stderr is not None
+    with proc, proc.stderr:
+        said = proc.stderr.readline()
+        assert "within its polling interval; retry at" in said, said
+        proc.send_signal(signal.SIGINT)
+        said += proc.stderr.read()
+        assert proc.wait(60) == 3, said
+    assert "Traceback" not in said and "interrupted" not in said, said

@@ -44,6 +44,7 @@ __all__ = [
     "EXIT_USAGE",
     "Settings",
     "emit",
+    "ending",
     "err",
     "exit_code",
     "fail",
@@ -142,7 +143,7 @@ def run(
     checkpoint, a load lets its chunks in flight end) before ``interrupted`` is printed
     (a callable: worked out then) and the command exits 130 or 143. A second Ctrl-C stops
     at once. Run as the process (``cli.main``), once the work is done the command ends as
-    done whatever signal comes (``_ending``): a command calls ``run`` once.
+    done whatever signal comes (``ending``): a command calls ``run`` once.
     """
     try:
         return asyncio.run(_terminable(work))
@@ -150,8 +151,7 @@ def run(
         # Handled: the command says so and exits. A second Ctrl-C from here on would land
         # in the interpreter's teardown, where it kills the process (exit -2) with the
         # sentence half said.
-        with contextlib.suppress(ValueError):  # (not the main thread)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ending()
         said = interrupted() if callable(interrupted) else interrupted
         # soft_wrap: a resume command in the message must stay one line that pastes as is.
         err.print(f"[yellow]{said}[/]", highlight=False, soft_wrap=True)
@@ -163,13 +163,17 @@ def run(
         fail(exit_code(exc), "\n".join([str(exc), *notes]))
 
 
-def _ending() -> None:
-    """The work is done; what is left takes milliseconds (an export's rename, the
-    summary, the event loop's and the interpreter's teardown). A Ctrl-C or SIGTERM now
-    could only break that off: an exit 130 with nothing to continue, a traceback from the
-    teardown, a kill by SIGTERM's default action, or a finished export's checkpoint left
-    beside it (whose --resume finds no partial file). The command ends as done instead.
+def ending() -> None:
+    """The work is over (done, failed or interrupted); what is left takes milliseconds
+    (an export's rename, the last message, the event loop's and the interpreter's
+    teardown). A Ctrl-C or SIGTERM now could only break that off: an exit 130 with
+    nothing to continue, a traceback from the teardown, a kill by SIGTERM's default
+    action (exit -15), an exit code other than the one the message goes with, or a
+    finished export's checkpoint left beside it (whose --resume finds no partial file).
+    Run as the process (``AS_PROCESS``), the command ends as it was ending instead.
     (asyncio.run leaves a SIGINT handler that is no longer its own in place.)"""
+    if not AS_PROCESS.get():
+        return  # a caller's process (a test's runner): its handlers are its own
     with contextlib.suppress(ValueError):  # (not the main thread)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -191,7 +195,8 @@ def _base_url_note() -> str:
 async def _terminable(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """``work()``, cancelled by SIGTERM as asyncio.run cancels it on Ctrl-C (a service
     manager stopping the command gets the same clean stop). Later SIGTERMs are ignored
-    while the work cleans up; the handler before is put back after."""
+    while the work cleans up; after it, the handler before is put back (in a caller's
+    process) or both signals are ignored (the command's own: ``ending``)."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     terminated: list[bool] = []
@@ -205,18 +210,15 @@ async def _terminable(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         previous = signal.signal(signal.SIGTERM, on_signal)
     except ValueError:  # not the main thread: SIGTERM keeps its handler
         previous = None
-    completed = False
     try:
-        done = await work()
-        completed = True
-        return done
+        return await work()
     except asyncio.CancelledError:
         if terminated:
             raise _Terminated from None
         raise
     finally:
-        if completed and AS_PROCESS.get():
-            _ending()
+        if AS_PROCESS.get():
+            ending()  # the work is over, however: the command only says so and ends
         elif previous is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, previous)
@@ -231,6 +233,7 @@ def fail(code: int, message: str) -> NoReturn:
         lines = message.split("\n")
         error = {"exit_code": code, "message": lines[0], "notes": lines[1:]}
         click.echo(json.dumps({"error": error}, ensure_ascii=False))
+    ending()  # the command's last word: a signal now must not change its exit code
     # soft_wrap: a resume command in the message must stay one line that pastes as is.
     err.print(Text.assemble(("error: ", "red"), message), highlight=False, soft_wrap=True)
     sys.exit(code)
