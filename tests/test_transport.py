@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import tracemalloc
 
@@ -12,6 +13,7 @@ import trustme
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
 from wolkvox_async._transport import AiohttpTransport
+from wolkvox_async.scheduler import MemoryBackend
 from wolkvox_async.testing import FakeWolkvox, Fault
 
 
@@ -36,6 +38,37 @@ async def test_a_closed_client_sends_nothing_and_makes_no_session(fake: FakeWolk
     assert isinstance(transport, AiohttpTransport) and transport._session is None
     await wv.close()  # closing twice is harmless
     assert fake.stats.requests == 1
+
+
+async def test_a_close_cancelled_after_the_calls_ended_still_closes_the_session(
+    fake: FakeWolkvox,
+) -> None:
+    # Found by the journey test (tests/cli/test_journeys.py): Ctrl-C as an export ended
+    # cancelled its client's close() while the ledger closed, and the command printed
+    # "ERROR asyncio: Unclosed client session" on its way out.
+    class ClosingSlowly(MemoryBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.closing = asyncio.Event()
+
+        async def close(self) -> None:
+            self.closing.set()
+            await asyncio.Event().wait()  # (until cancelled)
+
+    backend = ClosingSlowly()
+    wv = WolkvoxClient(server="0014", token=fake.token, base_url=fake.url, backend=backend)
+    await wv.token_info()
+    transport = wv._caller.transport
+    assert isinstance(transport, AiohttpTransport) and transport._session is not None
+    session = transport._session
+    closing = asyncio.create_task(wv.close())
+    await backend.closing.wait()
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert session.closed and transport._session is None
+    with pytest.raises(w.ClientClosed):
+        await wv.token_info()
 
 
 FAULTS = [

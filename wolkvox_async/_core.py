@@ -206,15 +206,22 @@ class ClientCore:
         :class:`ClientClosed`, nothing of them sent; calls in flight are waited for, so
         their answers are delivered and their slots released as their outcome says (a
         cancelled ``close()`` leaves them running); any later call raises
-        :class:`ClientClosed`. Then the HTTP session, if the client created it, is closed.
+        :class:`ClientClosed`. Then the HTTP session, if the client created it, is closed
+        (also when ``close()`` is cancelled once no call of the client runs).
         The last client of a backend in this event loop also closes the backend's
         connections for the loop (Redis, SQLite); a later client reopens them.
         """
         caller = self._caller
         if caller.is_view:
             return
-        await caller.close()
-        await caller.transport.close()
+        try:
+            await caller.close()
+        finally:
+            # Cancelled once its calls had ended (while the backend closed, say: a Ctrl-C
+            # as a command ends), the session is still closed; nobody else would close it.
+            # Cancelled while calls run, it is theirs.
+            if not caller.life.active:
+                await caller.transport.close()
 
     # ---- the scheduler ------------------------------------------------------------------
 

@@ -582,3 +582,65 @@ def test_a_second_export_into_the_same_file_is_refused_while_one_runs(
     assert sum(1 for r in served.requests if r.api == "campaign_3") == 8  # the first's only
     assert conn_ids(target) == Counter(a.conn_id for a in attempts)
     assert not list(tmp_path.glob("results.csv.partial*"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_once_the_export_is_done_ends_it_as_done(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Found by the journeys (tests/cli/test_journeys.py): Ctrl-C as an export ended, its
+    summary printed, made it exit 130 saying nothing to continue (12 of 12 tries), or
+    print a KeyboardInterrupt traceback from the interpreter's teardown; SIGTERM then
+    killed it (-15). Between the rename and the removal of the checkpoint it would leave
+    a checkpoint beside the finished file, whose --resume finds no partial file. Once the
+    work is done, the command ends as done: exit 0, the file whole, nothing beside it."""
+    camp = served.create_campaign()
+    attempts = served.add_call_results(camp.id, datetime(2026, 5, 1), datetime(2026, 7, 31), 300)
+    target = tmp_path / "results.csv"
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-07-31"]
+    proc = subprocess.Popen(
+        [*PYTHON, *args, "-o", str(target)],
+        env={**os.environ, **env, "COLUMNS": "300"},  # the summary on one line
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
+    assert proc.stderr is not None
+    with proc, proc.stderr:
+        said = proc.stderr.readline()  # the summary: the last thing it says
+        assert f"300 rows in 3 requests -> {target}" in said, said
+        proc.send_signal(sig)
+        said += proc.stderr.read()
+        assert proc.wait(60) == 0, said
+    assert "Traceback" not in said and "interrupted" not in said, said
+    assert conn_ids(target) == Counter(a.conn_id for a in attempts)
+    assert not list(tmp_path.glob("results.csv.partial*"))
+
+
+def test_a_signal_once_the_export_is_refused_keeps_its_exit_code(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by the journeys: an export refused for the polling rule (exit 3, the time to
+    retry printed) and then sent Ctrl-C exited -2 (killed in the interpreter's teardown)
+    or 130 "interrupted": a script read "interrupted", not "retry at". An error said is
+    the command's last word: its exit code stands."""
+    camp = served.create_campaign()
+    served.add_call_results(camp.id, datetime(2026, 5, 1), datetime(2026, 7, 31), 300)
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-07-31"]
+    first = tmp_path / "first.csv"
+    assert wolkvox(env, *args, "-o", str(first)).exit_code == 0
+    proc = subprocess.Popen(
+        [*PYTHON, *args, "-o", str(tmp_path / "again.csv")],
+        env={**os.environ, **env, "COLUMNS": "300"},
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
+    assert proc.stderr is not None
+    with proc, proc.stderr:
+        said = proc.stderr.readline()
+        assert "within its polling interval; retry at" in said, said
+        proc.send_signal(signal.SIGINT)
+        said += proc.stderr.read()
+        assert proc.wait(60) == 3, said
+    assert "Traceback" not in said and "interrupted" not in said, said

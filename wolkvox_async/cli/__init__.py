@@ -37,6 +37,9 @@ def _main(argv: list[str] | None) -> None:
             )
             sys.exit(1)
         raise
+    from ._common import AS_PROCESS
+
+    AS_PROCESS.set(True)  # the command is the process: it owns its signals when done
     args = sys.argv[1:] if argv is None else argv
     try:
         cli.main(args=args, prog_name="wolkvox", standalone_mode=False)

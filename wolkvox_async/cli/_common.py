@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import io
 import json
 import signal
@@ -43,6 +44,7 @@ __all__ = [
     "EXIT_USAGE",
     "Settings",
     "emit",
+    "ending",
     "err",
     "exit_code",
     "fail",
@@ -124,6 +126,11 @@ class _Terminated(Exception):
     """The work was cancelled by SIGTERM."""
 
 
+AS_PROCESS = contextvars.ContextVar("wolkvox_as_process", default=False)
+"""True while a command runs as the process itself (``cli.main``), not inside another
+program (a test's runner): then, once its work is done, it owns the process's signals."""
+
+
 def run(
     work: Callable[[], Coroutine[Any, Any, T]],
     *,
@@ -135,7 +142,8 @@ def run(
     Ctrl-C (once) and SIGTERM cancel the work, so its cleanup runs (an export writes its
     checkpoint, a load lets its chunks in flight end) before ``interrupted`` is printed
     (a callable: worked out then) and the command exits 130 or 143. A second Ctrl-C stops
-    at once.
+    at once. Run as the process (``cli.main``), once the work is done the command ends as
+    done whatever signal comes (``ending``): a command calls ``run`` once.
     """
     try:
         return asyncio.run(_terminable(work))
@@ -143,8 +151,7 @@ def run(
         # Handled: the command says so and exits. A second Ctrl-C from here on would land
         # in the interpreter's teardown, where it kills the process (exit -2) with the
         # sentence half said.
-        with contextlib.suppress(ValueError):  # (not the main thread)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ending()
         said = interrupted() if callable(interrupted) else interrupted
         # soft_wrap: a resume command in the message must stay one line that pastes as is.
         err.print(f"[yellow]{said}[/]", highlight=False, soft_wrap=True)
@@ -154,6 +161,22 @@ def run(
         if isinstance(exc, NotWolkvox):  # first: the notes end with the command to run next
             notes.insert(0, _base_url_note())
         fail(exit_code(exc), "\n".join([str(exc), *notes]))
+
+
+def ending() -> None:
+    """The work is over (done, failed or interrupted); what is left takes milliseconds
+    (an export's rename, the last message, the event loop's and the interpreter's
+    teardown). A Ctrl-C or SIGTERM now could only break that off: an exit 130 with
+    nothing to continue, a traceback from the teardown, a kill by SIGTERM's default
+    action (exit -15), an exit code other than the one the message goes with, or a
+    finished export's checkpoint left beside it (whose --resume finds no partial file).
+    Run as the process (``AS_PROCESS``), the command ends as it was ending instead.
+    (asyncio.run leaves a SIGINT handler that is no longer its own in place.)"""
+    if not AS_PROCESS.get():
+        return  # a caller's process (a test's runner): its handlers are its own
+    with contextlib.suppress(ValueError):  # (not the main thread)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _base_url_note() -> str:
@@ -172,7 +195,8 @@ def _base_url_note() -> str:
 async def _terminable(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """``work()``, cancelled by SIGTERM as asyncio.run cancels it on Ctrl-C (a service
     manager stopping the command gets the same clean stop). Later SIGTERMs are ignored
-    while the work cleans up; the handler before is put back after."""
+    while the work cleans up; after it, the handler before is put back (in a caller's
+    process) or both signals are ignored (the command's own: ``ending``)."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     terminated: list[bool] = []
@@ -193,7 +217,9 @@ async def _terminable(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
             raise _Terminated from None
         raise
     finally:
-        if previous is not None:
+        if AS_PROCESS.get():
+            ending()  # the work is over, however: the command only says so and ends
+        elif previous is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, previous)
 
@@ -207,6 +233,7 @@ def fail(code: int, message: str) -> NoReturn:
         lines = message.split("\n")
         error = {"exit_code": code, "message": lines[0], "notes": lines[1:]}
         click.echo(json.dumps({"error": error}, ensure_ascii=False))
+    ending()  # the command's last word: a signal now must not change its exit code
     # soft_wrap: a resume command in the message must stay one line that pastes as is.
     err.print(Text.assemble(("error: ", "red"), message), highlight=False, soft_wrap=True)
     sys.exit(code)

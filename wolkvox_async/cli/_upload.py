@@ -36,6 +36,7 @@ from ._common import (
     EXIT_USAGE,
     Settings,
     emit,
+    ending,
     err,
     exit_code,
     fail,
@@ -248,6 +249,7 @@ def _lock(lock: JournalLock, wait: bool, again: str) -> None:
             time.sleep(POLL)
     except KeyboardInterrupt:
         # Plainly written: Ctrl-C may have come in the middle of the console's last print.
+        ending()
         sys.stderr.write("\ninterrupted while waiting: nothing sent\n")
         sys.stderr.flush()
         raise SystemExit(EXIT_INTERRUPTED) from None
