@@ -112,8 +112,9 @@ async def test_fault_cell(fault: Fault | str, op: str, expected: type[Exception]
             if fault == REFUSED:
                 assert isinstance(info.value, w.TransportError) and info.value.sent is False
 
-        # The scheduler is idle once any lease held for an abandoned call has run out.
-        await clock.advance(61)
+        # The scheduler is idle once any lease held for an abandoned call has run out
+        # (sent + the timeout, 90 s).
+        await clock.advance(91)
         stats = await client.scheduler_stats()
         assert (stats.in_flight, stats.queued_interactive, stats.queued_bulk) == (0, 0, 0)
         assert stats.quota_used == fake.stats.requests  # one unit per request that arrived
