@@ -25,6 +25,7 @@ from ._errors import ServerError as ServerError
 from ._errors import TokenLimitExceeded as TokenLimitExceeded
 from ._errors import TooManySimultaneous as TooManySimultaneous
 from ._errors import TransportError as TransportError
+from ._errors import TruncatedAnswer as TruncatedAnswer
 from ._errors import Unauthorized as Unauthorized
 from ._errors import WaitTooLong as WaitTooLong
 from ._errors import WolkvoxError as WolkvoxError
@@ -91,6 +92,7 @@ __all__ = [
     "TokenLimitExceeded",
     "TooManySimultaneous",
     "TransportError",
+    "TruncatedAnswer",
     "Unauthorized",
     "UploadReport",
     "WaitTooLong",
