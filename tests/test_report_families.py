@@ -20,7 +20,7 @@ from wolkvox_async import CallResult, ConfigError, WolkvoxClient
 from wolkvox_async._report_table import REPORTS
 from wolkvox_async.cli._app import cli
 from wolkvox_async.models import ReportRow, ResultCount, UnconnectedCall
-from wolkvox_async.testing import FakeWolkvox, Knobs
+from wolkvox_async.testing import FakeWolkvox, Fault, Knobs
 
 START = datetime(2026, 8, 1)
 END = datetime(2026, 10, 9, 23, 59, 59)  # 70 dates: 3 windows of at most 31
@@ -205,3 +205,27 @@ def test_the_command_refuses_a_campaign_where_none_is_taken(
     done = _export(env, "campaign_3", "--days", "3")
     assert done.exit_code == 2 and "campaign_3 needs a CAMPAIGN_ID" in done.output
     assert served.stats.requests == before
+
+
+def test_a_stopped_export_of_an_operation_report_resumes_as_printed(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    """agent_8's generic rows through the whole stop-and-continue path: a failed third
+    window, the fourth kept beside it (spooled as generic rows), the printed --resume
+    (with no campaign in it) writing every row once."""
+    env = _env(served, tmp_path)
+    start = datetime(2026, 5, 1)
+    given = _given_rows("agent_8", 800, start, start + timedelta(days=120))
+    served.world.add_report_rows("agent_8", given)
+    target = tmp_path / "agents.csv"
+    args = ["agent_8", "--start", "2026-05-01", "--end", "2026-08-30", "-o", str(target)]
+    for fault in (Fault.WRONG_CONTENT_TYPE, Fault.WRONG_CONTENT_TYPE, Fault.HTML):
+        served.inject(fault, api="agent_8")  # the third window's answer is not JSON
+    failed = _export(env, *args)
+    assert failed.exit_code == 4, failed.output
+    hint = failed.output.rsplit("continue with: ", 1)[1].split()
+    assert hint[:3] == ["wolkvox", "export", "agent_8"] and hint[3] == "--start"
+    done = CliRunner().invoke(cli, hint[1:], env=env)
+    assert done.exit_code == 0, done.output
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert [row["agent_id"] for row in rows] == [row["agent_id"] for _, row in given]

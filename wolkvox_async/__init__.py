@@ -3,6 +3,7 @@
 The public names are re-exported here; everything in an underscore module is private.
 """
 
+from ._answers import Rows as Rows
 from ._config import ClientConfig as ClientConfig
 from ._errors import ApiError as ApiError
 from ._errors import BadRequest as BadRequest
@@ -84,6 +85,7 @@ __all__ = [
     "Record",
     "RequestTimeout",
     "ResponseDecodeError",
+    "Rows",
     "SQLiteBackend",
     "SchedulerRefusal",
     "SchedulerStats",

@@ -133,6 +133,8 @@ class IpResult:
     changed: bool
     """True when this call added (removed) it; False when it was already registered (was
     not registered): Wolkvox answers those with body code 404 (public code), read here as
-    the state wanted, so allow-listing can run on every start."""
+    the state wanted, so allow-listing can run on every start. (A call retried after its
+    first answer was lost may say False for its own change: the state is what was asked
+    either way.)"""
     message: str
     """Wolkvox's ``msg``."""
