@@ -15,7 +15,9 @@ on (``ANSWERS`` below), never a 500 with a traceback:
   firewall does not allow): 503 saying so, for the service's operator to fix;
 * an answer that is not Wolkvox's (a wrong ``WOLKVOX_BASE_URL``, a proxy's page), a
   Wolkvox server error or an answer that cannot be read: 502; no answer in time: 504;
-* the caller's own input: 422 (refused before sending) or Wolkvox's 400/404, passed on.
+* the caller's own input: 422 (refused before sending) or Wolkvox's 400/404, passed on;
+  a search matching more than Wolkvox returns per call (60,000 rows, which may be cut):
+  422, to narrow it.
 
 Run it::
 
@@ -67,6 +69,7 @@ from wolkvox_async import (
     TokenLimitExceeded,
     TooManySimultaneous,
     TransportError,
+    TruncatedAnswer,
     Unauthorized,
     WaitTooLong,
     WolkvoxClient,
@@ -130,6 +133,7 @@ ANSWERS: dict[type[WolkvoxError], Answer] = {
     BadRequest: Answer(400, "Wolkvox refused the request", tell=True),
     NotFound: Answer(404, "Wolkvox found no such thing", tell=True),
     CampaignFull: Answer(409, "the campaign is full", tell=True),
+    TruncatedAnswer: Answer(422, "the search matches more than Wolkvox returns at once: narrow it"),
     # A route that starts an upload: one load of an input at a time, and never twice.
     LoadRunning: Answer(409, "this load is running already; nothing was sent", 60, tell=True),
     AlreadyLoaded: Answer(409, "this input was loaded already; nothing was sent", tell=True),

@@ -247,7 +247,33 @@ def _every_public_call(wv: WolkvoxClient, cid: str) -> dict[str, Callable[[], Aw
         ),
         "recall_records": lambda: wv.recall_records(cid, field="Cod_Machine", value="x"),
         "edit_campaign": lambda: wv.edit_campaign(cid, name="Renamed"),
+        # The operation's endpoints (issue 32, item 6).
+        "report cdr_5": lambda: wv.report("cdr_5", START, END),
+        "iter_report cdr_1": lambda: _drain(wv.iter_report("cdr_1", None, START, END)),
+        "scheduled_recalls": lambda: wv.scheduled_recalls(),
+        "agents": lambda: wv.agents(),
+        "activity_codes": lambda: wv.activity_codes(),
+        "add_ip": lambda: wv.add_ip("203.0.113.7"),
+        "remove_ip": lambda: wv.remove_ip("203.0.113.7"),
+        "block_numbers": lambda: wv.block_numbers(["3001112222"]),
+        "unblock_numbers": lambda: wv.unblock_numbers("all"),
+        "agent_recall": lambda: wv.agent_recall(
+            "1001", cid, customer_id="7", telephone="3000000007", at=END
+        ),
+        "edit_agent_recall": lambda: wv.edit_agent_recall(
+            "1001", cid, customer_id="7", telephone="3000000007", at=END
+        ),
+        "delete_agent_recall": lambda: wv.delete_agent_recall(
+            "1001", cid, customer_id="7", telephone="3000000007"
+        ),
+        "delete_campaign": lambda: wv.delete_campaign(cid, **kind),
     }
+    for name in ("call_details", "unconnected_calls", "unconnected_results", "chats"):
+        calls[name] = lambda name=name: getattr(wv, name)(START, END)
+    for name in ("agent_state_times", "agent_aux_times", "agent_sessions"):
+        calls[name] = lambda name=name: getattr(wv, name)(START, END)
+    for name in ("agent_hourly_states", "chat_conversations", "chat_agent_productivity"):
+        calls[name] = lambda name=name: getattr(wv, name)(START, END)
     return calls
 
 

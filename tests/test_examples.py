@@ -248,6 +248,7 @@ def test_the_service_answers_every_error_class() -> None:
         "BadRequest": 400,
         "NotFound": 404,
         "CampaignFull": 409,
+        "TruncatedAnswer": 422,
         "WolkvoxError": 502,
         "InsufficientQuota": 503,
         "ReconcileError": 502,

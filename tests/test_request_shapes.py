@@ -284,6 +284,186 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
         OK_ROWS,
     ),
     ("real_time_campaigns", lambda wv: wv.realtime_campaigns(), "GET", "real_time", {}, None, [{}]),
+    # The operation's reports (issue 32, item 6): Postman "Reportes" > CDR / Agentes /
+    # Interacciones y Chats, e.g. `reports_manager.php?api=cdr_5&date_ini={{date_ini}}&
+    # date_end={{date_end}}`: dates only, no campaign_id.
+    *[
+        (
+            name,
+            lambda wv, m=method: getattr(wv, m)(START, END),
+            "GET",
+            "reports_manager",
+            DATES,
+            None,
+            OK_ROWS,
+        )
+        for name, method in [
+            ("cdr_1", "call_details"),
+            ("cdr_5", "unconnected_calls"),
+            ("cdr_6", "unconnected_results"),
+            ("agent_1", "agent_state_times"),
+            ("agent_3", "agent_aux_times"),
+            ("agent_7", "agent_sessions"),
+            ("agent_8", "agent_hourly_states"),
+            ("chat_1", "chats"),
+            ("chat_2", "chat_conversations"),
+            ("chat_16", "chat_agent_productivity"),
+        ]
+    ],
+    (
+        # Postman "Configuración" 9: POST configuration.php?api=add_ip,
+        # {"ip": "192.xxx.x.xxx", "permanent": "no", "description": "This is my IP"}
+        "add_ip",
+        lambda wv: wv.add_ip(" 203.0.113.7 ", description="This is my IP"),
+        "POST",
+        "configuration",
+        {},
+        {"ip": "203.0.113.7", "permanent": "no", "description": "This is my IP"},
+        {"code": "201", "error": None, "msg": "IP: 203.0.113.7 has been added successfully"},
+    ),
+    (
+        # Postman "Configuración" 10: DELETE configuration.php?api=remove_ip, {"ip": "..."}
+        "remove_ip",
+        lambda wv: wv.remove_ip("203.0.113.7"),
+        "DELETE",
+        "configuration",
+        {},
+        {"ip": "203.0.113.7"},
+        {"code": "202", "error": None, "msg": "IP: 203.0.113.7 has been deleted successfully"},
+    ),
+    (
+        # Postman "Configuración" 1: POST configuration.php?api=add_dnc,
+        # {"type_call": "inbound/outbound", "telephones": ["93000000007", ...]}
+        "config_add_dnc",
+        lambda wv: wv.block_numbers(["93000000007", "93000000008"], direction="inbound"),
+        "POST",
+        "configuration",
+        {},
+        {"type_call": "inbound", "telephones": ["93000000007", "93000000008"]},
+        {"code": 201, "error": None, "msg": "2 telephones were added"},
+    ),
+    (
+        # Postman "Configuración" 8: DELETE configuration.php?api=remove_dnc,
+        # {"telephones": ["93000000003", "93000000004"], "type": "all"}
+        "config_remove_dnc",
+        lambda wv: wv.unblock_numbers(["93000000003", "93000000004"]),
+        "DELETE",
+        "configuration",
+        {},
+        {"telephones": ["93000000003", "93000000004"], "type": "all"},
+        {"code": 202, "error": None, "msg": "2 telephones were deleted"},
+    ),
+    (
+        # wolkvox-api.md §5 #1: {"telephones": "all", "type": "inbound"|"outbound"}
+        "config_remove_dnc_all",
+        lambda wv: wv.unblock_numbers("all", direction="outbound"),
+        "DELETE",
+        "configuration",
+        {},
+        {"telephones": "all", "type": "outbound"},
+        {"code": 202, "error": None, "msg": "5 telephones were deleted"},
+    ),
+    (
+        # Postman "Agentes V2": POST agentbox.php?agent_id={{agent_id}}&api=recall&
+        # id_camp=..&id_customer=..&telefono=..&rellamada=..&recall_style=..&name_recall=..
+        "agent_recall",
+        lambda wv: wv.agent_recall(
+            "1001",
+            "12",
+            customer_id="3",
+            telephone="3001",
+            at=datetime(2023, 11, 22, 10, 15, 20),
+            style="manual",
+            name="Ana",
+        ),
+        "POST",
+        "agentbox",
+        {
+            "agent_id": "1001",
+            "id_camp": "12",
+            "id_customer": "3",
+            "telefono": "3001",
+            "rellamada": "20231122101520",
+            "recall_style": "manual",
+            "name_recall": "Ana",
+        },
+        None,
+        {"code": "200", "error": None, "msg": "Recall has been successful"},
+    ),
+    (
+        # Postman "Agentes V2": PUT agentbox.php?api=edit_recall&agent_id=..&id_camp=..&
+        # id_customer=..&telephone=..&recall=..&recall_style=..&name_recall=..
+        "edit_recall",
+        lambda wv: wv.edit_agent_recall(
+            1001, 12, customer_id="3", telephone="3001", at=datetime(2023, 11, 22, 10, 15, 20)
+        ),
+        "PUT",
+        "agentbox",
+        {
+            "agent_id": "1001",
+            "id_camp": "12",
+            "id_customer": "3",
+            "telephone": "3001",
+            "recall": "20231122101520",
+            "recall_style": "auto",
+        },
+        None,
+        {"code": "200", "error": None, "msg": "done"},
+    ),
+    (
+        # Postman "Agentes V2": DELETE agentbox.php?api=delete_recall&agent_id=..&
+        # id_camp=..&id_customer=..&telephone=..&recall_style=..&name_recall=..
+        "delete_recall",
+        lambda wv: wv.delete_agent_recall("1001", "12", customer_id="3", telephone="3001"),
+        "DELETE",
+        "agentbox",
+        {
+            "agent_id": "1001",
+            "id_camp": "12",
+            "id_customer": "3",
+            "telephone": "3001",
+            "recall_style": "auto",
+        },
+        None,
+        {"code": "200", "error": None, "msg": "done"},
+    ),
+    (
+        # Postman "Tiempo Real" 10: GET real_time.php?api=recall&type=all
+        "real_time_recall",
+        lambda wv: wv.scheduled_recalls(),
+        "GET",
+        "real_time",
+        {"type": "all"},
+        None,
+        OK_ROWS,
+    ),
+    # Postman "Información" 5 and 9: GET information.php?api=agents (optional &agent=)
+    # and ?api=activity_codes (optional &cod_act=).
+    ("agents", lambda wv: wv.agents(1001), "GET", "information", {"agent": "1001"}, None, OK_ROWS),
+    (
+        "activity_codes",
+        lambda wv: wv.activity_codes("002"),
+        "GET",
+        "information",
+        {"cod_act": "002"},
+        None,
+        {"code": "0", "error": None, "msg": " 1 records were found", "data": [{}]},
+    ),
+    (
+        # §5 #13 "old form": DELETE campaign.php?api=delete_campaign&type_campaign={type}&
+        # campaign_id={id}, no body.
+        "delete_campaign_url",
+        lambda wv: wv.delete_campaign("23910", campaign_type="preview"),
+        "DELETE",
+        "campaign",
+        {"type_campaign": "preview", "campaign_id": "23910"},
+        None,
+        {
+            "code": "200",
+            "error": None,
+            "msg": "1 campaigns deleted successfully. 0 operations failed.",
+        },
+    ),
 ]
 
 
@@ -292,6 +472,12 @@ API_OF = {
     "add_record_predictive": "add_record",
     "add_record_preview": "add_record",
     "real_time_campaigns": "campaigns",
+    "config_add_dnc": "add_dnc",
+    "config_remove_dnc": "remove_dnc",
+    "config_remove_dnc_all": "remove_dnc",
+    "agent_recall": "recall",
+    "real_time_recall": "recall",
+    "delete_campaign_url": "delete_campaign",
 }
 
 
@@ -322,7 +508,7 @@ async def test_request_shape(
         "wv0014.wolkvox.com",
         f"/api/v2/{file}.php",
     )
-    assert next(iter(url.query.items())) == ("api", api)
+    assert url.query.get("api") == api  # (aioresponses sorts the query: no order to see)
     assert {k: v for k, v in url.query.items() if k != "api"} == query
     headers = sent.kwargs["headers"]
     assert headers["wolkvox-token"] == TOKEN

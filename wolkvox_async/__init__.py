@@ -3,6 +3,7 @@
 The public names are re-exported here; everything in an underscore module is private.
 """
 
+from ._answers import Rows as Rows
 from ._config import ClientConfig as ClientConfig
 from ._errors import ApiError as ApiError
 from ._errors import BadRequest as BadRequest
@@ -25,6 +26,7 @@ from ._errors import ServerError as ServerError
 from ._errors import TokenLimitExceeded as TokenLimitExceeded
 from ._errors import TooManySimultaneous as TooManySimultaneous
 from ._errors import TransportError as TransportError
+from ._errors import TruncatedAnswer as TruncatedAnswer
 from ._errors import Unauthorized as Unauthorized
 from ._errors import WaitTooLong as WaitTooLong
 from ._errors import WolkvoxError as WolkvoxError
@@ -83,6 +85,7 @@ __all__ = [
     "Record",
     "RequestTimeout",
     "ResponseDecodeError",
+    "Rows",
     "SQLiteBackend",
     "SchedulerRefusal",
     "SchedulerStats",
@@ -91,6 +94,7 @@ __all__ = [
     "TokenLimitExceeded",
     "TooManySimultaneous",
     "TransportError",
+    "TruncatedAnswer",
     "Unauthorized",
     "UploadReport",
     "WaitTooLong",

@@ -6,7 +6,6 @@ comment says so. Every check runs before a request is built.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, time
 from typing import Any, Final, Literal
@@ -14,8 +13,8 @@ from typing import Any, Final, Literal
 from . import _routes as routes
 from . import _validate as check
 from ._call import Caller
-from ._convert import CONVERTER, decode_error, structure, structure_rows, warn_unread
-from ._core import ClientCore
+from ._campaign_admin import CampaignAdmin
+from ._convert import CONVERTER, decode_error, structure_rows
 from ._errors import ConfigError, shown
 from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
 from ._time import format_query_datetime
@@ -26,13 +25,8 @@ from .models import (
     CampaignCreated,
     CampaignSettings,
     CampaignType,
-    DeleteCampaignsResult,
     DncEntry,
     DncResult,
-    Export,
-    FilterResult,
-    FilterRule,
-    FoundRecord,
     RecallRecordsResult,
     Record,
 )
@@ -42,7 +36,6 @@ __all__ = ["CampaignMethods"]
 AMD_COUNTRIES: Final = frozenset(
     ["ARG", "CHL", "COL", "CRI", "ECU", "ESP", "GTM", "HND", "ITA", "MEX", "NIC", "PAN", "PER"]
 )
-_DELETED: Final = re.compile(r"(\d+)\s+campaigns?\s+deleted\D+?(\d+)\s+operations?\s+failed", re.I)
 
 
 def _clock(name: str, value: time, fmt: str = "%H%M%S") -> str:
@@ -57,16 +50,6 @@ def _dnc(entry: object) -> DncEntry:
     if isinstance(entry, DncEntry):
         return entry
     raise ConfigError(f"entries must hold telephones (str) or DncEntry, got {shown(entry)}")
-
-
-def _optional(name: str, value: str | None, limit: int) -> str | None:
-    return None if value is None else check.non_blank(name, value, limit=limit)
-
-
-def _rule(rule: object) -> FilterRule:
-    if not isinstance(rule, FilterRule):
-        raise ConfigError(f"rules must hold FilterRule objects, got {shown(rule)}")
-    return rule
 
 
 async def send_records(
@@ -95,7 +78,7 @@ async def send_records(
     return AddRecordResult(sent=count, total_registers=total_registers, message=envelope.message)
 
 
-class CampaignMethods(ClientCore):
+class CampaignMethods(CampaignAdmin):
     """campaign.php: create, load, control, search and export campaigns."""
 
     async def add_dnc(self, entries: Iterable[DncEntry | str]) -> DncResult:
@@ -296,85 +279,6 @@ class CampaignMethods(ClientCore):
     async def stop_campaign(self, campaign_id: str | int) -> ActionResult:
         """``stop`` (#11): pause the campaign."""
         return await self._action(routes.STOP, {"campaign_id": check.campaign_id(campaign_id)})
-
-    async def find_record(
-        self,
-        *,
-        campaign_id: str | int | None = None,
-        customer_id: str | None = None,
-        customer_phone: str | None = None,
-    ) -> tuple[FoundRecord, ...]:
-        """``find_record`` (#12): search by any of campaign, customer id and phone; without
-        campaign_id, across every campaign (the docs: "either campaign_id or
-        customer_phone may be omitted"; Postman sends each alone).
-
-        Returns:
-            The hits; an empty tuple when there are none (HTTP 200 with no rows, or 404).
-        """
-        if campaign_id is None and customer_id is None and customer_phone is None:
-            raise ConfigError("find_record needs campaign_id, customer_id or customer_phone")
-        params = {
-            "campaign_id": None if campaign_id is None else check.campaign_id(campaign_id),
-            "customer_phone": _optional("customer_phone", customer_phone, check.PHONE_MAX_LENGTH),
-            "customer_id": _optional("customer_id", customer_id, check.CUSTOMER_ID_MAX_LENGTH),
-        }
-        return await self._rows(routes.FIND_RECORD, FoundRecord, params)
-
-    async def delete_campaigns(self, campaign_ids: Iterable[str | int]) -> DeleteCampaignsResult:
-        """``delete_campaign`` (#13; irreversible), several at once.
-
-        Uses the body form ``{"campaign_ids": [...]}``: it needs no type_campaign and works
-        for preview and predictive alike (§5 #13 "new form").
-        """
-        ids = [
-            check.campaign_id(cid) for cid in check.iterable("campaign_ids", campaign_ids, "ids")
-        ]
-        if not ids:
-            raise ConfigError("campaign_ids must name at least one campaign")
-        request, envelope = await self._caller.call(
-            routes.DELETE_CAMPAIGN, {}, {"campaign_ids": ids}
-        )
-        match = _DELETED.search(envelope.message)
-        if match is None:  # never read an answer we cannot parse as "all deleted"
-            raise decode_error(
-                request,
-                envelope,
-                f"cannot tell how many campaigns were deleted from {envelope.message!r}",
-            )
-        deleted, failed = int(match[1]), int(match[2])
-        return DeleteCampaignsResult(deleted=deleted, failed=failed, message=envelope.message)
-
-    async def filter_campaign(
-        self,
-        campaign_id: str | int,
-        *,
-        campaign_type: CampaignType | str,
-        rules: Sequence[FilterRule],
-        active: bool = True,
-        connector: Literal["and", "or"] = "and",
-    ) -> FilterResult:
-        """``campaign_filter`` (#14): dial only the records matching ``rules``."""
-        if connector not in ("and", "or"):
-            raise ConfigError(f"connector must be 'and' or 'or', got {shown(connector)}")
-        body = {
-            "filter_active": "yes" if active else "no",
-            "connector": connector,
-            "filters": [
-                CONVERTER.unstructure(_rule(rule))
-                for rule in check.iterable("rules", rules, "FilterRule")
-            ],
-        }
-        params = check.campaign_of_type(campaign_id, campaign_type)
-        return await self._first(routes.CAMPAIGN_FILTER, FilterResult, params, body)
-
-    async def export_campaign(self, campaign_id: str | int) -> Export:
-        """``campaign_15`` (#15): every record of the campaign, managed or not."""
-        request, envelope = await self._caller.call(
-            routes.EXPORT, {"campaign_id": check.campaign_id(campaign_id)}
-        )
-        export = structure(request, envelope, envelope.payload, Export, self._converter)
-        warn_unread(request, export.records)
-        return export
 
     async def recall_records(
         self,

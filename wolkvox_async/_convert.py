@@ -33,6 +33,7 @@ from ._protocol import Envelope, RawRequest
 from ._time import WOLKVOX_TZ, format_query_datetime
 from .models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
 from .models._fields import MAX_OPTS, MAX_PHONES, OPT_KEYS, TEL_KEYS, TEXT_FIELDS
+from .models._operation import ReportRow
 from .models._responses import Unread
 
 __all__ = [
@@ -119,13 +120,11 @@ def _campaign_type(value: Any, _: Any) -> CampaignType:
     return CampaignType(_as_str(value, None).strip().lower())
 
 
-_TEXT_HOOKS: Final = {
-    int: _integer,
-    float: _number,
-    CampaignStatus: _status,
-    CampaignType: _campaign_type,
-}
-"""The hooks the fast row reader shares (see _fastrows)."""
+def _report_row(value: Any, _: Any) -> ReportRow:
+    # A report without documented fields: every key kept as sent, nothing converted.
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a JSON object for a report row, got {value!r:.60}")
+    return ReportRow(value)
 
 
 def _flag(value: Any, _: Any) -> bool:
@@ -135,6 +134,16 @@ def _flag(value: Any, _: Any) -> bool:
     if key in _FLAGS:
         return _FLAGS[key]
     raise ValueError(f"{value!r} is not a yes/no flag")
+
+
+_TEXT_HOOKS: Final = {
+    int: _integer,
+    float: _number,
+    bool: _flag,
+    CampaignStatus: _status,
+    CampaignType: _campaign_type,
+}
+"""The hooks the fast row reader shares (see _fastrows)."""
 
 
 def _is_optional(tp: Any) -> bool:
@@ -239,6 +248,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     conv.register_structure_hook(CallResult, lambda v, _: CallResult.parse(_as_str(v, None)))
     conv.register_structure_hook(CampaignStatus, _status)
     conv.register_structure_hook(CampaignType, _campaign_type)
+    conv.register_structure_hook(ReportRow, _report_row)
 
     # Blank means absent: "" (and null) become None for every optional field.
     def blank_is_none(tp: Any) -> Callable[[Any, Any], Any]:

@@ -6,6 +6,8 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
     ├── ConfigError                      bad server id, bad limits, bad dates, bad records
     │                                    (also a ValueError; raised before any request)
     ├── ClientClosed                     the client was closed; the call was not sent
+    ├── TruncatedAnswer                  a single call's answer at the 60,000-row cap: it
+    │                                    may be cut (the windowed iterators read it whole)
     ├── TransportError                   network: connection refused/reset, TLS
     │   └── RequestTimeout               (also a TimeoutError)
     ├── QuotaSpent(resets_at)            the daily quota is spent (catch for both below)
@@ -67,6 +69,7 @@ __all__ = [
     "TokenLimitExceeded",
     "TooManySimultaneous",
     "TransportError",
+    "TruncatedAnswer",
     "Unauthorized",
     "WaitTooLong",
     "WolkvoxError",
@@ -95,6 +98,48 @@ class ClientClosed(WolkvoxError):
     """The client was closed before this call was sent: it was queued for a slot, waiting
     to retry, or made after :meth:`~wolkvox_async.WolkvoxClient.close`. Nothing of it
     reached Wolkvox."""
+
+
+@attrs.define(auto_exc=True, kw_only=True, slots=False)
+class TruncatedAnswer(WolkvoxError):
+    """A single call's answer holds as many rows as Wolkvox returns per call (60,000,
+    wolkvox-api.md §3.1), so it may be cut, and no paging says whether it is: never taken
+    as complete. The message names what was asked (endpoint, campaign, window) and what to
+    do: a date-range report is read whole by its windowed iterator (``iter_report``), which
+    splits or continues a window at the cap until every window is complete; an answer
+    without a date range (the ``campaign_15`` export, a DNC list) has no windowed form.
+    ``allow_truncated=True`` on the method returns the rows instead, marked
+    ``.truncated``. Public code stops at 59,000 rows for fear of exactly this cut."""
+
+    endpoint: str
+    """The endpoint asked, e.g. ``reports_manager.campaign_3``."""
+    url: str
+    """The request URL (it never holds the token)."""
+    rows: int
+    """Rows in the answer."""
+    cap: int
+    """The most rows Wolkvox returns per call."""
+    total: int | None = None
+    """The rows the answer says exist, when it says (the export's ``total_records``)."""
+    window: tuple[datetime, datetime] | None = None
+    """The dates asked (Wolkvox time, both included), for a date-range read."""
+    campaign_id: str | None = None
+    """The campaign asked (or "all"), when the endpoint takes one."""
+    advice: str = ""
+    """What to do instead: the windowed call to make, or why there is none."""
+
+    def __str__(self) -> str:
+        asked = [f"campaign {self.campaign_id}"] if self.campaign_id else []
+        if self.window is not None:
+            lo, hi = (moment.isoformat(sep=" ") for moment in self.window)
+            asked.append(f"{lo} to {hi}")
+        what = f"{self.endpoint} ({', '.join(asked)})" if asked else self.endpoint
+        rows = f"{self.rows:,}" if self.total is None else f"{self.rows:,} of {self.total:,}"
+        return (
+            f"{what} answered {rows} rows, the most Wolkvox returns per call "
+            f"({self.cap:,}): the answer may be cut, so it is not returned as complete. "
+            f"{self.advice}"
+        ).strip()
 
 
 def shown(value: object) -> str:

@@ -1,23 +1,24 @@
-"""One typed method per campaign report and information read (wolkvox-api.md §6), and
-the one table of date-range reports (:data:`REPORTS`) the windowed downloads and the CLI's
-``export`` read too.
+"""One typed method per date-range report of the report table (``_report_table``), and the
+information.php / real_time.php reads of campaigns (wolkvox-api.md §6).
 
-Reports take a campaign id (or ``"all"``) and a start..end of at most 31 days; an empty
-window (HTTP 404, §4.2) is an empty tuple. Longer spans belong to the windowed iterators.
+Reports take a start..end of at most 31 calendar days and, for the campaign reports, a
+campaign id (or ``"all"``); an empty window (HTTP 404, §4.2) is an empty tuple. An answer
+at the 60,000-row cap raises :class:`~wolkvox_async.TruncatedAnswer` (``allow_truncated=
+True``: the rows, marked ``.truncated``); longer spans and windows at the cap belong to the
+windowed iterator ``iter_report``, which reads the same table.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final, Generic, Literal, TypeVar
-
-import attrs
+from typing import Any, Literal, TypeVar
 
 from . import _routes as routes
 from . import _validate as check
+from ._answers import Rows
 from ._core import ClientCore
 from ._errors import ConfigError, shown
-from ._routes import Route
+from ._report_table import DETAIL, REPORTS, Report
 from .models import (
     AmdDetail,
     AmdTotal,
@@ -30,75 +31,129 @@ from .models import (
     PhoneResult,
     PreviewCallRow,
     RealTimeCampaign,
+    ReportRow,
+    ResultCount,
     ResultShare,
     TokenInfo,
     TurboDialCount,
+    UnconnectedCall,
     WhatsAppStatus,
 )
 
-__all__ = ["REPORTS", "Report", "ReportMethods"]
+__all__ = ["DETAIL", "REPORTS", "Report", "ReportMethods", "report_named", "report_query"]
 
 T = TypeVar("T")
 
 
-@attrs.frozen
-class Report(Generic[T]):
-    """A date-range report: its name (the CLI's too), route and row model."""
-
-    name: str
-    route: Route
-    row: type[T]
-    timed: bool
-    """Rows carry their own time: a window cut at 60,000 rows continues from its last
-    row; the others are split in halves, and aggregates come per window."""
+def report_named(name: object) -> Report[Any]:
+    """The report of the table named ``name``, or a ConfigError listing them."""
+    if not isinstance(name, str) or name not in REPORTS:
+        raise ConfigError(f"report must be one of {', '.join(REPORTS)}, got {shown(name)}")
+    return REPORTS[name]
 
 
-FINAL_RESULTS: Final = Report("campaign_1", routes.REPORT_CAMPAIGN_1, ResultShare, False)
-CODE_RESULTS: Final = Report("campaign_2", routes.REPORT_CAMPAIGN_2, CodeShare, False)
-PHONE_RESULTS: Final = Report("campaign_3", routes.REPORT_CAMPAIGN_3, PhoneResult, True)
-ATTEMPT_RESULTS: Final = Report("campaign_4", routes.REPORT_CAMPAIGN_4, ResultShare, False)
-PREVIEW_CALLS: Final = Report("campaign_5", routes.REPORT_CAMPAIGN_5, PreviewCallRow, False)
-AMD_TOTALS: Final = Report("campaign_6", routes.REPORT_CAMPAIGN_6, AmdTotal, False)
-AMD_DETAILS: Final = Report("campaign_7", routes.REPORT_CAMPAIGN_7, AmdDetail, True)
-MACHINE_CODES: Final = Report("campaign_8", routes.REPORT_CAMPAIGN_8, MachineCodesByPhone, False)
-WHATSAPP: Final = Report("campaign_9", routes.REPORT_CAMPAIGN_9, WhatsAppStatus, True)
-TURBO_DIAL: Final = Report("campaign_10", routes.REPORT_CAMPAIGN_10, TurboDialCount, False)
-DETAIL: Final = Report("detail", routes.DETAIL, DetailRow, True)
-"""campaign.php detail: the one report that also needs the campaign type."""
+def report_query(
+    report: Report[Any],
+    campaign_id: str | int | None,
+    start: datetime,
+    end: datetime,
+    campaign_type: CampaignType | str | None = None,
+    include_unmanaged: bool = False,
+) -> dict[str, str]:
+    """The query of ``report`` over start..end, every argument checked: a campaign report
+    needs its campaign (detail its type too); an operation report takes none, since a
+    campaign the server would ignore would export the whole operation under its name."""
+    if report.scope == "operation":
+        if campaign_id is not None:
+            raise ConfigError(
+                f"{report.name} covers the whole operation and takes no campaign: pass "
+                f"campaign_id=None (got {shown(campaign_id)})"
+            )
+        return check.date_range(start, end)
+    if campaign_id is None:
+        raise ConfigError(f"{report.name} needs a campaign_id (digits, or 'all')")
+    if report is DETAIL:
+        if campaign_type is None:
+            raise ConfigError("the detail report needs campaign_type")
+        return {
+            **check.campaign_of_type(campaign_id, campaign_type),
+            **check.date_range(start, end),
+            "detail": "all" if include_unmanaged else "default",
+        }
+    return {
+        "campaign_id": check.campaign_id(campaign_id, allow_all=True),
+        **check.date_range(start, end),
+    }
 
-REPORTS: Final[dict[str, Report[Any]]] = {
-    report.name: report
-    for report in (
-        FINAL_RESULTS,
-        CODE_RESULTS,
-        PHONE_RESULTS,
-        ATTEMPT_RESULTS,
-        PREVIEW_CALLS,
-        AMD_TOTALS,
-        AMD_DETAILS,
-        MACHINE_CODES,
-        WHATSAPP,
-        TURBO_DIAL,
-        DETAIL,
+
+def _advice(report: Report[Any], params: dict[str, str]) -> str:
+    """Where a report's window at the cap is read whole."""
+    campaign = repr(params["campaign_id"]) if report.scope == "campaign" else "None"
+    kind = f", campaign_type={params['type_campaign']!r}" if report is DETAIL else ""
+    return (
+        f"Read the window whole with iter_report({report.name!r}, {campaign}, start, "
+        f"end{kind}): it splits or continues a window at the cap until each is complete "
+        f"(the command: wolkvox export {report.name}); or pass allow_truncated=True to take "
+        "these rows, marked .truncated"
     )
-}
 
 
 class ReportMethods(ClientCore):
-    """reports_manager.php campaign_1..10, information.php and real_time.php reads."""
+    """reports_manager.php reports, campaign.php detail, information and real_time reads."""
+
+    async def report(
+        self,
+        name: str,
+        start: datetime,
+        end: datetime,
+        *,
+        campaign_id: str | int | None = None,
+        campaign_type: CampaignType | str | None = None,
+        allow_truncated: bool = False,
+    ) -> Rows[Any]:
+        """Any report of the table by its Wolkvox name (``"campaign_3"``, ``"cdr_5"``,
+        ``"agent_1"``...), start..end (≤ 31 calendar days): its typed rows, or
+        :class:`~wolkvox_async.models.ReportRow` where the docs give no fields.
+
+        Raises:
+            ConfigError: an unknown report, a campaign missing (campaign reports) or given
+                (operation reports), a range over 31 days.
+            TruncatedAnswer: the answer holds the 60,000-row cap (``allow_truncated``:
+                returned marked instead).
+        """
+        table = report_named(name)
+        params = report_query(table, campaign_id, start, end, campaign_type)
+        return await self._report(table, params, allow_truncated)
 
     async def _report(
-        self, report: Report[T], campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[T, ...]:
-        params = self._report_params(campaign_id, start, end)
-        return await self._rows(report.route, report.row, params)
+        self, report: Report[T], params: dict[str, str], allow_truncated: bool
+    ) -> Rows[T]:
+        return await self._rows(
+            report.route,
+            report.row,
+            params,
+            allow_truncated=allow_truncated,
+            advice=_advice(report, params),
+        )
 
-    @staticmethod
-    def _report_params(campaign_id: str | int, start: datetime, end: datetime) -> dict[str, str]:
-        return {
-            "campaign_id": check.campaign_id(campaign_id, allow_all=True),
-            **check.date_range(start, end),
-        }
+    async def _campaign_report(
+        self,
+        name: str,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        allow_truncated: bool,
+    ) -> Rows[Any]:
+        report = REPORTS[name]
+        return await self._report(
+            report, report_query(report, campaign_id, start, end), allow_truncated
+        )
+
+    async def _operation_report(
+        self, name: str, start: datetime, end: datetime, allow_truncated: bool
+    ) -> Rows[Any]:
+        report = REPORTS[name]
+        return await self._report(report, report_query(report, None, start, end), allow_truncated)
 
     async def campaign_detail(
         self,
@@ -108,105 +163,221 @@ class ReportMethods(ClientCore):
         *,
         campaign_type: CampaignType | str,
         include_unmanaged: bool = False,
-    ) -> tuple[DetailRow, ...]:
+        allow_truncated: bool = False,
+    ) -> Rows[DetailRow]:
         """``detail`` (#6): managed records in start..end (``include_unmanaged``: detail=all)."""
-        params = self._detail_params(campaign_id, start, end, campaign_type, include_unmanaged)
-        return await self._rows(DETAIL.route, DETAIL.row, params)
+        params = report_query(DETAIL, campaign_id, start, end, campaign_type, include_unmanaged)
+        return await self._report(DETAIL, params, allow_truncated)
 
-    @staticmethod
-    def _detail_params(
+    async def final_results(
+        self,
         campaign_id: str | int,
         start: datetime,
         end: datetime,
-        campaign_type: CampaignType | str,
-        include_unmanaged: bool = False,
-    ) -> dict[str, str]:
-        return {
-            **check.campaign_of_type(campaign_id, campaign_type),
-            **check.date_range(start, end),
-            "detail": "all" if include_unmanaged else "default",
-        }
-
-    async def final_results(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[ResultShare, ...]:
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[ResultShare]:
         """campaign_1: final result of each record, as shares."""
-        return await self._report(FINAL_RESULTS, campaign_id, start, end)
+        return await self._campaign_report("campaign_1", campaign_id, start, end, allow_truncated)
 
     async def code_results(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[CodeShare, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[CodeShare]:
         """campaign_2: records per activity code."""
-        return await self._report(CODE_RESULTS, campaign_id, start, end)
+        return await self._campaign_report("campaign_2", campaign_id, start, end, allow_truncated)
 
     async def phone_results(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[PhoneResult, ...]:
-        """campaign_3: every dial attempt in start..end (≤ 31 days, ≤ 60,000 rows)."""
-        return await self._report(PHONE_RESULTS, campaign_id, start, end)
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[PhoneResult]:
+        """campaign_3: every dial attempt in start..end (≤ 31 days, < 60,000 rows: at the
+        cap, TruncatedAnswer; ``iter_phone_results`` reads any span whole)."""
+        return await self._campaign_report("campaign_3", campaign_id, start, end, allow_truncated)
 
     async def attempt_results(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[ResultShare, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[ResultShare]:
         """campaign_4: machine result attempt by attempt, as shares."""
-        return await self._report(ATTEMPT_RESULTS, campaign_id, start, end)
+        return await self._campaign_report("campaign_4", campaign_id, start, end, allow_truncated)
 
     async def preview_calls(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[PreviewCallRow, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[PreviewCallRow]:
         """campaign_5: preview campaign, call by call."""
-        return await self._report(PREVIEW_CALLS, campaign_id, start, end)
+        return await self._campaign_report("campaign_5", campaign_id, start, end, allow_truncated)
 
     async def amd_totals(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[AmdTotal, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[AmdTotal]:
         """campaign_6: answering-machine detections per campaign."""
-        return await self._report(AMD_TOTALS, campaign_id, start, end)
+        return await self._campaign_report("campaign_6", campaign_id, start, end, allow_truncated)
 
     async def amd_details(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[AmdDetail, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[AmdDetail]:
         """campaign_7: each answering-machine detection."""
-        return await self._report(AMD_DETAILS, campaign_id, start, end)
+        return await self._campaign_report("campaign_7", campaign_id, start, end, allow_truncated)
 
     async def machine_codes_by_phone(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[MachineCodesByPhone, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[MachineCodesByPhone]:
         """campaign_8: machine results per telephone."""
-        return await self._report(MACHINE_CODES, campaign_id, start, end)
+        return await self._campaign_report("campaign_8", campaign_id, start, end, allow_truncated)
 
     async def whatsapp_statuses(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[WhatsAppStatus, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[WhatsAppStatus]:
         """campaign_9: WhatsApp campaign record statuses."""
-        return await self._report(WHATSAPP, campaign_id, start, end)
+        return await self._campaign_report("campaign_9", campaign_id, start, end, allow_truncated)
 
     async def turbo_dial_counts(
-        self, campaign_id: str | int, start: datetime, end: datetime
-    ) -> tuple[TurboDialCount, ...]:
+        self,
+        campaign_id: str | int,
+        start: datetime,
+        end: datetime,
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[TurboDialCount]:
         """campaign_10: turbo-dial calls per machine code."""
-        return await self._report(TURBO_DIAL, campaign_id, start, end)
+        return await self._campaign_report("campaign_10", campaign_id, start, end, allow_truncated)
 
-    async def campaigns(self, campaign_id: str | int | None = None) -> tuple[CampaignInfo, ...]:
+    async def unconnected_calls(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[UnconnectedCall]:
+        """cdr_5: every call of the operation that did not connect, with its result."""
+        return await self._operation_report("cdr_5", start, end, allow_truncated)
+
+    async def unconnected_results(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ResultCount]:
+        """cdr_6: the operation's unconnected calls, counted per result."""
+        return await self._operation_report("cdr_6", start, end, allow_truncated)
+
+    async def call_details(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """cdr_1: every call of the operation (rows as sent: ``row["conn_id"]``)."""
+        return await self._operation_report("cdr_1", start, end, allow_truncated)
+
+    async def agent_state_times(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """agent_1: time in each state, calls and AHT per agent (rows as sent)."""
+        return await self._operation_report("agent_1", start, end, allow_truncated)
+
+    async def agent_aux_times(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """agent_3: time in each auxiliary state per agent (rows as sent)."""
+        return await self._operation_report("agent_3", start, end, allow_truncated)
+
+    async def agent_sessions(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """agent_7: each agent's login and logout per day (rows as sent)."""
+        return await self._operation_report("agent_7", start, end, allow_truncated)
+
+    async def agent_hourly_states(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """agent_8: agent states hour by hour (rows as sent)."""
+        return await self._operation_report("agent_8", start, end, allow_truncated)
+
+    async def chats(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """chat_1: every chat, with its channel, agent, code and times (rows as sent)."""
+        return await self._operation_report("chat_1", start, end, allow_truncated)
+
+    async def chat_conversations(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """chat_2: each chat's messages (``row["conversation"]``, a tuple of rows)."""
+        return await self._operation_report("chat_2", start, end, allow_truncated)
+
+    async def chat_agent_productivity(
+        self, start: datetime, end: datetime, *, allow_truncated: bool = False
+    ) -> Rows[ReportRow]:
+        """chat_16: chats, time and transfers per agent (rows as sent)."""
+        return await self._operation_report("chat_16", start, end, allow_truncated)
+
+    async def campaigns(self, campaign_id: str | int | None = None) -> Rows[CampaignInfo]:
         """information.php campaigns: every campaign, or one."""
         cid = None if campaign_id is None else check.campaign_id(campaign_id)
-        return await self._rows(routes.INFO_CAMPAIGNS, CampaignInfo, {"campaign": cid})
+        return await self._rows(
+            routes.INFO_CAMPAIGNS, CampaignInfo, {"campaign": cid}, advice=_NO_WINDOW
+        )
 
     async def token_info(self) -> TokenInfo:
         """information.php token_info: today's consumption (this call costs 1 too)."""
         return await self._first(routes.TOKEN_INFO, TokenInfo, {})
 
     async def dnc_list(
-        self, direction: Literal["inbound", "outbound", "all"] = "all"
-    ) -> tuple[DncListing, ...]:
+        self,
+        direction: Literal["inbound", "outbound", "all"] = "all",
+        *,
+        allow_truncated: bool = False,
+    ) -> Rows[DncListing]:
         """information.php get_dnc: the numbers blocked for ``direction`` calls, with when
         each block ends (add_dnc blocks outbound dialing)."""
         if direction not in ("inbound", "outbound", "all"):
             raise ConfigError(
                 f"direction must be 'inbound', 'outbound' or 'all', got {shown(direction)}"
             )
-        return await self._rows(routes.GET_DNC, DncListing, {"type": direction})
+        advice = (
+            "get_dnc has no date range nor paging: list inbound and outbound apart, or "
+            "pass allow_truncated=True to take these rows, marked .truncated"
+        )
+        return await self._rows(
+            routes.GET_DNC,
+            DncListing,
+            {"type": direction},
+            allow_truncated=allow_truncated,
+            advice=advice,
+        )
 
-    async def realtime_campaigns(self) -> tuple[RealTimeCampaign, ...]:
+    async def realtime_campaigns(self) -> Rows[RealTimeCampaign]:
         """real_time.php campaigns: live counters per campaign."""
-        return await self._rows(routes.REALTIME_CAMPAIGNS, RealTimeCampaign, {})
+        return await self._rows(routes.REALTIME_CAMPAIGNS, RealTimeCampaign, {}, advice=_NO_WINDOW)
+
+
+_NO_WINDOW = "It has no date range nor paging to read the rest with."

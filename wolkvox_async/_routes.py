@@ -4,7 +4,8 @@ A :class:`Route` says where a request goes (``/api/v2/<file>.php?api=<name>``), 
 which method, and what the scheduler and retry policy need to know about it: whether it
 is safe to send twice (``idempotent``), whether the "consume every 5 minutes" polling rule
 applies (``poll_limited``), and how its answer is shaped (``shape``).
-Sources: wolkvox-api.md §5 (campaign.php 1–17) and §6 (reports and information).
+Sources: wolkvox-api.md §5 (campaign.php 1–17), §6 (reports and information), §2 and
+§5 #1, #7 (configuration.php, agentbox.php, real_time.php recall).
 """
 
 from __future__ import annotations
@@ -126,6 +127,19 @@ REPORT_CAMPAIGN_8: Final = _report("campaign_8")
 REPORT_CAMPAIGN_9: Final = _report("campaign_9")
 REPORT_CAMPAIGN_10: Final = _report("campaign_10")
 
+# reports_manager.php reports of the whole operation (no campaign_id): the families public
+# analysts export (§6.1 "related CDR reports", §8 the public-code table).
+REPORT_AGENT_1: Final = _report("agent_1")
+REPORT_AGENT_3: Final = _report("agent_3")
+REPORT_AGENT_7: Final = _report("agent_7")
+REPORT_AGENT_8: Final = _report("agent_8")
+REPORT_CDR_1: Final = _report("cdr_1")
+REPORT_CDR_5: Final = _report("cdr_5")
+REPORT_CDR_6: Final = _report("cdr_6")
+REPORT_CHAT_1: Final = _report("chat_1")
+REPORT_CHAT_2: Final = _report("chat_2")
+REPORT_CHAT_16: Final = _report("chat_16")
+
 # information.php and real_time.php (§6.2, §6.3, §2 token_info).
 INFO_CAMPAIGNS: Final = Route(
     file="information", api="campaigns", method="GET", idempotent=True, poll_limited=True
@@ -143,6 +157,30 @@ REALTIME_CAMPAIGNS: Final = Route(
     idempotent=True,
     poll_limited=True,
     shape=Shape.BARE_LIST,
+)
+# The scheduled recalls (§5 #7 "related"): a live read like real_time campaigns; none
+# scheduled may come as HTTP 404 like any empty list (§4.2).
+REALTIME_RECALLS: Final = _read("real_time", "recall")
+# The operation's agents and activity codes (§8: public code reads both).
+INFO_AGENTS: Final = _read("information", "agents")
+INFO_ACTIVITY_CODES: Final = _read("information", "activity_codes")
+
+# configuration.php (§2 IP firewall, §5 #1 the configuration DNC). Adding an IP twice is
+# answered "already registered" (body code 404, public code), which the client reads as
+# the state wanted: sending it again has the effect of sending it once.
+ADD_IP: Final = Route(file="configuration", api="add_ip", method="POST", idempotent=True)
+REMOVE_IP: Final = Route(file="configuration", api="remove_ip", method="DELETE", idempotent=True)
+CONFIG_ADD_DNC: Final = Route(file="configuration", api="add_dnc", method="POST", idempotent=False)
+CONFIG_REMOVE_DNC: Final = Route(
+    file="configuration", api="remove_dnc", method="DELETE", idempotent=True
+)
+
+# agentbox.php, the agent-side recall (§5 #7 "related, different API"; the Postman
+# collection's "Agentes V2"): scheduling one is a POST, and is not sent twice.
+AGENT_RECALL: Final = Route(file="agentbox", api="recall", method="POST", idempotent=False)
+AGENT_EDIT_RECALL: Final = Route(file="agentbox", api="edit_recall", method="PUT", idempotent=True)
+AGENT_DELETE_RECALL: Final = Route(
+    file="agentbox", api="delete_recall", method="DELETE", idempotent=True
 )
 
 ALL_ROUTES: Final[tuple[Route, ...]] = tuple(

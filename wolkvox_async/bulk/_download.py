@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import attrs
 
+from .._answers import MAX_ROWS
 from .._errors import BadRequest, WolkvoxError
 from .._time import to_wolkvox_time
 from ._windows import (
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_ROWS", "DownloadError", "DownloadProgress", "WindowedDownload"]
 
 T = TypeVar("T")
-MAX_ROWS: Final = 60_000
 # A refusal to return more than the cap (undocumented; the simulator says "THE QUERY
 # EXCEEDS 60000 RECORDS"): any message naming 60,000 or "exceeds N records".
 _CAP_REFUSAL: Final = re.compile(r"60[.,]?000|exceeds?\s+\d[\d.,]*\s+records", re.IGNORECASE)

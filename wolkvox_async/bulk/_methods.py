@@ -13,9 +13,9 @@ from typing import Any, Literal
 from .. import _validate as check
 from .._campaign_methods import CampaignMethods
 from .._convert import structure_rows
-from .._errors import ConfigError, shown
+from .._operation_methods import OperationMethods
 from .._protocol import Envelope, last_object
-from .._report_methods import DETAIL, REPORTS, ReportMethods
+from .._report_methods import ReportMethods, report_named, report_query
 from ..models import CampaignType, PhoneResult
 from ..scheduler import Lease, Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
@@ -28,7 +28,7 @@ from ._windows import Deferred, Early
 __all__ = ["BulkMethods"]
 
 
-class BulkMethods(CampaignMethods, ReportMethods):
+class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
     """Loads and exports of any size, at the speed the limits allow."""
 
     async def upload_records(
@@ -163,7 +163,7 @@ class BulkMethods(CampaignMethods, ReportMethods):
     def iter_report(
         self,
         report: str,
-        campaign_id: str | int,
+        campaign_id: str | int | None,
         start: datetime,
         end: datetime,
         *,
@@ -172,36 +172,40 @@ class BulkMethods(CampaignMethods, ReportMethods):
         progress: Callable[[DownloadProgress], object] | None = None,
         held: Collection[tuple[datetime, datetime]] = (),
     ) -> WindowedDownload[Any]:
-        """Any date-range report ("campaign_1".."campaign_10", "detail") over any span.
+        """Any date-range report of the table, by its Wolkvox name, over any span: the
+        campaign reports ``"campaign_1"``..``"campaign_10"`` and ``"detail"`` (its
+        ``campaign_type`` too) of ``campaign_id`` (or "all"), and the operation's
+        ``"cdr_1"``, ``"cdr_5"``, ``"cdr_6"``, ``"agent_1"``, ``"agent_3"``, ``"agent_7"``,
+        ``"agent_8"``, ``"chat_1"``, ``"chat_2"``, ``"chat_16"`` with ``campaign_id=None``.
 
-        Aggregate reports (campaign_1, 2, 4, 6, 8, 10) come as their rows per window.
+        Aggregate reports (campaign_1, 2, 4, 6, 8, 10, cdr_6, the agent reports, chat_16)
+        come as their rows per window. A window at the 60,000-row cap is never delivered
+        cut: it is continued from its last row (rows carrying their time) or split.
         Two windows are read at a time, rows delivered in order. ``held`` names windows
         whose rows the caller kept from a stopped run (``windows_ahead`` of its error, or
         of the download after a cancellation): they are not read again, and ``progress``
         reports each in its turn (``held=True``). ``progress`` also reports the second
         through which rows are delivered inside a window at the cap
         (``DownloadProgress.through``): a run stopped there continues from the next.
+
+        Raises:
+            ConfigError: an unknown report; a campaign missing (campaign reports) or given
+                (operation reports); detail without campaign_type.
         """
-        if not isinstance(report, str) or report not in REPORTS:
-            raise ConfigError(f"report must be one of {', '.join(REPORTS)}, got {shown(report)}")
-        table = REPORTS[report]
-        if table is DETAIL and campaign_type is None:
-            raise ConfigError("the detail report needs campaign_type")
+        table = report_named(report)
         start, end = check.moment("start", start), check.moment("end", end)
         held = check.windows("held", held)
         # Bulk work: it queues behind interactive calls and leaves them their reserve.
         bulk = self.with_options(priority=Priority.BULK)
 
         def params(lo: datetime, hi: datetime) -> dict[str, str]:
-            if campaign_type is not None and table is DETAIL:
-                return self._detail_params(campaign_id, lo, hi, campaign_type)
-            return self._report_params(campaign_id, lo, hi)
+            return report_query(table, campaign_id, lo, hi, campaign_type)
 
         params(start, start)  # a bad campaign id or type is refused before any request
         job = job_of(
             bulk._caller,
             f"download {report}",
-            {"wolkvox.report": report, "wolkvox.campaign_id": str(campaign_id)},
+            {"wolkvox.report": report, "wolkvox.campaign_id": str(campaign_id or "")},
         )
 
         async def fetch(lo: datetime, hi: datetime, early: Early[Any]) -> Deferred[Any]:

@@ -29,7 +29,9 @@ class Endpoints(Protocol):
 
     async def sync_quota(self) -> SchedulerStats: ...
 
-    async def export_campaign(self, campaign_id: str | int) -> Export: ...
+    async def export_campaign(
+        self, campaign_id: str | int, *, allow_truncated: bool = False
+    ) -> Export: ...
 
     async def find_record(
         self,

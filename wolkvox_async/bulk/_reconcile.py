@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from ..scheduler import Clock
-from ._download import MAX_ROWS
 from ._journal import NOT_SENT
 from ._needs import Endpoints
 from ._outcomes import ReconcileError
@@ -55,10 +54,9 @@ class Reconciler:
 
     async def _absent(self, records: list[dict[str, str]]) -> list[dict[str, str]]:
         self.requests += 1
-        export = await self.client.export_campaign(self.campaign_id)
-        shown = len(export.records)
-        truncated = shown >= MAX_ROWS or (export.total_records or 0) > shown
-        if not truncated:
+        # Past the cap the export is cut (TruncatedAnswer): take it marked, and probe.
+        export = await self.client.export_campaign(self.campaign_id, allow_truncated=True)
+        if not export.truncated:
             present = {r.customer_id for r in export.records}
             return [r for r in records if r["customer_id"] not in present]
         # The export stops at 60,000 rows: ask about the first, middle and last record.

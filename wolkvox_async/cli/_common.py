@@ -32,6 +32,7 @@ from .. import (
     SchedulerRefusal,
     TokenLimitExceeded,
     TooManySimultaneous,
+    TruncatedAnswer,
     WolkvoxClient,
     WolkvoxError,
 )
@@ -107,8 +108,9 @@ class Settings:
         )
 
 
-_LIMITS = (SchedulerRefusal, TokenLimitExceeded, TooManySimultaneous, CampaignFull)
-"""Refusals by a limit (exit 3): our ledger's, or the server's quota, 2-slot or capacity."""
+_LIMITS = (SchedulerRefusal, TokenLimitExceeded, TooManySimultaneous, CampaignFull, TruncatedAnswer)
+"""Refusals by a limit (exit 3): our ledger's, or the server's quota, 2-slot or capacity,
+or an answer at the 60,000-row download cap (shown nowhere: it may be cut)."""
 
 
 _USAGE = (ConfigError, LoadRunning, AlreadyLoaded, JournalError)

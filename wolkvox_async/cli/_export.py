@@ -32,7 +32,7 @@ from typing import IO, Any
 import click
 
 from .._errors import WolkvoxError
-from .._report_methods import DETAIL, REPORTS
+from .._report_table import DETAIL, REPORTS
 from .._time import to_wolkvox_time
 from ..bulk import DownloadProgress, WindowedDownload, WindowRows
 from ._checkpoint import Busy, Checkpoint
@@ -46,7 +46,7 @@ SECOND = timedelta(seconds=1)
 
 @click.command()
 @click.argument("report", type=click.Choice(sorted(REPORTS)))
-@click.argument("campaign_id")
+@click.argument("campaign_id", required=False)
 @click.option(
     "--start",
     help="First moment, Wolkvox time (GMT-5): a date starts at 00:00:00 "
@@ -84,7 +84,7 @@ SECOND = timedelta(seconds=1)
 def export(
     settings: Settings,
     report: str,
-    campaign_id: str,
+    campaign_id: str | None,
     start: str | None,
     end: str | None,
     days: int | None,
@@ -94,19 +94,29 @@ def export(
     excel_safe: bool,
     resume: bool,
 ) -> None:
-    """Export REPORT of CAMPAIGN_ID over any date span as CSV or JSONL, streamed.
+    """Export REPORT (of CAMPAIGN_ID) over any date span as CSV or JSONL, streamed.
 
-    Dates are Wolkvox time; a date alone means its whole day, so
-    `--start 2026-08-01 --end 2026-10-31` includes every row of 31 October.
+    REPORT is Wolkvox's name: campaign_1..campaign_10 and detail take a CAMPAIGN_ID (or
+    all); cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8, chat_1, chat_2 and
+    chat_16 cover the whole operation and take none. Dates are Wolkvox time; a date alone
+    means its whole day, so `--start 2026-08-01 --end 2026-10-31` includes every row of
+    31 October.
     """
+    table = REPORTS[report]
+    if table.scope == "operation" and campaign_id is not None:
+        raise click.UsageError(
+            f"{report} covers the whole operation and takes no CAMPAIGN_ID "
+            f"(got {campaign_id!r}): wolkvox export {report} --start ... --end ..."
+        )
+    if table.scope == "campaign" and campaign_id is None:
+        raise click.UsageError(f"{report} needs a CAMPAIGN_ID (or all)")
     since, until, span_args = _span(start, end, days)
     if excel_safe and fmt != "csv":
         raise click.UsageError("--excel-safe is for CSV: JSONL holds every value as sent")
     settings.require()
-    table = REPORTS[report]
     if table is DETAIL and kind is None:
         fail(EXIT_USAGE, "the detail report needs the campaign type: --type predictive|preview")
-    columns = columns_of(table.row)
+    columns = columns_of(table.row, table.columns)
     job: dict[str, Any] = {"report": report, "campaign": campaign_id}
     job.update(start=_iso(since), end=_iso(until), format=fmt, type=kind, excel_safe=excel_safe)
     if output == "-":
@@ -120,7 +130,8 @@ def export(
 
     target = Path(output)
     _check_output(target)
-    command = ["wolkvox", "export", report, campaign_id, *span_args, "--format", fmt]
+    command = ["wolkvox", "export", report, *([campaign_id] if campaign_id is not None else [])]
+    command += [*span_args, "--format", fmt]
     command += ["--output", output, *(["--type", kind] if kind else [])]
     command += ["--excel-safe"] if excel_safe else []
     resume_hint = shlex.join([*command, "--resume"])

@@ -19,14 +19,16 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import attrs
 
 from .._errors import ConfigError
 from .._records import BadRow
+from ..models import ReportRow
 
 __all__ = [
+    "UNDOCUMENTED",
     "Lines",
     "RowWriter",
     "columns_of",
@@ -202,9 +204,17 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def columns_of(model: type) -> list[str]:
+UNDOCUMENTED: Final = "undocumented"
+"""The CSV column of a generic report row's keys the docs do not list (a JSON object), so
+a key Wolkvox adds is kept, never dropped nor shifting the columns."""
+
+
+def columns_of(model: type, documented: Sequence[str] = ()) -> list[str]:
     """The columns :func:`row_dict` gives a row of ``model`` (an attrs report row), in its
-    order: a CSV's header, known before (and without) any row."""
+    order: a CSV's header, known before (and without) any row. A generic row
+    (:class:`ReportRow`) has the report's ``documented`` keys and :data:`UNDOCUMENTED`."""
+    if model is ReportRow:
+        return [*documented, UNDOCUMENTED]
     names: list[str] = []
     for field in attrs.fields(model):
         if field.name == "unread":
@@ -219,7 +229,10 @@ def columns_of(model: type) -> list[str]:
 
 def row_dict(row: Any) -> dict[str, Any]:
     """A report row (attrs model) as a flat dict: phones -> tel1.., opts -> opt1..; a
-    value the library could not read (``row.unread``) is written as Wolkvox sent it."""
+    value the library could not read (``row.unread``) is written as Wolkvox sent it. A
+    generic row is its keys and values as sent."""
+    if isinstance(row, ReportRow):
+        return row.to_dict()
     flat: dict[str, Any] = {}
     unread = getattr(row, "unread", None)
     for field in attrs.fields(type(row)):
@@ -261,6 +274,7 @@ class RowWriter:
         """Rows written with a value the library could not read (written as sent)."""
         self._cell = neutralise if excel_safe else _same
         self._csv: csv.DictWriter[str] | None = None
+        self._known = frozenset(columns) if UNDOCUMENTED in columns else None
         if fmt == "csv":
             # The header comes from the report's fields, so an empty export has it too; a
             # row with a key outside them is a bug, raised rather than written short.
@@ -283,10 +297,22 @@ class RowWriter:
         if self._csv is None:
             self.out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         else:
+            if self._known is not None:  # a generic row: keys outside the docs kept apart
+                extra = {k: v for k, v in row.items() if k not in self._known}
+                row = {k: v for k, v in row.items() if k in self._known}
+                row[UNDOCUMENTED] = extra or None
             cell = self._cell
-            self._csv.writerow({k: "" if v is None else cell(str(v)) for k, v in row.items()})
+            self._csv.writerow({k: "" if v is None else cell(_text_of(v)) for k, v in row.items()})
         self.count += 1
 
 
 def _same(cell: str) -> str:
     return cell
+
+
+def _text_of(value: Any) -> str:
+    """A CSV cell: text as it is; an object or an array (chat_2's conversation, the
+    undocumented keys) as its JSON."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

@@ -7,6 +7,11 @@ one place that turns them into wire JSON and back.
 from ._enums import CallResult as CallResult
 from ._enums import CampaignStatus as CampaignStatus
 from ._enums import CampaignType as CampaignType
+from ._operation import ActivityCode as ActivityCode
+from ._operation import AgentInfo as AgentInfo
+from ._operation import IpResult as IpResult
+from ._operation import ReportRow as ReportRow
+from ._operation import ScheduledRecall as ScheduledRecall
 from ._reports import AmdDetail as AmdDetail
 from ._reports import AmdTotal as AmdTotal
 from ._reports import CampaignInfo as CampaignInfo
@@ -16,9 +21,11 @@ from ._reports import MachineCodesByPhone as MachineCodesByPhone
 from ._reports import PhoneResult as PhoneResult
 from ._reports import PreviewCallRow as PreviewCallRow
 from ._reports import RealTimeCampaign as RealTimeCampaign
+from ._reports import ResultCount as ResultCount
 from ._reports import ResultShare as ResultShare
 from ._reports import TokenInfo as TokenInfo
 from ._reports import TurboDialCount as TurboDialCount
+from ._reports import UnconnectedCall as UnconnectedCall
 from ._reports import WhatsAppStatus as WhatsAppStatus
 from ._requests import DncEntry as DncEntry
 from ._requests import FilterRule as FilterRule
@@ -39,7 +46,9 @@ from ._responses import Unread as Unread
 
 __all__ = [
     "ActionResult",
+    "ActivityCode",
     "AddRecordResult",
+    "AgentInfo",
     "AmdDetail",
     "AmdTotal",
     "CallResult",
@@ -59,15 +68,20 @@ __all__ = [
     "FilterResult",
     "FilterRule",
     "FoundRecord",
+    "IpResult",
     "MachineCodesByPhone",
     "PhoneResult",
     "PreviewCallRow",
     "RealTimeCampaign",
     "RecallRecordsResult",
     "Record",
+    "ReportRow",
+    "ResultCount",
     "ResultShare",
+    "ScheduledRecall",
     "TokenInfo",
     "TurboDialCount",
+    "UnconnectedCall",
     "Unread",
     "WhatsAppStatus",
 ]

@@ -23,9 +23,11 @@ __all__ = [
     "PhoneResult",
     "PreviewCallRow",
     "RealTimeCampaign",
+    "ResultCount",
     "ResultShare",
     "TokenInfo",
     "TurboDialCount",
+    "UnconnectedCall",
     "WhatsAppStatus",
 ]
 
@@ -166,6 +168,43 @@ class TurboDialCount:
 
     machinecode: str | None = None
     count: int | None = wire("cantidad")
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
+
+
+@attrs.frozen(kw_only=True)
+class UnconnectedCall:
+    """cdr_5: a call that did not connect, over the whole operation (wolkvox-api.md §6.1)."""
+
+    conn_id: str | None = None
+    """Wolkvox's id of the call."""
+    date: datetime | None = None
+    """When the call was made (Wolkvox time)."""
+    telephone: str | None = None
+    destiny: str | None = None
+    """The call's destination, as Wolkvox names it."""
+    ring_time: int | None = None
+    """Seconds it rang."""
+    result: CallResult | None = None
+    """Cancel, Chanunavail, Congestion, Busy, No answer, Tcpa or Do not call (§7)."""
+    result_raw: str | None = None
+    type_interaction: str | None = None
+    """out_pre, outbound_ma, inbound, transfer, conference, internal call..."""
+    customer_id: str | None = None
+    campaign_id: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    unread: Unread | None = unread()
+    """Set when a value of this row could not be read (that field is None)."""
+
+
+@attrs.frozen(kw_only=True)
+class ResultCount:
+    """cdr_6: calls that did not connect, counted per result."""
+
+    result: CallResult | None = None
+    result_raw: str | None = None
+    count: int | None = None
     unread: Unread | None = unread()
     """Set when a value of this row could not be read (that field is None)."""
 

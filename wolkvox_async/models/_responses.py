@@ -252,3 +252,6 @@ class Export:
     campaign_id: str | None = None
     total_records: int | None = None
     records: tuple[ExportRecord, ...] = ()
+    truncated: bool = attrs.field(default=False, metadata={"wire": ()})
+    """True when the answer may be cut (60,000 records, or fewer than ``total_records``)
+    and the caller asked for it anyway (``export_campaign(..., allow_truncated=True)``)."""

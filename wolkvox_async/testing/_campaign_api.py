@@ -262,6 +262,7 @@ def _find(ctx: Context) -> Reply:
                 row = {k: rec.get(k, "") for k in _FOUND_KEYS}
                 row.update(campaign_id=camp.id, date="", calls="0", conn_id="", result="")
                 hits.append(row)
+    hits = hits[: ctx.knobs.download_cap]  # 60,000 rows per call, as every read (§3.1)
     if not hits and ctx.knobs.find_record_no_hit_404:
         return error(404, "NOT FOUND", "0 records were found")
     # Public code and the Postman samples: no hit is a 200 with an empty list.

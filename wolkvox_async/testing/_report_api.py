@@ -19,7 +19,7 @@ from ._campaign_api import Context, Handler
 from ._replies import Reply, bad_params, error, ok
 from ._state import Attempt, Campaign, wolkvox_day
 
-__all__ = ["INFO_API", "REALTIME_API", "REPORT_API"]
+__all__ = ["INFO_API", "REALTIME_API", "REPORT_API", "rows_reply", "span"]
 
 _DATE = "%Y-%m-%d %H:%M:%S"
 _RESULT_WORD = {  # campaign_1/4 use the lower-case vocabulary of §6.1
@@ -33,9 +33,10 @@ _RESULT_WORD = {  # campaign_1/4 use the lower-case vocabulary of §6.1
 }
 
 
-def _window(ctx: Context) -> tuple[list[Campaign], datetime, datetime] | Reply:
-    cid, ini, end = (ctx.query.get(k, "") for k in ("campaign_id", "date_ini", "date_end"))
-    if not cid or not ini or not end:
+def span(ctx: Context) -> tuple[datetime, datetime] | Reply:
+    """The query's date_ini..date_end, checked as every date-range report checks them."""
+    ini, end = (ctx.query.get(k, "") for k in ("date_ini", "date_end"))
+    if not ini or not end:
         return bad_params()
     try:
         start, stop = (datetime.strptime(v, "%Y%m%d%H%M%S") for v in (ini, end))
@@ -50,6 +51,17 @@ def _window(ctx: Context) -> tuple[list[Campaign], datetime, datetime] | Reply:
         return error(
             status, "BAD REQUEST", f"THE DATE RANGE CANNOT EXCEED {ctx.knobs.max_span_days} DAYS"
         )
+    return start, stop
+
+
+def _window(ctx: Context) -> tuple[list[Campaign], datetime, datetime] | Reply:
+    if not ctx.query.get("campaign_id"):
+        return bad_params()
+    dates = span(ctx)
+    if isinstance(dates, Reply):
+        return dates
+    start, stop = dates
+    cid = ctx.query["campaign_id"]
     if cid == "all":
         return list(ctx.world.campaigns.values()), start, stop
     camp = ctx.world.campaigns.get(cid)
@@ -58,7 +70,7 @@ def _window(ctx: Context) -> tuple[list[Campaign], datetime, datetime] | Reply:
     return [camp], start, stop
 
 
-def _rows(ctx: Context, code: int | str, rows: list[dict[str, str]]) -> Reply:
+def rows_reply(ctx: Context, code: int | str, rows: list[dict[str, str]]) -> Reply:
     if not rows:
         if ctx.knobs.empty_report_404:
             return error(404, "NOT FOUND", "0 records were found")
@@ -91,7 +103,7 @@ def _report(
             # Rows past the cap are never sent: build one more than the cap, not a whole
             # window of 300,000 (seconds of simulator time per download request).
             attempts = attempts[: ctx.knobs.download_cap + 1]
-        return _rows(ctx, code, build(ctx, attempts))
+        return rows_reply(ctx, code, build(ctx, attempts))
 
     return handler
 
@@ -330,7 +342,11 @@ def _get_dnc(ctx: Context) -> Reply:
     if wanted not in ("inbound", "outbound", "all"):
         return bad_params()
     data = [
-        {"phone_number": phone, "type": kind, "date_delete": to_wolkvox_time(until).strftime(_DATE)}
+        {
+            "phone_number": phone,
+            "type": kind,
+            "date_delete": "" if until is None else to_wolkvox_time(until).strftime(_DATE),
+        }
         for phone, (kind, until) in ctx.operation.dnc.items()
         if wanted == "all" or kind in (wanted, "all")
     ]

@@ -14,9 +14,10 @@ where a test may want the other reading): "31 days" counts calendar dates, both 
 included; a refused call is charged (``charge_refusals``); rows past the 60,000 cap are
 cut (``cap_mode``) in time order or shuffled (``shuffle_at_cap``); an empty report window
 is HTTP 404 (``empty_report_404``) but find_record without a hit is 200 with ``[]``
-(``find_record_no_hit_404``); predictive add_record requires ``campaign_status`` (start,
-stop, started, stopped, 1, 0); ``type_campaign`` is read in any case; impossible dates are
-400; record fields longer than ``FIELD_MAX_LENGTHS`` are 400.
+(``find_record_no_hit_404``); agentbox.php calls cost no quota (§2); predictive add_record
+requires ``campaign_status`` (start, stop, started, stopped, 1, 0); ``type_campaign`` is
+read in any case; impossible dates are 400; record fields longer than
+``FIELD_MAX_LENGTHS`` are 400.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from aiohttp import web
 from ..scheduler._backend import prefer_memory_default
 from ._campaign_api import CAMPAIGN_API, Context
 from ._faults import Fault, FaultPlan, apply_fault
+from ._operation_api import OPERATION_API
+from ._operation_reports import OPERATION_REPORT_API
 from ._replies import (
     CALL_LIMIT,
     INVALID_TOKEN,
@@ -305,7 +308,8 @@ class FakeWolkvox:
                     self.world.charge(op, token, self.clock())
                 return answer(CALL_LIMIT, "call_limit")  # stopped: nothing of it runs
             now = self.clock()
-            if not self.world.charge(op, token, now):
+            # The agent APIs v2 "do not affect the assigned consumption" (§2).
+            if file != "agentbox" and not self.world.charge(op, token, now):
                 return answer(TOKEN_LIMIT, "token_limit")
             fault = self.faults.take(api)
             if fault is not None and fault.kind.skips_endpoint:
@@ -381,9 +385,16 @@ def _route(file: str, api: str) -> tuple[str, Callable[[Context], Reply]] | None
         if api == "detail":
             return "GET", DETAIL
         return CAMPAIGN_API.get(api)
-    table = {"reports_manager": REPORT_API, "information": INFO_API, "real_time": REALTIME_API}.get(
-        file
-    )
+    if api in OPERATION_API.get(file, {}):
+        return OPERATION_API[file][api]
+    table = _READS.get(file)
     if table is None or api not in table:
         return None
     return "GET", table[api]
+
+
+_READS: dict[str, dict[str, Callable[[Context], Reply]]] = {
+    "reports_manager": {**REPORT_API, **OPERATION_REPORT_API},
+    "information": INFO_API,
+    "real_time": REALTIME_API,
+}

@@ -19,7 +19,15 @@ import attrs
 
 from .._time import WOLKVOX_TZ, to_wolkvox_time
 
-__all__ = ["Attempt", "Campaign", "FakeStats", "Operation", "World", "wolkvox_day"]
+__all__ = [
+    "Attempt",
+    "Campaign",
+    "FakeStats",
+    "Operation",
+    "ScheduledRecall",
+    "World",
+    "wolkvox_day",
+]
 
 # Result spellings as campaign_3 real data shows them (upper case, hyphenated, §7).
 ATTEMPT_RESULTS = (
@@ -42,6 +50,19 @@ class Attempt(NamedTuple):
     telephone: str
     result: str
     cod_act: str = ""
+
+
+class ScheduledRecall(NamedTuple):
+    """A recall scheduled in a campaign (campaign.php recall or agentbox.php recall)."""
+
+    campaign_id: str
+    customer_id: str
+    telephone: str
+    at: datetime
+    """When it is dialed (naive Wolkvox time)."""
+    style: str
+    """auto or manual."""
+    agent_id: str = ""
 
 
 @attrs.define(kw_only=True)
@@ -101,12 +122,30 @@ class Operation:
     tokens: set[str] = attrs.field(factory=set)
     used: Counter[date] = attrs.field(factory=Counter)
     used_by_token: Counter[tuple[str, date]] = attrs.field(factory=Counter)
-    dnc: dict[str, tuple[str, datetime]] = attrs.field(factory=dict)
-    """Blocked numbers: (inbound/outbound/all, when the block ends)."""
+    dnc: dict[str, tuple[str, datetime | None]] = attrs.field(factory=dict)
+    """Blocked numbers: (inbound/outbound/all, when the block ends; None: never)."""
+    ips: dict[str, tuple[bool, str]] = attrs.field(factory=dict)
+    """The API firewall's IPs: (permanent, description)."""
 
     @property
     def limit(self) -> int:
         return self.daily_quota if self.daily_quota is not None else self.licenses * 1000
+
+
+_ACTIVITY_CODES: tuple[dict[str, str], ...] = tuple(
+    {
+        "cod_act": code,
+        "description_cod_act": text,
+        "hit": hit,
+        "rpc": hit,
+        "chat": "yes",
+        "studio": "no",
+        "voice": "yes",
+        "type_code": "cod_act1",
+        "interactions": "no",
+    }
+    for code, text, hit in (("001", "Sale", "yes"), ("002", "Call back later", "no"))
+)
 
 
 @attrs.define(kw_only=True)
@@ -135,6 +174,15 @@ class World:
     campaigns: dict[str, Campaign] = attrs.field(factory=dict)
     stats: FakeStats = attrs.field(factory=FakeStats)
     campaign_capacity: int | None = None
+    agents: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    """The operation's agents by id, as information.php agents lists them."""
+    activity_codes: list[dict[str, str]] = attrs.field(factory=lambda: list(_ACTIVITY_CODES))
+    """As information.php activity_codes lists them."""
+    recalls: dict[tuple[str, str], ScheduledRecall] = attrs.field(factory=dict)
+    """Scheduled recalls by (campaign, customer)."""
+    report_rows: dict[str, list[tuple[datetime, dict[str, str]]]] = attrs.field(factory=dict)
+    """Rows of the operation-wide reports the simulator cannot derive from call attempts
+    (agent_*, chat_*), by report: (moment, row), served when the moment is in the window."""
     _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(7001))
     _conn_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
 
@@ -155,6 +203,25 @@ class World:
         op.used_by_token[token, day] += 1
         self.stats.calls[op.server] += 1
         return True
+
+    def add_agent(self, agent_id: str, *, name: str = "", status: str = "Ready") -> None:
+        """Add an agent (information agents lists it; agentbox calls need it)."""
+        self.agents[agent_id] = {
+            "agent_id": agent_id,
+            "agent_name": name or f"Agent {agent_id}",
+            "agent_dni": "",
+            "agent_status": status,
+            "last_use": "",
+            "agent_sso": "",
+            "enabled": "yes",
+        }
+
+    def add_report_rows(self, report: str, rows: Iterable[tuple[datetime, dict[str, str]]]) -> None:
+        """Rows an operation-wide report serves (agent_1..., chat_1...), each with its
+        moment (naive = Wolkvox time): a query returns those in its window, as given."""
+        kept = self.report_rows.setdefault(report, [])
+        kept += [(to_wolkvox_time(at), dict(row)) for at, row in rows]
+        kept.sort(key=lambda pair: pair[0])
 
     def new_campaign(self, **fields: Any) -> Campaign:
         campaign = Campaign(id=str(next(self._ids)), **fields)
