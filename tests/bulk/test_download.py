@@ -283,13 +283,28 @@ async def test_a_row_with_unreadable_values_is_delivered_and_reported(
             await wv.phone_results(camp.id, START, end)
 
 
+async def _all(rows: Any) -> list[Any]:
+    return [row async for row in rows]
+
+
 async def test_two_windows_are_read_at_once_and_rows_come_in_order(fake: FakeWolkvox) -> None:
-    fake.latency = 0.02  # both windows' requests overlap at the simulator
+    # Once the first answer is known to be under the cap, the second window's answer is
+    # held until another request was in flight beside it: a download asking one window at
+    # a time never gets there, whatever the machine's speed (a 20 ms latency only made the
+    # overlap likely: it failed under load). The first window is asked for alone: at the
+    # cap, its slot is kept for its continuation.
     camp = fake.create_campaign()
     fake.add_call_results(camp.id, START, START + timedelta(days=120), 4_000, seed=5)
+    fake.inject(Fault.HELD, api="campaign_3")
     async with client_for(fake) as wv:
         download = wv.iter_phone_results(camp.id, START, START + timedelta(days=120))
-        rows = [row async for row in download]
+        rows_task = asyncio.create_task(_all(download))
+        await until(lambda: fake.stats.in_flight[fake.token] == 1)
+        fake.let_go()
+        fake.inject(Fault.HELD, api="campaign_3")  # the second window's, when it comes
+        await until(lambda: fake.stats.peak_in_flight[fake.token] == 2)
+        fake.let_go()
+        rows = await rows_task
     assert fake.stats.peak_in_flight[fake.token] == 2
     assert [r.date for r in rows] == sorted(r.date for r in rows)  # windows in order
     assert len(rows) == 4_000 and download.requests == 4
