@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from .._time import to_wolkvox_time
 from ..models import CampaignType
-from ..models._fields import FIELD_MAX_LENGTHS, NOT_FOR
+from ..models._fields import DOCUMENTED_MAX_LENGTHS, FIELD_MAX_LENGTHS, NOT_FOR
 from ._replies import Knobs, Reply, bad_params, error, ok
-from ._state import Campaign, Operation, World
+from ._state import Attempt, Campaign, Management, Operation, World
 
 __all__ = ["CAMPAIGN_API", "Context"]
 
@@ -53,7 +54,12 @@ class Context:
 
 
 Handler = Callable[[Context], Reply]
-_CAMPAIGN_STATUSES: Final = frozenset(["start", "stop", "started", "stopped", "1", "0"])
+_CAMPAIGN_STATUSES: Final = {
+    **dict.fromkeys(("start", "started", "1"), "Started"),
+    **dict.fromkeys(("stop", "stopped", "0"), "Stopped"),
+}
+"""add_record's campaign_status (any case): Postman's start/stop, public code's stopped/1."""
+_DATE: Final = "%Y-%m-%d %H:%M:%S"
 
 
 def _impossible(when: str) -> bool:
@@ -65,10 +71,14 @@ def _impossible(when: str) -> bool:
     return len(when) != 14
 
 
-# The field lengths of the library's one table (models._fields): the docs' for opt1..opt12,
-# documented bounds for the rest. Preview campaigns store a predictive-only field they are
-# sent; a predictive one refuses a preview-only field (agent_id) unless it is blank.
-_MAX_LENGTH: Final = dict(FIELD_MAX_LENGTHS)
+# Field lengths only where the docs give one (opt1–opt6 100, opt7–opt12 200, recall_date's
+# 14-digit form, §5 #2.1); the client's own bounds on the other fields (models._fields) are
+# its guesses, not the server's, and are not enforced here. A field the docs do not list is
+# refused (our choice: their table is the whole record). Preview campaigns store a
+# predictive-only field they are sent; a predictive one refuses a preview-only field
+# (agent_id) unless it is blank.
+_UNBOUNDED: Final = 1 << 62
+_MAX_LENGTH: Final = {key: DOCUMENTED_MAX_LENGTHS.get(key, _UNBOUNDED) for key in _RECORD_KEYS}
 _PREDICTIVE_MAX_LENGTH: Final = {
     **_MAX_LENGTH,
     **dict.fromkeys(NOT_FOR[CampaignType.PREDICTIVE], 0),
@@ -117,7 +127,8 @@ def _add_record(ctx: Context) -> Reply:
     # Predictive add_record takes the campaign's "current status" (§5 #2.1; Postman
     # start/stop, public code stopped/1); preview's Postman request has none.
     status = ctx.query.get("campaign_status")
-    if camp.type == "predictive" and status not in _CAMPAIGN_STATUSES:
+    state = _CAMPAIGN_STATUSES.get(status.lower()) if status is not None else None
+    if state is None and (camp.type == "predictive" or status is not None):
         return bad_params()
     records = ctx.body
     if not isinstance(records, list) or not records:
@@ -144,6 +155,8 @@ def _add_record(ctx: Context) -> Reply:
         )
     camp.add_records(records)
     ctx.world.stats.records_added[camp.id] += len(records)
+    if state is not None and ctx.knobs.add_record_sets_status:
+        camp.status = state
     return ok("201", "All records has been added successfully", [{"total_registers": " "}])
 
 
@@ -168,6 +181,9 @@ def _create(ctx: Context) -> Reply:
         return bad_params()
     if not body.get("campaign_name") or not body.get("skill_id"):
         return bad_params()
+    for key in ("campaign_name", "skill_id"):  # Strings, as every documented field (§1)
+        if not isinstance(body[key], str):
+            return error(400, "BAD REQUEST", f"{key.upper()} MUST BE A STRING")
     camp = ctx.world.new_campaign(
         name=body["campaign_name"],
         type=kind,
@@ -180,13 +196,22 @@ def _create(ctx: Context) -> Reply:
 
 
 def _target(ctx: Context, *keys: str) -> tuple[Campaign, dict[str, Any]] | Reply:
-    """The campaign of the query and a JSON-object body holding ``keys``, or the error."""
+    """The campaign of the query and a JSON-object body holding ``keys``, or the error.
+
+    Every documented body field is a String (§1, "even numbers": ``"speed": "100"``), so
+    another JSON type is answered 400 naming the field, as add_record answers a record
+    that is not all strings. (Our choice where the docs are silent: a PHP server might
+    take 100 for "100"; a simulator that took it would pass code the docs' type refuses.)
+    """
     camp = ctx.campaign()
     if isinstance(camp, Reply):
         return camp
     body = ctx.body
     if not isinstance(body, dict) or any(not body.get(k) for k in keys):
         return bad_params()
+    for key in keys:
+        if not isinstance(body[key], str):
+            return error(400, "BAD REQUEST", f"{key.upper()} MUST BE A STRING")
     return camp, body
 
 
@@ -194,7 +219,14 @@ def _codify(ctx: Context) -> Reply:
     target = _target(ctx, "cod_act", "customer_id")
     if isinstance(target, Reply):
         return target
-    _, body = target
+    camp, body = target
+    optional = [body.get(k, "") for k in ("cod_act_2", "comment")]
+    for key, value in zip(("cod_act_2", "comment"), optional, strict=True):
+        if not isinstance(value, str):
+            return error(400, "BAD REQUEST", f"{key.upper()} MUST BE A STRING")
+    # Managed without a call: shown by detail=all only (§5 #6), and in the export.
+    at = to_wolkvox_time(ctx.now)
+    camp.managed.append(Management(at, body["customer_id"], body["cod_act"], *optional))
     return ok(202, f"customer_id {body['customer_id']} has been coded")
 
 
@@ -230,7 +262,8 @@ def _speed(ctx: Context) -> Reply:
     if isinstance(target, Reply):
         return target
     camp, body = target
-    if not body["speed"].isdigit() or not 0 <= int(body["speed"]) <= 100:
+    speed = body["speed"]
+    if not (speed.isascii() and speed.isdigit()) or not 0 <= int(speed) <= 100:
         return error(400, "BAD REQUEST", "SPEED MUST BE BETWEEN 0 AND 100")
     camp.speed = int(body["speed"])
     return ok(202, f"The speed of {camp.id} campaign_id has been updated successfully")
@@ -260,7 +293,17 @@ def _find(ctx: Context) -> Reply:
             phones = {rec.get(f"tel{i}") for i in range(1, 11)}
             if (not cust or rec.get("customer_id") == cust) and (not phone or phone in phones):
                 row = {k: rec.get(k, "") for k in _FOUND_KEYS}
-                row.update(campaign_id=camp.id, date="", calls="0", conn_id="", result="")
+                # Its last call (date, conn_id, result) and how many (§5 #12); blank and
+                # "0" for a record never dialled.
+                dials = camp.dials_of(rec.get("customer_id", ""))
+                last = dials[-1] if dials else None
+                row.update(
+                    date=last.at.strftime(_DATE) if last else "",
+                    calls=str(len(dials)),
+                    conn_id=last.conn_id if last else "",
+                    result=last.result if last else "",
+                    campaign_id=camp.id,
+                )
                 hits.append(row)
     if not hits and ctx.knobs.find_record_no_hit_404:
         return error(404, "NOT FOUND", "0 records were found")
@@ -306,7 +349,11 @@ def _export(ctx: Context) -> Reply:
     camp = ctx.campaign()
     if isinstance(camp, Reply):
         return camp
-    rows = [_spanish(r) for r in camp.records[: ctx.knobs.download_cap]]
+    codes = {m.customer_id: m for m in camp.managed}  # the last codification of each
+    rows = [
+        _exported(camp, r, codes.get(r.get("customer_id", "")))
+        for r in camp.records[: ctx.knobs.download_cap]
+    ]
     payload = {
         "code": "200",
         "total_records": str(len(camp.records)),  # the whole count, even past the cap
@@ -316,6 +363,17 @@ def _export(ctx: Context) -> Reply:
     return Reply(status=200, payload=payload)
 
 
+EXPORT_KEYS: Final = (
+    *("nombre_cliente", "apellido_cliente", "tipo_doc", "id_cliente", "edad", "sexo", "pais"),
+    *("departamento", "ciudad", "zona", "direccion"),
+    *(f"opt{i}" for i in range(1, 13)),
+    *(f"tel{i}" for i in range(1, 11)),
+    *("tel_extra", "id_agent", "resultado", "fecha", "llamadas", "id_call", "cod_rslt1"),
+    *("description_cod1", "cod_rslt2", "description_cod2", "comentarios", "rellamada"),
+    *("rellamada_count", "email", "rellamada_tel", "last_dial_tele", "history_dial_tel"),
+    "rellamada_info",
+)
+"""Every field of a campaign_15 record, in the documented order (§5 #15)."""
 _SPANISH = {
     "customer_name": "nombre_cliente",
     "customer_last_name": "apellido_cliente",
@@ -329,14 +387,38 @@ _SPANISH = {
     "zone": "zona",
     "address": "direccion",
     "agent_id": "id_agent",
+    "recall_date": "rellamada",
     "recall_telephone": "rellamada_tel",
 }
 
 
-def _spanish(record: Mapping[str, str]) -> dict[str, str]:
-    row = {_SPANISH.get(k, k): v for k, v in record.items() if k != "recall_date"}
+def _exported(camp: Campaign, record: Mapping[str, str], code: Management | None) -> dict[str, str]:
+    """A record as campaign_15 gives it: every documented field, blank when unknown.
+
+    The docs list the fields but show no values: the simulator fills them from what it
+    knows — the record as loaded, its dial attempts (last result in the export's spaced
+    words, date, count, conn_id, last number dialled) and its last codification. Its
+    choices: ``history_dial_tel`` is the numbers dialled, oldest first, comma-separated;
+    ``rellamada`` the record's recall_date as loaded; ``rellamada_count`` "0",
+    ``description_cod*`` and ``rellamada_info`` blank (no activity-code catalogue, no
+    agent recalls here).
+    """
+    row = dict.fromkeys(EXPORT_KEYS, "")
+    for key, value in record.items():
+        row[_SPANISH.get(key, key)] = value
+    dials: list[Attempt] = camp.dials_of(record.get("customer_id", ""))
+    last = dials[-1] if dials else None
     row.update(
-        resultado="", fecha="", llamadas="0", id_call="", rellamada=record.get("recall_date", "")
+        resultado=last.result.replace("-", " ") if last else "",  # ANSWER MACHINE (§7)
+        fecha=last.at.strftime(_DATE) if last else "",
+        llamadas=str(len(dials)),
+        id_call=last.conn_id if last else "",
+        cod_rslt1=code.cod_act if code else (last.cod_act if last else ""),
+        cod_rslt2=code.cod_act_2 if code else "",
+        comentarios=code.comment if code else "",
+        rellamada_count="0",
+        last_dial_tele=last.telephone if last else "",
+        history_dial_tel=",".join(a.telephone for a in dials),
     )
     return row
 

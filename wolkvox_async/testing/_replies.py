@@ -10,15 +10,16 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["Knobs", "Reply", "bad_params", "error", "ok", "simultaneous"]
+__all__ = ["Knobs", "Reply", "bad_params", "error", "maintenance", "ok", "simultaneous"]
 
 
 @attrs.frozen(kw_only=True)
 class Reply:
-    """Status and JSON payload of one answer."""
+    """Status and payload of one answer: JSON, or text of ``content_type`` (a page)."""
 
     status: int
     payload: Any
+    content_type: str = "application/json"
 
 
 @attrs.define(kw_only=True)
@@ -48,6 +49,17 @@ class Knobs:
     find_record_no_hit_404: bool = False
     """find_record without a hit: a 200 with an empty list, as public code and the Postman
     samples show (default), or True: HTTP 404 "0 records were found"."""
+    maintenance_body: Literal["json", "html"] = "json"
+    """The body of the 403 served during maintenance, which the help centre does not show
+    (§2): Wolkvox's JSON envelope, or a web page (a server or proxy in front of it)."""
+    maintenance_text: str = "THE SERVER IS UNDER MAINTENANCE, TRY AGAIN LATER"
+    """Its text: the default is ours, invented; any other (in the envelope's ``msg``, or
+    the page's) tests a client against a text it does not know."""
+    add_record_sets_status: bool = False
+    """add_record's ``campaign_status`` sets the campaign's state (start starts it, stop
+    stops it): the reading of "the current status of the campaign" a client must survive;
+    the docs do not say the server does this, nor that it does not. Off: it is checked and
+    otherwise ignored."""
 
 
 def ok(code: int | str, msg: str, data: Any = None, *, status: int | None = None) -> Reply:
@@ -82,4 +94,13 @@ def simultaneous(cap: int) -> Reply:
 
 SIMULTANEOUS = simultaneous(2)
 CALL_LIMIT = error(504, "GATEWAY TIMEOUT", "THE REQUEST WAS STOPPED AFTER 60 SECONDS")
-MAINTENANCE = error(403, "FORBIDDEN", "THE SERVER IS UNDER MAINTENANCE, TRY AGAIN LATER")
+
+
+def maintenance(knobs: Knobs) -> Reply:
+    """The 403 of a maintenance window (§2: its body was not retrievable), as ``knobs``
+    say: Wolkvox's envelope, or a page."""
+    text = knobs.maintenance_text
+    if knobs.maintenance_body == "html":
+        page = f"<html><head><title>403 Forbidden</title></head><body><h1>{text}</h1></body></html>"
+        return Reply(status=403, payload=page, content_type="text/html")
+    return error(403, "FORBIDDEN", text)

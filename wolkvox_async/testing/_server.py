@@ -15,8 +15,20 @@ included; a refused call is charged (``charge_refusals``); rows past the 60,000 
 cut (``cap_mode``) in time order or shuffled (``shuffle_at_cap``); an empty report window
 is HTTP 404 (``empty_report_404``) but find_record without a hit is 200 with ``[]``
 (``find_record_no_hit_404``); predictive add_record requires ``campaign_status`` (start,
-stop, started, stopped, 1, 0); ``type_campaign`` is read in any case; impossible dates are
-400; record fields longer than ``FIELD_MAX_LENGTHS`` are 400.
+stop, started, stopped, 1, 0, any case; preview takes it or not) and does not change the
+campaign's state (``add_record_sets_status`` plays a server that does); ``type_campaign``
+on start, stop, speed and recall is taken present or absent (site and Postman disagree,
+§9.2), read in any case, and must then match; the ``wolkvox_server`` header is taken and
+logged, never required; a documented String body field sent as another JSON type is 400
+naming it (a PHP server might take ``100`` for ``"100"``; we hold to the documented type);
+impossible dates are 400; record fields are held only to the lengths the docs give
+(opt1–opt12, recall_date: ``DOCUMENTED_MAX_LENGTHS``), the client's own bounds are its
+own; the maintenance 403's body is not documented: Wolkvox's envelope with a text we
+invented by default, or any text, or a page (``maintenance_body``, ``maintenance_text``).
+Where the docs speak it follows them: ``detail=default`` gives the records managed with a
+call, ``detail=all`` also those coded without one; find_record's ``date``/``calls`` and
+the campaign_15 export's fields (every documented key) come from the record's dials and
+codifications.
 """
 
 from __future__ import annotations
@@ -42,13 +54,13 @@ from ._faults import Fault, FaultPlan, apply_fault
 from ._replies import (
     CALL_LIMIT,
     INVALID_TOKEN,
-    MAINTENANCE,
     NO_TOKEN,
     TOKEN_LIMIT,
     UNKNOWN_API,
     Knobs,
     Reply,
     error,
+    maintenance,
     simultaneous,
 )
 from ._report_api import DETAIL, INFO_API, REALTIME_API, REPORT_API
@@ -67,6 +79,8 @@ class LoggedRequest:
     query: dict[str, str]
     body: Any
     status: int
+    wolkvox_server: str | None = None
+    """The ``wolkvox_server`` header, if sent (accepted and otherwise ignored, §10)."""
 
 
 class FakeWolkvox:
@@ -273,8 +287,13 @@ class FakeWolkvox:
                     query=query,
                     body=body,
                     status=reply.status,
+                    wolkvox_server=request.headers.get("wolkvox_server"),
                 )
             )
+            if reply.content_type != "application/json":
+                return web.Response(
+                    text=reply.payload, status=reply.status, content_type=reply.content_type
+                )
             return web.json_response(reply.payload, status=reply.status)
 
         async def refuse(reply: Reply, refusal: str) -> web.Response:
@@ -291,7 +310,7 @@ class FakeWolkvox:
         if op is None:
             return await refuse(INVALID_TOKEN, "invalid_token")
         if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE):
-            return await refuse(MAINTENANCE, "maintenance")
+            return await refuse(maintenance(self.knobs), "maintenance")
         if stats.in_flight[token] + self.elsewhere >= self.max_concurrency:
             if self.knobs.charge_refusals:
                 self.world.charge(op, token, self.clock())
