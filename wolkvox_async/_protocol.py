@@ -221,7 +221,7 @@ def error_class(
         # malformed token" row: fail at once, without pausing the token for everyone.
         return e.Forbidden
     if status == 404:
-        if _CAMPAIGN_FULL.search(message):
+        if route.may_be_full and _CAMPAIGN_FULL.search(message):
             return e.CampaignFull
         return None if route.empty_on_404 else e.NotFound
     if status >= 500:

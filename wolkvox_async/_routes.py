@@ -46,6 +46,10 @@ class Route:
     """How the body of a success is laid out."""
     empty_on_404: bool = False
     """Reports answer an empty window with HTTP 404 instead of ``[]`` (public code)."""
+    may_be_full: bool = False
+    """A 404 mentioning licenses / 50000 means the campaign (or the operation) is full:
+    seen on add_record by public code (§3.3); elsewhere such a 404 keeps its route's
+    meaning (a report's "no data" stays empty)."""
 
     path: str = attrs.field(
         init=False, default=attrs.Factory(lambda self: f"/api/v2/{self.file}.php", takes_self=True)
@@ -65,6 +69,7 @@ def _campaign(
     idempotent: bool,
     poll_limited: bool = False,
     shape: Shape = Shape.ENVELOPE,
+    may_be_full: bool = False,
 ) -> Route:
     return Route(
         file="campaign",
@@ -73,6 +78,7 @@ def _campaign(
         idempotent=idempotent,
         poll_limited=poll_limited,
         shape=shape,
+        may_be_full=may_be_full,
     )
 
 
@@ -89,9 +95,13 @@ def _report(api: str) -> Route:
 
 # campaign.php, numbered as on the Wolkvox site and in the Postman collection (§5).
 ADD_DNC: Final = _campaign("add_dnc", "POST", idempotent=False)  # 1
-ADD_RECORD: Final = _campaign("add_record", "POST", idempotent=False)  # 2.1, 2.2
+# Loading into a full campaign answers HTTP 404 mentioning licenses/50000 (public code,
+# §3.3); creating one past the operation's campaigns per licence may say the same.
+ADD_RECORD: Final = _campaign("add_record", "POST", idempotent=False, may_be_full=True)  # 2.1, 2.2
 CLEAR_CAMPAIGN: Final = _campaign("clear_campaign", "DELETE", idempotent=True)  # 3
-CREATE_CAMPAIGN: Final = _campaign("create_campaign", "POST", idempotent=False)  # 4
+CREATE_CAMPAIGN: Final = _campaign(
+    "create_campaign", "POST", idempotent=False, may_be_full=True
+)  # 4
 CODIFY: Final = _campaign("codify", "PUT", idempotent=True)  # 5
 DETAIL: Final = _read("campaign", "detail")  # 6: a report of managed records
 RECALL: Final = _campaign("recall", "PUT", idempotent=True)  # 7
