@@ -77,7 +77,10 @@ class ClientCore:
         """Create a client; no connection is made until the first call.
 
         Args:
-            server: The operation's server number, ASCII digits (``"0014"``).
+            server: The operation's server number as the docs write it (``"0014"``), as
+                a number (``14``), or as the browser shows it (``"wv0014"``,
+                ``"wv0014.wolkvox.com"``, ``"https://wv0014.wolkvox.com/..."``); only
+                its digits are kept.
             token: The ``wolkvox-token``; never logged or shown.
             licenses: Licenses of the operation (daily quota = licenses × 1000).
             daily_quota: Explicit daily quota, instead of licenses × 1000.

@@ -30,7 +30,11 @@ __all__ = ["cli"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, prog_name="wolkvox")
-@click.option("--server", envvar="WOLKVOX_SERVER", help="Server number (WOLKVOX_SERVER).")
+@click.option(
+    "--server",
+    envvar="WOLKVOX_SERVER",
+    help="Server number: 0016, wv0016 or https://wv0016.wolkvox.com (WOLKVOX_SERVER).",
+)
 @click.option("--token", envvar="WOLKVOX_TOKEN", help="Token (WOLKVOX_TOKEN); never printed.")
 @click.option("--licenses", envvar="WOLKVOX_LICENSES", type=int, help="Licenses: quota = × 1000.")
 @click.option("--redis-url", envvar="WOLKVOX_REDIS_URL", help="Share the ledger through Redis.")

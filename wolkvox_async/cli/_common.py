@@ -34,6 +34,7 @@ from .. import (
     WolkvoxClient,
     WolkvoxError,
 )
+from .._config import server_number
 
 __all__ = [
     "EXIT_API",
@@ -161,7 +162,11 @@ def _base_url_note() -> str:
     context = click.get_current_context(silent=True)
     settings = context.find_object(Settings) if context is not None else None
     if settings is None or not settings.base_url:
-        host = f"https://wv{settings.server if settings else '<server>'}.wolkvox.com"
+        try:
+            server = server_number(settings.server if settings else None)
+        except ConfigError:
+            server = "<server>"
+        host = f"https://wv{server}.wolkvox.com"
         return f"the base URL is Wolkvox's own, {host}: is the server number right?"
     return (
         f"the base URL {settings.base_url} comes from --base-url or WOLKVOX_BASE_URL; "
