@@ -246,6 +246,11 @@ class ClientConfig:
     """The quota pool shared by the operation's tokens; defaults to the server number."""
     base_url: str = attrs.field(default="", validator=_check_base_url)
     """Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies)."""
+    server_header: bool = attrs.field(default=True, validator=_check_flag)
+    """Send the ``wolkvox_server`` header (the server number) on every call, as the docs'
+    samples and public clients do (wolkvox-api.md §2). Turn it off only for a proxy on the
+    way that refuses header names holding an underscore (some WAFs and load balancers
+    answer 400; nginx drops such headers unless ``underscores_in_headers on``)."""
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_check_timeout)
     """Seconds a call may take, end to end, answer included: 90 s by default (the server's
     60 s and a margin to receive a large answer); at most twice ``server_limit``."""

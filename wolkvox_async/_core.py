@@ -56,6 +56,7 @@ class ClientCore:
         daily_quota: int | None = None,
         operation: str | None = None,
         base_url: str | None = None,
+        server_header: bool = True,
         session: aiohttp.ClientSession | None = None,
         backend: BackendSpec = None,
         max_concurrency: int = 2,
@@ -86,6 +87,9 @@ class ClientCore:
             daily_quota: Explicit daily quota, instead of licenses × 1000.
             operation: The quota pool shared by the operation's tokens (default: server).
             base_url: Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies).
+            server_header: Send the ``wolkvox_server`` header (the server number) on every
+                call, as the docs' samples do; False for a proxy that refuses header
+                names holding an underscore.
             session: An aiohttp session to use; the client then never closes it.
             backend: Scheduler state: ``"sqlite:///path"``, ``"redis://…"``,
                 ``"redis+cluster://…"``, ``"redis+sentinel://…/service"``, ``"memory://"``,
@@ -139,6 +143,7 @@ class ClientCore:
             daily_quota=daily_quota,
             operation=operation or "",
             base_url=base_url or "",
+            server_header=server_header,
             timeout=timeout,
             server_limit=server_limit,
             verify_ssl=verify_ssl,

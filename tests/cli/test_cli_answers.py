@@ -164,3 +164,43 @@ def test_quota_shows_the_servers_limit_after_its_token_limit(
     [stats] = json.loads(done.stdout)
     assert (stats["used"], stats["limit"]) == (8, 8) == (served.quota_used(), 8)
     assert stats["source"] == "ledger (spent)"  # the server refuses token_info too now
+
+
+# ---- the server as users write it ------------------------------------------------------
+
+
+def test_the_server_as_users_write_it_in_the_env_and_on_the_command_line(
+    served: FakeWolkvox, env: dict[str, str]
+) -> None:
+    """Public scripts keep WV_SERVER="wv0016" or the whole URL from the browser; the docs
+    write 0016. Each form reaches the same server, whose digits go in the wolkvox_server
+    header of every call (--no-server-header / WOLKVOX_SERVER_HEADER=0: none)."""
+    camp = served.create_campaign()
+    n = str(int(served.server))  # "14" for "0014"
+    forms = [f"wv{served.server}", f"WV{served.server}.wolkvox.com", n]
+    forms += [f"https://wv{served.server}.wolkvox.com/api/v2/campaign.php?api=find_record"]
+    for i, form in enumerate(forms):
+        by_env = wolkvox({**env, "WOLKVOX_SERVER": form}, "find", "--customer-id", f"e{i}")
+        assert by_env.returncode == 0, (form, by_env.stderr)
+        by_option = wolkvox(env, "--server", form, "find", "--customer-id", f"o{i}")
+        assert by_option.returncode == 0, (form, by_option.stderr)
+    assert len(served.requests) == 2 * len(forms)
+    assert {r.wolkvox_server for r in served.requests} == {served.server}
+    sent = len(served.requests)
+    off = wolkvox(env, "--no-server-header", "find", "--campaign", camp.id, "--customer-id", "x")
+    assert off.returncode == 0, off.stderr
+    off = wolkvox({**env, "WOLKVOX_SERVER_HEADER": "0"}, "find", "--customer-id", "y")
+    assert off.returncode == 0, off.stderr
+    assert [r.wolkvox_server for r in list(served.requests)[sent:]] == [None, None]
+
+
+@pytest.mark.parametrize("form", ["wv0016.evil.com", "https://evil.com/wv0016", "server 16"])
+def test_a_server_in_no_accepted_form_is_refused_showing_the_forms(
+    served: FakeWolkvox, env: dict[str, str], form: str
+) -> None:
+    done = wolkvox({**env, "WOLKVOX_SERVER": form}, "find", "--customer-id", "c1")
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())
+    assert repr(form) in said
+    assert "'0016', 16, 'wv0016', 'wv0016.wolkvox.com' or 'https://wv0016.wolkvox.com'" in said
+    assert served.stats.requests == 0

@@ -64,6 +64,14 @@ __all__ = ["cli"]
     help="Today's quota kept for interactive calls: calls (300) or a fraction (0.3); "
     "uploads and exports stop short of it.",
 )
+@click.option(
+    "--server-header/--no-server-header",
+    envvar="WOLKVOX_SERVER_HEADER",
+    default=True,
+    show_default=True,
+    help="Send the wolkvox_server header, as the docs' samples do; off only for a proxy "
+    "that refuses header names holding an underscore.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
     "--log-level",
@@ -84,6 +92,7 @@ def cli(
     state_dir: Path,
     server_limit: float,
     quota_reserve: str,
+    server_header: bool,
     as_json: bool,
     log_level: str,
 ) -> None:
@@ -105,7 +114,16 @@ def cli(
             param_hint="--quota-reserve",
         ) from None
     ctx.obj = Settings(
-        server, token, licenses, redis_url, base_url, state_dir, as_json, server_limit, reserve
+        server,
+        token,
+        licenses,
+        redis_url,
+        base_url,
+        state_dir,
+        as_json,
+        server_limit,
+        reserve,
+        server_header=server_header,
     )
 
 

@@ -73,6 +73,8 @@ class Settings:
     server_limit: float = 60.0
     quota_reserve: int | float = 0
     """Today's quota kept for interactive calls (the upload and export are bulk work)."""
+    server_header: bool = True
+    """Send the ``wolkvox_server`` header (``--no-server-header``: not)."""
 
     def require(self) -> tuple[str, str]:
         """The server and token; a usage error (exit 2) naming the one missing, so that a
@@ -101,6 +103,7 @@ class Settings:
             backend=backend,
             server_limit=self.server_limit,
             quota_reserve=self.quota_reserve,
+            server_header=self.server_header,
             poll_policy="raise",
             **options,
         )
