@@ -86,7 +86,8 @@ async def test_fault_cell(fault: Fault | str, op: str, expected: type[Exception]
     if op == "read":
         call = client.find_record(campaign_id=campaign.id, customer_id="c1")
     elif op == "write":
-        call = client.add_record(campaign.id, [{"customer_id": "c1", "tel1": "3001234567"}])
+        lead = [{"customer_id": "c1", "tel1": "3001234567"}]
+        call = client.add_record(campaign.id, lead, campaign_status="stop")  # (nothing read)
     else:
         leads = [{"customer_id": f"c{i}", "tel1": "3001234567"} for i in range(3)]
         call = client.upload_records(campaign.id, leads, chunk_size=1, patience=300)

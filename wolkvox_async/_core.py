@@ -12,6 +12,7 @@ import aiohttp
 import attrs
 
 from ._call import Caller
+from ._campaign_state import CampaignFacts
 from ._config import (
     DEFAULT_TIMEOUT,
     MAX_ANSWER_BYTES,
@@ -157,6 +158,7 @@ class ClientCore:
             quota_reserve=reserve_of(quota_reserve),
         )
         self._converter = STRICT_CONVERTER if self._config.strict else CONVERTER
+        self._facts = CampaignFacts()  # shared by the views (with_options copies the client)
         self._caller = Caller(
             self._config,
             transport=transport

@@ -140,6 +140,10 @@ REPORT_CAMPAIGN_10: Final = _report("campaign_10")
 INFO_CAMPAIGNS: Final = Route(
     file="information", api="campaigns", method="GET", idempotent=True, poll_limited=True
 )
+# The same read, made by the client to learn a campaign's type or current state before a
+# write that must name it (_campaign_state): part of that write, not the tracking the
+# "every 5 minutes" rule is about, so not held to it; its result is kept 5 minutes.
+CAMPAIGN_STATE: Final = Route(file="information", api="campaigns", method="GET", idempotent=True)
 # get_dnc lists the operation's blocked numbers (§5 #1, the configuration series' sibling;
 # "every 5 minutes" is on its page, §3.2). An empty list may come as HTTP 404 (§4.2).
 GET_DNC: Final = _read("information", "get_dnc")

@@ -178,29 +178,41 @@ def _action(name: str, call: Callable[[WolkvoxClient], Awaitable[Any]], settings
     run(work)
 
 
+_TYPE = click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["predictive", "preview"]),
+    help="The campaign's type, sent as type_campaign (the site's URL has it). Default: "
+    "read from the campaign (1 call).",
+)
+
+
 @campaigns.command("start")
 @click.argument("campaign_id")
+@_TYPE
 @pass_settings
-def campaigns_start(settings: Settings, campaign_id: str) -> None:
+def campaigns_start(settings: Settings, campaign_id: str, kind: str | None) -> None:
     """Start a campaign."""
-    _action("start", lambda wv: wv.start_campaign(campaign_id), settings)
+    _action("start", lambda wv: wv.start_campaign(campaign_id, campaign_type=kind), settings)
 
 
 @campaigns.command("stop")
 @click.argument("campaign_id")
+@_TYPE
 @pass_settings
-def campaigns_stop(settings: Settings, campaign_id: str) -> None:
+def campaigns_stop(settings: Settings, campaign_id: str, kind: str | None) -> None:
     """Stop (pause) a campaign."""
-    _action("stop", lambda wv: wv.stop_campaign(campaign_id), settings)
+    _action("stop", lambda wv: wv.stop_campaign(campaign_id, campaign_type=kind), settings)
 
 
 @campaigns.command("speed")
 @click.argument("campaign_id")
 @click.argument("speed", type=click.IntRange(0, 100))
+@_TYPE
 @pass_settings
-def campaigns_speed(settings: Settings, campaign_id: str, speed: int) -> None:
+def campaigns_speed(settings: Settings, campaign_id: str, speed: int, kind: str | None) -> None:
     """Set a campaign's dialing speed (0–100)."""
-    _action("speed", lambda wv: wv.set_speed(campaign_id, speed), settings)
+    _action("speed", lambda wv: wv.set_speed(campaign_id, speed, campaign_type=kind), settings)
 
 
 @campaigns.command("clear")
