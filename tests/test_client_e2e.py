@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -359,3 +360,21 @@ async def test_a_wrong_base_url_path_is_an_error_on_every_method() -> None:
         assert asked == {(r.file, r.api) for r in routes.ALL_ROUTES}  # every route
         assert stats.retries == {}  # nothing retried
         assert fake.stats.requests == 0  # (none reached the simulator's API)
+
+
+async def test_calls_that_need_a_campaigns_state_at_once_share_one_read(
+    fake: FakeWolkvox,
+) -> None:
+    """Five add_record and two start_campaign at once on a campaign the client does not
+    know: one information read, not seven (each would cost a unit of the quota)."""
+    camp = fake.create_campaign()
+    async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+        await asyncio.gather(
+            *(wv.add_record(camp.id, _records(1, first=i)) for i in range(5)),
+            wv.start_campaign(camp.id),
+            wv.set_speed(camp.id, 20),
+        )
+    apis = [r.api for r in fake.requests]
+    assert apis.count("campaigns") == 1 and apis[0] == "campaigns"
+    assert sorted(apis[1:]) == ["add_record"] * 5 + ["speed", "start"]
+    assert len(camp.records) == 5

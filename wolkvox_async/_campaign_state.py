@@ -25,6 +25,7 @@ state).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -63,6 +64,13 @@ class CampaignFacts:
 
     def __init__(self) -> None:
         self._known: dict[str, _Known] = {}
+        self._reads: dict[str, asyncio.Lock] = {}
+        """One read of a campaign at a time: callers that need it together share it."""
+
+    def _one_read(self, campaign_id: str) -> asyncio.Lock:
+        if len(self._reads) > 10_000 and not any(lock.locked() for lock in self._reads.values()):
+            self._reads.clear()
+        return self._reads.setdefault(campaign_id, asyncio.Lock())
 
     def learn(
         self,
@@ -87,13 +95,14 @@ class CampaignFacts:
 
     async def type_of(self, caller: Caller, converter: Converter, campaign_id: str) -> CampaignType:
         """The campaign's type, read once (1 call) when the client does not know it."""
-        known = self._known.get(campaign_id)
-        if known is None or known.type is None:
-            info = await self._read(caller, converter, campaign_id)
-            known = self._known[campaign_id]
-            if known.type is None:
-                raise _unreadable(info, "type_campaign", "pass campaign_type=")
-        return known.type
+        async with self._one_read(campaign_id):
+            known = self._known.get(campaign_id)
+            if known is None or known.type is None:
+                info = await self._read(caller, converter, campaign_id)
+                known = self._known[campaign_id]
+                if known.type is None:
+                    raise _unreadable(info, "type_campaign", "pass campaign_type=")
+            return known.type
 
     async def status_of(
         self, caller: Caller, converter: Converter, campaign_id: str
@@ -101,10 +110,11 @@ class CampaignFacts:
         """The campaign's current state, learnt within :data:`STATE_TTL` or read now (1
         call), and whether it was read now. None: Wolkvox named a state the docs do not
         (they name Started and Stopped); a warning says which."""
-        known = self._known.get(campaign_id)
-        if known is not None and caller.clock.time() - known.status_at < STATE_TTL:
-            return known.status, False
-        info = await self._read(caller, converter, campaign_id)
+        async with self._one_read(campaign_id):  # two loads at once: one read, shared
+            known = self._known.get(campaign_id)
+            if known is not None and caller.clock.time() - known.status_at < STATE_TTL:
+                return known.status, False
+            info = await self._read(caller, converter, campaign_id)
         if info.row.status is None:
             log.warning(
                 "campaign %s: information.php campaigns gives a status of %r, neither "
