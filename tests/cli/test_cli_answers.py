@@ -204,3 +204,40 @@ def test_a_server_in_no_accepted_form_is_refused_showing_the_forms(
     assert repr(form) in said
     assert "'0016', 16, 'wv0016', 'wv0016.wolkvox.com' or 'https://wv0016.wolkvox.com'" in said
     assert served.stats.requests == 0
+
+
+# ---- what the docs ask each request to carry ---------------------------------------------
+
+
+def test_upload_and_start_stop_send_what_the_campaign_is(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """add_record's campaign_status is the campaign's current state (read once per run)
+    or --campaign-status as given; start/stop carry type_campaign, --type or the
+    campaign's own (read once)."""
+    camp = served.create_campaign(type="preview")  # created Stopped
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("customer_id,tel1\na1,3001\na2,3002\n")
+    second.write_text("customer_id,tel1\nb1,3003\n")
+    loaded = wolkvox(env, "upload", camp.id, str(first), "--type", "preview")
+    assert loaded.returncode == 0, loaded.stderr
+    given = wolkvox(
+        env, "upload", camp.id, str(second), "--type", "preview", "--campaign-status", "Stopped"
+    )
+    assert given.returncode == 0, given.stderr
+    assert wolkvox(env, "campaigns", "start", camp.id).returncode == 0
+    assert wolkvox(env, "campaigns", "stop", camp.id, "--type", "preview").returncode == 0
+    sent = [
+        (r.api, r.query.get("campaign_status"), r.query.get("type_campaign"))
+        for r in served.requests
+        if r.api != "token_info"
+    ]
+    assert sent == [
+        ("campaigns", None, None),  # the state the first load sends
+        ("add_record", "stop", "preview"),
+        ("add_record", "stopped", "preview"),  # given (the choice as listed): nothing read
+        ("campaigns", None, None),  # another process: the type read once
+        ("start", None, "preview"),
+        ("stop", None, "preview"),  # --type: nothing read
+    ]
+    assert served.campaign(camp.id).status == "Stopped" and len(camp.records) == 3
