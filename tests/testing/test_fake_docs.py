@@ -184,7 +184,7 @@ async def test_the_export_carries_every_documented_field(fake: FakeWolkvox) -> N
             cod_act_2="B2", comment="call later",
         )  # fmt: skip
         export = await wv.export_campaign(camp.id)
-    from wolkvox_async.testing._campaign_api import EXPORT_KEYS
+    from wolkvox_async.testing._export import EXPORT_KEYS
 
     status, body = await raw(fake, "GET", f"campaign.php?api=campaign_15&campaign_id={camp.id}")
     sample = json.loads((FIXTURES / "campaign_15.json").read_text())

@@ -7,53 +7,21 @@ that endpoint (§10 "Success envelopes and exact code types per endpoint").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from .._time import to_wolkvox_time
 from ..models import CampaignType
 from ..models._fields import DOCUMENTED_MAX_LENGTHS, FIELD_MAX_LENGTHS, NOT_FOR
-from ._replies import Knobs, Reply, bad_params, error, ok
-from ._state import Attempt, Campaign, Management, Operation, World
+from ._export import exported
+from ._replies import Context, Handler, Reply, bad_params, error, ok
+from ._state import Campaign, Management
 
 __all__ = ["CAMPAIGN_API", "Context"]
 
 _RECORD_KEYS: Final = frozenset(FIELD_MAX_LENGTHS)
 
 
-class Context:
-    """What a handler may read: query, body, world, the caller's operation, knobs, now."""
-
-    def __init__(
-        self,
-        query: Mapping[str, str],
-        body: Any,
-        world: World,
-        operation: Operation,
-        token: str,
-        knobs: Knobs,
-        now: datetime,
-    ) -> None:
-        if "type_campaign" in query:  # "Predictive" and "PREVIEW" are accepted too
-            query = {**query, "type_campaign": query["type_campaign"].lower()}
-        self.query, self.body, self.world = query, body, world
-        self.operation, self.token, self.knobs, self.now = operation, token, knobs, now
-
-    def campaign(self, *, key: str = "campaign_id") -> Campaign | Reply:
-        cid = self.query.get(key, "")
-        if not cid:
-            return bad_params()
-        found = self.world.campaigns.get(cid)
-        if found is None:
-            return error(404, "NOT FOUND", f"campaign_id {cid} does not exist")
-        wanted = self.query.get("type_campaign")
-        if wanted is not None and wanted != found.type:
-            return error(400, "BAD REQUEST", f"campaign_id {cid} is not a {wanted} campaign")
-        return found
-
-
-Handler = Callable[[Context], Reply]
 _CAMPAIGN_STATUSES: Final = {
     **dict.fromkeys(("start", "started", "1"), "Started"),
     **dict.fromkeys(("stop", "stopped", "0"), "Stopped"),
@@ -181,9 +149,8 @@ def _create(ctx: Context) -> Reply:
         return bad_params()
     if not body.get("campaign_name") or not body.get("skill_id"):
         return bad_params()
-    for key in ("campaign_name", "skill_id"):  # Strings, as every documented field (§1)
-        if not isinstance(body[key], str):
-            return error(400, "BAD REQUEST", f"{key.upper()} MUST BE A STRING")
+    if refused := _not_a_string(body, ("campaign_name", "skill_id")):
+        return refused
     camp = ctx.world.new_campaign(
         name=body["campaign_name"],
         type=kind,
@@ -195,24 +162,25 @@ def _create(ctx: Context) -> Reply:
     return ok(201, f"The {camp.id} campaign_id has been created successfully", data)
 
 
-def _target(ctx: Context, *keys: str) -> tuple[Campaign, dict[str, Any]] | Reply:
-    """The campaign of the query and a JSON-object body holding ``keys``, or the error.
+def _not_a_string(body: dict[str, Any], keys: tuple[str, ...]) -> Reply | None:
+    """400 naming the first of ``keys`` whose value is not a String. Every documented body
+    field is one (§1, "even numbers": ``"speed": "100"``); our choice where the docs are
+    silent: a PHP server might take 100 for "100", but a simulator that took it would pass
+    code the documented type refuses (add_record refuses a record not all strings too)."""
+    bad = next((k for k in keys if k in body and not isinstance(body[k], str)), None)
+    return None if bad is None else error(400, "BAD REQUEST", f"{bad.upper()} MUST BE A STRING")
 
-    Every documented body field is a String (§1, "even numbers": ``"speed": "100"``), so
-    another JSON type is answered 400 naming the field, as add_record answers a record
-    that is not all strings. (Our choice where the docs are silent: a PHP server might
-    take 100 for "100"; a simulator that took it would pass code the docs' type refuses.)
-    """
+
+def _target(ctx: Context, *keys: str) -> tuple[Campaign, dict[str, Any]] | Reply:
+    """The campaign of the query and a JSON-object body holding ``keys`` (Strings), or the
+    error."""
     camp = ctx.campaign()
     if isinstance(camp, Reply):
         return camp
     body = ctx.body
     if not isinstance(body, dict) or any(not body.get(k) for k in keys):
         return bad_params()
-    for key in keys:
-        if not isinstance(body[key], str):
-            return error(400, "BAD REQUEST", f"{key.upper()} MUST BE A STRING")
-    return camp, body
+    return _not_a_string(body, keys) or (camp, body)
 
 
 def _codify(ctx: Context) -> Reply:
@@ -220,10 +188,9 @@ def _codify(ctx: Context) -> Reply:
     if isinstance(target, Reply):
         return target
     camp, body = target
+    if refused := _not_a_string(body, ("cod_act_2", "comment")):
+        return refused
     optional = [body.get(k, "") for k in ("cod_act_2", "comment")]
-    for key, value in zip(("cod_act_2", "comment"), optional, strict=True):
-        if not isinstance(value, str):
-            return error(400, "BAD REQUEST", f"{key.upper()} MUST BE A STRING")
     # Managed without a call: shown by detail=all only (§5 #6), and in the export.
     at = to_wolkvox_time(ctx.now)
     camp.managed.append(Management(at, body["customer_id"], body["cod_act"], *optional))
@@ -351,7 +318,7 @@ def _export(ctx: Context) -> Reply:
         return camp
     codes = {m.customer_id: m for m in camp.managed}  # the last codification of each
     rows = [
-        _exported(camp, r, codes.get(r.get("customer_id", "")))
+        exported(camp, r, codes.get(r.get("customer_id", "")))
         for r in camp.records[: ctx.knobs.download_cap]
     ]
     payload = {
@@ -361,66 +328,6 @@ def _export(ctx: Context) -> Reply:
         "records": rows,
     }
     return Reply(status=200, payload=payload)
-
-
-EXPORT_KEYS: Final = (
-    *("nombre_cliente", "apellido_cliente", "tipo_doc", "id_cliente", "edad", "sexo", "pais"),
-    *("departamento", "ciudad", "zona", "direccion"),
-    *(f"opt{i}" for i in range(1, 13)),
-    *(f"tel{i}" for i in range(1, 11)),
-    *("tel_extra", "id_agent", "resultado", "fecha", "llamadas", "id_call", "cod_rslt1"),
-    *("description_cod1", "cod_rslt2", "description_cod2", "comentarios", "rellamada"),
-    *("rellamada_count", "email", "rellamada_tel", "last_dial_tele", "history_dial_tel"),
-    "rellamada_info",
-)
-"""Every field of a campaign_15 record, in the documented order (§5 #15)."""
-_SPANISH = {
-    "customer_name": "nombre_cliente",
-    "customer_last_name": "apellido_cliente",
-    "id_type": "tipo_doc",
-    "customer_id": "id_cliente",
-    "age": "edad",
-    "gender": "sexo",
-    "country": "pais",
-    "state": "departamento",
-    "city": "ciudad",
-    "zone": "zona",
-    "address": "direccion",
-    "agent_id": "id_agent",
-    "recall_date": "rellamada",
-    "recall_telephone": "rellamada_tel",
-}
-
-
-def _exported(camp: Campaign, record: Mapping[str, str], code: Management | None) -> dict[str, str]:
-    """A record as campaign_15 gives it: every documented field, blank when unknown.
-
-    The docs list the fields but show no values: the simulator fills them from what it
-    knows — the record as loaded, its dial attempts (last result in the export's spaced
-    words, date, count, conn_id, last number dialled) and its last codification. Its
-    choices: ``history_dial_tel`` is the numbers dialled, oldest first, comma-separated;
-    ``rellamada`` the record's recall_date as loaded; ``rellamada_count`` "0",
-    ``description_cod*`` and ``rellamada_info`` blank (no activity-code catalogue, no
-    agent recalls here).
-    """
-    row = dict.fromkeys(EXPORT_KEYS, "")
-    for key, value in record.items():
-        row[_SPANISH.get(key, key)] = value
-    dials: list[Attempt] = camp.dials_of(record.get("customer_id", ""))
-    last = dials[-1] if dials else None
-    row.update(
-        resultado=last.result.replace("-", " ") if last else "",  # ANSWER MACHINE (§7)
-        fecha=last.at.strftime(_DATE) if last else "",
-        llamadas=str(len(dials)),
-        id_call=last.conn_id if last else "",
-        cod_rslt1=code.cod_act if code else (last.cod_act if last else ""),
-        cod_rslt2=code.cod_act_2 if code else "",
-        comentarios=code.comment if code else "",
-        rellamada_count="0",
-        last_dial_tele=last.telephone if last else "",
-        history_dial_tel=",".join(a.telephone for a in dials),
-    )
-    return row
 
 
 def _recall_records(ctx: Context) -> Reply:

@@ -1,4 +1,5 @@
-"""Replies of the simulator: the envelope, the documented error rows, and the knobs.
+"""Replies of the simulator: the envelope, the documented error rows, the knobs, and the
+:class:`Context` every endpoint handler reads a request from.
 
 Error rows are those of the api-response-codes page (wolkvox-api.md §4.1); the body
 ``code`` is an int there, as in the inferred envelope ``{"code":403,"error":"FORBIDDEN",...}``.
@@ -6,11 +7,25 @@ Error rows are those of the api-response-codes page (wolkvox-api.md §4.1); the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 import attrs
 
-__all__ = ["Knobs", "Reply", "bad_params", "error", "maintenance", "ok", "simultaneous"]
+from ._state import Campaign, Operation, World
+
+__all__ = [
+    "Context",
+    "Handler",
+    "Knobs",
+    "Reply",
+    "bad_params",
+    "error",
+    "maintenance",
+    "ok",
+    "simultaneous",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -104,3 +119,37 @@ def maintenance(knobs: Knobs) -> Reply:
         page = f"<html><head><title>403 Forbidden</title></head><body><h1>{text}</h1></body></html>"
         return Reply(status=403, payload=page, content_type="text/html")
     return error(403, "FORBIDDEN", text)
+
+
+class Context:
+    """What a handler may read: query, body, world, the caller's operation, knobs, now."""
+
+    def __init__(
+        self,
+        query: Mapping[str, str],
+        body: Any,
+        world: World,
+        operation: Operation,
+        token: str,
+        knobs: Knobs,
+        now: datetime,
+    ) -> None:
+        if "type_campaign" in query:  # "Predictive" and "PREVIEW" are accepted too
+            query = {**query, "type_campaign": query["type_campaign"].lower()}
+        self.query, self.body, self.world = query, body, world
+        self.operation, self.token, self.knobs, self.now = operation, token, knobs, now
+
+    def campaign(self, *, key: str = "campaign_id") -> Campaign | Reply:
+        cid = self.query.get(key, "")
+        if not cid:
+            return bad_params()
+        found = self.world.campaigns.get(cid)
+        if found is None:
+            return error(404, "NOT FOUND", f"campaign_id {cid} does not exist")
+        wanted = self.query.get("type_campaign")
+        if wanted is not None and wanted != found.type:
+            return error(400, "BAD REQUEST", f"campaign_id {cid} is not a {wanted} campaign")
+        return found
+
+
+Handler = Callable[[Context], Reply]

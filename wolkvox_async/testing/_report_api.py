@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .._time import to_wolkvox_time
-from ._campaign_api import Context, Handler
-from ._replies import Reply, bad_params, error, ok
+from ._replies import Context, Handler, Reply, bad_params, error, ok
 from ._state import Attempt, Campaign, Management, wolkvox_day
 
 __all__ = ["INFO_API", "REALTIME_API", "REPORT_API"]

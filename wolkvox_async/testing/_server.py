@@ -15,20 +15,12 @@ included; a refused call is charged (``charge_refusals``); rows past the 60,000 
 cut (``cap_mode``) in time order or shuffled (``shuffle_at_cap``); an empty report window
 is HTTP 404 (``empty_report_404``) but find_record without a hit is 200 with ``[]``
 (``find_record_no_hit_404``); predictive add_record requires ``campaign_status`` (start,
-stop, started, stopped, 1, 0, any case; preview takes it or not) and does not change the
-campaign's state (``add_record_sets_status`` plays a server that does); ``type_campaign``
-on start, stop, speed and recall is taken present or absent (site and Postman disagree,
-§9.2), read in any case, and must then match; the ``wolkvox_server`` header is taken and
-logged, never required; a documented String body field sent as another JSON type is 400
-naming it (a PHP server might take ``100`` for ``"100"``; we hold to the documented type);
-impossible dates are 400; record fields are held only to the lengths the docs give
-(opt1–opt12, recall_date: ``DOCUMENTED_MAX_LENGTHS``), the client's own bounds are its
-own; the maintenance 403's body is not documented: Wolkvox's envelope with a text we
-invented by default, or any text, or a page (``maintenance_body``, ``maintenance_text``).
-Where the docs speak it follows them: ``detail=default`` gives the records managed with a
-call, ``detail=all`` also those coded without one; find_record's ``date``/``calls`` and
-the campaign_15 export's fields (every documented key) come from the record's dials and
-codifications.
+stop, started, stopped, 1, 0, any case; optional on preview) and does not apply it
+(``add_record_sets_status`` does); ``type_campaign`` on start/stop/speed/recall may be
+absent (§9.2), else must match, in any case; ``wolkvox_server`` is logged, not required; a
+non-String body field is 400 naming it; impossible dates are 400; record lengths are held
+only where the docs give one (``DOCUMENTED_MAX_LENGTHS``); the undocumented maintenance 403
+is JSON with our text or any (``maintenance_text``), or a page (``maintenance_body``).
 """
 
 from __future__ import annotations
