@@ -374,12 +374,12 @@ async def test_non_idempotent_calls_are_not_resent_after_an_unknown_outcome(
     async with make(fake) as wv:
         fake.inject(Fault.RESET)  # the records land, the answer is lost
         with pytest.raises(w.TransportError):
-            await wv.add_record(camp.id, [w.Record(customer_id="1")])
+            await wv.add_record(camp.id, [w.Record(customer_id="1")], campaign_status="stop")
         fake.inject(Fault.HTTP_503)
         with pytest.raises(w.ServerError):
-            await wv.add_record(camp.id, [w.Record(customer_id="2")])
+            await wv.add_record(camp.id, [w.Record(customer_id="2")], campaign_status="stop")
         fake.inject(Fault.HTTP_503)
-        await wv.start_campaign(camp.id)  # idempotent: retried
+        await wv.start_campaign(camp.id, campaign_type="predictive")  # idempotent: retried
     assert [r["customer_id"] for r in camp.records] == ["1"]
     assert fake.stats.requests == 4
 

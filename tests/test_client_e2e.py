@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,12 +18,13 @@ from wolkvox_async import (
     ConfigError,
     DncEntry,
     FilterRule,
+    NotFound,
     NotWolkvox,
     Record,
     WolkvoxClient,
 )
 from wolkvox_async import _routes as routes
-from wolkvox_async.testing import FakeWolkvox
+from wolkvox_async.testing import FakeWolkvox, Knobs, VirtualClock
 
 END = datetime(2026, 11, 20, 23, 59, 59)
 START = END - timedelta(days=30)
@@ -188,18 +190,95 @@ async def test_find_record_takes_each_documented_search_form(no_hit_404: bool) -
 @pytest.mark.parametrize(
     ("given", "sent"),
     [
-        *[("start", "start"), ("STARTED", "start"), (1, "start"), (True, "start")],
-        *[("stop", "stop"), ("stopped", "stop"), ("0", "stop"), (False, "stop")],
+        (CampaignStatus.STARTED, "start"),  # the enum: Postman's words
+        (CampaignStatus.STOPPED, "stop"),
+        *[("start", "start"), ("stop", "stop"), ("stopped", "stopped"), ("Started", "Started")],
+        *[(1, "1"), ("1", "1"), (0, "0"), (" stop ", "stop")],
     ],
 )
-async def test_campaign_status_takes_what_public_code_sends(given: object, sent: str) -> None:
-    # The docs: "the current status of the campaign"; Postman: start/stop; public code
-    # also sends "stopped" and 1. Sent as Postman does.
+async def test_campaign_status_is_sent_as_given(given: object, sent: str) -> None:
+    """The docs: "the current status of the campaign"; Postman: start/stop; public code
+    also sends "stopped" and 1. A string is sent as given (which spelling the server reads
+    is not documented); nothing is read when it is given."""
     async with FakeWolkvox() as fake:
         camp = fake.create_campaign()
         async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
             await wv.add_record(camp.id, _records(1), campaign_status=given)  # type: ignore[arg-type]
-        assert fake.requests[-1].query["campaign_status"] == sent
+        [request] = fake.requests
+        assert (request.api, request.query["campaign_status"]) == ("add_record", sent)
+
+
+@pytest.mark.parametrize("kind", list(CampaignType))
+async def test_a_load_into_a_stopped_campaign_never_starts_it(kind: CampaignType) -> None:
+    """Were the server to apply add_record's campaign_status (the docs do not say it does
+    not; the simulator's knob plays that server), the old default "start" started every
+    stopped campaign loaded into. Left out, the campaign's own state is sent: read once
+    (1 call), kept 5 minutes, and updated by this client's own start and stop."""
+    async with FakeWolkvox(knobs=Knobs(add_record_sets_status=True)) as fake:
+        camp = fake.create_campaign(type=kind.value)
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            await wv.add_record(camp.id, _records(2), campaign_type=kind)
+            report = await wv.upload_records(
+                camp.id, _records(30, first=2), campaign_type=kind, chunk_size=10
+            )
+            assert camp.status == "Stopped"
+            assert (report.records_landed, report.requests) == (30, 3)  # the state known
+            await wv.start_campaign(camp.id)  # its type is known: no read either
+            await wv.add_record(camp.id, _records(1, first=40), campaign_type=kind)
+            assert camp.status == "Started"
+        sent = [(r.api, r.query.get("campaign_status")) for r in fake.requests]
+        assert sent == [
+            ("campaigns", None),  # the state, and the type, read once
+            ("add_record", "stop"),
+            *[("add_record", "stop")] * 3,
+            ("start", None),
+            ("add_record", "start"),
+        ]
+        assert fake.requests[0].query == {"campaign": camp.id}
+
+
+async def test_the_state_is_read_again_after_5_minutes_and_by_each_load() -> None:
+    clock = VirtualClock(datetime(2026, 11, 20, 15, tzinfo=UTC))
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        async with WolkvoxClient(
+            server=fake.server, token=fake.token, base_url=fake.url, clock=clock
+        ) as wv:
+            await wv.add_record(camp.id, _records(1))
+            fake.campaign(camp.id).status = "Started"  # started by someone else
+            await wv.add_record(camp.id, _records(1, first=1))  # within 5 minutes: as read
+            await clock.advance(300)
+            await wv.add_record(camp.id, _records(1, first=2))
+            assert await wv.campaign_status(camp.id) is CampaignStatus.STARTED  # kept
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            report = await wv.upload_records(camp.id, _records(20, first=3), chunk_size=10)
+            assert (report.records_landed, report.requests) == (20, 3)  # the read counted
+        sent = [(r.api, r.query.get("campaign_status")) for r in fake.requests]
+        assert sent == [
+            ("campaigns", None),
+            ("add_record", "stop"),
+            ("add_record", "stop"),
+            ("campaigns", None),
+            ("add_record", "start"),
+            ("campaigns", None),  # another client (a load of its own): read again
+            ("add_record", "start"),
+            ("add_record", "start"),
+        ]
+
+
+async def test_a_campaign_that_does_not_exist_is_named_before_any_record_is_sent(
+    fake: FakeWolkvox,
+) -> None:
+    async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+        with pytest.raises(NotFound, match="campaign 424242 is not among"):
+            await wv.add_record("424242", _records(1))
+        with pytest.raises(NotFound, match="campaign 424242 is not among") as info:
+            await wv.upload_records("424242", _records(3))
+        report = info.value.upload_report
+        assert report is not None and (report.records_landed, report.records_pending) == (0, 3)
+        with pytest.raises(NotFound, match="campaign 424242 is not among"):
+            await wv.start_campaign("424242")
+    assert {r.api for r in fake.requests} == {"campaigns"}
 
 
 async def _drain(rows: Any) -> list[Any]:
@@ -230,17 +309,21 @@ def _every_public_call(wv: WolkvoxClient, cid: str) -> dict[str, Callable[[], Aw
         "iter_phone_results": lambda: _drain(wv.iter_phone_results(cid, START, END)),
         "iter_report": lambda: _drain(wv.iter_report("campaign_1", cid, START, END)),
         # The writes: the same error, never a success.
-        "add_record": lambda: wv.add_record(cid, _records(2)),
-        "upload_records": lambda: wv.upload_records(cid, _records(3)),
+        "add_record": lambda: wv.add_record(cid, _records(2), campaign_status="stop"),
+        "add_record, the state read": lambda: wv.add_record(cid, _records(2)),
+        "campaign_status": lambda: wv.campaign_status(cid),
+        "upload_records": lambda: wv.upload_records(cid, _records(3), campaign_status="stop"),
+        "upload_records, the state read": lambda: wv.upload_records(cid, _records(3)),
         "add_dnc": lambda: wv.add_dnc(["3001112222"]),
         "clear_campaign": lambda: wv.clear_campaign(cid, **kind),
         "create_campaign": lambda: wv.create_campaign(name="N", skill_id="1", **kind),
         "codify": lambda: wv.codify(cid, customer_id="7", cod_act="002", **kind),
         "recall": lambda: wv.recall(cid, customer_id="7", telephone="3000000007", at=END),
         "remove_records": lambda: wv.remove_records(cid, ["7"], **kind),
-        "set_speed": lambda: wv.set_speed(cid, 40),
-        "start_campaign": lambda: wv.start_campaign(cid),
-        "stop_campaign": lambda: wv.stop_campaign(cid),
+        "set_speed": lambda: wv.set_speed(cid, 40, **kind),
+        "start_campaign": lambda: wv.start_campaign(cid, **kind),
+        "start_campaign, the type read": lambda: wv.start_campaign(cid),
+        "stop_campaign": lambda: wv.stop_campaign(cid, **kind),
         "delete_campaigns": lambda: wv.delete_campaigns([cid]),
         "filter_campaign": lambda: wv.filter_campaign(
             cid, rules=[FilterRule(field="opt1", operator="=", value="x")], **kind
@@ -294,7 +377,7 @@ async def test_a_wrong_base_url_path_is_an_error_on_every_method() -> None:
                 assert "/wrong/api/v2/" in text, name  # the URL asked
                 assert "text/plain" in text and "'404: Not Found'" in text, name  # what came
                 assert "base URL" in text and fake.token not in text, name
-                if name == "upload_records":  # nothing landed, nothing lost: all pending
+                if name.startswith("upload_records"):  # nothing landed or lost: all pending
                     report = info.value.upload_report
                     assert report is not None
                     assert (report.records_landed, report.records_pending) == (0, 3)
@@ -303,3 +386,21 @@ async def test_a_wrong_base_url_path_is_an_error_on_every_method() -> None:
         assert asked == {(r.file, r.api) for r in routes.ALL_ROUTES}  # every route
         assert stats.retries == {}  # nothing retried
         assert fake.stats.requests == 0  # (none reached the simulator's API)
+
+
+async def test_calls_that_need_a_campaigns_state_at_once_share_one_read(
+    fake: FakeWolkvox,
+) -> None:
+    """Five add_record and two start_campaign at once on a campaign the client does not
+    know: one information read, not seven (each would cost a unit of the quota)."""
+    camp = fake.create_campaign()
+    async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+        await asyncio.gather(
+            *(wv.add_record(camp.id, _records(1, first=i)) for i in range(5)),
+            wv.start_campaign(camp.id),
+            wv.set_speed(camp.id, 20),
+        )
+    apis = [r.api for r in fake.requests]
+    assert apis.count("campaigns") == 1 and apis[0] == "campaigns"
+    assert sorted(apis[1:]) == ["add_record"] * 5 + ["speed", "start"]
+    assert len(camp.records) == 5

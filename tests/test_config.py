@@ -10,13 +10,69 @@ from wolkvox_async._config import ClientConfig
 TOKEN = "7b22736563726574227d2d3230323631313233313230303030"
 
 
+HOSTILE_SERVERS = [
+    "evil.com#",
+    "0014.attacker",
+    "../",
+    "٠٠١٤",  # Arabic-Indic digits
+    "0014 ",
+    "",
+    "0014/x",
+    "\uff10\uff11",  # fullwidth digits
+    "+14",
+    "wv0014.evil.com",
+    "wv0014.wolkvox.com.evil.com",
+    "wv0014.wolkvox.com.",
+    "wv0014.wol\u212avox.com",  # a Kelvin sign: a "k" to a case-folding regex
+    "wv0014.wolkvox.com/api",  # a path needs the scheme: then it is a URL
+    "https://wv0014.wolkvox.com.evil.com",
+    "https://evil.com/wv0014.wolkvox.com",
+    "https://wv0014.wolkvox.com@evil.com",
+    "https://user@wv0014.wolkvox.com",
+    "https://wv0014.wolkvox.com:8443",
+    "https://wv0014.wolkvox.com\\@evil.com",
+    "https://wv0014.wolkvox.com/\n",
+    "ftp://wv0014.wolkvox.com",
+    "wv",
+    "123456789",  # past 8 digits
+    10**8,
+    -1,
+    True,
+    1.5,
+    None,
+    b"0014",
+]
+
+
+@pytest.mark.parametrize("server", HOSTILE_SERVERS, ids=repr)
+def test_hostile_server_values_are_refused_naming_the_accepted_forms(server: object) -> None:
+    with pytest.raises(ConfigError, match="server must be") as info:
+        ClientConfig(server=server, token=TOKEN)  # type: ignore[arg-type]
+    assert "'wv0016'" in str(info.value) and "https://wv0016.wolkvox.com" in str(info.value)
+
+
 @pytest.mark.parametrize(
     "server",
-    ["evil.com#", "0014.attacker", "../", "٠٠١٤", "0014 ", "", "0014/x", "\uff10\uff11", "+14", 14],
+    [
+        "0016",
+        16,
+        "16",
+        "wv0016",
+        "WV0016",
+        "wv0016.wolkvox.com",
+        "https://wv0016.wolkvox.com",
+        "https://wv0016.wolkvox.com/",
+        "http://wv0016.wolkvox.com",
+        "https://wv0016.wolkvox.com/api/v2/campaign.php?api=find_record&campaign_id=1",
+    ],
+    ids=repr,
 )
-def test_hostile_server_values_are_refused(server: object) -> None:
-    with pytest.raises(ConfigError, match="server"):
-        ClientConfig(server=server, token=TOKEN)  # type: ignore[arg-type]
+def test_the_server_as_users_write_it(server: object) -> None:
+    """Public scripts keep WV_SERVER="wv0016" or a whole URL; the docs write 0016."""
+    config = ClientConfig(server=server, token=TOKEN)  # type: ignore[arg-type]
+    assert config.server == "0016"
+    assert config.base_url == "https://wv0016.wolkvox.com"  # always https, always Wolkvox's
+    assert config.operation == "0016"
 
 
 def test_default_base_url_and_operation() -> None:

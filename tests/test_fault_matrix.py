@@ -50,11 +50,12 @@ MATRIX: list[tuple[Fault | str, type[Exception] | None, type[Exception] | None]]
 CELLS = [
     pytest.param(fault, op, expected, id=f"{fault}-{op}")
     for fault, read, write in MATRIX
-    for op, expected in (("read", read), ("write", write), ("upload", None))
+    for op, expected in (("read", read), ("write", write), ("upload", None), ("upload-state", None))
 ]
 """An upload either lands every record once, or raises with its report accounting for
 every record (landed + rejected + pending) and pending > 0: never a success with records
-missing."""
+missing. ``upload`` is given its campaign_status, so the fault meets its first chunk;
+``upload-state`` is not, so the fault meets the read of the campaign's state before it."""
 
 
 def open_fds() -> int:
@@ -86,12 +87,16 @@ async def test_fault_cell(fault: Fault | str, op: str, expected: type[Exception]
     if op == "read":
         call = client.find_record(campaign_id=campaign.id, customer_id="c1")
     elif op == "write":
-        call = client.add_record(campaign.id, [{"customer_id": "c1", "tel1": "3001234567"}])
+        lead = [{"customer_id": "c1", "tel1": "3001234567"}]
+        call = client.add_record(campaign.id, lead, campaign_status="stop")  # (nothing read)
     else:
         leads = [{"customer_id": f"c{i}", "tel1": "3001234567"} for i in range(3)]
-        call = client.upload_records(campaign.id, leads, chunk_size=1, patience=300)
+        status = "stop" if op == "upload" else None
+        call = client.upload_records(
+            campaign.id, leads, chunk_size=1, patience=300, campaign_status=status
+        )
     try:
-        if op == "upload":
+        if op.startswith("upload"):
             try:
                 slow = settled(fake, in_flight=1 if fault is Fault.SLOW else 0)
                 report = await drive(call, clock, slow)

@@ -228,7 +228,7 @@ async def test_a_read_that_shares_an_identical_reads_result_says_so(
 async def test_a_call_that_fails_carries_its_error(fake: FakeWolkvox, seen: Seen) -> None:
     async with make(fake, seen, max_attempts=1) as wv:
         with pytest.raises(w.NotFound):
-            await wv.start_campaign("999999")
+            await wv.start_campaign("999999", campaign_type="predictive")
     (span,) = seen.spans("wolkvox campaign.start")
     attributes = dict(span.attributes or {})
     assert attributes["error.type"] == "NotFound"

@@ -93,13 +93,39 @@ def test_404_on_non_report_route_is_not_found() -> None:
         _parse(routes.START, 404, {"code": 404, "msg": "campaign_id 9 does not exist"})
 
 
-@pytest.mark.parametrize(
-    "msg",
-    ["The campaign exceeds the licenses of the operation", "maximum 50000 records", "50.000 max"],
-)
-def test_campaign_full(msg: str) -> None:
+FULL_MESSAGES = [
+    "The campaign exceeds the licenses of the operation",
+    "maximum 50000 records",
+    "50.000 max",
+]
+
+
+@pytest.mark.parametrize("msg", FULL_MESSAGES)
+@pytest.mark.parametrize("route", [routes.ADD_RECORD, routes.CREATE_CAMPAIGN], ids=str)
+def test_campaign_full(msg: str, route: routes.Route) -> None:
     with pytest.raises(e.CampaignFull):
-        _parse(routes.ADD_RECORD, 404, {"code": 404, "error": "NOT FOUND", "msg": msg})
+        _parse(route, 404, {"code": 404, "error": "NOT FOUND", "msg": msg})
+
+
+@pytest.mark.parametrize("msg", [*FULL_MESSAGES, "no data for the licenses of campaign 50000"])
+@pytest.mark.parametrize(
+    "route",
+    [r for r in routes.ALL_ROUTES if r not in (routes.ADD_RECORD, routes.CREATE_CAMPAIGN)],
+    ids=lambda r: r.name,
+)
+def test_a_404_mentioning_licenses_keeps_its_routes_meaning_elsewhere(
+    msg: str, route: routes.Route
+) -> None:
+    """Campaign-full is seen on add_record only (and may be on create_campaign): a report's
+    404 "no data" that happens to say "licenses" or "50000" stays empty; any other route's
+    404 stays NotFound."""
+    body = {"code": 404, "error": "NOT FOUND", "msg": msg}
+    if route.empty_on_404:
+        assert _parse(route, 404, body).payload == []
+    else:
+        with pytest.raises(e.NotFound) as info:
+            _parse(route, 404, body)
+        assert type(info.value) is e.NotFound
 
 
 @pytest.mark.parametrize(

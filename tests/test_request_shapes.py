@@ -1,4 +1,11 @@
-"""Each method sends exactly the documented request (aioresponses: request shapes only)."""
+"""Each method sends exactly the documented request (aioresponses: request shapes only).
+
+Every request is a superset of the docs' example for its endpoint: the URL query keys,
+the headers and the body keys of the example (quoted in :data:`DOCS`, from the seed pages
+in ``shared/seeds/`` where there is one, else as wolkvox-api.md §5–§6 restate the site and
+Postman) are all in what we send. Where the docs disagree (the site's URL carries
+``type_campaign`` on speed/start/stop/recall, Postman's does not) the superset is sent.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time
 from typing import Any
 
+import attrs
 import pytest
 from aioresponses import aioresponses
 from helpers import CompatResponse
 from yarl import URL
 
 import wolkvox_async as w
-from wolkvox_async import CampaignType, DncEntry, FilterRule, Record, WolkvoxClient
+from wolkvox_async import CampaignStatus, CampaignType, DncEntry, FilterRule, Record, WolkvoxClient
 
 TOKEN = "6b65792d666f722d73686170652d7465737473"
 START, END = datetime(2026, 11, 1), datetime(2026, 11, 20, 23, 59, 59)
@@ -42,7 +50,11 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
     ),
     (
         "add_record_predictive",
-        lambda wv: wv.add_record("12", [Record(customer_id="1", phones=("3001",))]),
+        lambda wv: wv.add_record(
+            "12",
+            [Record(customer_id="1", phones=("3001",))],
+            campaign_status=CampaignStatus.STARTED,
+        ),
         "POST",
         "campaign",
         {"type_campaign": "predictive", "campaign_id": "12", "campaign_status": "start"},
@@ -52,11 +64,14 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
     (
         "add_record_preview",
         lambda wv: wv.add_record(
-            "12", [{"customer_id": "1", "agent_id": "77"}], campaign_type=CampaignType.PREVIEW
+            "12",
+            [{"customer_id": "1", "agent_id": "77"}],
+            campaign_type=CampaignType.PREVIEW,
+            campaign_status="stopped",  # as given: what public code sends
         ),
         "POST",
         "campaign",
-        {"type_campaign": "preview", "campaign_id": "12"},
+        {"type_campaign": "preview", "campaign_id": "12", "campaign_status": "stopped"},
         "RECORDS",
         {"code": "201", "error": None, "msg": "ok"},
     ),
@@ -88,6 +103,7 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
             "end_time": "180000",
             "skill_id": "4069",
             "opt1": "City",
+            **{f"opt{i}": "" for i in range(2, 13)},
             "enable_edition": "no",
             "amd": "COL",
         },
@@ -101,12 +117,17 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
     (
         "codify",
         lambda wv: wv.codify(
-            "12", campaign_type="preview", customer_id="3", cod_act="002", comment="c"
+            "12",
+            campaign_type="preview",
+            customer_id="3",
+            cod_act="002",
+            cod_act_2="A01",
+            comment="c",
         ),
         "PUT",
         "campaign",
         {"type_campaign": "preview", "campaign_id": "12"},
-        {"cod_act": "002", "comment": "c", "customer_id": "3"},
+        {"cod_act": "002", "comment": "c", "cod_act_2": "A01", "customer_id": "3"},
         OK_ACTION,
     ),
     (
@@ -125,7 +146,7 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
         lambda wv: wv.recall("12", customer_id="3", telephone="3001", at=datetime(2024, 4, 26, 16)),
         "PUT",
         "campaign",
-        {"campaign_id": "12"},
+        {"type_campaign": "predictive", "campaign_id": "12"},
         {"recall_date": "20240426160000", "recall_telephone": "3001", "customer_id": "3"},
         OK_ACTION,
     ),
@@ -140,28 +161,28 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
     ),
     (
         "speed",
-        lambda wv: wv.set_speed("12", 80),
+        lambda wv: wv.set_speed("12", 80, campaign_type="predictive"),
         "PUT",
         "campaign",
-        {"campaign_id": "12"},
+        {"type_campaign": "predictive", "campaign_id": "12"},
         {"speed": "80"},
         OK_ACTION,
     ),
     (
         "start",
-        lambda wv: wv.start_campaign(12),
+        lambda wv: wv.start_campaign(12, campaign_type=CampaignType.PREDICTIVE),
         "PUT",
         "campaign",
-        {"campaign_id": "12"},
+        {"type_campaign": "predictive", "campaign_id": "12"},
         None,
         OK_ACTION,
     ),
     (
         "stop",
-        lambda wv: wv.stop_campaign("12"),
+        lambda wv: wv.stop_campaign("12", campaign_type="preview"),
         "PUT",
         "campaign",
-        {"campaign_id": "12"},
+        {"type_campaign": "preview", "campaign_id": "12"},
         None,
         OK_ACTION,
     ),
@@ -467,6 +488,158 @@ CASES: list[tuple[str, Call, str, str, dict[str, str], Any, Any]] = [
 ]
 
 
+@attrs.frozen
+class Doc:
+    """The docs' example request of an endpoint, quoted."""
+
+    url: str
+    """The example's URL as the docs print it (placeholders kept)."""
+    source: str
+    """Where it is quoted from."""
+    headers: tuple[str, ...] = ("wolkvox-token",)
+    """The example's header names."""
+    body: tuple[str, ...] = ()
+    """The example body's keys (of each object, for an array)."""
+    optional: tuple[str, ...] = ()
+    """Keys of the example the docs call optional, which we send only when given."""
+
+    @property
+    def query(self) -> set[str]:
+        """The example URL's query keys; ``[&key=...]`` marks an optional one."""
+        required = re.sub(r"\[[^]]*\]|\(.*\)", "", self.url)
+        return set(re.findall(r"[?&]([a-z_]+)=", required)) - {"api"}
+
+
+_JSON = ("wolkvox-token", "Content-Type")
+_SEED = "shared/seeds/"
+_RECORD_FIELDS = [  # the field table of seed 000 (tel2..tel10 in §5 #2.1, agent_id #2.2)
+    *("customer_name", "customer_last_name", "id_type", "customer_id", "age", "gender"),
+    *("country", "state", "city", "zone", "address", "tel_extra", "email", "agent_id"),
+    *("recall_date", "recall_telephone"),
+    *(f"opt{i}" for i in range(1, 13)),
+    *(f"tel{i}" for i in range(1, 11)),
+]
+_SITE = "wolkvox-api.md §5, restating the site and Postman"
+_REPORT = Doc(
+    "https://wv{{wolkvox_server}}.wolkvox.com/api/v2/reports_manager.php?api=campaign_3"
+    "&campaign_id={{campaign_id}}&date_ini={{YYYYmmddHHiiss}}&date_end={{YYYYmmddHHiiss}}",
+    _SEED + "002 (campaign_3; campaign_1..10 alike, wolkvox-api.md §6.1)",
+)
+DOCS: dict[str, Doc] = {
+    "add_dnc": Doc(
+        "POST campaign.php?api=add_dnc",
+        _SITE + " #1",
+        _JSON,
+        ("telephone", "days_block"),
+    ),
+    "add_record_predictive": Doc(
+        "https://wv{{wolkvox_server}}.wolkvox.com/api/v2/campaign.php?api=add_record"
+        "&type_campaign=predictive&campaign_id={{campaign_id}}&campaign_status={{campaign_status}}",
+        _SEED + "000 (its field table: no field is marked required)",
+        _JSON,
+    ),
+    "add_record_preview": Doc(
+        "POST campaign.php?api=add_record&type_campaign=preview&campaign_id={id}&campaign_status=",
+        _SITE + " #2.2 (the site's URL; Postman's omits campaign_status)",
+        _JSON,
+    ),
+    "clear_campaign": Doc(
+        "DELETE campaign.php?api=clear_campaign&type_campaign={type}&campaign_id={id}[&result={r}]",
+        _SITE + " #3",
+    ),
+    "create_campaign": Doc(
+        "https://wv{{wolkvox_server}}.wolkvox.com/api/v2/campaign.php?api=create_campaign"
+        "&type_campaign={{type_campaign}}",
+        _SEED + "003 (cURL sample)",
+        _JSON,
+        (
+            *("campaign_name", "campaign_description", "start_time", "end_time", "skill_id"),
+            *(f"opt{i}" for i in range(1, 13)),
+            "enable_edition",
+        ),
+    ),
+    "codify": Doc(
+        "PUT campaign.php?api=codify&type_campaign={type}&campaign_id={id}",
+        _SITE + ' #5: {"cod_act":"002","cod_act_2":"A01","comment":"...","customer_id":"3"}',
+        _JSON,
+        ("cod_act", "cod_act_2", "comment", "customer_id"),
+        optional=("cod_act_2",),  # "only if the second code level is enabled"
+    ),
+    "detail": Doc(
+        "GET campaign.php?api=detail&type_campaign={type}&campaign_id={id}"
+        "&date_ini={YYYYmmddHHiiss}&date_end={YYYYmmddHHiiss}[&detail=default|all]",
+        _SITE + " #6",
+    ),
+    "recall": Doc(
+        "https://wv{{wolkvox_server}}.wolkvox.com/api/v2/campaign.php?api=recall"
+        "&type_campaign={{type_campaign}}&campaign_id={{campaign_id}}",
+        _SEED + "004 (cURL sample; its URL line and Postman omit type_campaign)",
+        _JSON,
+        ("recall_date", "recall_telephone", "customer_id"),
+    ),
+    "remove_record": Doc(
+        "DELETE campaign.php?api=remove_record&type_campaign={type}&campaign_id={id}[&result={r}]",
+        _SITE + ' #8: {"customer_id":"100000000,200000000,300000000"}',
+        _JSON,
+        ("customer_id",),
+    ),
+    "speed": Doc(
+        "PUT campaign.php?api=speed&type_campaign={type}&campaign_id={id}",
+        _SITE + ' #9 ("site URL also has type_campaign"): {"speed":"100"}',
+        _JSON,
+        ("speed",),
+    ),
+    "start": Doc(
+        "PUT campaign.php?api=start&type_campaign={type}&campaign_id={id}",
+        _SITE + ' #10 ("site URL also has type_campaign")',
+    ),
+    "stop": Doc(
+        "PUT campaign.php?api=stop&type_campaign={type}&campaign_id={id}",
+        _SITE + ' #11 ("site URL also has type_campaign")',
+    ),
+    "find_record": Doc(
+        "https://wv{{wolkvox_server}}.wolkvox.com/api/v2/campaign.php?api=find_record"
+        "&campaign_id={{campaign_id}}&customer_phone={{customer_phone}}"
+        "&customer_id={{customer_id}}",
+        _SEED + '001 (cURL sample; "either campaign_id or customer_phone may be omitted")',
+        ("wolkvox_server", "wolkvox-token"),
+    ),
+    "delete_campaign": Doc(
+        "DELETE campaign.php?api=delete_campaign",
+        _SITE + ' #13 (new form): {"campaign_ids":["23910","23911"]}',
+        _JSON,
+        ("campaign_ids",),
+    ),
+    "campaign_filter": Doc(
+        "PUT campaign.php?api=campaign_filter&type_campaign={type}&campaign_id={id}",
+        _SITE + " #14",
+        _JSON,
+        ("filter_active", "connector", "filters"),
+    ),
+    "campaign_15": Doc("GET campaign.php?api=campaign_15&campaign_id={id}", _SITE + " #15"),
+    "recall_records": Doc(
+        "PUT campaign.php?api=recall_records&campaign_id={id}",
+        _SITE + ' #16: {"field":"Cod_Machine","value":"..."}',
+        _JSON,
+        ("field", "value"),
+    ),
+    "edit_campaign": Doc(
+        "PUT campaign.php?api=edit_campaign&campaign_id={id}",
+        _SITE + " #17: body keys all optional (only the settings to change are sent)",
+        _JSON,
+    ),
+    **{f"campaign_{n}": _REPORT for n in range(1, 11)},
+    "campaigns": Doc("GET information.php?api=campaigns[&campaign={id}]", "wolkvox-api.md §6.2"),
+    "token_info": Doc(
+        "GET information.php?api=token_info",
+        "wolkvox-api.md §2 (its cURL sample sends wolkvox_server)",
+        ("wolkvox_server", "wolkvox-token"),
+    ),
+    "get_dnc": Doc("GET information.php?api=get_dnc&type=inbound|outbound|all", _SITE + " #1"),
+    "real_time_campaigns": Doc("GET real_time.php?api=campaigns", "wolkvox-api.md §6.3"),
+}
+
+
 # The case id is the api selector, except where one api has several cases or names.
 API_OF = {
     "add_record_predictive": "add_record",
@@ -512,6 +685,7 @@ async def test_request_shape(
     assert {k: v for k, v in url.query.items() if k != "api"} == query
     headers = sent.kwargs["headers"]
     assert headers["wolkvox-token"] == TOKEN
+    assert headers["wolkvox_server"] == "0014"  # on every call (the find_record seed's)
     data = sent.kwargs["data"]
     if body is None:
         assert data is None
@@ -555,3 +729,116 @@ async def test_answers_that_say_too_little_are_decode_errors(
         async with WolkvoxClient(server="0014", token=TOKEN) as wv:
             with pytest.raises(w.ResponseDecodeError, match=says):
                 await call(wv)
+
+
+async def _sent(call: Call, method: str, answer: Any, **options: Any) -> tuple[URL, Any, Any]:
+    """The one request ``call`` makes: its URL, headers and JSON body (or None)."""
+    with aioresponses() as mocked:
+        mocked.add(
+            re.compile(r".*"), method=method, payload=answer, status=200,
+            response_class=CompatResponse,
+        )  # fmt: skip
+        async with WolkvoxClient(token=TOKEN, **{"server": "0014", **options}) as wv:
+            await call(wv)
+        [(_, url)] = list(mocked.requests)
+        [sent] = mocked.requests[(method, url)]
+    data = sent.kwargs["data"]
+    return url, sent.kwargs["headers"], None if data is None else json.loads(data.decode())
+
+
+@pytest.mark.parametrize(
+    ("case", "call", "method", "answer"),
+    [(case[0], case[1], case[2], case[6]) for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+async def test_every_request_is_a_superset_of_the_docs_example(
+    case: str, call: Call, method: str, answer: Any
+) -> None:
+    """Query keys, header names and body keys of the docs' example are all sent."""
+    doc = DOCS.get(case)
+    assert doc is not None, f"{case}: quote the docs' example of this endpoint in DOCS"
+    url, headers, body = await _sent(call, method, answer)
+    missing = doc.query - set(url.query)
+    assert not missing, f"{case}: the docs' example ({doc.source}) has {missing} in its URL"
+    assert {"wolkvox-token", "wolkvox_server"} <= set(headers)
+    assert set(doc.headers) <= set(headers), f"{case}: headers of {doc.source}"
+    if doc.body:
+        objects = body if isinstance(body, list) else [body]
+        for sent in objects:
+            missing = set(doc.body) - set(sent) - set(doc.optional)
+            assert not missing, f"{case}: the docs' example ({doc.source}) has body keys {missing}"
+    if case.startswith("add_record"):
+        # A record's keys are its data: each one a documented field, none required.
+        assert isinstance(body, list)
+        for record in body:
+            assert set(record) <= set(_RECORD_FIELDS)
+
+
+def test_every_endpoint_case_quotes_its_example() -> None:
+    assert {case[0] for case in CASES} <= set(DOCS)
+
+
+@pytest.mark.parametrize(
+    ("total", "read"),
+    [
+        *[(5, 5), ("5", 5), (" 12 ", 12), (" ", None), ("", None), (None, None), (-1, None)],
+        *[(True, None), ("٥", None), (2.5, None), ("n/a", None)],
+    ],
+)
+async def test_total_registers_is_read_as_the_docs_type_it(total: object, read: object) -> None:
+    """The add_record table types total_registers ``int``; its sample sends ``" "``."""
+    answer = {
+        "code": "201",
+        "error": None,
+        "msg": "All records has been added successfully",
+        "data": [{"total_registers": total}],
+    }
+    with aioresponses() as mocked:
+        mocked.add(
+            re.compile(r".*"), method="POST", payload=answer, status=200,
+            response_class=CompatResponse,
+        )  # fmt: skip
+        async with WolkvoxClient(server="0014", token=TOKEN) as wv:
+            result = await wv.add_record("12", [{"customer_id": "1"}], campaign_status="start")
+    assert (result.sent, result.total_registers) == (1, read)
+
+
+async def test_the_server_header_can_be_turned_off_for_a_proxy() -> None:
+    url, headers, _ = await _sent(lambda wv: wv.token_info(), "GET", OK_ROWS, server_header=False)
+    assert "wolkvox_server" not in headers and headers["wolkvox-token"] == TOKEN
+    url, headers, _ = await _sent(lambda wv: wv.token_info(), "GET", OK_ROWS, server="wv0016")
+    assert (url.host, headers["wolkvox_server"]) == ("wv0016.wolkvox.com", "0016")
+
+
+async def test_start_stop_and_speed_send_the_campaigns_own_type_read_once() -> None:
+    """The site's URLs carry type_campaign; a caller who does not give it gets the
+    campaign's own, read with one information.php campaigns call and kept."""
+    info = {
+        "code": "",
+        "error": None,
+        "msg": "1 records were found",
+        "data": [{"campaign_id": "12", "type_campaign": "preview", "status": "Stopped"}],
+    }
+    with aioresponses() as mocked:
+        mocked.add(
+            re.compile(r".*information\.php.*"), method="GET", payload=info, status=200,
+            response_class=CompatResponse,
+        )  # fmt: skip
+        for _ in range(3):
+            mocked.add(
+                re.compile(r".*campaign\.php.*"), method="PUT", payload=OK_ACTION, status=200,
+                response_class=CompatResponse,
+            )  # fmt: skip
+        async with WolkvoxClient(server="0014", token=TOKEN) as wv:
+            await wv.start_campaign("12")
+            await wv.set_speed("12", 10)
+            await wv.stop_campaign(12)
+        sent = [(method, url) for (method, url), calls in mocked.requests.items() for _ in calls]
+    [(_, read)] = [(m, u) for m, u in sent if m == "GET"]
+    assert dict(read.query) == {"api": "campaigns", "campaign": "12"}
+    puts = [u for m, u in sent if m == "PUT"]
+    assert [(u.query["api"], u.query["type_campaign"]) for u in puts] == [
+        ("start", "preview"),
+        ("speed", "preview"),
+        ("stop", "preview"),
+    ]

@@ -355,8 +355,9 @@ async def test_campaign_status_is_checked_before_sending(fake: FakeWolkvox) -> N
     camp = fake.create_campaign()
     lead = {"customer_id": "1", "tel1": "300"}
     async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
-        with pytest.raises(ConfigError, match="campaign_status must be 'start' or 'stop'"):
-            await wv.add_record(camp.id, [lead], campaign_status="go")  # type: ignore[arg-type]
-        with pytest.raises(ConfigError, match="campaign_status must be 'start' or 'stop'"):
-            await wv.upload_records(camp.id, [lead], campaign_status="go")  # type: ignore[arg-type]
+        for bad in ("go", True, 2, "", "start stop"):
+            with pytest.raises(ConfigError, match="campaign_status must be CampaignStatus"):
+                await wv.add_record(camp.id, [lead], campaign_status=bad)  # type: ignore[arg-type]
+            with pytest.raises(ConfigError, match="campaign_status must be CampaignStatus"):
+                await wv.upload_records(camp.id, [lead], campaign_status=bad)  # type: ignore[arg-type]
     assert fake.stats.requests == 0

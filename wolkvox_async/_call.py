@@ -224,7 +224,14 @@ class Caller:
         self._check_open()
         hooks = _Hooks(on_send, on_written, on_answer, cut, stamped, trace)
         config = self.config
-        request = build_request(config.base_url, config.token, route, params, body)
+        request = build_request(
+            config.base_url,
+            config.token,
+            route,
+            params,
+            body,
+            server=config.server if config.server_header else "",
+        )
         self.transport.ready()  # before admission: a session of another loop costs nothing
         poll_key = None
         if route.poll_limited and config.poll_interval > 0:

@@ -94,7 +94,7 @@ class CampaignAdmin(ClientCore):
         ]
         if not ids:
             raise ConfigError("campaign_ids must name at least one campaign")
-        return await self._delete({}, {"campaign_ids": ids})
+        return await self._delete({}, {"campaign_ids": ids}, ids)
 
     async def delete_campaign(
         self, campaign_id: str | int, *, campaign_type: CampaignType | str
@@ -102,10 +102,15 @@ class CampaignAdmin(ClientCore):
         """``delete_campaign`` (#13; irreversible), one campaign, in the URL form the site
         and Postman show: ``?api=delete_campaign&type_campaign=…&campaign_id=…``, no body
         (§5 #13 "old form")."""
-        return await self._delete(check.campaign_of_type(campaign_id, campaign_type), None)
+        params = check.campaign_of_type(campaign_id, campaign_type)
+        return await self._delete(params, None, [params["campaign_id"]])
 
-    async def _delete(self, params: dict[str, str], body: object) -> DeleteCampaignsResult:
+    async def _delete(
+        self, params: dict[str, str], body: object, ids: list[str]
+    ) -> DeleteCampaignsResult:
         request, envelope = await self._caller.call(routes.DELETE_CAMPAIGN, params, body)
+        for cid in ids:  # what was known of them (type, state) no longer holds
+            self._facts.forget(cid)
         match = _DELETED.search(envelope.message)
         if match is None:  # never read an answer we cannot parse as "all deleted"
             raise decode_error(

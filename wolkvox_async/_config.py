@@ -1,8 +1,11 @@
 """ClientConfig: every client setting, validated once into one frozen object.
 
 The server number becomes part of a host name (``wv{server}.wolkvox.com``, wolkvox-api.md
-§1), so it must be ASCII digits only: anything else could point the token at another
-host. The token is kept out of every repr.
+§1). Users write it as the docs do (``0016``), as a number (``16``), or as they see it in
+the browser (``wv0016``, ``wv0016.wolkvox.com``, ``https://wv0016.wolkvox.com/...``):
+:func:`server_number` reads each of these forms and keeps only its ASCII digits, so nothing
+else of the value can ever reach a host name (anything else could point the token at
+another host). The token is kept out of every repr.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "ClientConfig",
     "redact",
     "reserve_of",
+    "server_number",
 ]
 
 SERVER_LIMIT: Final = 60.0
@@ -46,7 +50,19 @@ largest answer Wolkvox gives is 60,000 rows of its widest row, campaign_15's 51 
 784 bytes in the docs' sample (47 MB for 60,000), ~2.6 KB with every opt field full
 (160 MB). More is not an answer but a fault or a compression bomb."""
 
-_DIGITS: Final = re.compile(r"[0-9]+", re.ASCII)
+_SERVER_FORMS: Final = tuple(
+    re.compile(pattern, re.ASCII | re.IGNORECASE)  # ASCII: no Kelvin sign for a "k"
+    for pattern in (
+        r"([0-9]{1,8})",  # the docs' 0016 (4 digits in every public example, §1)
+        r"wv([0-9]{1,8})(?:\.wolkvox\.com)?",  # wv0016, wv0016.wolkvox.com
+        r"https?://wv([0-9]{1,8})\.wolkvox\.com(?:/[\x21-\x7e]*)?",  # a URL from the browser
+    )
+)
+SERVER_FORMS: Final = (
+    "'0016', 16, 'wv0016', 'wv0016.wolkvox.com' or 'https://wv0016.wolkvox.com' "
+    "(ASCII digits, up to 8)"
+)
+"""The forms of a server number :func:`server_number` takes, for messages."""
 _TOKEN: Final = re.compile(r"[\x21-\x7e]+", re.ASCII)  # visible ASCII: no header injection
 REDACTED: Final = "***"
 
@@ -99,12 +115,29 @@ def redact(text: str, token: str) -> str:
     return text
 
 
-def _check_server(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+def server_number(value: object) -> str:
+    """The operation's server number, 4 digits or more, from any form users write it in
+    (see :data:`SERVER_FORMS`): ``16``, ``"0016"``, ``"wv0016"`` and
+    ``"https://wv0016.wolkvox.com/api/v2/..."`` all give ``"0016"``.
+
+    Only the ASCII digits matched are kept, so no other part of the value can become part
+    of a host name: ``"evil.com#"``, ``"0014.attacker"``, ``"https://wv0016.wolkvox.com.evil.com"``,
+    Unicode digits and a URL to any other host are refused. Numbers shorter than 4 digits
+    are padded as every documented host is (``wv0016``).
+
+    Raises:
+        ConfigError: any other value, naming the accepted forms.
+    """
+    digits = None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**8:
+        digits = str(value)
+    elif isinstance(value, str):
+        digits = next((m[1] for form in _SERVER_FORMS if (m := form.fullmatch(value))), None)
+    if digits is None:
         raise ConfigError(
-            f"server must be the operation's server number, ASCII digits only "
-            f"(e.g. '0014'), got {shown(value)}"
+            f"server must be the operation's server number: {SERVER_FORMS}; got {shown(value)}"
         )
+    return digits.zfill(4)
 
 
 def _check_token(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -200,8 +233,9 @@ class ClientConfig:
         ConfigError: a value is invalid; the message names it.
     """
 
-    server: str = attrs.field(validator=_check_server)
-    """The operation's server number, e.g. "0014" (host ``wv0014.wolkvox.com``)."""
+    server: str = attrs.field(converter=server_number)
+    """The operation's server number, e.g. "0014" (host ``wv0014.wolkvox.com``), from any
+    form :func:`server_number` reads (``14``, ``"wv0014"``, ``"https://wv0014.wolkvox.com"``)."""
     token: str = attrs.field(validator=_check_token, repr=False)
     """The ``wolkvox-token``. Never logged, never shown in a repr or an error."""
     licenses: int | None = attrs.field(default=None, validator=_check_positive_int)
@@ -212,6 +246,11 @@ class ClientConfig:
     """The quota pool shared by the operation's tokens; defaults to the server number."""
     base_url: str = attrs.field(default="", validator=_check_base_url)
     """Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies)."""
+    server_header: bool = attrs.field(default=True, validator=_check_flag)
+    """Send the ``wolkvox_server`` header (the server number) on every call, as the docs'
+    samples and public clients do (wolkvox-api.md §2). Turn it off only for a proxy on the
+    way that refuses header names holding an underscore (some WAFs and load balancers
+    answer 400; nginx drops such headers unless ``underscores_in_headers on``)."""
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_check_timeout)
     """Seconds a call may take, end to end, answer included: 90 s by default (the server's
     60 s and a margin to receive a large answer); at most twice ``server_limit``."""

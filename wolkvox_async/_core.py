@@ -13,6 +13,7 @@ import attrs
 
 from ._answers import MAX_ROWS, Rows, payload_rows, truncated
 from ._call import Caller
+from ._campaign_state import CampaignFacts
 from ._config import (
     DEFAULT_TIMEOUT,
     MAX_ANSWER_BYTES,
@@ -57,6 +58,7 @@ class ClientCore:
         daily_quota: int | None = None,
         operation: str | None = None,
         base_url: str | None = None,
+        server_header: bool = True,
         session: aiohttp.ClientSession | None = None,
         backend: BackendSpec = None,
         max_concurrency: int = 2,
@@ -78,12 +80,18 @@ class ClientCore:
         """Create a client; no connection is made until the first call.
 
         Args:
-            server: The operation's server number, ASCII digits (``"0014"``).
+            server: The operation's server number as the docs write it (``"0014"``), as
+                a number (``14``), or as the browser shows it (``"wv0014"``,
+                ``"wv0014.wolkvox.com"``, ``"https://wv0014.wolkvox.com/..."``); only
+                its digits are kept.
             token: The ``wolkvox-token``; never logged or shown.
             licenses: Licenses of the operation (daily quota = licenses × 1000).
             daily_quota: Explicit daily quota, instead of licenses × 1000.
             operation: The quota pool shared by the operation's tokens (default: server).
             base_url: Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies).
+            server_header: Send the ``wolkvox_server`` header (the server number) on every
+                call, as the docs' samples do; False for a proxy that refuses header
+                names holding an underscore.
             session: An aiohttp session to use; the client then never closes it.
             backend: Scheduler state: ``"sqlite:///path"``, ``"redis://…"``,
                 ``"redis+cluster://…"``, ``"redis+sentinel://…/service"``, ``"memory://"``,
@@ -137,6 +145,7 @@ class ClientCore:
             daily_quota=daily_quota,
             operation=operation or "",
             base_url=base_url or "",
+            server_header=server_header,
             timeout=timeout,
             server_limit=server_limit,
             verify_ssl=verify_ssl,
@@ -150,6 +159,7 @@ class ClientCore:
             quota_reserve=reserve_of(quota_reserve),
         )
         self._converter = STRICT_CONVERTER if self._config.strict else CONVERTER
+        self._facts = CampaignFacts()  # shared by the views (with_options copies the client)
         self._caller = Caller(
             self._config,
             transport=transport

@@ -25,7 +25,8 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
         ├── Maintenance          403 mentioning maintenance (help centre)
         ├── Forbidden            403, any other message: not retried, no pause
         ├── NotFound             404 other than "no data" and "campaign full"
-        ├── CampaignFull         404 whose message mentions licenses / 50000 (add_record)
+        ├── CampaignFull         404 whose message mentions licenses / 50000, on add_record
+        │                        and create_campaign only
         ├── ServerError          5xx (whatever the body: a proxy's 502 page too)
         └── ResponseDecodeError  the body is not what the docs say
             └── NotWolkvox       not Wolkvox's JSON at all: a wrong base URL, a proxy's
@@ -332,7 +333,9 @@ class NotFound(ApiError):
 
 
 class CampaignFull(ApiError):
-    """HTTP 404 on add_record mentioning licenses/50000: the campaign holds no more records."""
+    """HTTP 404 mentioning licenses/50000 on add_record (the campaign holds no more
+    records) or create_campaign (the operation's licences allow no more): only there; on
+    any other route such a 404 keeps that route's meaning."""
 
 
 class ServerError(ApiError):

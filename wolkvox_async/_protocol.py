@@ -31,6 +31,7 @@ from ._config import redact
 from ._routes import Route, Shape
 
 __all__ = [
+    "SERVER_HEADER",
     "Envelope",
     "RawRequest",
     "RawResponse",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 
+SERVER_HEADER: Final = "wolkvox_server"
+"""The header naming the operation's server, with an underscore as the docs write it."""
 _CAMPAIGN_FULL: Final = re.compile(r"licen|50[.,]?000", re.IGNORECASE)  # 50000, 50.000, 50,000
 
 
@@ -141,13 +144,16 @@ def build_request(
     route: Route,
     params: Mapping[str, str | None] | None = None,
     body: Any = None,
+    *,
+    server: str = "",
 ) -> RawRequest:
     """Build the documented request for ``route``; ``None`` params are left out.
 
     ``body`` is a JSON-able value, or ``bytes`` already made by :func:`encode_json` (bulk
     uploads encode a chunk while the previous one is in flight). Query values are
     percent-encoded (``quote``, so a space is ``%20``), and the ``api``
-    selector always comes first, as in every documented URL (§1).
+    selector always comes first, as in every documented URL (§1). ``server``, the server
+    number, goes in the ``wolkvox_server`` header (empty: no such header).
     """
     query = [("api", route.api)]
     query += [(k, v) for k, v in (params or {}).items() if v is not None]
@@ -161,6 +167,11 @@ def build_request(
             f"{MAX_URL_LENGTH:,} (a parameter is far longer than any Wolkvox value)"
         )
     headers = {"wolkvox-token": token, "Accept": "application/json"}
+    if server:
+        # The find_record and token_info doc samples, most Postman requests and public
+        # clients send it beside the token (wolkvox-api.md §2); nothing says it is
+        # required, but a server that routes on it would fail every call without it.
+        headers[SERVER_HEADER] = server
     data = None
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -221,7 +232,7 @@ def error_class(
         # malformed token" row: fail at once, without pausing the token for everyone.
         return e.Forbidden
     if status == 404:
-        if _CAMPAIGN_FULL.search(message):
+        if route.may_be_full and _CAMPAIGN_FULL.search(message):
             return e.CampaignFull
         return None if route.empty_on_404 else e.NotFound
     if status >= 500:

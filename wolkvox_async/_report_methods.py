@@ -343,9 +343,13 @@ class ReportMethods(ClientCore):
     async def campaigns(self, campaign_id: str | int | None = None) -> Rows[CampaignInfo]:
         """information.php campaigns: every campaign, or one."""
         cid = None if campaign_id is None else check.campaign_id(campaign_id)
-        return await self._rows(
+        rows = await self._rows(
             routes.INFO_CAMPAIGNS, CampaignInfo, {"campaign": cid}, advice=_NO_WINDOW
         )
+        for row in rows:  # a campaign's type, which start/stop/speed send, never goes stale
+            if row.campaign_id is not None and row.type_campaign is not None:
+                self._facts.learn(row.campaign_id, type=row.type_campaign)
+        return rows
 
     async def token_info(self) -> TokenInfo:
         """information.php token_info: today's consumption (this call costs 1 too)."""

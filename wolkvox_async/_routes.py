@@ -47,6 +47,10 @@ class Route:
     """How the body of a success is laid out."""
     empty_on_404: bool = False
     """Reports answer an empty window with HTTP 404 instead of ``[]`` (public code)."""
+    may_be_full: bool = False
+    """A 404 mentioning licenses / 50000 means the campaign (or the operation) is full:
+    seen on add_record by public code (§3.3); elsewhere such a 404 keeps its route's
+    meaning (a report's "no data" stays empty)."""
 
     path: str = attrs.field(
         init=False, default=attrs.Factory(lambda self: f"/api/v2/{self.file}.php", takes_self=True)
@@ -66,6 +70,7 @@ def _campaign(
     idempotent: bool,
     poll_limited: bool = False,
     shape: Shape = Shape.ENVELOPE,
+    may_be_full: bool = False,
 ) -> Route:
     return Route(
         file="campaign",
@@ -74,6 +79,7 @@ def _campaign(
         idempotent=idempotent,
         poll_limited=poll_limited,
         shape=shape,
+        may_be_full=may_be_full,
     )
 
 
@@ -90,9 +96,13 @@ def _report(api: str) -> Route:
 
 # campaign.php, numbered as on the Wolkvox site and in the Postman collection (§5).
 ADD_DNC: Final = _campaign("add_dnc", "POST", idempotent=False)  # 1
-ADD_RECORD: Final = _campaign("add_record", "POST", idempotent=False)  # 2.1, 2.2
+# Loading into a full campaign answers HTTP 404 mentioning licenses/50000 (public code,
+# §3.3); creating one past the operation's campaigns per licence may say the same.
+ADD_RECORD: Final = _campaign("add_record", "POST", idempotent=False, may_be_full=True)  # 2.1, 2.2
 CLEAR_CAMPAIGN: Final = _campaign("clear_campaign", "DELETE", idempotent=True)  # 3
-CREATE_CAMPAIGN: Final = _campaign("create_campaign", "POST", idempotent=False)  # 4
+CREATE_CAMPAIGN: Final = _campaign(
+    "create_campaign", "POST", idempotent=False, may_be_full=True
+)  # 4
 CODIFY: Final = _campaign("codify", "PUT", idempotent=True)  # 5
 DETAIL: Final = _read("campaign", "detail")  # 6: a report of managed records
 RECALL: Final = _campaign("recall", "PUT", idempotent=True)  # 7
@@ -144,6 +154,10 @@ REPORT_CHAT_16: Final = _report("chat_16")
 INFO_CAMPAIGNS: Final = Route(
     file="information", api="campaigns", method="GET", idempotent=True, poll_limited=True
 )
+# The same read, made by the client to learn a campaign's type or current state before a
+# write that must name it (_campaign_state): part of that write, not the tracking the
+# "every 5 minutes" rule is about, so not held to it; its result is kept 5 minutes.
+CAMPAIGN_STATE: Final = Route(file="information", api="campaigns", method="GET", idempotent=True)
 # get_dnc lists the operation's blocked numbers (§5 #1, the configuration series' sibling;
 # "every 5 minutes" is on its page, §3.2). An empty list may come as HTTP 404 (§4.2).
 GET_DNC: Final = _read("information", "get_dnc")

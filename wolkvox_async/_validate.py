@@ -16,7 +16,7 @@ from typing import Final, TypeVar
 
 from ._errors import ConfigError, shown
 from ._time import format_query_datetime, to_wolkvox_time
-from .models import CallResult, CampaignType
+from .models import CallResult, CampaignStatus, CampaignType
 from .models._fields import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENGTH
 from .models._requests import text_problem
 
@@ -88,30 +88,33 @@ def campaign_type(value: CampaignType | str) -> CampaignType:
         ) from None
 
 
-_STATUS: Final = {
-    **dict.fromkeys(("start", "started", "1", "true"), "start"),
-    **dict.fromkeys(("stop", "stopped", "0", "false"), "stop"),
-}
+_STATUSES: Final = frozenset(["start", "stop", "started", "stopped", "1", "0"])
+"""add_record's ``campaign_status`` values: Postman's start/stop (§5 #2.1), and what
+public code sends (stopped, 1; §8, §9.5), with their counterparts; any case."""
+_SENT_FOR: Final = {CampaignStatus.STARTED: "start", CampaignStatus.STOPPED: "stop"}
 
 
-def campaign_status(kind: CampaignType, value: object) -> str:
-    """add_record's ``campaign_status`` on predictive campaigns, as Postman sends it:
-    ``"start"`` or ``"stop"`` (§5 #2.1, §9.5). The docs call it "the current status of the
-    campaign" and public code also sends ``"stopped"`` and ``1``; so "start", "started",
-    1, True, CampaignStatus.STARTED mean "start", and "stop", "stopped", 0, False,
-    CampaignStatus.STOPPED mean "stop" (any case). Preview campaigns do not send it."""
-    key = value.strip().lower() if isinstance(value, str) else None
-    if isinstance(value, int) and value in (0, 1):  # True/False are 1/0 too
-        key = str(int(value))
-    status = _STATUS.get(key) if key is not None else None
-    if status is None:
-        if kind is not CampaignType.PREDICTIVE:
-            return "start"  # not sent: any value will do, but it must be one
+def campaign_status(value: object) -> str | None:
+    """add_record's ``campaign_status`` as it will be sent, or None (read the campaign's).
+
+    A :class:`CampaignStatus` is sent as Postman spells the state, ``start``/``stop``; a
+    string (or 1/0) is sent as given, once it is one of the values the docs or public code
+    use (start, stop, started, stopped, 1, 0; any case): the docs call it "the current
+    status of the campaign" and do not say which spelling the server reads.
+    """
+    if value is None or isinstance(value, CampaignStatus):
+        return None if value is None else _SENT_FOR[value]
+    text = None
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        text = str(value)
+    elif isinstance(value, str) and value.strip().lower() in _STATUSES:
+        text = value.strip()
+    if text is None:
         raise ConfigError(
-            f"campaign_status must be 'start' or 'stop' (or started/stopped, 1/0), "
-            f"got {shown(value)}"
+            "campaign_status must be CampaignStatus.STARTED/STOPPED, or one of 'start', "
+            f"'stop', 'started', 'stopped', '1', '0' (sent as given), got {shown(value)}"
         )
-    return status
+    return text
 
 
 def iterable(name: str, value: T, what: str) -> T:

@@ -190,7 +190,9 @@ async def test_a_stream_of_known_length_is_counted_against_it() -> None:
         camp = fake.create_campaign()
         async with client_for(fake) as wv:
             with pytest.raises(w.TokenLimitExceeded) as info:
-                await wv.upload_records(camp.id, stream(), chunk_size=100, total=1_000)
+                await wv.upload_records(
+                    camp.id, stream(), chunk_size=100, total=1_000, campaign_status="stop"
+                )
     report = info.value.upload_report
     assert report is not None and report.records_landed == len(camp.records) == 200
     assert report.records_total == report.records_read == 1_000

@@ -55,7 +55,8 @@ async def test_a_list_lands_in_chunks_two_at_a_time(fake: FakeWolkvox) -> None:
     async with client_for(fake) as wv:
         report = await wv.upload_records(camp.id, records(25_000), progress=seen.append)
     assert (report.records_read, report.records_sent, report.records_landed) == (25_000,) * 3
-    assert report.complete and report.requests == 3
+    assert report.complete and report.requests == 1 + 3  # the campaign's state, 3 chunks
+    assert [r.api for r in fake.requests] == ["campaigns", *["add_record"] * 3]
     assert [(c.first_row, c.last_row, c.outcome) for c in report.chunks] == [
         (1, 10_000, "landed"),
         (10_001, 20_000, "landed"),
@@ -125,9 +126,13 @@ async def test_quota_is_checked_before_the_first_request(fake: FakeWolkvox) -> N
     camp = fake.create_campaign()
     async with client_for(fake, daily_quota=2) as wv:
         with pytest.raises(w.InsufficientQuota, match="needs 3 calls but only 2"):
-            await wv.upload_records(camp.id, records(25_000))
+            await wv.upload_records(camp.id, records(25_000), campaign_status="stop")
+        with pytest.raises(w.InsufficientQuota, match="needs 4 calls but only 2"):
+            await wv.upload_records(camp.id, records(25_000))  # and the state's read
         assert fake.stats.requests == 0
-        report = await wv.upload_records(camp.id, records(25_000), allow_partial=True)
+        report = await wv.upload_records(
+            camp.id, records(25_000), allow_partial=True, campaign_status="stop"
+        )
     assert (report.stopped, report.records_landed, len(camp.records)) == ("quota", 20_000, 20_000)
     assert report.records_pending == report.records_read - 20_000 > 0
     assert_accounted(report)
@@ -266,7 +271,7 @@ async def test_a_chunk_that_died_waiting_for_admission_is_not_waited_for(tmp_pat
             )
     assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(100)})
     assert report.chunks[0].outcome == "reconciled"
-    assert [r.api for r in fake.requests] == ["campaign_15", "add_record"]
+    assert [r.api for r in fake.requests] == ["campaign_15", "campaigns", "add_record"]
 
 
 @pytest.mark.slow
@@ -430,7 +435,8 @@ async def test_the_reader_never_runs_between_a_senders_answer_and_its_next_reque
             yield record
 
     async with client_for(fake, transport=Watched()) as wv:
-        report = await wv.upload_records(camp.id, source(), chunk_size=100)
+        # (The campaign's state given: its read, a GET, has no body to watch leave.)
+        report = await wv.upload_records(camp.id, source(), chunk_size=100, campaign_status="1")
     assert report.complete and report.requests == 40
     # Each call: no read from its slot granted to its body written.
     for call in range(40):

@@ -164,3 +164,80 @@ def test_quota_shows_the_servers_limit_after_its_token_limit(
     [stats] = json.loads(done.stdout)
     assert (stats["used"], stats["limit"]) == (8, 8) == (served.quota_used(), 8)
     assert stats["source"] == "ledger (spent)"  # the server refuses token_info too now
+
+
+# ---- the server as users write it ------------------------------------------------------
+
+
+def test_the_server_as_users_write_it_in_the_env_and_on_the_command_line(
+    served: FakeWolkvox, env: dict[str, str]
+) -> None:
+    """Public scripts keep WV_SERVER="wv0016" or the whole URL from the browser; the docs
+    write 0016. Each form reaches the same server, whose digits go in the wolkvox_server
+    header of every call (--no-server-header / WOLKVOX_SERVER_HEADER=0: none)."""
+    camp = served.create_campaign()
+    n = str(int(served.server))  # "14" for "0014"
+    forms = [f"wv{served.server}", f"WV{served.server}.wolkvox.com", n]
+    forms += [f"https://wv{served.server}.wolkvox.com/api/v2/campaign.php?api=find_record"]
+    for i, form in enumerate(forms):
+        by_env = wolkvox({**env, "WOLKVOX_SERVER": form}, "find", "--customer-id", f"e{i}")
+        assert by_env.returncode == 0, (form, by_env.stderr)
+        by_option = wolkvox(env, "--server", form, "find", "--customer-id", f"o{i}")
+        assert by_option.returncode == 0, (form, by_option.stderr)
+    assert len(served.requests) == 2 * len(forms)
+    assert {r.wolkvox_server for r in served.requests} == {served.server}
+    sent = len(served.requests)
+    off = wolkvox(env, "--no-server-header", "find", "--campaign", camp.id, "--customer-id", "x")
+    assert off.returncode == 0, off.stderr
+    off = wolkvox({**env, "WOLKVOX_SERVER_HEADER": "0"}, "find", "--customer-id", "y")
+    assert off.returncode == 0, off.stderr
+    assert [r.wolkvox_server for r in list(served.requests)[sent:]] == [None, None]
+
+
+@pytest.mark.parametrize("form", ["wv0016.evil.com", "https://evil.com/wv0016", "server 16"])
+def test_a_server_in_no_accepted_form_is_refused_showing_the_forms(
+    served: FakeWolkvox, env: dict[str, str], form: str
+) -> None:
+    done = wolkvox({**env, "WOLKVOX_SERVER": form}, "find", "--customer-id", "c1")
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())
+    assert repr(form) in said
+    assert "'0016', 16, 'wv0016', 'wv0016.wolkvox.com' or 'https://wv0016.wolkvox.com'" in said
+    assert served.stats.requests == 0
+
+
+# ---- what the docs ask each request to carry ---------------------------------------------
+
+
+def test_upload_and_start_stop_send_what_the_campaign_is(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """add_record's campaign_status is the campaign's current state (read once per run)
+    or --campaign-status as given; start/stop carry type_campaign, --type or the
+    campaign's own (read once)."""
+    camp = served.create_campaign(type="preview")  # created Stopped
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("customer_id,tel1\na1,3001\na2,3002\n")
+    second.write_text("customer_id,tel1\nb1,3003\n")
+    loaded = wolkvox(env, "upload", camp.id, str(first), "--type", "preview")
+    assert loaded.returncode == 0, loaded.stderr
+    given = wolkvox(
+        env, "upload", camp.id, str(second), "--type", "preview", "--campaign-status", "Stopped"
+    )
+    assert given.returncode == 0, given.stderr
+    assert wolkvox(env, "campaigns", "start", camp.id).returncode == 0
+    assert wolkvox(env, "campaigns", "stop", camp.id, "--type", "preview").returncode == 0
+    sent = [
+        (r.api, r.query.get("campaign_status"), r.query.get("type_campaign"))
+        for r in served.requests
+        if r.api != "token_info"
+    ]
+    assert sent == [
+        ("campaigns", None, None),  # the state the first load sends
+        ("add_record", "stop", "preview"),
+        ("add_record", "stopped", "preview"),  # given (the choice as listed): nothing read
+        ("campaigns", None, None),  # another process: the type read once
+        ("start", None, "preview"),
+        ("stop", None, "preview"),  # --type: nothing read
+    ]
+    assert served.campaign(camp.id).status == "Stopped" and len(camp.records) == 3

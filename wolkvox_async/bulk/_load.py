@@ -96,7 +96,7 @@ class Load:
         caller: Caller,
         campaign_id: str,
         kind: CampaignType,
-        campaign_status: str,
+        campaign_status: str | None,
         journal: Journal,
         progress: Callable[[UploadProgress], Any] | None,
         patience: float,
@@ -108,6 +108,10 @@ class Load:
         self.campaign_id = campaign_id
         self.kind = kind
         self.status = campaign_status
+        """add_record's campaign_status; None until read (:meth:`learn_status`)."""
+        self.state_reads = 0
+        """Reads of the campaign's state this load made (at most one)."""
+        self._status_lock = asyncio.Lock()
         self.journal = journal
         self.progress = progress
         self.job = job_of(
@@ -275,8 +279,38 @@ class Load:
 
     @property
     def requests(self) -> int:
-        """Calls this load made: uploads, and exports and probes to reconcile."""
-        return self.uploads + self.reconciler.requests
+        """Calls this load made: uploads, the read of the campaign's state, and exports and
+        probes to reconcile."""
+        return self.uploads + self.state_reads + self.reconciler.requests
+
+    async def status_for(self, chunk: Chunk, missing: int) -> str:
+        """add_record's ``campaign_status`` for this run: the caller's, or the campaign's
+        state read once, as the first chunk is about to leave (1 call; §5 #2.1 "the current
+        status of the campaign"; a fixed "start" could start a stopped campaign). Every
+        chunk of the run sends it. The read meets what a chunk's request meets, and is
+        treated as one: a refusal or an outage is waited through up to ``patience``, the
+        quota or a fatal answer stops the load with the chunk pending."""
+        async with self._status_lock:  # one read, whichever sender comes first
+            tries, since = 0, 0.0
+            if self.status is None and self.stop.is_set():  # the first read stopped the load
+                self.keep(chunk, missing, "not sent: the load had stopped")
+                raise Left
+            while self.status is None:
+                try:
+                    self.status, read = await self.client._status_to_send(self.campaign_id)
+                    self.state_reads += read
+                except NotWolkvox as exc:  # the same address gives the same page
+                    self.give_up(chunk, missing, StopReason.ERROR, exc)
+                except _UNANSWERED as exc:
+                    tries, since = tries + 1, since or self.clock.time()
+                    await self.rest(chunk, missing, exc, tries, since)
+                except QuotaReserved as exc:
+                    self.give_up(chunk, missing, StopReason.QUOTA_RESERVE, exc)
+                except (QuotaExhausted, TokenLimitExceeded) as exc:
+                    self.give_up(chunk, missing, StopReason.QUOTA, exc)
+                except WolkvoxError as exc:  # an unknown campaign, an invalid token…
+                    self.give_up(chunk, missing, StopReason.ERROR, exc)
+            return self.status
 
     def reported(self, chunk: Chunk) -> bool:
         return any(c.index == chunk.index for c in self.chunks)
@@ -313,6 +347,11 @@ class Load:
         refused_since = 0.0
         while pending is None or pending:
             missing = chunk.size if pending is None else len(pending)
+            status = self.status
+            if status is None:
+                pace.ease()  # the readers of the loop go on while it is read
+                status = await self.status_for(chunk, missing)
+                pace.rush()  # read: this chunk leaves before more reading
             # SENDING before anything can leave; the time once admitted, just before it
             # leaves (a wait for admission is not time the server spends on it).
             sent_at = NOT_SENT
@@ -334,7 +373,7 @@ class Load:
                     self.caller,
                     self.campaign_id,
                     self.kind,
-                    self.status,
+                    status,
                     body,
                     missing,
                     leaving,

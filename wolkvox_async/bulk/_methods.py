@@ -16,7 +16,7 @@ from .._convert import structure_rows
 from .._operation_methods import OperationMethods
 from .._protocol import Envelope, last_object
 from .._report_methods import ReportMethods, report_named, report_query
-from ..models import CampaignType, PhoneResult
+from ..models import CampaignStatus, CampaignType, PhoneResult
 from ..scheduler import Lease, Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._needs import job_of, within
@@ -37,7 +37,7 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
         records: RecordSource,
         *,
         campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
-        campaign_status: Literal["start", "stop"] = "start",
+        campaign_status: CampaignStatus | str | None = None,
         chunk_size: int = 10_000,
         journal: str | Path | JournalLock | None = None,
         progress: Callable[[UploadProgress], Any] | None = None,
@@ -65,7 +65,13 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
             records: A list, iterator or async iterator of Record or wire dicts, any length;
                 read lazily (only a few chunks are held at once).
             campaign_type: predictive or preview.
-            campaign_status: Sent with predictive uploads ("start" / "stop").
+            campaign_status: "The current status of the campaign", sent with every
+                chunk (see :meth:`add_record`). Left out, the campaign's state is read once
+                before the first chunk (1 call, counted in ``requests``; none if this
+                client learnt it in the last 5 minutes) and every chunk of the run sends
+                it: a fixed "start" could start a stopped campaign. A resumed load reads it
+                again. Given (``CampaignStatus`` or start/stop/stopped/1…), it is sent as
+                :meth:`add_record` sends it and nothing is read.
             chunk_size: Records per call, 1..10,000.
             journal: A SQLite file: a load killed at any point and started again with the
                 same input and journal resumes without losing or doubling a record. It names

@@ -20,7 +20,8 @@ __all__ = ["Endpoints", "job_of", "within"]
 
 
 class Endpoints(Protocol):
-    """The public methods a load or a download calls (a BULK view of the client)."""
+    """The public methods a load or a download calls (a BULK view of the client), and
+    the client's reading of a campaign's state for add_record."""
 
     @property
     def config(self) -> ClientConfig: ...
@@ -32,6 +33,8 @@ class Endpoints(Protocol):
     async def export_campaign(
         self, campaign_id: str | int, *, allow_truncated: bool = False
     ) -> Export: ...
+
+    async def _status_to_send(self, cid: str) -> tuple[str, bool]: ...
 
     async def find_record(
         self,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .. import _validate as check
 from .._errors import ConfigError, WolkvoxError, shown
 from .._records import MAX_RECORDS_PER_UPLOAD
-from ..models import CampaignType
+from ..models import CampaignStatus, CampaignType
 from ._chunks import Chunk, RecordSource, head_print
 from ._journal import ChunkState, Journal, check_path, identity, server_of
 from ._load import PATIENCE, Left, Load, Stop, log
@@ -99,7 +99,7 @@ async def upload_records(
     records: RecordSource,
     *,
     campaign_type: CampaignType | str = CampaignType.PREDICTIVE,
-    campaign_status: Literal["start", "stop"] = "start",
+    campaign_status: CampaignStatus | str | None = None,
     chunk_size: int = MAX_RECORDS_PER_UPLOAD,
     journal: str | Path | JournalLock | None = None,
     progress: Callable[[UploadProgress], Any] | None = None,
@@ -116,7 +116,7 @@ async def upload_records(
     cid = check.campaign_id(campaign_id)
     kind = check.campaign_type(campaign_type)
     _checked_options(chunk_size, on_invalid, wait, reload, fingerprint, total)
-    status = check.campaign_status(kind, campaign_status)
+    status = check.campaign_status(campaign_status)  # None: read before the first chunk
     seconds = _seconds(patience)
     if not isinstance(records, AsyncIterable):
         check.iterable("records", records, "records")
@@ -344,6 +344,8 @@ async def _chunks_allowed(
         for i in range(total)
         if (entry := book.state(i)) is None or entry.state is not ChunkState.DONE
     )
+    reads = 1 if needed and load.status is None else 0  # the campaign's state (Load.status_for)
+    needed += reads
     stats = await bulk_quota(load.client)
     if stats.quota_available_to_bulk is None or needed == 0:
         return None
@@ -352,13 +354,14 @@ async def _chunks_allowed(
         return None
     if not allow_partial:
         raise InsufficientQuota(needed=needed, available=available, reserved=stats.quota_reserved)
+    fits = max(available - reads, 0)  # no read of the state for no chunk
     log.warning(
-        "quota allows %d of the %d chunks of this load; loading what fits", available, needed
+        "quota allows %d of the %d chunks of this load; loading what fits", fits, needed - reads
     )
     if stats.quota_reserved:
         load.planned = StopReason.QUOTA_RESERVE
     load.resumes_at = stats.resets_at
-    return available
+    return fits
 
 
 async def _send_all(load: Load, chunks: AsyncIterator[Chunk], workers: int) -> None:

@@ -30,7 +30,11 @@ __all__ = ["cli"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, prog_name="wolkvox")
-@click.option("--server", envvar="WOLKVOX_SERVER", help="Server number (WOLKVOX_SERVER).")
+@click.option(
+    "--server",
+    envvar="WOLKVOX_SERVER",
+    help="Server number: 0016, wv0016 or https://wv0016.wolkvox.com (WOLKVOX_SERVER).",
+)
 @click.option("--token", envvar="WOLKVOX_TOKEN", help="Token (WOLKVOX_TOKEN); never printed.")
 @click.option("--licenses", envvar="WOLKVOX_LICENSES", type=int, help="Licenses: quota = × 1000.")
 @click.option("--redis-url", envvar="WOLKVOX_REDIS_URL", help="Share the ledger through Redis.")
@@ -60,6 +64,14 @@ __all__ = ["cli"]
     help="Today's quota kept for interactive calls: calls (300) or a fraction (0.3); "
     "uploads and exports stop short of it.",
 )
+@click.option(
+    "--server-header/--no-server-header",
+    envvar="WOLKVOX_SERVER_HEADER",
+    default=True,
+    show_default=True,
+    help="Send the wolkvox_server header, as the docs' samples do; off only for a proxy "
+    "that refuses header names holding an underscore.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
     "--log-level",
@@ -80,6 +92,7 @@ def cli(
     state_dir: Path,
     server_limit: float,
     quota_reserve: str,
+    server_header: bool,
     as_json: bool,
     log_level: str,
 ) -> None:
@@ -101,7 +114,16 @@ def cli(
             param_hint="--quota-reserve",
         ) from None
     ctx.obj = Settings(
-        server, token, licenses, redis_url, base_url, state_dir, as_json, server_limit, reserve
+        server,
+        token,
+        licenses,
+        redis_url,
+        base_url,
+        state_dir,
+        as_json,
+        server_limit,
+        reserve,
+        server_header=server_header,
     )
 
 
@@ -156,29 +178,41 @@ def _action(name: str, call: Callable[[WolkvoxClient], Awaitable[Any]], settings
     run(work)
 
 
+_TYPE = click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["predictive", "preview"]),
+    help="The campaign's type, sent as type_campaign (the site's URL has it). Default: "
+    "read from the campaign (1 call).",
+)
+
+
 @campaigns.command("start")
 @click.argument("campaign_id")
+@_TYPE
 @pass_settings
-def campaigns_start(settings: Settings, campaign_id: str) -> None:
+def campaigns_start(settings: Settings, campaign_id: str, kind: str | None) -> None:
     """Start a campaign."""
-    _action("start", lambda wv: wv.start_campaign(campaign_id), settings)
+    _action("start", lambda wv: wv.start_campaign(campaign_id, campaign_type=kind), settings)
 
 
 @campaigns.command("stop")
 @click.argument("campaign_id")
+@_TYPE
 @pass_settings
-def campaigns_stop(settings: Settings, campaign_id: str) -> None:
+def campaigns_stop(settings: Settings, campaign_id: str, kind: str | None) -> None:
     """Stop (pause) a campaign."""
-    _action("stop", lambda wv: wv.stop_campaign(campaign_id), settings)
+    _action("stop", lambda wv: wv.stop_campaign(campaign_id, campaign_type=kind), settings)
 
 
 @campaigns.command("speed")
 @click.argument("campaign_id")
 @click.argument("speed", type=click.IntRange(0, 100))
+@_TYPE
 @pass_settings
-def campaigns_speed(settings: Settings, campaign_id: str, speed: int) -> None:
+def campaigns_speed(settings: Settings, campaign_id: str, speed: int, kind: str | None) -> None:
     """Set a campaign's dialing speed (0–100)."""
-    _action("speed", lambda wv: wv.set_speed(campaign_id, speed), settings)
+    _action("speed", lambda wv: wv.set_speed(campaign_id, speed, campaign_type=kind), settings)
 
 
 @campaigns.command("clear")

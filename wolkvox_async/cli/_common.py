@@ -36,6 +36,7 @@ from .. import (
     WolkvoxClient,
     WolkvoxError,
 )
+from .._config import server_number
 
 __all__ = [
     "EXIT_API",
@@ -75,6 +76,8 @@ class Settings:
     server_limit: float = 60.0
     quota_reserve: int | float = 0
     """Today's quota kept for interactive calls (the upload and export are bulk work)."""
+    server_header: bool = True
+    """Send the ``wolkvox_server`` header (``--no-server-header``: not)."""
 
     def require(self) -> tuple[str, str]:
         """The server and token; a usage error (exit 2) naming the one missing, so that a
@@ -103,6 +106,7 @@ class Settings:
             backend=backend,
             server_limit=self.server_limit,
             quota_reserve=self.quota_reserve,
+            server_header=self.server_header,
             poll_policy="raise",
             **options,
         )
@@ -186,7 +190,11 @@ def _base_url_note() -> str:
     context = click.get_current_context(silent=True)
     settings = context.find_object(Settings) if context is not None else None
     if settings is None or not settings.base_url:
-        host = f"https://wv{settings.server if settings else '<server>'}.wolkvox.com"
+        try:
+            server = server_number(settings.server if settings else None)
+        except ConfigError:
+            server = "<server>"
+        host = f"https://wv{server}.wolkvox.com"
         return f"the base URL is Wolkvox's own, {host}: is the server number right?"
     return (
         f"the base URL {settings.base_url} comes from --base-url or WOLKVOX_BASE_URL; "

@@ -105,6 +105,13 @@ def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
     help="If this load is running (this journal; or this file into this campaign from "
     "another host of a shared ledger), wait for it to end, then do what is left.",
 )
+@click.option(
+    "--campaign-status",
+    type=click.Choice(["start", "stop", "started", "stopped", "1", "0"], case_sensitive=False),
+    help="Send this as add_record's campaign_status. Default: the campaign's current state, "
+    "read once (1 call): the docs ask for it, and a wrong 'start' could start a stopped "
+    "campaign.",
+)
 @click.option("--skip-invalid", is_flag=True, help="Report bad rows and load the rest.")
 @click.option(
     "--encoding",
@@ -137,11 +144,15 @@ def upload(
     restart: bool,
     yes: bool,
     wait: bool,
+    campaign_status: str | None,
     skip_invalid: bool,
     encoding: str,
     patience: float,
 ) -> None:
-    """Load the records of FILE (CSV or JSONL) into CAMPAIGN_ID, exactly once."""
+    """Load the records of FILE (CSV or JSONL) into CAMPAIGN_ID, exactly once.
+
+    Every chunk tells Wolkvox the campaign's current status, as the docs ask: read from
+    the campaign once per run unless --campaign-status says it."""
     _mapping(maps)  # a bad --map is a usage error before anything else
     if yes and not restart:
         raise click.UsageError("--yes goes with --restart (to send again what landed)")
@@ -221,6 +232,7 @@ def upload(
             patience=patience,
             wait=wait,
             reload=reload,
+            campaign_status=campaign_status,
         )
     except WolkvoxError as exc:  # the journal's path, or the file, found wanting
         fail(exit_code(exc), "\n".join([str(exc), *getattr(exc, "__notes__", ())]))
@@ -272,6 +284,7 @@ def _load(
     patience: float,
     wait: bool,
     reload: bool,
+    campaign_status: str | None,
 ) -> None:
     """Run the load, the journal's lock held; say what happened and what to run next."""
     resume_hint = f"{base} --resume"
@@ -305,6 +318,7 @@ def _load(
                             ),
                         ),
                         campaign_type=options["type"],
+                        campaign_status=campaign_status,
                         chunk_size=options["chunk_size"],
                         journal=lock,  # held: the journal was read under it
                         progress=advance,

@@ -1,11 +1,14 @@
 """The one table of add_record's fields: wire name, longest value, form, campaign type.
 
 wolkvox-api.md §5 #2.1 (predictive) and #2.2 (preview) list the fields. The docs give
-lengths for opt1–opt12 only (opt1–opt6 at most 100 characters, opt7–opt12 at most 200);
-for the rest we chose bounds no real value reaches (a phone 30, a customer_id 100, any
-other text 200, the longest documented), so a runaway cell (a 10 MB ``tel1``) is refused
-before it is sent. :class:`~wolkvox_async.models.Record`'s checks, the wire form of a
-record (``_records``, ``_convert``) and the simulator's checks all read this table.
+lengths for opt1–opt12 only (opt1–opt6 at most 100 characters, opt7–opt12 at most 200)
+and the form of recall_date (yyyymmddhhmmss, 14); for the rest **we** chose bounds no real
+value reaches (a phone 30, a customer_id 100, any other text 200, the longest documented),
+so a runaway cell (a 10 MB ``tel1``) is refused before it is sent. ``documented`` says
+which is which. :class:`~wolkvox_async.models.Record`'s checks and the wire form of a
+record (``_records``, ``_convert``) read every bound; the simulator enforces only the
+documented ones (a server 400 for a length we guessed would be our guess tested against
+itself).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import attrs
 from ._enums import CampaignType
 
 __all__ = [
+    "DOCUMENTED_MAX_LENGTHS",
     "FIELDS",
     "FIELD_MAX_LENGTHS",
     "MAX_OPTS",
@@ -60,6 +64,8 @@ class RecordField:
     form: Form = Form.TEXT
     only: CampaignType | None = None
     """The one campaign type that takes it (None: both)."""
+    documented: bool = False
+    """The docs give ``max_length`` (opt1–opt12, recall_date); else it is our bound."""
 
 
 _PREDICTIVE, _PREVIEW = CampaignType.PREDICTIVE, CampaignType.PREVIEW
@@ -82,16 +88,21 @@ FIELDS: Final[tuple[RecordField, ...]] = (
         )
     ),
     *(RecordField(f"tel{i}", PHONE_MAX_LENGTH, Form.PHONE) for i in range(1, 11)),
-    *(RecordField(f"opt{i}", 100 if i <= 6 else 200, Form.OPT) for i in range(1, 13)),
+    *(
+        RecordField(f"opt{i}", 100 if i <= 6 else 200, Form.OPT, documented=True)
+        for i in range(1, 13)
+    ),
     RecordField("tel_extra", PHONE_MAX_LENGTH, only=_PREDICTIVE),
     RecordField("email", TEXT_MAX_LENGTH, only=_PREDICTIVE),
-    RecordField("recall_date", 14, Form.MOMENT, only=_PREDICTIVE),  # YYYYmmddHHiiss
+    RecordField("recall_date", 14, Form.MOMENT, only=_PREDICTIVE, documented=True),
     RecordField("recall_telephone", PHONE_MAX_LENGTH, only=_PREDICTIVE),
     RecordField("agent_id", TEXT_MAX_LENGTH, only=_PREVIEW),
 )
 
 FIELD_MAX_LENGTHS: Final = {field.wire: field.max_length for field in FIELDS}
-"""The longest value of each field (its wire name), in characters."""
+"""The longest value of each field (its wire name), in characters: the client's checks."""
+DOCUMENTED_MAX_LENGTHS: Final = {f.wire: f.max_length for f in FIELDS if f.documented}
+"""The lengths the docs give (opt1–opt12, recall_date): all a server is known to check."""
 TEXT_FIELDS: Final = tuple(field.wire for field in FIELDS if field.form is Form.TEXT)
 TEL_KEYS: Final = tuple(field.wire for field in FIELDS if field.form is Form.PHONE)
 OPT_KEYS: Final = tuple(field.wire for field in FIELDS if field.form is Form.OPT)

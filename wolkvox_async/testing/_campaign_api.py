@@ -7,53 +7,27 @@ that endpoint (§10 "Success envelopes and exact code types per endpoint").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from .._time import to_wolkvox_time
 from ..models import CampaignType
-from ..models._fields import FIELD_MAX_LENGTHS, NOT_FOR
-from ._replies import Knobs, Reply, bad_params, error, ok
-from ._state import Campaign, Operation, World
+from ..models._fields import DOCUMENTED_MAX_LENGTHS, FIELD_MAX_LENGTHS, NOT_FOR
+from ._export import exported
+from ._replies import Context, Handler, Reply, bad_params, error, ok
+from ._state import Campaign, Management
 
 __all__ = ["CAMPAIGN_API", "Context"]
 
 _RECORD_KEYS: Final = frozenset(FIELD_MAX_LENGTHS)
 
 
-class Context:
-    """What a handler may read: query, body, world, the caller's operation, knobs, now."""
-
-    def __init__(
-        self,
-        query: Mapping[str, str],
-        body: Any,
-        world: World,
-        operation: Operation,
-        token: str,
-        knobs: Knobs,
-        now: datetime,
-    ) -> None:
-        if "type_campaign" in query:  # "Predictive" and "PREVIEW" are accepted too
-            query = {**query, "type_campaign": query["type_campaign"].lower()}
-        self.query, self.body, self.world = query, body, world
-        self.operation, self.token, self.knobs, self.now = operation, token, knobs, now
-
-    def campaign(self, *, key: str = "campaign_id") -> Campaign | Reply:
-        cid = self.query.get(key, "")
-        if not cid:
-            return bad_params()
-        found = self.world.campaigns.get(cid)
-        if found is None:
-            return error(404, "NOT FOUND", f"campaign_id {cid} does not exist")
-        wanted = self.query.get("type_campaign")
-        if wanted is not None and wanted != found.type:
-            return error(400, "BAD REQUEST", f"campaign_id {cid} is not a {wanted} campaign")
-        return found
-
-
-Handler = Callable[[Context], Reply]
-_CAMPAIGN_STATUSES: Final = frozenset(["start", "stop", "started", "stopped", "1", "0"])
+_CAMPAIGN_STATUSES: Final = {
+    **dict.fromkeys(("start", "started", "1"), "Started"),
+    **dict.fromkeys(("stop", "stopped", "0"), "Stopped"),
+}
+"""add_record's campaign_status (any case): Postman's start/stop, public code's stopped/1."""
+_DATE: Final = "%Y-%m-%d %H:%M:%S"
 
 
 def _impossible(when: str) -> bool:
@@ -65,10 +39,14 @@ def _impossible(when: str) -> bool:
     return len(when) != 14
 
 
-# The field lengths of the library's one table (models._fields): the docs' for opt1..opt12,
-# documented bounds for the rest. Preview campaigns store a predictive-only field they are
-# sent; a predictive one refuses a preview-only field (agent_id) unless it is blank.
-_MAX_LENGTH: Final = dict(FIELD_MAX_LENGTHS)
+# Field lengths only where the docs give one (opt1–opt6 100, opt7–opt12 200, recall_date's
+# 14-digit form, §5 #2.1); the client's own bounds on the other fields (models._fields) are
+# its guesses, not the server's, and are not enforced here. A field the docs do not list is
+# refused (our choice: their table is the whole record). Preview campaigns store a
+# predictive-only field they are sent; a predictive one refuses a preview-only field
+# (agent_id) unless it is blank.
+_UNBOUNDED: Final = 1 << 62
+_MAX_LENGTH: Final = {key: DOCUMENTED_MAX_LENGTHS.get(key, _UNBOUNDED) for key in _RECORD_KEYS}
 _PREDICTIVE_MAX_LENGTH: Final = {
     **_MAX_LENGTH,
     **dict.fromkeys(NOT_FOR[CampaignType.PREDICTIVE], 0),
@@ -117,7 +95,8 @@ def _add_record(ctx: Context) -> Reply:
     # Predictive add_record takes the campaign's "current status" (§5 #2.1; Postman
     # start/stop, public code stopped/1); preview's Postman request has none.
     status = ctx.query.get("campaign_status")
-    if camp.type == "predictive" and status not in _CAMPAIGN_STATUSES:
+    state = _CAMPAIGN_STATUSES.get(status.lower()) if status is not None else None
+    if state is None and (camp.type == "predictive" or status is not None):
         return bad_params()
     records = ctx.body
     if not isinstance(records, list) or not records:
@@ -144,6 +123,8 @@ def _add_record(ctx: Context) -> Reply:
         )
     camp.add_records(records)
     ctx.world.stats.records_added[camp.id] += len(records)
+    if state is not None and ctx.knobs.add_record_sets_status:
+        camp.status = state
     return ok("201", "All records has been added successfully", [{"total_registers": " "}])
 
 
@@ -168,6 +149,8 @@ def _create(ctx: Context) -> Reply:
         return bad_params()
     if not body.get("campaign_name") or not body.get("skill_id"):
         return bad_params()
+    if refused := _not_a_string(body, ("campaign_name", "skill_id")):
+        return refused
     camp = ctx.world.new_campaign(
         name=body["campaign_name"],
         type=kind,
@@ -179,22 +162,38 @@ def _create(ctx: Context) -> Reply:
     return ok(201, f"The {camp.id} campaign_id has been created successfully", data)
 
 
+def _not_a_string(body: dict[str, Any], keys: tuple[str, ...]) -> Reply | None:
+    """400 naming the first of ``keys`` whose value is not a String. Every documented body
+    field is one (§1, "even numbers": ``"speed": "100"``); our choice where the docs are
+    silent: a PHP server might take 100 for "100", but a simulator that took it would pass
+    code the documented type refuses (add_record refuses a record not all strings too)."""
+    bad = next((k for k in keys if k in body and not isinstance(body[k], str)), None)
+    return None if bad is None else error(400, "BAD REQUEST", f"{bad.upper()} MUST BE A STRING")
+
+
 def _target(ctx: Context, *keys: str) -> tuple[Campaign, dict[str, Any]] | Reply:
-    """The campaign of the query and a JSON-object body holding ``keys``, or the error."""
+    """The campaign of the query and a JSON-object body holding ``keys`` (Strings), or the
+    error."""
     camp = ctx.campaign()
     if isinstance(camp, Reply):
         return camp
     body = ctx.body
     if not isinstance(body, dict) or any(not body.get(k) for k in keys):
         return bad_params()
-    return camp, body
+    return _not_a_string(body, keys) or (camp, body)
 
 
 def _codify(ctx: Context) -> Reply:
     target = _target(ctx, "cod_act", "customer_id")
     if isinstance(target, Reply):
         return target
-    _, body = target
+    camp, body = target
+    if refused := _not_a_string(body, ("cod_act_2", "comment")):
+        return refused
+    optional = [body.get(k, "") for k in ("cod_act_2", "comment")]
+    # Managed without a call: shown by detail=all only (§5 #6), and in the export.
+    at = to_wolkvox_time(ctx.now)
+    camp.managed.append(Management(at, body["customer_id"], body["cod_act"], *optional))
     return ok(202, f"customer_id {body['customer_id']} has been coded")
 
 
@@ -230,7 +229,8 @@ def _speed(ctx: Context) -> Reply:
     if isinstance(target, Reply):
         return target
     camp, body = target
-    if not body["speed"].isdigit() or not 0 <= int(body["speed"]) <= 100:
+    speed = body["speed"]
+    if not (speed.isascii() and speed.isdigit()) or not 0 <= int(speed) <= 100:
         return error(400, "BAD REQUEST", "SPEED MUST BE BETWEEN 0 AND 100")
     camp.speed = int(body["speed"])
     return ok(202, f"The speed of {camp.id} campaign_id has been updated successfully")
@@ -260,7 +260,17 @@ def _find(ctx: Context) -> Reply:
             phones = {rec.get(f"tel{i}") for i in range(1, 11)}
             if (not cust or rec.get("customer_id") == cust) and (not phone or phone in phones):
                 row = {k: rec.get(k, "") for k in _FOUND_KEYS}
-                row.update(campaign_id=camp.id, date="", calls="0", conn_id="", result="")
+                # Its last call (date, conn_id, result) and how many (§5 #12); blank and
+                # "0" for a record never dialled.
+                dials = camp.dials_of(rec.get("customer_id", ""))
+                last = dials[-1] if dials else None
+                row.update(
+                    date=last.at.strftime(_DATE) if last else "",
+                    calls=str(len(dials)),
+                    conn_id=last.conn_id if last else "",
+                    result=last.result if last else "",
+                    campaign_id=camp.id,
+                )
                 hits.append(row)
     hits = hits[: ctx.knobs.download_cap]  # 60,000 rows per call, as every read (§3.1)
     if not hits and ctx.knobs.find_record_no_hit_404:
@@ -307,7 +317,11 @@ def _export(ctx: Context) -> Reply:
     camp = ctx.campaign()
     if isinstance(camp, Reply):
         return camp
-    rows = [_spanish(r) for r in camp.records[: ctx.knobs.download_cap]]
+    codes = {m.customer_id: m for m in camp.managed}  # the last codification of each
+    rows = [
+        exported(camp, r, codes.get(r.get("customer_id", "")))
+        for r in camp.records[: ctx.knobs.download_cap]
+    ]
     payload = {
         "code": "200",
         "total_records": str(len(camp.records)),  # the whole count, even past the cap
@@ -315,31 +329,6 @@ def _export(ctx: Context) -> Reply:
         "records": rows,
     }
     return Reply(status=200, payload=payload)
-
-
-_SPANISH = {
-    "customer_name": "nombre_cliente",
-    "customer_last_name": "apellido_cliente",
-    "id_type": "tipo_doc",
-    "customer_id": "id_cliente",
-    "age": "edad",
-    "gender": "sexo",
-    "country": "pais",
-    "state": "departamento",
-    "city": "ciudad",
-    "zone": "zona",
-    "address": "direccion",
-    "agent_id": "id_agent",
-    "recall_telephone": "rellamada_tel",
-}
-
-
-def _spanish(record: Mapping[str, str]) -> dict[str, str]:
-    row = {_SPANISH.get(k, k): v for k, v in record.items() if k != "recall_date"}
-    row.update(
-        resultado="", fecha="", llamadas="0", id_call="", rellamada=record.get("recall_date", "")
-    )
-    return row
 
 
 def _recall_records(ctx: Context) -> Reply:

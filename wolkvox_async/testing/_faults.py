@@ -18,7 +18,7 @@ import re
 import attrs
 from aiohttp import web
 
-from ._replies import MAINTENANCE, Reply
+from ._replies import Knobs, Reply, maintenance
 
 __all__ = ["Fault", "FaultPlan", "PlannedFault", "apply_fault"]
 
@@ -57,7 +57,8 @@ class Fault(enum.StrEnum):
     CONTRADICTORY_CODE = "contradictory_code"
     """HTTP 200 whose body ``code`` says 503."""
     MAINTENANCE = "maintenance"
-    """HTTP 403 with the maintenance message, at the gate: nothing charged or run."""
+    """HTTP 403 of maintenance, at the gate: nothing charged or run (its body as the
+    simulator's ``Knobs.maintenance_body``/``maintenance_text`` say)."""
 
     @property
     def skips_endpoint(self) -> bool:
@@ -137,7 +138,8 @@ async def apply_fault(kind: Fault, request: web.Request, reply: Reply | None) ->
         payload = {"code": 503, "error": "SERVICE UNAVAILABLE", "msg": "SERVICE UNAVAILABLE"}
         return web.json_response(payload, status=200)
     if kind is Fault.MAINTENANCE:  # normally answered at the server's gate, before this
-        return web.json_response(MAINTENANCE.payload, status=MAINTENANCE.status)
+        default = maintenance(Knobs())
+        return web.json_response(default.payload, status=default.status)
     if kind is Fault.GARBAGE:
         return web.Response(body=b"\x00\xffnot json at all", content_type="application/json")
     if kind is Fault.HTML:

@@ -26,8 +26,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from .._time import to_wolkvox_time
-from ._campaign_api import Context, Handler
-from ._replies import Reply, bad_params, error, ok
+from ._replies import Context, Handler, Reply, bad_params, error, ok
 from ._state import Campaign, ScheduledRecall
 
 __all__ = ["OPERATION_API"]

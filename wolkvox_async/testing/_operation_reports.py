@@ -27,8 +27,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from ._campaign_api import Context, Handler
-from ._replies import Reply
+from ._replies import Context, Handler, Reply
 from ._report_api import rows_reply, span
 from ._state import Attempt, Campaign
 

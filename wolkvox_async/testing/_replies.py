@@ -1,4 +1,5 @@
-"""Replies of the simulator: the envelope, the documented error rows, and the knobs.
+"""Replies of the simulator: the envelope, the documented error rows, the knobs, and the
+:class:`Context` every endpoint handler reads a request from.
 
 Error rows are those of the api-response-codes page (wolkvox-api.md §4.1); the body
 ``code`` is an int there, as in the inferred envelope ``{"code":403,"error":"FORBIDDEN",...}``.
@@ -6,19 +7,34 @@ Error rows are those of the api-response-codes page (wolkvox-api.md §4.1); the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 import attrs
 
-__all__ = ["Knobs", "Reply", "bad_params", "error", "ok", "simultaneous"]
+from ._state import Campaign, Operation, World
+
+__all__ = [
+    "Context",
+    "Handler",
+    "Knobs",
+    "Reply",
+    "bad_params",
+    "error",
+    "maintenance",
+    "ok",
+    "simultaneous",
+]
 
 
 @attrs.frozen(kw_only=True)
 class Reply:
-    """Status and JSON payload of one answer."""
+    """Status and payload of one answer: JSON, or text of ``content_type`` (a page)."""
 
     status: int
     payload: Any
+    content_type: str = "application/json"
 
 
 @attrs.define(kw_only=True)
@@ -48,6 +64,17 @@ class Knobs:
     find_record_no_hit_404: bool = False
     """find_record without a hit: a 200 with an empty list, as public code and the Postman
     samples show (default), or True: HTTP 404 "0 records were found"."""
+    maintenance_body: Literal["json", "html"] = "json"
+    """The body of the 403 served during maintenance, which the help centre does not show
+    (§2): Wolkvox's JSON envelope, or a web page (a server or proxy in front of it)."""
+    maintenance_text: str = "THE SERVER IS UNDER MAINTENANCE, TRY AGAIN LATER"
+    """Its text: the default is ours, invented; any other (in the envelope's ``msg``, or
+    the page's) tests a client against a text it does not know."""
+    add_record_sets_status: bool = False
+    """add_record's ``campaign_status`` sets the campaign's state (start starts it, stop
+    stops it): the reading of "the current status of the campaign" a client must survive;
+    the docs do not say the server does this, nor that it does not. Off: it is checked and
+    otherwise ignored."""
 
 
 def ok(code: int | str, msg: str, data: Any = None, *, status: int | None = None) -> Reply:
@@ -82,4 +109,47 @@ def simultaneous(cap: int) -> Reply:
 
 SIMULTANEOUS = simultaneous(2)
 CALL_LIMIT = error(504, "GATEWAY TIMEOUT", "THE REQUEST WAS STOPPED AFTER 60 SECONDS")
-MAINTENANCE = error(403, "FORBIDDEN", "THE SERVER IS UNDER MAINTENANCE, TRY AGAIN LATER")
+
+
+def maintenance(knobs: Knobs) -> Reply:
+    """The 403 of a maintenance window (§2: its body was not retrievable), as ``knobs``
+    say: Wolkvox's envelope, or a page."""
+    text = knobs.maintenance_text
+    if knobs.maintenance_body == "html":
+        page = f"<html><head><title>403 Forbidden</title></head><body><h1>{text}</h1></body></html>"
+        return Reply(status=403, payload=page, content_type="text/html")
+    return error(403, "FORBIDDEN", text)
+
+
+class Context:
+    """What a handler may read: query, body, world, the caller's operation, knobs, now."""
+
+    def __init__(
+        self,
+        query: Mapping[str, str],
+        body: Any,
+        world: World,
+        operation: Operation,
+        token: str,
+        knobs: Knobs,
+        now: datetime,
+    ) -> None:
+        if "type_campaign" in query:  # "Predictive" and "PREVIEW" are accepted too
+            query = {**query, "type_campaign": query["type_campaign"].lower()}
+        self.query, self.body, self.world = query, body, world
+        self.operation, self.token, self.knobs, self.now = operation, token, knobs, now
+
+    def campaign(self, *, key: str = "campaign_id") -> Campaign | Reply:
+        cid = self.query.get(key, "")
+        if not cid:
+            return bad_params()
+        found = self.world.campaigns.get(cid)
+        if found is None:
+            return error(404, "NOT FOUND", f"campaign_id {cid} does not exist")
+        wanted = self.query.get("type_campaign")
+        if wanted is not None and wanted != found.type:
+            return error(400, "BAD REQUEST", f"campaign_id {cid} is not a {wanted} campaign")
+        return found
+
+
+Handler = Callable[[Context], Reply]

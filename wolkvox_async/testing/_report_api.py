@@ -15,9 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from .._time import to_wolkvox_time
-from ._campaign_api import Context, Handler
-from ._replies import Reply, bad_params, error, ok
-from ._state import Attempt, Campaign, wolkvox_day
+from ._replies import Context, Handler, Reply, bad_params, error, ok
+from ._state import Attempt, Campaign, Management, wolkvox_day
 
 __all__ = ["INFO_API", "REALTIME_API", "REPORT_API", "rows_reply", "span"]
 
@@ -236,6 +235,8 @@ def _turbo(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str
 
 
 def _detail(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[str, str]]:
+    """Managed records of the window: each call (with its conn_id), and with ``detail=all``
+    the records coded without a call too (codify), whose conn_id is blank (§5 #6)."""
     rows = []
     for camp, a in pairs:
         rec = camp.record_of(a.customer_id)
@@ -257,6 +258,26 @@ def _detail(ctx: Context, pairs: list[tuple[Campaign, Attempt]]) -> list[dict[st
     return rows
 
 
+def _managed_row(camp: Campaign, m: Management) -> dict[str, str]:
+    """A record coded without a call: managed, no conn_id (``detail=all`` only)."""
+    rec = camp.record_of(m.customer_id)
+    row: dict[str, Any] = {k: v for k, v in rec.items() if k not in _NOT_IN_DETAIL}
+    row.update(
+        customer_id=m.customer_id,
+        agent_id="",
+        date=m.at.strftime(_DATE),
+        calls=str(len(camp.dials_of(m.customer_id))),
+        conn_id="",
+        recall="",
+        result="",
+        cod_act=m.cod_act,
+        cod_act_2=m.cod_act_2,
+        recall_count="0",
+        comments=m.comment,
+    )
+    return row
+
+
 _NOT_IN_DETAIL = {"age", "email", "recall_date", "recall_telephone", "agent_id"}
 
 REPORT_API: dict[str, Handler] = {
@@ -271,7 +292,30 @@ REPORT_API: dict[str, Handler] = {
     "campaign_9": _report(200, _whatsapp),
     "campaign_10": _report("200", _turbo),  # string code on campaign_10 (§6.1)
 }
-DETAIL = _report("200", _detail)  # campaign.php detail: string code (§5 #6)
+
+
+def _detail_report(ctx: Context) -> Reply:
+    """campaign.php detail (§5 #6; code "200", a string): ``detail=default`` (or none)
+    gives the records managed with a call (a conn_id), ``detail=all`` also those managed
+    without one, in time order."""
+    window = _window(ctx)
+    if isinstance(window, Reply):
+        return window
+    mode = ctx.query.get("detail", "default")
+    if mode not in ("default", "all"):
+        return error(400, "BAD REQUEST", "DETAIL MUST BE default OR all")
+    camps, start, stop = window
+    calls = [(c, a) for c in camps for a in c.attempts_between(start, stop)]
+    rows = _detail(ctx, calls)
+    if mode == "all":
+        rows += [_managed_row(c, m) for c in camps for m in c.managed if start <= m.at <= stop]
+        rows.sort(key=lambda row: row["date"])  # (YYYY-mm-dd HH:ii:ss sorts as text)
+    elif len(camps) > 1:
+        rows.sort(key=lambda row: row["date"])
+    return rows_reply(ctx, "200", rows)
+
+
+DETAIL = _detail_report
 
 
 def _info_campaigns(ctx: Context) -> Reply:

@@ -15,9 +15,13 @@ included; a refused call is charged (``charge_refusals``); rows past the 60,000 
 cut (``cap_mode``) in time order or shuffled (``shuffle_at_cap``); an empty report window
 is HTTP 404 (``empty_report_404``) but find_record without a hit is 200 with ``[]``
 (``find_record_no_hit_404``); agentbox.php calls cost no quota (§2); predictive add_record
-requires ``campaign_status`` (start, stop, started, stopped, 1, 0); ``type_campaign`` is
-read in any case; impossible dates are 400; record fields longer than
-``FIELD_MAX_LENGTHS`` are 400.
+requires ``campaign_status`` (start, stop, started, stopped, 1, 0, any case; optional on
+preview) and does not apply it (``add_record_sets_status`` does); ``type_campaign`` on
+start/stop/speed/recall may be absent (§9.2), else must match, in any case;
+``wolkvox_server`` is logged, not required; a non-String body field is 400 naming it;
+impossible dates are 400; record lengths are held only where the docs give one
+(``DOCUMENTED_MAX_LENGTHS``); the undocumented maintenance 403 is JSON with our text or any
+(``maintenance_text``), or a page (``maintenance_body``).
 """
 
 from __future__ import annotations
@@ -45,13 +49,13 @@ from ._operation_reports import OPERATION_REPORT_API
 from ._replies import (
     CALL_LIMIT,
     INVALID_TOKEN,
-    MAINTENANCE,
     NO_TOKEN,
     TOKEN_LIMIT,
     UNKNOWN_API,
     Knobs,
     Reply,
     error,
+    maintenance,
     simultaneous,
 )
 from ._report_api import DETAIL, INFO_API, REALTIME_API, REPORT_API
@@ -70,6 +74,8 @@ class LoggedRequest:
     query: dict[str, str]
     body: Any
     status: int
+    wolkvox_server: str | None = None
+    """The ``wolkvox_server`` header, if sent (accepted and otherwise ignored, §10)."""
 
 
 class FakeWolkvox:
@@ -276,8 +282,13 @@ class FakeWolkvox:
                     query=query,
                     body=body,
                     status=reply.status,
+                    wolkvox_server=request.headers.get("wolkvox_server"),
                 )
             )
+            if reply.content_type != "application/json":
+                return web.Response(
+                    text=reply.payload, status=reply.status, content_type=reply.content_type
+                )
             return web.json_response(reply.payload, status=reply.status)
 
         async def refuse(reply: Reply, refusal: str) -> web.Response:
@@ -294,7 +305,7 @@ class FakeWolkvox:
         if op is None:
             return await refuse(INVALID_TOKEN, "invalid_token")
         if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE):
-            return await refuse(MAINTENANCE, "maintenance")
+            return await refuse(maintenance(self.knobs), "maintenance")
         if stats.in_flight[token] + self.elsewhere >= self.max_concurrency:
             if self.knobs.charge_refusals:
                 self.world.charge(op, token, self.clock())

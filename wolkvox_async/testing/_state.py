@@ -23,6 +23,7 @@ __all__ = [
     "Attempt",
     "Campaign",
     "FakeStats",
+    "Management",
     "Operation",
     "ScheduledRecall",
     "World",
@@ -65,6 +66,17 @@ class ScheduledRecall(NamedTuple):
     agent_id: str = ""
 
 
+class Management(NamedTuple):
+    """A record coded without a call (codify, §5 #5): managed, but with no conn_id, so only
+    ``detail=all`` shows it (§5 #6); ``at`` is naive Wolkvox time."""
+
+    at: datetime
+    customer_id: str
+    cod_act: str
+    cod_act_2: str = ""
+    comment: str = ""
+
+
 @attrs.define(kw_only=True)
 class Campaign:
     """A campaign and everything stored in it."""
@@ -79,9 +91,12 @@ class Campaign:
     settings: dict[str, Any] = attrs.field(factory=dict)
     records: list[dict[str, str]] = attrs.field(factory=list)
     attempts: list[Attempt] = attrs.field(factory=list)
+    managed: list[Management] = attrs.field(factory=list)
+    """Codifications, in the order they came."""
     _sorted: bool = True
     _stamps: list[datetime] = attrs.field(factory=list)
     _index: dict[str, dict[str, str]] | None = None
+    _dials: dict[str, list[Attempt]] | None = None
 
     def add_records(self, records: Iterable[dict[str, str]]) -> None:
         self.records.extend(records)
@@ -100,6 +115,20 @@ class Campaign:
     def add_attempts(self, attempts: Iterable[Attempt]) -> None:
         self.attempts.extend(attempts)
         self._sorted = False
+        self._dials = None
+
+    def dials_of(self, customer_id: str) -> list[Attempt]:
+        """The dial attempts of a customer's record, in time order."""
+        if self._dials is None:
+            self.attempts_between(datetime.min, datetime.max)  # (sorts them)
+            self._dials = {}
+            for attempt in self.attempts:
+                self._dials.setdefault(attempt.customer_id, []).append(attempt)
+        return self._dials.get(customer_id, [])
+
+    def last_code(self, customer_id: str) -> Management | None:
+        """The customer's last codification, if any."""
+        return next((m for m in reversed(self.managed) if m.customer_id == customer_id), None)
 
     def attempts_between(self, start: datetime, end: datetime) -> list[Attempt]:
         """Attempts with start <= at <= end, in time order (then conn_id)."""
