@@ -158,7 +158,9 @@ async def test_chaos_on_one_token(kind: str, tmp_path: Path) -> None:
             assert fake.stats.peak_in_flight[fake.token] <= 2, note
             assert fake.stats.refusals["simultaneous"] == 0, note
             assert fake.quota_used() <= quota, note
-            assert proxy.resets >= 3, note
+            # Every 5th to 9th request was reset (one process on memory makes ~26 requests:
+            # 2 resets at every 9th; `>= 3` failed there, seed 2300202587).
+            assert proxy.resets >= proxy.requests // proxy.every - 1 >= 1, note
             # The upload its loop's shutdown (or a SIGKILL) cut short: a resume lands the rest.
             await fake.drain()
             loaded = [r["customer_id"] for r in camp.records]

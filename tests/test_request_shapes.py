@@ -520,6 +520,10 @@ _RECORD_FIELDS = [  # the field table of seed 000 (tel2..tel10 in §5 #2.1, agen
     *(f"tel{i}" for i in range(1, 11)),
 ]
 _SITE = "wolkvox-api.md §5, restating the site and Postman"
+_OPERATION_REPORTS = (
+    *("cdr_1", "cdr_5", "cdr_6", "agent_1", "agent_3", "agent_7", "agent_8"),
+    *("chat_1", "chat_2", "chat_16"),
+)
 _REPORT = Doc(
     "https://wv{{wolkvox_server}}.wolkvox.com/api/v2/reports_manager.php?api=campaign_3"
     "&campaign_id={{campaign_id}}&date_ini={{YYYYmmddHHiiss}}&date_end={{YYYYmmddHHiiss}}",
@@ -637,6 +641,75 @@ DOCS: dict[str, Doc] = {
     ),
     "get_dnc": Doc("GET information.php?api=get_dnc&type=inbound|outbound|all", _SITE + " #1"),
     "real_time_campaigns": Doc("GET real_time.php?api=campaigns", "wolkvox-api.md §6.3"),
+    # The operation's reports: public code (wolkvox-api.md §6.1 "related CDR reports", §8
+    # SantiagoAnalista/wolkvox-rendimiento, sharkedd/follow-up-wolkvox-python) calls them as
+    # campaign_N without a campaign.
+    **{
+        name: Doc(
+            f"GET reports_manager.php?api={name}&date_ini={{YYYYmmddHHiiss}}"
+            "&date_end={YYYYmmddHHiiss}",
+            "wolkvox-api.md §6.1, §8 (public code)",
+        )
+        for name in _OPERATION_REPORTS
+    },
+    "add_ip": Doc(
+        "POST configuration.php?api=add_ip",
+        "wolkvox-api.md §2 (IP firewall): body {ip, permanent, description}",
+        _JSON,
+        ("ip", "permanent", "description"),
+    ),
+    "remove_ip": Doc(
+        "DELETE configuration.php?api=remove_ip",
+        "wolkvox-api.md §2 (IP firewall): body {ip}",
+        _JSON,
+        ("ip",),
+    ),
+    "config_add_dnc": Doc(
+        "POST configuration.php?api=add_dnc",
+        _SITE + " #1 (sibling)",
+        _JSON,
+        ("type_call", "telephones"),
+    ),
+    "config_remove_dnc": Doc(
+        "DELETE configuration.php?api=remove_dnc",
+        _SITE + " #1 (sibling)",
+        _JSON,
+        ("telephones",),
+        ("type",),
+    ),
+    "config_remove_dnc_all": Doc(
+        "DELETE configuration.php?api=remove_dnc",
+        _SITE + " #1 (sibling)",
+        _JSON,
+        ("telephones", "type"),
+    ),
+    "agent_recall": Doc(
+        "POST agentbox.php?agent_id=..&api=recall&id_camp=..&id_customer=..&telefono=.."
+        "&rellamada=..&recall_style=..&name_recall=..",
+        "wolkvox-api.md §5 #7 (related, different API)",
+    ),
+    # edit_recall and delete_recall are named beside it, with no example: their keys are
+    # those of the recall they name.
+    "edit_recall": Doc(
+        "PUT agentbox.php?agent_id=..&api=edit_recall&id_camp=..&id_customer=..",
+        "wolkvox-api.md §5 #7 (named, no example)",
+    ),
+    "delete_recall": Doc(
+        "DELETE agentbox.php?agent_id=..&api=delete_recall&id_camp=..&id_customer=..",
+        "wolkvox-api.md §5 #7 (named, no example)",
+    ),
+    "real_time_recall": Doc(
+        "GET real_time.php?api=recall&type=all|manual|auto", "wolkvox-api.md §5 #7 (related)"
+    ),
+    "agents": Doc("GET information.php?api=agents[&agent={id}]", "wolkvox-api.md §8 (public code)"),
+    "activity_codes": Doc(
+        "GET information.php?api=activity_codes[&cod_act={code}]",
+        "wolkvox-api.md §8 (public code)",
+    ),
+    "delete_campaign_url": Doc(
+        "DELETE campaign.php?api=delete_campaign&type_campaign={type}&campaign_id={id}",
+        _SITE + " #13 (old form)",
+    ),
 }
 
 
