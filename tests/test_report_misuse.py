@@ -1,0 +1,108 @@
+"""Attacks on issue 32 items 5 and 6 as a user meets them (found by the attack32 helper):
+the TruncatedAnswer advice followed literally, and options an operation-wide report does
+not take. Real loopback servers (FakeWolkvox, or an aiohttp app answering 60,000 rows);
+the command in-process through click's runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+
+from wolkvox_async import ConfigError, TruncatedAnswer, WolkvoxClient
+from wolkvox_async.cli._app import cli
+from wolkvox_async.testing import FakeWolkvox
+
+START = datetime(2026, 8, 1)
+CAP = 60_000
+TOKEN = "6b65792d666f722d7265706f72742d6d697375736520746573747321"
+
+
+def _answer(rows: int) -> dict[str, Any]:
+    return {"code": "0", "error": None, "msg": f"{rows} records", "data": [{}] * rows}
+
+
+async def _ask(answer: Any, call: Callable[[WolkvoxClient], Awaitable[Any]]) -> Any:
+    """``call``'s result when a loopback server answers every request ``answer``."""
+    body = json.dumps(answer).encode()
+
+    async def reply(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", reply)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with WolkvoxClient(
+            server="0014", token=TOKEN, base_url=url, backend="memory://"
+        ) as wv:
+            return await call(wv)
+    finally:
+        await runner.cleanup()
+
+
+ADVISED: dict[str, Callable[[WolkvoxClient, dict[str, Any]], Awaitable[Any]]] = {
+    "agents": lambda wv, kw: wv.agents(**kw),
+    "activity_codes": lambda wv, kw: wv.activity_codes(**kw),
+}
+
+
+@pytest.mark.parametrize("name", ADVISED)
+async def test_the_truncated_advice_followed_literally_returns_marked_rows(name: str) -> None:
+    """agents() and activity_codes() at the cap raise TruncatedAnswer saying "pass
+    allow_truncated=True to take these rows, marked .truncated" (and the README says every
+    method that returns rows takes it); doing so raised TypeError (unexpected keyword)."""
+    call = ADVISED[name]
+    with pytest.raises(TruncatedAnswer, match=r"pass allow_truncated=True") as info:
+        await _ask(_answer(CAP), lambda wv: call(wv, {}))
+    assert TOKEN not in str(info.value)
+    marked = await _ask(_answer(CAP), lambda wv: call(wv, {"allow_truncated": True}))
+    assert len(marked) == CAP and marked.truncated is True
+
+
+async def test_an_operation_report_refuses_a_campaign_type_before_sending() -> None:
+    """cdr_5 covers the whole operation: a campaign_id given to it is refused (ConfigError,
+    nothing sent), but campaign_type="predictive" was silently dropped and every call of
+    the operation returned, as if filtered. The typed method (unconnected_calls) has no
+    such argument at all; the generic ones should refuse it the same way."""
+    async with FakeWolkvox() as fake:
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            with pytest.raises(ConfigError, match="campaign_type"):
+                await wv.report(
+                    "cdr_5", START, START + timedelta(days=1), campaign_type="predictive"
+                )
+            with pytest.raises(ConfigError, match="campaign_type"):
+                wv.iter_report(
+                    "agent_1", None, START, START + timedelta(days=1), campaign_type="preview"
+                )
+        assert fake.stats.requests == 0
+
+
+def test_the_command_refuses_type_for_an_operation_report(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    """`wolkvox export cdr_5 --type predictive` exited 0 with every unconnected call of
+    the operation: --type ("Campaign type") means nothing to a report that takes no
+    campaign, and is refused like a CAMPAIGN_ID given to it (exit 2, nothing sent)."""
+    env = {
+        "WOLKVOX_SERVER": served.server,
+        "WOLKVOX_TOKEN": served.token,
+        "WOLKVOX_BASE_URL": served.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    before = served.stats.requests
+    out = tmp_path / "cdr5.csv"
+    args = ["export", "cdr_5", "--type", "predictive", "--days", "3", "-o", str(out)]
+    done = CliRunner().invoke(cli, args, env=env)
+    assert done.exit_code == 2, done.output
+    assert "--type" in done.output and "cdr_5" in done.output
+    assert served.stats.requests == before and not out.exists()
