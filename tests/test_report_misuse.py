@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from wolkvox_async import ConfigError, TruncatedAnswer, WolkvoxClient
 from wolkvox_async.cli._app import cli
-from wolkvox_async.testing import FakeWolkvox
+from wolkvox_async.testing import Attempt, FakeWolkvox
 
 START = datetime(2026, 8, 1)
 CAP = 60_000
@@ -106,3 +106,69 @@ def test_the_command_refuses_type_for_an_operation_report(
     assert done.exit_code == 2, done.output
     assert "--type" in done.output and "cdr_5" in done.output
     assert served.stats.requests == before and not out.exists()
+
+
+# ---- typed methods: bad input refused before sending ---------------------------------
+
+
+@pytest.mark.parametrize("permanent", ["no", "yes"])
+async def test_add_ip_refuses_a_permanent_that_is_not_a_bool(permanent: Any) -> None:
+    """add_ip(ip, permanent="no") (Wolkvox's own word on the wire) registered a PERMANENT
+    IP: any truthy value became permanent="yes", and the operation has at most 5 of them.
+    A typed flag takes True/False only, refused before anything is sent otherwise."""
+    async with FakeWolkvox() as fake:
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            with pytest.raises(ConfigError, match="permanent"):
+                await wv.add_ip("10.3.3.3", permanent=permanent)
+        assert fake.stats.requests == 0
+
+
+# ---- the windowed download's cap ------------------------------------------------------
+
+
+async def _drain(download: Any) -> list[Any]:
+    return [row async for row in download]
+
+
+@pytest.mark.parametrize("cap", [0, -1])
+async def test_iter_report_refuses_a_cap_below_one_before_sending(cap: int) -> None:
+    """iter_report("cdr_5", None, start, end, cap=0) spent 33 calls halving one empty day
+    down to a second, then raised DownloadError "the second ... alone holds 0 or more
+    rows": a cap below 1 is bad input, refused before any request."""
+    async with FakeWolkvox() as fake:
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            with pytest.raises(ConfigError, match="cap"):
+                await _drain(
+                    wv.iter_report("cdr_5", None, START, START + timedelta(days=1), cap=cap)
+                )
+        assert fake.stats.requests == 0
+
+
+async def test_iter_report_with_a_cap_above_wolkvox_s_never_delivers_a_cut_window() -> None:
+    """cap=70_000 (a user who believes their server returns more): the simulator cuts the
+    window at Wolkvox's 60,000, which is under the given cap, so the window was taken as
+    complete and 1 of 60,001 unconnected calls silently lost. Either refuse such a cap
+    (ConfigError, nothing sent) or still read the window whole."""
+    at = START + timedelta(hours=1)
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        camp.add_attempts(
+            Attempt(
+                at=at + timedelta(seconds=i // 10),
+                conn_id=f"{i:08d}",
+                customer_id=str(i),
+                telephone="3001234567",
+                result="BUSY",
+            )
+            for i in range(CAP + 1)
+        )
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            try:
+                download = wv.iter_report(
+                    "cdr_5", None, START, START + timedelta(days=1), cap=70_000
+                )
+                rows = [row.conn_id async for row in download]
+            except ConfigError:
+                assert fake.stats.requests == 0
+                return
+    assert len(rows) == CAP + 1 and len(set(rows)) == CAP + 1
