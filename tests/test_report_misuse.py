@@ -5,6 +5,8 @@ the command in-process through click's runner."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -172,3 +174,47 @@ async def test_iter_report_with_a_cap_above_wolkvox_s_never_delivers_a_cut_windo
                 assert fake.stats.requests == 0
                 return
     assert len(rows) == CAP + 1 and len(set(rows)) == CAP + 1
+
+
+# ---- generic rows in CSV: every value as Wolkvox sent it ------------------------------
+
+
+def _env(fake: FakeWolkvox, tmp_path: Path) -> dict[str, str]:
+    return {
+        "WOLKVOX_SERVER": fake.server,
+        "WOLKVOX_TOKEN": fake.token,
+        "WOLKVOX_BASE_URL": fake.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+
+
+def _export_agent_1(fake: FakeWolkvox, tmp_path: Path, row: dict[str, Any]) -> dict[str, str]:
+    fake.world.add_report_rows("agent_1", [(START + timedelta(hours=10), row)])
+    out = tmp_path / "agents.csv"
+    args = ["export", "agent_1", "--start", "2026-08-01", "--end", "2026-08-01", "-o", str(out)]
+    done = CliRunner().invoke(cli, args, env=_env(fake, tmp_path))
+    assert done.exit_code == 0, done.output
+    [written] = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    return written
+
+
+def test_a_generic_row_s_json_literals_are_written_as_sent(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    """agent_1's field tables type some values "Int": a row holding JSON true/false was
+    written `True`/`False` (Python's spelling), not what Wolkvox sent; a nested value is
+    already its JSON, so a boolean should be too."""
+    written = _export_agent_1(
+        served, tmp_path, {"agent_id": "1001", "login": True, "logout": False, "calls": 5}
+    )
+    assert (written["login"], written["logout"], written["calls"]) == ("true", "false", "5")
+
+
+def test_a_key_named_undocumented_is_kept(served: FakeWolkvox, tmp_path: Path) -> None:
+    """docs/cli.md: any key a row holds beyond the documented ones is kept in the
+    `undocumented` column, "never dropped". A row whose own key is `undocumented` (beside
+    another new key) lost that value: the column held only the other key."""
+    written = _export_agent_1(
+        served, tmp_path, {"agent_id": "1001", "undocumented": "x", "extra": "y"}
+    )
+    assert json.loads(written["undocumented"]) == {"undocumented": "x", "extra": "y"}
