@@ -218,3 +218,27 @@ def test_a_key_named_undocumented_is_kept(served: FakeWolkvox, tmp_path: Path) -
         served, tmp_path, {"agent_id": "1001", "undocumented": "x", "extra": "y"}
     )
     assert json.loads(written["undocumented"]) == {"undocumented": "x", "extra": "y"}
+
+
+# ---- the simulator serves the operation reports of any attempt it is given ---------------
+
+
+@pytest.mark.parametrize("report", ["cdr_1", "cdr_5"])
+async def test_the_simulator_serves_attempts_whose_conn_id_is_not_digits(report: str) -> None:
+    """Attempt(conn_id=...) is the simulator's public way to place a call (the suite's own
+    export tests name them "first", "sep30-2330"); campaign_3 and cdr_6 serve them, but
+    cdr_1 and cdr_5 answered HTTP 500 (a ValueError reading the conn_id's last three
+    characters as a number to make up a ring time): an export of them cannot pass."""
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        result = "ANSWER" if report == "cdr_1" else "BUSY"
+        camp.add_attempts(
+            Attempt(at=START + timedelta(hours=h), conn_id=name, customer_id="1",
+                    telephone="3001234567", result=result)
+            for h, name in enumerate(["first", "sep30-2330", "x"])
+        )  # fmt: skip
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            rows = await wv.report(report, START, START + timedelta(days=1))
+        assert {r.status for r in fake.requests} == {200}
+    ids = [row["conn_id"] if report == "cdr_1" else row.conn_id for row in rows]
+    assert sorted(ids) == ["first", "sep30-2330", "x"]
