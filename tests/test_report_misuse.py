@@ -242,3 +242,25 @@ async def test_the_simulator_serves_attempts_whose_conn_id_is_not_digits(report:
         assert {r.status for r in fake.requests} == {200}
     ids = [row["conn_id"] if report == "cdr_1" else row.conn_id for row in rows]
     assert sorted(ids) == ["first", "sep30-2330", "x"]
+
+
+# ---- what the help promises ----------------------------------------------------------
+
+
+def test_detail_of_all_campaigns_works_as_the_help_says(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    """`wolkvox export --help`, docs/cli.md and docs/client.md: "campaign_1..campaign_10
+    and detail take a CAMPAIGN_ID (or all)". `wolkvox export detail all --type predictive`
+    exited 2, "campaign_id must be digits (up to 20), got 'all'" (iter_report and report
+    refuse it too). Either detail reads every campaign, or the help stops promising it."""
+    help_text = CliRunner().invoke(cli, ["export", "--help"]).output
+    assert "detail take a CAMPAIGN_ID (or all)" in " ".join(help_text.split())
+    first, second = served.create_campaign(), served.create_campaign()
+    served.add_call_results(first.id, START, START + timedelta(days=2), 20, seed=1)
+    served.add_call_results(second.id, START, START + timedelta(days=2), 20, seed=2)
+    out = tmp_path / "detail.csv"
+    args = ["export", "detail", "all", "--type", "predictive"]
+    args += ["--start", "2026-08-01", "--end", "2026-08-03", "-o", str(out)]
+    done = CliRunner().invoke(cli, args, env=_env(served, tmp_path))
+    assert done.exit_code == 0, done.output
