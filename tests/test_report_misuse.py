@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 
 from wolkvox_async import ConfigError, TruncatedAnswer, WolkvoxClient
 from wolkvox_async.cli._app import cli
-from wolkvox_async.testing import Attempt, FakeWolkvox
+from wolkvox_async.testing import Attempt, FakeWolkvox, Fault
 
 START = datetime(2026, 8, 1)
 CAP = 60_000
@@ -264,3 +265,33 @@ def test_detail_of_all_campaigns_works_as_the_help_says(
     args += ["--start", "2026-08-01", "--end", "2026-08-03", "-o", str(out)]
     done = CliRunner().invoke(cli, args, env=_env(served, tmp_path))
     assert done.exit_code == 0, done.output
+
+
+# ---- the printed advice, followed literally ----------------------------------------------
+
+
+def test_the_printed_resume_keeps_the_options_given_before_export(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    """A user who names the server on the command line (`wolkvox --server 0014
+    --base-url URL export agent_8 ...`, no WOLKVOX_SERVER/WOLKVOX_BASE_URL) and whose
+    export stops is told "continue with: wolkvox export agent_8 ... --resume": the
+    options before `export` are gone, so the command as printed exits 2 ("set the server
+    number"), or, with WOLKVOX_SERVER set, goes to https://wv<server>.wolkvox.com instead
+    of the server the rows came from. The printed command must continue the export."""
+    env = {"WOLKVOX_TOKEN": served.token, "XDG_STATE_HOME": str(tmp_path / "state")}
+    start = datetime(2026, 5, 1)
+    rows = [(start + timedelta(hours=i), {"agent_id": str(i)}) for i in range(2000)]
+    served.world.add_report_rows("agent_8", rows)
+    for fault in (Fault.WRONG_CONTENT_TYPE, Fault.WRONG_CONTENT_TYPE, Fault.HTML):
+        served.inject(fault, api="agent_8")  # the third window's answer is not JSON
+    target = tmp_path / "agents.csv"
+    options = ["--server", served.server, "--base-url", served.url]
+    args = ["export", "agent_8", "--start", "2026-05-01", "--end", "2026-08-30"]
+    failed = CliRunner().invoke(cli, [*options, *args, "-o", str(target)], env=env)
+    assert failed.exit_code == 4, failed.output
+    hint = failed.output.rsplit("continue with: ", 1)[1].split("\n", 1)[0]
+    done = CliRunner().invoke(cli, shlex.split(hint)[1:], env=env)
+    assert done.exit_code == 0, done.output
+    written = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert [row["agent_id"] for row in written] == [row["agent_id"] for _, row in rows]
