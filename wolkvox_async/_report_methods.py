@@ -340,11 +340,17 @@ class ReportMethods(ClientCore):
         """chat_16: chats, time and transfers per agent (rows as sent)."""
         return await self._operation_report("chat_16", start, end, allow_truncated)
 
-    async def campaigns(self, campaign_id: str | int | None = None) -> Rows[CampaignInfo]:
+    async def campaigns(
+        self, campaign_id: str | int | None = None, *, allow_truncated: bool = False
+    ) -> Rows[CampaignInfo]:
         """information.php campaigns: every campaign, or one."""
         cid = None if campaign_id is None else check.campaign_id(campaign_id)
         rows = await self._rows(
-            routes.INFO_CAMPAIGNS, CampaignInfo, {"campaign": cid}, advice=_NO_WINDOW
+            routes.INFO_CAMPAIGNS,
+            CampaignInfo,
+            {"campaign": cid},
+            allow_truncated=allow_truncated,
+            advice=_NO_WINDOW,
         )
         for row in rows:  # a campaign's type, which start/stop/speed send, never goes stale
             if row.campaign_id is not None and row.type_campaign is not None:
@@ -379,9 +385,18 @@ class ReportMethods(ClientCore):
             advice=advice,
         )
 
-    async def realtime_campaigns(self) -> Rows[RealTimeCampaign]:
+    async def realtime_campaigns(self, *, allow_truncated: bool = False) -> Rows[RealTimeCampaign]:
         """real_time.php campaigns: live counters per campaign."""
-        return await self._rows(routes.REALTIME_CAMPAIGNS, RealTimeCampaign, {}, advice=_NO_WINDOW)
+        return await self._rows(
+            routes.REALTIME_CAMPAIGNS,
+            RealTimeCampaign,
+            {},
+            allow_truncated=allow_truncated,
+            advice=_NO_WINDOW,
+        )
 
 
-_NO_WINDOW = "It has no date range nor paging to read the rest with."
+_NO_WINDOW = (
+    "It has no date range nor paging to read the rest with; pass allow_truncated=True to "
+    "take these rows, marked .truncated"
+)
