@@ -62,7 +62,14 @@ def report_query(
 ) -> dict[str, str]:
     """The query of ``report`` over start..end, every argument checked: a campaign report
     needs its campaign (detail its type too); an operation report takes none, since a
-    campaign the server would ignore would export the whole operation under its name."""
+    campaign the server would ignore would export the whole operation under its name.
+    Only detail takes a campaign_type (campaign.php sends type_campaign; reports_manager
+    has no such parameter): given to another report it would look like a filter."""
+    if campaign_type is not None and report is not DETAIL:
+        raise ConfigError(
+            f"campaign_type is for the detail report only; {report.name} takes none "
+            f"(got {shown(campaign_type)}): pass campaign_type=None"
+        )
     if report.scope == "operation":
         if campaign_id is not None:
             raise ConfigError(
@@ -117,7 +124,8 @@ class ReportMethods(ClientCore):
 
         Raises:
             ConfigError: an unknown report, a campaign missing (campaign reports) or given
-                (operation reports), a range over 31 days.
+                (operation reports), a campaign_type given to a report other than detail,
+                a range over 31 days.
             TruncatedAnswer: the answer holds the 60,000-row cap (``allow_truncated``:
                 returned marked instead).
         """

@@ -196,7 +196,8 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
 
         Raises:
             ConfigError: an unknown report; a campaign missing (campaign reports) or given
-                (operation reports); detail without campaign_type.
+                (operation reports); detail without campaign_type, or a campaign_type
+                given to another report.
         """
         table = report_named(report)
         start, end = check.moment("start", start), check.moment("end", end)

@@ -70,7 +70,7 @@ SECOND = timedelta(seconds=1)
     "--type",
     "kind",
     type=click.Choice(["predictive", "preview"]),
-    help="Campaign type (the detail report needs it).",
+    help="Campaign type (the detail report needs it; no other report takes it).",
 )
 @click.option(
     "--excel-safe",
@@ -110,6 +110,13 @@ def export(
         )
     if table.scope == "campaign" and campaign_id is None:
         raise click.UsageError(f"{report} needs a CAMPAIGN_ID (or all)")
+    if kind is not None and table is not DETAIL:
+        # Only campaign.php detail sends type_campaign: on any other report --type would
+        # look like a filter and export every campaign's rows all the same.
+        raise click.UsageError(
+            f"--type is for the detail report only; {report} takes no campaign type "
+            f"(got --type {kind})"
+        )
     since, until, span_args = _span(start, end, days)
     if excel_safe and fmt != "csv":
         raise click.UsageError("--excel-safe is for CSV: JSONL holds every value as sent")
