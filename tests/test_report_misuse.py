@@ -126,6 +126,19 @@ async def test_add_ip_refuses_a_permanent_that_is_not_a_bool(permanent: Any) -> 
         assert fake.stats.requests == 0
 
 
+async def test_detail_refuses_an_include_unmanaged_that_is_not_a_bool() -> None:
+    """The same truthiness on detail: include_unmanaged="no" sent detail=all (records
+    coded without a call included). Found beside add_ip's by the fix32 helper."""
+    async with FakeWolkvox() as fake:
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            with pytest.raises(ConfigError, match="include_unmanaged"):
+                await wv.campaign_detail(
+                    "7", START, START + timedelta(days=1), campaign_type="preview",
+                    include_unmanaged="no",  # type: ignore[arg-type]
+                )  # fmt: skip
+        assert fake.stats.requests == 0
+
+
 # ---- the windowed download's cap ------------------------------------------------------
 
 

@@ -117,7 +117,7 @@ class OperationMethods(ClientCore):
         """
         body = {
             "ip": _ip(ip),
-            "permanent": "yes" if permanent else "no",
+            "permanent": "yes" if check.flag("permanent", permanent) else "no",
             "description": check.text("description", description, limit=check.FREE_TEXT_MAX_LENGTH),
         }
         return await self._ip_change(routes.ADD_IP, body)

@@ -85,7 +85,7 @@ def report_query(
         return {
             **check.campaign_of_type(campaign_id, campaign_type),
             **check.date_range(start, end),
-            "detail": "all" if include_unmanaged else "default",
+            "detail": "all" if check.flag("include_unmanaged", include_unmanaged) else "default",
         }
     return {
         "campaign_id": check.campaign_id(campaign_id, allow_all=True),
