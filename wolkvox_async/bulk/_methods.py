@@ -13,6 +13,7 @@ from typing import Any, Literal
 from .. import _validate as check
 from .._campaign_methods import CampaignMethods
 from .._convert import structure_rows
+from .._errors import ConfigError, shown
 from .._operation_methods import OperationMethods
 from .._protocol import Envelope, last_object
 from .._report_methods import ReportMethods, report_named, report_query
@@ -195,11 +196,19 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
         (``DownloadProgress.through``): a run stopped there continues from the next.
 
         Raises:
-            ConfigError: an unknown report; a campaign missing (campaign reports) or given
+            ConfigError: an unknown report; a cap outside 1..60,000; a campaign missing
+                (campaign reports) or given
                 (operation reports); detail without campaign_type, or a campaign_type
                 given to another report.
         """
         table = report_named(report)
+        if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= MAX_ROWS:
+            # Above Wolkvox's 60,000 a window the server cut would pass as whole (its rows
+            # under this cap); below 1 every window would be split down to a second.
+            raise ConfigError(
+                f"cap must be 1..{MAX_ROWS:,} (the most rows Wolkvox returns per call), "
+                f"got {shown(cap)}"
+            )
         start, end = check.moment("start", start), check.moment("end", end)
         held = check.windows("held", held)
         # Bulk work: it queues behind interactive calls and leaves them their reserve.
