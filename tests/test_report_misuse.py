@@ -224,6 +224,16 @@ def test_a_generic_row_s_json_literals_are_written_as_sent(
     assert (written["login"], written["logout"], written["calls"]) == ("true", "false", "5")
 
 
+def test_a_generic_row_s_null_is_told_apart_from_an_empty_string(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    """The same rule for null (fix32): JSON null is written `null`, "" stays empty, and a
+    documented key the row lacks is an empty cell."""
+    written = _export_agent_1(served, tmp_path, {"agent_id": "1001", "login": None, "logout": ""})
+    assert (written["login"], written["logout"], written["calls"]) == ("null", "", "")
+    assert written["undocumented"] == ""
+
+
 def test_a_key_named_undocumented_is_kept(served: FakeWolkvox, tmp_path: Path) -> None:
     """docs/cli.md: any key a row holds beyond the documented ones is kept in the
     `undocumented` column, "never dropped". A row whose own key is `undocumented` (beside
