@@ -278,16 +278,44 @@ def test_detail_of_all_campaigns_works_as_the_help_says(
     and detail take a CAMPAIGN_ID (or all)". `wolkvox export detail all --type predictive`
     exited 2, "campaign_id must be digits (up to 20), got 'all'" (iter_report and report
     refuse it too). Either detail reads every campaign, or the help stops promising it."""
-    help_text = CliRunner().invoke(cli, ["export", "--help"]).output
-    assert "detail take a CAMPAIGN_ID (or all)" in " ".join(help_text.split())
+    # fix32 took the docstring's second branch: wolkvox-api.md §5 #6 gives detail as
+    # campaign.php?api=detail&type_campaign=...&campaign_id={id}; "all" is documented only
+    # for reports_manager's campaign_N (§6.1), and detail's own `detail=all` means
+    # unmanaged records. So the help stops promising it, and `detail all` is refused
+    # clearly, before sending, instead of "campaign_id must be digits".
+    help_text = " ".join(CliRunner().invoke(cli, ["export", "--help"]).output.split())
+    assert "detail take a CAMPAIGN_ID (or all)" not in help_text
+    assert "campaign_1..campaign_10 take a CAMPAIGN_ID (or all), detail one CAMPAIGN_ID" in (
+        help_text
+    )
     first, second = served.create_campaign(), served.create_campaign()
     served.add_call_results(first.id, START, START + timedelta(days=2), 20, seed=1)
     served.add_call_results(second.id, START, START + timedelta(days=2), 20, seed=2)
     out = tmp_path / "detail.csv"
     args = ["export", "detail", "all", "--type", "predictive"]
     args += ["--start", "2026-08-01", "--end", "2026-08-03", "-o", str(out)]
+    before = served.stats.requests
     done = CliRunner().invoke(cli, args, env=_env(served, tmp_path))
-    assert done.exit_code == 0, done.output
+    assert done.exit_code == 2, done.output
+    assert "detail reads one campaign" in done.output and "digits" not in done.output
+    assert served.stats.requests == before and not out.exists()
+
+
+async def test_detail_of_all_is_refused_by_the_library_before_sending() -> None:
+    """report(), iter_report() and campaign_detail() say the same as the command (fix32)."""
+    end = START + timedelta(days=2)
+    async with FakeWolkvox() as fake:
+        async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+            def refused() -> Any:
+                return pytest.raises(ConfigError, match="detail report reads one campaign")
+
+            with refused():
+                wv.iter_report("detail", "all", START, end, campaign_type="preview")
+            with refused():
+                await wv.report("detail", START, end, campaign_id="all", campaign_type="preview")
+            with refused():
+                await wv.campaign_detail("all", START, end, campaign_type="preview")
+        assert fake.stats.requests == 0
 
 
 # ---- the printed advice, followed literally ----------------------------------------------

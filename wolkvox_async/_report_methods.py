@@ -2,7 +2,7 @@
 information.php / real_time.php reads of campaigns (wolkvox-api.md §6).
 
 Reports take a start..end of at most 31 calendar days and, for the campaign reports, a
-campaign id (or ``"all"``); an empty window (HTTP 404, §4.2) is an empty tuple. An answer
+campaign id (or ``"all"``, but for detail, which reads one campaign); an empty window (HTTP 404, §4.2) is an empty tuple. An answer
 at the 60,000-row cap raises :class:`~wolkvox_async.TruncatedAnswer` (``allow_truncated=
 True``: the rows, marked ``.truncated``); longer spans and windows at the cap belong to the
 windowed iterator ``iter_report``, which reads the same table.
@@ -77,9 +77,16 @@ def report_query(
                 f"campaign_id=None (got {shown(campaign_id)})"
             )
         return check.date_range(start, end)
-    if campaign_id is None:
-        raise ConfigError(f"{report.name} needs a campaign_id (digits, or 'all')")
     if report is DETAIL:
+        # wolkvox-api.md §5 #6: campaign.php detail takes one campaign's id; "all" is the
+        # reports_manager reports' (§6.1), and detail's own detail=all means unmanaged
+        # records, not every campaign.
+        if campaign_id is None or campaign_id == "all":
+            raise ConfigError(
+                "the detail report reads one campaign: campaign.php detail takes a "
+                "campaign_id (digits), not 'all' (campaign_1..campaign_10 take 'all'), "
+                f"got {shown(campaign_id)}"
+            )
         if campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
         return {
@@ -87,6 +94,8 @@ def report_query(
             **check.date_range(start, end),
             "detail": "all" if check.flag("include_unmanaged", include_unmanaged) else "default",
         }
+    if campaign_id is None:
+        raise ConfigError(f"{report.name} needs a campaign_id (digits, or 'all')")
     return {
         "campaign_id": check.campaign_id(campaign_id, allow_all=True),
         **check.date_range(start, end),

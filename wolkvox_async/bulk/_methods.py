@@ -180,9 +180,9 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
         held: Collection[tuple[datetime, datetime]] = (),
     ) -> WindowedDownload[Any]:
         """Any date-range report of the table, by its Wolkvox name, over any span: the
-        campaign reports ``"campaign_1"``..``"campaign_10"`` and ``"detail"`` (its
-        ``campaign_type`` too) of ``campaign_id`` (or "all"), and the operation's
-        ``"cdr_1"``, ``"cdr_5"``, ``"cdr_6"``, ``"agent_1"``, ``"agent_3"``, ``"agent_7"``,
+        campaign reports ``"campaign_1"``..``"campaign_10"`` of ``campaign_id`` (or
+        "all"), ``"detail"`` of one campaign (its ``campaign_type`` too), and the
+        operation's ``"cdr_1"``, ``"cdr_5"``, ``"cdr_6"``, ``"agent_1"``, ``"agent_3"``, ``"agent_7"``,
         ``"agent_8"``, ``"chat_1"``, ``"chat_2"``, ``"chat_16"`` with ``campaign_id=None``.
 
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10, cdr_6, the agent reports, chat_16)
@@ -197,9 +197,8 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
 
         Raises:
             ConfigError: an unknown report; a cap outside 1..60,000; a campaign missing
-                (campaign reports) or given
-                (operation reports); detail without campaign_type, or a campaign_type
-                given to another report.
+                (campaign reports) or given (operation reports); detail of "all" or
+                without campaign_type; a campaign_type given to another report.
         """
         table = report_named(report)
         if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= MAX_ROWS:

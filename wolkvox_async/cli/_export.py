@@ -96,8 +96,8 @@ def export(
 ) -> None:
     """Export REPORT (of CAMPAIGN_ID) over any date span as CSV or JSONL, streamed.
 
-    REPORT is Wolkvox's name: campaign_1..campaign_10 and detail take a CAMPAIGN_ID (or
-    all); cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8, chat_1, chat_2 and
+    REPORT is Wolkvox's name: campaign_1..campaign_10 take a CAMPAIGN_ID (or all), detail
+    one CAMPAIGN_ID and --type; cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8, chat_1, chat_2 and
     chat_16 cover the whole operation and take none. Dates are Wolkvox time; a date alone
     means its whole day, so `--start 2026-08-01 --end 2026-10-31` includes every row of
     31 October.
@@ -107,6 +107,12 @@ def export(
         raise click.UsageError(
             f"{report} covers the whole operation and takes no CAMPAIGN_ID "
             f"(got {campaign_id!r}): wolkvox export {report} --start ... --end ..."
+        )
+    if table is DETAIL and campaign_id in (None, "all"):
+        # wolkvox-api.md §5 #6: campaign.php detail takes one campaign's id.
+        raise click.UsageError(
+            "detail reads one campaign: give its CAMPAIGN_ID (campaign.php detail takes no "
+            "'all'; campaign_1..campaign_10 do)"
         )
     if table.scope == "campaign" and campaign_id is None:
         raise click.UsageError(f"{report} needs a CAMPAIGN_ID (or all)")
