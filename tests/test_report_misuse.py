@@ -306,6 +306,7 @@ async def test_detail_of_all_is_refused_by_the_library_before_sending() -> None:
     end = START + timedelta(days=2)
     async with FakeWolkvox() as fake:
         async with WolkvoxClient(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+
             def refused() -> Any:
                 return pytest.raises(ConfigError, match="detail report reads one campaign")
 
@@ -346,3 +347,54 @@ def test_the_printed_resume_keeps_the_options_given_before_export(
     assert done.exit_code == 0, done.output
     written = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert [row["agent_id"] for row in written] == [row["agent_id"] for _, row in rows]
+
+
+def test_the_upload_s_printed_commands_keep_the_options_given_before_upload(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    """The same for the upload (fix32): a load given `--server --base-url` (no env) that
+    stops at a bad row prints "continue with: wolkvox upload ... --resume", which lacked
+    them too; the printed --skip-invalid command, run as printed, loads the rest, and
+    never shows the token."""
+    env = {"WOLKVOX_TOKEN": served.token, "XDG_STATE_HOME": str(tmp_path / "state")}
+    camp = served.create_campaign()
+    source = tmp_path / "leads.jsonl"
+    rows = [{"customer_id": f"r{i}", "tel1": "3"} for i in range(500)]
+    rows[249] = {"customer_id": "r249", "opt7": "x" * 201}
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    options = ["--server", served.server, "--base-url", served.url]
+    upload = ["upload", camp.id, str(source), "--chunk-size", "100"]
+    stopped = CliRunner().invoke(cli, [*options, *upload], env=env)
+    assert stopped.exit_code == 2, stopped.output
+    assert served.token not in stopped.output
+    hint = stopped.output.rsplit("bad rows: ", 1)[1].split("\n", 1)[0]
+    words = shlex.split(hint)
+    assert words[: 1 + len(options)] == ["wolkvox", *options], hint
+    done = CliRunner().invoke(cli, words[1:], env=env)
+    assert done.exit_code == 0, done.output
+    assert sorted(r["customer_id"] for r in camp.records) == sorted(
+        f"r{i}" for i in range(500) if i != 249
+    )
+
+
+def test_the_repeated_options_never_hold_the_token_nor_a_redis_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the printed commands repeat (fix32): options given on the command line, the
+    token never, a Redis password as *** (the pasted command fails to log in rather than
+    print a secret or quietly use another ledger); the environment's are not repeated."""
+    from wolkvox_async.cli._app import given_options
+
+    url = "redis://user:s3cret@redis.local:6379/0?sentinel_password=s4cret&x=1"
+    args = ["--token", TOKEN, "--server", "0014", "--redis-url", url, "--no-server-header"]
+    with cli.make_context("wolkvox", [*args, "quota"], obj=None) as ctx:
+        words = given_options(ctx)
+    assert words == (
+        "--server", "0014",
+        "--redis-url", "redis://user:***@redis.local:6379/0?sentinel_password=***&x=1",
+        "--no-server-header",
+    )  # fmt: skip
+    monkeypatch.setenv("WOLKVOX_SERVER", "0014")
+    monkeypatch.setenv("WOLKVOX_BASE_URL", "http://127.0.0.1:1")
+    with cli.make_context("wolkvox", ["--licenses", "3", "quota"]) as ctx:
+        assert given_options(ctx) == ("--licenses", "3")

@@ -124,7 +124,7 @@ async def test_every_single_call_at_the_cap_raises_or_comes_marked(method: str, 
 
 @pytest.mark.parametrize("name", SMALL_READS)
 async def test_small_reads_refuse_a_cut_answer_or_return_it_marked(name: str) -> None:
-    with pytest.raises(TruncatedAnswer, match="no date range nor paging.*allow_truncated=True"):
+    with pytest.raises(TruncatedAnswer, match=r"no date range nor paging.*allow_truncated=True"):
         await _ask("GET", _answer(CAP), SMALL_READS[name])
     marked = await _ask("GET", _answer(CAP), lambda wv: SMALL_READS[name](wv, allow_truncated=True))
     assert len(marked) == CAP and marked.truncated is True

@@ -2,9 +2,10 @@
 information.php / real_time.php reads of campaigns (wolkvox-api.md §6).
 
 Reports take a start..end of at most 31 calendar days and, for the campaign reports, a
-campaign id (or ``"all"``, but for detail, which reads one campaign); an empty window (HTTP 404, §4.2) is an empty tuple. An answer
-at the 60,000-row cap raises :class:`~wolkvox_async.TruncatedAnswer` (``allow_truncated=
-True``: the rows, marked ``.truncated``); longer spans and windows at the cap belong to the
+campaign id (or ``"all"``, but for detail, which reads one campaign); an empty window
+(HTTP 404, §4.2) is an empty tuple. An answer at the 60,000-row cap raises
+:class:`~wolkvox_async.TruncatedAnswer` (``allow_truncated=True``: the rows, marked
+``.truncated``); longer spans and windows at the cap belong to the
 windowed iterator ``iter_report``, which reads the same table.
 """
 

@@ -182,8 +182,9 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
         """Any date-range report of the table, by its Wolkvox name, over any span: the
         campaign reports ``"campaign_1"``..``"campaign_10"`` of ``campaign_id`` (or
         "all"), ``"detail"`` of one campaign (its ``campaign_type`` too), and the
-        operation's ``"cdr_1"``, ``"cdr_5"``, ``"cdr_6"``, ``"agent_1"``, ``"agent_3"``, ``"agent_7"``,
-        ``"agent_8"``, ``"chat_1"``, ``"chat_2"``, ``"chat_16"`` with ``campaign_id=None``.
+        operation's ``"cdr_1"``, ``"cdr_5"``, ``"cdr_6"``, ``"agent_1"``, ``"agent_3"``,
+        ``"agent_7"``, ``"agent_8"``, ``"chat_1"``, ``"chat_2"``, ``"chat_16"`` with
+        ``campaign_id=None``.
 
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10, cdr_6, the agent reports, chat_16)
         come as their rows per window. A window at the 60,000-row cap is never delivered

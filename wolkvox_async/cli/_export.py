@@ -97,10 +97,10 @@ def export(
     """Export REPORT (of CAMPAIGN_ID) over any date span as CSV or JSONL, streamed.
 
     REPORT is Wolkvox's name: campaign_1..campaign_10 take a CAMPAIGN_ID (or all), detail
-    one CAMPAIGN_ID and --type; cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8, chat_1, chat_2 and
-    chat_16 cover the whole operation and take none. Dates are Wolkvox time; a date alone
-    means its whole day, so `--start 2026-08-01 --end 2026-10-31` includes every row of
-    31 October.
+    one CAMPAIGN_ID and --type; cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8,
+    chat_1, chat_2 and chat_16 cover the whole operation and take none. Dates are Wolkvox
+    time; a date alone means its whole day, so `--start 2026-08-01 --end 2026-10-31`
+    includes every row of 31 October.
     """
     table = REPORTS[report]
     if table.scope == "operation" and campaign_id is not None:
@@ -143,7 +143,8 @@ def export(
 
     target = Path(output)
     _check_output(target)
-    command = ["wolkvox", "export", report, *([campaign_id] if campaign_id is not None else [])]
+    campaign = [campaign_id] if campaign_id is not None else []
+    command = settings.command("export", report, *campaign)
     command += [*span_args, "--format", fmt]
     command += ["--output", output, *(["--type", kind] if kind else [])]
     command += ["--excel-safe"] if excel_safe else []
