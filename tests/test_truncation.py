@@ -69,11 +69,13 @@ def _list_calls() -> dict[str, tuple[str, Call]]:
     return calls
 
 
-# Reads too small to reach the cap take no allow_truncated, and still never pass one off.
-SMALL_READS: dict[str, Callable[[WolkvoxClient], Awaitable[Any]]] = {
-    "campaigns": lambda wv: wv.campaigns(),
-    "agents": lambda wv: wv.agents(),
-    "activity_codes": lambda wv: wv.activity_codes(),
+# Reads too small to reach the cap in practice never pass one off either, and take
+# allow_truncated like every method returning rows (their advice says to pass it).
+SMALL_READS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "campaigns": lambda wv, **kw: wv.campaigns(**kw),
+    "agents": lambda wv, **kw: wv.agents(**kw),
+    "activity_codes": lambda wv, **kw: wv.activity_codes(**kw),
+    "realtime_campaigns": lambda wv, **kw: wv.realtime_campaigns(**kw),
 }
 
 
@@ -121,9 +123,11 @@ async def test_every_single_call_at_the_cap_raises_or_comes_marked(method: str, 
 
 
 @pytest.mark.parametrize("name", SMALL_READS)
-async def test_reads_without_allow_truncated_still_refuse_a_cut_answer(name: str) -> None:
-    with pytest.raises(TruncatedAnswer, match="no date range nor paging"):
+async def test_small_reads_refuse_a_cut_answer_or_return_it_marked(name: str) -> None:
+    with pytest.raises(TruncatedAnswer, match=r"no date range nor paging.*allow_truncated=True"):
         await _ask("GET", _answer(CAP), SMALL_READS[name])
+    marked = await _ask("GET", _answer(CAP), lambda wv: SMALL_READS[name](wv, allow_truncated=True))
+    assert len(marked) == CAP and marked.truncated is True
 
 
 async def test_a_realtime_bare_list_at_the_cap_is_refused_too() -> None:

@@ -117,7 +117,7 @@ class OperationMethods(ClientCore):
         """
         body = {
             "ip": _ip(ip),
-            "permanent": "yes" if permanent else "no",
+            "permanent": "yes" if check.flag("permanent", permanent) else "no",
             "description": check.text("description", description, limit=check.FREE_TEXT_MAX_LENGTH),
         }
         return await self._ip_change(routes.ADD_IP, body)
@@ -239,13 +239,28 @@ class OperationMethods(ClientCore):
             advice=_NO_PAGING,
         )
 
-    async def agents(self, agent_id: str | int | None = None) -> Rows[AgentInfo]:
+    async def agents(
+        self, agent_id: str | int | None = None, *, allow_truncated: bool = False
+    ) -> Rows[AgentInfo]:
         """information.php ``agents``: every agent of the operation, or one."""
         wanted = None if agent_id is None else _agent(agent_id)
-        return await self._rows(routes.INFO_AGENTS, AgentInfo, {"agent": wanted}, advice=_NO_PAGING)
+        return await self._rows(
+            routes.INFO_AGENTS,
+            AgentInfo,
+            {"agent": wanted},
+            allow_truncated=allow_truncated,
+            advice=_NO_PAGING,
+        )
 
-    async def activity_codes(self, cod_act: str | None = None) -> Rows[ActivityCode]:
+    async def activity_codes(
+        self, cod_act: str | None = None, *, allow_truncated: bool = False
+    ) -> Rows[ActivityCode]:
         """information.php ``activity_codes``: the operation's activity codes, or one."""
         wanted = None if cod_act is None else check.non_blank("cod_act", cod_act)
-        params = {"cod_act": wanted}
-        return await self._rows(routes.INFO_ACTIVITY_CODES, ActivityCode, params, advice=_NO_PAGING)
+        return await self._rows(
+            routes.INFO_ACTIVITY_CODES,
+            ActivityCode,
+            {"cod_act": wanted},
+            allow_truncated=allow_truncated,
+            advice=_NO_PAGING,
+        )

@@ -2,9 +2,10 @@
 information.php / real_time.php reads of campaigns (wolkvox-api.md §6).
 
 Reports take a start..end of at most 31 calendar days and, for the campaign reports, a
-campaign id (or ``"all"``); an empty window (HTTP 404, §4.2) is an empty tuple. An answer
-at the 60,000-row cap raises :class:`~wolkvox_async.TruncatedAnswer` (``allow_truncated=
-True``: the rows, marked ``.truncated``); longer spans and windows at the cap belong to the
+campaign id (or ``"all"``, but for detail, which reads one campaign); an empty window
+(HTTP 404, §4.2) is an empty tuple. An answer at the 60,000-row cap raises
+:class:`~wolkvox_async.TruncatedAnswer` (``allow_truncated=True``: the rows, marked
+``.truncated``); longer spans and windows at the cap belong to the
 windowed iterator ``iter_report``, which reads the same table.
 """
 
@@ -62,7 +63,14 @@ def report_query(
 ) -> dict[str, str]:
     """The query of ``report`` over start..end, every argument checked: a campaign report
     needs its campaign (detail its type too); an operation report takes none, since a
-    campaign the server would ignore would export the whole operation under its name."""
+    campaign the server would ignore would export the whole operation under its name.
+    Only detail takes a campaign_type (campaign.php sends type_campaign; reports_manager
+    has no such parameter): given to another report it would look like a filter."""
+    if campaign_type is not None and report is not DETAIL:
+        raise ConfigError(
+            f"campaign_type is for the detail report only; {report.name} takes none "
+            f"(got {shown(campaign_type)}): pass campaign_type=None"
+        )
     if report.scope == "operation":
         if campaign_id is not None:
             raise ConfigError(
@@ -70,16 +78,25 @@ def report_query(
                 f"campaign_id=None (got {shown(campaign_id)})"
             )
         return check.date_range(start, end)
-    if campaign_id is None:
-        raise ConfigError(f"{report.name} needs a campaign_id (digits, or 'all')")
     if report is DETAIL:
+        # wolkvox-api.md §5 #6: campaign.php detail takes one campaign's id; "all" is the
+        # reports_manager reports' (§6.1), and detail's own detail=all means unmanaged
+        # records, not every campaign.
+        if campaign_id is None or campaign_id == "all":
+            raise ConfigError(
+                "the detail report reads one campaign: campaign.php detail takes a "
+                "campaign_id (digits), not 'all' (campaign_1..campaign_10 take 'all'), "
+                f"got {shown(campaign_id)}"
+            )
         if campaign_type is None:
             raise ConfigError("the detail report needs campaign_type")
         return {
             **check.campaign_of_type(campaign_id, campaign_type),
             **check.date_range(start, end),
-            "detail": "all" if include_unmanaged else "default",
+            "detail": "all" if check.flag("include_unmanaged", include_unmanaged) else "default",
         }
+    if campaign_id is None:
+        raise ConfigError(f"{report.name} needs a campaign_id (digits, or 'all')")
     return {
         "campaign_id": check.campaign_id(campaign_id, allow_all=True),
         **check.date_range(start, end),
@@ -117,7 +134,8 @@ class ReportMethods(ClientCore):
 
         Raises:
             ConfigError: an unknown report, a campaign missing (campaign reports) or given
-                (operation reports), a range over 31 days.
+                (operation reports), a campaign_type given to a report other than detail,
+                a range over 31 days.
             TruncatedAnswer: the answer holds the 60,000-row cap (``allow_truncated``:
                 returned marked instead).
         """
@@ -340,11 +358,17 @@ class ReportMethods(ClientCore):
         """chat_16: chats, time and transfers per agent (rows as sent)."""
         return await self._operation_report("chat_16", start, end, allow_truncated)
 
-    async def campaigns(self, campaign_id: str | int | None = None) -> Rows[CampaignInfo]:
+    async def campaigns(
+        self, campaign_id: str | int | None = None, *, allow_truncated: bool = False
+    ) -> Rows[CampaignInfo]:
         """information.php campaigns: every campaign, or one."""
         cid = None if campaign_id is None else check.campaign_id(campaign_id)
         rows = await self._rows(
-            routes.INFO_CAMPAIGNS, CampaignInfo, {"campaign": cid}, advice=_NO_WINDOW
+            routes.INFO_CAMPAIGNS,
+            CampaignInfo,
+            {"campaign": cid},
+            allow_truncated=allow_truncated,
+            advice=_NO_WINDOW,
         )
         for row in rows:  # a campaign's type, which start/stop/speed send, never goes stale
             if row.campaign_id is not None and row.type_campaign is not None:
@@ -379,9 +403,18 @@ class ReportMethods(ClientCore):
             advice=advice,
         )
 
-    async def realtime_campaigns(self) -> Rows[RealTimeCampaign]:
+    async def realtime_campaigns(self, *, allow_truncated: bool = False) -> Rows[RealTimeCampaign]:
         """real_time.php campaigns: live counters per campaign."""
-        return await self._rows(routes.REALTIME_CAMPAIGNS, RealTimeCampaign, {}, advice=_NO_WINDOW)
+        return await self._rows(
+            routes.REALTIME_CAMPAIGNS,
+            RealTimeCampaign,
+            {},
+            allow_truncated=allow_truncated,
+            advice=_NO_WINDOW,
+        )
 
 
-_NO_WINDOW = "It has no date range nor paging to read the rest with."
+_NO_WINDOW = (
+    "It has no date range nor paging to read the rest with; pass allow_truncated=True to "
+    "take these rows, marked .truncated"
+)

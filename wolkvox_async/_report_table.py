@@ -61,8 +61,8 @@ class Report(Generic[T]):
     """Rows carry their own time: a window cut at 60,000 rows continues from its last
     row; the others are split in halves, and aggregates come per window."""
     scope: Scope = "campaign"
-    """``campaign``: a campaign id (or "all") is part of the query; ``operation``: the
-    report covers the whole operation and takes none."""
+    """``campaign``: a campaign id (or "all", but for detail) is part of the query;
+    ``operation``: the report covers the whole operation and takes none."""
     title: str = ""
     """What the report holds, in a few words (help texts)."""
     columns: tuple[str, ...] = ()

@@ -161,6 +161,14 @@ def non_blank(name: str, value: object, *, limit: int = TEXT_MAX_LENGTH) -> str:
     return checked
 
 
+def flag(name: str, value: object) -> bool:
+    """A True/False argument. Truthiness would read Wolkvox's own words wrong: "no" is a
+    non-empty string, so add_ip(permanent="no") would register a permanent IP."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {shown(value)}")
+    return value
+
+
 def dates_spanned(start: datetime, end: datetime) -> int:
     """The calendar dates start..end touches in Wolkvox time, both ends included."""
     return (to_wolkvox_time(end).date() - to_wolkvox_time(start).date()).days + 1

@@ -773,12 +773,16 @@ def _starting(stderr: str) -> bool:
     return bool(lines) and lines[-1] == "KeyboardInterrupt" and "_get_module_details" in stderr
 
 
+_PRINTED = re.compile(r"wolkvox (?:-[-\w]+(?:=\S+)? (?:[^-\s]\S* )?)*(upload|export|campaigns) ")
+
+
 def commands(stderr: str) -> list[list[str]]:
     """The ``wolkvox`` commands a message says to run next, as the user would paste them."""
     found = []
     for line in stderr.splitlines():
         at = line.find("wolkvox ")
-        while at >= 0 and not re.match(r"wolkvox (upload|export|campaigns) ", line[at:]):
+        # Options given before the subcommand are repeated in it (`wolkvox --json upload`).
+        while at >= 0 and not re.match(_PRINTED, line[at:]):
             at = line.find("wolkvox ", at + 1)
         if at < 0:
             continue

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from .. import _validate as check
 from .._campaign_methods import CampaignMethods
 from .._convert import structure_rows
+from .._errors import ConfigError, shown
 from .._operation_methods import OperationMethods
 from .._protocol import Envelope, last_object
 from .._report_methods import ReportMethods, report_named, report_query
@@ -179,10 +180,11 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
         held: Collection[tuple[datetime, datetime]] = (),
     ) -> WindowedDownload[Any]:
         """Any date-range report of the table, by its Wolkvox name, over any span: the
-        campaign reports ``"campaign_1"``..``"campaign_10"`` and ``"detail"`` (its
-        ``campaign_type`` too) of ``campaign_id`` (or "all"), and the operation's
-        ``"cdr_1"``, ``"cdr_5"``, ``"cdr_6"``, ``"agent_1"``, ``"agent_3"``, ``"agent_7"``,
-        ``"agent_8"``, ``"chat_1"``, ``"chat_2"``, ``"chat_16"`` with ``campaign_id=None``.
+        campaign reports ``"campaign_1"``..``"campaign_10"`` of ``campaign_id`` (or
+        "all"), ``"detail"`` of one campaign (its ``campaign_type`` too), and the
+        operation's ``"cdr_1"``, ``"cdr_5"``, ``"cdr_6"``, ``"agent_1"``, ``"agent_3"``,
+        ``"agent_7"``, ``"agent_8"``, ``"chat_1"``, ``"chat_2"``, ``"chat_16"`` with
+        ``campaign_id=None``.
 
         Aggregate reports (campaign_1, 2, 4, 6, 8, 10, cdr_6, the agent reports, chat_16)
         come as their rows per window. A window at the 60,000-row cap is never delivered
@@ -195,10 +197,18 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
         (``DownloadProgress.through``): a run stopped there continues from the next.
 
         Raises:
-            ConfigError: an unknown report; a campaign missing (campaign reports) or given
-                (operation reports); detail without campaign_type.
+            ConfigError: an unknown report; a cap outside 1..60,000; a campaign missing
+                (campaign reports) or given (operation reports); detail of "all" or
+                without campaign_type; a campaign_type given to another report.
         """
         table = report_named(report)
+        if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= MAX_ROWS:
+            # Above Wolkvox's 60,000 a window the server cut would pass as whole (its rows
+            # under this cap); below 1 every window would be split down to a second.
+            raise ConfigError(
+                f"cap must be 1..{MAX_ROWS:,} (the most rows Wolkvox returns per call), "
+                f"got {shown(cap)}"
+            )
         start, end = check.moment("start", start), check.moment("end", end)
         held = check.windows("held", held)
         # Bulk work: it queues behind interactive calls and leaves them their reserve.

@@ -1,8 +1,9 @@
 """The ``wolkvox`` command group and its small commands (campaigns, find, recall, quota,
 fake-server). Settings come from flags or environment; the token (``--token`` or
-``WOLKVOX_TOKEN``) is never printed. The quota ledger persists in the user's state
-directory (a SQLite backend), so every run counts against the same day, unless
-``WOLKVOX_REDIS_URL`` points at a shared Redis.
+``WOLKVOX_TOKEN``) is never printed, nor repeated in the commands a stopped upload or
+export prints (they repeat the other options given before the subcommand). The quota
+ledger persists in the user's state directory (a SQLite backend), so every run counts
+against the same day, unless ``WOLKVOX_REDIS_URL`` points at a shared Redis.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
+from click.core import ParameterSource
 
 from .. import QuotaExhausted, TokenLimitExceeded, WolkvoxClient
 from .._version import __version__
@@ -124,7 +127,44 @@ def cli(
         server_limit,
         reserve,
         server_header=server_header,
+        given=given_options(ctx),
     )
+
+
+def given_options(ctx: click.Context) -> tuple[str, ...]:
+    """The options of ``ctx``'s command given on its command line, as words to repeat
+    them; never the token (it stays in the environment or is given again), and a Redis
+    URL with its password shown as *** (the command then fails to log in, rather than
+    printing a secret or silently using another ledger)."""
+    words: list[str] = []
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in (None, "token"):
+            continue
+        if ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[param.name]
+        flag = max(param.opts, key=len)
+        if param.is_flag:
+            off = max(param.secondary_opts, key=len) if param.secondary_opts else None
+            words += [flag] if value else [off] if off else []
+        elif value is not None:
+            text = str(value)
+            words += [flag, _masked(text) if param.name == "redis_url" else text]
+    return tuple(words)
+
+
+def _masked(url: str) -> str:
+    """A Redis URL with the password of its user part and of its Sentinel as ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    user, at, host = netloc.rpartition("@")
+    if at and ":" in user:
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    query = "&".join(
+        f"{key}=***" if key == "sentinel_password" else f"{key}={value}" if sep else key
+        for key, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @cli.group()

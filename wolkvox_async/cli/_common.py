@@ -78,6 +78,16 @@ class Settings:
     """Today's quota kept for interactive calls (the upload and export are bulk work)."""
     server_header: bool = True
     """Send the ``wolkvox_server`` header (``--no-server-header``: not)."""
+    given: tuple[str, ...] = ()
+    """The options given before the subcommand on the command line (never ``--token``;
+    a Redis URL's password as ***), as words: :meth:`command` repeats them."""
+
+    def command(self, *words: str) -> list[str]:
+        """``wolkvox``, the options given before the subcommand, then ``words``: a command
+        to print (``--resume``...) that, pasted, runs against the same server, base URL,
+        ledger and state directory as this one. Options from the environment are not
+        repeated: the printed command runs where they are set."""
+        return ["wolkvox", *self.given, *words]
 
     def require(self) -> tuple[str, str]:
         """The server and token; a usage error (exit 2) naming the one missing, so that a

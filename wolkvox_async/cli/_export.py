@@ -70,7 +70,7 @@ SECOND = timedelta(seconds=1)
     "--type",
     "kind",
     type=click.Choice(["predictive", "preview"]),
-    help="Campaign type (the detail report needs it).",
+    help="Campaign type (the detail report needs it; no other report takes it).",
 )
 @click.option(
     "--excel-safe",
@@ -96,11 +96,11 @@ def export(
 ) -> None:
     """Export REPORT (of CAMPAIGN_ID) over any date span as CSV or JSONL, streamed.
 
-    REPORT is Wolkvox's name: campaign_1..campaign_10 and detail take a CAMPAIGN_ID (or
-    all); cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8, chat_1, chat_2 and
-    chat_16 cover the whole operation and take none. Dates are Wolkvox time; a date alone
-    means its whole day, so `--start 2026-08-01 --end 2026-10-31` includes every row of
-    31 October.
+    REPORT is Wolkvox's name: campaign_1..campaign_10 take a CAMPAIGN_ID (or all), detail
+    one CAMPAIGN_ID and --type; cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8,
+    chat_1, chat_2 and chat_16 cover the whole operation and take none. Dates are Wolkvox
+    time; a date alone means its whole day, so `--start 2026-08-01 --end 2026-10-31`
+    includes every row of 31 October.
     """
     table = REPORTS[report]
     if table.scope == "operation" and campaign_id is not None:
@@ -108,8 +108,21 @@ def export(
             f"{report} covers the whole operation and takes no CAMPAIGN_ID "
             f"(got {campaign_id!r}): wolkvox export {report} --start ... --end ..."
         )
+    if table is DETAIL and campaign_id in (None, "all"):
+        # wolkvox-api.md §5 #6: campaign.php detail takes one campaign's id.
+        raise click.UsageError(
+            "detail reads one campaign: give its CAMPAIGN_ID (campaign.php detail takes no "
+            "'all'; campaign_1..campaign_10 do)"
+        )
     if table.scope == "campaign" and campaign_id is None:
         raise click.UsageError(f"{report} needs a CAMPAIGN_ID (or all)")
+    if kind is not None and table is not DETAIL:
+        # Only campaign.php detail sends type_campaign: on any other report --type would
+        # look like a filter and export every campaign's rows all the same.
+        raise click.UsageError(
+            f"--type is for the detail report only; {report} takes no campaign type "
+            f"(got --type {kind})"
+        )
     since, until, span_args = _span(start, end, days)
     if excel_safe and fmt != "csv":
         raise click.UsageError("--excel-safe is for CSV: JSONL holds every value as sent")
@@ -130,7 +143,8 @@ def export(
 
     target = Path(output)
     _check_output(target)
-    command = ["wolkvox", "export", report, *([campaign_id] if campaign_id is not None else [])]
+    campaign = [campaign_id] if campaign_id is not None else []
+    command = settings.command("export", report, *campaign)
     command += [*span_args, "--format", fmt]
     command += ["--output", output, *(["--type", kind] if kind else [])]
     command += ["--excel-safe"] if excel_safe else []

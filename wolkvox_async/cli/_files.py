@@ -274,7 +274,9 @@ class RowWriter:
         """Rows written with a value the library could not read (written as sent)."""
         self._cell = neutralise if excel_safe else _same
         self._csv: csv.DictWriter[str] | None = None
-        self._known = frozenset(columns) if UNDOCUMENTED in columns else None
+        # A generic row's documented keys; its own key named "undocumented" is not one of
+        # them, so it goes into that column's object with the other new keys.
+        self._known = frozenset(columns) - {UNDOCUMENTED} if UNDOCUMENTED in columns else None
         if fmt == "csv":
             # The header comes from the report's fields, so an empty export has it too; a
             # row with a key outside them is a bug, raised rather than written short.
@@ -297,17 +299,30 @@ class RowWriter:
         if self._csv is None:
             self.out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         else:
+            cell = self._cell
             if self._known is not None:  # a generic row: keys outside the docs kept apart
                 extra = {k: v for k, v in row.items() if k not in self._known}
-                row = {k: v for k, v in row.items() if k in self._known}
-                row[UNDOCUMENTED] = extra or None
-            cell = self._cell
-            self._csv.writerow({k: "" if v is None else cell(_text_of(v)) for k, v in row.items()})
+                cells = {k: cell(_as_sent(v)) for k, v in row.items() if k in self._known}
+                cells[UNDOCUMENTED] = cell(_as_sent(extra)) if extra else ""
+                self._csv.writerow(cells)
+            else:
+                self._csv.writerow(
+                    {k: "" if v is None else cell(_text_of(v)) for k, v in row.items()}
+                )
         self.count += 1
 
 
 def _same(cell: str) -> str:
     return cell
+
+
+def _as_sent(value: Any) -> str:
+    """A generic row's CSV cell, as Wolkvox sent it: a string as it is, any other JSON
+    value (true, false, null, a number, an object, an array) as its JSON, so a boolean is
+    `true`, not Python's `True`, and a null is told apart from an empty string."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _text_of(value: Any) -> str:

@@ -163,7 +163,7 @@ def upload(
     except WolkvoxError as exc:
         fail(exit_code(exc), str(exc))
     server = server_of(client.config.base_url)
-    hint = ["wolkvox", "upload", campaign_id, str(file)]
+    hint = settings.command("upload", campaign_id, str(file))
     if journal is None:
         journal = default_journal(settings.state_dir, server, campaign_id, file)
     else:

@@ -12,7 +12,7 @@ Where the docs are silent the simulator chooses, and says so here:
 * cdr_1 lists the connected attempts (ANSWER, ANSWER-MACHINE, ABANDON), cdr_5 the others,
   FAILED as "Chanunavail" (cdr_5's vocabulary has no "failed"); ``destiny`` is
   "national", ``type_interaction`` "out_pre" (a predictive campaign's call), durations are
-  seconds from the attempt's conn_id.
+  seconds made up from the attempt's conn_id (a stable hash of it, so any conn_id works).
 * cdr_6 counts cdr_5's rows per result.
 * agent_* and chat_* are what :meth:`World.add_report_rows` gave, in time order, as given:
   the simulator keeps no agent sessions or chats to compute them from, and aggregates
@@ -22,6 +22,7 @@ Where the docs are silent the simulator chooses, and says so here:
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -57,7 +58,9 @@ def _attempts(ctx: Context, start: datetime, stop: datetime, keep: Callable[[str
 
 
 def _seconds(attempt: Attempt) -> int:
-    return 15 + int(attempt.conn_id[-3:] or 0) % 300
+    # Any conn_id (tests name attempts "first", "sep30-2330"): a stable hash, not
+    # Python's hash(), which changes with each process.
+    return 15 + zlib.crc32(attempt.conn_id.encode()) % 300
 
 
 def _call_detail(pairs: Pairs) -> list[dict[str, str]]:
