@@ -603,9 +603,14 @@ class Journey:
             "refused for 5 minutes, but no read of this export was delivered: it was "
             f"never completed nor killed ({said})"
         )
-        # docs/cli.md: after a SIGKILL a read it had in flight may wait its 5 minutes.
-        since_kill = time.monotonic() - job.killed_at
-        assert wait <= 300 - since_kill + 2, f"{said}: {wait:.1f} s, killed {since_kill:.1f} s ago"
+        # docs/cli.md: after a SIGKILL a read it had in flight may wait its 5 minutes,
+        # counted on the SQLite ledger's time. With the killed command's leases still live
+        # in it, that time runs only while a command takes steps in the ledger (a newcomer
+        # finding live leases takes the ledger's time as it stands, so that a host clock
+        # ahead cannot end them early: scheduler/_sqlite_ledger.py), so the wait may be
+        # the whole interval however long ago the kill was (seed 1171405315, journey 3:
+        # 299 s, 8 s after the kill). Known, documented, not yet bounded.
+        assert wait <= 300 + 2, said
         job.parked, job.next = True, []
         self.say(f"    (left: its 5 minutes after the SIGKILL end at {retry_at:%H:%M:%S})")
 
