@@ -114,9 +114,7 @@ async def find_record(calls: int, rounds: int, folder: Path) -> dict[str, list[f
             return await rounds_of(
                 {
                     "find_record, memory": lambda: memory.find_record(customer_id="c1"),
-                    "find_record, default (SQLite)": lambda: default.find_record(
-                        customer_id="c1"
-                    ),
+                    "find_record, default (SQLite)": lambda: default.find_record(customer_id="c1"),
                 },
                 calls,
                 rounds,
