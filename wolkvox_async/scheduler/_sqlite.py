@@ -127,8 +127,9 @@ class SQLiteBackend:
         self._prefix = f"s{os.getpid()}-{id(self):x}-"
         self._lock = threading.Lock()
         """Held by whichever thread is in a transaction on the connection."""
-        self._job: Future[Any] | None = None
-        """The step last handed to the worker thread (steps after it follow it there)."""
+        self._counting = threading.Lock()
+        self._queued = 0
+        """Steps handed to the worker thread and not done (steps after them follow them)."""
         self._kept: list[Release] = []
         """Releases not yet written, in order."""
         self._armed: asyncio.AbstractEventLoop | None = None
@@ -184,6 +185,9 @@ class SQLiteBackend:
             # does not call the busy handler there), so set-up is retried for a while.
             for attempt in range(_SETUP_ATTEMPTS):
                 try:
+                    # Each page a step changes is written whole to the WAL: small pages
+                    # for small rows (a file made before keeps its own page size).
+                    conn.execute("PRAGMA page_size = 1024")
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute("PRAGMA synchronous=NORMAL")
                     conn.executescript(SCHEMA)
@@ -255,8 +259,7 @@ class SQLiteBackend:
     def _inline(self, step: Step[T], now: float | None) -> T | _Later:
         """``step`` on this thread if no other process holds the lock and no step waits
         on the worker thread (it goes first); else LATER."""
-        job = self._job
-        if (job is not None and not job.done()) or not self._lock.acquire(blocking=False):
+        if self._queued or not self._lock.acquire(blocking=False):
             return LATER
         try:
             return self._transaction(step, now, inline=True)
@@ -265,11 +268,16 @@ class SQLiteBackend:
 
     def _submit(self, step: Step[T], now: float | None) -> Future[T | _Later]:
         def job() -> T | _Later:
-            with self._lock:
-                return self._transaction(step, now, inline=False)
+            try:
+                with self._lock:
+                    return self._transaction(step, now, inline=False)
+            finally:
+                with self._counting:
+                    self._queued -= 1
 
-        self._job = future = self._executor.submit(job)
-        return future
+        with self._counting:
+            self._queued += 1
+        return self._executor.submit(job)
 
     async def _run(
         self,
