@@ -217,6 +217,10 @@ async def test_a_release_reaches_another_process_within_a_loop_turn(tmp_path: Pa
     a = Scheduler(a_backend, clock, poll_fallback=0.1)
     b = Scheduler(b_backend, clock, poll_fallback=0.1)
     try:
+        # Both files open (opening one is the worker thread's, and its step then holds the
+        # write lock for a while, as another process's would: A's write waits for it
+        # there). From here every step of either runs on this thread, in turn.
+        await b_backend.in_flight(REQUEST.token, REQUEST.operation, clock.time())
         first, second = await ask(a, REQUEST), await ask(a, REQUEST)
         waiting = asyncio.create_task(ask(b, REQUEST))
         for _ in range(3):
