@@ -5,14 +5,17 @@ memory`` keeps it working meanwhile; the command exits 3 with the message."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import ask
+from helpers import ask, worker
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
@@ -152,3 +155,137 @@ def test_a_full_disk_is_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert str(ledger) in result.stdout and "the disk is full or failing" in result.stdout
+
+
+@pytest.mark.slow
+async def test_four_processes_hammering_one_ledger_hold_the_cap_and_the_quota(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    """Four real processes share one ledger file, each with 600 calls queued at once
+    (2,400 admissions, every step contended, on the loop's thread or the worker's): the
+    server never sees a third call in flight, and exactly the day's 2,000 go out."""
+    fake.latency = 0.002
+    fake.world.operations[fake.server].daily_quota = 2000  # the server counts too
+    backend = f"sqlite:///{tmp_path / 'ledger.db'}"
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            worker("loader_worker.py"),
+            fake.url,
+            fake.token,
+            backend,
+            "600",
+            "2000",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 120)
+    assert [p.returncode for p in procs] == [0, 0, 0, 0]
+    seen: Counter[str] = Counter()
+    for out, _ in outs:
+        seen.update(json.loads(out))
+    assert seen == {"ok": 2000, "QuotaExhausted": 400}
+    assert fake.stats.requests == 2000
+    assert fake.stats.peak_in_flight[fake.token] == 2
+    assert not fake.stats.refusals  # no 403 SIMULTANEOUS, no TOKEN LIMIT EXCEEDED
+    async with client(fake, backend) as wv:
+        stats = await wv.scheduler_stats()
+    assert (stats.quota_used, stats.in_flight) == (2000, 0)
+
+
+def leases_in(ledger: Path) -> int:
+    """Leases in the file, as another process reads it."""
+    reader = sqlite3.connect(ledger)
+    try:
+        return int(reader.execute("SELECT COUNT(*) FROM leases").fetchone()[0])
+    finally:
+        reader.close()
+
+
+REQUEST = Admission(
+    token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0, day="d", resets_at=2e9
+)
+
+
+async def test_a_release_reaches_another_process_within_a_loop_turn(tmp_path: Path) -> None:
+    """Process A frees a slot and then does nothing more: process B, waiting for the
+    slot, is admitted at its next look, not when A happens to call again."""
+    ledger = tmp_path / "ledger.db"
+    a_backend, b_backend = SQLiteBackend(ledger), SQLiteBackend(ledger)  # two "processes"
+    clock = VirtualClock(1_800_000_000.0)
+    a = Scheduler(a_backend, clock, poll_fallback=0.1)
+    b = Scheduler(b_backend, clock, poll_fallback=0.1)
+    try:
+        # Both files open (opening one is the worker thread's, and its step then holds the
+        # write lock for a while, as another process's would: A's write waits for it
+        # there). From here every step of either runs on this thread, in turn.
+        await b_backend.in_flight(REQUEST.token, REQUEST.operation, clock.time())
+        first, second = await ask(a, REQUEST), await ask(a, REQUEST)
+        waiting = asyncio.create_task(ask(b, REQUEST))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not waiting.done()  # both slots are A's
+        await a.release(first, Outcome.ANSWERED)
+        await asyncio.sleep(0)  # one turn of A's loop, and A asks nothing
+        assert leases_in(ledger) == 1
+        await clock.advance(0.1)  # B looks again
+        granted = await asyncio.wait_for(waiting, 5)
+        await b.release(granted, Outcome.ANSWERED)
+        await a.release(second, Outcome.ANSWERED)
+    finally:
+        await a_backend.close()
+        await b_backend.close()
+    assert leases_in(ledger) == 0
+
+
+async def test_close_writes_the_releases_kept(tmp_path: Path) -> None:
+    """A release kept for the next step is in the file once close() has written it,
+    before the loop has turned even once."""
+    ledger = tmp_path / "ledger.db"
+    backend = SQLiteBackend(ledger)
+    scheduler = Scheduler(backend, VirtualClock(1_800_000_000.0))
+    await ask(scheduler, REQUEST)  # the file is open
+
+    async def release_then_close() -> None:
+        lease = await ask(scheduler, REQUEST)
+        await scheduler.release(lease, Outcome.ANSWERED)
+        await backend.close()
+
+    # Driven by hand up to close()'s first suspension, so no callback of the loop (the
+    # release's own turn) can have run: what is in the file is what close() wrote.
+    steps = release_then_close()
+    pending = steps.send(None)
+    try:
+        assert leases_in(ledger) == 1  # the first lease only
+    finally:
+        await asyncio.wait({pending})  # (close()'s own wait, done by hand too)
+        with pytest.raises(StopIteration):
+            steps.send(None)
+
+
+async def test_a_write_lock_held_elsewhere_does_not_stop_the_loop(tmp_path: Path) -> None:
+    """Another process holding the write lock: the step waits for it on the worker
+    thread, and the event loop goes on serving everything else meanwhile."""
+    ledger = tmp_path / "ledger.db"
+    backend = SQLiteBackend(ledger, busy_timeout=10.0)
+    scheduler = Scheduler(backend, VirtualClock(1_800_000_000.0))
+    try:
+        await scheduler.release(await ask(scheduler, REQUEST), Outcome.ANSWERED)
+        holder = sqlite3.connect(ledger, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process, writing
+        try:
+            asking = asyncio.create_task(ask(scheduler, REQUEST))
+            turns = 0
+            while turns < 200:  # the loop turns while the step waits for the lock
+                await asyncio.sleep(0)
+                turns += 1
+            assert not asking.done()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        lease = await asyncio.wait_for(asking, 10)
+        await scheduler.release(lease, Outcome.ANSWERED)
+    finally:
+        await backend.close()
+    assert leases_in(ledger) == 0

@@ -42,6 +42,7 @@ __all__ = [
     "LeaseRecord",
     "QuotaState",
     "ReportsFence",
+    "StepsInline",
     "default_backend_url",
     "default_state_dir",
     "forget_url_backends",
@@ -164,6 +165,33 @@ class AnnouncesReleases(Protocol):
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(token_key)`` on every release, in any process."""
+        ...
+
+
+@runtime_checkable
+class StepsInline(Protocol):
+    """A backend that can often take a step without suspending (SQLite, on the loop's
+    thread when no other process holds its lock): the scheduler then needs no task to
+    shield it, and a call costs no loop turn for it."""
+
+    def admit_now(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None] | None:
+        """:meth:`Backend.admit`, done without suspending; None: await that instead."""
+        ...
+
+    def release_now(
+        self,
+        lease: LeaseRecord,
+        now: float,
+        *,
+        hold_until: float | None = None,
+        refund: bool = False,
+        unstamp: bool = False,
+        cap_for: float = 0.0,
+        pause_for: float = 0.0,
+        spent: bool = False,
+    ) -> bool:
+        """:meth:`Backend.release`, taken without suspending (written now, or before this
+        process's next step and within a loop turn); False: await that instead."""
         ...
 
 

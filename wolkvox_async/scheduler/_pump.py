@@ -21,7 +21,7 @@ from datetime import tzinfo
 import attrs
 
 from .._time import day_of, next_reset
-from ._backend import Backend, LeaseRecord
+from ._backend import Backend, LeaseRecord, StepsInline
 from ._clock import Clock
 from ._lease import Lease
 from ._queue import Queue, Waiter
@@ -50,6 +50,8 @@ class Pump:
         # queue is served in the releasing task, its release needs no shield
         # (benchmarks/scheduler_overhead.py).
         self.instant = backend.instant
+        self.inline = backend if isinstance(backend, StepsInline) else None
+        """A backend whose steps mostly need not suspend (SQLite): tried that way first."""
         self.running: set[asyncio.Task[None]] = set()
         """The pump tasks running (a backend whose steps suspend runs each in a task)."""
         self.seq = itertools.count()
@@ -151,6 +153,8 @@ class Pump:
         cancelled when its loop ends)."""
         if self.instant:  # (memory: its steps never suspend)
             return await self.backend.admit(admission, now)
+        if self.inline is not None and (done := self.inline.admit_now(admission, now)):
+            return done  # (nothing suspended: no cancellation can have landed in it)
         step = asyncio.ensure_future(self.backend.admit(admission, now))
         try:
             return await asyncio.shield(step)

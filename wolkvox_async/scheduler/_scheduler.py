@@ -247,20 +247,32 @@ class Scheduler:
         hold_until = sent_at + hold if rule.hold and sent_at is not None else None
         said = feedback or NOTHING_SAID
         spent = said.spent and self._spent_counts(lease)
-        step = self.backend.release(
-            lease.record,
-            now,
-            hold_until=hold_until,
-            # A call refused for a spent quota was not counted (no unit was left to charge):
-            # its unit goes back before the day's limit is taken from the count.
-            refund=rule.refund or spent,
-            unstamp=rule.unstamp,
-            cap_for=said.cap_for,
-            pause_for=said.pause_for,
-            spent=spent,
-        )
+        # A call refused for a spent quota was not counted (no unit was left to charge):
+        # its unit goes back before the day's limit is taken from the count.
+        refund = rule.refund or spent
+        inline = self.pump.inline
         try:
-            await (step if self.pump.instant else asyncio.shield(step))
+            if inline is None or not inline.release_now(
+                lease.record,
+                now,
+                hold_until=hold_until,
+                refund=refund,
+                unstamp=rule.unstamp,
+                cap_for=said.cap_for,
+                pause_for=said.pause_for,
+                spent=spent,
+            ):
+                step = self.backend.release(
+                    lease.record,
+                    now,
+                    hold_until=hold_until,
+                    refund=refund,
+                    unstamp=rule.unstamp,
+                    cap_for=said.cap_for,
+                    pause_for=said.pause_for,
+                    spent=spent,
+                )
+                await (step if self.pump.instant else asyncio.shield(step))
         except Exception as exc:
             # The caller keeps the server's answer; the lease expires by itself (its TTL).
             self.refusals.count(self.refusals.refused, lease.key, "release_failed")

@@ -4,8 +4,9 @@ Each step is one ``BEGIN IMMEDIATE`` transaction (SQLite's write lock), so two p
 cannot both take the last slot or the last quota unit. Leases carry an expiry and are
 reclaimed inside the admitting transaction, so a killed process costs at most one lease
 lifetime (timeout + margin). The quota per operation-day and the poll stamps are rows, so
-a restarted loader knows what it already spent today. Calls run on one worker thread,
-off the event loop.
+a restarted loader knows what it already spent today. A step runs on the event loop's
+thread unless another process holds the lock, and a release that involves no time is
+written with this process's next step, within a loop turn (``_sqlite_file``).
 
 A file that cannot be used — read-only, a full disk, locked by another process for over
 30 s (the busy timeout; ``?timeout=SECONDS``), not a database — fails the step with
@@ -21,15 +22,11 @@ new or old, is admitted beside the calls it counted (``_sqlite_ledger``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -37,8 +34,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .._errors import ConfigError, SchedulerUnavailable
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
-from ._rules import Admission, Blocked, Decision, Granted, Snapshot, Why, decide
-from ._sqlite_ledger import SCHEMA, LedgerTime, cause, raise_until
+from ._rules import Admission, Blocked, Decision, Why
+from ._sqlite_file import Later, LedgerFile, Step
+from ._sqlite_ledger import LedgerTime, raise_until
+from ._sqlite_steps import STAMPS_KEPT, Release
+from ._sqlite_steps import admit as admit_step
+from ._sqlite_steps import release as release_step
 
 __all__ = ["SQLiteBackend"]
 
@@ -47,8 +48,8 @@ log = logging.getLogger("wolkvox_async.scheduler")
 BUSY_TIMEOUT = 30.0
 """Seconds a step waits for another process's write lock before it fails."""
 
-_SETUP_ATTEMPTS = 50
-"""Tries to open the state file (~12 s of back-off in all) while other processes set it up."""
+_SWEEP_EVERY = 60.0
+"""Seconds (ledger time) between sweeps of the poll stamps past their keeping."""
 
 
 class SQLiteBackend:
@@ -70,17 +71,16 @@ class SQLiteBackend:
         self.where = f"sqlite:///{self.path}"
         self.fallback = fallback
         self._warned = False
-        self._inode = 0
         self.ledger = LedgerTime(self.path)
         self.lost: set[str] = set()
         self._recounted: set[str] = set()
         """Operations whose count this process re-read since its ledger was last lost."""
         self._replaced = False
         """The file was replaced under us: every operation's count is to be re-read."""
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wolkvox-sqlite")
-        self._conn: sqlite3.Connection | None = None
+        self.file = LedgerFile(self.path, self.where, busy_timeout, self.ledger, self._lost)
         self._ids = itertools.count(1)
         self._prefix = f"s{os.getpid()}-{id(self):x}-"
+        self._swept = float("-inf")
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteBackend:
@@ -105,67 +105,16 @@ class SQLiteBackend:
         fallback = MemoryBackend() if wanted == "memory" else None
         return cls(path, fallback=fallback, busy_timeout=busy)
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._gone():
-            # The file was deleted or replaced under us: what it knew (leases of calls that
-            # may still run at Wolkvox) is gone. Work on the new file, admitting nothing
-            # for a lease lifetime (the next step records the loss in it for everyone).
-            self._drop()
-            self.ledger.replaced = self._replaced = True
-            self._recounted.clear()
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            # Several processes opening one file at once: switching to WAL can answer
-            # "database is locked" at once, without waiting out the busy timeout (SQLite
-            # does not call the busy handler there), so set-up is retried for a while.
-            for attempt in range(_SETUP_ATTEMPTS):
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute("PRAGMA synchronous=NORMAL")
-                    conn.executescript(SCHEMA)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
-                        conn.close()
-                        raise
-                    time.sleep(0.01 * (attempt + 1))  # on the backend's own thread
-            self._conn = conn
-            self._inode = os.stat(self.path).st_ino
-        return self._conn
-
-    def _gone(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino != self._inode
-        except FileNotFoundError:
-            return True
+    def _lost(self) -> None:
+        """The file was replaced under us (``LedgerFile``)."""
+        self.ledger.replaced = self._replaced = True
+        self._recounted.clear()
 
     async def _run(
-        self,
-        fn: Callable[[sqlite3.Connection], T],
-        fallback: Callable[[Backend], Awaitable[T]] | None = None,
+        self, step: Step[T], fallback: Callable[[Backend], Awaitable[T]] | None = None
     ) -> T:
-        def transaction() -> T:
-            try:
-                conn = self._connect()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                self.ledger.committed()
-                return result
-            except (sqlite3.Error, OSError) as exc:
-                self._drop()  # reopened at the next step: the file may be usable again
-                raise SchedulerUnavailable(backend=self.where, reason=cause(exc)) from None
-
-        loop = asyncio.get_running_loop()
         try:
-            # Shielded: once handed to the thread, a step completes even if the caller is
-            # cancelled, so the state never depends on where a cancellation landed.
-            result = await asyncio.shield(loop.run_in_executor(self._executor, transaction))
+            result = await self.file.run(step)
         except SchedulerUnavailable:
             if self.fallback is None or fallback is None:
                 raise
@@ -176,79 +125,41 @@ class SQLiteBackend:
         self._warned = False
         return result
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-
-    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
-        """Decide and, when granted, take lease, quota unit and stamp in one transaction."""
+    def _admit(self, req: Admission, now: float) -> Step[tuple[Decision, LeaseRecord | None]]:
         lease_id = f"{self._prefix}{next(self._ids)}"
 
         def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
             moment = self.ledger.enter(conn, now)
-            at = moment.at  # the ledger's time: every time below is in it
+            at = moment.at  # the ledger's time
             if req.operation not in self._recounted and (
                 self._replaced or (moment.orphan and at - moment.created < 86_400)
             ):
                 self._recounted.add(req.operation)
                 self.lost.add(req.operation)  # its count restarted: the client re-reads it
+            if at - self._swept > _SWEEP_EVERY:  # (releases kept write no time: swept here)
+                conn.execute("DELETE FROM stamps WHERE free_at < ?", (at - STAMPS_KEPT,))
+                self._swept = at
             fence = moment.fence(req.lease_ttl)
             if fence > at:
                 return moment.told(Blocked(Why.RECOVERING, fence)), None
-            conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, at))
-            count, earliest = conn.execute(
-                "SELECT COUNT(*), MIN(expires) FROM leases WHERE token = ?", (req.token,)
-            ).fetchone()
-            caps = conn.execute(
-                "SELECT cap_until, paused_until FROM tokens WHERE token = ?", (req.token,)
-            ).fetchone() or (0.0, 0.0)
-            used, limit = conn.execute(
-                "SELECT used, limit_override FROM quota WHERE operation = ? AND day = ?",
-                (req.operation, req.day),
-            ).fetchone() or (0, None)
-            stamp = None
-            if req.poll_key:
-                stamp = conn.execute(
-                    "SELECT at FROM stamps WHERE key = ?", (req.poll_key,)
-                ).fetchone()
-            snap = Snapshot(
-                leases=count,
-                earliest_expiry=earliest,
-                cap_until=caps[0],
-                paused_until=caps[1],
-                used=used,
-                limit_override=limit,
-                poll_at=stamp[0] if stamp else None,
-            )
-            decision = decide(req, snap, at)
-            if not isinstance(decision, Granted):
-                return moment.told(decision), None
-            conn.execute(
-                "INSERT INTO leases VALUES (?, ?, ?)",
-                (lease_id, req.token, moment.keep(decision.expires)),
-            )
-            conn.execute(
-                "INSERT INTO quota (operation, day, used) VALUES (?, ?, 1) "
-                "ON CONFLICT (operation, day) DO UPDATE SET used = used + 1",
-                (req.operation, req.day),
-            )
-            if req.poll_key:
-                conn.execute(
-                    "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?)",
-                    (req.poll_key, moment.keep(at), moment.keep(at + req.poll_interval), lease_id),
-                )
-            lease = LeaseRecord(
-                id=lease_id,
-                token=req.token,
-                operation=req.operation,
-                day=req.day,
-                poll_key=req.poll_key,
-            )
-            return moment.told(decision), lease
+            return admit_step(conn, moment, req, lease_id)
 
-        return await self._run(step, lambda other: other.admit(req, now))
+        return step
+
+    async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
+        """Decide and, when granted, take lease, quota unit and stamp in one transaction."""
+        return await self._run(self._admit(req, now), lambda other: other.admit(req, now))
+
+    def admit_now(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None] | None:
+        """:meth:`admit` without suspending, where it can be (None: await :meth:`admit`)."""
+        try:
+            result = self.file.inline(self._admit(req, now))
+        except SchedulerUnavailable:
+            return None  # (told by admit, with the fallback where there is one)
+        if isinstance(result, Later):
+            return None
+        self._warned = False
+        return result
 
     async def release(
         self,
@@ -264,6 +175,7 @@ class SQLiteBackend:
     ) -> None:
         """End or hold the lease; undo the quota unit and stamp when asked; apply what the
         server said, in the same transaction (see :meth:`Backend.release`)."""
+        done = Release(lease, now, hold_until, refund, unstamp, cap_for, pause_for, spent)
         if self.fallback is not None and not lease.id.startswith("s"):
             await self.fallback.release(
                 lease,
@@ -276,38 +188,40 @@ class SQLiteBackend:
                 spent=spent,
             )
             return
+        await self._run(self._release(done))  # (a failure reaches the scheduler: logged)
 
+    def release_now(
+        self,
+        lease: LeaseRecord,
+        now: float,
+        *,
+        hold_until: float | None = None,
+        refund: bool = False,
+        unstamp: bool = False,
+        cap_for: float = 0.0,
+        pause_for: float = 0.0,
+        spent: bool = False,
+    ) -> bool:
+        """:meth:`release` without suspending: kept for the next step where nothing in it
+        is timed (``_sqlite_file``), else written now where it can be. False: await
+        :meth:`release` instead."""
+        if self.fallback is not None and not lease.id.startswith("s"):
+            return False
+        done = Release(lease, now, hold_until, refund, unstamp, cap_for, pause_for, spent)
+        if done.plain:
+            self.file.keep(done)
+            return True
+        try:
+            result = self.file.inline(self._release(done))
+        except SchedulerUnavailable:
+            return False
+        return not isinstance(result, Later)
+
+    def _release(self, done: Release) -> Step[None]:
         def step(conn: sqlite3.Connection) -> None:
-            moment = self.ledger.enter(conn, now)
-            at = moment.at
-            if hold_until is not None and hold_until > now:
-                # (a lease already expired is not revived)
-                conn.execute(
-                    "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
-                    (moment.keep(moment.to_ledger(hold_until)), lease.id, at),
-                )
-            else:
-                conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
-            if refund:
-                conn.execute(
-                    "UPDATE quota SET used = MAX(0, used - 1) WHERE operation = ? AND day = ?",
-                    (lease.operation, lease.day),
-                )
-            if (refund or unstamp) and lease.poll_key:
-                conn.execute(
-                    "DELETE FROM stamps WHERE key = ? AND lease = ?", (lease.poll_key, lease.id)
-                )
-            conn.execute("DELETE FROM stamps WHERE free_at < ?", (at - 86_400,))
-            for column, seconds in (("cap_until", cap_for), ("paused_until", pause_for)):
-                if seconds > 0:
-                    raise_until(conn, column, lease.token, moment.keep(at + seconds))
-            if spent:
-                conn.execute(
-                    "UPDATE quota SET limit_override = used WHERE operation = ? AND day = ?",
-                    (lease.operation, lease.day),
-                )
+            release_step(conn, self.ledger.enter(conn, done.now), done)
 
-        await self._run(step)  # (a failure reaches the scheduler, which logs and counts it)
+        return step
 
     async def _set_token(self, column: str, token: str, now: float, seconds: float) -> None:
         def step(conn: sqlite3.Connection) -> None:
@@ -386,11 +300,5 @@ class SQLiteBackend:
         return await self._run(step, local)
 
     async def close(self) -> None:
-        """Close the connection and stop the worker thread."""
-
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
+        """Write the releases kept, then close the connection (reopened at the next step)."""
+        await self.file.close()

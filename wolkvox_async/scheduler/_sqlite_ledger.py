@@ -72,9 +72,12 @@ HISTORY = ".wolkvox-ledgers"
 """The file, in a ledger's folder, naming every ledger ever created there (one a line)."""
 
 
-@attrs.frozen
+@attrs.define
 class Moment:
-    """One step's time: the caller's clock reading and the ledger's time at it."""
+    """One step's time: the caller's clock reading and the ledger's time at it.
+
+    Made for every step and never changed: not frozen, since a frozen attrs class sets
+    each field through ``object.__setattr__`` (three times the cost)."""
 
     now: float
     """The caller's clock."""
@@ -105,6 +108,8 @@ class Moment:
 
     def told(self, decision: Decision) -> Decision:
         """``decision`` (made in ledger time) in the caller's time."""
+        if self.at == self.now:
+            return decision  # (the same times: the common case of one clock)
         if isinstance(decision, Granted):
             full = decision.full_until
             return Granted(

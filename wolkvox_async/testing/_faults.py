@@ -14,6 +14,7 @@ import functools
 import gzip
 import json
 import re
+from collections.abc import Mapping
 
 import attrs
 from aiohttp import web
@@ -71,6 +72,16 @@ class PlannedFault:
     kind: Fault
     api: str | None
     delay: float
+    query: Mapping[str, str] | None = None
+    """Only a request whose query has these values (None: any)."""
+
+    def matches(self, api: str, query: Mapping[str, str] | None) -> bool:
+        if self.api not in (None, api):
+            return False
+        wanted = self.query
+        return wanted is None or (
+            query is not None and all(query.get(k) == v for k, v in wanted.items())
+        )
 
 
 @attrs.define
@@ -79,13 +90,26 @@ class FaultPlan:
 
     _queue: list[PlannedFault] = attrs.field(factory=list)
 
-    def add(self, kind: Fault, *, times: int, api: str | None, delay: float) -> None:
-        self._queue.extend(PlannedFault(kind=kind, api=api, delay=delay) for _ in range(times))
+    def add(
+        self,
+        kind: Fault,
+        *,
+        times: int,
+        api: str | None,
+        delay: float,
+        query: Mapping[str, str] | None = None,
+    ) -> None:
+        self._queue.extend(
+            PlannedFault(kind=kind, api=api, delay=delay, query=query) for _ in range(times)
+        )
 
-    def take(self, api: str, only: Fault | None = None) -> PlannedFault | None:
-        """The next fault planned for ``api`` (if it is of kind ``only``, when given)."""
+    def take(
+        self, api: str, only: Fault | None = None, query: Mapping[str, str] | None = None
+    ) -> PlannedFault | None:
+        """The next fault planned for ``api`` and ``query`` (if it is of kind ``only``,
+        when given)."""
         for i, planned in enumerate(self._queue):
-            if planned.api in (None, api):
+            if planned.matches(api, query):
                 if only is not None and planned.kind is not only:
                     return None
                 return self._queue.pop(i)

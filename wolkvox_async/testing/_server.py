@@ -34,7 +34,7 @@ import secrets
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -195,9 +195,17 @@ class FakeWolkvox:
         return attempts
 
     def inject(
-        self, fault: Fault | str, *, times: int = 1, api: str | None = None, delay: float = 65.0
+        self,
+        fault: Fault | str,
+        *,
+        times: int = 1,
+        api: str | None = None,
+        delay: float = 65.0,
+        query: Mapping[str, str] | None = None,
     ) -> None:
-        """Make the next ``times`` requests (to ``api``, if given) fail with ``fault``.
+        """Make the next ``times`` requests (to ``api``, and with the values of ``query``
+        in their query, if given) fail with ``fault``. A fault for one request of several
+        in flight (``query``) lands on it whichever reaches the server first.
 
         ``delay`` is how long a SLOW response takes (default past Wolkvox's 60 s); a HELD
         one waits for :meth:`let_go`.
@@ -205,7 +213,7 @@ class FakeWolkvox:
         kind = Fault(fault)
         if kind is Fault.HELD and (self._release is None or self._release.is_set()):
             self._release = asyncio.Event()  # held until the next let_go()
-        self.faults.add(kind, times=times, api=api, delay=delay)
+        self.faults.add(kind, times=times, api=api, delay=delay, query=query)
 
     def quota_used(self, server: str | None = None) -> int:
         """Calls charged today to an operation (default: the main one)."""
@@ -304,7 +312,7 @@ class FakeWolkvox:
         op = self.world.operation_of(token)
         if op is None:
             return await refuse(INVALID_TOKEN, "invalid_token")
-        if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE):
+        if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE, query=query):
             return await refuse(maintenance(self.knobs), "maintenance")
         if stats.in_flight[token] + self.elsewhere >= self.max_concurrency:
             if self.knobs.charge_refusals:
@@ -322,7 +330,7 @@ class FakeWolkvox:
             # The agent APIs v2 "do not affect the assigned consumption" (§2).
             if file != "agentbox" and not self.world.charge(op, token, now):
                 return answer(TOKEN_LIMIT, "token_limit")
-            fault = self.faults.take(api)
+            fault = self.faults.take(api, query=query)
             if fault is not None and fault.kind.skips_endpoint:
                 await _sleep_until(answer_at)
                 stats.refusals[f"fault:{fault.kind.value}"] += 1
