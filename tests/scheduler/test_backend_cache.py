@@ -181,3 +181,38 @@ def test_the_registry_check_sees_what_it_looks_for() -> None:
     assert seen("_G = weakref.WeakKeyDictionary()") == ["_G"]
     assert seen("def f():\n    global _d\n    _d = 1") == ["global _d"]
     assert seen("TABLE = {'a': 1}\nCONST = 3") == []
+
+
+class _Own:
+    """A backend of the caller's own making (here, forwarding to a MemoryBackend)."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryBackend()
+        self.lost, self.cross_process, self.poll_fallback = set[str](), False, 1.0
+        self.instant, self.where = True, "own://"
+
+    async def admit(self, *args: Any) -> Any:
+        return await self.inner.admit(*args)
+
+    async def release(self, *args: Any, **kwargs: Any) -> None:
+        await self.inner.release(*args, **kwargs)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_backend_object_of_ones_own_holds_the_schedulers_of_its_clients() -> None:
+    own = _Own()
+    a = WolkvoxClient(server="0014", token="t" * 56, backend=own)  # type: ignore[arg-type]
+    b = WolkvoxClient(server="0014", token="t" * 56, backend=own)  # type: ignore[arg-type]
+    async with a, b:
+        assert scheduler_for(own, SYSTEM_CLOCK) is scheduler_for(own, SYSTEM_CLOCK)  # type: ignore[arg-type]
+        assert own.schedulers.get(own, SYSTEM_CLOCK) is scheduler_for(own, SYSTEM_CLOCK)  # type: ignore[attr-defined,arg-type]
+
+
+def test_a_backend_object_that_cannot_hold_its_schedulers_is_refused_at_once() -> None:
+    class Sealed:
+        __slots__ = ("where",)
+
+    with pytest.raises(wolkvox_async.ConfigError, match=r"Sealed.*'schedulers'"):
+        WolkvoxClient(server="0014", token="t" * 56, backend=Sealed())  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ import attrs
 
 from .._errors import ConfigError
 from ._rules import Admission, Decision
+from ._schedulers import schedulers_of
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -251,7 +252,9 @@ class BackendCache:
         if backend is not None and not isinstance(backend, str):
             if type(backend).__module__.startswith("redis."):
                 return self._adopt_redis(backend)
-            return cast("Backend", backend)  # not redis-py's: the caller's own Backend
+            own = cast("Backend", backend)  # not redis-py's: the caller's own Backend
+            schedulers_of(own)  # it can hold its schedulers, or a ConfigError says so now
+            return own
         url = backend or self.default_url()
         with self._lock:
             found = self._by_url.get(url)
