@@ -89,17 +89,24 @@ async def test_two_clients_of_one_url_share_one_backend_and_one_scheduler(
     await fresh.close()
 
 
-def test_two_event_loops_get_two_schedulers_that_hear_each_others_releases() -> None:
-    backend = MemoryBackend()
-    made: list[Scheduler] = []
+def test_two_event_loops_get_two_schedulers_that_hear_each_others_releases(
+    served: FakeWolkvox, tmp_path: Path
+) -> None:
+    # Two threads, each its own event loop, each a client of one URL making a call.
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    kw: dict[str, Any] = {"server": served.server, "token": served.token, "base_url": served.url}
+    made: list[tuple[object, Scheduler]] = []
     both = threading.Barrier(2)
 
     def in_a_loop() -> None:
         async def main() -> None:
-            first = scheduler_for(backend, SYSTEM_CLOCK)
-            assert scheduler_for(backend, SYSTEM_CLOCK) is first  # one per loop
-            made.append(first)
-            both.wait(5)  # both loops alive at once
+            async with WolkvoxClient(backend=url, **kw) as wv:
+                await wv.token_info()
+                backend = resolve_backend(url)
+                mine = scheduler_for(backend, SYSTEM_CLOCK)
+                assert scheduler_for(backend, SYSTEM_CLOCK) is mine  # one per loop
+                made.append((backend, mine))
+                both.wait(10)  # both loops alive at once
 
         asyncio.run(main())
 
@@ -107,10 +114,12 @@ def test_two_event_loops_get_two_schedulers_that_hear_each_others_releases() -> 
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
-    one, other = made
-    assert one is not other
+        thread.join(30)
+    (backend, one), (same, other) = made
+    assert backend is same  # one backend for the URL, whichever loop asked
+    assert one is not other and one.loop is not other.loop
     assert one.siblings is other.siblings and set(one.siblings) == {one, other}
+    assert served.stats.requests == 2
 
 
 async def test_the_pace_gate_and_the_memory_claims_belong_to_the_backend() -> None:
