@@ -225,3 +225,22 @@ def test_a_backend_object_that_cannot_hold_its_schedulers_is_refused_at_once() -
 
     with pytest.raises(wolkvox_async.ConfigError, match=r"Sealed.*'schedulers'"):
         WolkvoxClient(server="0014", token="t" * 56, backend=Sealed())  # type: ignore[arg-type]
+
+
+async def test_the_cache_closes_what_it_made_and_then_makes_anew(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    made = resolve_backend(url)
+    assert isinstance(made, SQLiteBackend)
+    closed: list[bool] = []
+    real_close = made.close
+
+    async def close() -> None:
+        closed.append(True)
+        await real_close()
+
+    made.close = close  # type: ignore[method-assign]
+    await BACKENDS.aclose()
+    assert closed == [True]
+    again = resolve_backend(url)
+    assert again is not made
+    await again.close()
