@@ -11,8 +11,10 @@ the same URL share one state. Without one, a client uses the per-user ledger
 (``sqlite:///$XDG_STATE_HOME/wolkvox-async/ledger.db``), the one the ``wolkvox`` command
 uses, so a service and a command run by the same user on one host share the token's two
 slots and its quota; ``WOLKVOX_BACKEND`` overrides it; where that folder is not writable
-the default is ``memory://``, with a warning. Nothing else changes the default: a test
-passes ``backend=`` (or sets ``WOLKVOX_BACKEND=memory://`` for its session).
+the default is ``memory://``, with a warning. Nothing in the library changes it (running a
+FakeWolkvox neither): a test passes ``backend=``, or sets ``WOLKVOX_BACKEND=memory://`` for
+its session (or calls ``testing.reset_shared_state()``, which sets
+``BACKENDS.default``).
 """
 
 from __future__ import annotations
@@ -205,10 +207,10 @@ class BackendCache:
     """The backends made from URLs and redis-py clients: one per URL (per redis-py client),
     so clients given the same ``backend=`` share one state (queues, leases, quota).
 
-    There is one, :data:`BACKENDS`; it is the only state the library keeps for a process,
-    and only what ``backend=`` URLs made. A backend object passed as ``backend=`` never
-    enters it. :meth:`aclose` closes what it made (at a service's shutdown), :meth:`clear`
-    forgets it (a test suite isolating its cases).
+    There is one, :data:`BACKENDS`: the only place the library keeps scheduler state for a
+    whole process, and only what ``backend=`` URLs made; a backend object passed as
+    ``backend=`` never enters it. :meth:`aclose` closes what it made (at a service's
+    shutdown), :meth:`clear` forgets it (a test suite isolating its cases).
     """
 
     def __init__(self) -> None:
