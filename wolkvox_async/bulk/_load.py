@@ -139,7 +139,7 @@ class Load:
         or the part of it reserved for interactive calls."""
         self.cause: WolkvoxError | None = None
         self.stop = asyncio.Event()
-        self.gate = gate()
+        self.gate = gate(caller.backend)
         """Holds the reader back while a sender is between its answer and its next send."""
         self.spent: list[Chunk] = []
         """Chunks done with: the reader frees them, so no sender does between an answer
