@@ -286,6 +286,8 @@ def _wolkvox_shaped(route: Route, doc: Any) -> bool:
 _PREVIEW: Final = 100
 """Characters of a foreign body shown in its error (after redaction)."""
 _SPACES: Final = re.compile(r"\s+")
+_OK_TEXT: Final = ("200", "201", "202")
+"""The body codes of a success as the documented answers spell them (§10)."""
 _FRAGMENT: Final = 8
 """redact's edge piece (a token cut short): a shorter text holds none."""
 
@@ -389,7 +391,11 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
     if flagged and not message:
         message = redact(str(flagged), token)
     # The common success is told at once; anything else is error_class's to read.
-    if 200 <= status < 300 and not flagged and (code == 200 or code == "200" or code is None):
+    if (
+        200 <= status < 300
+        and not flagged
+        and (code is None or (code.__class__ is int and 200 <= code < 300) or code in _OK_TEXT)
+    ):
         cls = None
     else:
         cls = error_class(route, status, code, message, flagged)

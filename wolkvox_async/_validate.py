@@ -191,7 +191,7 @@ def find_record(
         and not customer.isspace()
     ):
         customer = non_blank("customer_id", customer, limit=CUSTOMER_ID_MAX_LENGTH)
-    return {"campaign_id": cid, "customer_phone": phone, "customer_id": customer}  # type: ignore[dict-item]
+    return {"campaign_id": cid, "customer_phone": phone, "customer_id": customer}
 
 
 def flag(name: str, value: object) -> bool:
