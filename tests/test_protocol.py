@@ -537,3 +537,32 @@ def test_no_answer_without_wolkvox_json_is_ever_a_success(
         return
     with pytest.raises(e.ApiError):
         parse_response(request, RawResponse(status=status, body=body))
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        "done for {token}",  # as is
+        "done for {upper}",  # any case
+        "done for {escaped}",  # JSON-escaped
+        "cut at {tail}",  # a piece at the end (8+ characters)
+        "{head} and more",  # a piece at the start
+    ],
+)
+def test_a_success_message_never_keeps_the_token(msg: str) -> None:
+    """parse_response tells a message without the token without calling redact; one with
+    it, in any form redact knows, is redacted on a success too."""
+    token = "tok/EN-1234567890abcdef"
+    text = msg.format(
+        token=token,
+        upper=token.upper(),
+        escaped=token.replace("/", "\\/"),
+        tail=token[:10],
+        head=token[-10:],
+    )
+    body = json.dumps({"code": "200", "msg": text, "data": []}).encode()
+    request = build_request("https://x", token, routes.FIND_RECORD, {})
+    envelope = parse_response(request, RawResponse(status=200, body=body))
+    assert token.lower()[:8] not in envelope.message.lower()
+    assert token.lower()[-8:] not in envelope.message.lower()
+    assert "***" in envelope.message
