@@ -254,7 +254,8 @@ class Caller:
             scheduler = cached[1]
         life.active += 1  # (close() waits for the client's calls to end)
         try:
-            attempt, error = 0, None  # type: tuple[int, WolkvoxError | None]
+            attempt = 0
+            error: WolkvoxError | None = None
             while True:
                 attempt += 1
                 with _UNTRACED if trace is None else trace.waiting():
