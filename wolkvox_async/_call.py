@@ -122,7 +122,7 @@ class Caller:
         """The scheduler of the running loop, this token registered with it."""
         cached = self.life.cached
         if cached is None or cached[0]() is not asyncio.get_running_loop():
-            return self.life.attach(self.transport, self.backend, self.clock, self.limits)
+            return self.life.attach(None, self.backend, self.clock, self.limits)
         return cached[1]
 
     async def close(self) -> None:
@@ -223,6 +223,7 @@ class Caller:
         if poll_key is None or config.poll_policy != "share":
             envelope = await self._attempts(request, poll_key, corrects_quota, hooks)
         else:
+            self.transport.ready()  # (before any admission, as _attempts does)
             reads = self.scheduler.reads  # an identical read within the interval: its result
             shared = await reads.get(poll_key)
             if shared is not None:
@@ -233,8 +234,7 @@ class Caller:
                 envelope = await reads.run(poll_key, config.poll_interval, attempts)
         if rows is None:
             return request, envelope
-        payload = envelope.payload
-        count = len(payload) if type(payload) is list else 0
+        count = len(envelope.payload) if type(envelope.payload) is list else 0
         if count >= MAX_ROWS and not allow_truncated:
             # Its read kept no poll stamp (Outcome.CUT): the windowed read may start at once.
             raise truncated(request, params or {}, count, advice=advice)

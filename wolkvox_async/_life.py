@@ -46,18 +46,21 @@ class Life:
         """Set when ``active`` falls to 0 while the client closes."""
 
     def attach(
-        self, transport: Transport, backend: Backend, clock: Clock, limits: TokenLimits
+        self, transport: Transport | None, backend: Backend, clock: Clock, limits: TokenLimits
     ) -> Scheduler:
-        """The first call in a loop: the transport checked (before any admission: a
-        session of another loop costs nothing), the token registered, the client
-        attached (the last client of a loop to detach closes the backend)."""
+        """The running loop's scheduler, the token registered, the client attached (the
+        last client of a loop to detach closes the backend). Kept for the loop's next
+        calls once ``transport`` has been checked for it (before any admission: a session
+        of another loop costs nothing); without one (stats, a retry's count), not kept."""
         loop = asyncio.get_running_loop()
-        transport.ready()
+        if transport is not None:
+            transport.ready()
         scheduler = scheduler_for(backend, clock)
         scheduler.register(limits)
         if self.attached is None:
             self.attached = scheduler.attach()
-        self.cached = (weakref.ref(loop), scheduler)
+        if transport is not None:
+            self.cached = (weakref.ref(loop), scheduler)
         return scheduler
 
     async def rest(self, clock: Clock, delay: float) -> None:
