@@ -101,8 +101,7 @@ class Caller:
             reserve=reserve if isinstance(reserve, int) else 0,
             reserve_fraction=reserve if isinstance(reserve, float) else 0.0,
         )
-        # A lease lives a lifetime from its grant and its call may hold the slot for the
-        # timeout after leaving: a lease older than this (a starved process) goes back.
+        # A lease older than this as its call leaves (a starved process) could be outlived.
         self.send_within = config.lease_life - max(config.timeout, config.server_limit)
         self.hold = config.held_after_send  # a call that may still run keeps its slot
         # The clock's timeout, or asyncio's own where it is the system clock's (one frame).
@@ -253,109 +252,110 @@ class Caller:
         else:
             scheduler = cached[1]
         life.active += 1  # (close() waits for the client's calls to end)
+        error: WolkvoxError | None
+        unfit: str | None
         try:
             attempt = 0
-            error: WolkvoxError | None = None
             while True:
-                attempt += 1
                 with _UNTRACED if trace is None else trace.waiting():
-                    while True:
-                        lease = await scheduler.acquire(
-                            token,
-                            poll_key,
-                            priority=self.priority,
-                            max_wait=config.max_wait,
-                            raise_on_poll=config.poll_policy == "raise",
-                            corrects_quota=corrects_quota,
-                            owner=life,
-                        )
-                        if not (
-                            life.closed
-                            or self.backend.lost
-                            or clock.time() - lease.granted_at > self.send_within
-                        ) or await self._fit(scheduler, lease, corrects_quota):
-                            break
-                lease.sent_at = clock.time()
-                if hooks.on_send is not None:
-                    hooks.on_send(lease.sent_at)
-                # Cancelled mid-send: the server may still be running it (ABANDONED).
-                outcome, feedback, error = Outcome.ABANDONED, None, None
+                    lease = await scheduler.acquire(
+                        token,
+                        poll_key,
+                        priority=self.priority,
+                        max_wait=config.max_wait,
+                        raise_on_poll=config.poll_policy == "raise",
+                        corrects_quota=corrects_quota,
+                        owner=life,
+                    )
+                outcome, feedback, error, unfit = Outcome.NOT_SENT, None, None, None
                 try:
-                    try:
-                        async with self.timeout(config.timeout):
-                            with _UNTRACED if trace is None else trace.sending():
-                                response = await self.transport.send(request, hooks.on_written)
-                    except TimeoutError:
-                        method, url, timeout = request.method, request.url, config.timeout
-                        raise RequestTimeout(
-                            method=method, url=url, reason="timeout", timeout=timeout
-                        ) from None
-                    outcome = Outcome.FAILED
-                    if trace is not None:
-                        trace.answered(response.status)
-                    if hooks.on_answer is not None and response.status == 200:
-                        await hooks.on_answer(response.body)
-                    envelope = parse_response(request, response)
-                    if hooks.capped:
-                        payload = envelope.payload
-                        cut = type(payload) is list and len(payload) >= MAX_ROWS
-                    else:
-                        cut = hooks.cut is not None and hooks.cut(envelope)
-                    outcome = Outcome.CUT if cut else Outcome.ANSWERED
-                except ApiError as exc:  # the server's, or the transport's (over max_answer_bytes)
+                    late = clock.time() - lease.granted_at > self.send_within
+                    if life.closed or self.backend.lost or late:
+                        unfit = self._unfit(scheduler, lease, corrects_quota)
+                    if unfit is None:
+                        attempt += 1
+                        # Cancelled from here: the server may still be running it.
+                        outcome, lease.sent_at = Outcome.ABANDONED, clock.time()
+                        if hooks.on_send is not None:
+                            hooks.on_send(lease.sent_at)
+                        try:
+                            async with self.timeout(config.timeout):
+                                with _UNTRACED if trace is None else trace.sending():
+                                    response = await self.transport.send(request, hooks.on_written)
+                        except TimeoutError:
+                            method, url, timeout = request.method, request.url, config.timeout
+                            raise RequestTimeout(
+                                method=method, url=url, reason="timeout", timeout=timeout
+                            ) from None
+                        outcome = Outcome.FAILED
+                        if trace is not None:
+                            trace.answered(response.status)
+                        if hooks.on_answer is not None and response.status == 200:
+                            await hooks.on_answer(response.body)
+                        envelope = parse_response(request, response)
+                        if hooks.capped:
+                            payload = envelope.payload
+                            cut = type(payload) is list and len(payload) >= MAX_ROWS
+                        else:
+                            cut = hooks.cut is not None and hooks.cut(envelope)
+                        outcome = Outcome.CUT if cut else Outcome.ANSWERED
+                except ApiError as exc:  # the server's, or the transport's (max_answer_bytes)
                     outcome, error = Outcome.FAILED, exc
                     if exc.feedback is not None:
                         feedback = self._feedback(exc, attempt, lease)
                 except TransportError as exc:
-                    # Sent with no answer (a reset after any byte left, a timeout): the
-                    # server may still be running it, so its slot stays taken (RELEASES).
+                    # Sent with no answer: the server may still run it, its slot stays taken.
                     error = exc
                     if not exc.sent:
                         outcome = Outcome.NOT_SENT
                     elif exc.answered:
                         outcome = Outcome.FAILED
                 finally:
-                    # A call that may still run at the server holds its slot as long as we
-                    # would have waited for its answer (RELEASES, held_after_send).
+                    # Each lease's one release; a call the server may still run holds on.
                     try:
                         await scheduler.release(lease, outcome, hold=self.hold, feedback=feedback)
                     except asyncio.CancelledError:
-                        # Cancelled as the answer's release went on (shielded): the answer
-                        # never reaches the caller, so its read is no poll of delivered data.
+                        # Cancelled as the answer's release went on: nothing was delivered.
                         if outcome is Outcome.ANSWERED:
                             await scheduler.forget(lease)
                         raise
-                if error is None:
+                if unfit is not None:
+                    await self._refit(unfit)
+                elif error is None:
                     if outcome is Outcome.ANSWERED and hooks.stamped is not None:
                         hooks.stamped(lease)
                     return envelope
-                await self._again(request, error, attempt, trace)
+                else:
+                    await self._again(request, error, attempt, trace)
         finally:
             life.active -= 1
             if not life.active and life.idle is not None:
                 life.idle.set()  # the client closing waits for its last call to end
 
-    async def _fit(self, scheduler: Scheduler, lease: Lease, corrects_quota: bool) -> bool:
-        """Whether a lease granted late, on a lost ledger or as the client closed is fit."""
+    def _unfit(self, scheduler: Scheduler, lease: Lease, corrects_quota: bool) -> str | None:
+        """Why a lease granted as the client closed, on a lost ledger or late goes back
+        unused, or None: it is fit to send on."""
         if self.life.closed:
-            await scheduler.release(lease, Outcome.NOT_SENT)
-            raise ClientClosed(self._closed_message)
+            return "closed"
         if not corrects_quota and self.backend.lost and scheduler.ledger_lost(self.limits.token):
-            # Today's count restarted from zero (a Redis restarted empty): take the
-            # server's before this call is counted against it.
-            await scheduler.release(lease, Outcome.NOT_SENT)
+            return "lost"
+        late = self.clock.time() - lease.granted_at
+        if late <= self.send_within:
+            return None
+        log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
+        return "late"
+
+    async def _refit(self, unfit: str) -> None:
+        """After an unfit lease went back: raise, read today's count, or ask again."""
+        if unfit == "closed":
+            raise ClientClosed(self._closed_message)
+        if unfit == "lost":
+            # Today's count restarted from zero (a Redis restarted empty): take the server's.
             log.warning("the scheduler's ledger was lost: reading today's count first")
             try:
                 await self.sync_quota()
             except WolkvoxError as exc:  # the call goes on; the server still counts
                 log.warning("could not read today's count (%s)", exc)
-            return False
-        late = self.clock.time() - lease.granted_at
-        if late <= self.send_within:
-            return True
-        log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
-        await scheduler.release(lease, Outcome.NOT_SENT)
-        return False
 
     def _feedback(self, error: ApiError, attempt: int, lease: Lease) -> Feedback:
         """What a server's limit refusal tells everyone on the token (§3.3, §4)."""
