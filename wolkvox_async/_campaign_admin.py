@@ -36,10 +36,6 @@ __all__ = ["CampaignAdmin"]
 _DELETED: Final = re.compile(r"(\d+)\s+campaigns?\s+deleted\D+?(\d+)\s+operations?\s+failed", re.I)
 
 
-def _optional(name: str, value: str | None, limit: int) -> str | None:
-    return None if value is None else check.non_blank(name, value, limit=limit)
-
-
 def _rule(rule: object) -> FilterRule:
     if not isinstance(rule, FilterRule):
         raise ConfigError(f"rules must hold FilterRule objects, got {shown(rule)}")
