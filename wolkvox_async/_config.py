@@ -91,6 +91,10 @@ def _token_pattern(token: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.IGNORECASE)
 
 
+token_pattern: Final = _token_pattern
+"""The token in any of the forms :func:`redact` hides, any case (made once per token)."""
+
+
 def redact(text: str, token: str) -> str:
     """``text`` without ``token``: as is, in any case, JSON-escaped or URL-encoded, and a
     piece of it of 8 or more characters at either edge (a body cut short mid-token)."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 import aiohttp
 import attrs
 
-from ._answers import MAX_ROWS, Rows, payload_rows, truncated
+from ._answers import Rows
 from ._call import Caller
 from ._campaign_state import CampaignFacts
 from ._config import (
@@ -237,15 +237,10 @@ class ClientCore:
     ) -> Rows[T]:
         """The rows of a read; an answer at the 60,000-row cap raises TruncatedAnswer
         (naming the read, then ``advice``), or with ``allow_truncated`` comes marked."""
-        request, envelope = await self._caller.call(
-            route, params, cut=lambda answer: payload_rows(answer.payload) >= MAX_ROWS
+        # h-path: the caller reads the rows (Caller.call's rows=).
+        return await self._caller.call(
+            route, params, rows=cls, allow_truncated=allow_truncated, advice=advice
         )
-        count = payload_rows(envelope.payload)
-        if count >= MAX_ROWS and not allow_truncated:
-            # Its read kept no poll stamp (Outcome.CUT): the windowed read may start at once.
-            raise truncated(request, params, count, advice=advice)
-        rows = structure_rows(request, envelope, cls, self._converter)
-        return Rows(rows, truncated=count >= MAX_ROWS)
 
     async def _first(
         self, route: Route, cls: type[T], params: Mapping[str, str | None], body: Any = None
