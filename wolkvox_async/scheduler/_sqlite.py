@@ -129,7 +129,7 @@ class SQLiteBackend:
         lease_id = f"{self._prefix}{next(self._ids)}"
 
         def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
-            moment = self.ledger.enter(conn, now)
+            moment = self.ledger.enter(conn, now, req.lease_ttl)
             at = moment.at  # the ledger's time
             if req.operation not in self._recounted and (
                 self._replaced or (moment.orphan and at - moment.created < 86_400)
