@@ -24,7 +24,7 @@ from redis_server import plain
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import Backend, RedisBackend, SQLiteBackend, SystemClock
 from wolkvox_async.scheduler._clock import Timer
-from wolkvox_async.scheduler._rules import Blocked, Granted
+from wolkvox_async.scheduler._rules import Blocked, Granted, Release
 from wolkvox_async.testing import FakeWolkvox
 
 SERVER_LIMIT = 3.0
@@ -127,7 +127,7 @@ async def test_a_process_of_an_earlier_version_never_sees_our_lease_end_early(
     first = SQLiteBackend(path)
     _, lease = await first.admit(admission(), start)  # the ledger's time: start; then idle
     assert lease is not None
-    await first.release(lease, start)
+    await first.release(lease, Release(start))
     await first.close()
     with sqlite3.connect(path) as old:  # the 0.2 service, an hour later, on its clock
         old.execute("INSERT INTO leases VALUES ('s0.2-1', 'tA', ?)", (later + 65.0,))
@@ -167,13 +167,15 @@ async def test_sqlite_a_killed_process_s_lease_is_waited_out_from_the_kill(
     arrival = start + since_kill
     newcomer = SQLiteBackend(path)
     try:
-        decision, lease = await newcomer.admit(admission(cap=1), arrival)
+        decision, _ = await newcomer.admit(admission(cap=1), arrival)
         if wait == 0:
             assert isinstance(decision, Granted), decision
         else:
             assert isinstance(decision, Blocked) and decision.reason == "concurrency"
             assert decision.retry_at == pytest.approx(arrival + wait)
-            assert isinstance((await newcomer.admit(admission(cap=1), arrival + wait - 0.1))[0], Blocked)
+            assert isinstance(
+                (await newcomer.admit(admission(cap=1), arrival + wait - 0.1))[0], Blocked
+            )
             granted, _ = await newcomer.admit(admission(cap=1), arrival + wait + 0.1)
             assert isinstance(granted, Granted)
     finally:

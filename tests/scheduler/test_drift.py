@@ -34,6 +34,7 @@ from wolkvox_async.scheduler._rules import (
     Blocked,
     Exhausted,
     Granted,
+    Release,
     Snapshot,
     decide,
 )
@@ -92,18 +93,9 @@ class Model:
             self.stamps[req.poll_key] = (now, lease.id)
         return decision, lease
 
-    async def release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None,
-        refund: bool,
-        unstamp: bool,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> None:
+    async def release(self, lease: LeaseRecord, done: Release) -> None:
+        now, hold_until, refund, unstamp = done.now, done.hold_until, done.refund, done.unstamp
+        cap_for, pause_for, spent = done.cap_for, done.pause_for, done.spent
         held = self.leases[lease.token]
         if hold_until is not None and hold_until > now and held.get(lease.id, 0.0) > now:
             held[lease.id] = hold_until
@@ -215,8 +207,7 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
             elif kind == "release" and held[name]:
                 lease = held[name].pop(step[1] % len(held[name]))
                 how = step[2]
-                await backend.release(
-                    lease,
+                done = Release(
                     now,
                     hold_until=now + HOLD if how == "abandoned" else None,
                     refund=how == "not_sent",
@@ -225,6 +216,7 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
                     pause_for=5.5 if step[3] == "pause" else 0.0,
                     spent=step[3] == "spent",
                 )
+                await backend.release(lease, done)
             elif kind == "lower_cap":
                 await backend.lower_cap(step[1], "op", now, COOLDOWN)
             elif kind == "pause":

@@ -27,6 +27,7 @@ from ._memory import MemoryBackend as MemoryBackend
 from ._redis import RedisBackend as RedisBackend
 from ._rules import CAP_COOLDOWN as CAP_COOLDOWN
 from ._rules import Admission as Admission
+from ._rules import Release as Release
 from ._rules import TokenLimits as TokenLimits
 from ._rules import token_key as token_key
 from ._scheduler import Scheduler as Scheduler
@@ -46,6 +47,7 @@ __all__ = [
     "Priority",
     "QuotaState",
     "RedisBackend",
+    "Release",
     "SQLiteBackend",
     "Scheduler",
     "SchedulerStats",

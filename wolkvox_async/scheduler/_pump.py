@@ -26,7 +26,7 @@ from ._clock import Clock
 from ._lease import Lease
 from ._queue import Queue, Waiter
 from ._refusals import Refusals
-from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
+from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Release, Why
 
 __all__ = ["Pump"]
 
@@ -309,7 +309,9 @@ class Pump:
 
     async def undo(self, lease: Lease) -> None:
         try:
-            await self.backend.release(lease.record, self.clock.time(), refund=True, unstamp=True)
+            await self.backend.release(
+                lease.record, Release(self.clock.time(), refund=True, unstamp=True)
+            )
         except Exception as exc:  # the lease expires by itself; nothing was sent with it
             self.refusals.count(self.refusals.refused, lease.key, "release_failed")
             log.warning("undo of %s failed (%s); it expires by itself", lease.record.id, exc)

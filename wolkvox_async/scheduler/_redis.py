@@ -41,7 +41,7 @@ from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
 from ._redis_connect import Topology, reason, text, unreachable
 from ._redis_releases import Releases
-from ._rules import Admission, Decision, Granted
+from ._rules import Admission, Decision, Granted, Release
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -278,44 +278,25 @@ class RedisBackend:
             )
         self._epochs[operation] = epoch
 
-    async def release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None = None,
-        refund: bool = False,
-        unstamp: bool = False,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> None:
+    async def release(self, lease: LeaseRecord, done: Release) -> None:
         """End or hold the lease, undo what was asked, apply what the server said, and
-        publish the release: one script (see :meth:`Backend.release`)."""
+        publish the release: one script (see :class:`Release`)."""
         if self.fallback is not None and not lease.id.startswith("r"):
-            await self.fallback.release(
-                lease,
-                now,
-                hold_until=hold_until,
-                refund=refund,
-                unstamp=unstamp,
-                cap_for=cap_for,
-                pause_for=pause_for,
-                spent=spent,
-            )
+            await self.fallback.release(lease, done)
             return
-        hold = 0.0 if hold_until is None else hold_until - now  # relative: Redis has the clock
+        hold_until = done.hold_until
+        hold = 0.0 if hold_until is None else hold_until - done.now  # relative: Redis's clock
         args = [
             lease.id,
             hold,
-            "1" if refund else "0",
-            "1" if unstamp else "0",
+            "1" if done.refund else "0",
+            "1" if done.unstamp else "0",
             lua.day_number(lease.day),
             self._channel(lease.operation),
             lease.token,
-            cap_for,
-            pause_for,
-            "1" if spent else "0",
+            done.cap_for,
+            done.pause_for,
+            "1" if done.spent else "0",
             "SPUBLISH" if self.cluster else "PUBLISH",
         ]
         keys = [self._ledger(lease.operation), self._stamp_key(lease.operation, lease.poll_key)]

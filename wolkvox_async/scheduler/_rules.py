@@ -34,6 +34,7 @@ __all__ = [
     "Decision",
     "Exhausted",
     "Granted",
+    "Release",
     "Snapshot",
     "TokenLimits",
     "Why",
@@ -221,6 +222,34 @@ class Exhausted:
 
 
 Decision = Granted | Blocked | Exhausted
+
+
+@attrs.frozen
+class Release:
+    """How a lease ends, as one value (:meth:`Backend.release`): the lease is freed, or
+    held until ``hold_until``; ``refund`` gives the quota unit back (nothing reached the
+    server); ``unstamp`` clears the poll stamp it set. What the server said comes in the
+    same step, applied before anyone can be admitted: ``cap_for`` (403 SIMULTANEOUS: cap
+    1 for that long), ``pause_for`` (maintenance), ``spent`` (TOKEN LIMIT EXCEEDED: the
+    lease's day is spent at its count)."""
+
+    now: float
+    """The releasing caller's clock when it asked."""
+    hold_until: float | None = attrs.field(default=None, kw_only=True)
+    refund: bool = attrs.field(default=False, kw_only=True)
+    unstamp: bool = attrs.field(default=False, kw_only=True)
+    cap_for: float = attrs.field(default=0.0, kw_only=True)
+    pause_for: float = attrs.field(default=0.0, kw_only=True)
+    spent: bool = attrs.field(default=False, kw_only=True)
+
+    @property
+    def plain(self) -> bool:
+        """Nothing in it is timed (no hold, no cap, no pause, no spent day): a backend
+        may write it with its next step. A release that says what the server said must
+        reach other processes before their next admission."""
+        return (
+            self.hold_until is None and self.cap_for <= 0 and self.pause_for <= 0 and not self.spent
+        )
 
 
 def decide(req: Admission, snap: Snapshot, now: float) -> Decision:

@@ -52,7 +52,7 @@ from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
 from ._reads import ReadCache
 from ._refusals import Refusals
-from ._rules import Admission, TokenLimits
+from ._rules import Admission, Release, TokenLimits
 
 __all__ = ["Scheduler"]
 
@@ -250,28 +250,19 @@ class Scheduler:
         # A call refused for a spent quota was not counted (no unit was left to charge):
         # its unit goes back before the day's limit is taken from the count.
         refund = rule.refund or spent
+        done = Release(
+            now,
+            hold_until=hold_until,
+            refund=refund,
+            unstamp=rule.unstamp,
+            cap_for=said.cap_for,
+            pause_for=said.pause_for,
+            spent=spent,
+        )
         inline = self.pump.inline
         try:
-            if inline is None or not inline.release_now(
-                lease.record,
-                now,
-                hold_until=hold_until,
-                refund=refund,
-                unstamp=rule.unstamp,
-                cap_for=said.cap_for,
-                pause_for=said.pause_for,
-                spent=spent,
-            ):
-                step = self.backend.release(
-                    lease.record,
-                    now,
-                    hold_until=hold_until,
-                    refund=refund,
-                    unstamp=rule.unstamp,
-                    cap_for=said.cap_for,
-                    pause_for=said.pause_for,
-                    spent=spent,
-                )
+            if inline is None or not inline.release_now(lease.record, done):
+                step = self.backend.release(lease.record, done)
                 await (step if self.pump.instant else asyncio.shield(step))
         except Exception as exc:
             # The caller keeps the server's answer; the lease expires by itself (its TTL).
@@ -295,7 +286,7 @@ class Scheduler:
         released with the answer, so this is its release again, the stamp alone going
         (each backend clears a stamp only while it is that lease's)."""
         try:
-            await self.backend.release(lease.record, self.clock.time(), unstamp=True)
+            await self.backend.release(lease.record, Release(self.clock.time(), unstamp=True))
         except Exception as exc:  # the stamp ends with its interval
             log.warning("could not clear the poll stamp of %s (%s)", lease.record.id, exc)
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 
-import attrs
-
 from ._backend import LeaseRecord
-from ._rules import Admission, Decision, Granted, Snapshot, decide
+from ._rules import Admission, Decision, Granted, Release, Snapshot, decide
 from ._sqlite_ledger import Moment, raise_until
 
-__all__ = ["STAMPS_KEPT", "Release", "admit", "release", "release_plain"]
+__all__ = ["STAMPS_KEPT", "admit", "release", "release_plain"]
 
 STAMPS_KEPT = 86_400.0
 """Seconds a poll stamp is kept after its interval ended (then swept)."""
@@ -31,33 +29,6 @@ LEFT JOIN quota AS q ON q.operation = ?3 AND q.day = ?4
 LEFT JOIN stamps AS s ON s.key = ?5
 """
 """Parameters: the ledger's time, the token, the operation, the day, the poll key."""
-
-
-@attrs.define
-class Release:
-    """A release as the scheduler asked for it (see :meth:`Backend.release`).
-
-    Made for every call and never changed: not frozen, since a frozen attrs class sets
-    each field through ``object.__setattr__`` (three times the cost)."""
-
-    lease: LeaseRecord
-    now: float
-    """The caller's clock when it was asked for."""
-    hold_until: float | None = None
-    refund: bool = False
-    unstamp: bool = False
-    cap_for: float = 0.0
-    pause_for: float = 0.0
-    spent: bool = False
-
-    @property
-    def plain(self) -> bool:
-        """Nothing in it is timed (no hold, no cap, no pause, no spent day): it may wait
-        for the next step (``_sqlite_file``). A release that says what the server said
-        must reach other processes before their next admission; it is written at once."""
-        return (
-            self.hold_until is None and self.cap_for <= 0 and self.pause_for <= 0 and not self.spent
-        )
 
 
 def admit(
@@ -108,9 +79,8 @@ def admit(
     return moment.told(decision), lease
 
 
-def release_plain(conn: sqlite3.Connection, done: Release) -> None:
+def release_plain(conn: sqlite3.Connection, lease: LeaseRecord, done: Release) -> None:
     """End the lease; undo the quota unit and stamp when asked (no time involved)."""
-    lease = done.lease
     conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
     if done.refund:
         conn.execute(
@@ -121,10 +91,10 @@ def release_plain(conn: sqlite3.Connection, done: Release) -> None:
         conn.execute("DELETE FROM stamps WHERE key = ? AND lease = ?", (lease.poll_key, lease.id))
 
 
-def release(conn: sqlite3.Connection, moment: Moment, done: Release) -> None:
+def release(conn: sqlite3.Connection, moment: Moment, lease: LeaseRecord, done: Release) -> None:
     """End or hold the lease; undo the quota unit and stamp when asked; apply what the
     server said, at ``moment`` (the release's own)."""
-    lease, at = done.lease, moment.at
+    at = moment.at
     if done.hold_until is not None and done.hold_until > done.now:
         # (a lease already expired is not revived)
         conn.execute(
