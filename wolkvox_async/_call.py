@@ -45,6 +45,7 @@ from .scheduler import (
     Outcome,
     Priority,
     Scheduler,
+    Slot,
     TokenLimits,
     scheduler_for,
     token_key,
@@ -258,17 +259,37 @@ class Caller:
         life.active += 1  # (close() waits for the client's calls to end)
         try:
             attempt, trace = 0, hooks.trace
+            config, token = self.config, self.limits.token
             while True:
                 attempt += 1
-                if trace is None:
-                    lease = await self._lease(poll_key, corrects_quota)
-                else:
-                    with trace.waiting():
-                        lease = await self._lease(poll_key, corrects_quota)
-                try:
-                    return await self._send(request, lease, attempt, hooks)
-                except (ApiError, TransportError) as exc:
-                    error: WolkvoxError = exc
+                async with self.scheduler.slot(
+                    token,
+                    poll_key,
+                    priority=self.priority,
+                    max_wait=config.max_wait,
+                    raise_on_poll=config.poll_policy == "raise",
+                    corrects_quota=corrects_quota,
+                    owner=self.life,
+                    hold=config.held_after_send,
+                    waiting=None if trace is None else trace.waiting,
+                ) as slot:
+                    unfit = None
+                    if (
+                        self.life.closed
+                        or (not corrects_quota and self.backend.lost)
+                        or self.clock.time() - slot.lease.granted_at > self.send_within
+                    ):
+                        unfit = self._unfit(slot, corrects_quota)
+                    if unfit is None:
+                        try:
+                            return await self._send(request, slot, attempt, hooks)
+                        except (ApiError, TransportError) as exc:
+                            error: WolkvoxError = exc
+                if unfit is not None:
+                    attempt -= 1  # (asked again: no attempt was made)
+                    if unfit == "lost":
+                        await self._recount()
+                    continue
                 delay = retry_delay(self.retry, attempt, request.route, error)
                 if trace is not None:
                     trace.failed(error)
@@ -308,49 +329,43 @@ class Caller:
             sleep.cancel()
             closing.cancel()
 
-    async def _lease(self, poll_key: str | None, corrects_quota: bool) -> Lease:
-        """A lease fit to send on now."""
-        config = self.config
+    def _unfit(self, slot: Slot, corrects_quota: bool) -> str | None:
+        """Why a granted slot is given back unused, reported NOT_SENT: the client closed
+        (raised), the ledger was lost ("lost": read today's count first), it was granted
+        too long ago to send on ("late"); None: it is fit to send on after all."""
         token = self.limits.token
-        while True:
-            scheduler = self.scheduler
-            lease = await scheduler.acquire(
-                token,
-                poll_key,
-                priority=self.priority,
-                max_wait=config.max_wait,
-                raise_on_poll=config.poll_policy == "raise",
-                corrects_quota=corrects_quota,
-                owner=self.life,
-            )
-            if self.life.closed:  # granted as the client closed: give it back unused
-                await scheduler.release(lease, Outcome.NOT_SENT)
-                raise ClientClosed(self._closed_message)
-            if not corrects_quota and self.backend.lost and scheduler.ledger_lost(token):
-                # Today's count restarted from zero (a Redis restarted empty): take the
-                # server's before this call is counted against it.
-                await scheduler.release(lease, Outcome.NOT_SENT)
-                log.warning("the scheduler's ledger was lost: reading today's count first")
-                try:
-                    await self.sync_quota()
-                except WolkvoxError as exc:  # the call goes on; the server still counts
-                    log.warning("could not read today's count (%s)", exc)
-                continue
-            late = self.clock.time() - lease.granted_at
-            if late <= self.send_within:
-                return lease
+        if self.life.closed:  # granted as the client closed: give it back unused
+            slot.report(Outcome.NOT_SENT)
+            raise ClientClosed(self._closed_message)
+        if not corrects_quota and self.backend.lost and self.scheduler.ledger_lost(token):
+            slot.report(Outcome.NOT_SENT)
+            return "lost"
+        late = self.clock.time() - slot.lease.granted_at
+        if late > self.send_within:
             log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
-            await scheduler.release(lease, Outcome.NOT_SENT)
+            slot.report(Outcome.NOT_SENT)
+            return "late"
+        return None
+
+    async def _recount(self) -> None:
+        """Today's count restarted from zero (a Redis restarted empty): take the server's
+        before the next call is counted against it."""
+        log.warning("the scheduler's ledger was lost: reading today's count first")
+        try:
+            await self.sync_quota()
+        except WolkvoxError as exc:  # the call goes on; the server still counts
+            log.warning("could not read today's count (%s)", exc)
 
     async def _send(
         self,
         request: RawRequest,
-        lease: Lease,
+        slot: Slot,
         attempt: int,
         hooks: _Hooks,
     ) -> Envelope:
-        """Send on ``lease``, and release it with what happened."""
+        """Send on ``slot``, and report to it what happened (its exit releases it)."""
         config = self.config
+        lease = slot.lease
         lease.sent_at = self.clock.time()
         if hooks.on_send is not None:
             hooks.on_send(lease.sent_at)
@@ -398,16 +413,7 @@ class Caller:
         finally:
             # A call that may still run at the server holds its slot as long as we would
             # have waited for its answer (RELEASES, ClientConfig.held_after_send).
-            try:
-                await self.scheduler.release(
-                    lease, outcome, hold=config.held_after_send, feedback=said
-                )
-            except asyncio.CancelledError:
-                # Cancelled as the answer's release went on (shielded): the answer never
-                # reaches the caller, so its read is no poll of delivered data.
-                if outcome is Outcome.ANSWERED:
-                    await self.scheduler.forget(lease)
-                raise
+            slot.report(outcome, said)
             if outcome is Outcome.ANSWERED and hooks.stamped is not None:
                 hooks.stamped(lease)
 

@@ -31,6 +31,7 @@ from ._rules import Release as Release
 from ._rules import TokenLimits as TokenLimits
 from ._rules import token_key as token_key
 from ._scheduler import Scheduler as Scheduler
+from ._slot import Slot as Slot
 from ._sqlite import SQLiteBackend as SQLiteBackend
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "SQLiteBackend",
     "Scheduler",
     "SchedulerStats",
+    "Slot",
     "SystemClock",
     "TokenLimits",
     "VirtualClock",

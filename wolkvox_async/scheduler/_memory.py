@@ -50,38 +50,38 @@ class MemoryBackend:
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide and, when granted, take lease, quota unit and stamp in one step."""
         with self._lock:
-            return self._admit(req, now)
-
-    def _admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
-        leases, earliest = self._live(req.token, now)
-        key = (req.operation, req.day)
-        stamp = self._stamps.get(req.poll_key) if req.poll_key else None
-        snap = Snapshot(
-            leases=len(leases),
-            earliest_expiry=earliest,
-            cap_until=self._cap_until.get(req.token, 0.0),
-            paused_until=self._paused.get(req.token, 0.0),
-            used=self._used.get(key, 0),
-            limit_override=self._limits.get(key),
-            poll_at=stamp[0] if stamp else None,
-        )
-        decision = decide(req, snap, now)
-        if not isinstance(decision, Granted):
-            return decision, None
-        lease = LeaseRecord(
-            id=f"m{next(self._ids)}",
-            token=req.token,
-            operation=req.operation,
-            day=req.day,
-            poll_key=req.poll_key,
-        )
-        leases[lease.id] = decision.expires
-        self._used[key] += 1
-        if req.poll_key:
-            self._stamps[req.poll_key] = (now, now + req.poll_interval, lease.id)
-            if len(self._stamps) > 10_000:
-                self._stamps = {k: v for k, v in self._stamps.items() if v[1] > now}
-        return decision, lease
+            leases = self._leases[req.token]
+            earliest = min(leases.values()) if leases else None
+            if earliest is not None and earliest <= now:
+                leases, earliest = self._live(req.token, now)
+            key = (req.operation, req.day)
+            stamp = self._stamps.get(req.poll_key) if req.poll_key else None
+            snap = Snapshot(
+                leases=len(leases),
+                earliest_expiry=earliest,
+                cap_until=self._cap_until.get(req.token, 0.0),
+                paused_until=self._paused.get(req.token, 0.0),
+                used=self._used.get(key, 0),
+                limit_override=self._limits.get(key),
+                poll_at=stamp[0] if stamp else None,
+            )
+            decision = decide(req, snap, now)
+            if not isinstance(decision, Granted):
+                return decision, None
+            lease = LeaseRecord(
+                id=f"m{next(self._ids)}",
+                token=req.token,
+                operation=req.operation,
+                day=req.day,
+                poll_key=req.poll_key,
+            )
+            leases[lease.id] = decision.expires
+            self._used[key] += 1
+            if req.poll_key:
+                self._stamps[req.poll_key] = (now, now + req.poll_interval, lease.id)
+                if len(self._stamps) > 10_000:
+                    self._stamps = {k: v for k, v in self._stamps.items() if v[1] > now}
+            return decision, lease
 
     async def release(self, lease: LeaseRecord, done: Release) -> None:
         """End or hold the lease; undo the quota unit and stamp when asked; apply what the
@@ -101,8 +101,6 @@ class MemoryBackend:
                 stamp = self._stamps.get(lease.poll_key)
                 if stamp and stamp[2] == lease.id:
                     del self._stamps[lease.poll_key]
-            if done.plain:
-                return
             token = lease.token
             if done.cap_for > 0:
                 self._cap_until[token] = max(now + done.cap_for, self._cap_until.get(token, 0.0))
