@@ -340,7 +340,9 @@ async def test_bulk_calls_leave_the_interactive_reserve(
     backend: Backend, reserve: int, fraction: float
 ) -> None:
     # limit 10, reserve 4 (or 40 %): bulk calls get 6 units, interactive ones all 10.
-    bulk = attrs.evolve(adm(limit=10), reserve=reserve, reserve_fraction=fraction)
+    plain = adm(limit=10)
+    limits = attrs.evolve(plain.limits, reserve=reserve, reserve_fraction=fraction)
+    bulk = attrs.evolve(plain, limits=limits, bulk=True)
 
     async def take(req: Admission) -> Any:
         decision, lease = await backend.admit(req, NOW)

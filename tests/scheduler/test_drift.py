@@ -29,6 +29,7 @@ from wolkvox_async.scheduler import (
     MemoryBackend,
     RedisBackend,
     SQLiteBackend,
+    TokenLimits,
 )
 from wolkvox_async.scheduler._rules import (
     Blocked,
@@ -65,13 +66,13 @@ class Model:
         return held
 
     async def admit(self, req: Admission, now: float) -> tuple[Any, LeaseRecord | None]:
-        held = self.live(req.token, now)
+        held = self.live(req.limits.token, now)
         stamp = self.stamps.get(req.poll_key) if req.poll_key else None
         snap = Snapshot(
             leases=len(held),
             earliest_expiry=min(held.values(), default=None),
-            cap_until=self.cap_until[req.token],
-            paused_until=self.paused[req.token],
+            cap_until=self.cap_until[req.limits.token],
+            paused_until=self.paused[req.limits.token],
             used=self.used[req.day],
             limit_override=self.limits.get(req.day),
             poll_at=stamp[0] if stamp else None,
@@ -82,8 +83,8 @@ class Model:
         self.ids += 1
         lease = LeaseRecord(
             id=f"x{self.ids}",
-            token=req.token,
-            operation=req.operation,
+            token=req.limits.token,
+            operation=req.limits.operation,
             day=req.day,
             poll_key=req.poll_key,
         )
@@ -195,10 +196,13 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
             if kind == "admit":
                 _, token, limit, cap, poll, (reserve, fraction) = step
                 req = Admission(
-                    token=token, operation="op", limit=limit, cap=cap, lease_ttl=TTL,
-                    poll_key=poll, poll_interval=INTERVAL, tz=WOLKVOX_TZ, day=day,
-                    resets_at=next_reset(now, WOLKVOX_TZ), reserve=reserve,
-                    reserve_fraction=fraction,
+                    limits=TokenLimits(
+                        token=token, operation="op", limit=limit, cap=cap, lease_ttl=TTL,
+                        poll_interval=INTERVAL, tz=WOLKVOX_TZ, reserve=reserve,
+                        reserve_fraction=fraction,
+                    ),
+                    poll_key=poll, day=day, resets_at=next_reset(now, WOLKVOX_TZ),
+                    bulk=bool(reserve or fraction),
                 )  # fmt: skip
                 decision, lease = await backend.admit(req, now)
                 seen[name] = outcome(decision)

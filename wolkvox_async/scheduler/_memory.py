@@ -50,17 +50,17 @@ class MemoryBackend:
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide and, when granted, take lease, quota unit and stamp in one step."""
         with self._lock:
-            leases = self._leases[req.token]
+            leases = self._leases[req.limits.token]
             earliest = min(leases.values()) if leases else None
             if earliest is not None and earliest <= now:
-                leases, earliest = self._live(req.token, now)
-            key = (req.operation, req.day)
+                leases, earliest = self._live(req.limits.token, now)
+            key = (req.limits.operation, req.day)
             stamp = self._stamps.get(req.poll_key) if req.poll_key else None
             snap = Snapshot(
                 leases=len(leases),
                 earliest_expiry=earliest,
-                cap_until=self._cap_until.get(req.token, 0.0),
-                paused_until=self._paused.get(req.token, 0.0),
+                cap_until=self._cap_until.get(req.limits.token, 0.0),
+                paused_until=self._paused.get(req.limits.token, 0.0),
                 used=self._used.get(key, 0),
                 limit_override=self._limits.get(key),
                 poll_at=stamp[0] if stamp else None,
@@ -70,15 +70,15 @@ class MemoryBackend:
                 return decision, None
             lease = LeaseRecord(
                 id=f"m{next(self._ids)}",
-                token=req.token,
-                operation=req.operation,
+                token=req.limits.token,
+                operation=req.limits.operation,
                 day=req.day,
                 poll_key=req.poll_key,
             )
             leases[lease.id] = decision.expires
             self._used[key] += 1
             if req.poll_key:
-                self._stamps[req.poll_key] = (now, now + req.poll_interval, lease.id)
+                self._stamps[req.poll_key] = (now, now + req.limits.poll_interval, lease.id)
                 if len(self._stamps) > 10_000:
                     self._stamps = {k: v for k, v in self._stamps.items() if v[1] > now}
             return decision, lease

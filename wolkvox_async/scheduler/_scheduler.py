@@ -120,8 +120,13 @@ class Scheduler:
         limits = self._limits[token]
         bulk = priority is Priority.BULK
         day, resets_at = self.pump.today(limits.tz, now)
-        admission = limits.admission(
-            day=day, resets_at=resets_at, poll_key=poll_key, bulk=bulk, corrects=corrects
+        admission = Admission(
+            limits=limits,
+            poll_key=poll_key,
+            day=day,
+            resets_at=resets_at,
+            bulk=bulk,
+            corrects_quota=corrects,
         )
         if poll_key is None and not corrects:
             self.asks[(token, priority)] = (admission, now)
@@ -211,7 +216,7 @@ class Scheduler:
             try:
                 decision, record = await self.pump.admit(admission, now)
             except Exception as exc:
-                raise self.refusals.unavailable(admission.token, exc, 1) from exc
+                raise self.refusals.unavailable(admission.limits.token, exc, 1) from exc
             finally:
                 queue.admitting = False
                 self.pump.kick_if_waiting(queue)  # callers that queued meanwhile

@@ -153,7 +153,7 @@ class Slot:
             self.lease = await s.queue_for(self, admission, now, decision)
             return self
         log.debug("admit %s %s (at once)", token, record.id)
-        self.lease = Lease(record, token, s.clock.time(), admission.tz, admission.resets_at)
+        self.lease = Lease(record, token, s.clock.time(), admission.limits.tz, admission.resets_at)
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:

@@ -129,17 +129,17 @@ class SQLiteBackend:
         lease_id = f"{self._prefix}{next(self._ids)}"
 
         def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
-            moment = self.ledger.enter(conn, now, req.lease_ttl)
+            moment = self.ledger.enter(conn, now, req.limits.lease_ttl)
             at = moment.at  # the ledger's time
-            if req.operation not in self._recounted and (
+            if req.limits.operation not in self._recounted and (
                 self._replaced or (moment.orphan and at - moment.created < 86_400)
             ):
-                self._recounted.add(req.operation)
-                self.lost.add(req.operation)  # its count restarted: the client re-reads it
+                self._recounted.add(req.limits.operation)
+                self.lost.add(req.limits.operation)  # its count restarted: the client re-reads it
             if at - self._swept > _SWEEP_EVERY:  # (releases kept write no time: swept here)
                 conn.execute("DELETE FROM stamps WHERE free_at < ?", (at - STAMPS_KEPT,))
                 self._swept = at
-            fence = moment.fence(req.lease_ttl)
+            fence = moment.fence(req.limits.lease_ttl)
             if fence > at:
                 return moment.told(Blocked(Why.RECOVERING, fence)), None
             return admit_step(conn, moment, req, lease_id)

@@ -37,11 +37,11 @@ def admit(
     """Decide ``req`` at ``moment`` and, when granted, take lease, quota unit and stamp."""
     at = moment.at  # the ledger's time: every time below is in it
     snapshot = conn.execute(
-        _SNAPSHOT, (at, req.token, req.operation, req.day, req.poll_key)
+        _SNAPSHOT, (at, req.limits.token, req.limits.operation, req.day, req.poll_key)
     ).fetchone()
     count, earliest, gone, cap_until, paused_until, used, limit, poll_at = snapshot
     if gone:
-        conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, at))
+        conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.limits.token, at))
     snap = Snapshot(
         leases=count or 0,
         earliest_expiry=earliest,
@@ -55,26 +55,31 @@ def admit(
     if not isinstance(decision, Granted):
         return moment.told(decision), None
     conn.execute(
-        "INSERT INTO leases VALUES (?, ?, ?)", (lease_id, req.token, moment.keep(decision.expires))
+        "INSERT INTO leases VALUES (?, ?, ?)",
+        (lease_id, req.limits.token, moment.keep(decision.expires)),
     )
     if used is None:
         conn.execute(
             "INSERT INTO quota (operation, day, used) VALUES (?, ?, 1) "
             "ON CONFLICT (operation, day) DO UPDATE SET used = used + 1",
-            (req.operation, req.day),
+            (req.limits.operation, req.day),
         )
     else:  # (the row is there: a plain update is cheaper)
         conn.execute(
             "UPDATE quota SET used = used + 1 WHERE operation = ? AND day = ?",
-            (req.operation, req.day),
+            (req.limits.operation, req.day),
         )
     if req.poll_key:
         conn.execute(
             "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?)",
-            (req.poll_key, moment.keep(at), moment.keep(at + req.poll_interval), lease_id),
+            (req.poll_key, moment.keep(at), moment.keep(at + req.limits.poll_interval), lease_id),
         )
     lease = LeaseRecord(
-        id=lease_id, token=req.token, operation=req.operation, day=req.day, poll_key=req.poll_key
+        id=lease_id,
+        token=req.limits.token,
+        operation=req.limits.operation,
+        day=req.day,
+        poll_key=req.poll_key,
     )
     return moment.told(decision), lease
 
