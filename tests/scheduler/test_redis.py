@@ -215,6 +215,10 @@ async def test_the_last_client_closes_the_backends_connections(
         server="0014", token=fake.token, base_url=fake.url, backend=redis_url
     ) as c:
         assert (await c.token_info()).token_use_today == 4  # reopened on next use
+        # ...and it listens for releases again (another process's release wakes its
+        # waiters at once, not at the slow safety-net look), though its call took the
+        # scheduler's fast path.
+        assert backend.releases.tasks
 
 
 @pytest.mark.slow

@@ -275,6 +275,7 @@ class Scheduler:
         self._users -= 1
         if self._users == 0:
             self._subscribed = False
+            self.ready = self._announcer is None  # (subscribed again at the next call)
             await self.pump.idle()
             await self.backend.close()
 
