@@ -6,8 +6,9 @@ measures what that costs the client process, in two ways, memory and SQLite inte
 in rounds (a noisy neighbour slows both alike), µs of this process's CPU
 (``time.process_time``) per call, median and min–max over the rounds:
 
-- admit + release: the scheduler alone, no HTTP — one caller acquires a lease, yields
-  once to the loop (as a request would), and releases it ANSWERED;
+- admit + release: the scheduler alone, no HTTP — one caller enters a slot
+  (``scheduler.slot``, as the caller does), yields once to the loop (as a request
+  would), and leaves it reported ANSWERED;
 - find_record: the whole call against FakeWolkvox in its own process (its CPU is not
   counted), with ``backend=MemoryBackend()`` and with no ``backend=`` (the default ledger,
   in a temporary ``XDG_STATE_HOME``), and the ratio default ÷ memory of each round.
@@ -51,9 +52,9 @@ def admit_release(scheduler: Scheduler) -> Call:
     scheduler.register(limits)
 
     async def call() -> None:
-        lease = await scheduler.acquire(limits.token)
-        await asyncio.sleep(0)
-        await scheduler.release(lease, Outcome.ANSWERED)
+        async with scheduler.slot(limits.token) as slot:
+            await asyncio.sleep(0)
+            slot.report(Outcome.ANSWERED)
 
     return call
 

@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from _common import Redis, publish
 
-from wolkvox_async.scheduler import Admission, RedisBackend
+from wolkvox_async.scheduler import Admission, RedisBackend, TokenLimits
 
 
 async def fill(url: str, operations: int, tokens: int) -> None:
@@ -28,17 +28,16 @@ async def fill(url: str, operations: int, tokens: int) -> None:
     try:
         for o in range(operations):
             for t in range(tokens):
-                base = Admission(
-                    token=f"t{o}-{t}", operation=f"op{o}", limit=10_000, cap=2, lease_ttl=65.0
-                )
-                stamped = Admission(
-                    token=base.token, operation=base.operation, limit=10_000, cap=2,
-                    lease_ttl=65.0, poll_key=f"p{o}-{t}", poll_interval=300.0,
+                limits = TokenLimits(
+                    token=f"t{o}-{t}", operation=f"op{o}", limit=10_000, cap=2, lease_ttl=65.0,
+                    poll_interval=300.0,
                 )  # fmt: skip
+                base = Admission(limits=limits)
+                stamped = Admission(limits=limits, poll_key=f"p{o}-{t}")
                 for admission in (stamped, base):
                     decision, lease = await backend.admit(admission, 0.0)
                     assert lease is not None, decision
-                await backend.lower_cap(base.token, base.operation, 0.0, 60.0)
+                await backend.lower_cap(limits.token, limits.operation, 0.0, 60.0)
     finally:
         await backend.close()
 

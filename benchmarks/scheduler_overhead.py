@@ -1,7 +1,7 @@
 """Scheduler overhead: microseconds per admit + release, ours (memory, SQLite, Redis) beside
 a bare asyncio.Semaphore(2) and aiolimiter, with 1, 100 and 10,000 callers waiting.
 
-No HTTP: each caller acquires, yields once to the loop, and releases, so what is timed is
+No HTTP: each caller enters a slot, yields once to the loop, and leaves it, so what is timed is
 the admission machinery alone. Redis needs a redis-server on 127.0.0.1 (started here).
 
     python benchmarks/scheduler_overhead.py --calls 20000 --rounds 5
@@ -42,10 +42,11 @@ def ours(scheduler: Scheduler) -> Gate:
     scheduler.register(limits)  # as a client does once
 
     async def enter() -> Callable[[], Awaitable[None]]:
-        lease = await scheduler.acquire(limits.token)
+        slot = await scheduler.slot(limits.token).__aenter__()  # (as ``async with``)
 
         async def leave() -> None:
-            await scheduler.release(lease, Outcome.ANSWERED)
+            slot.report(Outcome.ANSWERED)
+            await slot.__aexit__(None, None, None)
 
         return leave
 

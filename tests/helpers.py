@@ -94,29 +94,32 @@ def admission(
     poll: str | None = None,
     **more: Any,
 ) -> Admission:
-    """An admission as a client of ``token`` makes it (65 s leases, 5-minute reads)."""
+    """An admission as a client of ``token`` makes it (65 s leases, 5-minute reads);
+    ``more`` sets fields of its TokenLimits or of the call (one with a reserve is BULK)."""
+    limits = {name: more.pop(name) for name in list(more) if name in _LIMITS}
+    limits.setdefault("lease_ttl", 65.0)
+    limits.setdefault("poll_interval", 300.0)
+    more.setdefault("bulk", bool(limits.get("reserve") or limits.get("reserve_fraction")))
     return Admission(
-        token=token,
-        operation=operation,
-        limit=limit,
-        cap=cap,
-        lease_ttl=65.0,
+        limits=TokenLimits(token=token, operation=operation, limit=limit, cap=cap, **limits),
         poll_key=poll,
-        poll_interval=300.0,
         **more,
     )
 
 
+_LIMITS = {f.name for f in attrs.fields(TokenLimits)}
+
+
 def limits_of(admission: Admission) -> TokenLimits:
-    """The token limits an admission was made from (tests write admissions whole)."""
-    return TokenLimits(**{f.name: getattr(admission, f.name) for f in attrs.fields(TokenLimits)})
+    """The token limits an admission was made with."""
+    return admission.limits
 
 
 async def ask(scheduler: Scheduler, admission: Admission, **options: Any) -> Lease:
     """``scheduler.acquire`` for the call ``admission`` describes, its token registered."""
     scheduler.register(limits_of(admission))
     return await scheduler.acquire(
-        admission.token,
+        admission.limits.token,
         admission.poll_key,
         corrects_quota=admission.corrects_quota,
         **options,
@@ -126,7 +129,7 @@ async def ask(scheduler: Scheduler, admission: Admission, **options: Any) -> Lea
 async def stats_of(scheduler: Scheduler, admission: Admission) -> SchedulerStats:
     """``scheduler.stats`` of the token of ``admission``, registered."""
     scheduler.register(limits_of(admission))
-    return await scheduler.stats(admission.token)
+    return await scheduler.stats(admission.limits.token)
 
 
 def worker(name: str) -> str:

@@ -342,9 +342,10 @@ class TimeShifted:
             return method
 
         async def shifted(*args: Any, **kwargs: Any) -> Any:
-            # (token | operation, operation | lease_ttl, now, ...)
+            # (token | operation, operation | lease_ttl, now, ...); release(lease, done)
             third = name in ("lower_cap", "pause", "in_flight", "fenced_until")
-            await self._at(kwargs.get("now", args[2] if third else args[1]))
+            now = kwargs.get("now", args[2] if third else args[1])
+            await self._at(now.now if name == "release" else now)  # (a Release)
             return await method(*args, **kwargs)
 
         return shifted

@@ -626,10 +626,10 @@ class ReleasingSlowly(MemoryBackend):
         self.releasing = asyncio.Event()
         self.go = asyncio.Event()
 
-    async def release(self, lease: Any, now: float, **how: Any) -> None:
+    async def release(self, lease: Any, done: Any) -> None:
         self.releasing.set()
         await self.go.wait()
-        await super().release(lease, now, **how)
+        await super().release(lease, done)
 
 
 async def test_an_answer_its_caller_never_got_keeps_no_poll_stamp(

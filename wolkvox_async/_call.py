@@ -257,72 +257,70 @@ class Caller:
         try:
             attempt = 0
             while True:
-                with _UNTRACED if trace is None else trace.waiting():
-                    lease = await scheduler.acquire(
-                        token,
-                        poll_key,
-                        priority=self.priority,
-                        max_wait=config.max_wait,
-                        raise_on_poll=config.poll_policy == "raise",
-                        corrects_quota=corrects_quota,
-                        owner=life,
-                    )
-                outcome, feedback, error, unfit = Outcome.NOT_SENT, None, None, None
-                try:
-                    late = clock.time() - lease.granted_at > self.send_within
-                    if life.closed or self.backend.lost or late:
-                        unfit = self._unfit(scheduler, lease, corrects_quota)
-                    if unfit is None:
-                        attempt += 1
-                        # Cancelled from here: the server may still be running it.
-                        outcome, lease.sent_at = Outcome.ABANDONED, clock.time()
-                        if hooks.on_send is not None:
-                            hooks.on_send(lease.sent_at)
-                        try:
-                            async with self.timeout(config.timeout):
-                                with _UNTRACED if trace is None else trace.sending():
-                                    response = await self.transport.send(request, hooks.on_written)
-                        except TimeoutError:
-                            method, url, timeout = request.method, request.url, config.timeout
-                            raise RequestTimeout(
-                                method=method, url=url, reason="timeout", timeout=timeout
-                            ) from None
-                        outcome = Outcome.FAILED
-                        if trace is not None:
-                            trace.answered(response.status)
-                        if hooks.on_answer is not None and response.status == 200:
-                            await hooks.on_answer(response.body)
-                        envelope = parse_response(request, response)
-                        if hooks.capped:
-                            payload = envelope.payload
-                            cut = type(payload) is list and len(payload) >= MAX_ROWS
-                        else:
-                            cut = hooks.cut is not None and hooks.cut(envelope)
-                        outcome = Outcome.CUT if cut else Outcome.ANSWERED
-                except ApiError as exc:  # the server's, or the transport's (max_answer_bytes)
-                    outcome, error = Outcome.FAILED, exc
-                    if exc.feedback is not None:
-                        feedback = self._feedback(exc, attempt, lease)
-                except TransportError as exc:
-                    # Sent with no answer: the server may still run it, its slot stays taken.
-                    error = exc
-                    if not exc.sent:
-                        outcome = Outcome.NOT_SENT
-                    elif exc.answered:
-                        outcome = Outcome.FAILED
-                finally:
-                    # Each lease's one release; a call the server may still run holds on.
+                error, unfit = None, None
+                async with scheduler.slot(
+                    token,
+                    poll_key,
+                    priority=self.priority,
+                    max_wait=config.max_wait,
+                    raise_on_poll=config.poll_policy == "raise",
+                    corrects_quota=corrects_quota,
+                    owner=life,
+                    hold=self.hold,
+                    waiting=None if trace is None else trace.waiting,
+                ) as slot:
+                    # What the slot's exit releases with: its outcome as the call goes on
+                    # (a cancellation leaves the last one set), and what the server said.
+                    slot.outcome = Outcome.NOT_SENT
+                    lease = slot.lease
                     try:
-                        await scheduler.release(lease, outcome, hold=self.hold, feedback=feedback)
-                    except asyncio.CancelledError:
-                        # Cancelled as the answer's release went on: nothing was delivered.
-                        if outcome is Outcome.ANSWERED:
-                            await scheduler.forget(lease)
-                        raise
+                        late = clock.time() - lease.granted_at > self.send_within
+                        if life.closed or self.backend.lost or late:
+                            unfit = self._unfit(scheduler, lease, corrects_quota)
+                        if unfit is None:
+                            attempt += 1
+                            # Cancelled from here: the server may still be running it.
+                            slot.outcome, lease.sent_at = Outcome.ABANDONED, clock.time()
+                            if hooks.on_send is not None:
+                                hooks.on_send(lease.sent_at)
+                            try:
+                                async with self.timeout(config.timeout):
+                                    with _UNTRACED if trace is None else trace.sending():
+                                        response = await self.transport.send(
+                                            request, hooks.on_written
+                                        )
+                            except TimeoutError:
+                                method, url, timeout = request.method, request.url, config.timeout
+                                raise RequestTimeout(
+                                    method=method, url=url, reason="timeout", timeout=timeout
+                                ) from None
+                            slot.outcome = Outcome.FAILED
+                            if trace is not None:
+                                trace.answered(response.status)
+                            if hooks.on_answer is not None and response.status == 200:
+                                await hooks.on_answer(response.body)
+                            envelope = parse_response(request, response)
+                            if hooks.capped:
+                                payload = envelope.payload
+                                cut = type(payload) is list and len(payload) >= MAX_ROWS
+                            else:
+                                cut = hooks.cut is not None and hooks.cut(envelope)
+                            slot.outcome = Outcome.CUT if cut else Outcome.ANSWERED
+                    except ApiError as exc:  # the server's, or the transport's (max_answer_bytes)
+                        slot.outcome, error = Outcome.FAILED, exc
+                        if exc.feedback is not None:
+                            slot.feedback = self._feedback(exc, attempt, lease)
+                    except TransportError as exc:
+                        # Sent with no answer: the server may still run it, its slot stays taken.
+                        error = exc
+                        if not exc.sent:
+                            slot.outcome = Outcome.NOT_SENT
+                        elif exc.answered:
+                            slot.outcome = Outcome.FAILED
                 if unfit is not None:
                     await self._refit(unfit)
                 elif error is None:
-                    if outcome is Outcome.ANSWERED and hooks.stamped is not None:
+                    if slot.outcome is Outcome.ANSWERED and hooks.stamped is not None:
                         hooks.stamped(lease)
                     return envelope
                 else:

@@ -31,7 +31,7 @@ from wolkvox_async.scheduler import (
     SQLiteBackend,
     VirtualClock,
 )
-from wolkvox_async.scheduler._rules import Blocked, Exhausted, Granted
+from wolkvox_async.scheduler._rules import Blocked, Exhausted, Granted, Release
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC).timestamp()
 BackendFactory = Callable[[], Backend]
@@ -86,7 +86,7 @@ async def test_concurrency_cap_and_release(backend: Backend) -> None:
     assert isinstance(third, Blocked) and third.reason == "concurrency" and l3 is None
     assert third.retry_at == pytest.approx(NOW + 65.0, abs=0.05)  # the first lease expires
     assert l1 is not None and l2 is not None
-    await backend.release(l1, NOW + 1)
+    await backend.release(l1, Release(NOW + 1))
     assert isinstance((await backend.admit(adm(), NOW + 1))[0], Granted)
     assert await backend.in_flight("tA", "op", NOW + 1) == 2
 
@@ -100,7 +100,7 @@ async def test_quota_exhausted_with_reset_time(backend: Backend) -> None:
     for _ in range(3):
         decision, lease = await backend.admit(adm(limit=3), NOW)
         assert lease is not None
-        await backend.release(lease, NOW)
+        await backend.release(lease, Release(NOW))
     decision, lease = await backend.admit(adm(limit=3), NOW)
     assert lease is None and isinstance(decision, Exhausted)
     assert (decision.used, decision.limit) == (3, 3)
@@ -121,7 +121,7 @@ async def test_tokens_of_an_operation_share_quota_not_leases(backend: Backend) -
 async def test_poll_interval_per_key(backend: Backend) -> None:
     _, lease = await backend.admit(adm(poll="p1"), NOW)
     assert lease is not None
-    await backend.release(lease, NOW + 1)
+    await backend.release(lease, Release(NOW + 1))
     blocked, _ = await backend.admit(adm(poll="p1"), NOW + 10)
     assert isinstance(blocked, Blocked) and blocked.reason == "poll_interval"
     assert blocked.retry_at == pytest.approx(NOW + 300, abs=0.05)
@@ -132,7 +132,7 @@ async def test_poll_interval_per_key(backend: Backend) -> None:
 async def test_failed_read_clears_its_stamp(backend: Backend) -> None:
     _, lease = await backend.admit(adm(poll="p1"), NOW)
     assert lease is not None
-    await backend.release(lease, NOW + 1, unstamp=True)
+    await backend.release(lease, Release(NOW + 1, unstamp=True))
     assert isinstance((await backend.admit(adm(poll="p1"), NOW + 2))[0], Granted)
 
 
@@ -142,13 +142,13 @@ async def test_a_released_reads_stamp_alone_can_be_cleared_later(backend: Backen
     goes, nothing else changes; and a later read's stamp is not the old lease's to clear."""
     _, lease = await backend.admit(adm(cap=1, poll="p1"), NOW)
     assert lease is not None
-    await backend.release(lease, NOW + 1)
-    await backend.release(lease, NOW + 2, unstamp=True)
+    await backend.release(lease, Release(NOW + 1))
+    await backend.release(lease, Release(NOW + 2, unstamp=True))
     assert (await backend.quota("op", adm().day)).used == 1  # the call was made
     _, again = await backend.admit(adm(cap=1, poll="p1"), NOW + 3)  # at once, the slot free
     assert again is not None
-    await backend.release(again, NOW + 4)
-    await backend.release(lease, NOW + 5, unstamp=True)  # the old lease: not its stamp
+    await backend.release(again, Release(NOW + 4))
+    await backend.release(lease, Release(NOW + 5, unstamp=True))  # the old lease: not its stamp
     blocked, _ = await backend.admit(adm(cap=1, poll="p1"), NOW + 6)
     assert isinstance(blocked, Blocked) and blocked.reason == "poll_interval"
 
@@ -156,7 +156,7 @@ async def test_a_released_reads_stamp_alone_can_be_cleared_later(backend: Backen
 async def test_not_sent_refunds_quota_and_stamp(backend: Backend) -> None:
     _, lease = await backend.admit(adm(limit=1, poll="p1"), NOW)
     assert lease is not None
-    await backend.release(lease, NOW, refund=True)
+    await backend.release(lease, Release(NOW, refund=True))
     assert (await backend.quota("op", adm().day)).used == 0
     assert isinstance((await backend.admit(adm(limit=1, poll="p1"), NOW))[0], Granted)
 
@@ -170,7 +170,7 @@ async def test_crashed_holder_lease_is_reclaimed_at_expiry(backend: Backend) -> 
 async def test_abandoned_lease_is_held_until_told(backend: Backend) -> None:
     _, lease = await backend.admit(adm(cap=1), NOW)
     assert lease is not None
-    await backend.release(lease, NOW + 5, hold_until=NOW + 60)
+    await backend.release(lease, Release(NOW + 5, hold_until=NOW + 60))
     blocked, _ = await backend.admit(adm(cap=1), NOW + 30)
     assert isinstance(blocked, Blocked) and blocked.retry_at == pytest.approx(NOW + 60, abs=0.05)
     assert isinstance((await backend.admit(adm(cap=1), NOW + 60.05))[0], Granted)
@@ -224,7 +224,7 @@ async def test_sqlite_state_survives_a_restart(tmp_path: Path) -> None:
     first = SQLiteBackend(tmp_path / "state.db")
     _, lease = await first.admit(adm(poll="p1"), NOW)
     assert lease is not None
-    await first.release(lease, NOW)
+    await first.release(lease, Release(NOW))
     await first.close()
     second = SQLiteBackend(tmp_path / "state.db")
     assert (await second.quota("op", adm().day)).used == 1
@@ -340,12 +340,14 @@ async def test_bulk_calls_leave_the_interactive_reserve(
     backend: Backend, reserve: int, fraction: float
 ) -> None:
     # limit 10, reserve 4 (or 40 %): bulk calls get 6 units, interactive ones all 10.
-    bulk = attrs.evolve(adm(limit=10), reserve=reserve, reserve_fraction=fraction)
+    plain = adm(limit=10)
+    limits = attrs.evolve(plain.limits, reserve=reserve, reserve_fraction=fraction)
+    bulk = attrs.evolve(plain, limits=limits, bulk=True)
 
     async def take(req: Admission) -> Any:
         decision, lease = await backend.admit(req, NOW)
         if lease is not None:
-            await backend.release(lease, NOW)
+            await backend.release(lease, Release(NOW))
         return decision
 
     for _ in range(6):

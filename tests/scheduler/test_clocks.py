@@ -24,7 +24,7 @@ from redis_server import plain
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import Backend, RedisBackend, SQLiteBackend, SystemClock
 from wolkvox_async.scheduler._clock import Timer
-from wolkvox_async.scheduler._rules import Blocked, Granted
+from wolkvox_async.scheduler._rules import Blocked, Granted, Release
 from wolkvox_async.testing import FakeWolkvox
 
 SERVER_LIMIT = 3.0
@@ -127,7 +127,7 @@ async def test_a_process_of_an_earlier_version_never_sees_our_lease_end_early(
     first = SQLiteBackend(path)
     _, lease = await first.admit(admission(), start)  # the ledger's time: start; then idle
     assert lease is not None
-    await first.release(lease, start)
+    await first.release(lease, Release(start))
     await first.close()
     with sqlite3.connect(path) as old:  # the 0.2 service, an hour later, on its clock
         old.execute("INSERT INTO leases VALUES ('s0.2-1', 'tA', ?)", (later + 65.0,))
@@ -140,3 +140,71 @@ async def test_a_process_of_an_earlier_version_never_sees_our_lease_end_early(
     with sqlite3.connect(path) as old:
         (expires,) = old.execute("SELECT expires FROM leases WHERE id = ?", (mine.id,)).fetchone()
     assert expires >= later + 65.0  # the service keeps it its whole life
+
+
+async def _left_by_a_killed_process(path: Path, start: float, poll: str | None = None) -> None:
+    """A process takes a lease (and a read's poll stamp) at ``start`` and is SIGKILLed:
+    nothing of it is released, and the ledger sits idle from then on."""
+    killed = SQLiteBackend(path)
+    _, lease = await killed.admit(admission(cap=1, poll=poll), start)
+    assert lease is not None
+    await killed.close()  # (the file is as the kill left it: the lease, the stamp)
+
+
+@pytest.mark.parametrize(
+    ("since_kill", "wait"),
+    [(10.0, 65.0), (100.0, 30.0), (130.0, 0.0), (3600.0, 0.0)],
+)
+async def test_sqlite_a_killed_process_s_lease_is_waited_out_from_the_kill(
+    tmp_path: Path, since_kill: float, wait: float
+) -> None:
+    """The next process, ``since_kill`` seconds after a kill, waits for the killed lease
+    (65 s life) at most two lifetimes after the ledger's last step — its life, and as much
+    again for a clock of the killed holder's behind ours — never its whole life from the
+    newcomer's arrival however long ago the kill was."""
+    path, start = tmp_path / "ledger.db", 1_800_000_000.0
+    await _left_by_a_killed_process(path, start)
+    arrival = start + since_kill
+    newcomer = SQLiteBackend(path)
+    try:
+        decision, _ = await newcomer.admit(admission(cap=1), arrival)
+        if wait == 0:
+            assert isinstance(decision, Granted), decision
+        else:
+            assert isinstance(decision, Blocked) and decision.reason == "concurrency"
+            assert decision.retry_at == pytest.approx(arrival + wait)
+            assert isinstance(
+                (await newcomer.admit(admission(cap=1), arrival + wait - 0.1))[0], Blocked
+            )
+            granted, _ = await newcomer.admit(admission(cap=1), arrival + wait + 0.1)
+            assert isinstance(granted, Granted)
+    finally:
+        await newcomer.close()
+
+
+async def test_sqlite_a_read_in_flight_at_a_kill_waits_its_5_minutes_from_the_read(
+    tmp_path: Path,
+) -> None:
+    """A read in flight when its process was killed keeps its poll stamp (the server may
+    have answered it): the same read from a process 10 minutes later is made at once, one
+    4 minutes later waits no more than the rest of its 5 minutes plus the lease lifetime
+    allowed for a clock behind ours (not the whole 5 minutes from its arrival)."""
+    path, start = tmp_path / "ledger.db", 1_800_000_000.0
+    await _left_by_a_killed_process(path, start, poll="report-1")
+    late = SQLiteBackend(path)
+    try:
+        decision, _ = await late.admit(admission(cap=1, poll="report-1"), start + 600)
+        assert isinstance(decision, Granted), decision
+    finally:
+        await late.close()
+
+    other = tmp_path / "other.db"
+    await _left_by_a_killed_process(other, start, poll="report-1")
+    sooner = SQLiteBackend(other)
+    try:
+        arrival = start + 240
+        decision, _ = await sooner.admit(admission(cap=1, poll="report-1"), arrival)
+        assert isinstance(decision, Blocked) and decision.reason == "poll_interval"
+        assert decision.retry_at == pytest.approx(start + 300 + 65)  # 125 s, not 300
+    finally:
+        await sooner.close()

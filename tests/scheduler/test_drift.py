@@ -29,11 +29,13 @@ from wolkvox_async.scheduler import (
     MemoryBackend,
     RedisBackend,
     SQLiteBackend,
+    TokenLimits,
 )
 from wolkvox_async.scheduler._rules import (
     Blocked,
     Exhausted,
     Granted,
+    Release,
     Snapshot,
     decide,
 )
@@ -64,13 +66,13 @@ class Model:
         return held
 
     async def admit(self, req: Admission, now: float) -> tuple[Any, LeaseRecord | None]:
-        held = self.live(req.token, now)
+        held = self.live(req.limits.token, now)
         stamp = self.stamps.get(req.poll_key) if req.poll_key else None
         snap = Snapshot(
             leases=len(held),
             earliest_expiry=min(held.values(), default=None),
-            cap_until=self.cap_until[req.token],
-            paused_until=self.paused[req.token],
+            cap_until=self.cap_until[req.limits.token],
+            paused_until=self.paused[req.limits.token],
             used=self.used[req.day],
             limit_override=self.limits.get(req.day),
             poll_at=stamp[0] if stamp else None,
@@ -81,8 +83,8 @@ class Model:
         self.ids += 1
         lease = LeaseRecord(
             id=f"x{self.ids}",
-            token=req.token,
-            operation=req.operation,
+            token=req.limits.token,
+            operation=req.limits.operation,
             day=req.day,
             poll_key=req.poll_key,
         )
@@ -92,18 +94,9 @@ class Model:
             self.stamps[req.poll_key] = (now, lease.id)
         return decision, lease
 
-    async def release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None,
-        refund: bool,
-        unstamp: bool,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> None:
+    async def release(self, lease: LeaseRecord, done: Release) -> None:
+        now, hold_until, refund, unstamp = done.now, done.hold_until, done.refund, done.unstamp
+        cap_for, pause_for, spent = done.cap_for, done.pause_for, done.spent
         held = self.leases[lease.token]
         if hold_until is not None and hold_until > now and held.get(lease.id, 0.0) > now:
             held[lease.id] = hold_until
@@ -203,10 +196,13 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
             if kind == "admit":
                 _, token, limit, cap, poll, (reserve, fraction) = step
                 req = Admission(
-                    token=token, operation="op", limit=limit, cap=cap, lease_ttl=TTL,
-                    poll_key=poll, poll_interval=INTERVAL, tz=WOLKVOX_TZ, day=day,
-                    resets_at=next_reset(now, WOLKVOX_TZ), reserve=reserve,
-                    reserve_fraction=fraction,
+                    limits=TokenLimits(
+                        token=token, operation="op", limit=limit, cap=cap, lease_ttl=TTL,
+                        poll_interval=INTERVAL, tz=WOLKVOX_TZ, reserve=reserve,
+                        reserve_fraction=fraction,
+                    ),
+                    poll_key=poll, day=day, resets_at=next_reset(now, WOLKVOX_TZ),
+                    bulk=bool(reserve or fraction),
                 )  # fmt: skip
                 decision, lease = await backend.admit(req, now)
                 seen[name] = outcome(decision)
@@ -215,8 +211,7 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
             elif kind == "release" and held[name]:
                 lease = held[name].pop(step[1] % len(held[name]))
                 how = step[2]
-                await backend.release(
-                    lease,
+                done = Release(
                     now,
                     hold_until=now + HOLD if how == "abandoned" else None,
                     refund=how == "not_sent",
@@ -225,6 +220,7 @@ async def run(sequence: list[Any], backends: dict[str, Any]) -> None:
                     pause_for=5.5 if step[3] == "pause" else 0.0,
                     spent=step[3] == "spent",
                 )
+                await backend.release(lease, done)
             elif kind == "lower_cap":
                 await backend.lower_cap(step[1], "op", now, COOLDOWN)
             elif kind == "pause":

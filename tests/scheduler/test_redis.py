@@ -215,17 +215,23 @@ async def test_the_last_client_closes_the_backends_connections(
         server="0014", token=fake.token, base_url=fake.url, backend=redis_url
     ) as c:
         assert (await c.token_info()).token_use_today == 4  # reopened on next use
+        # ...and it listens for releases again (another process's release wakes its
+        # waiters at once, not at the slow safety-net look), though its call took the
+        # scheduler's fast path.
+        assert backend.releases.tasks
 
 
 @pytest.mark.slow
 async def test_a_crowd_on_one_token_uses_few_connections(redis_url: str) -> None:
     # Found by benchmarks/scheduler_overhead.py: 10,000 callers arriving at once must queue
     # behind one admission, not open 10,000 Redis connections.
-    from wolkvox_async.scheduler import Admission, Outcome, Scheduler, SystemClock
+    from wolkvox_async.scheduler import Admission, Outcome, Scheduler, SystemClock, TokenLimits
 
     backend = RedisBackend(redis_url)
     scheduler = Scheduler(backend, SystemClock())
-    admission = Admission(token="tcrowd", operation="op", limit=None, cap=2, lease_ttl=65.0)
+    admission = Admission(
+        limits=TokenLimits(token="tcrowd", operation="op", limit=None, cap=2, lease_ttl=65.0)
+    )
 
     async def caller() -> None:
         lease = await ask(scheduler, admission)

@@ -19,7 +19,7 @@ from redis_server import ClusterServers, RedisServer, SentinelServers, running, 
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
-from wolkvox_async.scheduler import RedisBackend
+from wolkvox_async.scheduler import RedisBackend, Release
 from wolkvox_async.testing import FakeWolkvox
 
 BOUND = 60.0
@@ -50,7 +50,7 @@ async def test_every_key_of_a_decision_is_in_its_operations_slot(
                 stamped = admission(token, operation=operation, limit=100, poll=f"r-{token}")
                 _, lease = await backend.admit(stamped, 0.0)
                 assert lease is not None
-                await backend.release(lease, 0.0, cap_for=5.0)  # state
+                await backend.release(lease, Release(0.0, cap_for=5.0))  # state
                 _, held = await backend.admit(attrs.evolve(stamped, poll_key=None), 0.0)
                 assert held is not None  # a lease in flight
                 await backend.pause(token, operation, 0.0, 1.0)

@@ -141,7 +141,7 @@ async def test_cancelled_at_the_moment_of_grant_gives_everything_back(scheduler:
     release = asyncio.create_task(scheduler.release(held, Outcome.FAILED))
     for _ in range(50):  # step until the grant lands, then cancel before the waiter runs
         await asyncio.sleep(0)
-        lanes = scheduler._queues["tA"].lanes
+        lanes = scheduler.queues["tA"].lanes
         if not lanes[0] and not queued.done():
             queued.cancel()
             break

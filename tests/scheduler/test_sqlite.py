@@ -24,6 +24,7 @@ from wolkvox_async.scheduler import (
     Outcome,
     Scheduler,
     SQLiteBackend,
+    TokenLimits,
     VirtualClock,
 )
 from wolkvox_async.testing import FakeWolkvox
@@ -107,7 +108,9 @@ async def test_a_ledger_replaced_under_a_running_process_is_a_lost_ledger(
     clock = VirtualClock(1_800_000_000.0)
     scheduler = Scheduler(backend, clock, poll_fallback=0.05)
     request = Admission(
-        token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0, day="d", resets_at=2e9
+        limits=TokenLimits(token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0),
+        day="d",
+        resets_at=2e9,
     )
     try:
         running = await ask(scheduler, request)  # a call in flight, its lease in the file
@@ -124,14 +127,14 @@ async def test_a_ledger_replaced_under_a_running_process_is_a_lost_ledger(
 
 FULL_DISK = """
 import asyncio, resource, signal, sys
-from wolkvox_async.scheduler import Admission, SQLiteBackend
+from wolkvox_async.scheduler import Admission, SQLiteBackend, TokenLimits
 from wolkvox_async import SchedulerUnavailable
 
 async def main(path):
     backend = SQLiteBackend(path)
     def ask(token):
-        return Admission(token=token, operation="op", limit=None, cap=2, lease_ttl=65.0,
-                         day="d", resets_at=2e9)
+        return Admission(limits=TokenLimits(token=token, operation="op", limit=None, cap=2,
+                                            lease_ttl=65.0), day="d", resets_at=2e9)
     await backend.admit(ask("first"), 1.0)  # the file exists, then the disk fills up
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
@@ -204,7 +207,9 @@ def leases_in(ledger: Path) -> int:
 
 
 REQUEST = Admission(
-    token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0, day="d", resets_at=2e9
+    limits=TokenLimits(token="tA", operation="op", limit=None, cap=2, lease_ttl=65.0),
+    day="d",
+    resets_at=2e9,
 )
 
 
@@ -220,7 +225,7 @@ async def test_a_release_reaches_another_process_within_a_loop_turn(tmp_path: Pa
         # Both files open (opening one is the worker thread's, and its step then holds the
         # write lock for a while, as another process's would: A's write waits for it
         # there). From here every step of either runs on this thread, in turn.
-        await b_backend.in_flight(REQUEST.token, REQUEST.operation, clock.time())
+        await b_backend.in_flight(REQUEST.limits.token, REQUEST.limits.operation, clock.time())
         first, second = await ask(a, REQUEST), await ask(a, REQUEST)
         waiting = asyncio.create_task(ask(b, REQUEST))
         for _ in range(3):

@@ -27,12 +27,14 @@ from ._memory import MemoryBackend as MemoryBackend
 from ._redis import RedisBackend as RedisBackend
 from ._rules import CAP_COOLDOWN as CAP_COOLDOWN
 from ._rules import Admission as Admission
+from ._rules import Release as Release
 from ._rules import TokenLimits as TokenLimits
 from ._rules import token_key as token_key
 from ._scheduler import Scheduler as Scheduler
 from ._schedulers import Schedulers as Schedulers
 from ._schedulers import scheduler_for as scheduler_for
 from ._schedulers import schedulers_of as schedulers_of
+from ._slot import Slot as Slot
 from ._sqlite import SQLiteBackend as SQLiteBackend
 
 __all__ = [
@@ -51,10 +53,12 @@ __all__ = [
     "Priority",
     "QuotaState",
     "RedisBackend",
+    "Release",
     "SQLiteBackend",
     "Scheduler",
     "SchedulerStats",
     "Schedulers",
+    "Slot",
     "SystemClock",
     "TokenLimits",
     "VirtualClock",

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from .._errors import ConfigError
-from ._rules import Admission, Decision
+from ._rules import Admission, Decision, Release
 from ._schedulers import schedulers_of
 
 if TYPE_CHECKING:
@@ -98,23 +98,9 @@ class Backend(Protocol):
         """Decide; when granted, take the lease, the quota unit and the poll stamp."""
         ...
 
-    async def release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None = None,
-        refund: bool = False,
-        unstamp: bool = False,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> None:
-        """End a lease (or keep it until ``hold_until``); ``refund`` gives the quota unit
-        back (nothing reached the server); ``unstamp`` clears the poll stamp it set. What
-        the server said comes in the same step, applied before anyone can be admitted:
-        ``cap_for`` (403 SIMULTANEOUS: cap 1 for that long), ``pause_for`` (maintenance),
-        ``spent`` (TOKEN LIMIT EXCEEDED: the lease's day is spent at its count)."""
+    async def release(self, lease: LeaseRecord, done: Release) -> None:
+        """End a lease as ``done`` says (see :class:`Release`), with what the server said,
+        in one step."""
         ...
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
@@ -180,18 +166,7 @@ class StepsInline(Protocol):
         """:meth:`Backend.admit`, done without suspending; None: await that instead."""
         ...
 
-    def release_now(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None = None,
-        refund: bool = False,
-        unstamp: bool = False,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> bool:
+    def release_now(self, lease: LeaseRecord, done: Release) -> bool:
         """:meth:`Backend.release`, taken without suspending (written now, or before this
         process's next step and within a loop turn); False: await that instead."""
         ...

@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict
 
 from ._backend import LeaseRecord, QuotaState
-from ._rules import Admission, Decision, Granted, Snapshot, decide
+from ._rules import Admission, Decision, Granted, Release, Snapshot, decide
 
 __all__ = ["MemoryBackend"]
 
@@ -50,84 +50,65 @@ class MemoryBackend:
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide and, when granted, take lease, quota unit and stamp in one step."""
         with self._lock:
-            return self._admit(req, now)
+            leases = self._leases[req.limits.token]
+            earliest = min(leases.values()) if leases else None
+            if earliest is not None and earliest <= now:
+                leases, earliest = self._live(req.limits.token, now)
+            key = (req.limits.operation, req.day)
+            stamp = self._stamps.get(req.poll_key) if req.poll_key else None
+            snap = Snapshot(
+                leases=len(leases),
+                earliest_expiry=earliest,
+                cap_until=self._cap_until.get(req.limits.token, 0.0),
+                paused_until=self._paused.get(req.limits.token, 0.0),
+                used=self._used.get(key, 0),
+                limit_override=self._limits.get(key),
+                poll_at=stamp[0] if stamp else None,
+            )
+            decision = decide(req, snap, now)
+            if not isinstance(decision, Granted):
+                return decision, None
+            lease = LeaseRecord(
+                id=f"m{next(self._ids)}",
+                token=req.limits.token,
+                operation=req.limits.operation,
+                day=req.day,
+                poll_key=req.poll_key,
+            )
+            leases[lease.id] = decision.expires
+            self._used[key] += 1
+            if req.poll_key:
+                self._stamps[req.poll_key] = (now, now + req.limits.poll_interval, lease.id)
+                if len(self._stamps) > 10_000:
+                    self._stamps = {k: v for k, v in self._stamps.items() if v[1] > now}
+            return decision, lease
 
-    def _admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
-        leases, earliest = self._live(req.token, now)
-        key = (req.operation, req.day)
-        stamp = self._stamps.get(req.poll_key) if req.poll_key else None
-        snap = Snapshot(
-            leases=len(leases),
-            earliest_expiry=earliest,
-            cap_until=self._cap_until.get(req.token, 0.0),
-            paused_until=self._paused.get(req.token, 0.0),
-            used=self._used.get(key, 0),
-            limit_override=self._limits.get(key),
-            poll_at=stamp[0] if stamp else None,
-        )
-        decision = decide(req, snap, now)
-        if not isinstance(decision, Granted):
-            return decision, None
-        lease = LeaseRecord(
-            id=f"m{next(self._ids)}",
-            token=req.token,
-            operation=req.operation,
-            day=req.day,
-            poll_key=req.poll_key,
-        )
-        leases[lease.id] = decision.expires
-        self._used[key] += 1
-        if req.poll_key:
-            self._stamps[req.poll_key] = (now, now + req.poll_interval, lease.id)
-            if len(self._stamps) > 10_000:
-                self._stamps = {k: v for k, v in self._stamps.items() if v[1] > now}
-        return decision, lease
-
-    async def release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None = None,
-        refund: bool = False,
-        unstamp: bool = False,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> None:
+    async def release(self, lease: LeaseRecord, done: Release) -> None:
         """End or hold the lease; undo the quota unit and stamp when asked; apply what the
-        server said (see :meth:`Backend.release`)."""
+        server said (see :class:`Release`)."""
+        now = done.now
         with self._lock:
-            self._release(lease, now, hold_until, refund, unstamp)
+            leases = self._leases[lease.token]
+            hold_until = done.hold_until
+            if hold_until is not None and hold_until > now and leases.get(lease.id, 0.0) > now:
+                leases[lease.id] = hold_until  # (a lease already expired is not revived)
+            else:
+                leases.pop(lease.id, None)
+            if done.refund:
+                key = (lease.operation, lease.day)
+                self._used[key] = max(0, self._used[key] - 1)
+            if (done.refund or done.unstamp) and lease.poll_key:
+                stamp = self._stamps.get(lease.poll_key)
+                if stamp and stamp[2] == lease.id:
+                    del self._stamps[lease.poll_key]
             token = lease.token
-            if cap_for > 0:
-                self._cap_until[token] = max(now + cap_for, self._cap_until.get(token, 0.0))
-            if pause_for > 0:
-                self._paused[token] = max(now + pause_for, self._paused.get(token, 0.0))
-            if spent:
+            if done.cap_for > 0:
+                self._cap_until[token] = max(now + done.cap_for, self._cap_until.get(token, 0.0))
+            if done.pause_for > 0:
+                self._paused[token] = max(now + done.pause_for, self._paused.get(token, 0.0))
+            if done.spent:
                 key = (lease.operation, lease.day)
                 self._limits[key] = self._used.get(key, 0)
-
-    def _release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        hold_until: float | None,
-        refund: bool,
-        unstamp: bool,
-    ) -> None:
-        leases = self._leases[lease.token]
-        if hold_until is not None and hold_until > now and leases.get(lease.id, 0.0) > now:
-            leases[lease.id] = hold_until  # (a lease already expired is not revived)
-        else:
-            leases.pop(lease.id, None)
-        if refund:
-            key = (lease.operation, lease.day)
-            self._used[key] = max(0, self._used[key] - 1)
-        if (refund or unstamp) and lease.poll_key:
-            stamp = self._stamps.get(lease.poll_key)
-            if stamp and stamp[2] == lease.id:
-                del self._stamps[lease.poll_key]
 
     async def lower_cap(self, token: str, operation: str, now: float, seconds: float) -> None:
         """Cap 1 for ``seconds``."""

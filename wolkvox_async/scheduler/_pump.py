@@ -26,7 +26,7 @@ from ._clock import Clock
 from ._lease import Lease
 from ._queue import Queue, Waiter
 from ._refusals import Refusals
-from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Why
+from ._rules import Admission, Blocked, Decision, Exhausted, Granted, Release, Why
 
 __all__ = ["Pump"]
 
@@ -69,21 +69,21 @@ class Pump:
 
     def dated(self, admission: Admission, now: float) -> Admission:
         """The admission with today's quota day (it may change while a caller waits)."""
-        known = self._days.get(admission.tz)
+        known = self._days.get(admission.limits.tz)
         if known is not None and known[1] <= now < known[2] and known[0] == admission.day:
             return admission  # the common case, without a call
-        day, ends = self.today(admission.tz, now)
+        day, ends = self.today(admission.limits.tz, now)
         if day == admission.day:
             return admission
         return attrs.evolve(admission, day=day, resets_at=ends)
 
     def granted(self, admission: Admission, record: LeaseRecord, how: str) -> Lease:
-        log.debug("admit %s %s (%s)", admission.token, record.id, how)
+        log.debug("admit %s %s (%s)", admission.limits.token, record.id, how)
         return Lease(
             record=record,
-            key=admission.token,
+            key=admission.limits.token,
             granted_at=self.clock.time(),
-            tz=admission.tz,
+            tz=admission.limits.tz,
             resets_at=admission.resets_at,
         )
 
@@ -140,7 +140,7 @@ class Pump:
         queue.deadlines.clear()
         if not waiting:
             return
-        token = waiting[0].admission.token
+        token = waiting[0].admission.limits.token
         log.warning("scheduler backend failed (%s); failing %d queued callers", exc, len(waiting))
         self.fail(queue, waiting, self.refusals.unavailable(token, exc, len(waiting)))
 
@@ -181,7 +181,7 @@ class Pump:
             if record is not None:
                 queue.lanes[waiter.priority].popleft()
                 if waiter.future.done():  # cancelled during the await: undo at once
-                    await self.undo(Lease(record=record, key=admission.token))
+                    await self.undo(Lease(record=record, key=admission.limits.token))
                     continue
                 waiter.future.set_result(self.granted(admission, record, "after waiting"))
                 if isinstance(decision, Granted) and decision.full_until is not None:
@@ -309,7 +309,9 @@ class Pump:
 
     async def undo(self, lease: Lease) -> None:
         try:
-            await self.backend.release(lease.record, self.clock.time(), refund=True, unstamp=True)
+            await self.backend.release(
+                lease.record, Release(self.clock.time(), refund=True, unstamp=True)
+            )
         except Exception as exc:  # the lease expires by itself; nothing was sent with it
             self.refusals.count(self.refusals.refused, lease.key, "release_failed")
             log.warning("undo of %s failed (%s); it expires by itself", lease.record.id, exc)

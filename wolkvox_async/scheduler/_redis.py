@@ -41,7 +41,7 @@ from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
 from ._redis_connect import Topology, reason, text, unreachable
 from ._redis_releases import Releases
-from ._rules import Admission, Decision, Granted
+from ._rules import Admission, Decision, Granted, Release
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -215,31 +215,34 @@ class RedisBackend:
     async def admit(self, req: Admission, now: float) -> tuple[Decision, LeaseRecord | None]:
         """Decide in one script; when granted, take lease, quota unit and stamp."""
         lease_id = f"{self._lease_prefix}{next(self._ids)}"
-        offset = req.tz.utcoffset(None)
+        offset = req.limits.tz.utcoffset(None)
         tz_seconds = 0 if offset is None else int(offset.total_seconds())
         args = [
             lease_id,
-            -1 if req.limit is None else req.limit,
-            req.cap,
-            req.lease_ttl,
-            req.poll_interval,
+            -1 if req.limits.limit is None else req.limits.limit,
+            req.limits.cap,
+            req.limits.lease_ttl,
+            req.limits.poll_interval,
             "1" if req.poll_key else "0",
             tz_seconds,
             "1" if req.corrects_quota else "0",
-            self._epochs.get(req.operation, ""),
+            self._epochs.get(req.limits.operation, ""),
             os.urandom(8).hex(),
-            req.reserve,
-            repr(req.reserve_fraction),
+            req.limits.reserve if req.bulk else 0,
+            repr(req.limits.reserve_fraction if req.bulk else 0.0),
             "1" if self.cluster else "0",
-            req.token,
+            req.limits.token,
             "1" if self.restart_fence else "0",
         ]
-        keys = [self._ledger(req.operation), self._stamp_key(req.operation, req.poll_key)]
-        keys += self._older(req.operation)
+        keys = [
+            self._ledger(req.limits.operation),
+            self._stamp_key(req.limits.operation, req.poll_key),
+        ]
+        keys += self._older(req.limits.operation)
         fallback = self.fallback
         fall = (lambda: fallback.admit(req, now)) if fallback is not None else None
         if self.cluster:
-            self.releases.join(self._channel(req.operation))
+            self.releases.join(self._channel(req.limits.operation))
 
         async def step() -> Any:
             if not self._trusted:
@@ -252,13 +255,13 @@ class RedisBackend:
         if isinstance(reply, tuple):
             return reply  # from the fallback
         decision, epoch, recent, day = lua.admission(reply, now)
-        self._saw(req.operation, epoch, recent)
+        self._saw(req.limits.operation, epoch, recent)
         if not isinstance(decision, Granted):
             return decision, None
         lease = LeaseRecord(
             id=lease_id,
-            token=req.token,
-            operation=req.operation,
+            token=req.limits.token,
+            operation=req.limits.operation,
             day=day,
             poll_key=req.poll_key,
         )
@@ -278,44 +281,25 @@ class RedisBackend:
             )
         self._epochs[operation] = epoch
 
-    async def release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None = None,
-        refund: bool = False,
-        unstamp: bool = False,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> None:
+    async def release(self, lease: LeaseRecord, done: Release) -> None:
         """End or hold the lease, undo what was asked, apply what the server said, and
-        publish the release: one script (see :meth:`Backend.release`)."""
+        publish the release: one script (see :class:`Release`)."""
         if self.fallback is not None and not lease.id.startswith("r"):
-            await self.fallback.release(
-                lease,
-                now,
-                hold_until=hold_until,
-                refund=refund,
-                unstamp=unstamp,
-                cap_for=cap_for,
-                pause_for=pause_for,
-                spent=spent,
-            )
+            await self.fallback.release(lease, done)
             return
-        hold = 0.0 if hold_until is None else hold_until - now  # relative: Redis has the clock
+        hold_until = done.hold_until
+        hold = 0.0 if hold_until is None else hold_until - done.now  # relative: Redis's clock
         args = [
             lease.id,
             hold,
-            "1" if refund else "0",
-            "1" if unstamp else "0",
+            "1" if done.refund else "0",
+            "1" if done.unstamp else "0",
             lua.day_number(lease.day),
             self._channel(lease.operation),
             lease.token,
-            cap_for,
-            pause_for,
-            "1" if spent else "0",
+            done.cap_for,
+            done.pause_for,
+            "1" if done.spent else "0",
             "SPUBLISH" if self.cluster else "PUBLISH",
         ]
         keys = [self._ledger(lease.operation), self._stamp_key(lease.operation, lease.poll_key)]

@@ -72,19 +72,23 @@ class Refusals:
     ) -> QuotaExhausted:
         resets_at = datetime.fromtimestamp(decision.resets_at, UTC)
         if decision.reserved:
-            self.count(self.refused, admission.token, "quota_reserved", callers)
-            log.debug("refuse %s: the rest is reserved (%d)", admission.token, decision.reserved)
+            self.count(self.refused, admission.limits.token, "quota_reserved", callers)
+            log.debug(
+                "refuse %s: the rest is reserved (%d)", admission.limits.token, decision.reserved
+            )
             return QuotaReserved(
-                operation=admission.operation,
+                operation=admission.limits.operation,
                 used=decision.used,
                 limit=decision.limit,
                 resets_at=resets_at,
                 reserved=decision.reserved,
             )
-        self.count(self.refused, admission.token, "quota_exhausted", callers)
-        log.debug("refuse %s: quota %d/%d spent", admission.token, decision.used, decision.limit)
+        self.count(self.refused, admission.limits.token, "quota_exhausted", callers)
+        log.debug(
+            "refuse %s: quota %d/%d spent", admission.limits.token, decision.used, decision.limit
+        )
         return QuotaExhausted(
-            operation=admission.operation,
+            operation=admission.limits.operation,
             used=decision.used,
             limit=decision.limit,
             resets_at=resets_at,
@@ -93,8 +97,8 @@ class Refusals:
     def too_long(
         self, admission: Admission, retry_at: float, max_wait: float, why: str
     ) -> WaitTooLong:
-        self.count(self.refused, admission.token, "wait_too_long")
-        log.debug("refuse %s: %s lasts past max_wait", admission.token, why)
+        self.count(self.refused, admission.limits.token, "wait_too_long")
+        log.debug("refuse %s: %s lasts past max_wait", admission.limits.token, why)
         if why == Why.RECOVERING:
             why = pause_reason(admission)
         return WaitTooLong(
@@ -104,12 +108,12 @@ class Refusals:
     def fenced(self, admission: Admission, until: float | None) -> None:
         """A call met a lost-ledger pause: say so once per pause (a caller without
         ``max_wait`` waits through it, and should not wait in silence)."""
-        if until is None or self._fences.get(admission.operation) == round(until):
+        if until is None or self._fences.get(admission.limits.operation) == round(until):
             return
-        self._fences[admission.operation] = round(until)
+        self._fences[admission.limits.operation] = round(until)
         log.warning(
             "calls of operation %s wait until %s: %s",
-            admission.operation,
+            admission.limits.operation,
             datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"),
             pause_reason(admission),
         )
@@ -125,6 +129,6 @@ class Refusals:
 def pause_reason(admission: Admission) -> str:
     """The lost-ledger pause, in words, with its length (a lease lifetime)."""
     return (
-        f"the {admission.lease_ttl:g} s pause after a lost ledger: calls admitted before "
+        f"the {admission.limits.lease_ttl:g} s pause after a lost ledger: calls admitted before "
         "it was lost may still be running at Wolkvox"
     )

@@ -34,6 +34,7 @@ __all__ = [
     "Decision",
     "Exhausted",
     "Granted",
+    "Release",
     "Snapshot",
     "TokenLimits",
     "Why",
@@ -92,63 +93,26 @@ class TokenLimits:
             reserve_fraction=max(self.reserve_fraction, other.reserve_fraction),
         )
 
-    def admission(
-        self, *, day: str, resets_at: float, poll_key: str | None, bulk: bool, corrects: bool
-    ) -> Admission:
-        """What one call of this token asks the backend for, on quota day ``day``."""
-        return Admission(
-            token=self.token,
-            operation=self.operation,
-            limit=self.limit,
-            cap=self.cap,
-            lease_ttl=self.lease_ttl,
-            poll_key=poll_key,
-            poll_interval=self.poll_interval,
-            tz=self.tz,
-            day=day,
-            resets_at=resets_at,
-            corrects_quota=corrects,
-            reserve=self.reserve if bulk else 0,
-            reserve_fraction=self.reserve_fraction if bulk else 0.0,
-        )
-
 
 @attrs.frozen(kw_only=True)
 class Admission:
-    """What one request asks the backend for (built by the scheduler from the token's
-    :class:`TokenLimits`)."""
+    """What one request asks the backend for: its token's :class:`TokenLimits`, and what
+    differs per call (made by the scheduler; the same value for every plain call of a
+    token and priority on one day)."""
 
-    token: str
-    """The token's key (:func:`token_key`), never the token."""
-    operation: str
-    """The quota pool."""
-    limit: int | None
-    """The daily quota; None means unknown (not enforced locally)."""
-    cap: int
-    """Leases allowed in flight for the token (1 or 2)."""
-    lease_ttl: float
-    """Seconds a lease lives if never released (timeout + margin): a crash costs no more."""
+    limits: TokenLimits
+    """What the token may do: the one record of its cap, quota, lease life and reserve."""
     poll_key: str | None = None
     """For poll-limited reads: (token, route, params) hashed."""
-    poll_interval: float = 0.0
-    tz: tzinfo = WOLKVOX_TZ
-    """The quota's calendar (midnight in Wolkvox time, GMT-5)."""
     day: str = ""
-    """The quota day (YYYY-mm-dd in ``tz``); the scheduler sets it at each decision."""
+    """The quota day (YYYY-mm-dd in ``limits.tz``); the scheduler sets it at each decision."""
     resets_at: float = 0.0
     """Epoch time the quota day ends; set with ``day``."""
+    bulk: bool = False
+    """A BULK call: it must leave the token's reserve (``limits.reserved``) untouched."""
     corrects_quota: bool = False
     """A token_info read made to correct the ledger: never refused for the quota (it is how
     a wrong count gets corrected), though it counts, and waits for a slot, like any call."""
-    reserve: int = 0
-    """Units of today's quota this call must leave untouched: set on BULK calls of a client
-    with a ``quota_reserve`` for interactive ones, 0 otherwise."""
-    reserve_fraction: float = 0.0
-    """The reserve as a fraction of the limit in force (the larger of the two counts)."""
-
-    def reserved(self, limit: int) -> int:
-        """Units of ``limit`` this call may not use."""
-        return min(limit, max(self.reserve, math.ceil(limit * self.reserve_fraction)))
 
 
 @attrs.define(kw_only=True)
@@ -223,29 +187,58 @@ class Exhausted:
 Decision = Granted | Blocked | Exhausted
 
 
+@attrs.frozen
+class Release:
+    """How a lease ends, as one value (:meth:`Backend.release`): the lease is freed, or
+    held until ``hold_until``; ``refund`` gives the quota unit back (nothing reached the
+    server); ``unstamp`` clears the poll stamp it set. What the server said comes in the
+    same step, applied before anyone can be admitted: ``cap_for`` (403 SIMULTANEOUS: cap
+    1 for that long), ``pause_for`` (maintenance), ``spent`` (TOKEN LIMIT EXCEEDED: the
+    lease's day is spent at its count)."""
+
+    now: float
+    """The releasing caller's clock when it asked."""
+    hold_until: float | None = attrs.field(default=None, kw_only=True)
+    refund: bool = attrs.field(default=False, kw_only=True)
+    unstamp: bool = attrs.field(default=False, kw_only=True)
+    cap_for: float = attrs.field(default=0.0, kw_only=True)
+    pause_for: float = attrs.field(default=0.0, kw_only=True)
+    spent: bool = attrs.field(default=False, kw_only=True)
+
+    @property
+    def plain(self) -> bool:
+        """Nothing in it is timed (no hold, no cap, no pause, no spent day): a backend
+        may write it with its next step. A release that says what the server said must
+        reach other processes before their next admission."""
+        return (
+            self.hold_until is None and self.cap_for <= 0 and self.pause_for <= 0 and not self.spent
+        )
+
+
 def decide(req: Admission, snap: Snapshot, now: float) -> Decision:
     """The admission decision; see the module docstring for the order of checks."""
     # The quota limit in force: the server's word first, then the configuration.
-    limit = snap.limit_override if snap.limit_override is not None else req.limit
+    lim = req.limits
+    limit = snap.limit_override if snap.limit_override is not None else lim.limit
     if limit is not None and not req.corrects_quota:
         if snap.used >= limit:
             return Exhausted(used=snap.used, limit=limit, resets_at=req.resets_at)
-        if req.reserve or req.reserve_fraction:
-            reserved = req.reserved(limit)
+        if req.bulk and (lim.reserve or lim.reserve_fraction):
+            reserved = lim.reserved(limit)
             if snap.used >= limit - reserved:
                 return Exhausted(snap.used, limit, req.resets_at, reserved)
     if snap.paused_until > now:
         return Blocked(Why.PAUSED, snap.paused_until)
     if req.poll_key is not None and snap.poll_at is not None:
-        free_at = snap.poll_at + req.poll_interval
+        free_at = snap.poll_at + lim.poll_interval
         if free_at > now:
             return Blocked(Why.POLL_INTERVAL, free_at)
-    cap = min(req.cap, 1) if snap.cap_until > now else req.cap
+    cap = min(lim.cap, 1) if snap.cap_until > now else lim.cap
     if snap.leases >= cap:
         return Blocked(
             Why.CONCURRENCY, _frees_at(req, snap.leases, snap.earliest_expiry, snap, now)
         )
-    expires = now + req.lease_ttl
+    expires = now + lim.lease_ttl
     if snap.leases + 1 < cap or (limit is not None and snap.used + 1 >= limit):
         return Granted(expires=expires)
     # This lease fills the token: say until when the next caller would be blocked.
@@ -259,6 +252,6 @@ def _frees_at(
     """When a full token may admit again without a release: a lease expires, or the
     lowered cap ends while fewer than the normal cap are held."""
     retry = earliest_expiry
-    if snap.cap_until > now and leases < req.cap:
+    if snap.cap_until > now and leases < req.limits.cap:
         retry = snap.cap_until if retry is None else min(retry, snap.cap_until)
     return retry

@@ -33,14 +33,14 @@ import contextlib
 import heapq
 import logging
 import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from .._time import day_of, next_reset
 from ._backend import AnnouncesReleases, Backend, ReportsFence
 from ._clock import Clock
 from ._lease import (
-    NOTHING_SAID,
-    RELEASES,
     Feedback,
     Lease,
     Outcome,
@@ -52,7 +52,8 @@ from ._queue import Queue as _Queue
 from ._queue import Waiter as _Waiter
 from ._reads import ReadCache
 from ._refusals import Refusals
-from ._rules import Admission, TokenLimits
+from ._rules import Admission, Decision, Release, TokenLimits
+from ._slot import Slot
 
 __all__ = ["Scheduler"]
 
@@ -71,11 +72,14 @@ class Scheduler:
         self.clock = clock
         self._announcer = backend if isinstance(backend, AnnouncesReleases) else None
         self._limits: dict[str, TokenLimits] = {}
-        self._asks: dict[tuple[str, bool], Admission] = {}
-        """Today's admission of a token's calls but reads, by bulk-ness (made once a day)."""
+        self.asks: dict[tuple[str, Priority], tuple[Admission, float]] = {}
+        """Today's admission of a token's calls but reads, by priority (made once a day),
+        and the time from which it holds (until its ``resets_at``)."""
         self._subscribed = False
+        self.ready = self._announcer is None
+        """Set up for the fast path (a backend that announces releases: subscribed)."""
         self._users = 0
-        self._queues: dict[str, _Queue] = {}
+        self.queues: dict[str, _Queue] = {}
         self.refusals = Refusals(backend.where)
         """The error of each refusal, and the counts stats report."""
         # Backends that announce releases (Redis pub/sub) need only a slow safety net.
@@ -106,25 +110,56 @@ class Scheduler:
         if known == limits:
             return
         self._limits[limits.token] = limits
-        for bulk in (False, True):
-            self._asks.pop((limits.token, bulk), None)
+        for priority in Priority:
+            self.asks.pop((limits.token, priority), None)
 
-    def _admission(
+    def admission(
         self, token: str, poll_key: str | None, priority: Priority, corrects: bool, now: float
     ) -> Admission:
         """What a call of ``token`` asks the backend for today."""
         limits = self._limits[token]
         bulk = priority is Priority.BULK
         day, resets_at = self.pump.today(limits.tz, now)
-        plain = poll_key is None and not corrects
-        if plain and (made := self._asks.get((token, bulk))) is not None and made.day == day:
-            return made  # the same for every call of the day but reads (frozen: shared)
-        admission = limits.admission(
-            day=day, resets_at=resets_at, poll_key=poll_key, bulk=bulk, corrects=corrects
+        admission = Admission(
+            limits=limits,
+            poll_key=poll_key,
+            day=day,
+            resets_at=resets_at,
+            bulk=bulk,
+            corrects_quota=corrects,
         )
-        if plain:
-            self._asks[(token, bulk)] = admission
+        if poll_key is None and not corrects:
+            self.asks[(token, priority)] = (admission, now)
         return admission
+
+    def slot(
+        self,
+        token: str,
+        poll_key: str | None = None,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+        raise_on_poll: bool = False,
+        corrects_quota: bool = False,
+        owner: object = None,
+        hold: float = 60.0,
+        waiting: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> Slot:
+        """``async with scheduler.slot(token) as slot:`` — admitted on enter, as
+        :meth:`acquire`; released on exit as :meth:`release` with what ``slot.report``
+        said (not reported: ABANDONED); ``hold`` as there. ``waiting`` is entered around
+        the wait for admission (a telemetry span)."""
+        # (its fields set here, with no __init__: one function less on every call)
+        slot = object.__new__(Slot)
+        slot.scheduler, slot.token, slot.poll_key, slot.priority = self, token, poll_key, priority
+        slot.max_wait, slot.raise_on_poll, slot.corrects_quota = (
+            max_wait,
+            raise_on_poll,
+            corrects_quota,
+        )
+        slot.owner, slot.hold, slot.waiting = owner, hold, waiting
+        slot.outcome, slot.feedback = Outcome.ABANDONED, None
+        return slot
 
     async def acquire(
         self,
@@ -147,35 +182,50 @@ class Scheduler:
             WaitTooLong: admission would come later than ``max_wait`` seconds from now,
                 or (``raise_on_poll``) the polling interval of this read is running.
         """
-        queue = self._queues.get(token)
+        slot = self.slot(
+            token,
+            poll_key,
+            priority=priority,
+            max_wait=max_wait,
+            raise_on_poll=raise_on_poll,
+            corrects_quota=corrects_quota,
+            owner=owner,
+        )
+        await slot.__aenter__()
+        return slot.lease
+
+    async def queue_for(
+        self, slot: Slot, admission: Admission, now: float, refused: Decision | None = None
+    ) -> Lease:
+        """Admission off the fast path (:class:`Slot`): the token's first call, callers
+        queued ahead, a fast-path admission under way, or ``refused`` by it."""
+        token, priority, max_wait = slot.token, slot.priority, slot.max_wait
+        queue = self.queues.get(token)
         if queue is None:
-            queue = self._queues[token] = _Queue()
+            queue = self.queues[token] = _Queue()
             self.loop = asyncio.get_running_loop()
         if self._announcer is not None and not self._subscribed:
-            self._subscribed = True
+            self._subscribed = self.ready = True
             self._announcer.subscribe(self._released_elsewhere)
-        now = self.clock.time()
-        admission = self._admission(token, poll_key, priority, corrects_quota, now)
         deadline = None if max_wait is None else now + max_wait
         parked = queue.head() is not None
-        if not parked and not queue.admitting:
-            # The fast path, one caller at a time per token: a crowd arriving together
-            # queues behind it instead of sending a crowd of admissions to the backend
-            # (for Redis, one connection each).
+        if refused is not None:
+            self.refusals.check(admission, refused, deadline, max_wait, slot.raise_on_poll)
+        elif not parked and not queue.admitting:
             queue.admitting = True
             try:
                 decision, record = await self.pump.admit(admission, now)
             except Exception as exc:
-                raise self.refusals.unavailable(admission.token, exc, 1) from exc
+                raise self.refusals.unavailable(admission.limits.token, exc, 1) from exc
             finally:
                 queue.admitting = False
                 self.pump.kick_if_waiting(queue)  # callers that queued meanwhile
             if record is not None:
                 return self.pump.granted(admission, record, "at once")
-            self.refusals.check(admission, decision, deadline, max_wait, raise_on_poll)
+            self.refusals.check(admission, decision, deadline, max_wait, slot.raise_on_poll)
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(
-            admission, future, priority, deadline, max_wait, raise_on_poll, owner=owner
+            admission, future, priority, deadline, max_wait, slot.raise_on_poll, owner=slot.owner
         )
         queue.lanes[priority].append(waiter)
         if deadline is not None:
@@ -207,7 +257,7 @@ class Scheduler:
         """Fail every caller ``owner`` has queued, each with its own ``error(message)``:
         nothing of theirs was taken or sent (a client closing). Returns how many."""
         failed = 0
-        for queue in self._queues.values():
+        for queue in self.queues.values():
             for waiter in queue.waiting():
                 if waiter.owner is owner:
                     waiter.future.set_exception(error(message))
@@ -225,6 +275,7 @@ class Scheduler:
         self._users -= 1
         if self._users == 0:
             self._subscribed = False
+            self.ready = self._announcer is None  # (subscribed again at the next call)
             await self.pump.idle()
             await self.backend.close()
 
@@ -241,52 +292,19 @@ class Scheduler:
         """Give the lease back as ``RELEASES`` says for ``outcome``: one that holds its
         slot keeps it until ``sent_at + hold`` (the server's limit). ``feedback`` (what the
         server said) is applied in the same backend step, before anyone waiting is woken."""
-        now = self.clock.time()
-        rule = RELEASES[outcome]
-        sent_at = lease.sent_at
-        hold_until = sent_at + hold if rule.hold and sent_at is not None else None
-        said = feedback or NOTHING_SAID
-        spent = said.spent and self._spent_counts(lease)
-        # A call refused for a spent quota was not counted (no unit was left to charge):
-        # its unit goes back before the day's limit is taken from the count.
-        refund = rule.refund or spent
-        inline = self.pump.inline
-        try:
-            if inline is None or not inline.release_now(
-                lease.record,
-                now,
-                hold_until=hold_until,
-                refund=refund,
-                unstamp=rule.unstamp,
-                cap_for=said.cap_for,
-                pause_for=said.pause_for,
-                spent=spent,
-            ):
-                step = self.backend.release(
-                    lease.record,
-                    now,
-                    hold_until=hold_until,
-                    refund=refund,
-                    unstamp=rule.unstamp,
-                    cap_for=said.cap_for,
-                    pause_for=said.pause_for,
-                    spent=spent,
-                )
-                await (step if self.pump.instant else asyncio.shield(step))
-        except Exception as exc:
-            # The caller keeps the server's answer; the lease expires by itself (its TTL).
-            self.refusals.count(self.refusals.refused, lease.key, "release_failed")
-            log.warning("release of %s failed (%s); it expires by itself", lease.record.id, exc)
+        slot = self.slot(lease.key, hold=hold)
+        slot.lease = lease
+        slot.report(outcome, feedback)
+        await slot.__aexit__(None, None, None)
+
+    def released(self, token: str, spent: bool) -> None:
+        """A lease of ``token`` was given back: serve its queue (``spent``: every token's,
+        since every caller of the operation fails at once)."""
+        if spent:
+            for queue in self.queues.values():
+                self.pump.kick(queue)
         else:
-            log.debug("release %s %s (%s)", lease.key, lease.record.id, outcome.value)
-        if spent:  # every token of the operation: their queues fail at once
-            for other in self._queues.values():
-                self.pump.kick(other)
-        queue = self._queues.get(lease.key)
-        if queue is not None and (queue.lanes[0] or queue.lanes[1] or queue.delayed):
-            self.pump.kick(queue)  # (a lane may hold only cancelled waiters: the pump skips them)
-        if len(self.siblings) > 1:
-            self._tell_siblings(lease.key)
+            self.pump.kick(self.queues[token])
 
     async def forget(self, lease: Lease) -> None:
         """Clear the poll stamp of ``lease``'s read, released ANSWERED, whose answer its
@@ -295,11 +313,11 @@ class Scheduler:
         released with the answer, so this is its release again, the stamp alone going
         (each backend clears a stamp only while it is that lease's)."""
         try:
-            await self.backend.release(lease.record, self.clock.time(), unstamp=True)
+            await self.backend.release(lease.record, Release(self.clock.time(), unstamp=True))
         except Exception as exc:  # the stamp ends with its interval
             log.warning("could not clear the poll stamp of %s (%s)", lease.record.id, exc)
 
-    def _tell_siblings(self, token: str) -> None:
+    def tell_siblings(self, token: str) -> None:
         """A slot freed: wake the token's waiters in the other event loops of this backend."""
         for other in list(self.siblings):
             loop = other.loop
@@ -308,11 +326,11 @@ class Scheduler:
                     loop.call_soon_threadsafe(other._released_elsewhere, token)
 
     def _released_elsewhere(self, token: str) -> None:
-        queue = self._queues.get(token)
+        queue = self.queues.get(token)
         if queue is not None and queue.head() is not None:
             self.pump.kick(queue)
 
-    def _spent_counts(self, lease: Lease) -> bool:
+    def spent_counts(self, lease: Lease) -> bool:
         """Whether a TOKEN LIMIT EXCEEDED answer to the call of ``lease`` spends its day.
 
         The day is the one the call was admitted in, not the day of whoever reads the
@@ -352,7 +370,7 @@ class Scheduler:
         limits = self._limits[token]
         day, _ = self.pump.today(limits.tz, self.clock.time())
         await self.backend.set_quota(limits.operation, day, used=used, limit=limit, since=since)
-        for queue in self._queues.values():
+        for queue in self.queues.values():
             self.pump.kick(queue)
 
     def count_retry(self, token: str, kind: str) -> None:
@@ -363,7 +381,7 @@ class Scheduler:
         """Monitoring numbers for one (registered) token and its operation."""
         limits = self._limits[token]
         day, resets_at = self.pump.today(limits.tz, self.clock.time())
-        queue = self._queues.get(token, _Queue())
+        queue = self.queues.get(token, _Queue())
         quota = await self.backend.quota(limits.operation, day)
         fenced = None
         if isinstance(self.backend, ReportsFence):

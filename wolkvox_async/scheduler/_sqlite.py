@@ -34,10 +34,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .._errors import ConfigError, SchedulerUnavailable
 from ._backend import Backend, LeaseRecord, QuotaState
 from ._memory import MemoryBackend
-from ._rules import Admission, Blocked, Decision, Why
+from ._rules import Admission, Blocked, Decision, Release, Why
 from ._sqlite_file import Later, LedgerFile, Step
 from ._sqlite_ledger import LedgerTime, raise_until
-from ._sqlite_steps import STAMPS_KEPT, Release
+from ._sqlite_steps import STAMPS_KEPT
 from ._sqlite_steps import admit as admit_step
 from ._sqlite_steps import release as release_step
 
@@ -129,17 +129,17 @@ class SQLiteBackend:
         lease_id = f"{self._prefix}{next(self._ids)}"
 
         def step(conn: sqlite3.Connection) -> tuple[Decision, LeaseRecord | None]:
-            moment = self.ledger.enter(conn, now)
+            moment = self.ledger.enter(conn, now, req.limits.lease_ttl)
             at = moment.at  # the ledger's time
-            if req.operation not in self._recounted and (
+            if req.limits.operation not in self._recounted and (
                 self._replaced or (moment.orphan and at - moment.created < 86_400)
             ):
-                self._recounted.add(req.operation)
-                self.lost.add(req.operation)  # its count restarted: the client re-reads it
+                self._recounted.add(req.limits.operation)
+                self.lost.add(req.limits.operation)  # its count restarted: the client re-reads it
             if at - self._swept > _SWEEP_EVERY:  # (releases kept write no time: swept here)
                 conn.execute("DELETE FROM stamps WHERE free_at < ?", (at - STAMPS_KEPT,))
                 self._swept = at
-            fence = moment.fence(req.lease_ttl)
+            fence = moment.fence(req.limits.lease_ttl)
             if fence > at:
                 return moment.told(Blocked(Why.RECOVERING, fence)), None
             return admit_step(conn, moment, req, lease_id)
@@ -161,65 +161,32 @@ class SQLiteBackend:
         self._warned = False
         return result
 
-    async def release(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None = None,
-        refund: bool = False,
-        unstamp: bool = False,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> None:
+    async def release(self, lease: LeaseRecord, done: Release) -> None:
         """End or hold the lease; undo the quota unit and stamp when asked; apply what the
-        server said, in the same transaction (see :meth:`Backend.release`)."""
-        done = Release(lease, now, hold_until, refund, unstamp, cap_for, pause_for, spent)
+        server said, in the same transaction (see :class:`Release`)."""
         if self.fallback is not None and not lease.id.startswith("s"):
-            await self.fallback.release(
-                lease,
-                now,
-                hold_until=hold_until,
-                refund=refund,
-                unstamp=unstamp,
-                cap_for=cap_for,
-                pause_for=pause_for,
-                spent=spent,
-            )
+            await self.fallback.release(lease, done)
             return
-        await self._run(self._release(done))  # (a failure reaches the scheduler: logged)
+        await self._run(self._release(lease, done))  # (a failure reaches the scheduler: logged)
 
-    def release_now(
-        self,
-        lease: LeaseRecord,
-        now: float,
-        *,
-        hold_until: float | None = None,
-        refund: bool = False,
-        unstamp: bool = False,
-        cap_for: float = 0.0,
-        pause_for: float = 0.0,
-        spent: bool = False,
-    ) -> bool:
+    def release_now(self, lease: LeaseRecord, done: Release) -> bool:
         """:meth:`release` without suspending: kept for the next step where nothing in it
         is timed (``_sqlite_file``), else written now where it can be. False: await
         :meth:`release` instead."""
         if self.fallback is not None and not lease.id.startswith("s"):
             return False
-        done = Release(lease, now, hold_until, refund, unstamp, cap_for, pause_for, spent)
         if done.plain:
-            self.file.keep(done)
+            self.file.keep(lease, done)
             return True
         try:
-            result = self.file.inline(self._release(done))
+            result = self.file.inline(self._release(lease, done))
         except SchedulerUnavailable:
             return False
         return not isinstance(result, Later)
 
-    def _release(self, done: Release) -> Step[None]:
+    def _release(self, lease: LeaseRecord, done: Release) -> Step[None]:
         def step(conn: sqlite3.Connection) -> None:
-            release_step(conn, self.ledger.enter(conn, done.now), done)
+            release_step(conn, self.ledger.enter(conn, done.now), lease, done)
 
         return step
 

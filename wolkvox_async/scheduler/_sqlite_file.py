@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from .._errors import SchedulerUnavailable
+from ._backend import LeaseRecord
+from ._rules import Release
 from ._sqlite_ledger import SCHEMA, LedgerTime, cause
-from ._sqlite_steps import Release, release_plain
+from ._sqlite_steps import release_plain
 
 __all__ = ["LATER", "LedgerFile", "Step"]
 
@@ -90,7 +92,7 @@ class LedgerFile:
         self._counting = threading.Lock()
         self._queued = 0
         """Steps handed to the worker thread and not done (steps after them follow them)."""
-        self.kept: list[Release] = []
+        self.kept: list[tuple[LeaseRecord, Release]] = []
         """Releases not yet written, in order."""
         self._armed: asyncio.AbstractEventLoop | None = None
         """The loop whose next turn writes the releases kept."""
@@ -171,8 +173,8 @@ class LedgerFile:
                     conn.execute("PRAGMA busy_timeout = 0")
             kept = self.kept[:]
             try:
-                for done in kept:
-                    release_plain(conn, done)
+                for lease, done in kept:
+                    release_plain(conn, lease, done)
                 result = step(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:
@@ -231,9 +233,9 @@ class LedgerFile:
 
     # ---- releases kept ------------------------------------------------------------------
 
-    def keep(self, done: Release) -> None:
+    def keep(self, lease: LeaseRecord, done: Release) -> None:
         """Write ``done`` with the next step, or at the loop's next turn."""
-        self.kept.append(done)
+        self.kept.append((lease, done))
         loop = asyncio.get_running_loop()
         if self._armed is not loop:
             self._armed = loop

@@ -12,9 +12,13 @@ and moved forward, never back, whenever another process has taken the ledger pas
 A lease therefore ends only at a time the ledger has reached, whoever's clock is ahead.
 A process that finds no live lease at its first step starts the ledger's time at its own
 reading if that is later (nothing of anyone's can end early), so an idle ledger follows
-the host's clock. One that finds live leases takes the ledger's time as it stands: leases
-left by a process that died while the ledger sat idle are then waited out from the
-newcomer's arrival (a lease lifetime at most), not from their holder's death. A forward
+the host's clock. One that finds live leases takes the ledger's time as it stands, but no
+more than a lease lifetime behind its own clock: leases left by a process that died while
+the ledger sat idle then end at most two lifetimes after the ledger's last step (one for
+their life, one for a clock behind ours), not a whole lifetime after the newcomer's
+arrival however long ago their holder died. Live processes' clocks must therefore differ
+by less than a lease lifetime (95 s at the default settings) or ``SKEW_ALLOWED`` if that
+is longer. A forward
 step of the host's clock moves every process at once and is not seen (a lease ends early
 by the step); a backward step only makes leases last longer. Each time stored is no
 earlier on the writer's own clock than on the ledger's (``Moment.keep``): a process of an
@@ -46,7 +50,7 @@ import attrs
 
 from ._rules import Blocked, Decision, Granted
 
-__all__ = ["HISTORY", "SCHEMA", "LedgerTime", "Moment", "cause", "raise_until"]
+__all__ = ["HISTORY", "SCHEMA", "SKEW_ALLOWED", "LedgerTime", "Moment", "cause", "raise_until"]
 
 log = logging.getLogger("wolkvox_async.scheduler")
 
@@ -67,6 +71,11 @@ CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY CHECK (id = 1),
 """
 """Every time stored (expires, at, free_at, cap_until, paused_until, and the ledger row's)
 is ledger time."""
+
+SKEW_ALLOWED = 60.0
+"""Seconds the clocks of a host's processes may differ, however short their leases live:
+a newcomer takes the ledger's time up to the longer of this and a lease lifetime behind
+its own clock (``LedgerTime.enter``)."""
 
 HISTORY = ".wolkvox-ledgers"
 """The file, in a ledger's folder, naming every ledger ever created there (one a line)."""
@@ -132,9 +141,13 @@ class LedgerTime:
         """We found another file at the path: the next step records the loss in it."""
         self._told = False
 
-    def enter(self, conn: sqlite3.Connection, now: float) -> Moment:
+    def enter(
+        self, conn: sqlite3.Connection, now: float, lease_life: float | None = None
+    ) -> Moment:
         """The ledger's time at our clock's ``now``, inside a step's transaction (which it
-        may write: the ledger's clock, its birth, a loss we noticed)."""
+        may write: the ledger's clock, its birth, a loss we noticed). ``lease_life``: how
+        long a lease of ours lives (an admission's step knows it), which bounds how far
+        behind our clock the ledger's time is taken at our first step."""
         row = conn.execute("SELECT clock, created, orphan, lost_at FROM ledger").fetchone()
         if row is None:
             at = now + (self._offset or 0.0)  # our time goes on across a replaced file
@@ -145,7 +158,15 @@ class LedgerTime:
         if self._offset is None:
             live = conn.execute("SELECT 1 FROM leases WHERE expires > ? LIMIT 1", (clock,))
             held = live.fetchone() is not None
-            self._offset = clock - now if held or clock > now else 0.0
+            offset = clock - now if held or clock > now else 0.0
+            if held and lease_life is not None:
+                # Leases of a process killed while the ledger then sat idle: the ledger's
+                # time stood still since, and would make us wait their whole life from now
+                # however long ago the kill was. Their holder's clock is taken to be no more
+                # than a lease lifetime (at least SKEW_ALLOWED) behind ours, so they end by
+                # our clock at most one lifetime after the ledger's last step, plus that.
+                offset = max(offset, -max(lease_life, SKEW_ALLOWED))
+            self._offset = offset
         at = now + self._offset
         if clock > at:  # another process has taken the ledger past us: follow it
             self._offset, at = clock - now, clock

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 
-import attrs
-
 from ._backend import LeaseRecord
-from ._rules import Admission, Decision, Granted, Snapshot, decide
+from ._rules import Admission, Decision, Granted, Release, Snapshot, decide
 from ._sqlite_ledger import Moment, raise_until
 
-__all__ = ["STAMPS_KEPT", "Release", "admit", "release", "release_plain"]
+__all__ = ["STAMPS_KEPT", "admit", "release", "release_plain"]
 
 STAMPS_KEPT = 86_400.0
 """Seconds a poll stamp is kept after its interval ended (then swept)."""
@@ -33,44 +31,17 @@ LEFT JOIN stamps AS s ON s.key = ?5
 """Parameters: the ledger's time, the token, the operation, the day, the poll key."""
 
 
-@attrs.define
-class Release:
-    """A release as the scheduler asked for it (see :meth:`Backend.release`).
-
-    Made for every call and never changed: not frozen, since a frozen attrs class sets
-    each field through ``object.__setattr__`` (three times the cost)."""
-
-    lease: LeaseRecord
-    now: float
-    """The caller's clock when it was asked for."""
-    hold_until: float | None = None
-    refund: bool = False
-    unstamp: bool = False
-    cap_for: float = 0.0
-    pause_for: float = 0.0
-    spent: bool = False
-
-    @property
-    def plain(self) -> bool:
-        """Nothing in it is timed (no hold, no cap, no pause, no spent day): it may wait
-        for the next step (``_sqlite_file``). A release that says what the server said
-        must reach other processes before their next admission; it is written at once."""
-        return (
-            self.hold_until is None and self.cap_for <= 0 and self.pause_for <= 0 and not self.spent
-        )
-
-
 def admit(
     conn: sqlite3.Connection, moment: Moment, req: Admission, lease_id: str
 ) -> tuple[Decision, LeaseRecord | None]:
     """Decide ``req`` at ``moment`` and, when granted, take lease, quota unit and stamp."""
     at = moment.at  # the ledger's time: every time below is in it
     snapshot = conn.execute(
-        _SNAPSHOT, (at, req.token, req.operation, req.day, req.poll_key)
+        _SNAPSHOT, (at, req.limits.token, req.limits.operation, req.day, req.poll_key)
     ).fetchone()
     count, earliest, gone, cap_until, paused_until, used, limit, poll_at = snapshot
     if gone:
-        conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.token, at))
+        conn.execute("DELETE FROM leases WHERE token = ? AND expires <= ?", (req.limits.token, at))
     snap = Snapshot(
         leases=count or 0,
         earliest_expiry=earliest,
@@ -84,33 +55,37 @@ def admit(
     if not isinstance(decision, Granted):
         return moment.told(decision), None
     conn.execute(
-        "INSERT INTO leases VALUES (?, ?, ?)", (lease_id, req.token, moment.keep(decision.expires))
+        "INSERT INTO leases VALUES (?, ?, ?)",
+        (lease_id, req.limits.token, moment.keep(decision.expires)),
     )
     if used is None:
         conn.execute(
             "INSERT INTO quota (operation, day, used) VALUES (?, ?, 1) "
             "ON CONFLICT (operation, day) DO UPDATE SET used = used + 1",
-            (req.operation, req.day),
+            (req.limits.operation, req.day),
         )
     else:  # (the row is there: a plain update is cheaper)
         conn.execute(
             "UPDATE quota SET used = used + 1 WHERE operation = ? AND day = ?",
-            (req.operation, req.day),
+            (req.limits.operation, req.day),
         )
     if req.poll_key:
         conn.execute(
             "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?)",
-            (req.poll_key, moment.keep(at), moment.keep(at + req.poll_interval), lease_id),
+            (req.poll_key, moment.keep(at), moment.keep(at + req.limits.poll_interval), lease_id),
         )
     lease = LeaseRecord(
-        id=lease_id, token=req.token, operation=req.operation, day=req.day, poll_key=req.poll_key
+        id=lease_id,
+        token=req.limits.token,
+        operation=req.limits.operation,
+        day=req.day,
+        poll_key=req.poll_key,
     )
     return moment.told(decision), lease
 
 
-def release_plain(conn: sqlite3.Connection, done: Release) -> None:
+def release_plain(conn: sqlite3.Connection, lease: LeaseRecord, done: Release) -> None:
     """End the lease; undo the quota unit and stamp when asked (no time involved)."""
-    lease = done.lease
     conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
     if done.refund:
         conn.execute(
@@ -121,10 +96,10 @@ def release_plain(conn: sqlite3.Connection, done: Release) -> None:
         conn.execute("DELETE FROM stamps WHERE key = ? AND lease = ?", (lease.poll_key, lease.id))
 
 
-def release(conn: sqlite3.Connection, moment: Moment, done: Release) -> None:
+def release(conn: sqlite3.Connection, moment: Moment, lease: LeaseRecord, done: Release) -> None:
     """End or hold the lease; undo the quota unit and stamp when asked; apply what the
     server said, at ``moment`` (the release's own)."""
-    lease, at = done.lease, moment.at
+    at = moment.at
     if done.hold_until is not None and done.hold_until > done.now:
         # (a lease already expired is not revived)
         conn.execute(
