@@ -33,8 +33,6 @@ import contextlib
 import heapq
 import logging
 import weakref
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from .._time import day_of, next_reset
@@ -53,7 +51,7 @@ from ._queue import Waiter as _Waiter
 from ._reads import ReadCache
 from ._refusals import Refusals
 from ._rules import Admission, Decision, Release, TokenLimits
-from ._slot import Slot
+from ._slot import Slot, open_slot
 
 __all__ = ["Scheduler"]
 
@@ -132,34 +130,8 @@ class Scheduler:
             self.asks[(token, priority)] = (admission, now)
         return admission
 
-    def slot(
-        self,
-        token: str,
-        poll_key: str | None = None,
-        *,
-        priority: Priority = Priority.INTERACTIVE,
-        max_wait: float | None = None,
-        raise_on_poll: bool = False,
-        corrects_quota: bool = False,
-        owner: object = None,
-        hold: float = 60.0,
-        waiting: Callable[[], AbstractContextManager[None]] | None = None,
-    ) -> Slot:
-        """``async with scheduler.slot(token) as slot:`` — admitted on enter, as
-        :meth:`acquire`; released on exit as :meth:`release` with what ``slot.report``
-        said (not reported: ABANDONED); ``hold`` as there. ``waiting`` is entered around
-        the wait for admission (a telemetry span)."""
-        # (its fields set here, with no __init__: one function less on every call)
-        slot = object.__new__(Slot)
-        slot.scheduler, slot.token, slot.poll_key, slot.priority = self, token, poll_key, priority
-        slot.max_wait, slot.raise_on_poll, slot.corrects_quota = (
-            max_wait,
-            raise_on_poll,
-            corrects_quota,
-        )
-        slot.owner, slot.hold, slot.waiting = owner, hold, waiting
-        slot.outcome, slot.feedback = Outcome.ABANDONED, None
-        return slot
+    slot = open_slot
+    """``async with scheduler.slot(token, ...) as slot:`` (:func:`._slot.open_slot`)."""
 
     async def acquire(
         self,
