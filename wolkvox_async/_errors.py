@@ -45,8 +45,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 if TYPE_CHECKING:
-    from .bulk import UploadReport
-    from .bulk._windows import WindowRows
+    from .bulk._results import UploadReport, WindowRows
 
 __all__ = [
     "ApiError",

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Observation
@@ -33,8 +33,20 @@ from ._errors import ApiError, SchedulerRefusal
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._call import Caller
     from ._routes import Route
+    from .scheduler import Priority, Scheduler, TokenLimits
+
+
+class Caller(Protocol):
+    """What telemetry reads of the caller it measures (``_call.Caller``), named here so
+    that the call path and its telemetry do not import each other."""
+
+    priority: Priority
+    limits: TokenLimits
+
+    @property
+    def scheduler(self) -> Scheduler: ...
+
 
 __all__ = ["CALL_ATTRIBUTES", "METRICS", "CallTrace", "Job", "Telemetry"]
 

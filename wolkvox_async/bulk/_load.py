@@ -43,15 +43,10 @@ from ..models import CampaignType, Record
 from ._chunks import Chunk, RecordSource, batches
 from ._journal import NOT_SENT, ChunkState, Journal
 from ._needs import Endpoints, job_of
-from ._outcomes import (
-    ChunkReport,
-    ReconcileError,
-    RowFailure,
-    StopReason,
-    UploadProgress,
-)
+from ._outcomes import ReconcileError
 from ._pace import Pace, gate
 from ._reconcile import Reconciler
+from ._results import ChunkReport, RowFailure, StopReason, UploadProgress
 
 __all__ = ["PATIENCE", "Left", "Load", "Stop"]
 

@@ -21,8 +21,9 @@ from ..models import CampaignStatus, CampaignType, PhoneResult
 from ..scheduler import Lease, Priority
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
 from ._needs import job_of, within
-from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
+from ._outcomes import InsufficientQuota
 from ._owner import JournalLock
+from ._results import UploadProgress, UploadReport
 from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
 from ._windows import Deferred, Early
 

@@ -36,15 +36,9 @@ from ._chunks import Chunk, RecordSource, head_print
 from ._journal import ChunkState, Journal, check_path, identity, server_of
 from ._load import PATIENCE, Left, Load, Stop, log
 from ._needs import Endpoints, within
-from ._outcomes import (
-    InsufficientQuota,
-    JournalError,
-    RowFailure,
-    StopReason,
-    UploadProgress,
-    UploadReport,
-)
+from ._outcomes import InsufficientQuota, JournalError
 from ._owner import Claim, JournalLock
+from ._results import RowFailure, StopReason, UploadProgress, UploadReport
 
 if TYPE_CHECKING:
     from .._call import Caller

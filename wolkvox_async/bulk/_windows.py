@@ -20,6 +20,7 @@ import attrs
 from .._errors import ConfigError
 from .._time import to_wolkvox_time
 from .._validate import MAX_DATES
+from ._results import WindowRows
 
 __all__ = [
     "SECOND",
@@ -200,16 +201,3 @@ def kept(windows: Iterable[Window[T]], cap: int) -> tuple[WindowRows[T], ...]:
         if rows is not None and len(rows) < cap:
             rows_kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
     return tuple(rows_kept)
-
-
-@attrs.frozen
-class WindowRows(Generic[T]):
-    """A window's rows read ahead of one that failed or was interrupted
-    (``error.windows_ahead``, ``download.windows_ahead``). Keep them:
-    a continuation that names the window as ``held`` does not read it again (which
-    Wolkvox allows only 5 minutes after the first read), and reports it through its
-    progress callback in its turn, where the rows are written."""
-
-    start: datetime
-    end: datetime
-    rows: tuple[T, ...]
