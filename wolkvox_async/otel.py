@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .scheduler import Priority, Scheduler, TokenLimits
 
 
-class Caller(Protocol):
+class _Caller(Protocol):
     """What telemetry reads of the caller it measures (``_call.Caller``), named here so
     that the call path and its telemetry do not import each other."""
 
@@ -154,7 +154,7 @@ class Telemetry:
 
     @asynccontextmanager
     async def call(
-        self, caller: Caller, route: Route, params: Mapping[str, str | None] | None
+        self, caller: _Caller, route: Route, params: Mapping[str, str | None] | None
     ) -> AsyncIterator[CallTrace]:
         """The span and metrics of one call through ``caller``."""
         attributes: dict[str, Any] = {
@@ -202,7 +202,7 @@ class Telemetry:
                 self.duration.record(time.perf_counter() - started, measured)
         await self._read_quota(caller)
 
-    async def _read_quota(self, caller: Caller) -> None:
+    async def _read_quota(self, caller: _Caller) -> None:
         """Record today's quota of the caller's token, at most every ``quota_every`` s."""
         token = caller.limits.token
         now = time.monotonic()

@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
-from .._call import Caller
-from .._campaign_methods import send_records
 from .._errors import (
     CampaignFull,
     ConfigError,
@@ -42,7 +40,7 @@ from .._records import to_wire_rows
 from ..models import CampaignType, Record
 from ._chunks import Chunk, RecordSource, batches
 from ._journal import NOT_SENT, ChunkState, Journal
-from ._needs import Endpoints, job_of
+from ._needs import Parts, job_of
 from ._outcomes import ReconcileError
 from ._pace import Pace, gate
 from ._reconcile import Reconciler
@@ -87,8 +85,7 @@ class Load:
 
     def __init__(
         self,
-        client: Endpoints,
-        caller: Caller,
+        parts: Parts,
         campaign_id: str,
         kind: CampaignType,
         campaign_status: str | None,
@@ -96,8 +93,10 @@ class Load:
         progress: Callable[[UploadProgress], Any] | None,
         patience: float,
     ) -> None:
-        self.client = client
-        self.caller = caller
+        self.calls = parts.calls
+        self.caller = caller = parts.caller
+        self.facts = parts.facts
+        self.send = parts.send
         self.clock = caller.clock
         self.patience = patience
         self.campaign_id = campaign_id
@@ -119,7 +118,9 @@ class Load:
         self.read = self.sent = self.landed = 0
         self.uploads = 0
         """add_record calls made (the reconciler counts its own)."""
-        self.reconciler = Reconciler(client, self.clock, campaign_id)
+        self.reconciler = Reconciler(
+            parts.reads, self.clock, campaign_id, caller.config.held_after_send
+        )
         self.pending = 0
         """Records of chunks that ended not in the campaign (refused, or never sent)."""
         self.held = 0
@@ -292,7 +293,9 @@ class Load:
                 raise Left
             while self.status is None:
                 try:
-                    self.status, read = await self.client._status_to_send(self.campaign_id)
+                    self.status, read = await self.facts.status_to_send(
+                        self.caller, self.calls.converter, self.campaign_id
+                    )
                     self.state_reads += read
                 except NotWolkvox as exc:  # the same address gives the same page
                     self.give_up(chunk, missing, StopReason.ERROR, exc)
@@ -364,7 +367,7 @@ class Load:
                 # long: the readers of the loop go on meanwhile.
                 pace.ease()
                 body = chunk.body if pending is None else encode_rows(pending)
-                await send_records(
+                await self.send(
                     self.caller,
                     self.campaign_id,
                     self.kind,

@@ -26,7 +26,7 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .. import _validate as check
 from .._errors import ConfigError, WolkvoxError, shown
@@ -35,16 +35,12 @@ from ..models import CampaignStatus, CampaignType
 from ._chunks import Chunk, RecordSource, head_print
 from ._journal import ChunkState, Journal, check_path, identity, server_of
 from ._load import PATIENCE, Left, Load, Stop, log
-from ._needs import Endpoints, within
+from ._needs import Parts, bulk_quota, within
 from ._outcomes import InsufficientQuota, JournalError
 from ._owner import Claim, JournalLock
 from ._results import RowFailure, StopReason, UploadProgress, UploadReport
 
-if TYPE_CHECKING:
-    from .._call import Caller
-    from ..scheduler import SchedulerStats
-
-__all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _outcomes
+__all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _results
 
 
 def _seconds(patience: object) -> float:
@@ -87,8 +83,7 @@ def _checked_options(
 
 
 async def upload_records(
-    client: Endpoints,
-    caller: Caller,
+    parts: Parts,
     campaign_id: str | int,
     records: RecordSource,
     *,
@@ -133,10 +128,12 @@ async def upload_records(
         if held is None:
             own = JournalLock(path)
             await own.acquire(wait=wait)
+    caller = parts.caller
+    config = caller.config
     try:
         spec = identity(
-            server=server_of(client.config.base_url),
-            operation=client.config.operation,
+            server=server_of(config.base_url),
+            operation=config.operation,
             campaign_id=cid,
             campaign_type=kind.value,
             chunk_size=chunk_size,
@@ -147,11 +144,11 @@ async def upload_records(
             log.info("this load finished on %s: nothing to send", earlier["finished_at"])
             return _finished_report(cid, earlier)
         sized = len(records) if isinstance(records, Sized) else None
-        load = Load(client, caller, cid, kind, status, book, progress, seconds)
+        load = Load(parts, cid, kind, status, book, progress, seconds)
         claim = Claim(
             caller.backend,
             server=spec["server"],
-            operation=client.config.operation,
+            operation=config.operation,
             campaign_id=cid,
             journal=path,
             on_lost=load.lose,
@@ -193,7 +190,7 @@ async def _run(
     """One run of a load whose journal is held: claim the input, send, report. ``sized``:
     the length of an input that has one (its quota is checked before the first request);
     ``total``: a stream's length as the caller knows it (reports count against it)."""
-    book, client, cid = load.journal, load.client, load.campaign_id
+    book, cid = load.journal, load.campaign_id
     known = sized if sized is not None else total
     started = time.perf_counter()
     job = load.job
@@ -232,7 +229,7 @@ async def _run(
             await _send_all(
                 load,
                 load.chunk_source(records, chunk_size, on_invalid, limit),
-                client.config.max_concurrency,
+                load.caller.config.max_concurrency,
             )
         done = report()
         if load.cause is None and load.stopped is None:
@@ -311,17 +308,6 @@ def _finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
     )
 
 
-async def bulk_quota(client: Endpoints) -> SchedulerStats:
-    """Today's numbers for planning bulk work. A ``quota_reserve`` needs the limit to hold
-    anything back; when neither the settings (licenses, daily_quota) nor the ledger know
-    it, it is read from the server once (token_info: 1 call), and the ledger keeps it for
-    every later admission of the day."""
-    stats = await client.scheduler_stats()
-    if stats.quota_limit is None and client.config.quota_reserve:
-        stats = await client.sync_quota()
-    return stats
-
-
 async def _chunks_allowed(
     load: Load, length: int | None, size: int, book: Journal, allow_partial: bool
 ) -> int | None:
@@ -329,8 +315,8 @@ async def _chunks_allowed(
     to bulk work, the interactive reserve excluded. (A stream of unknown length is held
     back by the scheduler instead; with a reserve, the limit is learnt first all the same.)"""
     if length is None:
-        if load.client.config.quota_reserve:
-            await bulk_quota(load.client)
+        if load.caller.config.quota_reserve:
+            await bulk_quota(load.calls)
         return None
     total = math.ceil(length / size)
     needed = sum(
@@ -340,7 +326,7 @@ async def _chunks_allowed(
     )
     reads = 1 if needed and load.status is None else 0  # the campaign's state (Load.status_for)
     needed += reads
-    stats = await bulk_quota(load.client)
+    stats = await bulk_quota(load.calls)
     if stats.quota_available_to_bulk is None or needed == 0:
         return None
     available = stats.quota_available_to_bulk  # the interactive reserve is not ours
