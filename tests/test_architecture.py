@@ -217,3 +217,33 @@ def test_every_public_method_keeps_its_signature_and_docstring() -> None:
         assert inspect.isfunction(member), name
         assert member.__doc__ and member.__doc__.strip(), name
         assert next(iter(inspect.signature(member).parameters)) == "self", name
+
+
+# Modules still over 400 lines, each another branch's work (the caller's rewrite, the
+# simulator's, the command's): listed so that the list only shrinks.
+LONG = {
+    "wolkvox_async._call",
+    "wolkvox_async.cli._export",
+    "wolkvox_async.testing._report_api",
+    "wolkvox_async.testing._server",
+}
+
+
+# Where a module's docstring opens with its purpose in one line (a sentence); the command,
+# the scheduler and the simulator, other branches' work, still wrap theirs.
+ONE_LINE = ("wolkvox_async", "wolkvox_async.bulk", "wolkvox_async.models")
+
+
+def test_every_module_says_what_it_owns_in_400_lines_at_most() -> None:
+    too_long = set()
+    for module, tree in MODULES.items():
+        doc = ast.get_docstring(tree)
+        assert doc, f"{module} opens with no docstring"
+        first = doc.splitlines()[0]
+        if module.rpartition(".")[0] in ONE_LINE or module == "wolkvox_async":
+            assert first.endswith("."), f"{module}: its docstring's first line is no sentence"
+        path = PACKAGE.parent / module.replace(".", "/")
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        if len(path.read_text().splitlines()) > 400:
+            too_long.add(module)
+    assert too_long <= LONG, f"over 400 lines: {sorted(too_long - LONG)}"

@@ -1,4 +1,6 @@
-"""campaign.php #12 to #15 and #17 (wolkvox-api.md §5, numbered as there): find a record,
+"""campaign.php's reads and campaign-wide changes: find, delete, filter, export, edit.
+
+campaign.php #12 to #15 and #17 (wolkvox-api.md §5, numbered as there): find a record,
 delete campaigns (both documented forms), filter, export and edit a campaign.
 
 The two reads, find_record and the campaign_15 export, answer at most 60,000 rows per call

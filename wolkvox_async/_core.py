@@ -1,7 +1,8 @@
-"""What every endpoint group is given: :class:`Calls`, one client's caller (the one path
-of a request, ``_call``) with the converter its answers are read with, and the helpers that
-turn an answer into rows, one result or an action's message; and the client's assembly
-helpers (its telemetry, its methods taken from the groups)."""
+"""What the endpoint groups share: :class:`Calls`, a client's caller and converter.
+
+``Calls`` turns an answer of the one path of a request (``_call``) into rows, one result or
+an action's message. Beside it, the client's assembly helpers: its telemetry, and its
+methods taken from the groups."""
 
 from __future__ import annotations
 

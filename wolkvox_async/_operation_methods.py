@@ -1,6 +1,8 @@
-"""The operation's endpoints beside campaign.php and the reports: configuration.php (the IP
-firewall and the DNC lists), agentbox.php's agent-side recalls, real_time.php's scheduled
-recalls, and information.php's agents and activity codes.
+"""The operation's endpoints beside campaign.php and the reports.
+
+They are configuration.php (the IP firewall and the DNC lists), agentbox.php's agent-side
+recalls, real_time.php's scheduled recalls, and information.php's agents and activity
+codes.
 
 Sources: wolkvox-api.md §2 (IP firewall: add_ip/remove_ip and their body codes seen in
 public code), §5 #1 (configuration add_dnc/remove_dnc), §5 #7 (agentbox recall,

@@ -1,5 +1,7 @@
-"""One typed method per date-range report of the report table (``_report_table``), and the
-information.php / real_time.php reads of campaigns (wolkvox-api.md §6).
+"""One typed method per date-range report, and the information/real_time reads.
+
+The reports are those of the report table (``_report_table``); the information.php /
+real_time.php reads of campaigns are wolkvox-api.md §6's.
 
 Reports take a start..end of at most 31 calendar days and, for the campaign reports, a
 campaign id (or ``"all"``, but for detail, which reads one campaign); an empty window

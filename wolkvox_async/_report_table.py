@@ -1,5 +1,7 @@
-"""The one table of date-range reports (:data:`REPORTS`), named as Wolkvox names them,
-and the checked query each is read with (:func:`report_query`).
+"""The one table of date-range reports (:data:`REPORTS`), and the query each is read with.
+
+Reports are named as Wolkvox names them; :func:`report_query` checks a report's arguments
+and makes its query.
 
 Every report read with a date range is one :class:`Report` here: the single-call methods
 (``_report_methods``), the windowed downloads (``iter_report``) and the ``wolkvox export``

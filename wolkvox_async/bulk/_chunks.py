@@ -1,6 +1,8 @@
-"""The pieces a load is cut into: a chunk (rows and JSON body), its checksum, the source
-read in batches, the input's default fingerprint (its first records), and the one request
-that sends records (:func:`send_records`: every chunk, and ``add_record``)."""
+"""The pieces a load is cut into, and the one request that sends records.
+
+A chunk (rows and JSON body) and its checksum, the source read in batches, the input's
+default fingerprint (its first records), and :func:`send_records` (every chunk, and
+``add_record``, which the client hands it)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,6 @@ __all__ = [
     "RecordSource",
     "SendRecords",
     "batches",
-    "digest",
     "head_print",
     "send_records",
 ]
@@ -58,26 +59,21 @@ class Chunk:
     collector's young generation and made its full passes (tens of ms) land mid-load."""
 
     checksum: str = attrs.field(init=False)
-    """:func:`digest` of the body, taken by the reader as the chunk is made, not by a
-    sender between an answer and its next request."""
+    """A checksum of the body as encoded (CRC-32 and length: it detects a changed input, it
+    does not defend against a forged one), taken by the reader as the chunk is made, not
+    by a sender between an answer and its next request."""
+    size: int = attrs.field(init=False)
+    """Its records."""
 
     def __attrs_post_init__(self) -> None:
-        self.checksum = digest(self.body)
-
-    @property
-    def size(self) -> int:
-        return len(self.rows)
+        body = self.body
+        self.checksum = f"{zlib.crc32(body):08x}:{len(body)}"
+        self.size = len(self.rows)
 
     def records(self) -> list[dict[str, str]]:
         """The wire records, decoded again (only a reconciliation needs them)."""
         records: list[dict[str, str]] = json.loads(self.body)
         return records
-
-
-def digest(body: bytes) -> str:
-    """A checksum of a chunk as encoded (CRC-32: it detects a changed input, it does not
-    defend against a forged one)."""
-    return f"{zlib.crc32(body):08x}:{len(body)}"
 
 
 async def batches(
@@ -171,19 +167,14 @@ async def send_records(
     )
     rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
     first: Any = rows[0] if rows and isinstance(rows[0], dict) else {}
-    return AddRecordResult(
-        sent=count, total_registers=_count(first.get("total_registers")), message=envelope.message
-    )
-
-
-def _count(value: object) -> int | None:
-    """``total_registers``: typed int in the add_record table, a string (often " ") in
-    the samples (§5 #2.1); either is read, anything else is None."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
-        return int(value.strip())
-    return None
+    # total_registers: typed int in the add_record table, a string (often " ") in the
+    # samples (§5 #2.1); either is read, anything else is None.
+    total = first.get("total_registers")
+    if isinstance(total, str):
+        total = int(total.strip()) if total.strip().isdigit() and total.isascii() else None
+    elif isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        total = None
+    return AddRecordResult(sent=count, total_registers=total, message=envelope.message)
 
 
 class SendRecords(Protocol):

@@ -1,7 +1,8 @@
-"""The bulk methods of WolkvoxClient, over the parts the client gives them (``Parts``):
-an upload's chunks go through the record sender; a download's windows are read through the
-BULK caller, and their rows made only when their turn comes (the next window's request
-leaves first)."""
+"""The bulk methods of WolkvoxClient: upload_records and the windowed downloads.
+
+They work over the parts the client gives them (``Parts``): an upload's chunks go through
+the record sender; a download's windows are read through the BULK caller, and their rows
+made only when their turn comes (the next window's request leaves first)."""
 
 from __future__ import annotations
 

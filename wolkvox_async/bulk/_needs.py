@@ -1,6 +1,8 @@
-"""What bulk work is given by the client (:class:`Parts`): its calls at BULK priority,
-what it knows of its campaigns, the record sender, and the reads a reconciliation makes;
-and the span of a bulk job, when the client has telemetry."""
+"""What bulk work is given by the client (:class:`Parts`), and its quota and job span.
+
+The parts: the client's calls at BULK priority, what it knows of its campaigns, the record
+sender, and the reads a reconciliation makes. Beside them, today's quota as bulk work
+plans with it, and the span of a bulk job when the client has telemetry."""
 
 from __future__ import annotations
 
@@ -53,10 +55,6 @@ class Parts:
     """The request that sends records (``_chunks.send_records``)."""
     reads: Endpoints
     """export_campaign and find_record at BULK priority, for reconciliation."""
-
-    @property
-    def caller(self) -> Caller:
-        return self.calls.caller
 
 
 async def bulk_quota(calls: Calls) -> SchedulerStats:

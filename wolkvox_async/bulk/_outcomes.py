@@ -1,4 +1,7 @@
-"""The errors particular to uploads; what an upload reports lives in ``_results``."""
+"""The errors particular to uploads, and the signals a load's senders raise inside it.
+
+The signals are :class:`Left` and :class:`Stop`; what an upload reports lives in
+``_results``."""
 
 from __future__ import annotations
 
@@ -7,13 +10,16 @@ from datetime import datetime
 import attrs
 
 from .._errors import SchedulerRefusal, WolkvoxError
+from ._results import StopReason
 
 __all__ = [
     "AlreadyLoaded",
     "InsufficientQuota",
     "JournalError",
+    "Left",
     "LoadRunning",
     "ReconcileError",
+    "Stop",
 ]
 
 
@@ -118,3 +124,15 @@ class JournalError(WolkvoxError):
 
     def __str__(self) -> str:
         return f"journal {self.path}: {self.reason}; {self.fix}"
+
+
+class Left(Exception):
+    """A chunk left pending because another chunk stopped the load (inside a load)."""
+
+
+class Stop(Exception):
+    """A chunk stopped the load, for ``reason`` (inside a load)."""
+
+    def __init__(self, reason: StopReason, cause: WolkvoxError) -> None:
+        self.reason = reason
+        self.cause = cause

@@ -1,5 +1,7 @@
-"""What bulk work hands back: an upload's report (per chunk, per failed row, in
-progress and at the end, why it stopped early) and a download's rows read ahead.
+"""What bulk work hands back: an upload's report, and a download's rows read ahead.
+
+An upload reports per chunk, per failed row, in progress and at the end, and why it
+stopped early.
 
 Plain values that import nothing of the library, so that the error tree can name them
 (``WolkvoxError.upload_report``, ``.windows_ahead``) without an import cycle."""
@@ -7,8 +9,8 @@ Plain values that import nothing of the library, so that the error tree can name
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
@@ -19,6 +21,8 @@ __all__ = [
     "UploadProgress",
     "UploadReport",
     "WindowRows",
+    "finished_report",
+    "journal_summary",
 ]
 
 T = TypeVar("T")
@@ -133,6 +137,35 @@ class UploadReport:
         if self.resumes_at is not None:
             text += f"; resumable after {self.resumes_at.isoformat(timespec='seconds')}"
         return text
+
+
+def journal_summary(report: UploadReport) -> dict[str, Any]:
+    """What a finished journal keeps of its load, to answer a run of it again."""
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "campaign_id": report.campaign_id,
+        "records_read": report.records_read,
+        "records_landed": report.records_landed,
+        "failures": [[f.row, f.customer_id, f.reason] for f in report.failures],
+    }
+
+
+def finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
+    """The report of a load that had already finished: nothing sent this time."""
+    return UploadReport(
+        campaign_id=campaign_id,
+        records_read=summary["records_read"],
+        records_sent=0,
+        records_landed=summary["records_landed"],
+        chunks=(),
+        failures=tuple(
+            RowFailure(row=row, customer_id=cid, reason=why)
+            for row, cid, why in summary["failures"]
+        ),
+        requests=0,
+        elapsed=0.0,
+        finished_at=datetime.fromisoformat(summary["finished_at"]),
+    )
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 import time
 from collections.abc import (
     AsyncIterable,
@@ -24,7 +25,6 @@ from collections.abc import (
     Mapping,
     Sized,
 )
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,13 +34,22 @@ from .._records import MAX_RECORDS_PER_UPLOAD
 from ..models import CampaignStatus, CampaignType
 from ._chunks import Chunk, RecordSource, head_print
 from ._journal import ChunkState, Journal, check_path, identity, server_of
-from ._load import PATIENCE, Left, Load, Stop, log
+from ._load import PATIENCE, Load, log
 from ._needs import Parts, bulk_quota, within
-from ._outcomes import InsufficientQuota, JournalError
+from ._outcomes import InsufficientQuota, JournalError, Left, Stop
 from ._owner import Claim, JournalLock
-from ._results import RowFailure, StopReason, UploadProgress, UploadReport
+from ._reading import chunks_of
+from ._results import (
+    StopReason,
+    UploadProgress,
+    UploadReport,
+    finished_report,
+    journal_summary,
+)
 
 __all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _results
+
+_INDEX, _ROW = operator.attrgetter("index"), operator.attrgetter("row")
 
 
 def _seconds(patience: object) -> float:
@@ -128,7 +137,7 @@ async def upload_records(
         if held is None:
             own = JournalLock(path)
             await own.acquire(wait=wait)
-    caller = parts.caller
+    caller = parts.calls.caller
     config = caller.config
     try:
         spec = identity(
@@ -142,7 +151,7 @@ async def upload_records(
         if (earlier := book.finished()) is not None:
             book.close()
             log.info("this load finished on %s: nothing to send", earlier["finished_at"])
-            return _finished_report(cid, earlier)
+            return finished_report(cid, earlier)
         sized = len(records) if isinstance(records, Sized) else None
         load = Load(parts, cid, kind, status, book, progress, seconds)
         claim = Claim(
@@ -204,8 +213,8 @@ async def _run(
             records_read=load.read + unread,
             records_sent=load.sent,
             records_landed=load.landed,
-            chunks=tuple(sorted(load.chunks, key=lambda c: c.index)),
-            failures=tuple(sorted(load.failures, key=lambda f: f.row)),
+            chunks=tuple(sorted(load.chunks, key=_INDEX)),
+            failures=tuple(sorted(load.failures, key=_ROW)),
             requests=load.requests,
             elapsed=time.perf_counter() - started,
             stopped=load.stopped,
@@ -228,13 +237,13 @@ async def _run(
             limit = await _chunks_allowed(load, sized, chunk_size, book, allow_partial)
             await _send_all(
                 load,
-                load.chunk_source(records, chunk_size, on_invalid, limit),
+                chunks_of(load, records, chunk_size, on_invalid, limit),
                 load.caller.config.max_concurrency,
             )
         done = report()
         if load.cause is None and load.stopped is None:
             try:
-                book.finish(_summary(done))  # kept: running this load again sends nothing
+                book.finish(journal_summary(done))  # kept: running this load again sends nothing
                 finished = True
             except JournalError as exc:  # everything landed: say so, and why a re-run reads
                 log.warning("the load finished, but %s", exc)
@@ -277,35 +286,6 @@ def _totals(load: Load) -> dict[str, int]:
         "wolkvox.records_landed": load.landed,
         "wolkvox.requests": load.requests,
     }
-
-
-def _summary(report: UploadReport) -> dict[str, Any]:
-    """What a finished journal keeps of its load, to answer a run of it again."""
-    return {
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "campaign_id": report.campaign_id,
-        "records_read": report.records_read,
-        "records_landed": report.records_landed,
-        "failures": [[f.row, f.customer_id, f.reason] for f in report.failures],
-    }
-
-
-def _finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
-    """The report of a load that had already finished: nothing sent this time."""
-    return UploadReport(
-        campaign_id=campaign_id,
-        records_read=summary["records_read"],
-        records_sent=0,
-        records_landed=summary["records_landed"],
-        chunks=(),
-        failures=tuple(
-            RowFailure(row=row, customer_id=cid, reason=why)
-            for row, cid, why in summary["failures"]
-        ),
-        requests=0,
-        elapsed=0.0,
-        finished_at=datetime.fromisoformat(summary["finished_at"]),
-    )
 
 
 async def _chunks_allowed(

@@ -1,6 +1,8 @@
-"""The windows of a download: a span cut into queries of at most 31 dates (around the
-windows a stopped run kept), the answer of one window's request, and the windows kept
-after a failure or an interruption.
+"""The windows of a download: queries of at most 31 dates, their answers, those kept.
+
+A span is cut into queries of at most 31 dates (around the windows a stopped run kept);
+beside them, the answer of one window's request, and the windows kept after a failure or
+an interruption.
 
 Windows are inclusive, second-aligned and in Wolkvox time (wolkvox-api.md §3.1; the 1st
 00:00:00 to the 31st 23:59:59, see ``_validate.MAX_DATES``), so consecutive windows
