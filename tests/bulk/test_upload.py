@@ -274,6 +274,43 @@ async def test_a_chunk_that_died_waiting_for_admission_is_not_waited_for(tmp_pat
     assert [r.api for r in fake.requests] == ["campaign_15", "campaigns", "add_record"]
 
 
+async def test_a_chunk_waiting_for_admission_is_not_marked_sent(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # Both slots of the token are held by another client's slow reads: the load's chunk
+    # waits for admission. Nothing of it can have left, so an interruption there leaves
+    # it unmarked, and the resume sends it at once (no export to reconcile it first).
+    camp = fake.create_campaign()
+    journal = tmp_path / "load.journal"
+    backend = w.MemoryBackend()
+    fake.inject(Fault.SLOW, api="find_record", times=2, delay=0.5)
+    async with client_for(fake, backend=backend) as other, client_for(fake, backend=backend) as wv:
+        reads = [asyncio.create_task(other.find_record(customer_id=f"x{i}")) for i in range(2)]
+        await until(lambda: fake.stats.peak_in_flight[fake.token] == 2)
+        load = asyncio.create_task(
+            wv.upload_records(
+                camp.id, records(100), campaign_status="stop", chunk_size=100, journal=journal
+            )
+        )
+        while (await wv.scheduler_stats()).queued_bulk == 0:  # the load waits for a slot
+            await asyncio.sleep(0.01)
+        load.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await load
+        await asyncio.gather(*reads)
+    # Nothing of it was marked (it never left): a load that sent nothing leaves no journal.
+    assert not journal.exists()
+    assert "add_record" not in [r.api for r in fake.requests]
+    before = len(fake.requests)
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(
+            camp.id, records(100), campaign_status="stop", chunk_size=100, journal=journal
+        )
+    assert [r.api for r in list(fake.requests)[before:]] == ["add_record"]
+    assert report.chunks[0].outcome == "landed"
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(100)})
+
+
 @pytest.mark.slow
 @settings(
     max_examples=30,
