@@ -1,14 +1,13 @@
 """What the endpoint groups share: :class:`Calls`, a client's caller and converter.
 
 ``Calls`` turns an answer of the one path of a request (``_call``) into rows, one result or
-an action's message. Beside it, the client's assembly helpers: its telemetry, and its
-methods taken from the groups."""
+an action's message. Beside it, what the client is assembled with: its telemetry, and
+the typed declaration of a group's method as its own."""
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ._answers import MAX_ROWS, Rows, payload_rows, truncated
 from ._convert import structure, structure_rows
@@ -23,9 +22,12 @@ if TYPE_CHECKING:
     from .otel import Telemetry
     from .scheduler import SchedulerStats
 
-__all__ = ["Calls", "shown_as_method_of", "telemetry_of"]
+__all__ = ["Calls", "method_of", "telemetry_of"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+G = TypeVar("G")
 
 
 class Calls:
@@ -80,24 +82,12 @@ class Calls:
         return await caller.scheduler.stats(caller.limits.token)
 
 
-def shown_as_method_of(cls: type, function: Any) -> Any:
-    """``function`` (an endpoint group's method), as a function of ``cls`` (the client):
-    the same code, defaults and docstring, named where it is shown, so that ``help()`` and
-    ``inspect`` list it as the client's own method. Each client binds the group's method
-    over it, which is what runs."""
-    shown_copy = types.FunctionType(
-        function.__code__,
-        function.__globals__,
-        function.__name__,
-        function.__defaults__,
-        function.__closure__,
-    )
-    shown_copy.__kwdefaults__ = function.__kwdefaults__
-    shown_copy.__doc__ = function.__doc__
-    shown_copy.__annotations__ = dict(function.__annotations__)
-    shown_copy.__qualname__ = f"{cls.__qualname__}.{function.__name__}"
-    shown_copy.__module__ = cls.__module__
-    return shown_copy
+def method_of(function: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """A group's method, declared as the client's (``name = method_of(Group.name)`` in its
+    class body): typed for any ``self``, so mypy and IDEs see the group's parameters on the
+    client. The client replaces it with a forwarder, and each client binds the group's own
+    method over that at construction, which is what runs."""
+    return function
 
 
 def telemetry_of(spec: object) -> Telemetry | None:

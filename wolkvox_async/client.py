@@ -10,8 +10,11 @@ downloads in ``bulk`` (the BULK caller, the record sender, the reads of a reconc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Self, TypeVar
+import copy
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import aiohttp
 import attrs
@@ -29,7 +32,8 @@ from ._config import (
     reserve_of,
 )
 from ._convert import CONVERTER, STRICT_CONVERTER
-from ._core import Calls, shown_as_method_of, telemetry_of
+from ._core import Calls, telemetry_of
+from ._core import method_of as _method
 from ._operation_methods import OperationMethods
 from ._report_methods import ReportMethods
 from ._transport import AiohttpTransport, Transport
@@ -44,18 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WolkvoxClient"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-G = TypeVar("G")
-
 PollPolicy = Literal["share", "wait", "raise"]
-
-
-def _method(function: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[Any, P], R]:
-    """A group's method, shown as the client's: the same function (its signature and
-    docstring, for help(), IDEs and the reference), typed for a WolkvoxClient ``self``.
-    Each client binds the group's own method over it at construction, which runs."""
-    return function
 
 
 class WolkvoxClient:
@@ -213,7 +206,7 @@ class WolkvoxClient:
     ) -> Self:
         """A view of this client with other per-call settings; it shares the session,
         the scheduler and the state, and closing it closes nothing."""
-        view = object.__new__(type(self))
+        view = copy.copy(self)  # (a subclass's own attributes too)
         changes: dict[str, Any] = {}
         if max_wait is not None:
             changes["max_wait"] = max_wait
@@ -244,9 +237,11 @@ class WolkvoxClient:
                 Parts(calls=bulk, facts=facts, send=send_records, reads=CampaignAdmin(bulk, facts))
             ),
         }
-        own = self.__dict__
+        self._groups = groups
+        own, cls = self.__dict__, type(self)
         for name, group in _EXPOSED.items():
-            own[name] = getattr(groups[group], name)
+            if cls is WolkvoxClient or getattr(cls, name) is vars(WolkvoxClient)[name]:
+                own[name] = getattr(groups[group], name)  # (a subclass's override stays)
 
     async def __aenter__(self) -> Self:
         return self
@@ -378,6 +373,27 @@ _EXPOSED: dict[str, type] = {
 """Each public method the client takes from a group, and the group's class."""
 
 
+def _forwarding(name: str, group: type, function: Any) -> Any:
+    """The class's own ``name``: the group's ``function`` as ``help()``, ``inspect`` and
+    IDEs show it (its signature, docstring, coroutine-ness), forwarding to the client's
+    group. A client binds the group's method over it, so only the class reaches this:
+    ``super().name(...)`` in a subclass, or ``WolkvoxClient.name(client, ...)``."""
+    method: Any
+    if inspect.iscoroutinefunction(function):
+
+        async def method(self: WolkvoxClient, /, *args: Any, **kwargs: Any) -> Any:
+            return await getattr(self._groups[group], name)(*args, **kwargs)
+    else:
+
+        def method(self: WolkvoxClient, /, *args: Any, **kwargs: Any) -> Any:
+            return getattr(self._groups[group], name)(*args, **kwargs)
+
+    functools.update_wrapper(method, function)
+    method.__qualname__ = f"WolkvoxClient.{name}"
+    method.__module__ = __name__
+    return method
+
+
 for _name, _group in _EXPOSED.items():
-    setattr(WolkvoxClient, _name, shown_as_method_of(WolkvoxClient, vars(_group)[_name]))
+    setattr(WolkvoxClient, _name, _forwarding(_name, _group, vars(_group)[_name]))
 del _name, _group
