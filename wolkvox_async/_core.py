@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from ._answers import MAX_ROWS, Rows, payload_rows, truncated
+from ._answers import Rows
 from ._convert import structure, structure_rows
 from ._errors import ConfigError, shown
 from .models import ActionResult
@@ -51,15 +51,10 @@ class Calls:
     ) -> Rows[T]:
         """The rows of a read; an answer at the 60,000-row cap raises TruncatedAnswer
         (naming the read, then ``advice``), or with ``allow_truncated`` comes marked."""
-        request, envelope = await self.caller.call(
-            route, params, cut=lambda answer: payload_rows(answer.payload) >= MAX_ROWS
+        # The caller reads the rows (Caller.call's rows=), the cap checked there.
+        return await self.caller.call(
+            route, params, rows=cls, allow_truncated=allow_truncated, advice=advice
         )
-        count = payload_rows(envelope.payload)
-        if count >= MAX_ROWS and not allow_truncated:
-            # Its read kept no poll stamp (Outcome.CUT): the windowed read may start at once.
-            raise truncated(request, params, count, advice=advice)
-        rows = structure_rows(request, envelope, cls, self.converter)
-        return Rows(rows, truncated=count >= MAX_ROWS)
 
     async def first(
         self, route: Route, cls: type[T], params: Mapping[str, str | None], body: Any = None
