@@ -602,3 +602,44 @@ async def test_a_failing_task_group_ends_an_upload_in_it_and_the_resume_is_exact
         report = await wv.upload_records(camp.id, records(), chunk_size=500, journal=journal)
     assert report.records_landed == 20_000
     assert landed(fake, camp.id) == Counter({f"k{i}": 1 for i in range(20_000)})
+
+
+async def test_each_further_chunk_runs_at_most_40_library_functions(tmp_path: Path) -> None:
+    # The steady state of a load (issue 33 item 1, as benchmarks/call_path.py counts it):
+    # the library functions that run at least once per chunk of a 5-chunk load, the
+    # scheduler's and the generated row readers included, the simulator's not.
+    package = str(Path(w.__file__).parent)
+    testing = str(Path(package, "testing"))
+    calls: Counter[str] = Counter()
+    seen: set[int] = set()
+    frames: list[Any] = []  # alive, so that their ids are not reused
+
+    def profile(frame: Any, event: str, _: Any) -> None:
+        path = frame.f_code.co_filename
+        if event != "call" or id(frame) in seen:
+            return  # not a call, or a coroutine resumed
+        if path.startswith("<row reader of "):
+            module = "_fastrows.py"
+        elif path.startswith(package) and not path.startswith(testing):
+            module = Path(path).relative_to(package).as_posix()
+        else:
+            return
+        seen.add(id(frame))
+        frames.append(frame)
+        calls[f"{module}:{frame.f_code.co_qualname}"] += 1
+
+    def rows(first: int) -> list[dict[str, str]]:  # wire dicts, as the benchmark loads
+        return [{"customer_id": f"d{i}", "tel1": f"300{i:07d}"} for i in range(first, first + 500)]
+
+    async with FakeWolkvox(licenses=10) as fake:
+        camp = fake.create_campaign()
+        async with client_for(fake, backend=w.MemoryBackend()) as wv:
+            await wv.upload_records(camp.id, rows(0), chunk_size=100)  # warm
+            sys.setprofile(profile)
+            try:
+                report = await wv.upload_records(camp.id, rows(500), chunk_size=100)
+            finally:
+                sys.setprofile(None)
+    assert report.complete and len(report.chunks) == 5
+    each = sorted(name for name, count in calls.items() if count >= 5)
+    assert len(each) <= 40, each
