@@ -40,6 +40,7 @@ from _common import (
     Simulator,
     add_record_path,
     lead,
+    print_table,
     publish,
     save,
     slot_idle_ms,
@@ -164,7 +165,9 @@ def _pre_send_ms(sends: list[float], arrivals: list[float]) -> float:
     return round(statistics.median(gaps) * 1000, 2) if gaps else float("nan")
 
 
-async def measure(records: int, latency_ms: float, run: int) -> list[dict[str, Any]]:
+async def measure(
+    records: int, latency_ms: float, run: int, peers: bool = True
+) -> list[dict[str, Any]]:
     rows = [lead(i) for i in range(records)]
     bound = 2 * 10_000 / (latency_ms / 1000)
     sends: dict[str, list[float]] = {"wolkvox-async": [], REFERENCE: []}
@@ -174,12 +177,13 @@ async def measure(records: int, latency_ms: float, run: int) -> list[dict[str, A
     ]
     # Ours and the reference side by side, first one then the other by turns (the machine
     # drifts over the seconds the peers take, and the first load of a run ran slower).
-    contenders = (pair if run % 2 == 0 else pair[::-1]) + [
+    others: list[tuple[str, Loader, int]] = [
         ("sequential, 100 per call", sequential(100), min(records, SAMPLE)),
         ("sequential, 10,000 per call", sequential(10_000), records),
         ("Semaphore(2) + gather", gathered(lambda _: asyncio.Semaphore(2)), records),
         ("aiolimiter 2/L", gathered(_limiter), records),
     ]
+    contenders = (pair if run % 2 == 0 else pair[::-1]) + (others if peers else [])
     results = []
     for name, loader, count in contenders:
         # A fresh simulator for each: one holding the millions of records of the contenders
@@ -265,6 +269,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[20.0, 50.0, 200.0])
     parser.add_argument("--runs", type=int, default=3, help="runs of every contender")
     parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="ours and the reference only (to compare two trees of the library, run by turns)",
+    )
+    parser.add_argument(
         "--trace",
         action="store_true",
         help="also print, per call, the pre-send and idle-slot milliseconds (ours, reference)",
@@ -273,7 +282,7 @@ def main() -> None:
     table: list[dict[str, Any]] = []
     for run in range(args.runs):
         for latency in args.latency_ms:
-            table += asyncio.run(measure(args.records, latency, run))
+            table += asyncio.run(measure(args.records, latency, run, peers=not args.no_peers))
     rows = summarize(table, ("contender", "latency_ms"))
     columns = [("contender", "contender", 38), ("latency_ms", "L ms", 5), *LOAD_COLUMNS]
     columns += [
@@ -283,6 +292,9 @@ def main() -> None:
     ]
     if args.trace:
         columns += [("pre_send_ms", "pre-send ms", 11), ("slot_idle_ms_per_call", "idle ms", 8)]
+    if args.no_peers:  # a comparison of trees: the published results stay as they are
+        print_table(rows, columns)
+        return
     publish("upload_throughput", rows, columns)
     save("upload_throughput_runs", table)
     plot(rows)

@@ -404,3 +404,31 @@ async def test_calls_that_need_a_campaigns_state_at_once_share_one_read(
     assert apis.count("campaigns") == 1 and apis[0] == "campaigns"
     assert sorted(apis[1:]) == ["add_record"] * 5 + ["speed", "start"]
     assert len(camp.records) == 5
+
+
+async def test_a_subclass_overrides_a_method_and_reaches_the_clients_through_super(
+    fake: FakeWolkvox,
+) -> None:
+    """The client's methods are its groups', bound per client; a subclass's override is
+    still what its instances run (views included), ``super()`` reaches the client's, and
+    so does the class's own function called with a client."""
+    seen: list[str] = []
+
+    class Audited(WolkvoxClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.label = "audited"
+
+        async def find_record(self, **kwargs: Any) -> Any:
+            seen.append(f"{self.label}: {sorted(kwargs)}")
+            return await super().find_record(**kwargs)
+
+    camp = fake.create_campaign()
+    async with Audited(server=fake.server, token=fake.token, base_url=fake.url) as wv:
+        await wv.add_record(camp.id, _records(2))
+        assert [r.customer_id for r in await wv.find_record(customer_id="1")] == ["1"]
+        view = wv.with_options(max_wait=5)
+        assert not await view.find_record(customer_id="nobody")
+        assert len(await WolkvoxClient.find_record(wv, campaign_id=camp.id)) == 2
+        assert len(await WolkvoxClient.campaigns(view)) == 1
+    assert seen == ["audited: ['customer_id']"] * 2  # the class's own call is not audited

@@ -6,14 +6,12 @@ comment says so. Every check runs before a request is built.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import _routes as routes
 from . import _validate as check
-from ._call import Caller
-from ._campaign_admin import CampaignAdmin
 from ._convert import CONVERTER, decode_error, structure_rows
 from ._errors import ConfigError, shown
 from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
@@ -23,7 +21,6 @@ from .models import (
     AddRecordResult,
     CallResult,
     CampaignCreated,
-    CampaignSettings,
     CampaignStatus,
     CampaignType,
     DncEntry,
@@ -32,14 +29,19 @@ from .models import (
     Record,
 )
 
-__all__ = ["CampaignMethods"]
+if TYPE_CHECKING:
+    from ._campaign_state import CampaignFacts
+    from ._core import Calls
+    from .bulk._chunks import SendRecords
+
+__all__ = ["AMD_COUNTRIES", "CampaignMethods", "clock_text"]
 
 AMD_COUNTRIES: Final = frozenset(
     ["ARG", "CHL", "COL", "CRI", "ECU", "ESP", "GTM", "HND", "ITA", "MEX", "NIC", "PAN", "PER"]
 )
 
 
-def _clock(name: str, value: time, fmt: str = "%H%M%S") -> str:
+def clock_text(name: str, value: time, fmt: str = "%H%M%S") -> str:
     if not isinstance(value, time):
         raise ConfigError(f"{name} must be a datetime.time, got {type(value).__name__}")
     return value.strftime(fmt)
@@ -53,43 +55,14 @@ def _dnc(entry: object) -> DncEntry:
     raise ConfigError(f"entries must hold telephones (str) or DncEntry, got {shown(entry)}")
 
 
-async def send_records(
-    caller: Caller,
-    cid: str,
-    kind: CampaignType,
-    campaign_status: str,
-    body: list[WireRecord] | bytes,
-    count: int,
-    on_send: Callable[[float], None] | None = None,
-    on_written: Callable[[], None] | None = None,
-) -> AddRecordResult:
-    """Send checked records (or their JSON, encoded ahead by a bulk load)."""
-    # The URL of the docs' examples, both types: the predictive seed's and the preview
-    # site page's carry campaign_status (Postman's preview request omits it, §5 #2.2: a
-    # superset of both).
-    params = {"type_campaign": kind.value, "campaign_id": cid, "campaign_status": campaign_status}
-    _, envelope = await caller.call(
-        routes.ADD_RECORD, params, body, on_send=on_send, on_written=on_written
-    )
-    rows = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
-    first: Any = rows[0] if rows and isinstance(rows[0], dict) else {}
-    return AddRecordResult(
-        sent=count, total_registers=_count(first.get("total_registers")), message=envelope.message
-    )
+class CampaignMethods:
+    """campaign.php: create, load, control campaigns, over the client's calls, what it
+    knows of its campaigns, and the record sender (bulk's, which add_record shares)."""
 
-
-def _count(value: object) -> int | None:
-    """``total_registers``: typed int in the add_record table, a string (often " ") in
-    the samples (§5 #2.1); either is read, anything else is None."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
-        return int(value.strip())
-    return None
-
-
-class CampaignMethods(CampaignAdmin):
-    """campaign.php: create, load, control, search and export campaigns."""
+    def __init__(self, calls: Calls, facts: CampaignFacts, send: SendRecords) -> None:
+        self._calls = calls
+        self._facts = facts
+        self._send = send
 
     async def add_dnc(self, entries: Iterable[DncEntry | str]) -> DncResult:
         """``add_dnc`` (#1): block telephones (a bare string is blocked for 15 days)."""
@@ -97,7 +70,7 @@ class CampaignMethods(CampaignAdmin):
         if not items:
             raise ConfigError("entries must hold at least one telephone")
         body = [CONVERTER.unstructure(item) for item in items]  # always a JSON array
-        return await self._first(routes.ADD_DNC, DncResult, {}, body)
+        return await self._calls.first(routes.ADD_DNC, DncResult, {}, body)
 
     async def add_record(
         self,
@@ -137,9 +110,10 @@ class CampaignMethods(CampaignAdmin):
         if not body:
             raise ConfigError("records must hold at least one record")
         status = check.campaign_status(campaign_status)
+        calls = self._calls
         if status is None:
-            status, _ = await self._status_to_send(cid)
-        return await send_records(self._caller, cid, kind, status, body, len(body))
+            status, _ = await self._facts.status_to_send(calls.caller, calls.converter, cid)
+        return await self._send(calls.caller, cid, kind, status, body, len(body))
 
     async def campaign_status(self, campaign_id: str | int) -> CampaignStatus | None:
         """The campaign's current state, as information.php campaigns says it: read (1
@@ -152,20 +126,15 @@ class CampaignMethods(CampaignAdmin):
             NotFound: the campaign is not among the operation's campaigns.
         """
         cid = check.campaign_id(campaign_id)
-        status, _ = await self._facts.status_of(self._caller, self._converter, cid)
+        status, _ = await self._facts.status_of(self._calls.caller, self._calls.converter, cid)
         return status
-
-    async def _status_to_send(self, cid: str) -> tuple[str, bool]:
-        """add_record's campaign_status for the campaign's current state (Postman's words),
-        and whether learning it cost a call."""
-        status, read = await self._facts.status_of(self._caller, self._converter, cid)
-        return ("start" if status is CampaignStatus.STARTED else "stop"), read
 
     async def _type_to_send(self, cid: str, given: CampaignType | str | None) -> str:
         """``type_campaign`` for start, stop and speed: the caller's, or the campaign's."""
         if given is not None:
             return check.campaign_type(given).value
-        return (await self._facts.type_of(self._caller, self._converter, cid)).value
+        calls = self._calls
+        return (await self._facts.type_of(calls.caller, calls.converter, cid)).value
 
     async def clear_campaign(
         self,
@@ -179,7 +148,7 @@ class CampaignMethods(CampaignAdmin):
             **check.campaign_of_type(campaign_id, campaign_type),
             "result": check.result_filter(result),
         }
-        return await self._action(routes.CLEAR_CAMPAIGN, params)
+        return await self._calls.action(routes.CLEAR_CAMPAIGN, params)
 
     async def create_campaign(
         self,
@@ -201,7 +170,8 @@ class CampaignMethods(CampaignAdmin):
         """
         kind = check.campaign_type(campaign_type)
         # §9.6: "hhiiss" per the field table and Postman ("080000"), as public code sends.
-        start_text, end_text = _clock("start_time", start_time), _clock("end_time", end_time)
+        start_text = clock_text("start_time", start_time)
+        end_text = clock_text("end_time", end_time)
         if start_time >= end_time:
             raise ConfigError(f"start_time ({start_time}) must be before end_time ({end_time})")
         opt_labels = [
@@ -231,8 +201,9 @@ class CampaignMethods(CampaignAdmin):
                 )
             body["amd"] = amd
         params = {"type_campaign": kind.value}
-        request, envelope = await self._caller.call(routes.CREATE_CAMPAIGN, params, body)
-        rows = structure_rows(request, envelope, CampaignCreated, self._converter)
+        calls = self._calls
+        request, envelope = await calls.caller.call(routes.CREATE_CAMPAIGN, params, body)
+        rows = structure_rows(request, envelope, CampaignCreated, calls.converter)
         if not rows or not rows[0].id:
             raise decode_error(
                 request,
@@ -264,7 +235,7 @@ class CampaignMethods(CampaignAdmin):
             "customer_id", customer_id, limit=check.CUSTOMER_ID_MAX_LENGTH
         )
         params = check.campaign_of_type(campaign_id, campaign_type)
-        return await self._action(routes.CODIFY, params, body)
+        return await self._calls.action(routes.CODIFY, params, body)
 
     async def recall(
         self,
@@ -295,7 +266,7 @@ class CampaignMethods(CampaignAdmin):
         # §9.2: the seed's cURL (and the site's URL) carry type_campaign, Postman's URL
         # does not; sent, as a superset of both (the simulator takes either).
         params = {"type_campaign": kind.value, "campaign_id": check.campaign_id(campaign_id)}
-        return await self._action(routes.RECALL, params, body)
+        return await self._calls.action(routes.RECALL, params, body)
 
     async def remove_records(
         self,
@@ -311,7 +282,7 @@ class CampaignMethods(CampaignAdmin):
             "result": check.result_filter(result),
         }
         body = {"customer_id": check.customer_ids(customer_ids)}  # a JSON body on DELETE
-        return await self._action(routes.REMOVE_RECORD, params, body)
+        return await self._calls.action(routes.REMOVE_RECORD, params, body)
 
     async def set_speed(
         self,
@@ -355,10 +326,10 @@ class CampaignMethods(CampaignAdmin):
         if campaign_type is not None:
             check.campaign_type(campaign_type)  # refused before anything is read or sent
         params = {"type_campaign": await self._type_to_send(cid, campaign_type), "campaign_id": cid}
-        result = await self._action(route, params, body)
+        result = await self._calls.action(route, params, body)
         if route is not routes.SPEED:  # the state the campaign is now in
             status = CampaignStatus.STARTED if route is routes.START else CampaignStatus.STOPPED
-            self._facts.learn(cid, status=status, at=self._caller.clock.time())
+            self._facts.learn(cid, status=status, at=self._calls.caller.clock.time())
         return result
 
     async def recall_records(
@@ -375,80 +346,4 @@ class CampaignMethods(CampaignAdmin):
             )
         body = {"field": field, "value": check.non_blank("value", value)}
         params = {"campaign_id": check.campaign_id(campaign_id)}
-        return await self._first(routes.RECALL_RECORDS, RecallRecordsResult, params, body)
-
-    async def edit_campaign(
-        self,
-        campaign_id: str | int,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        campaign_type: CampaignType | str | None = None,
-        enable_edition: bool | None = None,
-        start_time: time | None = None,
-        end_time: time | None = None,
-        skill_id: str | None = None,
-        amd_conf: str | None = None,
-        turbo_dial: bool | None = None,
-        routing_recall: bool | None = None,
-        dial_order: Literal["linear", "zigzag", "random"] | None = None,
-        opt_labels: Mapping[str, str] | None = None,
-    ) -> CampaignSettings:
-        """``edit_campaign`` (#17): change only the settings given."""
-        body: dict[str, Any] = {}
-        if name is not None:
-            body["campaign_name"] = check.non_blank("name", name)
-        if description is not None:
-            body["campaign_description"] = check.text(
-                "description", description, limit=check.FREE_TEXT_MAX_LENGTH
-            )
-        if campaign_type is not None:
-            body["type_camp"] = check.campaign_type(campaign_type).value.capitalize()
-        for key, flag in (
-            ("enable_edition", enable_edition),
-            ("turbo_dial", turbo_dial),
-            ("routing_recall", routing_recall),
-        ):
-            if flag is not None:
-                body[key] = "yes" if flag else "no"
-        for key, at in (("start_time", start_time), ("end_time", end_time)):
-            if at is not None:
-                body[key] = _clock(key, at, "%H:%M:%S")  # edit_campaign uses HH:mm:ss (§9.6)
-        if start_time is not None and end_time is not None and start_time >= end_time:
-            raise ConfigError(f"start_time ({start_time}) must be before end_time ({end_time})")
-        if skill_id is not None:
-            body["skill_id"] = check.non_blank("skill_id", skill_id)
-        if amd_conf is not None:
-            if not isinstance(amd_conf, str) or amd_conf not in AMD_COUNTRIES | {"default", "none"}:
-                raise ConfigError(
-                    f"amd_conf must be default, none or a country code, got {shown(amd_conf)}"
-                )
-            body["amd_conf"] = amd_conf
-        if dial_order is not None:
-            if dial_order not in ("linear", "zigzag", "random"):
-                raise ConfigError(
-                    f"dial_order must be linear, zigzag or random, got {shown(dial_order)}"
-                )
-            body["camp_dial_order"] = dial_order
-        if opt_labels is not None:
-            if not isinstance(opt_labels, Mapping):
-                raise ConfigError(
-                    f"opt_labels must map opt0..opt12 to labels, got {shown(opt_labels)}"
-                )
-            bad = [k for k in opt_labels if k not in {f"opt{i}" for i in range(13)}]
-            if bad:
-                raise ConfigError(
-                    f"opt_labels keys must be opt0..opt12, got {', '.join(map(repr, bad))}"
-                )
-            body["optional_labels"] = {
-                key: check.text(f"opt_labels[{key!r}]", label) for key, label in opt_labels.items()
-            }
-        if not body:
-            raise ConfigError("edit_campaign needs at least one setting to change")
-        cid = check.campaign_id(campaign_id)
-        settings = await self._first(
-            routes.EDIT_CAMPAIGN, CampaignSettings, {"campaign_id": cid}, body
-        )
-        if campaign_type is not None:
-            self._facts.learn(cid, type=check.campaign_type(campaign_type))
-        return settings
+        return await self._calls.first(routes.RECALL_RECORDS, RecallRecordsResult, params, body)

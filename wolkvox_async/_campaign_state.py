@@ -124,6 +124,14 @@ class CampaignFacts:
             )
         return info.row.status, True
 
+    async def status_to_send(
+        self, caller: Caller, converter: Converter, campaign_id: str
+    ) -> tuple[str, bool]:
+        """add_record's campaign_status for the campaign's current state (Postman's words:
+        ``start`` for STARTED, else ``stop``), and whether learning it cost a call."""
+        status, read = await self.status_of(caller, converter, campaign_id)
+        return ("start" if status is CampaignStatus.STARTED else "stop"), read
+
     async def _read(self, caller: Caller, converter: Converter, campaign_id: str) -> _Info:
         request, envelope = await caller.call(routes.CAMPAIGN_STATE, {"campaign": campaign_id})
         rows = structure_rows(request, envelope, CampaignInfo, converter)

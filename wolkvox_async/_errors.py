@@ -48,8 +48,7 @@ import attrs
 from ._meaning import Pause, Refusal, Retry
 
 if TYPE_CHECKING:
-    from .bulk import UploadReport
-    from .bulk._windows import WindowRows
+    from .bulk._results import UploadReport, WindowRows
 
 __all__ = [
     "ApiError",

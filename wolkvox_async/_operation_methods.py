@@ -1,6 +1,8 @@
-"""The operation's endpoints beside campaign.php and the reports: configuration.php (the IP
-firewall and the DNC lists), agentbox.php's agent-side recalls, real_time.php's scheduled
-recalls, and information.php's agents and activity codes.
+"""The operation's endpoints beside campaign.php and the reports.
+
+They are configuration.php (the IP firewall and the DNC lists), agentbox.php's agent-side
+recalls, real_time.php's scheduled recalls, and information.php's agents and activity
+codes.
 
 Sources: wolkvox-api.md §2 (IP firewall: add_ip/remove_ip and their body codes seen in
 public code), §5 #1 (configuration add_dnc/remove_dnc), §5 #7 (agentbox recall,
@@ -18,16 +20,18 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from . import _routes as routes
 from . import _validate as check
 from ._answers import Rows
-from ._core import ClientCore
 from ._errors import ConfigError, NotFound, shown
 from ._records import MAX_RECORDS_PER_UPLOAD
 from ._time import format_query_datetime
 from .models import ActionResult, ActivityCode, AgentInfo, IpResult, ScheduledRecall
+
+if TYPE_CHECKING:
+    from ._core import Calls
 
 __all__ = ["OperationMethods"]
 
@@ -102,9 +106,12 @@ def _agent_recall(
     }
 
 
-class OperationMethods(ClientCore):
+class OperationMethods:
     """configuration.php, agentbox.php recalls, real_time.php recall, information agents
-    and activity codes."""
+    and activity codes, over the client's calls."""
+
+    def __init__(self, calls: Calls) -> None:
+        self._calls = calls
 
     async def add_ip(self, ip: str, *, permanent: bool = False, description: str = "") -> IpResult:
         """configuration.php ``add_ip``: allow ``ip`` through the operation's API firewall
@@ -132,7 +139,7 @@ class OperationMethods(ClientCore):
 
     async def _ip_change(self, route: routes.Route, body: dict[str, str]) -> IpResult:
         try:
-            done = await self._action(route, {}, body)
+            done = await self._calls.action(route, {}, body)
         except NotFound as exc:  # "already registered" / "not registered" (public code)
             return IpResult(ip=body["ip"], changed=False, message=exc.message)
         return IpResult(ip=body["ip"], changed=True, message=done.message)
@@ -145,7 +152,7 @@ class OperationMethods(ClientCore):
         for some days). ``all`` is sent as "all", which the docs give beside
         "inbound/outbound" for both."""
         body = {"type_call": _direction(direction), "telephones": _phones(telephones)}
-        return await self._action(routes.CONFIG_ADD_DNC, {}, body)
+        return await self._calls.action(routes.CONFIG_ADD_DNC, {}, body)
 
     async def unblock_numbers(
         self, telephones: Iterable[str] | Literal["all"], *, direction: Direction = "all"
@@ -157,7 +164,7 @@ class OperationMethods(ClientCore):
             "all" if isinstance(telephones, str) and telephones == "all" else _phones(telephones)
         )
         body = {"telephones": numbers, "type": _direction(direction)}
-        return await self._action(routes.CONFIG_REMOVE_DNC, {}, body)
+        return await self._calls.action(routes.CONFIG_REMOVE_DNC, {}, body)
 
     async def agent_recall(
         self,
@@ -183,7 +190,7 @@ class OperationMethods(ClientCore):
             "recall_style": _style(style),
             "name_recall": None if name is None else check.non_blank("name", name),
         }
-        return await self._action(routes.AGENT_RECALL, params)
+        return await self._calls.action(routes.AGENT_RECALL, params)
 
     async def edit_agent_recall(
         self,
@@ -204,7 +211,7 @@ class OperationMethods(ClientCore):
         params["recall"] = format_query_datetime(check.moment("at", at))
         params["recall_style"] = _style(style)
         params["name_recall"] = None if name is None else check.non_blank("name", name)
-        return await self._action(routes.AGENT_EDIT_RECALL, params)
+        return await self._calls.action(routes.AGENT_EDIT_RECALL, params)
 
     async def delete_agent_recall(
         self,
@@ -223,7 +230,7 @@ class OperationMethods(ClientCore):
         )
         params["recall_style"] = _style(style)
         params["name_recall"] = None if name is None else check.non_blank("name", name)
-        return await self._action(routes.AGENT_DELETE_RECALL, params)
+        return await self._calls.action(routes.AGENT_DELETE_RECALL, params)
 
     async def scheduled_recalls(
         self, kind: Literal["all", "manual", "auto"] = "all", *, allow_truncated: bool = False
@@ -231,7 +238,7 @@ class OperationMethods(ClientCore):
         """real_time.php ``recall``: the recalls scheduled in the operation's campaigns."""
         if kind not in ("all", "manual", "auto"):
             raise ConfigError(f"kind must be 'all', 'manual' or 'auto', got {shown(kind)}")
-        return await self._rows(
+        return await self._calls.rows(
             routes.REALTIME_RECALLS,
             ScheduledRecall,
             {"type": kind},
@@ -244,7 +251,7 @@ class OperationMethods(ClientCore):
     ) -> Rows[AgentInfo]:
         """information.php ``agents``: every agent of the operation, or one."""
         wanted = None if agent_id is None else _agent(agent_id)
-        return await self._rows(
+        return await self._calls.rows(
             routes.INFO_AGENTS,
             AgentInfo,
             {"agent": wanted},
@@ -257,7 +264,7 @@ class OperationMethods(ClientCore):
     ) -> Rows[ActivityCode]:
         """information.php ``activity_codes``: the operation's activity codes, or one."""
         wanted = None if cod_act is None else check.non_blank("cod_act", cod_act)
-        return await self._rows(
+        return await self._calls.rows(
             routes.INFO_ACTIVITY_CODES,
             ActivityCode,
             {"cod_act": wanted},

@@ -1,5 +1,7 @@
-"""One typed method per date-range report of the report table (``_report_table``), and the
-information.php / real_time.php reads of campaigns (wolkvox-api.md §6).
+"""One typed method per date-range report, and the information/real_time reads.
+
+The reports are those of the report table (``_report_table``); the information.php /
+real_time.php reads of campaigns are wolkvox-api.md §6's.
 
 Reports take a start..end of at most 31 calendar days and, for the campaign reports, a
 campaign id (or ``"all"``, but for detail, which reads one campaign); an empty window
@@ -12,14 +14,13 @@ windowed iterator ``iter_report``, which reads the same table.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _routes as routes
 from . import _validate as check
 from ._answers import Rows
-from ._core import ClientCore
 from ._errors import ConfigError, shown
-from ._report_table import DETAIL, REPORTS, Report
+from ._report_table import DETAIL, REPORTS, Report, report_advice, report_named, report_query
 from .models import (
     AmdDetail,
     AmdTotal,
@@ -41,82 +42,22 @@ from .models import (
     WhatsAppStatus,
 )
 
+if TYPE_CHECKING:
+    from ._campaign_state import CampaignFacts
+    from ._core import Calls
+
 __all__ = ["DETAIL", "REPORTS", "Report", "ReportMethods", "report_named", "report_query"]
 
 T = TypeVar("T")
 
 
-def report_named(name: object) -> Report[Any]:
-    """The report of the table named ``name``, or a ConfigError listing them."""
-    if not isinstance(name, str) or name not in REPORTS:
-        raise ConfigError(f"report must be one of {', '.join(REPORTS)}, got {shown(name)}")
-    return REPORTS[name]
+class ReportMethods:
+    """reports_manager.php reports, campaign.php detail, information and real_time reads,
+    over the client's calls (and what it knows of its campaigns, which campaigns() feeds)."""
 
-
-def report_query(
-    report: Report[Any],
-    campaign_id: str | int | None,
-    start: datetime,
-    end: datetime,
-    campaign_type: CampaignType | str | None = None,
-    include_unmanaged: bool = False,
-) -> dict[str, str]:
-    """The query of ``report`` over start..end, every argument checked: a campaign report
-    needs its campaign (detail its type too); an operation report takes none, since a
-    campaign the server would ignore would export the whole operation under its name.
-    Only detail takes a campaign_type (campaign.php sends type_campaign; reports_manager
-    has no such parameter): given to another report it would look like a filter."""
-    if campaign_type is not None and report is not DETAIL:
-        raise ConfigError(
-            f"campaign_type is for the detail report only; {report.name} takes none "
-            f"(got {shown(campaign_type)}): pass campaign_type=None"
-        )
-    if report.scope == "operation":
-        if campaign_id is not None:
-            raise ConfigError(
-                f"{report.name} covers the whole operation and takes no campaign: pass "
-                f"campaign_id=None (got {shown(campaign_id)})"
-            )
-        return check.date_range(start, end)
-    if report is DETAIL:
-        # wolkvox-api.md §5 #6: campaign.php detail takes one campaign's id; "all" is the
-        # reports_manager reports' (§6.1), and detail's own detail=all means unmanaged
-        # records, not every campaign.
-        if campaign_id is None or campaign_id == "all":
-            raise ConfigError(
-                "the detail report reads one campaign: campaign.php detail takes a "
-                "campaign_id (digits), not 'all' (campaign_1..campaign_10 take 'all'), "
-                f"got {shown(campaign_id)}"
-            )
-        if campaign_type is None:
-            raise ConfigError("the detail report needs campaign_type")
-        return {
-            **check.campaign_of_type(campaign_id, campaign_type),
-            **check.date_range(start, end),
-            "detail": "all" if check.flag("include_unmanaged", include_unmanaged) else "default",
-        }
-    if campaign_id is None:
-        raise ConfigError(f"{report.name} needs a campaign_id (digits, or 'all')")
-    return {
-        "campaign_id": check.campaign_id(campaign_id, allow_all=True),
-        **check.date_range(start, end),
-    }
-
-
-def _advice(report: Report[Any], params: dict[str, str]) -> str:
-    """Where a report's window at the cap is read whole."""
-    campaign = repr(params["campaign_id"]) if report.scope == "campaign" else "None"
-    kind = f", campaign_type={params['type_campaign']!r}" if report is DETAIL else ""
-    return (
-        f"Read the window whole with iter_report({report.name!r}, {campaign}, start, "
-        f"end{kind}): it splits or continues a window at the cap until each is complete "
-        f"(the command: wolkvox export {report.name}); or pass allow_truncated=True to take "
-        "these rows, marked .truncated"
-    )
-
-
-class ReportMethods(ClientCore):
-    """reports_manager.php reports, campaign.php detail, information and real_time reads."""
+    def __init__(self, calls: Calls, facts: CampaignFacts) -> None:
+        self._calls = calls
+        self._facts = facts
 
     async def report(
         self,
@@ -146,12 +87,12 @@ class ReportMethods(ClientCore):
     async def _report(
         self, report: Report[T], params: dict[str, str], allow_truncated: bool
     ) -> Rows[T]:
-        return await self._rows(
+        return await self._calls.rows(
             report.route,
             report.row,
             params,
             allow_truncated=allow_truncated,
-            advice=_advice(report, params),
+            advice=report_advice(report, params),
         )
 
     async def _campaign_report(
@@ -363,7 +304,7 @@ class ReportMethods(ClientCore):
     ) -> Rows[CampaignInfo]:
         """information.php campaigns: every campaign, or one."""
         cid = None if campaign_id is None else check.campaign_id(campaign_id)
-        rows = await self._rows(
+        rows = await self._calls.rows(
             routes.INFO_CAMPAIGNS,
             CampaignInfo,
             {"campaign": cid},
@@ -377,7 +318,7 @@ class ReportMethods(ClientCore):
 
     async def token_info(self) -> TokenInfo:
         """information.php token_info: today's consumption (this call costs 1 too)."""
-        return await self._first(routes.TOKEN_INFO, TokenInfo, {})
+        return await self._calls.first(routes.TOKEN_INFO, TokenInfo, {})
 
     async def dnc_list(
         self,
@@ -395,7 +336,7 @@ class ReportMethods(ClientCore):
             "get_dnc has no date range nor paging: list inbound and outbound apart, or "
             "pass allow_truncated=True to take these rows, marked .truncated"
         )
-        return await self._rows(
+        return await self._calls.rows(
             routes.GET_DNC,
             DncListing,
             {"type": direction},
@@ -405,7 +346,7 @@ class ReportMethods(ClientCore):
 
     async def realtime_campaigns(self, *, allow_truncated: bool = False) -> Rows[RealTimeCampaign]:
         """real_time.php campaigns: live counters per campaign."""
-        return await self._rows(
+        return await self._calls.rows(
             routes.REALTIME_CAMPAIGNS,
             RealTimeCampaign,
             {},

@@ -1,4 +1,7 @@
-"""The one table of date-range reports (:data:`REPORTS`), named as Wolkvox names them.
+"""The one table of date-range reports (:data:`REPORTS`), and the query each is read with.
+
+Reports are named as Wolkvox names them; :func:`report_query` checks a report's arguments
+and makes its query.
 
 Every report read with a date range is one :class:`Report` here: the single-call methods
 (``_report_methods``), the windowed downloads (``iter_report``) and the ``wolkvox export``
@@ -20,15 +23,19 @@ command's choices all read this table, so a report added here is exportable ever
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
 from . import _routes as routes
+from . import _validate as check
+from ._errors import ConfigError, shown
 from ._routes import Route
 from .models import (
     AmdDetail,
     AmdTotal,
+    CampaignType,
     CodeShare,
     DetailRow,
     MachineCodesByPhone,
@@ -42,7 +49,7 @@ from .models import (
     WhatsAppStatus,
 )
 
-__all__ = ["DETAIL", "REPORTS", "Report"]
+__all__ = ["DETAIL", "REPORTS", "Report", "report_advice", "report_named", "report_query"]
 
 T = TypeVar("T")
 
@@ -170,3 +177,72 @@ REPORTS: Final[dict[str, Report[Any]]] = {
     )
 }
 """Every date-range report, by its Wolkvox name."""
+
+
+def report_named(name: object) -> Report[Any]:
+    """The report of the table named ``name``, or a ConfigError listing them."""
+    if not isinstance(name, str) or name not in REPORTS:
+        raise ConfigError(f"report must be one of {', '.join(REPORTS)}, got {shown(name)}")
+    return REPORTS[name]
+
+
+def report_query(
+    report: Report[Any],
+    campaign_id: str | int | None,
+    start: datetime,
+    end: datetime,
+    campaign_type: CampaignType | str | None = None,
+    include_unmanaged: bool = False,
+) -> dict[str, str]:
+    """The query of ``report`` over start..end, every argument checked: a campaign report
+    needs its campaign (detail its type too); an operation report takes none, since a
+    campaign the server would ignore would export the whole operation under its name.
+    Only detail takes a campaign_type (campaign.php sends type_campaign; reports_manager
+    has no such parameter): given to another report it would look like a filter."""
+    if campaign_type is not None and report is not DETAIL:
+        raise ConfigError(
+            f"campaign_type is for the detail report only; {report.name} takes none "
+            f"(got {shown(campaign_type)}): pass campaign_type=None"
+        )
+    if report.scope == "operation":
+        if campaign_id is not None:
+            raise ConfigError(
+                f"{report.name} covers the whole operation and takes no campaign: pass "
+                f"campaign_id=None (got {shown(campaign_id)})"
+            )
+        return check.date_range(start, end)
+    if report is DETAIL:
+        # wolkvox-api.md §5 #6: campaign.php detail takes one campaign's id; "all" is the
+        # reports_manager reports' (§6.1), and detail's own detail=all means unmanaged
+        # records, not every campaign.
+        if campaign_id is None or campaign_id == "all":
+            raise ConfigError(
+                "the detail report reads one campaign: campaign.php detail takes a "
+                "campaign_id (digits), not 'all' (campaign_1..campaign_10 take 'all'), "
+                f"got {shown(campaign_id)}"
+            )
+        if campaign_type is None:
+            raise ConfigError("the detail report needs campaign_type")
+        return {
+            **check.campaign_of_type(campaign_id, campaign_type),
+            **check.date_range(start, end),
+            "detail": "all" if check.flag("include_unmanaged", include_unmanaged) else "default",
+        }
+    if campaign_id is None:
+        raise ConfigError(f"{report.name} needs a campaign_id (digits, or 'all')")
+    return {
+        "campaign_id": check.campaign_id(campaign_id, allow_all=True),
+        **check.date_range(start, end),
+    }
+
+
+def report_advice(report: Report[Any], params: dict[str, str]) -> str:
+    """Where a report's window at the cap is read whole."""
+    campaign = repr(params["campaign_id"]) if report.scope == "campaign" else "None"
+    kind = f", campaign_type={params['type_campaign']!r}" if report is DETAIL else ""
+    return (
+        f"Read the window whole with iter_report({report.name!r}, {campaign}, start, "
+        f"end{kind}): it splits or continues a window at the cap until each is complete "
+        f"(the command: wolkvox export {report.name}); or pass allow_truncated=True to take "
+        "these rows, marked .truncated"
+    )

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Observation
@@ -33,8 +33,20 @@ from ._errors import ApiError, SchedulerRefusal
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._call import Caller
     from ._routes import Route
+    from .scheduler import Priority, Scheduler, TokenLimits
+
+
+class _Caller(Protocol):
+    """What telemetry reads of the caller it measures (``_call.Caller``), named here so
+    that the call path and its telemetry do not import each other."""
+
+    priority: Priority
+    limits: TokenLimits
+
+    @property
+    def scheduler(self) -> Scheduler: ...
+
 
 __all__ = ["CALL_ATTRIBUTES", "METRICS", "CallTrace", "Job", "Telemetry"]
 
@@ -142,7 +154,7 @@ class Telemetry:
 
     @asynccontextmanager
     async def call(
-        self, caller: Caller, route: Route, params: Mapping[str, str | None] | None
+        self, caller: _Caller, route: Route, params: Mapping[str, str | None] | None
     ) -> AsyncIterator[CallTrace]:
         """The span and metrics of one call through ``caller``."""
         attributes: dict[str, Any] = {
@@ -190,7 +202,7 @@ class Telemetry:
                 self.duration.record(time.perf_counter() - started, measured)
         await self._read_quota(caller)
 
-    async def _read_quota(self, caller: Caller) -> None:
+    async def _read_quota(self, caller: _Caller) -> None:
         """Record today's quota of the caller's token, at most every ``quota_every`` s."""
         token = caller.limits.token
         now = time.monotonic()

@@ -274,6 +274,43 @@ async def test_a_chunk_that_died_waiting_for_admission_is_not_waited_for(tmp_pat
     assert [r.api for r in fake.requests] == ["campaign_15", "campaigns", "add_record"]
 
 
+async def test_a_chunk_waiting_for_admission_is_not_marked_sent(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # Both slots of the token are held by another client's slow reads: the load's chunk
+    # waits for admission. Nothing of it can have left, so an interruption there leaves
+    # it unmarked, and the resume sends it at once (no export to reconcile it first).
+    camp = fake.create_campaign()
+    journal = tmp_path / "load.journal"
+    backend = w.MemoryBackend()
+    fake.inject(Fault.SLOW, api="find_record", times=2, delay=0.5)
+    async with client_for(fake, backend=backend) as other, client_for(fake, backend=backend) as wv:
+        reads = [asyncio.create_task(other.find_record(customer_id=f"x{i}")) for i in range(2)]
+        await until(lambda: fake.stats.peak_in_flight[fake.token] == 2)
+        load = asyncio.create_task(
+            wv.upload_records(
+                camp.id, records(100), campaign_status="stop", chunk_size=100, journal=journal
+            )
+        )
+        while (await wv.scheduler_stats()).queued_bulk == 0:  # the load waits for a slot
+            await asyncio.sleep(0.01)
+        load.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await load
+        await asyncio.gather(*reads)
+    # Nothing of it was marked (it never left): a load that sent nothing leaves no journal.
+    assert not journal.exists()
+    assert "add_record" not in [r.api for r in fake.requests]
+    before = len(fake.requests)
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(
+            camp.id, records(100), campaign_status="stop", chunk_size=100, journal=journal
+        )
+    assert [r.api for r in list(fake.requests)[before:]] == ["add_record"]
+    assert report.chunks[0].outcome == "landed"
+    assert landed(fake, camp.id) == Counter({f"c{i}": 1 for i in range(100)})
+
+
 @pytest.mark.slow
 @settings(
     max_examples=30,
@@ -565,3 +602,44 @@ async def test_a_failing_task_group_ends_an_upload_in_it_and_the_resume_is_exact
         report = await wv.upload_records(camp.id, records(), chunk_size=500, journal=journal)
     assert report.records_landed == 20_000
     assert landed(fake, camp.id) == Counter({f"k{i}": 1 for i in range(20_000)})
+
+
+async def test_each_further_chunk_runs_at_most_40_library_functions(tmp_path: Path) -> None:
+    # The steady state of a load (issue 33 item 1, as benchmarks/call_path.py counts it):
+    # the library functions that run at least once per chunk of a 5-chunk load, the
+    # scheduler's and the generated row readers included, the simulator's not.
+    package = str(Path(w.__file__).parent)
+    testing = str(Path(package, "testing"))
+    calls: Counter[str] = Counter()
+    seen: set[int] = set()
+    frames: list[Any] = []  # alive, so that their ids are not reused
+
+    def profile(frame: Any, event: str, _: Any) -> None:
+        path = frame.f_code.co_filename
+        if event != "call" or id(frame) in seen:
+            return  # not a call, or a coroutine resumed
+        if path.startswith("<row reader of "):
+            module = "_fastrows.py"
+        elif path.startswith(package) and not path.startswith(testing):
+            module = Path(path).relative_to(package).as_posix()
+        else:
+            return
+        seen.add(id(frame))
+        frames.append(frame)
+        calls[f"{module}:{frame.f_code.co_qualname}"] += 1
+
+    def rows(first: int) -> list[dict[str, str]]:  # wire dicts, as the benchmark loads
+        return [{"customer_id": f"d{i}", "tel1": f"300{i:07d}"} for i in range(first, first + 500)]
+
+    async with FakeWolkvox(licenses=10) as fake:
+        camp = fake.create_campaign()
+        async with client_for(fake, backend=w.MemoryBackend()) as wv:
+            await wv.upload_records(camp.id, rows(0), chunk_size=100)  # warm
+            sys.setprofile(profile)
+            try:
+                report = await wv.upload_records(camp.id, rows(500), chunk_size=100)
+            finally:
+                sys.setprofile(None)
+    assert report.complete and len(report.chunks) == 5
+    each = sorted(name for name, count in calls.items() if count >= 5)
+    assert len(each) <= 40, each

@@ -6,18 +6,18 @@ from ._download import WindowedDownload as WindowedDownload
 from ._journal import ChunkState as ChunkState
 from ._methods import BulkMethods as BulkMethods
 from ._outcomes import AlreadyLoaded as AlreadyLoaded
-from ._outcomes import ChunkReport as ChunkReport
 from ._outcomes import InsufficientQuota as InsufficientQuota
 from ._outcomes import JournalError as JournalError
 from ._outcomes import LoadRunning as LoadRunning
 from ._outcomes import ReconcileError as ReconcileError
-from ._outcomes import RowFailure as RowFailure
-from ._outcomes import StopReason as StopReason
-from ._outcomes import UploadProgress as UploadProgress
-from ._outcomes import UploadReport as UploadReport
 from ._owner import JournalLock as JournalLock
+from ._results import ChunkReport as ChunkReport
+from ._results import RowFailure as RowFailure
+from ._results import StopReason as StopReason
+from ._results import UploadProgress as UploadProgress
+from ._results import UploadReport as UploadReport
+from ._results import WindowRows as WindowRows
 from ._windows import Deferred as Deferred
-from ._windows import WindowRows as WindowRows
 
 __all__ = [
     "AlreadyLoaded",

@@ -40,13 +40,13 @@ import attrs
 from .._answers import MAX_ROWS
 from .._errors import BadRequest, WolkvoxError
 from .._time import to_wolkvox_time
+from ._results import WindowRows
 from ._windows import (
     SECOND,
     Answer,
     Deferred,
     Fetch,
     Window,
-    WindowRows,
     count_of,
     finished,
     kept,

@@ -1,4 +1,4 @@
-"""One run of one load: reading the source into checked chunks, and landing each chunk.
+"""One run of one load: landing each chunk (``_reading`` cuts the source into chunks).
 
 Each chunk is journaled (``_journal``) around its request. A chunk refused before the
 server did anything (403 SIMULTANEOUS, maintenance, a refused connection, the scheduler
@@ -15,15 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
-from .._call import Caller
-from .._campaign_methods import send_records
 from .._errors import (
     CampaignFull,
-    ConfigError,
     NotWolkvox,
     QuotaExhausted,
     QuotaReserved,
@@ -35,22 +32,16 @@ from .._errors import (
 )
 from .._meaning import Pause, pausing
 from .._protocol import encode_rows
-from .._records import to_wire_rows
-from ..models import CampaignType, Record
-from ._chunks import Chunk, RecordSource, batches
+from ..models import CampaignType
+from ._chunks import Chunk
 from ._journal import NOT_SENT, ChunkState, Journal
-from ._needs import Endpoints, job_of
-from ._outcomes import (
-    ChunkReport,
-    ReconcileError,
-    RowFailure,
-    StopReason,
-    UploadProgress,
-)
+from ._needs import Parts, job_of
+from ._outcomes import Left, ReconcileError, Stop
 from ._pace import Pace, gate
 from ._reconcile import Reconciler
+from ._results import ChunkReport, RowFailure, StopReason, UploadProgress
 
-__all__ = ["PATIENCE", "Left", "Load", "Stop"]
+__all__ = ["PATIENCE", "Load"]
 
 log = logging.getLogger("wolkvox_async.bulk")
 _ATTEMPTS = 5
@@ -69,28 +60,12 @@ _UNANSWERED = pausing(WolkvoxError, Pause.REFUSED, Pause.UNANSWERED)
 client's own retries, waiting may help, and nothing was changed by asking."""
 
 
-_BATCH = 100
-"""Rows checked and encoded between two yields to the event loop: bounds how long a
-sender's answer can wait behind the reader (``_pace``; benchmarks/upload_throughput.py)."""
-
-
-class Left(Exception):
-    """A chunk left pending because another chunk stopped the load."""
-
-
-class Stop(Exception):
-    def __init__(self, reason: StopReason, cause: WolkvoxError) -> None:
-        self.reason = reason
-        self.cause = cause
-
-
 class Load:
     """One run of one load."""
 
     def __init__(
         self,
-        client: Endpoints,
-        caller: Caller,
+        parts: Parts,
         campaign_id: str,
         kind: CampaignType,
         campaign_status: str | None,
@@ -98,8 +73,10 @@ class Load:
         progress: Callable[[UploadProgress], Any] | None,
         patience: float,
     ) -> None:
-        self.client = client
-        self.caller = caller
+        self.calls = parts.calls
+        self.caller = caller = parts.calls.caller
+        self.facts = parts.facts
+        self.send = parts.send
         self.clock = caller.clock
         self.patience = patience
         self.campaign_id = campaign_id
@@ -121,7 +98,9 @@ class Load:
         self.read = self.sent = self.landed = 0
         self.uploads = 0
         """add_record calls made (the reconciler counts its own)."""
-        self.reconciler = Reconciler(client, self.clock, campaign_id)
+        self.reconciler = Reconciler(
+            parts.reads, self.clock, campaign_id, caller.config.held_after_send
+        )
         self.pending = 0
         """Records of chunks that ended not in the campaign (refused, or never sent)."""
         self.held = 0
@@ -149,107 +128,9 @@ class Load:
             self.stopped, self.cause = StopReason.ERROR, cause
         self.stop.set()
 
-    # ---- reading ------------------------------------------------------------------------
-
-    async def chunk_source(
-        self, source: RecordSource, size: int, on_invalid: str, limit: int | None
-    ) -> AsyncIterator[Chunk]:
-        """The chunks to send. Chunks a resumed load already landed are checked against
-        the journal and reported here; a chunk left pending before the last one that
-        landed waits until that one has been read and checked, so a changed input is
-        refused before anything of it is sent."""
-        last_done = self.journal.last_done
-        deferred: list[Chunk] = []
-        async for chunk in self._cut(source, size, on_invalid, limit):
-            if self.landed_before(chunk):
-                continue
-            if chunk.index < last_done:
-                deferred.append(chunk)
-                self.deferred += chunk.size
-                continue
-            while deferred:
-                held = deferred.pop(0)
-                self.deferred -= held.size
-                yield held
-            yield chunk
-        while deferred:
-            held = deferred.pop(0)
-            self.deferred -= held.size
-            yield held
-
-    def landed_before(self, chunk: Chunk) -> bool:
-        """True for a chunk an earlier run landed (reported here); ConfigError when the
-        input there is not what that run loaded."""
-        entry = self.journal.state(chunk.index)
-        if entry is None or entry.state is not ChunkState.DONE:
-            return False
-        if entry.digest and entry.digest != chunk.checksum:
-            raise ConfigError(
-                f"the input changed since it was loaded: rows {chunk.rows[0]}–"
-                f"{chunk.rows[-1]} (chunk {chunk.index}) differ from what landed; resume "
-                "with the input as it was, or start a new load (a new journal)"
-            )
-        self._report(chunk, "already_landed", entry.landed)
-        return True
-
-    async def _cut(
-        self, source: RecordSource, size: int, on_invalid: str, limit: int | None
-    ) -> AsyncIterator[Chunk]:
-        rows: list[int] = []  # of the chunk being cut
-        parts: list[bytes] = []  # its records' JSON, batch by batch, without brackets
-        index = 0
-        # A sender about to send, or just answered, goes first (_pace).
-        async for batch in batches(source, min(size, _BATCH), self.gate.pass_):
-            self.spent.clear()
-            before = len(rows)
-            checked = self.check(batch, rows, on_invalid)
-            self.held = len(rows)
-            # A batch is at most a chunk, so it ends at most one chunk; its records are
-            # encoded here and dropped, only the bytes are kept.
-            room = size - before
-            if checked[:room]:
-                parts.append(encode_rows(checked[:room])[1:-1])
-            if len(rows) < size:
-                continue
-            chunk = Chunk(index, rows[:size], b"[" + b",".join(parts) + b"]")
-            index += 1
-            rows, parts = rows[size:], []
-            if checked[room:]:
-                parts.append(encode_rows(checked[room:])[1:-1])
-            self.held = len(rows)
-            yield chunk
-            if limit is not None and index >= limit:
-                self.stopped = self.planned  # what allow_partial planned is sent
-                return
-        if rows:
-            if limit is not None and index >= limit:
-                self.stopped = self.planned
-                return
-            self.held = 0
-            yield Chunk(index, rows, b"[" + b",".join(parts) + b"]")
-
-    def check(
-        self, batch: list[Record | Mapping[str, Any]], rows: list[int], on_invalid: str
-    ) -> list[dict[str, str]]:
-        """The wire forms of ``batch`` (checked once, sent as is); their rows go to ``rows``."""
-        first = self.read + 1
-        checked, good_rows, bad = to_wire_rows(batch, self.kind, first)
-        self.read += len(batch)
-        for row, item, exc in bad:
-            cid = item.get("customer_id") if isinstance(item, Mapping) else None
-            why = str(exc).removeprefix(f"row {row}: ")  # the row is in the failure already
-            self.failures.append(RowFailure(row=row, customer_id=cid, reason=why))
-            if on_invalid == "raise":
-                # Read up to the bad row: the good rows before it are held, none after it.
-                self.read = row
-                self.held += sum(1 for r in good_rows if r < row)
-                raise exc
-        rows += good_rows
-        return checked
-
     # ---- one chunk ----------------------------------------------------------------------
 
-    def _report(self, chunk: Chunk, outcome: Any, landed: int, message: str = "") -> None:
+    def report_chunk(self, chunk: Chunk, outcome: Any, landed: int, message: str = "") -> None:
         self.landed += landed
         self.chunks.append(
             ChunkReport(
@@ -294,7 +175,9 @@ class Load:
                 raise Left
             while self.status is None:
                 try:
-                    self.status, read = await self.client._status_to_send(self.campaign_id)
+                    self.status, read = await self.facts.status_to_send(
+                        self.caller, self.calls.converter, self.campaign_id
+                    )
                     self.state_reads += read
                 except NotWolkvox as exc:  # the same address gives the same page
                     self.give_up(chunk, missing, StopReason.ERROR, exc)
@@ -315,13 +198,13 @@ class Load:
     def left(self, chunk: Chunk, missing: int, message: str) -> None:
         """Report a chunk that ends with ``missing`` of its records not in the campaign."""
         self.pending += missing
-        self._report(chunk, "pending", chunk.size - missing, message)
+        self.report_chunk(chunk, "pending", chunk.size - missing, message)
 
     def skip(self, chunk: Chunk) -> None:
         """A chunk handed over after the load stopped: never sent by this run."""
         entry = self.journal.state(chunk.index)
         if entry is not None and entry.state is ChunkState.DONE:
-            self._report(chunk, "already_landed", entry.landed)
+            self.report_chunk(chunk, "already_landed", entry.landed)
         else:
             self.left(chunk, chunk.size, "not sent: the load had stopped")
 
@@ -331,7 +214,7 @@ class Load:
         pace = pace or self.gate.pace()
         entry = self.journal.state(chunk.index)
         if entry is not None and entry.state is ChunkState.DONE:
-            self._report(chunk, "already_landed", entry.landed)
+            self.report_chunk(chunk, "already_landed", entry.landed)
             return
         pending: list[dict[str, str]] | None = None  # None: the whole chunk, as encoded
         reconciled = False
@@ -349,10 +232,11 @@ class Load:
                 pace.ease()  # the readers of the loop go on while it is read
                 status = await self.status_for(chunk, missing)
                 pace.rush()  # read: this chunk leaves before more reading
-            # SENDING before anything can leave; the time once admitted, just before it
-            # leaves (a wait for admission is not time the server spends on it).
+            # SENDING, with the time, once admitted and just before it leaves (the caller
+            # tells each attempt's departure): nothing can leave before, and a wait for
+            # admission is not time the server spends on it. A crash before then leaves
+            # the chunk as it was (not sent: sent again), after it SENDING (reconciled).
             sent_at = NOT_SENT
-            self.journal.mark(chunk.index, ChunkState.SENDING, sent_at=sent_at)
 
             def leaving(at: float, index: int = chunk.index) -> None:
                 nonlocal sent_at
@@ -366,7 +250,7 @@ class Load:
                 # long: the readers of the loop go on meanwhile.
                 pace.ease()
                 body = chunk.body if pending is None else encode_rows(pending)
-                await send_records(
+                await self.send(
                     self.caller,
                     self.campaign_id,
                     self.kind,
@@ -427,7 +311,7 @@ class Load:
             self.sent += missing
             break
         self.journal.mark(chunk.index, ChunkState.DONE, chunk.size, 0.0, chunk.checksum)
-        self._report(chunk, "reconciled" if reconciled else "landed", chunk.size)
+        self.report_chunk(chunk, "reconciled" if reconciled else "landed", chunk.size)
 
     def give_up(
         self, chunk: Chunk, missing: int, reason: StopReason, exc: WolkvoxError

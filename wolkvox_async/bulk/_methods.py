@@ -1,6 +1,8 @@
-"""The bulk methods of WolkvoxClient. They call the client's public methods, but for a
-download's windows: those are read through the core, and their rows made only when their
-turn comes (the next window's request leaves first)."""
+"""The bulk methods of WolkvoxClient: upload_records and the windowed downloads.
+
+They work over the parts the client gives them (``Parts``): an upload's chunks go through
+the record sender; a download's windows are read through the BULK caller, and their rows
+made only when their turn comes (the next window's request leaves first)."""
 
 from __future__ import annotations
 
@@ -11,26 +13,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import _validate as check
-from .._campaign_methods import CampaignMethods
 from .._convert import structure_rows
 from .._errors import ConfigError, shown
-from .._operation_methods import OperationMethods
 from .._protocol import Envelope, last_object
-from .._report_methods import ReportMethods, report_named, report_query
+from .._report_table import report_named, report_query
 from ..models import CampaignStatus, CampaignType, PhoneResult
-from ..scheduler import Lease, Priority
+from ..scheduler import Lease
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload
-from ._needs import job_of, within
-from ._outcomes import InsufficientQuota, UploadProgress, UploadReport
+from ._needs import Parts, bulk_quota, job_of, within
+from ._outcomes import InsufficientQuota
 from ._owner import JournalLock
-from ._upload import PATIENCE, RecordSource, bulk_quota, upload_records
+from ._results import UploadProgress, UploadReport
+from ._upload import PATIENCE, RecordSource, upload_records
 from ._windows import Deferred, Early
 
 __all__ = ["BulkMethods"]
 
 
-class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
+class BulkMethods:
     """Loads and exports of any size, at the speed the limits allow."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
 
     async def upload_records(
         self,
@@ -130,11 +134,8 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
                 the disk full), named with what to do.
             ReconcileError: a lost answer left a chunk's outcome unknown.
         """
-        # Bulk work: it queues behind interactive calls and leaves them their reserve.
-        bulk = self.with_options(priority=Priority.BULK)
         return await upload_records(
-            bulk,
-            bulk._caller,
+            self._parts,
             campaign_id,
             records,
             campaign_type=campaign_type,
@@ -211,15 +212,15 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
             )
         start, end = check.moment("start", start), check.moment("end", end)
         held = check.windows("held", held)
-        # Bulk work: it queues behind interactive calls and leaves them their reserve.
-        bulk = self.with_options(priority=Priority.BULK)
+        calls = self._parts.calls  # at BULK priority: behind interactive calls, not their reserve
+        caller, converter = calls.caller, calls.converter
 
         def params(lo: datetime, hi: datetime) -> dict[str, str]:
             return report_query(table, campaign_id, lo, hi, campaign_type)
 
         params(start, start)  # a bad campaign id or type is refused before any request
         job = job_of(
-            bulk._caller,
+            caller,
             f"download {report}",
             {"wolkvox.report": report, "wolkvox.campaign_id": str(campaign_id or "")},
         )
@@ -231,7 +232,7 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
             def row(value: Any) -> Any:
                 # The last row alone, made as the rows are: told early and after the parse,
                 # the same value gives the same time.
-                return self._converter.structure(value, table.row)
+                return converter.structure(value, table.row)
 
             async def told(body: bytes) -> None:
                 tail = last_object(body)
@@ -240,19 +241,19 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
 
             leases: list[Lease] = []
             with within(job):
-                request, envelope = await bulk._caller.call(
+                request, envelope = await caller.call(
                     table.route, params(lo, hi), on_answer=told, cut=at_cap, stamped=leases.append
                 )
             rows = _payload_rows(envelope)
 
             async def forget() -> None:
                 for lease in leases:
-                    await bulk._caller.scheduler.forget(lease)
+                    await caller.scheduler.forget(lease)
 
             return Deferred(
                 count=len(rows),
                 last=lambda: row(rows[-1]),
-                make=lambda: structure_rows(request, envelope, table.row, self._converter),
+                make=lambda: structure_rows(request, envelope, table.row, converter),
                 forget=forget if leases else None,
             )
 
@@ -264,7 +265,7 @@ class BulkMethods(CampaignMethods, ReportMethods, OperationMethods):
         async def plan(windows: int) -> None:
             """Refuse, before the first request, a download that needs more calls than
             today leaves to bulk work (one per window at least)."""
-            stats = await bulk_quota(bulk)
+            stats = await bulk_quota(calls)
             available = stats.quota_available_to_bulk
             if available is not None and windows > available:
                 raise InsufficientQuota(

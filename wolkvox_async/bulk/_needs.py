@@ -1,6 +1,8 @@
-"""What the bulk helpers need of a client: its public endpoint methods (:class:`Endpoints`,
-which any WolkvoxClient is), beside the client's :class:`~wolkvox_async._call.Caller` that
-sends the records and keeps the time, and the client's telemetry, when it has one."""
+"""What bulk work is given by the client (:class:`Parts`), and its quota and job span.
+
+The parts: the client's calls at BULK priority, what it knows of its campaigns, the record
+sender, and the reads a reconciliation makes. Beside them, today's quota as bulk work
+plans with it, and the span of a bulk job when the client has telemetry."""
 
 from __future__ import annotations
 
@@ -8,33 +10,28 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._config import ClientConfig
+import attrs
+
 from ..models import Export, FoundRecord
-from ..scheduler import SchedulerStats
 
 if TYPE_CHECKING:
     from .._call import Caller
+    from .._campaign_state import CampaignFacts
+    from .._core import Calls
     from ..otel import Job
+    from ..scheduler import SchedulerStats
+    from ._chunks import SendRecords
 
-__all__ = ["Endpoints", "job_of", "within"]
+__all__ = ["Endpoints", "Parts", "bulk_quota", "job_of", "within"]
 
 
 class Endpoints(Protocol):
-    """The public methods a load or a download calls (a BULK view of the client), and
-    the client's reading of a campaign's state for add_record."""
-
-    @property
-    def config(self) -> ClientConfig: ...
-
-    async def scheduler_stats(self) -> SchedulerStats: ...
-
-    async def sync_quota(self) -> SchedulerStats: ...
+    """The reads a reconciliation makes (the client's campaign.php group, at BULK
+    priority): what a lost answer stored."""
 
     async def export_campaign(
         self, campaign_id: str | int, *, allow_truncated: bool = False
     ) -> Export: ...
-
-    async def _status_to_send(self, cid: str) -> tuple[str, bool]: ...
 
     async def find_record(
         self,
@@ -43,6 +40,33 @@ class Endpoints(Protocol):
         customer_id: str | None = None,
         customer_phone: str | None = None,
     ) -> tuple[FoundRecord, ...]: ...
+
+
+@attrs.frozen
+class Parts:
+    """What the client hands its bulk methods, explicitly."""
+
+    calls: Calls
+    """The client's caller at BULK priority (bulk work queues behind interactive calls and
+    leaves them their reserve), with its converter."""
+    facts: CampaignFacts
+    """What the client knows of its campaigns (a load's campaign_status)."""
+    send: SendRecords
+    """The request that sends records (``_chunks.send_records``)."""
+    reads: Endpoints
+    """export_campaign and find_record at BULK priority, for reconciliation."""
+
+
+async def bulk_quota(calls: Calls) -> SchedulerStats:
+    """Today's numbers for planning bulk work. A ``quota_reserve`` needs the limit to hold
+    anything back; when neither the settings (licenses, daily_quota) nor the ledger know
+    it, it is read from the server once (token_info: 1 call), and the ledger keeps it for
+    every later admission of the day."""
+    stats = await calls.stats()
+    if stats.quota_limit is None and calls.caller.config.quota_reserve:
+        await calls.caller.sync_quota()
+        stats = await calls.stats()
+    return stats
 
 
 def job_of(caller: Caller, name: str, attributes: Mapping[str, Any]) -> Job | None:

@@ -23,8 +23,12 @@ log = logging.getLogger("wolkvox_async.bulk")
 class Reconciler:
     """Asks the campaign about records; counts the calls it makes."""
 
-    def __init__(self, client: Endpoints, clock: Clock, campaign_id: str) -> None:
+    def __init__(
+        self, client: Endpoints, clock: Clock, campaign_id: str, held_after_send: float
+    ) -> None:
         self.client = client
+        self.held_after_send = held_after_send
+        """Seconds after it left that a call may still be running (``ClientConfig``)."""
         self.clock = clock
         self.campaign_id = campaign_id
         self.requests = 0
@@ -39,7 +43,7 @@ class Reconciler:
         running (none left, or its answer came).
         """
         absent = await self._absent(records)
-        ends = 0.0 if sent_at == NOT_SENT else sent_at + self.client.config.held_after_send
+        ends = 0.0 if sent_at == NOT_SENT else sent_at + self.held_after_send
         wait = ends - self.clock.time()
         if absent and wait > 0:
             log.warning(

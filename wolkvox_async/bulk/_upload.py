@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 import time
 from collections.abc import (
     AsyncIterable,
@@ -24,9 +25,8 @@ from collections.abc import (
     Mapping,
     Sized,
 )
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .. import _validate as check
 from .._errors import ConfigError, WolkvoxError, shown
@@ -34,23 +34,22 @@ from .._records import MAX_RECORDS_PER_UPLOAD
 from ..models import CampaignStatus, CampaignType
 from ._chunks import Chunk, RecordSource, head_print
 from ._journal import ChunkState, Journal, check_path, identity, server_of
-from ._load import PATIENCE, Left, Load, Stop, log
-from ._needs import Endpoints, within
-from ._outcomes import (
-    InsufficientQuota,
-    JournalError,
-    RowFailure,
+from ._load import PATIENCE, Load, log
+from ._needs import Parts, bulk_quota, within
+from ._outcomes import InsufficientQuota, JournalError, Left, Stop
+from ._owner import Claim, JournalLock
+from ._reading import chunks_of
+from ._results import (
     StopReason,
     UploadProgress,
     UploadReport,
+    finished_report,
+    journal_summary,
 )
-from ._owner import Claim, JournalLock
 
-if TYPE_CHECKING:
-    from .._call import Caller
-    from ..scheduler import SchedulerStats
+__all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _results
 
-__all__ = ["PATIENCE", "RecordSource", "upload_records"]  # the report types live in _outcomes
+_INDEX, _ROW = operator.attrgetter("index"), operator.attrgetter("row")
 
 
 def _seconds(patience: object) -> float:
@@ -93,8 +92,7 @@ def _checked_options(
 
 
 async def upload_records(
-    client: Endpoints,
-    caller: Caller,
+    parts: Parts,
     campaign_id: str | int,
     records: RecordSource,
     *,
@@ -139,10 +137,12 @@ async def upload_records(
         if held is None:
             own = JournalLock(path)
             await own.acquire(wait=wait)
+    caller = parts.calls.caller
+    config = caller.config
     try:
         spec = identity(
-            server=server_of(client.config.base_url),
-            operation=client.config.operation,
+            server=server_of(config.base_url),
+            operation=config.operation,
             campaign_id=cid,
             campaign_type=kind.value,
             chunk_size=chunk_size,
@@ -151,13 +151,13 @@ async def upload_records(
         if (earlier := book.finished()) is not None:
             book.close()
             log.info("this load finished on %s: nothing to send", earlier["finished_at"])
-            return _finished_report(cid, earlier)
+            return finished_report(cid, earlier)
         sized = len(records) if isinstance(records, Sized) else None
-        load = Load(client, caller, cid, kind, status, book, progress, seconds)
+        load = Load(parts, cid, kind, status, book, progress, seconds)
         claim = Claim(
             caller.backend,
             server=spec["server"],
-            operation=client.config.operation,
+            operation=config.operation,
             campaign_id=cid,
             journal=path,
             on_lost=load.lose,
@@ -199,7 +199,7 @@ async def _run(
     """One run of a load whose journal is held: claim the input, send, report. ``sized``:
     the length of an input that has one (its quota is checked before the first request);
     ``total``: a stream's length as the caller knows it (reports count against it)."""
-    book, client, cid = load.journal, load.client, load.campaign_id
+    book, cid = load.journal, load.campaign_id
     known = sized if sized is not None else total
     started = time.perf_counter()
     job = load.job
@@ -213,8 +213,8 @@ async def _run(
             records_read=load.read + unread,
             records_sent=load.sent,
             records_landed=load.landed,
-            chunks=tuple(sorted(load.chunks, key=lambda c: c.index)),
-            failures=tuple(sorted(load.failures, key=lambda f: f.row)),
+            chunks=tuple(sorted(load.chunks, key=_INDEX)),
+            failures=tuple(sorted(load.failures, key=_ROW)),
             requests=load.requests,
             elapsed=time.perf_counter() - started,
             stopped=load.stopped,
@@ -237,13 +237,13 @@ async def _run(
             limit = await _chunks_allowed(load, sized, chunk_size, book, allow_partial)
             await _send_all(
                 load,
-                load.chunk_source(records, chunk_size, on_invalid, limit),
-                client.config.max_concurrency,
+                chunks_of(load, records, chunk_size, on_invalid, limit),
+                load.caller.config.max_concurrency,
             )
         done = report()
         if load.cause is None and load.stopped is None:
             try:
-                book.finish(_summary(done))  # kept: running this load again sends nothing
+                book.finish(journal_summary(done))  # kept: running this load again sends nothing
                 finished = True
             except JournalError as exc:  # everything landed: say so, and why a re-run reads
                 log.warning("the load finished, but %s", exc)
@@ -288,46 +288,6 @@ def _totals(load: Load) -> dict[str, int]:
     }
 
 
-def _summary(report: UploadReport) -> dict[str, Any]:
-    """What a finished journal keeps of its load, to answer a run of it again."""
-    return {
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "campaign_id": report.campaign_id,
-        "records_read": report.records_read,
-        "records_landed": report.records_landed,
-        "failures": [[f.row, f.customer_id, f.reason] for f in report.failures],
-    }
-
-
-def _finished_report(campaign_id: str, summary: dict[str, Any]) -> UploadReport:
-    """The report of a load that had already finished: nothing sent this time."""
-    return UploadReport(
-        campaign_id=campaign_id,
-        records_read=summary["records_read"],
-        records_sent=0,
-        records_landed=summary["records_landed"],
-        chunks=(),
-        failures=tuple(
-            RowFailure(row=row, customer_id=cid, reason=why)
-            for row, cid, why in summary["failures"]
-        ),
-        requests=0,
-        elapsed=0.0,
-        finished_at=datetime.fromisoformat(summary["finished_at"]),
-    )
-
-
-async def bulk_quota(client: Endpoints) -> SchedulerStats:
-    """Today's numbers for planning bulk work. A ``quota_reserve`` needs the limit to hold
-    anything back; when neither the settings (licenses, daily_quota) nor the ledger know
-    it, it is read from the server once (token_info: 1 call), and the ledger keeps it for
-    every later admission of the day."""
-    stats = await client.scheduler_stats()
-    if stats.quota_limit is None and client.config.quota_reserve:
-        stats = await client.sync_quota()
-    return stats
-
-
 async def _chunks_allowed(
     load: Load, length: int | None, size: int, book: Journal, allow_partial: bool
 ) -> int | None:
@@ -335,8 +295,8 @@ async def _chunks_allowed(
     to bulk work, the interactive reserve excluded. (A stream of unknown length is held
     back by the scheduler instead; with a reserve, the limit is learnt first all the same.)"""
     if length is None:
-        if load.client.config.quota_reserve:
-            await bulk_quota(load.client)
+        if load.caller.config.quota_reserve:
+            await bulk_quota(load.calls)
         return None
     total = math.ceil(length / size)
     needed = sum(
@@ -346,7 +306,7 @@ async def _chunks_allowed(
     )
     reads = 1 if needed and load.status is None else 0  # the campaign's state (Load.status_for)
     needed += reads
-    stats = await bulk_quota(load.client)
+    stats = await bulk_quota(load.calls)
     if stats.quota_available_to_bulk is None or needed == 0:
         return None
     available = stats.quota_available_to_bulk  # the interactive reserve is not ours

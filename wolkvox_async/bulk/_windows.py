@@ -1,6 +1,8 @@
-"""The windows of a download: a span cut into queries of at most 31 dates (around the
-windows a stopped run kept), the answer of one window's request, and the windows kept
-after a failure or an interruption.
+"""The windows of a download: queries of at most 31 dates, their answers, those kept.
+
+A span is cut into queries of at most 31 dates (around the windows a stopped run kept);
+beside them, the answer of one window's request, and the windows kept after a failure or
+an interruption.
 
 Windows are inclusive, second-aligned and in Wolkvox time (wolkvox-api.md §3.1; the 1st
 00:00:00 to the 31st 23:59:59, see ``_validate.MAX_DATES``), so consecutive windows
@@ -20,6 +22,7 @@ import attrs
 from .._errors import ConfigError
 from .._time import to_wolkvox_time
 from .._validate import MAX_DATES
+from ._results import WindowRows
 
 __all__ = [
     "SECOND",
@@ -200,16 +203,3 @@ def kept(windows: Iterable[Window[T]], cap: int) -> tuple[WindowRows[T], ...]:
         if rows is not None and len(rows) < cap:
             rows_kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
     return tuple(rows_kept)
-
-
-@attrs.frozen
-class WindowRows(Generic[T]):
-    """A window's rows read ahead of one that failed or was interrupted
-    (``error.windows_ahead``, ``download.windows_ahead``). Keep them:
-    a continuation that names the window as ``held`` does not read it again (which
-    Wolkvox allows only 5 minutes after the first read), and reports it through its
-    progress callback in its turn, where the rows are written."""
-
-    start: datetime
-    end: datetime
-    rows: tuple[T, ...]
