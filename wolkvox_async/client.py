@@ -44,7 +44,7 @@ from .scheduler import SYSTEM_CLOCK, Clock, Priority, SchedulerStats, resolve_ba
 
 if TYPE_CHECKING:
     from .otel import Telemetry
-    from .scheduler._backend import BackendSpec
+    from .scheduler._backends import BackendSpec
 
 __all__ = ["WolkvoxClient"]
 

@@ -27,7 +27,7 @@ from wolkvox_async.scheduler import (
     resolve_backend,
     scheduler_for,
 )
-from wolkvox_async.scheduler._backend import default_backend_url
+from wolkvox_async.scheduler._backends import default_backend_url
 from wolkvox_async.testing import FakeWolkvox, serving_in_thread
 
 PACKAGE = Path(wolkvox_async.__file__).parent

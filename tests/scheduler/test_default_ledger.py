@@ -17,7 +17,7 @@ import pytest
 from helpers import worker
 
 from wolkvox_async.scheduler import BACKENDS
-from wolkvox_async.scheduler._backend import default_backend_url
+from wolkvox_async.scheduler._backends import default_backend_url
 from wolkvox_async.testing import FakeWolkvox, reset_shared_state
 
 BUSY = worker("busy_worker.py")

@@ -21,7 +21,7 @@ from click.core import ParameterSource
 from .. import QuotaExhausted, TokenLimitExceeded, WolkvoxClient
 from .._version import __version__
 from ..models import CampaignType
-from ..scheduler._backend import default_state_dir
+from ..scheduler._backends import default_state_dir
 from ._common import Settings, emit, parse_when, pass_settings, run, show_hits
 from ._demo import demo
 from ._export import export

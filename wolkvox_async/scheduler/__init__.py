@@ -9,12 +9,12 @@ backend object owns its schedulers, one per event loop (:class:`Schedulers`).
 
 from __future__ import annotations
 
-from ._backend import BACKENDS as BACKENDS
 from ._backend import Backend as Backend
-from ._backend import BackendCache as BackendCache
 from ._backend import LeaseRecord as LeaseRecord
 from ._backend import QuotaState as QuotaState
-from ._backend import resolve_backend as resolve_backend
+from ._backends import BACKENDS as BACKENDS
+from ._backends import BackendCache as BackendCache
+from ._backends import resolve_backend as resolve_backend
 from ._clock import Clock as Clock
 from ._clock import SystemClock as SystemClock
 from ._clock import VirtualClock as VirtualClock
