@@ -38,9 +38,9 @@ from .._errors import (
     WolkvoxError,
 )
 from .._protocol import encode_rows
-from .._records import to_wire_rows
+from .._records import Checked, check_rows
 from ..models import CampaignType, Record
-from ._chunks import Chunk, RecordSource, batches
+from ._chunks import Chunk, RecordSource, batches, body_of, encoded
 from ._journal import NOT_SENT, ChunkState, Journal
 from ._needs import Endpoints, job_of
 from ._outcomes import (
@@ -199,7 +199,7 @@ class Load:
         self, source: RecordSource, size: int, on_invalid: str, limit: int | None
     ) -> AsyncIterator[Chunk]:
         rows: list[int] = []  # of the chunk being cut
-        parts: list[bytes] = []  # its records' JSON, batch by batch, without brackets
+        parts: list[memoryview] = []  # its records' JSON, batch by batch, without brackets
         index = 0
         # A sender about to send, or just answered, goes first (_pace).
         async for batch in batches(source, min(size, _BATCH), self.gate.pass_):
@@ -209,16 +209,16 @@ class Load:
             self.held = len(rows)
             # A batch is at most a chunk, so it ends at most one chunk; its records are
             # encoded here and dropped, only the bytes are kept.
-            room = size - before
-            if checked[:room]:
-                parts.append(encode_rows(checked[:room])[1:-1])
+            room, count = size - before, len(checked.records)
+            if count:
+                parts.append(encoded(checked, 0, room))
             if len(rows) < size:
                 continue
-            chunk = Chunk(index, rows[:size], b"[" + b",".join(parts) + b"]")
+            chunk = Chunk(index, rows[:size], body_of(parts))
             index += 1
             rows, parts = rows[size:], []
-            if checked[room:]:
-                parts.append(encode_rows(checked[room:])[1:-1])
+            if count > room:
+                parts.append(encoded(checked, room, count))
             self.held = len(rows)
             yield chunk
             if limit is not None and index >= limit:
@@ -229,16 +229,17 @@ class Load:
                 self.stopped = self.planned
                 return
             self.held = 0
-            yield Chunk(index, rows, b"[" + b",".join(parts) + b"]")
+            yield Chunk(index, rows, body_of(parts))
 
     def check(
         self, batch: list[Record | Mapping[str, Any]], rows: list[int], on_invalid: str
-    ) -> list[dict[str, str]]:
+    ) -> Checked:
         """The wire forms of ``batch`` (checked once, sent as is); their rows go to ``rows``."""
         first = self.read + 1
-        checked, good_rows, bad = to_wire_rows(batch, self.kind, first)
+        checked = check_rows(batch, self.kind, first)
+        good_rows = checked.rows
         self.read += len(batch)
-        for row, item, exc in bad:
+        for row, item, exc in checked.bad:
             cid = item.get("customer_id") if isinstance(item, Mapping) else None
             why = str(exc).removeprefix(f"row {row}: ")  # the row is in the failure already
             self.failures.append(RowFailure(row=row, customer_id=cid, reason=why))
