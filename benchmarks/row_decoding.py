@@ -4,9 +4,9 @@ Reads one 60,000-row campaign_3 answer (the largest a window returns) the way a 
 does — the answer parsed (parse_response: msgspec, ``_json``), then the rows by the
 generated fast reader (structure_rows) — and, for comparison, the rows by the general
 cattrs path (each row as a read-only mapping, which the fast reader leaves to it), and the
-same bytes parsed by the stdlib (what parse_response used before) and by orjson. In this process only
-(no server: decoding is pure CPU); µs per row of process CPU time, median and spread over
-the repeats, interleaved so every part sees the same machine.
+same bytes parsed by the stdlib (what parse_response used before) and by orjson. In this
+process only (no server: decoding is pure CPU); µs per row of process CPU time, median and
+spread over the repeats, interleaved so every part sees the same machine.
 
     taskset -c 1 python benchmarks/row_decoding.py --rows 60000 --repeats 7
 """
