@@ -22,7 +22,6 @@ import math
 from collections.abc import Mapping
 from datetime import datetime
 from itertools import chain
-from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -172,19 +171,16 @@ def _row_by_row(
     return records, rows, bad
 
 
-_KIND: Final = attrgetter("kind")
-
-
 def _all_checked(items: list[Any], kind: CampaignType) -> bool:
-    """Whether every item is a :class:`WireRecord` already checked for ``kind``: two C
-    passes (``count`` compares by identity first; a set would hash each enum member by
-    a Python call)."""
-    if list(map(type, items)).count(WireRecord) != len(items):
-        return False
+    """Whether every item is a :class:`WireRecord` already checked for ``kind`` (a plain
+    loop: half the time of map/count passes, which fetch the slot by a generic lookup)."""
     try:
-        return list(map(_KIND, items)).count(kind) == len(items)
+        for item in items:
+            if type(item) is not WireRecord or item.kind is not kind:
+                return False
     except AttributeError:  # a WireRecord made by hand, without its kind
         return False
+    return True
 
 
 def _plain_json(items: list[Any], kind: CampaignType) -> bytes | None:
