@@ -125,9 +125,10 @@ def check_rows(items: list[Any], kind: CampaignType, first_row: int) -> Checked:
 
     A million-row load pays this per row, against a bound of 2.5 µs per row at 50 ms per
     call (benchmarks/upload_throughput.py --reader). So the common batch — WireRecords of
-    this kind, or plain dicts of sendable text — is checked whole, in C, and encoded once
-    (:func:`_plain_json`); any other goes row by row, where each row is judged alone and a
-    bad one named. Either way the verdicts and the bytes are those of :func:`to_wire` and
+    this kind, or plain dicts of sendable text — is checked whole in one loop and encoded
+    once (:func:`_plain_json`); any other goes row by row, where each row is judged alone
+    and a bad one named. Same bytes, same checksums: journals and fingerprints of loads
+    made before still match. Either way the verdicts and the bytes are those of :func:`to_wire` and
     :func:`~._protocol.encode_rows` row by row. A plain dict is sent as it is, not copied:
     it is encoded here, before anything else runs, so a dict the caller reuses cannot
     change between its check and its bytes.
