@@ -21,10 +21,14 @@ from typing import Any, Final
 
 import msgspec
 
-__all__ = ["loads"]
+__all__ = ["REFUSED", "loads", "parse"]
 
 _DECODER: Final = msgspec.json.Decoder()
 _BOM: Final = b"\xef\xbb\xbf"
+parse: Final = _DECODER.decode
+"""msgspec's parse alone (a C method: no Python call on an answer's path); where it raises
+:data:`REFUSED`, :func:`loads` reads the body as the stdlib does."""
+REFUSED: Final = (msgspec.DecodeError, RecursionError)  # (ValidationError is a DecodeError)
 
 
 def loads(body: bytes) -> Any:
@@ -38,5 +42,5 @@ def loads(body: bytes) -> Any:
     text = body[3:] if body[:3] == _BOM else body
     try:
         return _DECODER.decode(text)
-    except (msgspec.DecodeError, RecursionError):  # (ValidationError is a DecodeError)
+    except REFUSED:
         return json.loads(body.decode("utf-8-sig"))

@@ -245,6 +245,10 @@ def _decode_json(body: bytes) -> Any:
     """The JSON document of an answer, or ``_NOT_JSON``: msgspec's parse, reading what the
     stdlib reads (``_json``)."""
     try:
+        return _json.parse(body)
+    except _json.REFUSED:  # a BOM, a lone surrogate escape, NaN: read as the stdlib reads
+        pass
+    try:
         return _json.loads(body)
     except (ValueError, RecursionError):  # UnicodeDecodeError, json.JSONDecodeError
         return _NOT_JSON
