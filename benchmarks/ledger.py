@@ -34,6 +34,7 @@ from _common import TOKEN, Simulator, publish
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.scheduler import (
+    BACKENDS,
     MemoryBackend,
     Outcome,
     Scheduler,
@@ -41,7 +42,6 @@ from wolkvox_async.scheduler import (
     SystemClock,
     TokenLimits,
 )
-from wolkvox_async.scheduler._backend import forget_url_backends
 
 Call = Callable[[], Awaitable[Any]]
 
@@ -91,7 +91,7 @@ async def scheduler_alone(calls: int, rounds: int, folder: Path) -> dict[str, li
 async def find_record(calls: int, rounds: int, folder: Path) -> dict[str, list[float]]:
     os.environ["XDG_STATE_HOME"] = str(folder / "state")  # the default ledger, not the user's
     os.environ.pop("WOLKVOX_BACKEND", None)
-    forget_url_backends()
+    BACKENDS.clear()
     sim = Simulator(0, 1000)
     try:
         async with aiohttp.ClientSession() as session:

@@ -16,7 +16,11 @@ from wolkvox_async.testing import FakeWolkvox
 async def main() -> None:
     async with FakeWolkvox(licenses=3) as fake:  # a loopback Wolkvox; drop it for the real one
         async with WolkvoxClient(
-            server=fake.server, token=fake.token, licenses=3, base_url=fake.url
+            server=fake.server,
+            token=fake.token,
+            licenses=3,
+            base_url=fake.url,
+            backend="memory://",  # the fake's calls stay out of your ledger: drop it too
         ) as wv:
             camp = await wv.create_campaign(
                 name="Leads", campaign_type=CampaignType.PREDICTIVE, skill_id="4069"

@@ -14,7 +14,8 @@ from hypothesis import settings
 from redis_server import ClusterServers, RedisServer, SentinelServers, emptied, running
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async.testing import FakeWolkvox, reset_shared_state, serving_in_thread
+from wolkvox_async.scheduler import BACKENDS
+from wolkvox_async.testing import FakeWolkvox, serving_in_thread
 
 # FakeWolkvox tokens (and the suite's fixed ones) are 56 hex digits; nothing else we log
 # is (token keys, lease ids and poll keys are short hashes).
@@ -77,8 +78,11 @@ def token_watch() -> _TokenWatch:
 
 @pytest.fixture(autouse=True)
 def _fresh_scheduler_state() -> None:
-    """Each test starts with an empty process-wide scheduler state (quota, leases)."""
-    reset_shared_state()
+    """Each test's clients start with a scheduler state (quota, leases) of their own: those
+    given a URL or no ``backend=`` (``WOLKVOX_BACKEND=memory://``, set above) get a new
+    backend from the cache of URL backends, emptied here through its public ``clear()``.
+    Nothing else is switched: FakeWolkvox leaves the default alone."""
+    BACKENDS.clear()
 
 
 @pytest.fixture

@@ -83,6 +83,36 @@ def test_a_session_of_another_loop_is_refused_before_admission(served: FakeWolkv
     loop.close()
 
 
+def test_a_session_of_another_loop_is_refused_on_every_call_there(served: FakeWolkvox) -> None:
+    """The check runs with the first call of each loop (the call path keeps the loop's
+    scheduler): asking for stats there first, or a refused call, does not skip it."""
+
+    async def make() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession()
+
+    loop = asyncio.new_event_loop()
+    session = loop.run_until_complete(make())
+    wv = WolkvoxClient(
+        server=served.server,
+        token=served.token,
+        base_url=served.url,
+        session=session,
+        backend=MemoryBackend(),
+    )
+    loop.run_until_complete(wv.find_record(customer_id="1"))
+
+    async def elsewhere() -> None:
+        await wv.scheduler_stats()
+        for _ in range(2):
+            with pytest.raises(w.ConfigError, match="another event loop"):
+                await wv.find_record(customer_id="1")
+
+    asyncio.run(elsewhere())
+    assert served.stats.requests == 1
+    loop.run_until_complete(session.close())
+    loop.close()
+
+
 def test_a_slot_freed_in_one_loop_wakes_a_waiter_in_another(served: FakeWolkvox) -> None:
     served.latency = 0.5
     backend = MemoryBackend()

@@ -100,3 +100,28 @@ def test_the_row_models_are_all_read_fast() -> None:
 
     assert len(ROW_MODELS) >= 14
     assert all(row_reader(cls, WOLKVOX_TZ, _TEXT_HOOKS) is not None for cls in ROW_MODELS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), cls=st.sampled_from(ROW_MODELS))
+def test_a_list_reads_as_its_rows_do_one_by_one(data: st.DataObject, cls: type[Any]) -> None:
+    """The generated list reader (one call per answer) gives each row as the row reader
+    or the general path gives it alone, rows it cannot read included."""
+    from wolkvox_async import _routes as routes
+    from wolkvox_async._convert import structure_rows
+    from wolkvox_async._errors import ResponseDecodeError
+    from wolkvox_async._protocol import Envelope, build_request
+
+    rows = data.draw(
+        st.lists(st.dictionaries(st.sampled_from(wire_keys(cls)), VALUES, max_size=12), max_size=4)
+    )
+    alone = [read(MappingProxyType(row), cls) for row in rows]
+    request = build_request("https://x", "t", routes.FIND_RECORD, {})
+    envelope = Envelope(http_status=200, code="200", message="", payload=rows)
+    if any(row[0] == "error" for row in alone):
+        with pytest.raises(ResponseDecodeError):
+            structure_rows(request, envelope, cls)
+        return
+    listed = structure_rows(request, envelope, cls)
+    unread = [None if row.unread is None else (row.unread.fields, row.unread.row) for row in listed]
+    assert list(zip(listed, unread, strict=True)) == alone

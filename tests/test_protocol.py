@@ -289,21 +289,18 @@ def test_campaign_full_in_every_spelling(text: str) -> None:
         parse_response(request, RawResponse(status=404, body=body))
 
 
-@given(st.lists(st.tuples(st.sampled_from(["api", "campaign_id", "customer_id"]), st.text())))
-def test_query_values_are_encoded_as_urlencode_with_quote_does(
-    pairs: list[tuple[str, str]],
-) -> None:
+@given(st.dictionaries(st.sampled_from(["campaign_id", "customer_id", "date_ini"]), st.text()))
+def test_query_values_are_encoded_as_urlencode_with_quote_does(pairs: dict[str, str]) -> None:
     from urllib.parse import quote, urlencode
 
-    import wolkvox_async._protocol as protocol
-
     try:
-        expected = urlencode(pairs, quote_via=quote)
+        expected = urlencode([("api", routes.FIND_RECORD.api), *pairs.items()], quote_via=quote)
     except (TypeError, ValueError):  # a lone surrogate: both refuse it
         with pytest.raises((TypeError, ValueError)):
-            protocol._encoded(pairs)
+            build_request("https://x", "t", routes.FIND_RECORD, pairs)
         return
-    assert protocol._encoded(pairs) == expected
+    url = build_request("https://x", "t", routes.FIND_RECORD, pairs).url
+    assert url.split("?", 1)[1] == expected
 
 
 _FLAT = st.dictionaries(
@@ -540,3 +537,32 @@ def test_no_answer_without_wolkvox_json_is_ever_a_success(
         return
     with pytest.raises(e.ApiError):
         parse_response(request, RawResponse(status=status, body=body))
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        "done for {token}",  # as is
+        "done for {upper}",  # any case
+        "done for {escaped}",  # JSON-escaped
+        "cut at {tail}",  # a piece at the end (8+ characters)
+        "{head} and more",  # a piece at the start
+    ],
+)
+def test_a_success_message_never_keeps_the_token(msg: str) -> None:
+    """parse_response tells a message without the token without calling redact; one with
+    it, in any form redact knows, is redacted on a success too."""
+    token = "tok/EN-1234567890abcdef"
+    text = msg.format(
+        token=token,
+        upper=token.upper(),
+        escaped=token.replace("/", "\\/"),
+        tail=token[:10],
+        head=token[-10:],
+    )
+    body = json.dumps({"code": "200", "msg": text, "data": []}).encode()
+    request = build_request("https://x", token, routes.FIND_RECORD, {})
+    envelope = parse_response(request, RawResponse(status=200, body=body))
+    assert token.lower()[:8] not in envelope.message.lower()
+    assert token.lower()[-8:] not in envelope.message.lower()
+    assert "***" in envelope.message

@@ -53,7 +53,7 @@ class Rows(tuple[T, ...], Generic[T]):
         made._truncated = truncated
         return made
 
-    _truncated: bool
+    _truncated: bool = False  # (the call path makes complete ones without __new__)
 
     @property
     def truncated(self) -> bool:

@@ -1,35 +1,29 @@
 """The path of every call, read top to bottom (DESIGN.md §2).
 
-:meth:`Caller.call` builds the request (pure, ``_protocol``), asks the scheduler for a
-lease, sends it under the call timeout (``_transport``), releases the lease with what
-happened (the server's limit refusals included, so the next caller already sees them),
-decodes the answer (pure, ``_protocol``) and, when ``_retry`` says so, goes round again,
-each attempt admitted and counted anew. Nothing here calls back into the client.
+:meth:`Caller.call` builds the request (pure, ``_protocol``), then per attempt: a lease,
+the request sent under the call timeout (``_transport``), the lease released with what
+happened (a server's limit refusal too), the answer read (``_protocol``), and round again
+when the error's class says so (``_meaning``); then the rows (``_convert``). Errors, late
+leases and lost ledgers are branches the common call never enters.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
+from ._answers import MAX_ROWS, Rows, truncated
 from ._config import ClientConfig
-from ._convert import structure_rows
-from ._errors import (
-    ApiError,
-    ClientClosed,
-    Maintenance,
-    RequestTimeout,
-    TokenLimitExceeded,
-    TooManySimultaneous,
-    TransportError,
-    WolkvoxError,
-)
+from ._convert import CONVERTER, STRICT_CONVERTER, structure_rows
+from ._errors import ApiError, ClientClosed, RequestTimeout, TransportError, WolkvoxError
+from ._life import Life
+from ._meaning import Refusal
 from ._protocol import Envelope, RawRequest, build_request, parse_response
 from ._retry import RetryPolicy, maintenance_pause, retry_delay
 from ._routes import TOKEN_INFO, Route
@@ -45,8 +39,8 @@ from .scheduler import (
     Outcome,
     Priority,
     Scheduler,
+    SystemClock,
     TokenLimits,
-    scheduler_for,
     token_key,
 )
 
@@ -56,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["Caller"]
 
 log = logging.getLogger("wolkvox_async.client")
+T = TypeVar("T")
+_UNTRACED: Final = contextlib.nullcontext()  # where a traced call is inside its trace's block
+_NEW_ROWS: Final = tuple.__new__  # Rows without a call: a complete answer's mark is the default
 
 
 class _Hooks(NamedTuple):
@@ -67,22 +64,7 @@ class _Hooks(NamedTuple):
     cut: Callable[[Envelope], bool] | None
     stamped: Callable[[Lease], None] | None
     trace: CallTrace | None
-
-
-class _Life:
-    """Whether a client is closed, and its calls in flight (shared with its views)."""
-
-    __slots__ = ("active", "closed", "closing", "idle")
-
-    def __init__(self) -> None:
-        self.closed = False
-        self.closing: asyncio.Event | None = None
-        """Set when the client closes: calls resting before a retry wake on it."""
-        self.active = 0
-        """Calls of the client (and its views) begun and not yet ended: queued, being
-        admitted, in flight or resting before a retry."""
-        self.idle: asyncio.Event | None = None
-        """Set when ``active`` falls to 0 while the client closes."""
+    capped: bool  # cut when the answer holds the row cap (a read of rows)
 
 
 class Caller:
@@ -105,6 +87,7 @@ class Caller:
         self.clock = clock
         self.priority = priority
         self.retry = RetryPolicy(max_attempts=config.max_attempts)
+        self.converter = STRICT_CONVERTER if config.strict else CONVERTER
         reserve = config.quota_reserve
         self.limits = TokenLimits(
             token=token_key(config.token),
@@ -118,78 +101,45 @@ class Caller:
             reserve=reserve if isinstance(reserve, int) else 0,
             reserve_fraction=reserve if isinstance(reserve, float) else 0.0,
         )
-        # The lease lives a lifetime from its grant, and the call may hold its slot until
-        # the timeout after it leaves: a lease older than this margin when its call would
-        # leave (a starved process) could be outlived by the call and let another in.
+        # A lease older than this as its call leaves (a starved process) could be outlived.
         self.send_within = config.lease_life - max(config.timeout, config.server_limit)
+        self.hold = config.held_after_send  # a call that may still run keeps its slot
+        # The clock's timeout, or asyncio's own where it is the system clock's (one frame).
+        self.timeout = asyncio.timeout if type(clock) is SystemClock else clock.timeout
         self.is_view = False
-        self.life = _Life()
-        self._root = self
-        """The client's own caller (a view's is its client's): it attaches to the scheduler
-        for them all, so closing the client detaches once every call, its views' too,
-        is over."""
-        self._attached: Scheduler | None = None
-        # Looked up once per event loop, not per call (a weak-keyed lookup costs a crowd).
-        self._cached: tuple[weakref.ref[asyncio.AbstractEventLoop], Scheduler] | None = None
+        self.life = Life()
 
     def view(self, config: ClientConfig, priority: Priority) -> Caller:
         """A caller with other per-call settings, sharing everything else."""
         view = copy.copy(self)
         view.config, view.priority, view.is_view = config, priority, True
+        view.hold = config.held_after_send
         return view
 
     @property
     def scheduler(self) -> Scheduler:
         """The scheduler of the running loop, this token registered with it."""
-        loop = asyncio.get_running_loop()
-        cached = self._cached
-        if cached is not None and cached[0]() is loop:
-            return cached[1]
-        scheduler = scheduler_for(self.backend, self.clock)
-        scheduler.register(self.limits)
-        root = self._root
-        if root._attached is None:  # (a view's first call attaches its client)
-            root._attached = scheduler.attach()
-        self._cached = (weakref.ref(loop), scheduler)
-        return scheduler
+        cached = self.life.cached
+        if cached is None or cached[0]() is not asyncio.get_running_loop():
+            return self.life.attach(None, self.backend, self.clock, self.limits)
+        return cached[1]
 
     async def close(self) -> None:
-        """End the client's calls: the queued ones fail with ClientClosed at once (nothing
-        of them sent), those in flight are waited for (their answers are delivered, their
-        slots released as their outcome says); later calls raise ClientClosed. Then detach
-        from the scheduler (the last client of a loop closes the backend)."""
-        life = self.life
-        life.closed = True
-        if life.closing is not None:
-            life.closing.set()  # calls resting before a retry end now
-        if self._attached is not None:
-            failed = self._attached.fail_queued(life, ClientClosed, self._closed_message)
-            if failed:
-                log.info("client closed: %d queued calls failed, nothing of them sent", failed)
-        try:
-            if life.active:  # the failed ones end at once; those in flight when answered
-                life.idle = asyncio.Event()
-                await life.idle.wait()
-        finally:
-            # Detached once the calls in flight are released (theirs, its views' too).
-            attached, self._attached, self._cached = self._attached, None, None
-            if attached is not None:
-                await attached.detach()
+        """End the client's calls (see :meth:`Life.close`); later calls raise ClientClosed."""
+        await self.life.close(self._closed_message)
 
     @property
     def _closed_message(self) -> str:
         return f"the client was closed: the call was not sent ({self.config.base_url})"
 
-    def _check_open(self) -> None:
-        if self.life.closed:
-            raise ClientClosed(self._closed_message)
-
+    @overload
     async def call(
         self,
         route: Route,
         params: Mapping[str, str | None] | None = None,
         body: Any = None,
         *,
+        rows: None = None,
         on_send: Callable[[float], None] | None = None,
         on_written: Callable[[], None] | None = None,
         on_answer: Callable[[bytes], Awaitable[None]] | None = None,
@@ -197,22 +147,54 @@ class Caller:
         stamped: Callable[[Lease], None] | None = None,
         corrects_quota: bool = False,
         trace: CallTrace | None = None,
-    ) -> tuple[RawRequest, Envelope]:
-        """Send ``route``; ``on_send`` is told the time of each attempt as it leaves (the
-        upload journal), ``on_written`` when its body is with the socket (a bulk load's
-        reader waits for that), ``on_answer`` the body of a 200 before it is parsed (a
-        download asks for its next part from the last row), ``cut`` whether a parsed
-        answer holds only part of what was asked (a report at its row cap: its read then
-        keeps no poll stamp, see ``Outcome.CUT``), ``stamped`` the lease of a poll-limited
-        read whose answer kept its stamp (``Scheduler.forget`` clears it if the answer is
-        not used after all). With telemetry, the call
-        runs again inside its span, ``trace`` set: the default path adds no frame."""
+    ) -> tuple[RawRequest, Envelope]: ...
+
+    @overload
+    async def call(
+        self,
+        route: Route,
+        params: Mapping[str, str | None],
+        *,
+        rows: type[T],
+        allow_truncated: bool = False,
+        advice: str,
+    ) -> Rows[T]: ...
+
+    async def call(
+        self,
+        route: Route,
+        params: Mapping[str, str | None] | None = None,
+        body: Any = None,
+        *,
+        rows: type[Any] | None = None,
+        allow_truncated: bool = False,
+        advice: str = "",
+        on_send: Callable[[float], None] | None = None,
+        on_written: Callable[[], None] | None = None,
+        on_answer: Callable[[bytes], Awaitable[None]] | None = None,
+        cut: Callable[[Envelope], bool] | None = None,
+        stamped: Callable[[Lease], None] | None = None,
+        corrects_quota: bool = False,
+        trace: CallTrace | None = None,
+    ) -> Any:
+        """Send ``route``: the request and the answer's envelope, or with ``rows`` its rows
+        of that model (at the 60,000-row cap: TruncatedAnswer naming the read, then
+        ``advice``, or with ``allow_truncated`` marked; the read keeps no poll stamp).
+
+        Told along the way: ``on_send`` the time each attempt leaves (the upload journal),
+        ``on_written`` when its body is with the socket, ``on_answer`` the body of a 200
+        before it is parsed (a download's next part), ``cut`` whether an answer holds only
+        part of what was asked (``Outcome.CUT``), ``stamped`` the lease of a poll-limited
+        read that kept its stamp. With telemetry, the call runs again in its span."""
         if self.telemetry is not None and trace is None:  # the call again, in its span
             async with self.telemetry.call(self, route, params) as traced:
-                return await self.call(
+                return await self.call(  # type: ignore[call-overload,misc]
                     route,
                     params,
                     body,
+                    rows=rows,
+                    allow_truncated=allow_truncated,
+                    advice=advice,
                     on_send=on_send,
                     on_written=on_written,
                     on_answer=on_answer,
@@ -221,8 +203,8 @@ class Caller:
                     corrects_quota=corrects_quota,
                     trace=traced,
                 )
-        self._check_open()
-        hooks = _Hooks(on_send, on_written, on_answer, cut, stamped, trace)
+        if self.life.closed:
+            raise ClientClosed(self._closed_message)
         config = self.config
         request = build_request(
             config.base_url,
@@ -232,200 +214,183 @@ class Caller:
             body,
             server=config.server if config.server_header else "",
         )
-        self.transport.ready()  # before admission: a session of another loop costs nothing
-        poll_key = None
+        hooks = _Hooks(on_send, on_written, on_answer, cut, stamped, trace, rows is not None)
+        poll_key = None  # (a poll-limited read: its key; see scheduler/_reads.py)
         if route.poll_limited and config.poll_interval > 0:
             digest = hashlib.sha256(f"{self.limits.token}|{request.url}".encode()).hexdigest()
             poll_key = f"p{digest[:24]}"
         if poll_key is None or config.poll_policy != "share":
-            return request, await self._attempts(request, poll_key, corrects_quota, hooks)
-        reads = self.scheduler.reads  # an identical read within the interval: its result
-        shared = await reads.get(poll_key)
-        if shared is not None:
-            log.debug("%s: sharing the result of an identical read", route.name)
-            return request, shared
-        attempts = self._attempts(request, poll_key, corrects_quota, hooks)
-        return request, await reads.run(poll_key, config.poll_interval, attempts)
+            envelope = await self._attempts(request, poll_key, corrects_quota, hooks)
+        else:
+            self.transport.ready()  # (before any admission, as _attempts does)
+            reads = self.scheduler.reads  # an identical read within the interval: its result
+            shared = await reads.get(poll_key)
+            if shared is not None:
+                log.debug("%s: sharing the result of an identical read", route.name)
+                envelope = shared
+            else:
+                attempts = self._attempts(request, poll_key, corrects_quota, hooks)
+                envelope = await reads.run(poll_key, config.poll_interval, attempts)
+        if rows is None:
+            return request, envelope
+        count = len(envelope.payload) if type(envelope.payload) is list else 0
+        if count >= MAX_ROWS and not allow_truncated:
+            # Its read kept no poll stamp (Outcome.CUT): the windowed read may start at once.
+            raise truncated(request, params or {}, count, advice=advice)
+        read = structure_rows(request, envelope, rows, self.converter)
+        return Rows(read, truncated=True) if count >= MAX_ROWS else _NEW_ROWS(Rows, read)
 
     async def _attempts(
-        self,
-        request: RawRequest,
-        poll_key: str | None,
-        corrects_quota: bool,
-        hooks: _Hooks,
+        self, request: RawRequest, poll_key: str | None, corrects_quota: bool, hooks: _Hooks
     ) -> Envelope:
-        life = self.life
+        """Admit, send, release and read, round again while the error's class says so."""
+        life, clock, config, trace = self.life, self.clock, self.config, hooks.trace
+        token = self.limits.token
+        cached = life.cached
+        if cached is None or cached[0]() is not asyncio.get_running_loop():
+            scheduler = life.attach(self.transport, self.backend, self.clock, self.limits)
+        else:
+            scheduler = cached[1]
         life.active += 1  # (close() waits for the client's calls to end)
+        error: WolkvoxError | None
+        unfit: str | None
         try:
-            attempt, trace = 0, hooks.trace
+            attempt = 0
             while True:
-                attempt += 1
-                if trace is None:
-                    lease = await self._lease(poll_key, corrects_quota)
-                else:
-                    with trace.waiting():
-                        lease = await self._lease(poll_key, corrects_quota)
+                with _UNTRACED if trace is None else trace.waiting():
+                    lease = await scheduler.acquire(
+                        token,
+                        poll_key,
+                        priority=self.priority,
+                        max_wait=config.max_wait,
+                        raise_on_poll=config.poll_policy == "raise",
+                        corrects_quota=corrects_quota,
+                        owner=life,
+                    )
+                outcome, feedback, error, unfit = Outcome.NOT_SENT, None, None, None
                 try:
-                    return await self._send(request, lease, attempt, hooks)
-                except (ApiError, TransportError) as exc:
-                    error: WolkvoxError = exc
-                delay = retry_delay(self.retry, attempt, request.route, error)
-                if trace is not None:
-                    trace.failed(error)
-                if delay is None:
-                    raise error
-                if self.life.closed:
-                    raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
-                if trace is not None:
-                    trace.retry(error, delay)
-                self.scheduler.count_retry(self.limits.token, type(error).__name__)
-                log.debug(
-                    "%s: %s, retry %d/%d in %.2f s",
-                    request.route.name,
-                    type(error).__name__,
-                    attempt,
-                    self.retry.max_attempts - 1,
-                    delay,
-                )
-                await self._rest(delay)
-                if self.life.closed:
-                    raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
+                    late = clock.time() - lease.granted_at > self.send_within
+                    if life.closed or self.backend.lost or late:
+                        unfit = self._unfit(scheduler, lease, corrects_quota)
+                    if unfit is None:
+                        attempt += 1
+                        # Cancelled from here: the server may still be running it.
+                        outcome, lease.sent_at = Outcome.ABANDONED, clock.time()
+                        if hooks.on_send is not None:
+                            hooks.on_send(lease.sent_at)
+                        try:
+                            async with self.timeout(config.timeout):
+                                with _UNTRACED if trace is None else trace.sending():
+                                    response = await self.transport.send(request, hooks.on_written)
+                        except TimeoutError:
+                            method, url, timeout = request.method, request.url, config.timeout
+                            raise RequestTimeout(
+                                method=method, url=url, reason="timeout", timeout=timeout
+                            ) from None
+                        outcome = Outcome.FAILED
+                        if trace is not None:
+                            trace.answered(response.status)
+                        if hooks.on_answer is not None and response.status == 200:
+                            await hooks.on_answer(response.body)
+                        envelope = parse_response(request, response)
+                        if hooks.capped:
+                            payload = envelope.payload
+                            cut = type(payload) is list and len(payload) >= MAX_ROWS
+                        else:
+                            cut = hooks.cut is not None and hooks.cut(envelope)
+                        outcome = Outcome.CUT if cut else Outcome.ANSWERED
+                except ApiError as exc:  # the server's, or the transport's (max_answer_bytes)
+                    outcome, error = Outcome.FAILED, exc
+                    if exc.feedback is not None:
+                        feedback = self._feedback(exc, attempt, lease)
+                except TransportError as exc:
+                    # Sent with no answer: the server may still run it, its slot stays taken.
+                    error = exc
+                    if not exc.sent:
+                        outcome = Outcome.NOT_SENT
+                    elif exc.answered:
+                        outcome = Outcome.FAILED
+                finally:
+                    # Each lease's one release; a call the server may still run holds on.
+                    try:
+                        await scheduler.release(lease, outcome, hold=self.hold, feedback=feedback)
+                    except asyncio.CancelledError:
+                        # Cancelled as the answer's release went on: nothing was delivered.
+                        if outcome is Outcome.ANSWERED:
+                            await scheduler.forget(lease)
+                        raise
+                if unfit is not None:
+                    await self._refit(unfit)
+                elif error is None:
+                    if outcome is Outcome.ANSWERED and hooks.stamped is not None:
+                        hooks.stamped(lease)
+                    return envelope
+                else:
+                    await self._again(request, error, attempt, trace)
         finally:
             life.active -= 1
             if not life.active and life.idle is not None:
                 life.idle.set()  # the client closing waits for its last call to end
 
-    async def _rest(self, delay: float) -> None:
-        """Sleep before a retry, or until the client closes."""
-        life = self.life
-        if life.closing is None:
-            life.closing = asyncio.Event()
-        sleep = asyncio.ensure_future(self.clock.sleep(delay))
-        closing = asyncio.ensure_future(life.closing.wait())
-        try:
-            await asyncio.wait((sleep, closing), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleep.cancel()
-            closing.cancel()
+    def _unfit(self, scheduler: Scheduler, lease: Lease, corrects_quota: bool) -> str | None:
+        """Why a lease granted as the client closed, on a lost ledger or late goes back
+        unused, or None: it is fit to send on."""
+        if self.life.closed:
+            return "closed"
+        if not corrects_quota and self.backend.lost and scheduler.ledger_lost(self.limits.token):
+            return "lost"
+        late = self.clock.time() - lease.granted_at
+        if late <= self.send_within:
+            return None
+        log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
+        return "late"
 
-    async def _lease(self, poll_key: str | None, corrects_quota: bool) -> Lease:
-        """A lease fit to send on now."""
-        config = self.config
-        token = self.limits.token
-        while True:
-            scheduler = self.scheduler
-            lease = await scheduler.acquire(
-                token,
-                poll_key,
-                priority=self.priority,
-                max_wait=config.max_wait,
-                raise_on_poll=config.poll_policy == "raise",
-                corrects_quota=corrects_quota,
-                owner=self.life,
-            )
-            if self.life.closed:  # granted as the client closed: give it back unused
-                await scheduler.release(lease, Outcome.NOT_SENT)
-                raise ClientClosed(self._closed_message)
-            if not corrects_quota and self.backend.lost and scheduler.ledger_lost(token):
-                # Today's count restarted from zero (a Redis restarted empty): take the
-                # server's before this call is counted against it.
-                await scheduler.release(lease, Outcome.NOT_SENT)
-                log.warning("the scheduler's ledger was lost: reading today's count first")
-                try:
-                    await self.sync_quota()
-                except WolkvoxError as exc:  # the call goes on; the server still counts
-                    log.warning("could not read today's count (%s)", exc)
-                continue
-            late = self.clock.time() - lease.granted_at
-            if late <= self.send_within:
-                return lease
-            log.warning("lease granted %.2f s ago, too late to send on; asking again", late)
-            await scheduler.release(lease, Outcome.NOT_SENT)
+    async def _refit(self, unfit: str) -> None:
+        """After an unfit lease went back: raise, read today's count, or ask again."""
+        if unfit == "closed":
+            raise ClientClosed(self._closed_message)
+        if unfit == "lost":
+            # Today's count restarted from zero (a Redis restarted empty): take the server's.
+            log.warning("the scheduler's ledger was lost: reading today's count first")
+            try:
+                await self.sync_quota()
+            except WolkvoxError as exc:  # the call goes on; the server still counts
+                log.warning("could not read today's count (%s)", exc)
 
-    async def _send(
-        self,
-        request: RawRequest,
-        lease: Lease,
-        attempt: int,
-        hooks: _Hooks,
-    ) -> Envelope:
-        """Send on ``lease``, and release it with what happened."""
-        config = self.config
-        lease.sent_at = self.clock.time()
-        if hooks.on_send is not None:
-            hooks.on_send(lease.sent_at)
-        outcome = Outcome.ABANDONED  # cancelled mid-send: the server may still be running it
-        said: Feedback | None = None
-        try:
-            try:
-                async with self.clock.timeout(config.timeout):
-                    if hooks.trace is None:
-                        response = await self.transport.send(request, hooks.on_written)
-                    else:
-                        with hooks.trace.sending():
-                            response = await self.transport.send(request, hooks.on_written)
-                        hooks.trace.answered(response.status)
-            except TimeoutError:
-                raise RequestTimeout(
-                    method=request.method, url=request.url, reason="timeout", timeout=config.timeout
-                ) from None
-            except TransportError as exc:
-                # Sent with no answer (a reset after any byte left): the server may still
-                # be running it, so its slot stays taken (RELEASES).
-                if not exc.sent:
-                    outcome = Outcome.NOT_SENT
-                elif exc.answered:
-                    outcome = Outcome.FAILED
-                raise
-            except ApiError:
-                outcome = Outcome.FAILED  # the transport refused the answer (over max_answer_bytes)
-                raise
-            outcome = Outcome.FAILED
-            if hooks.on_answer is not None and response.status == 200:
-                await hooks.on_answer(response.body)
-            try:
-                envelope = parse_response(request, response)
-            except ApiError as exc:
-                said = self._said(exc, attempt)
-                if said is not None and hooks.trace is not None:
-                    hooks.trace.refused(exc, "server")
-                if isinstance(exc, TokenLimitExceeded):
-                    exc.resets_at = datetime.fromtimestamp(lease.resets_at, UTC)
-                raise
-            cut = hooks.cut is not None and hooks.cut(envelope)
-            outcome = Outcome.CUT if cut else Outcome.ANSWERED
-            return envelope
-        finally:
-            # A call that may still run at the server holds its slot as long as we would
-            # have waited for its answer (RELEASES, ClientConfig.held_after_send).
-            try:
-                await self.scheduler.release(
-                    lease, outcome, hold=config.held_after_send, feedback=said
-                )
-            except asyncio.CancelledError:
-                # Cancelled as the answer's release went on (shielded): the answer never
-                # reaches the caller, so its read is no poll of delivered data.
-                if outcome is Outcome.ANSWERED:
-                    await self.scheduler.forget(lease)
-                raise
-            if outcome is Outcome.ANSWERED and hooks.stamped is not None:
-                hooks.stamped(lease)
-
-    def _said(self, error: ApiError, attempt: int) -> Feedback | None:
-        """What the server's refusal means for everyone on the token (§3.3, §4)."""
-        if isinstance(error, TooManySimultaneous):
+    def _feedback(self, error: ApiError, attempt: int, lease: Lease) -> Feedback:
+        """What a server's limit refusal tells everyone on the token (§3.3, §4)."""
+        if error.feedback is Refusal.BUSY:
             return Feedback(cap_for=CAP_COOLDOWN)  # someone else uses the token
-        if isinstance(error, TokenLimitExceeded):
+        if error.feedback is Refusal.SPENT:  # (a TokenLimitExceeded: it says when it resets)
+            resets = datetime.fromtimestamp(lease.resets_at, UTC)
+            error.resets_at = resets  # type: ignore[attr-defined]
             return Feedback(spent=True)
-        if isinstance(error, Maintenance):
-            return Feedback(pause_for=maintenance_pause(self.retry, attempt))
-        return None
+        return Feedback(pause_for=maintenance_pause(self.retry, attempt))
+
+    async def _again(
+        self, request: RawRequest, error: WolkvoxError, attempt: int, trace: CallTrace | None
+    ) -> None:
+        """Rest before the next attempt, or raise ``error`` (or ClientClosed)."""
+        delay = retry_delay(self.retry, attempt, request.route, error)
+        if trace is not None:
+            trace.failed(error)
+        if delay is None:
+            raise error
+        if self.life.closed:
+            raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
+        if trace is not None:
+            trace.retry(error, delay)
+        self.scheduler.count_retry(self.limits.token, type(error).__name__)
+        name, kind, most = request.route.name, type(error).__name__, self.retry.max_attempts
+        log.debug("%s: %s, retry %d/%d in %.2f s", name, kind, attempt, most - 1, delay)
+        await self.life.rest(self.clock, delay)
+        if self.life.closed:
+            raise ClientClosed(f"{self._closed_message}; it had failed: {error}") from error
 
     async def sync_quota(self) -> None:
         """Read token_info (1 call) and take the server's used/limit for today."""
         token = self.limits.token
-        # The ledger's count as the read goes (itself included): what is admitted after
-        # it may not be in the server's answer, and is added to it.
+        # The ledger's count as it reads (itself included): what follows is added to it.
         before = (await self.scheduler.stats(token)).quota_used + 1
         request, envelope = await self.call(TOKEN_INFO, {}, corrects_quota=True)
         rows = structure_rows(request, envelope, TokenInfo)

@@ -36,10 +36,6 @@ __all__ = ["CampaignAdmin"]
 _DELETED: Final = re.compile(r"(\d+)\s+campaigns?\s+deleted\D+?(\d+)\s+operations?\s+failed", re.I)
 
 
-def _optional(name: str, value: str | None, limit: int) -> str | None:
-    return None if value is None else check.non_blank(name, value, limit=limit)
-
-
 def _rule(rule: object) -> FilterRule:
     if not isinstance(rule, FilterRule):
         raise ConfigError(f"rules must hold FilterRule objects, got {shown(rule)}")
@@ -68,17 +64,12 @@ class CampaignAdmin(ClientCore):
             TruncatedAnswer: 60,000 hits, the most Wolkvox returns per call (a campaign
                 alone lists all its records): ``allow_truncated`` returns them marked.
         """
-        if campaign_id is None and customer_id is None and customer_phone is None:
-            raise ConfigError("find_record needs campaign_id, customer_id or customer_phone")
-        params = {
-            "campaign_id": None if campaign_id is None else check.campaign_id(campaign_id),
-            "customer_phone": _optional("customer_phone", customer_phone, check.PHONE_MAX_LENGTH),
-            "customer_id": _optional("customer_id", customer_id, check.CUSTOMER_ID_MAX_LENGTH),
-        }
-        return await self._rows(
+        # h-path: one check, then the caller reads the rows (no _rows hop; issue 33 item 1).
+        params = check.find_record(campaign_id, customer_id, customer_phone)
+        return await self._caller.call(
             routes.FIND_RECORD,
-            FoundRecord,
             params,
+            rows=FoundRecord,
             allow_truncated=allow_truncated,
             advice=FIND_ADVICE,
         )

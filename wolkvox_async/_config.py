@@ -91,6 +91,10 @@ def _token_pattern(token: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.IGNORECASE)
 
 
+token_pattern: Final = _token_pattern
+"""The token in any of the forms :func:`redact` hides, any case (made once per token)."""
+
+
 def redact(text: str, token: str) -> str:
     """``text`` without ``token``: as is, in any case, JSON-escaped or URL-encoded, and a
     piece of it of 8 or more characters at either edge (a body cut short mid-token)."""
@@ -227,39 +231,58 @@ def _check_base_url(inst: Any, attribute: attrs.Attribute[Any], value: object) -
 
 @attrs.frozen(kw_only=True)
 class ClientConfig:
-    """Settings of one :class:`~wolkvox_async.WolkvoxClient`, validated on construction.
+    """Every setting of a :class:`~wolkvox_async.WolkvoxClient`, each documented here and
+    nowhere else; give them as its keyword arguments (``wv.config`` shows them, validated).
+
+    The client's other arguments are objects it is given rather than settings: ``backend``,
+    ``session``, ``priority``, ``clock``, ``transport`` and ``telemetry`` (see
+    :class:`~wolkvox_async.WolkvoxClient`).
 
     Raises:
         ConfigError: a value is invalid; the message names it.
     """
 
     server: str = attrs.field(converter=server_number)
-    """The operation's server number, e.g. "0014" (host ``wv0014.wolkvox.com``), from any
-    form :func:`server_number` reads (``14``, ``"wv0014"``, ``"https://wv0014.wolkvox.com"``)."""
+    """The operation's server number, as the docs write it (``"0014"``), as a number
+    (``14``) or as the browser shows it (``"wv0014"``, ``"wv0014.wolkvox.com"``,
+    ``"https://wv0014.wolkvox.com/..."``). Only its ASCII digits are kept (up to 8, padded
+    to 4), so nothing else of the value reaches the host name ``wv{server}.wolkvox.com``;
+    anything else (another host, a port, a user, Unicode digits) is a ConfigError listing
+    the accepted forms (:func:`server_number`). The command reads ``WOLKVOX_SERVER`` or
+    ``--server``."""
     token: str = attrs.field(validator=_check_token, repr=False)
-    """The ``wolkvox-token``. Never logged, never shown in a repr or an error."""
+    """The ``wolkvox-token``: never logged, never shown in a repr, an error or the
+    command's output."""
     licenses: int | None = attrs.field(default=None, validator=_check_positive_int)
-    """Licenses of the operation; the daily quota is licenses × 1000."""
+    """Licenses of the operation: the daily quota is licenses × 1000. Neither this nor
+    ``daily_quota`` given, the quota is unknown until ``sync_quota()`` reads it."""
     daily_quota: int | None = attrs.field(default=None, validator=_check_positive_int)
-    """An explicit daily quota, overriding licenses × 1000."""
+    """An explicit daily quota, instead of licenses × 1000."""
     operation: str = attrs.field(default="")
-    """The quota pool shared by the operation's tokens; defaults to the server number."""
+    """The quota pool shared by the operation's tokens (the quota is the operation's, the
+    2 slots in flight each token's); default: the server number."""
     base_url: str = attrs.field(default="", validator=_check_base_url)
-    """Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies)."""
+    """Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies): an http(s) URL with a
+    host, without query, fragment or credentials."""
     server_header: bool = attrs.field(default=True, validator=_check_flag)
     """Send the ``wolkvox_server`` header (the server number) on every call, as the docs'
     samples and public clients do (wolkvox-api.md §2). Turn it off only for a proxy on the
     way that refuses header names holding an underscore (some WAFs and load balancers
-    answer 400; nginx drops such headers unless ``underscores_in_headers on``)."""
+    answer 400; nginx drops such headers unless ``underscores_in_headers on``); the
+    command's ``--no-server-header``, ``WOLKVOX_SERVER_HEADER=0``."""
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_check_timeout)
-    """Seconds a call may take, end to end, answer included: 90 s by default (the server's
-    60 s and a margin to receive a large answer); at most twice ``server_limit``."""
+    """Seconds a call may take, end to end, answer included. Default 90 s: the server's
+    60 s and half again for a large answer to arrive (1.5 × ``server_limit`` when that is
+    given). At most twice ``server_limit`` (a ConfigError says so); a lease lives as long as
+    its holder may wait, plus 5 s (:attr:`lease_life`)."""
     server_limit: float = attrs.field(default=SERVER_LIMIT, validator=_check_timeout)
     """Seconds the server may run one call: Wolkvox stops a call at 60 s (§3.1). A call
-    given up on, or held by a process that died, is over by its send + this. Lower it only
-    for a simulator that stops calls sooner."""
+    given up on, or held by a process that died, is over by its send + this, so it sets
+    how long such a call holds its slot. Lower it only for a simulator that stops calls
+    sooner."""
     verify_ssl: bool = True
-    """TLS certificate verification; turning it off warns."""
+    """TLS certificate verification; turning it off warns (anyone on the path could read
+    the token)."""
     max_concurrency: int = attrs.field(default=2, validator=_check_one_of(1, 2))
     """Requests in flight per token: 2 as documented, or 1 for the stricter reading (§9.1)."""
     poll_interval: float = attrs.field(default=300.0, validator=_check_non_negative)
@@ -267,20 +290,30 @@ class ClientConfig:
     poll_policy: str = attrs.field(
         default="share", validator=_check_one_of("share", "wait", "raise")
     )
-    """An identical read within the interval: share the last result, wait, or raise."""
+    """An identical read within ``poll_interval``: ``"share"`` the last result, ``"wait"``
+    for the interval to pass, or ``"raise"`` WaitTooLong. Per call:
+    ``wv.with_options(poll_policy=...)``."""
     max_wait: float | None = attrs.field(default=None, validator=_check_non_negative)
-    """Longest wait for admission before WaitTooLong; None waits as long as needed."""
+    """Longest wait for admission before WaitTooLong (nothing sent); None waits as long as
+    needed. Per call: ``wv.with_options(max_wait=...)``."""
     max_attempts: int = attrs.field(default=5, validator=_check_positive_int)
-    """Attempts per call, retries included."""
+    """Attempts per call, retries included; only what is safe to send again is retried
+    (never a write that may have run)."""
     strict: bool = attrs.field(default=False, validator=_check_flag)
-    """Refuse answers with unknown keys or values that cannot be read (ResponseDecodeError)
-    instead of delivering such rows with the value None and ``row.unread`` set."""
+    """Raise ResponseDecodeError for an answer with unknown keys or a value that cannot be
+    read. By default such a row is delivered, the value None, ``row.unread`` naming it,
+    and a warning is logged (our tests against the simulator run strict)."""
     quota_reserve: int | float = attrs.field(default=0, validator=_check_reserve)
-    """Today's quota kept for interactive calls: units (int) or a fraction of the limit
-    (float, 0 < f < 1); BULK calls may not spend it (see :func:`reserve_of`)."""
+    """Today's quota kept for INTERACTIVE calls: BULK calls (uploads, downloads,
+    ``with_options(priority=BULK)``) are refused with QuotaReserved once only this much is
+    left. Units (an int), a fraction of the limit (a float, 0 <= f < 1), or
+    ``{Priority.INTERACTIVE: either}`` (:func:`reserve_of`). Give every client of the
+    operation the same reserve."""
     max_answer_bytes: int = attrs.field(default=MAX_ANSWER_BYTES, validator=_check_positive_int)
-    """The largest answer read, decompressed: the body is counted while it streams in and
-    refused (ResponseDecodeError) once past this, never inflated whole. 256 MB by default."""
+    """The largest answer read, counted decompressed as it streams in: 256 MB by default,
+    the documented result limit (the largest real answer is far below it). A larger one (a
+    compression bomb) is refused with ResponseDecodeError at the cap, never inflated
+    whole."""
 
     def __attrs_post_init__(self) -> None:
         if self.timeout > 2 * self.server_limit:

@@ -28,7 +28,7 @@ from cattrs.gen import make_dict_structure_fn
 
 from . import _errors as e
 from ._config import redact
-from ._fastrows import Slow, row_reader
+from ._fastrows import Slow, row_readers
 from ._protocol import Envelope, RawRequest
 from ._time import WOLKVOX_TZ, format_query_datetime
 from .models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
@@ -170,7 +170,6 @@ def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any],
         # Requests are always strict: an unknown key in a record is a caller's typo.
         refuse_extra = strict or cls is Record
         tolerant = not strict and "unread" in names  # a row model
-        fast = row_reader(cls, WOLKVOX_TZ, _TEXT_HOOKS) if tolerant else None
 
         def salvage(out: dict[str, Any], data: Mapping[str, Any]) -> Any:
             """The row without the values that cannot be read (the slow path of a bad
@@ -186,12 +185,8 @@ def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any],
             row = inner(out, cls)
             return attrs.evolve(row, unread=Unread(fields=tuple(bad), row=dict(data)))
 
-        def hook(data: Any, _: Any) -> Any:
-            if fast is not None and type(data) is dict:
-                try:
-                    return fast(data)  # the common row, in a few µs (see _fastrows)
-                except Slow:
-                    pass
+        def general(data: Any) -> Any:
+            """Any row the fast readers do not take (see _fastrows)."""
             if not isinstance(data, Mapping):
                 raise TypeError(f"expected a JSON object for {cls.__name__}, got {data!r:.60}")
             out: dict[str, Any] = {}
@@ -220,6 +215,19 @@ def _model_hook_factory(conv: cattrs.Converter, strict: bool) -> Callable[[Any],
             except (cattrs.BaseValidationError, ValueError, TypeError):
                 return salvage(out, data)
 
+        readers = row_readers(cls, WOLKVOX_TZ, _TEXT_HOOKS, general) if tolerant else None
+        fast = None if readers is None else readers[0]
+
+        def hook(data: Any, _: Any) -> Any:
+            if fast is not None and type(data) is dict:
+                try:
+                    return fast(data)  # the common row, in a few µs (see _fastrows)
+                except Slow:
+                    pass
+            return general(data)
+
+        # A list of rows is read in one call (structure_rows).
+        hook.rows = None if readers is None else readers[1]  # type: ignore[attr-defined]
         return hook
 
     return factory
@@ -326,13 +334,18 @@ def structure_rows(
     if not isinstance(data, list):
         raise decode_error(request, envelope, f"data is a {type(data).__name__}, not a list")
     hook = converter.get_structure_hook(cls)  # once: a report is up to 60,000 rows
+    many = getattr(hook, "rows", None)  # the fast reader of a whole list (_fastrows)
     try:
-        rows = tuple([hook(row, cls) for row in data])
+        if many is not None:
+            rows, slowed = many(data)  # slowed: a row took the general path
+        else:
+            rows, slowed = [hook(row, cls) for row in data], True
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError):
         # The row that failed, and why, as structure() tells it.
-        rows = tuple([structure(request, envelope, row, cls, converter) for row in data])
-    warn_unread(request, rows)
-    return rows
+        rows, slowed = [structure(request, envelope, row, cls, converter) for row in data], True
+    if slowed:  # only a row of the general path can carry ``unread``
+        warn_unread(request, rows)
+    return tuple(rows)
 
 
 def warn_unread(request: RawRequest, rows: Sequence[Any]) -> int:

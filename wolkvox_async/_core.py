@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 import aiohttp
 import attrs
 
-from ._answers import MAX_ROWS, Rows, payload_rows, truncated
+from ._answers import Rows
 from ._call import Caller
 from ._campaign_state import CampaignFacts
 from ._config import (
@@ -79,50 +79,23 @@ class ClientCore:
     ) -> None:
         """Create a client; no connection is made until the first call.
 
+        ``server``, ``token`` and every other keyword not listed below is a setting,
+        documented once, in :class:`~wolkvox_async.ClientConfig` (``wv.config``).
+
         Args:
-            server: The operation's server number as the docs write it (``"0014"``), as
-                a number (``14``), or as the browser shows it (``"wv0014"``,
-                ``"wv0014.wolkvox.com"``, ``"https://wv0014.wolkvox.com/..."``); only
-                its digits are kept.
-            token: The ``wolkvox-token``; never logged or shown.
-            licenses: Licenses of the operation (daily quota = licenses × 1000).
-            daily_quota: Explicit daily quota, instead of licenses × 1000.
-            operation: The quota pool shared by the operation's tokens (default: server).
-            base_url: Replaces ``https://wv{server}.wolkvox.com`` (tests, proxies).
-            server_header: Send the ``wolkvox_server`` header (the server number) on every
-                call, as the docs' samples do; False for a proxy that refuses header
-                names holding an underscore.
             session: An aiohttp session to use; the client then never closes it.
-            backend: Scheduler state: ``"sqlite:///path"``, ``"redis://…"``,
-                ``"redis+cluster://…"``, ``"redis+sentinel://…/service"``, ``"memory://"``,
-                a redis-py asyncio client or a backend object; clients with the same
-                backend share their state. Default: the per-user ledger the ``wolkvox`` command uses
-                (``$XDG_STATE_HOME/wolkvox-async/ledger.db``), or ``WOLKVOX_BACKEND``.
-            max_concurrency: Requests in flight per token, 2 (documented) or 1.
-            timeout: Seconds a call may take, answer included; default 90 s (Wolkvox's 60 s
-                and half again to receive a large answer), 1.5 × ``server_limit`` when that
-                is set. At most 2 × ``server_limit``; a lease lives as long.
-            server_limit: Seconds the server may run a call (60 s, §3.1); lower it only
-                for a simulator that stops calls sooner.
-            poll_interval: Seconds between identical report/information reads.
-            poll_policy: An identical read within the interval: ``"share"`` the last
-                result, ``"wait"`` for the interval, or ``"raise"`` WaitTooLong.
-            max_wait: Longest wait for admission; longer waits raise WaitTooLong.
-            priority: INTERACTIVE (default) or BULK.
-            max_attempts: Attempts per call, retries included.
-            max_answer_bytes: The largest answer read, counted decompressed as it streams
-                in (256 MB, the documented result limit); a larger one (a compression
-                bomb) is refused with ResponseDecodeError, never inflated whole.
-            quota_reserve: Today's quota kept for INTERACTIVE calls: BULK calls (uploads,
-                downloads, ``with_options(priority=BULK)``) are refused with QuotaReserved
-                once only this much is left. Units (an int), a fraction of the limit (a
-                float below 1), or ``{Priority.INTERACTIVE: either}``. Give every client
-                of the operation the same reserve.
-            strict: Raise ResponseDecodeError for an answer with unknown keys or a value
-                that cannot be read. By default such a row is delivered, the value None,
-                ``row.unread`` naming it, and a warning is logged (our tests against the
-                simulator run strict).
-            verify_ssl: TLS verification; False warns.
+            backend: Where the scheduler's state lives: ``"sqlite:///path"``,
+                ``"redis://…"``, ``"redis+cluster://…"``, ``"redis+sentinel://…/service"``,
+                ``"memory://"``, a redis-py asyncio client or a backend object. Clients given
+                the same URL (or redis-py client) share one backend, kept in
+                :data:`wolkvox_async.scheduler.BACKENDS`; clients given one backend object
+                share it. Default: the per-user ledger the ``wolkvox`` command uses
+                (``sqlite:///$XDG_STATE_HOME/wolkvox-async/ledger.db``), so a service and a
+                command run by one user on one host share the token's 2 slots and its
+                quota; ``WOLKVOX_BACKEND`` overrides it; ``memory://``, with a warning,
+                where that folder is not writable.
+            priority: INTERACTIVE (default) or BULK; per call:
+                ``wv.with_options(priority=...)``.
             clock: Time source (tests inject a VirtualClock).
             transport: A custom transport (the default uses aiohttp).
             telemetry: OpenTelemetry spans and metrics (the ``otel`` extra): True for the
@@ -264,15 +237,10 @@ class ClientCore:
     ) -> Rows[T]:
         """The rows of a read; an answer at the 60,000-row cap raises TruncatedAnswer
         (naming the read, then ``advice``), or with ``allow_truncated`` comes marked."""
-        request, envelope = await self._caller.call(
-            route, params, cut=lambda answer: payload_rows(answer.payload) >= MAX_ROWS
+        # h-path: the caller reads the rows (Caller.call's rows=).
+        return await self._caller.call(
+            route, params, rows=cls, allow_truncated=allow_truncated, advice=advice
         )
-        count = payload_rows(envelope.payload)
-        if count >= MAX_ROWS and not allow_truncated:
-            # Its read kept no poll stamp (Outcome.CUT): the windowed read may start at once.
-            raise truncated(request, params, count, advice=advice)
-        rows = structure_rows(request, envelope, cls, self._converter)
-        return Rows(rows, truncated=count >= MAX_ROWS)
 
     async def _first(
         self, route: Route, cls: type[T], params: Mapping[str, str | None], body: Any = None

@@ -34,7 +34,8 @@ Every exception the library raises on purpose derives from :class:`WolkvoxError`
 
 Errors carry what was asked (method, redacted URL, campaign) and never the token: URLs
 are built without it (it travels only in the ``wolkvox-token`` header) and bodies are
-redacted before they are stored.
+redacted before they are stored. What an error means is said once, by its class:
+``retry``, ``feedback``, ``pause`` (``_meaning``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from ._meaning import Pause, Refusal, Retry
 
 if TYPE_CHECKING:
     from .bulk import UploadReport
@@ -59,11 +62,14 @@ __all__ = [
     "Maintenance",
     "NotFound",
     "NotWolkvox",
+    "Pause",
     "QuotaExhausted",
     "QuotaReserved",
     "QuotaSpent",
+    "Refusal",
     "RequestTimeout",
     "ResponseDecodeError",
+    "Retry",
     "SchedulerRefusal",
     "SchedulerUnavailable",
     "ServerError",
@@ -82,6 +88,13 @@ _BODY_PREVIEW = 200
 
 class WolkvoxError(Exception):
     """Base class of every error raised by wolkvox-async."""
+
+    retry: Retry = Retry.NEVER
+    """Whether the call path sends the call again (its policy permitting)."""
+    feedback: Refusal | None = None
+    """What the token's scheduler is told (a server's limit refusal), or None."""
+    pause: Pause | None = None
+    """Why a bulk job may wait and try again; None: it stops."""
 
     upload_report: UploadReport | None = None
     """Set on an error that stopped ``upload_records``: what landed, what was rejected and
@@ -171,6 +184,12 @@ class TransportError(WolkvoxError):
     reason: str
     sent: bool = True
     answered: bool = False
+    retry = Retry.IF_IDEMPOTENT
+    pause = Pause.UNANSWERED
+
+    def __attrs_post_init__(self) -> None:
+        if not self.sent:  # nothing left us: refused before the server did anything
+            self.retry, self.pause = Retry.ALWAYS, Pause.REFUSED
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}: {self.reason}"
@@ -236,6 +255,8 @@ class QuotaReserved(QuotaExhausted):
 class WaitTooLong(SchedulerRefusal):
     """Admission would come later than the caller's ``max_wait`` allows."""
 
+    pause = Pause.REFUSED
+
     retry_at: datetime
     max_wait: float
     reason: str = "waiting for a slot"
@@ -252,6 +273,8 @@ class WaitTooLong(SchedulerRefusal):
 @attrs.define(auto_exc=True, kw_only=True, slots=False)
 class SchedulerUnavailable(SchedulerRefusal):
     """The shared scheduler state cannot be reached, so nothing is sent (fail closed)."""
+
+    pause = Pause.REFUSED
 
     backend: str
     """Where the state lives, e.g. ``redis://10.0.0.5:6379`` (no credentials)."""
@@ -313,14 +336,20 @@ class TokenLimitExceeded(ApiError, QuotaSpent):
     """HTTP 403 TOKEN LIMIT EXCEEDED: the server counts the daily quota spent;
     ``resets_at`` is the end of the Wolkvox day the request was sent in."""
 
+    feedback = Refusal.SPENT
+
 
 class TooManySimultaneous(ApiError):
     """HTTP 403: more than 2 requests in flight on this token (someone else uses it)."""
+
+    retry, feedback, pause = Retry.ALWAYS, Refusal.BUSY, Pause.REFUSED
 
 
 class Maintenance(ApiError):
     """HTTP 403 mentioning maintenance: the help centre documents 403 during maintenance;
     the token rests and the call is tried again."""
+
+    retry, feedback, pause = Retry.ALWAYS, Refusal.MAINTENANCE, Pause.REFUSED
 
 
 class Forbidden(ApiError):
@@ -341,9 +370,13 @@ class CampaignFull(ApiError):
 class ServerError(ApiError):
     """HTTP 5xx."""
 
+    retry, pause = Retry.IF_IDEMPOTENT, Pause.UNANSWERED
+
 
 class ResponseDecodeError(ApiError):
     """The body is not what the Wolkvox docs describe (not JSON, wrong shape, bad values)."""
+
+    pause: Pause | None = Pause.UNANSWERED  # (not sent again by the call path: bulk reads)
 
 
 class NotWolkvox(ResponseDecodeError):
@@ -357,6 +390,8 @@ class NotWolkvox(ResponseDecodeError):
     A 5xx page is a :class:`ServerError` (retried on reads: a proxy's 502 passes), and a
     403 page keeps its 403 classes (an IP firewall's page is :class:`Forbidden`).
     """
+
+    pause = None  # the same address gives the same page: waiting will not help
 
     def __str__(self) -> str:
         # The message is bounded where it is made (its preview is cut there), and its

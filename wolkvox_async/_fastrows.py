@@ -23,10 +23,12 @@ import attrs
 from .models import CallResult
 from .models._fields import MAX_OPTS, MAX_PHONES
 
-__all__ = ["Slow", "row_reader"]
+__all__ = ["Slow", "row_reader", "row_readers"]
 
 Parser = Callable[[Any], Any]
 Hook = Callable[[Any, Any], Any]
+ReadRows = Callable[[list[Any]], tuple[list[Any], bool]]
+"""A list's reader: the rows, and whether any took the general path."""
 """A cattrs structure hook: (value, type) -> value."""
 
 
@@ -122,13 +124,18 @@ _INDENT: Final = "    "
 
 def _text_lines(var: str) -> list[str]:
     """``_text_or_none`` on ``var``, the common cases written out instead of a call per
-    field: text that starts with neither a blank nor a zero, and zero-padded ids (conn_id
-    "000123…"), which are not zero dates."""
-    plain = (
+    field: text that starts with neither a blank nor a zero, zero-padded ids (conn_id
+    "000123…"), which are not zero dates, and an absent or empty value."""
+    absent = f"{var} is None or {var} == ''"
+    return [f"if not ({_plain(var)}): {var} = None if {absent} else text({var})"]
+
+
+def _plain(var: str) -> str:
+    """Whether ``var`` is text that is neither blank nor a zero date, in one look."""
+    return (
         f"{var}.__class__ is str and {var} and ({var}[0] not in MAYBE_BLANK or "
         f"{var}[0] == '0' and not {var}.startswith(ZERO_DATE))"
     )
-    return [f"if not ({plain}): {var} = text({var})"]
 
 
 def _fetch_lines(var: str, keys: tuple[str, ...], absent: str) -> list[str]:
@@ -160,7 +167,8 @@ def _date_lines(var: str) -> list[str]:
 
 def _series_lines(var: str, name: str, prefix: str, count: int) -> list[str]:
     """tel1..telN (opt1..optN) as a tuple without its trailing blanks, unrolled: a loop
-    popping ten absent opts was a third of a row."""
+    popping ten absent opts was a third of a row. Each value is read as a text field is,
+    in place (a call per value only for the rare blank or odd one)."""
     gets = ", ".join(f"get({prefix + str(i)!r})" for i in range(1, count + 1))
     lines = [
         f"if {name!r} in data: raise Slow",  # a row that names the tuple itself
@@ -170,19 +178,38 @@ def _series_lines(var: str, name: str, prefix: str, count: int) -> list[str]:
     for last in range(count - 2, -1, -1):
         lines.append(f"elif {var}[{last}] not in TRAILING: del {var}[{last + 1}:]")
     lines.append(f"else: {var} = []")
-    lines.append(f"{var} = tuple(map(text, {var}))")
+    lines.append(f"for i, x in enumerate({var}):")
+    lines.append(f"    if not ({_plain('x')}): {var}[i] = text(x)")
+    lines.append(f"{var} = tuple({var})")
     return lines
 
 
 def row_reader(
     cls: type[Any], tz: Any, hooks: Mapping[Any, Hook]
 ) -> Callable[[Mapping[str, Any]], Any] | None:
-    """The fast reader of row model ``cls``, or None if a field's type is not one it
-    knows (the general path then reads every row); ``hooks`` read the other types.
+    """The fast reader of one row of model ``cls``, or None if a field's type is not one
+    it knows (the general path then reads every row); ``hooks`` read the other types."""
+    made = _reader(cls, tz, hooks, None)
+    return None if made is None else made[0]
 
-    The reader is one generated function per model: each field fetched, checked and read
-    in a straight line, and the row made by setting its slots (the models have neither
-    validators nor converters, so their ``__init__`` would only set them, slower)."""
+
+def row_readers(
+    cls: type[Any], tz: Any, hooks: Mapping[Any, Hook], slow: Callable[[Any], Any]
+) -> tuple[Callable[[Mapping[str, Any]], Any], ReadRows] | None:
+    """The fast readers of model ``cls`` (see :func:`row_reader`): of one row, and of a
+    whole list of rows, which sends a row it cannot read to ``slow`` (the general path)
+    and returns the rows with whether any went there (only those can carry ``unread``)."""
+    made: tuple[Any, Any] | None = _reader(cls, tz, hooks, slow)
+    return made
+
+
+def _reader(cls: type[Any], tz: Any, hooks: Mapping[Any, Hook], slow: Any) -> Any:
+    """(one row's reader, a list's reader), or None.
+
+    Each is one generated function per model: each field fetched, checked and read in a
+    straight line, and the row made by setting its slots (the models have neither
+    validators nor converters, so their ``__init__`` would only set them, slower). The
+    list's reader runs the same lines in its loop: one call per answer, not per row."""
     fields = attrs.fields(attrs.resolve_types(cls))
     env: dict[str, Any] = {
         "ABSENT": _ABSENT,
@@ -198,6 +225,7 @@ def row_reader(
         "fromiso": datetime.fromisoformat,
         "dt": datetime,
         "TZ": tz,
+        "slow": slow,
     }
     body = ["get = data.get"]
     made = []
@@ -232,6 +260,7 @@ def row_reader(
             body += [_INDENT + line for line in _date_lines(var)]
             continue
         env[f"parse_{var}"] = parse
+        body.append(f"if {var} == '': {var} = None")  # blank: no call (the general rule)
         if int in get_args(field.type):  # a count: plain ASCII digits read here
             fast = f"{var}.__class__ is str and {var}.isascii() and {var}.isdigit()"
             body.append(
@@ -250,8 +279,24 @@ def row_reader(
         env[f"set_{name}"] = cls.__dict__[name].__set__  # the slot, under the frozen guard
     body.append("row = new(cls)")
     body += [f"set_{name}(row, {var})" for name, var in made]
-    body.append("return row")
-    source_code = "def read(data):\n" + "".join(f"{_INDENT}{line}\n" for line in body)
+    one = "".join(f"{_INDENT}{line}\n" for line in [*body, "return row"])
+    each = "".join(f"{_INDENT * 4}{line}\n" for line in [*body, "append(row)"])
+    source_code = (
+        f"def read(data):\n{one}"
+        "def read_all(rows):\n"
+        "    out = []\n"
+        "    append = out.append\n"
+        "    slowed = False\n"
+        "    for data in rows:\n"
+        "        if data.__class__ is dict:\n"
+        "            try:\n"
+        f"{each}"
+        "                continue\n"
+        "            except Slow:\n"
+        "                pass\n"
+        "        append(slow(data))\n"
+        "        slowed = True\n"
+        "    return out, slowed\n"
+    )
     exec(compile(source_code, f"<row reader of {cls.__name__}>", "exec"), env)
-    read: Callable[[Mapping[str, Any]], Any] = env["read"]
-    return read
+    return env["read"], env["read_all"]

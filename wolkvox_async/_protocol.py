@@ -28,7 +28,7 @@ import attrs
 
 from . import _errors as e
 from . import _json
-from ._config import redact
+from ._config import redact, token_pattern
 from ._routes import Route, Shape
 
 __all__ = [
@@ -129,16 +129,6 @@ _PLAIN: Final = re.compile(r"[A-Za-z0-9_.~-]*")
 """Query text that percent-encoding leaves as it is (ids, numbers, dates, api names)."""
 
 
-def _encoded(query: list[tuple[str, Any]]) -> str:
-    """``urlencode(query, quote_via=quote)``, with the common plain values passed as they
-    are instead of quoted through bytes (benchmarks/interactive.py)."""
-    parts = []
-    for key, value in query:
-        text = value if type(value) is str else str(value)
-        parts.append(f"{key}={text if _PLAIN.fullmatch(text) else quote(text, safe='')}")
-    return "&".join(parts)
-
-
 def build_request(
     base_url: str,
     token: str,
@@ -156,12 +146,17 @@ def build_request(
     selector always comes first, as in every documented URL (§1). ``server``, the server
     number, goes in the ``wolkvox_server`` header (empty: no such header).
     """
-    query = [("api", route.api)]
-    query += [(k, v) for k, v in (params or {}).items() if v is not None]
+    # ``urlencode(query, quote_via=quote)``, with the common plain values (ids, numbers,
+    # dates, api names) passed as they are instead of quoted through bytes.
+    parts = [f"api={route.api}"]
     try:
-        url = f"{base_url}{route.path}?{_encoded(query)}"
+        for key, value in (params or {}).items():
+            if value is not None:
+                text = value if type(value) is str else str(value)
+                parts.append(f"{key}={text if _PLAIN.fullmatch(text) else quote(text, safe='')}")
     except (TypeError, ValueError) as exc:  # a lone surrogate cannot be percent-encoded
         raise e.ConfigError(f"a parameter of {route.api} cannot be sent: {exc}") from None
+    url = f"{base_url}{route.path}?{'&'.join(parts)}"
     if len(url) > MAX_URL_LENGTH:
         raise e.ConfigError(
             f"the {route.api} URL would be {len(url):,} characters; servers refuse more than "
@@ -294,6 +289,10 @@ def _wolkvox_shaped(route: Route, doc: Any) -> bool:
 _PREVIEW: Final = 100
 """Characters of a foreign body shown in its error (after redaction)."""
 _SPACES: Final = re.compile(r"\s+")
+_OK_TEXT: Final = ("200", "201", "202")
+"""The body codes of a success as the documented answers spell them (§10)."""
+_FRAGMENT: Final = 8
+"""redact's edge piece (a token cut short): a shorter text holds none."""
 
 
 def _described(response: RawResponse, token: str) -> str:
@@ -368,35 +367,58 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
         ResponseDecodeError: a success whose body is empty, cut or not shaped as
             documented.
     """
-    route = request.route
-    doc = _decode_json(response.body) if response.body.strip() else None
-    if not _wolkvox_shaped(route, doc):
+    route, body, status, token = request.route, response.body, response.status, request.token
+    # (isspace, not strip: a report's body is not copied to be looked at)
+    doc = _decode_json(body) if body and not body.isspace() else None
+    if type(doc) is dict and "code" in doc and not _BESIDE_CODE.isdisjoint(doc):
+        envelope = doc  # the common shape, in one look (_wolkvox_shaped says the rest)
+    elif _wolkvox_shaped(route, doc):
+        envelope = doc if isinstance(doc, dict) else {}
+    else:
         raise _foreign(request, response, doc)
-    envelope = doc if isinstance(doc, dict) else {}
     code = envelope.get("code")
     message = envelope.get("msg")
-    message = redact(message, request.token) if isinstance(message, str) else ""
+    if not isinstance(message, str):
+        message = ""
+    elif token:  # redact's own tests first, here: a message without the token, no call
+        secret, edge = token.lower(), _FRAGMENT
+        if token_pattern(token).search(message) or (
+            len(message) >= edge
+            and (
+                secret.find(message[-edge:].lower()) >= 0
+                or secret.find(message[:edge].lower()) >= 0
+            )
+        ):
+            message = redact(message, token)
     flagged = envelope.get("error")
     if flagged and not message:
-        message = redact(str(flagged), request.token)
-    cls = error_class(route, response.status, code, message, flagged)
+        message = redact(str(flagged), token)
+    # The common success is told at once; anything else is error_class's to read.
+    if (
+        200 <= status < 300
+        and not flagged
+        and (code is None or (code.__class__ is int and 200 <= code < 300) or code in _OK_TEXT)
+    ):
+        cls = None
+    else:
+        cls = error_class(route, status, code, message, flagged)
     if cls is not None:
-        raw = redact(response.body.decode("utf-8", "replace"), request.token).encode()
+        raw = redact(body.decode("utf-8", "replace"), token).encode()
         raise cls(
             method=request.method,
             url=request.url,
-            http_status=response.status,
+            http_status=status,
             body_code=None if code is None else str(code),
-            message=message or f"HTTP {response.status}",
+            message=message or f"HTTP {status}",
             raw_body=raw,
         )
-    if response.status == 404:  # a route's documented "no data" (error_class said so)
-        return Envelope(http_status=response.status, code=None, message=message, payload=[])
+    if status == 404:  # a route's documented "no data" (error_class said so)
+        return Envelope(http_status=status, code=None, message=message, payload=[])
     if isinstance(doc, list):  # real_time campaigns (_wolkvox_shaped allows it nowhere else)
-        return Envelope(http_status=response.status, code=None, message="", payload=doc)
+        return Envelope(http_status=status, code=None, message="", payload=doc)
     payload = envelope if route.shape is Shape.EXPORT else envelope.get("data")
     return Envelope(
-        http_status=response.status,
+        http_status=status,
         code=None if code is None else str(code),
         message=message,
         payload=payload,

@@ -16,13 +16,8 @@ import random
 
 import attrs
 
-from ._errors import (
-    Maintenance,
-    ServerError,
-    TooManySimultaneous,
-    TransportError,
-    WolkvoxError,
-)
+from ._errors import WolkvoxError
+from ._meaning import Refusal, Retry
 from ._routes import Route
 
 __all__ = ["RetryPolicy", "retry_delay"]
@@ -57,16 +52,11 @@ def retry_delay(
     if attempt >= policy.max_attempts:
         return None
     draw: float = (rand or random).random()
-    if isinstance(error, Maintenance):
-        return maintenance_pause(policy, attempt)
-    if isinstance(error, TooManySimultaneous) or (
-        isinstance(error, TransportError) and not error.sent
-    ):
-        safe = True
-    else:
-        safe = route.idempotent and isinstance(error, ServerError | TransportError)
-    if not safe:
+    retry = error.retry  # the error class's meaning (_meaning), read here, not decided
+    if retry is Retry.NEVER or (retry is Retry.IF_IDEMPOTENT and not route.idempotent):
         return None
+    if error.feedback is Refusal.MAINTENANCE:  # the token rests as long (_call)
+        return maintenance_pause(policy, attempt)
     return draw * min(policy.cap, policy.base * 2.0 ** (attempt - 1))
 
 

@@ -110,23 +110,23 @@ class AiohttpTransport:
                 "backend share the token's slots and quota wherever they run"
             )
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            if self._closed:
-                raise ClientClosed("the client was closed: the call was not sent")
-            connector = aiohttp.TCPConnector(ssl=self._verify_ssl)
-            # The call's timeout is the core's (on its clock, answer included); aiohttp's
-            # own 5-minute one would only add a second timer to every call. Connecting
-            # keeps aiohttp's bound.
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
-            # aiohttp silently re-sends GET/PUT/DELETE once when a kept-alive connection
-            # drops. Every Wolkvox call costs a quota unit and a concurrency slot, so a
-            # hidden second send must not happen: retries are the retry policy's call.
-            # (aiohttp's own test_utils turns it off the same way.)
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
-            self._owns_session = True
+    def _new_session(self) -> aiohttp.ClientSession:
+        """The session, made on the first call (and again if a passed one was closed)."""
+        if self._closed:
+            raise ClientClosed("the client was closed: the call was not sent")
+        connector = aiohttp.TCPConnector(ssl=self._verify_ssl)
+        # The call's timeout is the core's (on its clock, answer included); aiohttp's
+        # own 5-minute one would only add a second timer to every call. Connecting
+        # keeps aiohttp's bound.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        # aiohttp silently re-sends GET/PUT/DELETE once when a kept-alive connection
+        # drops. Every Wolkvox call costs a quota unit and a concurrency slot, so a
+        # hidden second send must not happen: retries are the retry policy's call.
+        # (aiohttp's own test_utils turns it off the same way.)
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
+        self._owns_session = True
         return self._session
 
     async def send(
@@ -138,7 +138,9 @@ class AiohttpTransport:
             TransportError: the connection failed (``sent`` False if nothing left us).
             ResponseDecodeError: the body, decompressed, is larger than ``max_body``.
         """
-        session = self._get_session()
+        session = self._session
+        if session is None or session.closed:
+            session = self._new_session()
         started = time.perf_counter()
         log.debug("-> %s %s", request.method, request.url)
         try:
@@ -150,7 +152,13 @@ class AiohttpTransport:
                 allow_redirects=False,
             ) as resp:
                 try:
-                    body = await self._body(request, resp)
+                    length = resp.content_length
+                    plain = "Content-Encoding" not in resp.headers
+                    if length is not None and length <= self._max_body and plain:
+                        # Its length is known and within the limit: read at once.
+                        body = await resp.read()
+                    else:
+                        body = await self._body(request, resp)
                 except aiohttp.ClientError as exc:
                     # Broken mid-answer: the server had answered, it is done with the call.
                     raise self._failed(request, exc, sent=True, answered=True) from None

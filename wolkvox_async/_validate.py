@@ -31,6 +31,7 @@ __all__ = [
     "customer_ids",
     "date_range",
     "dates_spanned",
+    "find_record",
     "iterable",
     "moment",
     "non_blank",
@@ -159,6 +160,38 @@ def non_blank(name: str, value: object, *, limit: int = TEXT_MAX_LENGTH) -> str:
     if not checked.strip():
         raise ConfigError(f"{name} must not be blank")
     return checked
+
+
+def find_record(
+    campaign_id_: object, customer_id: object, customer_phone: object
+) -> dict[str, str | None]:
+    """find_record's query, each given value checked (at least one is needed): the
+    common value passes in one look, without a call; any other one gets the check and
+    the message of :func:`campaign_id` or :func:`non_blank`."""
+    if campaign_id_ is None and customer_id is None and customer_phone is None:
+        raise ConfigError("find_record needs campaign_id, customer_id or customer_phone")
+    cid = campaign_id_
+    if cid is not None and not (type(cid) is str and _ID.fullmatch(cid)):
+        cid = campaign_id(cid)  # type: ignore[arg-type]  # it says what is wrong
+    phone = customer_phone
+    if phone is not None and not (
+        type(phone) is str
+        and len(phone) <= PHONE_MAX_LENGTH
+        and phone.isprintable()
+        and phone
+        and not phone.isspace()
+    ):
+        phone = non_blank("customer_phone", phone, limit=PHONE_MAX_LENGTH)
+    customer = customer_id
+    if customer is not None and not (
+        type(customer) is str
+        and len(customer) <= CUSTOMER_ID_MAX_LENGTH
+        and customer.isprintable()
+        and customer
+        and not customer.isspace()
+    ):
+        customer = non_blank("customer_id", customer, limit=CUSTOMER_ID_MAX_LENGTH)
+    return {"campaign_id": cid, "customer_phone": phone, "customer_id": customer}
 
 
 def flag(name: str, value: object) -> bool:

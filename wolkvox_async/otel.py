@@ -250,13 +250,15 @@ class CallTrace:
 
     def failed(self, error: Exception) -> None:
         """An attempt ended in ``error`` (raised or retried): an answer the transport
-        refused (too large) has a status too."""
+        refused (too large) has a status too; a server's limit refusal (its class's
+        ``feedback``, what the scheduler is told) is counted."""
         if isinstance(error, ApiError):
             self.status = error.http_status
+            if error.feedback is not None:
+                self.refused(error, "server")
 
     def refused(self, error: Exception, by: str) -> None:
-        """A limit refusal: the scheduler's (nothing sent) or the server's, as the call
-        path classifies it for the scheduler's feedback."""
+        """A limit refusal: the scheduler's (nothing sent) or the server's."""
         self.telemetry.refusals.add(
             1, {"wolkvox.refusal": type(error).__name__, "wolkvox.refused_by": by}
         )

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from helpers import worker
 
-from wolkvox_async.scheduler._backend import default_backend_url, isolate_for_tests
-from wolkvox_async.testing import FakeWolkvox
+from wolkvox_async.scheduler import BACKENDS
+from wolkvox_async.scheduler._backend import default_backend_url
+from wolkvox_async.testing import FakeWolkvox, reset_shared_state
 
 BUSY = worker("busy_worker.py")
 
@@ -27,7 +28,7 @@ def user_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The environment of a user who never set a backend."""
     monkeypatch.delenv("WOLKVOX_BACKEND")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setattr("wolkvox_async.scheduler._backend._default", None)
+    monkeypatch.setattr(BACKENDS, "default", None)
     env = {k: v for k, v in os.environ.items() if k != "WOLKVOX_BACKEND"}
     return {**env, "XDG_STATE_HOME": str(tmp_path / "state")}
 
@@ -36,7 +37,7 @@ def test_the_default_is_the_per_user_ledger(user_env: dict[str, str], tmp_path: 
     assert (
         default_backend_url() == f"sqlite:///{tmp_path / 'state' / 'wolkvox-async' / 'ledger.db'}"
     )
-    isolate_for_tests()  # what the fake_wolkvox fixture and our conftest do
+    reset_shared_state()  # what a suite creating its clients without backend= may call
     assert default_backend_url() == "memory://"
 
 

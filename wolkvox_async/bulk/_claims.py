@@ -19,14 +19,13 @@ import json
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from .._errors import SchedulerUnavailable
-from ..scheduler import Backend, MemoryBackend, RedisBackend, SQLiteBackend
+from ..scheduler import Backend, MemoryBackend, RedisBackend, SQLiteBackend, schedulers_of
 
 __all__ = [
     "KEEP",
@@ -178,11 +177,6 @@ class _MemoryStore(Store):
                 ended = attrs.evolve(found, state=state, info=info, until=0.0)
                 self.records[key] = (ended, now + KEEP)
 
-
-_MEMORY: weakref.WeakKeyDictionary[Backend, _MemoryStore] = weakref.WeakKeyDictionary()
-"""The claims of each memory ledger, living as long as it (the process's default one
-included)."""
-_MEMORY_LOCK = threading.Lock()
 
 _SQL = """
 CREATE TABLE IF NOT EXISTS loads (key TEXT PRIMARY KEY, id TEXT NOT NULL,
@@ -376,9 +370,6 @@ def store_of(backend: Backend) -> Store | None:
     if isinstance(backend, SQLiteBackend):
         return _SQLiteStore(backend)
     if isinstance(backend, MemoryBackend):
-        with _MEMORY_LOCK:  # loads on event loops of other threads may ask at once
-            store = _MEMORY.get(backend)
-            if store is None:
-                store = _MEMORY[backend] = _MemoryStore()
-            return store
+        # The memory ledger's claims live with it (beside its schedulers), as long as it.
+        return schedulers_of(backend).shared(_MemoryStore)
     return None

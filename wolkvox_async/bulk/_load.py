@@ -24,19 +24,16 @@ from .._campaign_methods import send_records
 from .._errors import (
     CampaignFull,
     ConfigError,
-    Maintenance,
     NotWolkvox,
     QuotaExhausted,
     QuotaReserved,
     ResponseDecodeError,
-    SchedulerUnavailable,
     ServerError,
     TokenLimitExceeded,
-    TooManySimultaneous,
     TransportError,
-    WaitTooLong,
     WolkvoxError,
 )
+from .._meaning import Pause, pausing
 from .._protocol import encode_rows
 from .._records import Checked, check_rows
 from ..models import CampaignType, Record
@@ -64,10 +61,10 @@ gives up (resumable): someone else may hold the token's 2 slots for a while, and
 load has nothing to lose by waiting."""
 _REST_FIRST, _REST_CAP = 0.5, 30.0
 """Rests between refused tries of one chunk: doubling from 0.5 s up to 30 s (jittered)."""
-_REFUSED = (TooManySimultaneous, Maintenance, WaitTooLong, SchedulerUnavailable)
+_REFUSED = pausing(WolkvoxError, Pause.REFUSED)
 """Refusals after which nothing of a chunk is in the campaign and waiting may help (§3.3;
 a refused connection, TransportError(sent=False), is one too)."""
-_UNANSWERED = (TransportError, ServerError, ResponseDecodeError, *_REFUSED)
+_UNANSWERED = pausing(WolkvoxError, Pause.REFUSED, Pause.UNANSWERED)
 """What an outage looks like to the reconciliation's read (an export, a find): after the
 client's own retries, waiting may help, and nothing was changed by asking."""
 
@@ -139,7 +136,7 @@ class Load:
         or the part of it reserved for interactive calls."""
         self.cause: WolkvoxError | None = None
         self.stop = asyncio.Event()
-        self.gate = gate()
+        self.gate = gate(caller.backend)
         """Holds the reader back while a sender is between its answer and its next send."""
         self.spent: list[Chunk] = []
         """Chunks done with: the reader frees them, so no sender does between an answer

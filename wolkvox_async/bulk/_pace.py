@@ -8,21 +8,24 @@ slice there is time the slot stands idle, and Wolkvox's 2 slots per token are th
 its answer until it asks for its next slot, and from the slot granted until the body is
 with the socket; never while it waits (for a chunk, for admission, a rest after a
 refusal). The reader starts no slice while any sender rushes — any sender of the event
-loop: loads on many tokens in one process share the loop, and one load's reader delayed
-the others' requests just the same (benchmarks/many_tokens.py).
+loop on the same backend: loads on many tokens in one process share the loop, and one
+load's reader delayed the others' requests just the same (benchmarks/many_tokens.py). The
+gate is kept with the backend's per-loop schedulers (:meth:`Schedulers.per_loop`), not in
+this module: it lives as long as the backend and its loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
+
+from ..scheduler import Backend, schedulers_of
 
 __all__ = ["Gate", "Pace", "gate"]
 
 
 class Gate:
-    """The readers' side: :meth:`pass_` returns once no sender rushes. One per event loop
-    (:func:`gate`)."""
+    """The readers' side: :meth:`pass_` returns once no sender rushes. One per backend and
+    event loop (:func:`gate`)."""
 
     def __init__(self) -> None:
         self.rushing = 0
@@ -38,16 +41,10 @@ class Gate:
         return Pace(self)
 
 
-_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = weakref.WeakKeyDictionary()
-
-
-def gate() -> Gate:
-    """The running event loop's gate, shared by every load in it."""
-    loop = asyncio.get_running_loop()
-    found = _GATES.get(loop)
-    if found is None:
-        found = _GATES[loop] = Gate()
-    return found
+def gate(backend: Backend) -> Gate:
+    """The running event loop's gate of ``backend``, shared by every load in the loop on
+    that backend (every client without ``backend=`` shares the default one)."""
+    return schedulers_of(backend).per_loop(Gate)
 
 
 class Pace:

@@ -1,17 +1,17 @@
 """The per-token scheduler: admission for concurrency, daily quota and polling interval.
 
 Public pieces: :class:`Priority`, the backends (:class:`MemoryBackend`,
-:class:`SQLiteBackend`, or a URL through :func:`resolve_backend`), the clocks
-(:class:`SystemClock`, :class:`VirtualClock` for tests) and :class:`SchedulerStats`.
+:class:`SQLiteBackend`, :class:`RedisBackend`, or a URL through :func:`resolve_backend`,
+kept in :data:`BACKENDS`, the one cache of backends made from URLs), the clocks
+(:class:`SystemClock`, :class:`VirtualClock` for tests) and :class:`SchedulerStats`. A
+backend object owns its schedulers, one per event loop (:class:`Schedulers`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import weakref
-
+from ._backend import BACKENDS as BACKENDS
 from ._backend import Backend as Backend
+from ._backend import BackendCache as BackendCache
 from ._backend import LeaseRecord as LeaseRecord
 from ._backend import QuotaState as QuotaState
 from ._backend import resolve_backend as resolve_backend
@@ -30,13 +30,18 @@ from ._rules import Admission as Admission
 from ._rules import TokenLimits as TokenLimits
 from ._rules import token_key as token_key
 from ._scheduler import Scheduler as Scheduler
+from ._schedulers import Schedulers as Schedulers
+from ._schedulers import scheduler_for as scheduler_for
+from ._schedulers import schedulers_of as schedulers_of
 from ._sqlite import SQLiteBackend as SQLiteBackend
 
 __all__ = [
+    "BACKENDS",
     "CAP_COOLDOWN",
     "SYSTEM_CLOCK",
     "Admission",
     "Backend",
+    "BackendCache",
     "Clock",
     "Feedback",
     "Lease",
@@ -49,40 +54,15 @@ __all__ = [
     "SQLiteBackend",
     "Scheduler",
     "SchedulerStats",
+    "Schedulers",
     "SystemClock",
     "TokenLimits",
     "VirtualClock",
     "resolve_backend",
     "scheduler_for",
+    "schedulers_of",
     "token_key",
 ]
 
 SYSTEM_CLOCK = SystemClock()
 """The clock clients use unless given one; shared, so their schedulers are too."""
-
-_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, int], Scheduler]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-_SIBLINGS: dict[int, weakref.WeakSet[Scheduler]] = {}
-_SIBLINGS_LOCK = threading.Lock()
-
-
-def scheduler_for(backend: Backend, clock: Clock) -> Scheduler:
-    """The scheduler of ``backend`` and ``clock`` in the running loop.
-
-    Clients with the same backend and clock share it, so the queues, priorities and
-    wake-ups of one token are one, however many clients use the token.
-    """
-    loop = asyncio.get_running_loop()
-    schedulers = _BY_LOOP.setdefault(loop, {})
-    key = (id(backend), id(clock))
-    found = schedulers.get(key)
-    if found is None or found.backend is not backend or found.clock is not clock:
-        found = schedulers[key] = Scheduler(backend, clock)
-        # Schedulers of one backend in other event loops (threads) hear of its releases.
-        with _SIBLINGS_LOCK:
-            found.siblings = _SIBLINGS.setdefault(id(backend), weakref.WeakSet())
-            found.siblings.add(found)
-    return found

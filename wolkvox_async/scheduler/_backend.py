@@ -6,13 +6,15 @@ atomic step (a lock, a transaction, a script). The decision itself is
 :func:`~wolkvox_async.scheduler._rules.decide`, shared by all backends.
 
 ``backend=`` takes an object, a redis-py asyncio client or a URL; one URL (or one redis-py
-client) gives one object per process, so clients created with the same URL share one state.
-Without one, a client uses the per-user ledger
+client) gives one object, kept in :data:`BACKENDS` (the one cache), so clients created with
+the same URL share one state. Without one, a client uses the per-user ledger
 (``sqlite:///$XDG_STATE_HOME/wolkvox-async/ledger.db``), the one the ``wolkvox`` command
 uses, so a service and a command run by the same user on one host share the token's two
 slots and its quota; ``WOLKVOX_BACKEND`` overrides it; where that folder is not writable
-the default is ``memory://``, with a warning. ``wolkvox_async.testing.reset_shared_state``
-makes the default ``memory://`` (isolated test cases).
+the default is ``memory://``, with a warning. Nothing in the library changes it (running a
+FakeWolkvox neither): a test passes ``backend=``, or sets ``WOLKVOX_BACKEND=memory://`` for
+its session (or calls ``testing.reset_shared_state()``, which sets
+``BACKENDS.default``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import attrs
 
 from .._errors import ConfigError
 from ._rules import Admission, Decision
+from ._schedulers import schedulers_of
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -37,17 +40,16 @@ if TYPE_CHECKING:
     BackendSpec: TypeAlias = "Backend | str | Redis | RedisCluster | None"
 
 __all__ = [
+    "BACKENDS",
     "AnnouncesReleases",
     "Backend",
+    "BackendCache",
     "LeaseRecord",
     "QuotaState",
     "ReportsFence",
     "StepsInline",
     "default_backend_url",
     "default_state_dir",
-    "forget_url_backends",
-    "isolate_for_tests",
-    "prefer_memory_default",
     "resolve_backend",
 ]
 
@@ -195,82 +197,122 @@ class StepsInline(Protocol):
         ...
 
 
-_BY_URL: dict[str, Backend] = {}
-_LOCK = threading.Lock()
-_default: str | None = None
-"""The default chosen for this process (None: not yet)."""
-
-
 def default_state_dir() -> Path:
     """Where the per-user ledger and the command's journals live."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "wolkvox-async"
 
 
+class BackendCache:
+    """The backends made from URLs and redis-py clients: one per URL (per redis-py client),
+    so clients given the same ``backend=`` share one state (queues, leases, quota).
+
+    There is one, :data:`BACKENDS`: the only place the library keeps scheduler state for a
+    whole process, and only what ``backend=`` URLs made; a backend object passed as
+    ``backend=`` never enters it. :meth:`aclose` closes what it made (at a service's
+    shutdown), :meth:`clear` forgets it (a test suite isolating its cases).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_url: dict[str, Backend] = {}
+        self._adopted: weakref.WeakKeyDictionary[Any, Backend] = weakref.WeakKeyDictionary()
+        self.default: str | None = None
+        """The URL of a client created without ``backend=`` (``WOLKVOX_BACKEND`` wins
+        over it); None until :meth:`default_url` first chooses one."""
+
+    def default_url(self) -> str:
+        """The backend of a client created without ``backend=`` (see the module's
+        docstring): chosen once (the ledger's folder checked, a warning logged)."""
+        chosen = os.environ.get("WOLKVOX_BACKEND") or self.default
+        if chosen:
+            return chosen
+        ledger = default_state_dir() / "ledger.db"
+        try:
+            ledger.parent.mkdir(parents=True, exist_ok=True)
+            writable = os.access(ledger if ledger.exists() else ledger.parent, os.W_OK)
+        except OSError:
+            writable = False
+        if writable:
+            self.default = f"sqlite:///{ledger}"
+        else:
+            log.warning(
+                "%s is not writable: this process keeps its own ledger in memory, so other "
+                "processes on this token are not counted (set backend= or WOLKVOX_BACKEND)",
+                ledger.parent,
+            )
+            self.default = "memory://"
+        return self.default
+
+    def resolve(self, backend: BackendSpec) -> Backend:
+        """The backend for ``backend=``: an object as is; a URL or a redis-py client as
+        the one this cache holds for it (made at first).
+
+        Raises:
+            ConfigError: an unknown scheme or a malformed URL.
+        """
+        if backend is not None and not isinstance(backend, str):
+            if type(backend).__module__.startswith("redis."):
+                return self._adopt_redis(backend)
+            own = cast("Backend", backend)  # not redis-py's: the caller's own Backend
+            schedulers_of(own)  # it can hold its schedulers, or a ConfigError says so now
+            return own
+        url = backend or self.default_url()
+        with self._lock:
+            found = self._by_url.get(url)
+            if found is None:
+                found = self._by_url[url] = _make(urlsplit(url).scheme, url)
+            return found
+
+    def _adopt_redis(self, client: Any) -> Backend:
+        """A redis-py client as ``backend=``: one backend per client, so clients given the
+        same redis-py client share one state, as with one URL."""
+        from ._redis import RedisBackend
+
+        with self._lock:
+            found = self._adopted.get(client)
+            if found is None:
+                found = self._adopted[client] = RedisBackend(client)
+            return found
+
+    def clear(self) -> None:
+        """Forget every backend made and the default chosen: the next client of a URL
+        gets a new backend, with a new state. Clients still using the old ones keep them
+        (and close their connections when the last of them closes)."""
+        with self._lock:
+            self._by_url.clear()
+            self._adopted.clear()
+            self.default = None
+
+    async def aclose(self) -> None:
+        """Close the backends made (their connections, threads) and forget them."""
+        with self._lock:
+            made = [*self._by_url.values(), *self._adopted.values()]
+            self._by_url.clear()
+            self._adopted.clear()
+        for backend in made:
+            await backend.close()
+
+
+BACKENDS = BackendCache()
+"""The one cache of backends made from ``backend=`` URLs (and redis-py clients): what
+makes clients given the same URL share a state. ``BACKENDS.aclose()`` closes them,
+``BACKENDS.clear()`` forgets them."""
+
+
 def default_backend_url() -> str:
     """The backend of a client created without ``backend=`` (see the module's docstring)."""
-    global _default
-    chosen = os.environ.get("WOLKVOX_BACKEND") or _default
-    if chosen:
-        return chosen
-    ledger = default_state_dir() / "ledger.db"
-    try:
-        ledger.parent.mkdir(parents=True, exist_ok=True)
-        writable = os.access(ledger if ledger.exists() else ledger.parent, os.W_OK)
-    except OSError:
-        writable = False
-    if writable:
-        _default = f"sqlite:///{ledger}"
-    else:
-        log.warning(
-            "%s is not writable: this process keeps its own ledger in memory, so other "
-            "processes on this token are not counted (set backend= or WOLKVOX_BACKEND)",
-            ledger.parent,
-        )
-        _default = "memory://"
-    return _default
+    return BACKENDS.default_url()
 
 
 def resolve_backend(backend: BackendSpec) -> Backend:
     """The backend for ``backend=``: an object as is, a URL or a redis-py client as the
-    process-wide instance.
+    one :data:`BACKENDS` holds for it.
 
     Raises:
         ConfigError: an unknown scheme or a malformed URL.
     """
-    if backend is not None and not isinstance(backend, str):
-        if type(backend).__module__.startswith("redis."):
-            return _adopt_redis(backend)
-        return cast("Backend", backend)  # not redis-py's: the caller's own Backend
-    url = backend or default_backend_url()
-    scheme = urlsplit(url).scheme
-    with _LOCK:
-        found = _BY_URL.get(url)
-        if found is None:
-            found = _make(scheme, url)
-            _BY_URL[url] = found
-        return found
-
-
-def forget_url_backends() -> None:
-    """Drop the process-wide backends made from URLs (tests start each case afresh)."""
-    with _LOCK:
-        _BY_URL.clear()
-
-
-def prefer_memory_default() -> None:
-    """Make ``memory://`` this process's default (a process running a simulator is a test
-    or a demo: its clients never count against the user's ledger)."""
-    global _default
-    _default = "memory://"
-
-
-def isolate_for_tests() -> None:
-    """Start afresh, with ``memory://`` as this process's default backend: test cases do
-    not share state with each other, nor with the user's ledger."""
-    global _default
-    forget_url_backends()
-    _default = "memory://"
+    return BACKENDS.resolve(backend)
 
 
 def _make(scheme: str, url: str) -> Backend:
@@ -291,18 +333,3 @@ def _make(scheme: str, url: str) -> Backend:
         "redis+cluster://host:port,…, redis+sentinel://host:port,…/service, "
         f"a redis-py asyncio client or a Backend object, got {url.partition('://')[0]}://…"
     )
-
-
-_ADOPTED: weakref.WeakKeyDictionary[Any, Backend] = weakref.WeakKeyDictionary()
-
-
-def _adopt_redis(client: Any) -> Backend:
-    """A redis-py client as ``backend=``: one backend per client, so clients given the
-    same redis-py client share one state, as with one URL."""
-    from ._redis import RedisBackend
-
-    with _LOCK:
-        found = _ADOPTED.get(client)
-        if found is None:
-            found = _ADOPTED[client] = RedisBackend(client)
-        return found

@@ -2,15 +2,14 @@
 
 Start it on loopback and point a client at ``fake.url``; or use the ``fake_wolkvox``
 pytest fixture (installed with the ``testing`` extra); or run it as a process with
-``python -m wolkvox_async.testing --port 8080``. Scheduler state made from a backend URL
-is process-wide, like the real quota, and a client's default backend is the per-user
-ledger; call :func:`reset_shared_state` before and between test cases (the fixture does):
-it starts each afresh, with ``memory://`` as the default.
-:class:`VirtualClock` lets a test move time by hand.
+``python -m wolkvox_async.testing --port 8080``. A FakeWolkvox changes nothing outside
+itself: a client's default backend stays the per-user ledger, so give the clients of a
+test ``backend=`` (a ``MemoryBackend()`` of the test's own, or the ``wolkvox_backend``
+fixture). :class:`VirtualClock` lets a test move time by hand.
 """
 
+from ..scheduler import BACKENDS as _BACKENDS
 from ..scheduler import VirtualClock as VirtualClock
-from ..scheduler._backend import isolate_for_tests as reset_shared_state
 from ._faults import Fault as Fault
 from ._replies import Knobs as Knobs
 from ._server import FakeWolkvox as FakeWolkvox
@@ -34,3 +33,12 @@ __all__ = [
     "reset_shared_state",
     "serving_in_thread",
 ]
+
+
+def reset_shared_state() -> None:
+    """Forget the backends :data:`~wolkvox_async.scheduler.BACKENDS` made from URLs and
+    make ``memory://`` its default: for a suite whose clients are created without
+    ``backend=``, called by the suite's own fixture before each case. Prefer giving
+    ``backend=`` (the ``wolkvox_backend`` fixture): nothing process-wide is then changed."""
+    _BACKENDS.clear()
+    _BACKENDS.default = "memory://"

@@ -27,7 +27,6 @@ impossible dates are 400; record lengths are held only where the docs give one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import secrets
@@ -36,12 +35,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import attrs
 from aiohttp import web
 
-from ..scheduler._backend import prefer_memory_default
 from ._campaign_api import CAMPAIGN_API, Context
 from ._faults import Fault, FaultPlan, apply_fault
 from ._operation_api import OPERATION_API
@@ -81,8 +79,9 @@ class LoggedRequest:
 class FakeWolkvox:
     """A faithful in-memory Wolkvox for tests, demos and benchmarks.
 
-    Creating one makes ``memory://`` the default backend of the process's clients (a
-    simulator's calls never count in the user's ledger of real ones).
+    It changes nothing outside itself: give its clients ``backend=`` (``"memory://"``,
+    a ``MemoryBackend()``, the ``wolkvox_backend`` fixture), or their calls count in the
+    per-user ledger like real ones.
 
     Example::
 
@@ -111,10 +110,8 @@ class FakeWolkvox:
         ssl_context: ssl.SSLContext | None = None,
         log_size: int = 100_000,
     ) -> None:
-        # A process that runs a simulator is a test or a demo: its clients default to
-        # memory://, never the user's ledger of real calls.
-        prefer_memory_default()
         self.world = World(campaign_capacity=campaign_capacity)
+        self._loads = _json_parser()
         self.token = token or secrets.token_hex(28)
         self.server = server
         self.add_operation(server, licenses=licenses, daily_quota=daily_quota, tokens=[self.token])
@@ -301,7 +298,7 @@ class FakeWolkvox:
 
         async def refuse(reply: Reply, refusal: str) -> web.Response:
             nonlocal body
-            body = _json_or(await request.read())
+            body = _json_or(await request.read(), self._loads)
             return answer(reply, refusal)
 
         # The gates read only the headers; a request is in flight from its arrival, body
@@ -321,7 +318,7 @@ class FakeWolkvox:
         stats.in_flight[token] += 1
         stats.peak_in_flight[token] = max(stats.peak_in_flight[token], stats.in_flight[token])
         try:
-            body = _json_or(await request.read())
+            body = _json_or(await request.read(), self._loads)
             if asyncio.get_running_loop().time() > arrived + self.call_limit:
                 if self.knobs.charge_refusals:
                     self.world.charge(op, token, self.clock())
@@ -379,9 +376,16 @@ class FakeWolkvox:
 
 
 _INVALID = object()
-_loads: Callable[[bytes], Any] = json.loads
-with contextlib.suppress(ImportError):  # optional: orjson parses an upload ~3x faster
-    from orjson import loads as _loads
+
+
+def _json_parser() -> Callable[[bytes], Any]:
+    """orjson's ``loads`` when installed (optional: it parses an upload faster), else the
+    standard library's."""
+    try:
+        from orjson import loads
+    except ImportError:
+        return json.loads
+    return cast("Callable[[bytes], Any]", loads)
 
 
 async def _sleep_until(when: float) -> None:
@@ -390,11 +394,11 @@ async def _sleep_until(when: float) -> None:
         await asyncio.sleep(delay)
 
 
-def _json_or(raw: bytes) -> Any:
+def _json_or(raw: bytes, loads: Callable[[bytes], Any]) -> Any:
     if not raw:
         return None
     try:
-        return _loads(raw)
+        return loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):  # orjson's error subclasses the latter
         return _INVALID
 
