@@ -18,6 +18,13 @@ right beside ours (before it in odd runs, after it in even ones), the peers afte
     python benchmarks/upload_throughput.py --records 1000000 --latency-ms 20 50 200
 
 Prints a table, writes benchmarks/results/upload_throughput.json and .png.
+
+``--reader`` measures instead the load's reader alone — checking, encoding and cutting
+into chunks, what a load does per record besides HTTP and the scheduler — over the same
+leads as dicts and as already-checked WireRecords, in this process, no server: process CPU
+µs per record, median and spread over ``--runs`` runs, the two kinds interleaved. Pin it:
+
+    taskset -c 1 python benchmarks/upload_throughput.py --reader --records 1000000 --runs 5
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ from _common import (
 )
 
 from wolkvox_async import WolkvoxClient
+from wolkvox_async._records import to_wire
+from wolkvox_async.bulk._load import Load
+from wolkvox_async.bulk._pace import Gate
+from wolkvox_async.models import CampaignType
 from wolkvox_async.scheduler import MemoryBackend
 
 REFERENCE = "(reference: raw aiohttp, pre-encoded)"
@@ -229,6 +240,39 @@ async def measure(
     return results
 
 
+async def _read(rows: list[Any], size: int) -> int:
+    """Cut ``rows`` into chunks as a load's reader does (``Load._cut``), nothing sent. The
+    load is made bare: the reader uses only its kind, counters and gate."""
+    load = object.__new__(Load)
+    load.kind, load.read, load.held, load.failures = CampaignType.PREDICTIVE, 0, 0, []
+    load.spent, load.stopped, load.gate = [], None, Gate()
+    records = 0
+    async for chunk in load._cut(rows, size, "raise", None):
+        records += chunk.size
+    return records
+
+
+def reader(records: int, runs: int) -> None:
+    leads = [lead(i) for i in range(records)]
+    inputs = {
+        "dicts": leads,
+        "WireRecords": [to_wire(row, CampaignType.PREDICTIVE) for row in leads],
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in inputs}
+    for run in range(runs):
+        for name in list(inputs) if run % 2 == 0 else list(inputs)[::-1]:
+            gc.collect()
+            started = time.process_time()
+            assert asyncio.run(_read(inputs[name], 10_000)) == records
+            cpu[name].append((time.process_time() - started) / records * 1e6)
+    print(f"the reader alone: {records:,} leads, {runs} runs, process CPU µs per record")
+    for name, values in cpu.items():
+        print(
+            f"  {name:12} median {statistics.median(values):.3f} "
+            f"(min {min(values):.3f}, max {max(values):.3f})"
+        )
+
+
 def plot(table: list[dict[str, Any]]) -> None:
     import matplotlib
 
@@ -278,7 +322,15 @@ def main() -> None:
         action="store_true",
         help="also print, per call, the pre-send and idle-slot milliseconds (ours, reference)",
     )
+    parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="measure the reader alone (checks, encoding, chunks): no server, no HTTP",
+    )
     args = parser.parse_args()
+    if args.reader:
+        reader(args.records, args.runs)
+        return
     table: list[dict[str, Any]] = []
     for run in range(args.runs):
         for latency in args.latency_ms:

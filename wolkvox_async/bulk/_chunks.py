@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from .._protocol import encode_rows
-from .._records import WireRecord, to_wire_rows
+from .._records import Checked, WireRecord, check_rows
 from .._routes import ADD_RECORD
 from ..models import AddRecordResult, CampaignType, Record
 
@@ -38,6 +38,8 @@ __all__ = [
     "RecordSource",
     "SendRecords",
     "batches",
+    "body_of",
+    "encoded",
     "head_print",
     "send_records",
 ]
@@ -74,6 +76,26 @@ class Chunk:
         """The wire records, decoded again (only a reconciliation needs them)."""
         records: list[dict[str, str]] = json.loads(self.body)
         return records
+
+
+def encoded(checked: Checked, start: int, stop: int) -> memoryview:
+    """The JSON of ``checked.records[start:stop]`` without its brackets, a part of a
+    chunk's body: a view of the batch's bytes, not a copy, when that is the whole batch
+    (always but where a batch ends one chunk and begins the next)."""
+    if start == 0 and stop >= len(checked.records):
+        return memoryview(checked.body)[1:-1]
+    return memoryview(encode_rows(checked.records[start:stop]))[1:-1]
+
+
+def body_of(parts: list[memoryview]) -> bytes:
+    """The JSON array of the records of ``parts`` (each non-empty, from :func:`encoded`),
+    made in one copy: brackets and commas joined with the parts, not added after."""
+    if not parts:
+        return b"[]"
+    pieces: list[bytes | memoryview] = [b","] * (2 * len(parts) + 1)
+    pieces[0], pieces[-1] = b"[", b"]"
+    pieces[1::2] = parts
+    return b"".join(pieces)
 
 
 async def batches(
@@ -132,10 +154,10 @@ async def head_print(source: RecordSource, kind: CampaignType) -> tuple[RecordSo
         iterator = iter(source)
         head = list(itertools.islice(iterator, HEAD))
         rest = itertools.chain(head, iterator)
-    checked, _, _ = to_wire_rows(head, kind, 1)
-    if not checked:
+    checked = check_rows(head, kind, 1)
+    if not checked.records:
         return rest, None
-    return rest, "head:" + hashlib.sha256(encode_rows(checked)).hexdigest()
+    return rest, "head:" + hashlib.sha256(checked.body).hexdigest()
 
 
 async def _chained(

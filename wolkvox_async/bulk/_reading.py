@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
-from .._protocol import encode_rows
-from .._records import to_wire_rows
+from .._records import Checked, check_rows
 from ..models import Record
-from ._chunks import Chunk, RecordSource, batches
+from ._chunks import Chunk, RecordSource, batches, body_of, encoded
 from ._journal import ChunkState
 from ._results import RowFailure
 
@@ -75,7 +74,7 @@ async def _cut(
     load: Load, source: RecordSource, size: int, on_invalid: str, limit: int | None
 ) -> AsyncIterator[Chunk]:
     rows: list[int] = []  # of the chunk being cut
-    parts: list[bytes] = []  # its records' JSON, batch by batch, without brackets
+    parts: list[memoryview] = []  # its records' JSON, batch by batch, without brackets
     index = 0
     # A sender about to send, or just answered, goes first (_pace).
     async for batch in batches(source, min(size, _BATCH), load.gate.pass_):
@@ -85,16 +84,16 @@ async def _cut(
         load.held = len(rows)
         # A batch is at most a chunk, so it ends at most one chunk; its records are
         # encoded here and dropped, only the bytes are kept.
-        room = size - before
-        if checked[:room]:
-            parts.append(encode_rows(checked[:room])[1:-1])
+        room, count = size - before, len(checked.records)
+        if count:
+            parts.append(encoded(checked, 0, room))
         if len(rows) < size:
             continue
-        chunk = Chunk(index, rows[:size], b"[" + b",".join(parts) + b"]")
+        chunk = Chunk(index, rows[:size], body_of(parts))
         index += 1
         rows, parts = rows[size:], []
-        if checked[room:]:
-            parts.append(encode_rows(checked[room:])[1:-1])
+        if count > room:
+            parts.append(encoded(checked, room, count))
         load.held = len(rows)
         yield chunk
         if limit is not None and index >= limit:
@@ -105,17 +104,18 @@ async def _cut(
             load.stopped = load.planned
             return
         load.held = 0
-        yield Chunk(index, rows, b"[" + b",".join(parts) + b"]")
+        yield Chunk(index, rows, body_of(parts))
 
 
 def _check(
     load: Load, batch: list[Record | Mapping[str, Any]], rows: list[int], on_invalid: str
-) -> list[dict[str, str]]:
+) -> Checked:
     """The wire forms of ``batch`` (checked once, sent as is); their rows go to ``rows``."""
     first = load.read + 1
-    checked, good_rows, bad = to_wire_rows(batch, load.kind, first)
+    checked = check_rows(batch, load.kind, first)
+    good_rows = checked.rows
     load.read += len(batch)
-    for row, item, exc in bad:
+    for row, item, exc in checked.bad:
         cid = item.get("customer_id") if isinstance(item, Mapping) else None
         why = str(exc).removeprefix(f"row {row}: ")  # the row is in the failure already
         load.failures.append(RowFailure(row=row, customer_id=cid, reason=why))

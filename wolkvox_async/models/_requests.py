@@ -27,6 +27,7 @@ from ._fields import (
 )
 
 __all__ = [
+    "UNSENDABLE",
     "DncEntry",
     "FilterRule",
     "Record",
@@ -35,7 +36,7 @@ __all__ = [
 
 # A NUL or another C0 control (tab, newline and carriage return excepted) and a lone
 # surrogate (not UTF-8 at all) cannot be meant; PHP truncates at NUL in places.
-_UNSENDABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+UNSENDABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def text_problem(value: object, limit: int) -> str | None:
@@ -46,7 +47,7 @@ def text_problem(value: object, limit: int) -> str | None:
         return f"must be text, not {type(value).__name__}"
     if len(value) > limit:
         return f"is {len(value):,} characters long; at most {limit:,}"
-    if not value.isprintable() and (bad := _UNSENDABLE.search(value)):
+    if not value.isprintable() and (bad := UNSENDABLE.search(value)):
         what = "a lone surrogate" if bad[0] >= "\ud800" else f"a control character {bad[0]!r}"
         return f"holds {what}, which cannot be sent"
     return None
