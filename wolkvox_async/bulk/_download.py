@@ -10,12 +10,13 @@ returning partial data. HTTP 404 is an empty window.
 
 Rows are yielded in order as each window arrives, and at most two answers are asked for
 and not yet delivered, the one being delivered included (one held ahead). Within that,
-both of the token's slots are used whenever two windows are known: the first two windows
-are asked for at once (each independent of the other's continuation), and while a
-window's answer is awaited the next is in flight beside it; while a window's rows are
-delivered one request is out. A window at the cap is continued from its last row as soon
-as its answer arrives, before its rows are made, when a slot is free for it (no window
-beside it asked for), so the server reads the next part while the client decodes this one.
+both of the token's slots are used while a window's answer is awaited and the next window
+is known: the first two windows are asked for at once (neither depends on the other's
+continuation), and after an answer under the cap the window after the next is asked for
+as soon as this one's rows are delivered; while they are, one request is out. After an
+answer at the cap the slot is kept for its continuation, asked for from its last row as
+soon as its answer arrives, before its rows are made, when no window beside it is out:
+the server reads the next part while the client decodes this one.
 
 Stopping and continuing. Progress is reported after each window and, inside a window at
 the cap, once the rows before its last second are delivered (``DownloadProgress.through``):
@@ -141,9 +142,8 @@ class WindowedDownload(Generic[T]):
         self.windows_done = 0
         self.unread_rows = 0
         self._guess_ahead = True
-        """Whether the next answer is guessed under the cap, so that the window after it
-        may be asked for beside it: at first (the first two windows are independent of
-        each other's continuation), then whether the last answer was under the cap."""
+        """Whether the next answer is guessed under the cap (the window after it asked for
+        beside it): at first, then whether the last answer was under the cap."""
         self._todo: deque[Window[T]] = deque()
         self._awaited: Window[T] | None = None
         self.windows_ahead: tuple[WindowRows[T], ...] = ()
