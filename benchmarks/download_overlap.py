@@ -2,12 +2,15 @@
 
 The server (``_report_server.py``, its own process) answers each request D seconds after
 it arrived whatever else is in flight, its answers rendered ahead, so only the client can
-serialise the requests. Ours: iter_phone_results over the span with default settings
-(memory backend: the ledger is another question), every row made into a PhoneResult.
-Reference: the very requests ours made, replayed by two raw aiohttp workers, each answer
-parsed by orjson — two requests in flight all along, which ours can approach only where
-its windows are known ahead (a window at the cap is continued from its last row, after
-its answer). Contenders alternate within each run.
+serialise the requests. Ours: iter_phone_results over the span, default settings but the
+memory backend (the ledger's cost is ledger.py's question), every row made into a
+PhoneResult. Reference: the very requests ours made, replayed by two raw aiohttp
+workers, each answer parsed by orjson — two requests in flight from first to last, which
+ours can approach only where its windows are known ahead (a window at the cap is
+continued from its last row, after its answer). Ours runs first in each run (the
+reference replays its requests); each distinct answer is rendered on its first request,
+so the reference finds every body ready and ours, in the first run only, does not (a
+join of rendered rows, a few ms, inside D).
 
 For each: wall, wall ÷ the reference's in the same run, and the slots busy as the server
 saw them: the fraction of the contender's wall with 2 requests in flight (and with 1), and
