@@ -24,7 +24,7 @@ from wolkvox_async import (
     TokenLimitExceeded,
     WolkvoxClient,
 )
-from wolkvox_async.testing import FakeWolkvox, Knobs, VirtualClock
+from wolkvox_async.testing import Attempt, FakeWolkvox, Knobs, VirtualClock
 
 
 async def raw(
@@ -113,6 +113,34 @@ async def test_a_large_report_is_made_beside_the_loop(monkeypatch: pytest.Monkey
         status, body = await page
     assert status == 200 and len(body["data"]) == 100
     assert fake.stats.peak_in_flight[fake.token] == 2  # counted as the server counts them
+
+
+async def test_a_page_orjson_refuses_is_written_by_the_stdlib_in_slices() -> None:
+    # A lone surrogate in a record (a value no UTF-8 encoder takes): the page is still
+    # answered, as json.dumps writes it (\ud800 escaped), its 2,500 rows in slices.
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        camp.add_records([{"customer_id": "1", "customer_name": "bad \ud800 name"}])
+        camp.add_attempts(
+            Attempt(
+                at=datetime(2026, 6, 1) + timedelta(seconds=i),
+                conn_id=f"c{i}",
+                customer_id="1",
+                telephone="3",
+                result="BUSY",
+            )
+            for i in range(2_500)
+        )
+        status, body = await raw(
+            fake,
+            "GET",
+            f"/api/v2/reports_manager.php?api=campaign_3&campaign_id={camp.id}"
+            "&date_ini=20260601000000&date_end=20260602000000",
+            token=fake.token,
+        )
+    assert status == 200 and len(body["data"]) == 2_500
+    assert {row["customer_name"] for row in body["data"]} == {"bad \ud800 name"}
+    assert [row["conn_id"] for row in body["data"]] == [f"c{i}" for i in range(2_500)]
 
 
 async def test_quota_is_shared_by_an_operations_tokens() -> None:
