@@ -1,9 +1,15 @@
 """Download: 1,000,000 phone results (campaign_3) over 90 days, some days above 60,000.
 
-Ours: iter_phone_results over the whole span (31-day windows, continued or split at the
-60,000-row cap, two windows in flight), every row read into a PhoneResult. Reference (not
-a peer): the very requests ours made, by two raw aiohttp workers, each answer parsed by
-orjson and nothing more — what the HTTP stack and the simulator allow on this machine.
+Ours: iter_phone_results over the whole span (31-date windows, each continued from its
+last second while it comes back with 60,000 rows), every row read into a PhoneResult, on
+the memory backend. At most two answers are asked for and not yet delivered; a window's
+continuation depends on its answer, so a window at the cap is read one request after
+another (the next window beside it only while no answer is being delivered): with these
+dense windows ours is mostly one request at a time. Reference (not a peer): the very
+requests ours made, replayed by two raw aiohttp workers two at a time, each answer parsed
+by orjson and nothing more — what the HTTP stack and the simulator allow on this machine.
+Whether two windows are in flight is download_overlap.py's question (here FakeWolkvox's
+making of each page is part of every request's time).
 Peer: the loop users write — one request per 31-day window — which silently stops at
 60,000 rows a window. The floor on requests is, per 31-day window, its rows ÷ 60,000
 rounded up (at least 1). CPU is this process's (the client's; the simulator has its own).

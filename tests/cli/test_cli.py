@@ -539,6 +539,34 @@ def test_export_never_destroys_a_file_and_resumes_where_it_stopped(
     assert wolkvox(env, *args, "--resume").exit_code == 2  # nothing to resume
 
 
+def test_an_export_whose_first_window_fails_keeps_the_second_read_beside_it(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path
+) -> None:
+    # The first two windows are asked for at once: the 1st fails (not JSON: never retried)
+    # and the 2nd, read beside it, arrived whole. It is spooled into the checkpoint, not
+    # wasted: the printed --resume reads the 1st and the 3rd only, every row once.
+    camp = served.create_campaign()
+    start = datetime(2026, 5, 1)
+    served.add_call_results(camp.id, start, start + timedelta(days=80), 900)
+    target = tmp_path / "results.csv"
+    args = ["export", "campaign_3", camp.id, "--start", "2026-05-01", "--end", "2026-07-20"]
+    args += ["-o", str(target)]
+    served.inject(Fault.HTML, api="campaign_3", query={"date_ini": "20260501000000"})
+    failed = wolkvox(env, *args)
+    assert failed.exit_code == 4, failed.output
+    kept = json.loads((tmp_path / "results.csv.partial.json").read_text())["ahead"]
+    assert [w["start"] for w in kept] == ["2026-06-01T00:00:00"]
+    hint = failed.output.rsplit("continue with: ", 1)[1].split()
+    reads = sum(1 for r in served.requests if r.api == "campaign_3")
+    done = wolkvox(env, *hint[1:])
+    assert done.exit_code == 0, done.output
+    asked = [r.query["date_ini"] for r in served.requests if r.api == "campaign_3"][reads:]
+    assert sorted(asked) == ["20260501000000", "20260702000000"]
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len({(r["conn_id"], r["date"]) for r in rows}) == len(rows) == 900
+    assert [r["date"] for r in rows] == sorted(r["date"] for r in rows)
+
+
 @pytest.mark.slow
 def test_export_of_a_day_above_the_cap_writes_every_row_once(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path

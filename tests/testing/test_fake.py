@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from helpers import until
 
 from wolkvox_async import (
     ApiError,
@@ -22,7 +24,7 @@ from wolkvox_async import (
     TokenLimitExceeded,
     WolkvoxClient,
 )
-from wolkvox_async.testing import FakeWolkvox, Knobs, VirtualClock
+from wolkvox_async.testing import Attempt, FakeWolkvox, Knobs, VirtualClock
 
 
 async def raw(
@@ -74,6 +76,71 @@ async def test_concurrency_cap_per_token(cap: int, charged: bool) -> None:
     assert fake.stats.refusals["simultaneous"] == 1
     # "Every request, failed ones included" costs a unit (§10), a refused one too.
     assert fake.quota_used() == cap + 1 + charged
+
+
+async def test_a_large_report_is_made_beside_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # campaign_3's rows are made in a thread: while one page is being made, the token's
+    # other request is served and counted in flight beside it (a 60,000-row page made on
+    # the loop held the other request for its whole render: two slots served as one).
+    from wolkvox_async.testing import _report_api
+
+    release = threading.Event()
+    rows_reply = _report_api.rows_reply
+
+    def held(ctx: Any, code: Any, rows: Any) -> Any:
+        assert release.wait(10), "the page was made on the loop: nothing else was served"
+        return rows_reply(ctx, code, rows)
+
+    monkeypatch.setattr(_report_api, "rows_reply", held)
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        fake.add_call_results(camp.id, datetime(2026, 6, 1), datetime(2026, 6, 2), 100)
+        page = asyncio.create_task(
+            raw(
+                fake,
+                "GET",
+                f"/api/v2/reports_manager.php?api=campaign_3&campaign_id={camp.id}"
+                "&date_ini=20260601000000&date_end=20260602000000",
+                token=fake.token,
+            )
+        )
+        await until(lambda: fake.stats.in_flight[fake.token] == 1)
+        status, _ = await raw(
+            fake, "GET", "/api/v2/information.php?api=token_info", token=fake.token
+        )
+        assert status == 200 and not page.done()
+        release.set()
+        status, body = await page
+    assert status == 200 and len(body["data"]) == 100
+    assert fake.stats.peak_in_flight[fake.token] == 2  # counted as the server counts them
+
+
+async def test_a_page_orjson_refuses_is_written_by_the_stdlib_in_slices() -> None:
+    # A lone surrogate in a record (a value no UTF-8 encoder takes): the page is still
+    # answered, as json.dumps writes it (\ud800 escaped), its 2,500 rows in slices.
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        camp.add_records([{"customer_id": "1", "customer_name": "bad \ud800 name"}])
+        camp.add_attempts(
+            Attempt(
+                at=datetime(2026, 6, 1) + timedelta(seconds=i),
+                conn_id=f"c{i}",
+                customer_id="1",
+                telephone="3",
+                result="BUSY",
+            )
+            for i in range(2_500)
+        )
+        status, body = await raw(
+            fake,
+            "GET",
+            f"/api/v2/reports_manager.php?api=campaign_3&campaign_id={camp.id}"
+            "&date_ini=20260601000000&date_end=20260602000000",
+            token=fake.token,
+        )
+    assert status == 200 and len(body["data"]) == 2_500
+    assert {row["customer_name"] for row in body["data"]} == {"bad \ud800 name"}
+    assert [row["conn_id"] for row in body["data"]] == [f"c{i}" for i in range(2_500)]
 
 
 async def test_quota_is_shared_by_an_operations_tokens() -> None:

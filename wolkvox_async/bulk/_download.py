@@ -8,10 +8,15 @@ the window continues from that second; otherwise it is split in two. A one-secon
 still at the cap cannot be split further and raises :class:`DownloadError` rather than
 returning partial data. HTTP 404 is an empty window.
 
-Two requests are in flight at a time (the token's two slots) and rows are yielded in order
-as each window arrives; the answer being delivered and one more are all that is held. A
-window at the cap is continued from its last row as soon as its answer arrives, before its
-rows are made, so the server reads the next part while the client decodes this one.
+Rows are yielded in order as each window arrives, and at most two answers are asked for
+and not yet delivered, the one being delivered included (one held ahead). Within that,
+both of the token's slots are used while a window's answer is awaited and the next window
+is known: the first two windows are asked for at once (neither depends on the other's
+continuation), and after an answer under the cap the window after the next is asked for
+as soon as this one's rows are delivered; while they are, one request is out. After an
+answer at the cap the slot is kept for its continuation, asked for from its last row as
+soon as its answer arrives, before its rows are made, when no window beside it is out:
+the server reads the next part while the client decodes this one.
 
 Stopping and continuing. Progress is reported after each window and, inside a window at
 the cap, once the rows before its last second are delivered (``DownloadProgress.through``):
@@ -136,8 +141,9 @@ class WindowedDownload(Generic[T]):
         self.rows = 0
         self.windows_done = 0
         self.unread_rows = 0
-        self._guess_ahead = False
-        """Whether the last answer was under the cap (the first request goes alone)."""
+        self._guess_ahead = True
+        """Whether the next answer is guessed under the cap (the window after it asked for
+        beside it): at first, then whether the last answer was under the cap."""
         self._todo: deque[Window[T]] = deque()
         self._awaited: Window[T] | None = None
         self.windows_ahead: tuple[WindowRows[T], ...] = ()
@@ -313,17 +319,20 @@ class WindowedDownload(Generic[T]):
 
     def _ask(self, todo: deque[Window[T]], *, delivering: int) -> bool:
         """Start the next windows in order, so that at most two answers are in flight or
-        held, the one being delivered included. Past a window not yet answered, the next
-        is asked for only when the last answer was under the cap (then windows are likely
-        whole in one request; at the cap, the slot is kept for the continuation)."""
-        room, started = _IN_FLIGHT - delivering, False
+        held, the one being delivered included: every window of ``todo`` already asked
+        for counts, wherever it stands (a continuation goes before the neighbour asked
+        for beside its window). Past a window not yet answered, the next is asked for
+        only when that answer is guessed under the cap (then windows are likely whole in
+        one request; at the cap, the slot is kept for the continuation)."""
+        room = _IN_FLIGHT - delivering - sum(1 for w in todo if w.task is not None)
+        started = False
         for window in todo:
-            if room == 0:
+            if room <= 0:
                 break
             if window.held:
                 continue
-            started |= window.start(self._get)
-            room -= 1
+            if window.start(self._get):
+                started, room = True, room - 1
             if not self._guess_ahead and not window.answered:
                 break
         return started

@@ -161,8 +161,13 @@ class Window(Generic[T]):
         return self.task is not None and self.task.done()
 
     async def answer(self) -> Answer[T]:
+        """The answer, awaited shielded: a cancellation of the reader does not reach the
+        request. asyncio.run's SIGINT handler cancels the reader between any two
+        bytecodes, even while this request's task is ending after its answer kept its
+        poll stamp: the task would end cancelled, its answer lost and the stamp kept.
+        The reader cancels the requests still out itself (``_rows``), answers kept."""
         assert self.task is not None
-        return await self.task
+        return await asyncio.shield(self.task)
 
     async def drop(self, todo: deque[Window[T]]) -> None:
         """Take it out of ``todo`` and let its request end unread: asked for from a last

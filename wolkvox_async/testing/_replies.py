@@ -35,6 +35,10 @@ class Reply:
     status: int
     payload: Any
     content_type: str = "application/json"
+    later: Callable[[], Reply] | None = None
+    """The answer itself, made off the event loop (a thread) from what the handler read
+    of the state on it: a page of 60,000 rows would otherwise hold the loop, and the
+    token's other request in flight, for its whole render."""
 
 
 @attrs.define(kw_only=True)

@@ -27,7 +27,6 @@ impossible dates are 400; record lengths are held only where the docs give one
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import secrets
 import ssl
@@ -35,28 +34,24 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import attrs
 from aiohttp import web
 
-from ._campaign_api import CAMPAIGN_API, Context
+from ._campaign_api import Context
 from ._faults import Fault, FaultPlan, apply_fault
-from ._operation_api import OPERATION_API
-from ._operation_reports import OPERATION_REPORT_API
 from ._replies import (
     CALL_LIMIT,
     INVALID_TOKEN,
     NO_TOKEN,
     TOKEN_LIMIT,
-    UNKNOWN_API,
     Knobs,
     Reply,
-    error,
     maintenance,
     simultaneous,
 )
-from ._report_api import DETAIL, INFO_API, REALTIME_API, REPORT_API
+from ._routes import dispatch, json_or, made
 from ._state import Attempt, Campaign, FakeStats, Operation, World, wolkvox_day
 
 __all__ = ["FakeWolkvox", "LoggedRequest"]
@@ -111,7 +106,6 @@ class FakeWolkvox:
         log_size: int = 100_000,
     ) -> None:
         self.world = World(campaign_capacity=campaign_capacity)
-        self._loads = _json_parser()
         self.token = token or secrets.token_hex(28)
         self.server = server
         self.add_operation(server, licenses=licenses, daily_quota=daily_quota, tokens=[self.token])
@@ -276,7 +270,9 @@ class FakeWolkvox:
         query = {k: v for k, v in request.query.items() if k != "api"}
         body: Any = None
 
-        def answer(reply: Reply, refusal: str | None = None) -> web.Response:
+        def answer(
+            reply: Reply, refusal: str | None = None, text: bytes | None = None
+        ) -> web.Response:
             if refusal:
                 stats.refusals[refusal] += 1
             self.requests.append(
@@ -290,6 +286,10 @@ class FakeWolkvox:
                     wolkvox_server=request.headers.get("wolkvox_server"),
                 )
             )
+            if text is not None:  # made in a thread (Reply.later)
+                return web.Response(
+                    body=text, status=reply.status, content_type=reply.content_type, charset="utf-8"
+                )
             if reply.content_type != "application/json":
                 return web.Response(
                     text=reply.payload, status=reply.status, content_type=reply.content_type
@@ -298,7 +298,7 @@ class FakeWolkvox:
 
         async def refuse(reply: Reply, refusal: str) -> web.Response:
             nonlocal body
-            body = _json_or(await request.read(), self._loads)
+            body = json_or(await request.read())
             return answer(reply, refusal)
 
         # The gates read only the headers; a request is in flight from its arrival, body
@@ -318,7 +318,7 @@ class FakeWolkvox:
         stats.in_flight[token] += 1
         stats.peak_in_flight[token] = max(stats.peak_in_flight[token], stats.in_flight[token])
         try:
-            body = _json_or(await request.read(), self._loads)
+            body = json_or(await request.read())
             if asyncio.get_running_loop().time() > arrived + self.call_limit:
                 if self.knobs.charge_refusals:
                     self.world.charge(op, token, self.clock())
@@ -332,92 +332,30 @@ class FakeWolkvox:
                 await _sleep_until(answer_at)
                 stats.refusals[f"fault:{fault.kind.value}"] += 1
                 return await apply_fault(fault.kind, request, None)
-            reply = self._dispatch(
-                file,
-                api,
-                request.method,
-                query,
-                body,
-                Context(query, body, self.world, op, token, self.knobs, now),
-            )
+            ctx = Context(query, body, self.world, op, token, self.knobs, now)
+            reply, text = dispatch(file, api, request.method, ctx), None
+            if reply.later is not None:  # a large answer, made beside the loop (in flight)
+                reply, text = await asyncio.to_thread(made, reply.later)
             await _sleep_until(answer_at)
             if fault is None:
-                return answer(reply)
+                return answer(reply, text=text)
             stats.refusals[f"fault:{fault.kind.value}"] += 1
             if fault.kind is Fault.SLOW:
                 await asyncio.sleep(fault.delay)
-                return answer(reply)
+                return answer(reply, text=text)
             if fault.kind is Fault.HELD and self._release is not None:
                 await self._release.wait()
-                return answer(reply)
+                return answer(reply, text=text)
             return await apply_fault(fault.kind, request, reply)
         finally:
             stats.in_flight[token] -= 1
-
-    @staticmethod
-    def _dispatch(
-        file: str, api: str, method: str, query: dict[str, str], body: Any, ctx: Context
-    ) -> Reply:
-        handler = _route(file, api)
-        if handler is None:
-            return UNKNOWN_API
-        wanted_method, fn = handler
-        if method != wanted_method:
-            return error(
-                405, "METHOD NOT ALLOWED", f"THE {api.upper()} API IS CONSUMED WITH {wanted_method}"
-            )
-        if body is _INVALID:
-            return error(400, "BAD REQUEST", "THE BODY IS NOT VALID JSON")
-        return fn(ctx)
 
     def _latency(self) -> float:
         latency = self.latency
         return self._rng.uniform(*latency) if isinstance(latency, tuple) else latency
 
 
-_INVALID = object()
-
-
-def _json_parser() -> Callable[[bytes], Any]:
-    """orjson's ``loads`` when installed (optional: it parses an upload faster), else the
-    standard library's."""
-    try:
-        from orjson import loads
-    except ImportError:
-        return json.loads
-    return cast("Callable[[bytes], Any]", loads)
-
-
 async def _sleep_until(when: float) -> None:
     delay = when - asyncio.get_running_loop().time()
     if delay > 0:
         await asyncio.sleep(delay)
-
-
-def _json_or(raw: bytes, loads: Callable[[bytes], Any]) -> Any:
-    if not raw:
-        return None
-    try:
-        return loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):  # orjson's error subclasses the latter
-        return _INVALID
-
-
-def _route(file: str, api: str) -> tuple[str, Callable[[Context], Reply]] | None:
-    if file == "campaign":
-        if api == "detail":
-            return "GET", DETAIL
-        return CAMPAIGN_API.get(api)
-    if api in OPERATION_API.get(file, {}):
-        return OPERATION_API[file][api]
-    table = _READS.get(file)
-    if table is None or api not in table:
-        return None
-    return "GET", table[api]
-
-
-_READS: dict[str, dict[str, Callable[[Context], Reply]]] = {
-    "reports_manager": {**REPORT_API, **OPERATION_REPORT_API},
-    "information": INFO_API,
-    "real_time": REALTIME_API,
-}
