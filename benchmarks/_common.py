@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from wolkvox_async._protocol import RawRequest, RawResponse
-from wolkvox_async._transport import AiohttpTransport
+from wolkvox_async.calls._protocol import RawRequest, RawResponse
+from wolkvox_async.calls._transport import AiohttpTransport
 
 TOKEN = "bench-token"
 RESULTS = Path(__file__).parent / "results"

@@ -31,8 +31,8 @@ import aiohttp
 from _common import TOKEN, Simulator, publish
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async import _routes as routes
-from wolkvox_async._protocol import build_request, parse_response
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._protocol import build_request, parse_response
 from wolkvox_async.scheduler import MemoryBackend, Outcome
 
 

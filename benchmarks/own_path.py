@@ -22,7 +22,7 @@ from collections.abc import Callable
 from _common import TOKEN, publish
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async._protocol import RawRequest, RawResponse
+from wolkvox_async.calls._protocol import RawRequest, RawResponse
 from wolkvox_async.scheduler import MemoryBackend
 
 BODY = json.dumps(

@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig
-from wolkvox_async._convert import CONVERTER, structure_rows
-from wolkvox_async._protocol import RawResponse, build_request, parse_response
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._convert import CONVERTER, structure_rows
+from wolkvox_async.calls._protocol import RawResponse, build_request, parse_response
 from wolkvox_async.models import PhoneResult
 
 

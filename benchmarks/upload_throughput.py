@@ -55,9 +55,9 @@ from _common import (
 )
 
 from wolkvox_async import WolkvoxClient
-from wolkvox_async._records import to_wire
 from wolkvox_async.bulk._load import Load
 from wolkvox_async.bulk._pace import Gate
+from wolkvox_async.endpoints._records import to_wire
 from wolkvox_async.models import CampaignType
 from wolkvox_async.scheduler import MemoryBackend
 

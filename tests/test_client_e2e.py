@@ -23,7 +23,7 @@ from wolkvox_async import (
     Record,
     WolkvoxClient,
 )
-from wolkvox_async import _routes as routes
+from wolkvox_async.calls import _routes as routes
 from wolkvox_async.testing import FakeWolkvox, Knobs, VirtualClock
 
 END = datetime(2026, 11, 20, 23, 59, 59)

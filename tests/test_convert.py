@@ -8,8 +8,8 @@ import cattrs
 import pytest
 
 from wolkvox_async import WOLKVOX_TZ, CallResult, CampaignStatus, Record
-from wolkvox_async._convert import CONVERTER, STRICT_CONVERTER
 from wolkvox_async._time import format_query_datetime, to_wolkvox_time
+from wolkvox_async.calls._convert import CONVERTER, STRICT_CONVERTER
 from wolkvox_async.models import (
     CampaignInfo,
     CampaignSettings,

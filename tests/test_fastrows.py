@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wolkvox_async import models
-from wolkvox_async._convert import CONVERTER
+from wolkvox_async.calls._convert import CONVERTER
 
 ROW_MODELS = [
     cls
@@ -94,9 +94,9 @@ def test_the_documented_samples_read_the_same_both_ways(path: Path) -> None:
 
 
 def test_the_row_models_are_all_read_fast() -> None:
-    from wolkvox_async._convert import _TEXT_HOOKS
-    from wolkvox_async._fastrows import row_reader
     from wolkvox_async._time import WOLKVOX_TZ
+    from wolkvox_async.calls._convert import _TEXT_HOOKS
+    from wolkvox_async.calls._fastrows import row_reader
 
     assert len(ROW_MODELS) >= 14
     assert all(row_reader(cls, WOLKVOX_TZ, _TEXT_HOOKS) is not None for cls in ROW_MODELS)
@@ -107,10 +107,10 @@ def test_the_row_models_are_all_read_fast() -> None:
 def test_a_list_reads_as_its_rows_do_one_by_one(data: st.DataObject, cls: type[Any]) -> None:
     """The generated list reader (one call per answer) gives each row as the row reader
     or the general path gives it alone, rows it cannot read included."""
-    from wolkvox_async import _routes as routes
-    from wolkvox_async._convert import structure_rows
     from wolkvox_async._errors import ResponseDecodeError
-    from wolkvox_async._protocol import Envelope, build_request
+    from wolkvox_async.calls import _routes as routes
+    from wolkvox_async.calls._convert import structure_rows
+    from wolkvox_async.calls._protocol import Envelope, build_request
 
     rows = data.draw(
         st.lists(st.dictionaries(st.sampled_from(wire_keys(cls)), VALUES, max_size=12), max_size=4)

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wolkvox_async import _errors as e
-from wolkvox_async import _json
-from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig
-from wolkvox_async._protocol import RawResponse, build_request, parse_response
+from wolkvox_async.calls import _json
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._protocol import RawResponse, build_request, parse_response
 
 CONFIG = ClientConfig(server="0014", token="t" * 40)
 

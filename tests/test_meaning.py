@@ -16,10 +16,10 @@ import pytest
 
 import wolkvox_async as w
 from wolkvox_async import _errors as e
-from wolkvox_async import _routes as routes
 from wolkvox_async._meaning import Pause, Refusal, Retry
-from wolkvox_async._retry import RetryPolicy, retry_delay
 from wolkvox_async.bulk import _load
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._retry import RetryPolicy, retry_delay
 
 PACKAGE = Path(w.__file__).parent
 POLICY = RetryPolicy()
@@ -77,7 +77,7 @@ def test_bulk_waits_on_the_classes_that_say_so() -> None:
     assert set(_load._UNANSWERED) == unanswered | {e.ResponseDecodeError}
 
 
-@pytest.mark.parametrize("module", ["_retry.py", "_call.py", "otel.py"])
+@pytest.mark.parametrize("module", ["calls/_retry.py", "calls/_call.py", "otel.py"])
 def test_no_list_of_error_names_decides_a_meaning(module: str) -> None:
     """The call path, the retries and the telemetry name no error class whose meaning
     they would decide (TransportError and ApiError, caught as families, aside)."""

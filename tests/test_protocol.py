@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wolkvox_async import _errors as e
-from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig
-from wolkvox_async._convert import STRICT_CONVERTER, structure_rows
-from wolkvox_async._protocol import (
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._convert import STRICT_CONVERTER, structure_rows
+from wolkvox_async.calls._protocol import (
     RawRequest,
     RawResponse,
     build_request,
@@ -21,7 +21,7 @@ from wolkvox_async._protocol import (
     last_object,
     parse_response,
 )
-from wolkvox_async._retry import RetryPolicy, retry_delay
+from wolkvox_async.calls._retry import RetryPolicy, retry_delay
 from wolkvox_async.models import PhoneResult
 
 TOKEN = "7b2274657374227d2d3230323631313233"
@@ -251,7 +251,7 @@ def test_error_class_is_pure_and_total() -> None:
 def test_upload_rows_encode_to_the_same_json_either_way(
     fast: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import wolkvox_async._protocol as protocol
+    import wolkvox_async.calls._json as protocol  # (where the body encoders live)
 
     assert protocol._orjson_dumps is not None  # a dependency
     if not fast:

@@ -20,10 +20,10 @@ from helpers import CompatResponse
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
-from wolkvox_async import _routes as routes
 from wolkvox_async._config import ClientConfig, redact
 from wolkvox_async._errors import ApiError
-from wolkvox_async._protocol import RawResponse, build_request, parse_response
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._protocol import RawResponse, build_request, parse_response
 from wolkvox_async.testing import FakeWolkvox, Fault, reset_shared_state
 
 TOKEN = "7b226f7065726174696f6e227d2d3230323631313233313831353030"

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from wolkvox_async import CallResult, ConfigError, WolkvoxClient
-from wolkvox_async._report_table import REPORTS
 from wolkvox_async.cli._app import cli
+from wolkvox_async.endpoints._report_table import REPORTS
 from wolkvox_async.models import ReportRow, ResultCount, UnconnectedCall
 from wolkvox_async.testing import FakeWolkvox, Fault, Knobs
 

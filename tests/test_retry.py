@@ -7,8 +7,8 @@ import random
 import pytest
 
 import wolkvox_async as w
-from wolkvox_async import _routes as routes
-from wolkvox_async._retry import RetryPolicy, retry_delay
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._retry import RetryPolicy, retry_delay
 
 POLICY = RetryPolicy(max_attempts=5, base=0.5, cap=30.0)
 

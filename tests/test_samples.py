@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from wolkvox_async import _routes as routes
 from wolkvox_async import models as m
 from wolkvox_async._config import ClientConfig
-from wolkvox_async._convert import STRICT_CONVERTER, structure_rows
-from wolkvox_async._protocol import RawResponse, build_request, parse_response
+from wolkvox_async.calls import _routes as routes
+from wolkvox_async.calls._convert import STRICT_CONVERTER, structure_rows
+from wolkvox_async.calls._protocol import RawResponse, build_request, parse_response
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIG = ClientConfig(server="0014", token="t0ken")

@@ -12,7 +12,7 @@ import trustme
 
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
-from wolkvox_async._transport import AiohttpTransport
+from wolkvox_async.calls._transport import AiohttpTransport
 from wolkvox_async.scheduler import MemoryBackend
 from wolkvox_async.testing import FakeWolkvox, Fault
 

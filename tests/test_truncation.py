@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 import wolkvox_async as w
 from wolkvox_async import TruncatedAnswer, WolkvoxClient, WolkvoxError
-from wolkvox_async._report_table import REPORTS
 from wolkvox_async.cli._app import cli
+from wolkvox_async.endpoints._report_table import REPORTS
 from wolkvox_async.testing import Attempt, FakeWolkvox
 
 TOKEN = "6b65792d666f722d7472756e636174696f6e2d7465737473"

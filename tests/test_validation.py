@@ -298,7 +298,7 @@ def test_a_lone_phone_string_is_one_phone() -> None:
 def test_wire_dicts_are_checked_and_normalised_without_records() -> None:
     from datetime import UTC
 
-    from wolkvox_async._records import to_wire
+    from wolkvox_async.endpoints._records import to_wire
     from wolkvox_async.models import CampaignType
 
     wire = to_wire(
@@ -324,7 +324,7 @@ def test_wire_dicts_are_checked_and_normalised_without_records() -> None:
 
 
 def test_rows_are_checked_in_batches_with_their_row_numbers() -> None:
-    from wolkvox_async._records import to_wire_rows
+    from wolkvox_async.endpoints._records import to_wire_rows
     from wolkvox_async.models import CampaignType
 
     mine = {"customer_id": "1", "tel1": "300", "opt1": "x" * 100}

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wolkvox_async import Record
-from wolkvox_async._protocol import encode_rows
-from wolkvox_async._records import (
+from wolkvox_async.calls._protocol import encode_rows
+from wolkvox_async.endpoints._records import (
     _FAST_LIMITS,
     BadRow,
     _plain_json,

@@ -3,7 +3,6 @@
 The public names are re-exported here; everything in an underscore module is private.
 """
 
-from ._answers import Rows as Rows
 from ._config import ClientConfig as ClientConfig
 from ._errors import ApiError as ApiError
 from ._errors import BadRequest as BadRequest
@@ -30,7 +29,6 @@ from ._errors import TruncatedAnswer as TruncatedAnswer
 from ._errors import Unauthorized as Unauthorized
 from ._errors import WaitTooLong as WaitTooLong
 from ._errors import WolkvoxError as WolkvoxError
-from ._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
 from ._time import WOLKVOX_TZ as WOLKVOX_TZ
 from ._version import __version__ as __version__
 from .bulk import AlreadyLoaded as AlreadyLoaded
@@ -40,7 +38,9 @@ from .bulk import JournalError as JournalError
 from .bulk import LoadRunning as LoadRunning
 from .bulk import ReconcileError as ReconcileError
 from .bulk import UploadReport as UploadReport
+from .calls._answers import Rows as Rows
 from .client import WolkvoxClient as WolkvoxClient
+from .endpoints._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
 from .models import CallResult as CallResult
 from .models import CampaignStatus as CampaignStatus
 from .models import CampaignType as CampaignType

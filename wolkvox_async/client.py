@@ -1,6 +1,6 @@
 """WolkvoxClient: the public client, one typed method per Wolkvox endpoint.
 
-The client owns its settings, its :class:`~wolkvox_async._call.Caller` (the one path of a
+The client owns its settings, its :class:`~wolkvox_async.calls._call.Caller` (the one path of a
 request) and what it knows of its campaigns; its methods are those of the endpoint groups
 it makes over them (``_assemble``), each given what it uses: campaign.php in
 ``_campaign_methods`` and ``_campaign_admin``, reports and information in
@@ -19,10 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import aiohttp
 import attrs
 
-from ._call import Caller
-from ._campaign_admin import CampaignAdmin
-from ._campaign_methods import CampaignMethods
-from ._campaign_state import CampaignFacts
 from ._config import (
     DEFAULT_TIMEOUT,
     MAX_ANSWER_BYTES,
@@ -31,15 +27,19 @@ from ._config import (
     ClientConfig,
     reserve_of,
 )
-from ._convert import CONVERTER, STRICT_CONVERTER
-from ._core import Calls, telemetry_of
-from ._core import method_of as _method
-from ._operation_methods import OperationMethods
-from ._report_methods import ReportMethods
-from ._transport import AiohttpTransport, Transport
 from .bulk._chunks import send_records
 from .bulk._methods import BulkMethods
 from .bulk._needs import Parts
+from .calls._call import Caller
+from .calls._convert import CONVERTER, STRICT_CONVERTER
+from .calls._transport import AiohttpTransport, Transport
+from .endpoints._campaign_admin import CampaignAdmin
+from .endpoints._campaign_methods import CampaignMethods
+from .endpoints._campaign_state import CampaignFacts
+from .endpoints._core import Calls, telemetry_of
+from .endpoints._core import method_of as _method
+from .endpoints._operation_methods import OperationMethods
+from .endpoints._report_methods import ReportMethods
 from .scheduler import SYSTEM_CLOCK, Clock, Priority, SchedulerStats, resolve_backend
 
 if TYPE_CHECKING:

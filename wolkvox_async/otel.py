@@ -33,7 +33,7 @@ from ._errors import ApiError, SchedulerRefusal
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._routes import Route
+    from .calls._routes import Route
     from .scheduler import Priority, Scheduler, TokenLimits
 
 

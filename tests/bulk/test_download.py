@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import wolkvox_async as w
 from wolkvox_async import WolkvoxClient
 from wolkvox_async._time import WOLKVOX_TZ
-from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.bulk._windows import windows
+from wolkvox_async.calls._transport import AiohttpTransport
 from wolkvox_async.testing import Attempt, FakeWolkvox, Fault, Knobs
 
 START = datetime(2026, 7, 1)
@@ -73,7 +73,7 @@ def test_windows_never_touch_more_than_31_calendar_dates(start: datetime, end: d
 
 
 def test_one_query_is_refused_past_31_calendar_dates() -> None:
-    from wolkvox_async._validate import date_range
+    from wolkvox_async.endpoints._validate import date_range
 
     assert date_range(datetime(2026, 1, 1), datetime(2026, 1, 31, 23, 59, 59))
     with pytest.raises(w.ConfigError, match="32 calendar dates"):

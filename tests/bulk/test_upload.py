@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
-from wolkvox_async._transport import AiohttpTransport
 from wolkvox_async.bulk._journal import NOT_SENT, ChunkState, Journal
+from wolkvox_async.calls._transport import AiohttpTransport
 from wolkvox_async.testing import FakeWolkvox, Fault, Knobs, reset_shared_state
 
 START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

@@ -29,10 +29,10 @@ import pytest
 from aiohttp import ClientSession, web
 from click.testing import CliRunner, Result
 
-from wolkvox_async._report_methods import REPORTS
 from wolkvox_async._time import WOLKVOX_TZ
 from wolkvox_async.cli._app import cli
 from wolkvox_async.cli._files import columns_of
+from wolkvox_async.endpoints._report_methods import REPORTS
 from wolkvox_async.testing import Attempt, FakeWolkvox, Fault
 
 PYTHON = [sys.executable, "-m", "wolkvox_async"]

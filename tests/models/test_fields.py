@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from wolkvox_async import ConfigError
-from wolkvox_async._records import to_wire
+from wolkvox_async.endpoints._records import to_wire
 from wolkvox_async.models import CampaignType, Record
 from wolkvox_async.models._fields import FIELDS, NOT_FOR, Form, RecordField
 from wolkvox_async.testing import FakeWolkvox

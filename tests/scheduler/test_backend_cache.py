@@ -181,7 +181,7 @@ def test_no_module_of_the_library_keeps_a_registry_or_a_switch() -> None:
     }
     # A bounded memo of a pure function (CallResult.parse), as an lru_cache is: it holds
     # no state of anyone's, and whatever it holds, every answer reads the same.
-    assert kept == {"_fastrows.py": ["_RESULTS: Final[dict[str, CallResult]]"]}
+    assert kept == {"calls/_fastrows.py": ["_RESULTS: Final[dict[str, CallResult]]"]}
 
 
 def test_the_registry_check_sees_what_it_looks_for() -> None:

@@ -20,23 +20,22 @@ from collections.abc import (
     Sequence,
 )
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._protocol import encode_rows
-from .._records import Checked, WireRecord, check_rows
-from .._routes import ADD_RECORD
+from ..calls._json import encode_rows
+from ..calls._routes import ADD_RECORD
+from ..endpoints._records import Checked, WireRecord, check_rows
 from ..models import AddRecordResult, CampaignType, Record
 
 if TYPE_CHECKING:
-    from .._call import Caller
+    from ..calls._call import Caller
 
 __all__ = [
     "HEAD",
     "Chunk",
     "RecordSource",
-    "SendRecords",
     "batches",
     "body_of",
     "encoded",
@@ -197,19 +196,3 @@ async def send_records(
     elif isinstance(total, bool) or not isinstance(total, int) or total < 0:
         total = None
     return AddRecordResult(sent=count, total_registers=total, message=envelope.message)
-
-
-class SendRecords(Protocol):
-    """:func:`send_records`, as the client hands it to ``add_record`` and to a load."""
-
-    async def __call__(
-        self,
-        caller: Caller,
-        cid: str,
-        kind: CampaignType,
-        campaign_status: str,
-        body: list[WireRecord] | bytes,
-        count: int,
-        on_send: Callable[[float], None] | None = None,
-        on_written: Callable[[], None] | None = None,
-    ) -> AddRecordResult: ...

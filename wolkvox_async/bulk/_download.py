@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import attrs
 
-from .._answers import MAX_ROWS
 from .._errors import BadRequest, WolkvoxError
 from .._time import to_wolkvox_time
+from ..calls._answers import MAX_ROWS
 from ._results import WindowRows
 from ._windows import (
     SECOND,

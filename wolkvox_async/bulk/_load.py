@@ -31,7 +31,7 @@ from .._errors import (
     WolkvoxError,
 )
 from .._meaning import Pause, pausing
-from .._protocol import encode_rows
+from ..calls._json import encode_rows
 from ..models import CampaignType
 from ._chunks import Chunk
 from ._journal import NOT_SENT, ChunkState, Journal

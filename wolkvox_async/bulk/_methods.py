@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import _validate as check
-from .._convert import structure_rows
 from .._errors import ConfigError, shown
-from .._protocol import Envelope, last_object
-from .._report_table import report_named, report_query
+from ..calls._convert import structure_rows
+from ..calls._protocol import Envelope, last_object
+from ..endpoints import _validate as check
+from ..endpoints._report_table import report_named, report_query
 from ..models import CampaignStatus, CampaignType, PhoneResult
 from ..scheduler import Lease
 from ._download import MAX_ROWS, DownloadProgress, WindowedDownload

@@ -15,12 +15,12 @@ import attrs
 from ..models import Export, FoundRecord
 
 if TYPE_CHECKING:
-    from .._call import Caller
-    from .._campaign_state import CampaignFacts
-    from .._core import Calls
+    from ..calls._call import Caller
+    from ..endpoints._campaign_state import CampaignFacts
+    from ..endpoints._core import Calls
+    from ..endpoints._records import SendRecords
     from ..otel import Job
     from ..scheduler import SchedulerStats
-    from ._chunks import SendRecords
 
 __all__ = ["Endpoints", "Parts", "bulk_quota", "job_of", "within"]
 

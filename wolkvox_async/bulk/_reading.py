@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
-from .._records import Checked, check_rows
+from ..endpoints._records import Checked, check_rows
 from ..models import Record
 from ._chunks import Chunk, RecordSource, batches, body_of, encoded
 from ._journal import ChunkState

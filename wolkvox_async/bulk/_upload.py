@@ -28,9 +28,9 @@ from collections.abc import (
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import _validate as check
 from .._errors import ConfigError, WolkvoxError, shown
-from .._records import MAX_RECORDS_PER_UPLOAD
+from ..endpoints import _validate as check
+from ..endpoints._records import MAX_RECORDS_PER_UPLOAD
 from ..models import CampaignStatus, CampaignType
 from ._chunks import Chunk, RecordSource, head_print
 from ._journal import ChunkState, Journal, check_path, identity, server_of

@@ -21,7 +21,7 @@ import attrs
 
 from .._errors import ConfigError
 from .._time import to_wolkvox_time
-from .._validate import MAX_DATES
+from ..endpoints._validate import MAX_DATES
 from ._results import WindowRows
 
 __all__ = [

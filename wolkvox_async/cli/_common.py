@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import io
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "Settings",
+    "check_output",
     "emit",
     "ending",
     "err",
@@ -374,3 +376,19 @@ def progress_bar(*, quiet: bool) -> Progress:
         console=Console(stderr=True),
         disable=quiet,
     )
+
+
+def check_output(target: Path) -> None:
+    """Refuse, before anything is made or a call spent, an output that could not be
+    written at the end (exit 2)."""
+    if target.is_dir():
+        fail(EXIT_USAGE, f"-o {target} is a folder: name a file in it, e.g. {target / 'out.csv'}")
+    if target.exists() and not target.is_file():
+        fail(EXIT_USAGE, f"-o {target} is not a regular file (use -o - for standard output)")
+    folder = target.parent
+    if not folder.exists():
+        fail(EXIT_USAGE, f"the folder {folder} of -o {target} does not exist: create it first")
+    if not folder.is_dir():
+        fail(EXIT_USAGE, f"{folder} in -o {target} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(EXIT_USAGE, f"cannot write in {folder} (-o {target}): permission denied")

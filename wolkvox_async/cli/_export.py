@@ -32,12 +32,22 @@ from typing import IO, Any
 import click
 
 from .._errors import WolkvoxError
-from .._report_table import DETAIL, REPORTS
 from .._time import to_wolkvox_time
 from ..bulk import DownloadProgress, WindowedDownload, WindowRows
+from ..endpoints._report_table import DETAIL, REPORTS
 from ._checkpoint import Busy, Checkpoint
-from ._common import EXIT_USAGE, Settings, err, fail, parse_when, pass_settings, progress_bar, run
-from ._files import RowWriter, columns_of, row_dict
+from ._common import (
+    EXIT_USAGE,
+    Settings,
+    check_output,
+    err,
+    fail,
+    parse_when,
+    pass_settings,
+    progress_bar,
+    run,
+)
+from ._files import RowWriter, columns_of, row_dict, summary
 
 __all__ = ["export"]
 
@@ -138,11 +148,11 @@ def export(
         writer = RowWriter(sys.stdout, fmt, columns, excel_safe=excel_safe)
         requests = run(lambda: _fetch(settings, job, since, until, writer, lambda _: None))
         if settings.json:
-            err.print(_summary(writer, requests, 0), highlight=False)
+            err.print(summary(writer, requests, 0), highlight=False)
         return
 
     target = Path(output)
-    _check_output(target)
+    check_output(target)
     campaign = [campaign_id] if campaign_id is not None else []
     command = settings.command("export", report, *campaign)
     command += [*span_args, "--format", fmt]
@@ -265,7 +275,7 @@ def _into_file(
             f"{saved.partial}; once {target} can be written, continue with: {resume_hint}",
         )
     saved.drop()
-    err.print(f"{_summary(writer, requests, before)} -> {target}", highlight=False)
+    err.print(f"{summary(writer, requests, before)} -> {target}", highlight=False)
 
 
 def _span(
@@ -304,22 +314,6 @@ def _iso(moment: datetime) -> str:
     return to_wolkvox_time(moment).isoformat()
 
 
-def _check_output(target: Path) -> None:
-    """Refuse, before anything is made or a call spent, an output that could not be
-    written at the end (exit 2)."""
-    if target.is_dir():
-        fail(EXIT_USAGE, f"-o {target} is a folder: name a file in it, e.g. {target / 'out.csv'}")
-    if target.exists() and not target.is_file():
-        fail(EXIT_USAGE, f"-o {target} is not a regular file (use -o - for standard output)")
-    folder = target.parent
-    if not folder.exists():
-        fail(EXIT_USAGE, f"the folder {folder} of -o {target} does not exist: create it first")
-    if not folder.is_dir():
-        fail(EXIT_USAGE, f"{folder} in -o {target} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        fail(EXIT_USAGE, f"cannot write in {folder} (-o {target}): permission denied")
-
-
 class _Output:
     """The open partial file and the writer of its rows."""
 
@@ -346,15 +340,6 @@ def _open(
     writer = RowWriter(file, fmt, columns, header=not saved.state["bytes"], excel_safe=excel_safe)
     writer.count = saved.state["rows"]
     return _Output(file, writer)
-
-
-def _summary(writer: RowWriter, requests: int, before: int) -> str:
-    """What the export wrote: every row in the output, those of this run if it continued
-    another, and this run's requests."""
-    rows = f"{writer.count:,} rows"
-    if before:
-        rows += f" ({writer.count - before:,} in this run)"
-    return f"{rows} in {requests:,} requests{writer.unread}"
 
 
 async def _fetch(

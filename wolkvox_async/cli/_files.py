@@ -24,7 +24,7 @@ from typing import IO, Any, Final
 import attrs
 
 from .._errors import ConfigError
-from .._records import BadRow
+from ..endpoints._records import BadRow
 from ..models import ReportRow
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "neutralise",
     "read_records",
     "row_dict",
+    "summary",
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -331,3 +332,12 @@ def _text_of(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def summary(writer: RowWriter, requests: int, before: int) -> str:
+    """What the export wrote: every row in the output, those of this run if it continued
+    another, and this run's requests."""
+    rows = f"{writer.count:,} rows"
+    if before:
+        rows += f" ({writer.count - before:,} in this run)"
+    return f"{rows} in {requests:,} requests{writer.unread}"

@@ -1,6 +1,6 @@
 """Public models: enums, records to send, and the typed answers of every endpoint.
 
-All models are frozen, keyword-only attrs classes; ``wolkvox_async._convert`` is the
+All models are frozen, keyword-only attrs classes; ``wolkvox_async.calls._convert`` is the
 one place that turns them into wire JSON and back.
 """
 

@@ -19,26 +19,30 @@ make JSON, not the two-request limit, the bound of a bulk load (benchmarks/).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from itertools import chain
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 import orjson
 
+from .._errors import ConfigError, shown
+from .._time import format_query_datetime
+from ..calls._convert import CONVERTER
+from ..calls._json import encode_rows
+from ..models import AddRecordResult, CampaignType, Record
+from ..models._fields import FIELD_MAX_LENGTHS, NOT_FOR
+from ..models._requests import UNSENDABLE, text_problem
 from . import _validate as check
-from ._convert import CONVERTER
-from ._errors import ConfigError, shown
-from ._protocol import encode_rows
-from ._time import format_query_datetime
-from .models import CampaignType, Record
-from .models._fields import FIELD_MAX_LENGTHS, NOT_FOR
-from .models._requests import UNSENDABLE, text_problem
+
+if TYPE_CHECKING:
+    from ..calls._call import Caller
 
 __all__ = [
     "MAX_RECORDS_PER_UPLOAD",
     "BadRow",
     "Checked",
+    "SendRecords",
     "WireRecord",
     "check_rows",
     "to_wire",
@@ -117,7 +121,7 @@ class Checked(NamedTuple):
     bad: list[tuple[int, Any, ConfigError]]
     """(row, item, error) for each bad row."""
     body: bytes
-    """The JSON array of ``records``, as it is sent (:func:`~._protocol.encode_rows`)."""
+    """The JSON array of ``records``, as it is sent (:func:`encode_rows`)."""
 
 
 def check_rows(items: list[Any], kind: CampaignType, first_row: int) -> Checked:
@@ -129,7 +133,7 @@ def check_rows(items: list[Any], kind: CampaignType, first_row: int) -> Checked:
     once (:func:`_plain_json`); any other goes row by row, where each row is judged alone
     and a bad one named. Same bytes, same checksums: journals and fingerprints of loads
     made before still match. Either way the verdicts and the bytes are those of :func:`to_wire` and
-    :func:`~._protocol.encode_rows` row by row. A plain dict is sent as it is, not copied:
+    :func:`encode_rows` row by row. A plain dict is sent as it is, not copied:
     it is encoded here, before anything else runs, so a dict the caller reuses cannot
     change between its check and its bytes.
     """
@@ -273,3 +277,20 @@ def _text(value: Any, name: str) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise ConfigError(f"{name} must be text; a number this large or non-finite is not")
     raise ConfigError(f"{name} must be text, not {type(value).__name__}")
+
+
+class SendRecords(Protocol):
+    """Bulk's ``send_records`` (:mod:`wolkvox_async.bulk._chunks`), as the client hands it
+    to ``add_record`` and to a load."""
+
+    async def __call__(
+        self,
+        caller: Caller,
+        cid: str,
+        kind: CampaignType,
+        campaign_status: str,
+        body: list[WireRecord] | bytes,
+        count: int,
+        on_send: Callable[[float], None] | None = None,
+        on_written: Callable[[], None] | None = None,
+    ) -> AddRecordResult: ...

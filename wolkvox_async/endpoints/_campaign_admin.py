@@ -18,14 +18,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
-from . import _routes as routes
-from . import _validate as check
-from ._answers import EXPORT_ADVICE, FIND_ADVICE, Rows, export_cut, truncated
-from ._campaign_methods import AMD_COUNTRIES, clock_text
-from ._convert import CONVERTER, decode_error, structure, warn_unread
-from ._errors import ConfigError, shown
-from ._protocol import Envelope
-from .models import (
+from .._errors import ConfigError, shown
+from ..calls import _routes as routes
+from ..calls._answers import EXPORT_ADVICE, FIND_ADVICE, Rows, export_cut, truncated
+from ..calls._convert import CONVERTER, decode_error, structure, warn_unread
+from ..calls._protocol import Envelope
+from ..models import (
     CampaignSettings,
     CampaignType,
     DeleteCampaignsResult,
@@ -34,6 +32,8 @@ from .models import (
     FilterRule,
     FoundRecord,
 )
+from . import _validate as check
+from ._campaign_methods import AMD_COUNTRIES, clock_text
 
 if TYPE_CHECKING:
     from ._campaign_state import CampaignFacts

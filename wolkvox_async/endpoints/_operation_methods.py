@@ -22,13 +22,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
 
-from . import _routes as routes
+from .._errors import ConfigError, NotFound, shown
+from .._time import format_query_datetime
+from ..calls import _routes as routes
+from ..calls._answers import Rows
+from ..models import ActionResult, ActivityCode, AgentInfo, IpResult, ScheduledRecall
 from . import _validate as check
-from ._answers import Rows
-from ._errors import ConfigError, NotFound, shown
 from ._records import MAX_RECORDS_PER_UPLOAD
-from ._time import format_query_datetime
-from .models import ActionResult, ActivityCode, AgentInfo, IpResult, ScheduledRecall
 
 if TYPE_CHECKING:
     from ._core import Calls

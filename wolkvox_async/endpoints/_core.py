@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from ._answers import Rows
-from ._convert import structure, structure_rows
-from ._errors import ConfigError, shown
-from .models import ActionResult
+from .._errors import ConfigError, shown
+from ..calls._answers import Rows
+from ..calls._convert import structure, structure_rows
+from ..models import ActionResult
 
 if TYPE_CHECKING:
     from cattrs import Converter
 
-    from ._call import Caller
-    from ._routes import Route
-    from .otel import Telemetry
-    from .scheduler import SchedulerStats
+    from ..calls._call import Caller
+    from ..calls._routes import Route
+    from ..otel import Telemetry
+    from ..scheduler import SchedulerStats
 
 __all__ = ["Calls", "method_of", "telemetry_of"]
 
@@ -90,7 +90,7 @@ def telemetry_of(spec: object) -> Telemetry | None:
     if spec is False:
         return None
     try:
-        from .otel import Telemetry
+        from ..otel import Telemetry
     except ImportError:
         raise ConfigError(
             "telemetry needs OpenTelemetry: pip install 'wolkvox-async[otel]'"

@@ -26,15 +26,15 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
-from . import _errors as e
-from ._config import redact
+from .. import _errors as e
+from .._config import redact
+from .._time import WOLKVOX_TZ, format_query_datetime
+from ..models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
+from ..models._fields import MAX_OPTS, MAX_PHONES, OPT_KEYS, TEL_KEYS, TEXT_FIELDS
+from ..models._operation import ReportRow
+from ..models._responses import Unread
 from ._fastrows import Slow, row_readers
 from ._protocol import Envelope, RawRequest
-from ._time import WOLKVOX_TZ, format_query_datetime
-from .models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
-from .models._fields import MAX_OPTS, MAX_PHONES, OPT_KEYS, TEL_KEYS, TEXT_FIELDS
-from .models._operation import ReportRow
-from .models._responses import Unread
 
 __all__ = [
     "CONVERTER",

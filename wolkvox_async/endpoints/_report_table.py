@@ -28,11 +28,10 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
-from . import _routes as routes
-from . import _validate as check
-from ._errors import ConfigError, shown
-from ._routes import Route
-from .models import (
+from .._errors import ConfigError, shown
+from ..calls import _routes as routes
+from ..calls._routes import Route
+from ..models import (
     AmdDetail,
     AmdTotal,
     CampaignType,
@@ -48,6 +47,7 @@ from .models import (
     UnconnectedCall,
     WhatsAppStatus,
 )
+from . import _validate as check
 
 __all__ = ["DETAIL", "REPORTS", "Report", "report_advice", "report_named", "report_query"]
 

@@ -18,8 +18,8 @@ from typing import Protocol
 import aiohttp
 import aiohttp.abc
 
-from ._config import MAX_ANSWER_BYTES, redact
-from ._errors import ClientClosed, ConfigError, ResponseDecodeError, TransportError
+from .._config import MAX_ANSWER_BYTES, redact
+from .._errors import ClientClosed, ConfigError, ResponseDecodeError, TransportError
 from ._protocol import RawRequest, RawResponse
 
 __all__ = ["AiohttpTransport", "Transport"]

@@ -16,12 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from . import _routes as routes
-from . import _validate as check
-from ._answers import Rows
-from ._errors import ConfigError, shown
-from ._report_table import DETAIL, REPORTS, Report, report_advice, report_named, report_query
-from .models import (
+from .._errors import ConfigError, shown
+from ..calls import _routes as routes
+from ..calls._answers import Rows
+from ..models import (
     AmdDetail,
     AmdTotal,
     CampaignInfo,
@@ -41,6 +39,8 @@ from .models import (
     UnconnectedCall,
     WhatsAppStatus,
 )
+from . import _validate as check
+from ._report_table import DETAIL, REPORTS, Report, report_advice, report_named, report_query
 
 if TYPE_CHECKING:
     from ._campaign_state import CampaignFacts

@@ -14,12 +14,12 @@ import logging
 import weakref
 from typing import TYPE_CHECKING
 
-from ._errors import ClientClosed
-from .scheduler import scheduler_for
+from .._errors import ClientClosed
+from ..scheduler import scheduler_for
 
 if TYPE_CHECKING:
+    from ..scheduler import Backend, Clock, Scheduler, TokenLimits
     from ._transport import Transport
-    from .scheduler import Backend, Clock, Scheduler, TokenLimits
 
 __all__ = ["Life"]
 

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Final, TypeVar
 
-from ._errors import ConfigError, shown
-from ._time import format_query_datetime, to_wolkvox_time
-from .models import CallResult, CampaignStatus, CampaignType
-from .models._fields import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENGTH
-from .models._requests import text_problem
+from .._errors import ConfigError, shown
+from .._time import format_query_datetime, to_wolkvox_time
+from ..models import CallResult, CampaignStatus, CampaignType
+from ..models._fields import FIELD_MAX_LENGTHS, PHONE_MAX_LENGTH, TEXT_MAX_LENGTH
+from ..models._requests import text_problem
 
 __all__ = [
     "CUSTOMER_ID_MAX_LENGTH",

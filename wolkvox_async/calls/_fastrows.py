@@ -20,8 +20,8 @@ from typing import Any, Final, get_args
 
 import attrs
 
-from .models import CallResult
-from .models._fields import MAX_OPTS, MAX_PHONES
+from ..models import CallResult
+from ..models._fields import MAX_OPTS, MAX_PHONES
 
 __all__ = ["Slow", "row_reader", "row_readers"]
 

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
-from ._errors import TruncatedAnswer
+from .._errors import TruncatedAnswer
+from .._time import QUERY_FORMAT
 from ._protocol import RawRequest
-from ._time import QUERY_FORMAT
 
 __all__ = [
     "EXPORT_ADVICE",

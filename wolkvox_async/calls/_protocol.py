@@ -17,18 +17,19 @@ customer" and every export empty (:class:`~wolkvox_async.NotWolkvox`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
 import attrs
 
-from . import _errors as e
+from .. import _errors as e
+from .._config import redact, token_pattern
 from . import _json
-from ._config import redact, token_pattern
+from ._json import encode_json as encode_json
+from ._json import encode_rows as encode_rows
 from ._routes import Route, Shape
 
 __all__ = [
@@ -85,44 +86,9 @@ class Envelope:
     """``data`` of the envelope, the export object, or the bare list."""
 
 
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False, allow_nan=False)
 MAX_URL_LENGTH: Final = 8000
 """Longer URLs are refused by common servers and proxies (8 KB is nginx's and Apache's
 default header line limit); every Wolkvox query is far shorter."""
-
-
-def encode_json(value: Any) -> bytes:
-    """The compact JSON of a request body (ASCII: the C encoder's fastest path).
-
-    Raises:
-        ConfigError: the value has no JSON form (bytes, a NaN, a lone surrogate, ...).
-    """
-    try:
-        return _ENCODER.encode(value).encode()
-    except (TypeError, ValueError, OverflowError) as exc:
-        # The methods check their arguments first; this is the net under them, so a value
-        # that slipped through is still refused before anything is sent.
-        raise e.ConfigError(f"the request body cannot be sent as JSON: {exc}") from None
-
-
-_orjson_dumps: Callable[[Any], bytes] | None = None
-with contextlib.suppress(ImportError):  # a dependency; the stdlib stands in where it is absent
-    from orjson import dumps as _orjson_dumps
-
-
-def encode_rows(rows: list[dict[str, str]]) -> bytes:
-    """The JSON of upload records: orjson (several times the stdlib encoder, a large part
-    of a bulk load's CPU; benchmarks/upload_throughput.py), else :func:`encode_json`.
-
-    The same JSON either way, but for escaping: orjson writes UTF-8, the stdlib ``\\u``
-    escapes. A text orjson refuses (a lone surrogate, say) falls back to the stdlib.
-    """
-    if _orjson_dumps is not None:
-        try:
-            return _orjson_dumps(rows)
-        except TypeError:  # orjson.JSONEncodeError
-            pass
-    return encode_json(rows)
 
 
 _PLAIN: Final = re.compile(r"[A-Za-z0-9_.~-]*")

@@ -31,16 +31,16 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from . import _routes as routes
-from ._convert import decode_error, structure_rows
-from ._errors import NotFound
-from .models import CampaignInfo, CampaignStatus, CampaignType
+from .._errors import NotFound
+from ..calls import _routes as routes
+from ..calls._convert import decode_error, structure_rows
+from ..models import CampaignInfo, CampaignStatus, CampaignType
 
 if TYPE_CHECKING:
     from cattrs import Converter
 
-    from ._call import Caller
-    from ._protocol import Envelope, RawRequest
+    from ..calls._call import Caller
+    from ..calls._protocol import Envelope, RawRequest
 
 __all__ = ["STATE_TTL", "CampaignFacts"]
 

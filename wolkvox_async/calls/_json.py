@@ -1,4 +1,7 @@
-"""Reading Wolkvox's JSON answers: msgspec's parser, giving what ``json.loads`` gives.
+"""JSON in and out: answers read by msgspec as ``json.loads`` reads them; bodies written.
+
+Request bodies are written compact (:func:`encode_json`), upload records by orjson
+(:func:`encode_rows`).
 
 An export window is up to 60,000 rows in one answer, and its parse was half the client's
 cost of a row (benchmarks/row_decoding.py). msgspec parses it in a fraction of the
@@ -16,12 +19,16 @@ or ``Infinity`` and a number past the float range (``1e400``, read as ``inf``) g
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
 
-__all__ = ["REFUSED", "loads", "parse"]
+from .. import _errors as e
+
+__all__ = ["REFUSED", "encode_json", "encode_rows", "loads", "parse"]
 
 _DECODER: Final = msgspec.json.Decoder()
 _BOM: Final = b"\xef\xbb\xbf"
@@ -44,3 +51,40 @@ def loads(body: bytes) -> Any:
         return _DECODER.decode(text)
     except REFUSED:
         return json.loads(body.decode("utf-8-sig"))
+
+
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False, allow_nan=False)
+
+
+def encode_json(value: Any) -> bytes:
+    """The compact JSON of a request body (ASCII: the C encoder's fastest path).
+
+    Raises:
+        ConfigError: the value has no JSON form (bytes, a NaN, a lone surrogate, ...).
+    """
+    try:
+        return _ENCODER.encode(value).encode()
+    except (TypeError, ValueError, OverflowError) as exc:
+        # The methods check their arguments first; this is the net under them, so a value
+        # that slipped through is still refused before anything is sent.
+        raise e.ConfigError(f"the request body cannot be sent as JSON: {exc}") from None
+
+
+_orjson_dumps: Callable[[Any], bytes] | None = None
+with contextlib.suppress(ImportError):  # a dependency; the stdlib stands in where it is absent
+    from orjson import dumps as _orjson_dumps
+
+
+def encode_rows(rows: list[dict[str, str]]) -> bytes:
+    """The JSON of upload records: orjson (several times the stdlib encoder, a large part
+    of a bulk load's CPU; benchmarks/upload_throughput.py), else :func:`encode_json`.
+
+    The same JSON either way, but for escaping: orjson writes UTF-8, the stdlib ``\\u``
+    escapes. A text orjson refuses (a lone surrogate, say) falls back to the stdlib.
+    """
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(rows)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return encode_json(rows)

@@ -18,19 +18,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
-from ._answers import MAX_ROWS, Rows, truncated
-from ._config import ClientConfig
-from ._convert import CONVERTER, STRICT_CONVERTER, structure_rows
-from ._errors import ApiError, ClientClosed, RequestTimeout, TransportError, WolkvoxError
-from ._life import Life
-from ._meaning import Refusal
-from ._protocol import Envelope, RawRequest, build_request, parse_response
-from ._retry import RetryPolicy, maintenance_pause, retry_delay
-from ._routes import TOKEN_INFO, Route
-from ._time import WOLKVOX_TZ
-from ._transport import Transport
-from .models import TokenInfo
-from .scheduler import (
+from .._config import ClientConfig
+from .._errors import ApiError, ClientClosed, RequestTimeout, TransportError, WolkvoxError
+from .._meaning import Refusal
+from .._time import WOLKVOX_TZ
+from ..models import TokenInfo
+from ..scheduler import (
     CAP_COOLDOWN,
     Backend,
     Clock,
@@ -43,9 +36,16 @@ from .scheduler import (
     TokenLimits,
     token_key,
 )
+from ._answers import MAX_ROWS, Rows, truncated
+from ._convert import CONVERTER, STRICT_CONVERTER, structure_rows
+from ._life import Life
+from ._protocol import Envelope, RawRequest, build_request, parse_response
+from ._retry import RetryPolicy, maintenance_pause, retry_delay
+from ._routes import TOKEN_INFO, Route
+from ._transport import Transport
 
 if TYPE_CHECKING:
-    from .otel import CallTrace, Telemetry
+    from ..otel import CallTrace, Telemetry
 
 __all__ = ["Caller"]
 

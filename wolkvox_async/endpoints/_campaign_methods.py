@@ -10,13 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from . import _routes as routes
-from . import _validate as check
-from ._convert import CONVERTER, decode_error, structure_rows
-from ._errors import ConfigError, shown
-from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
-from ._time import format_query_datetime
-from .models import (
+from .._errors import ConfigError, shown
+from .._time import format_query_datetime
+from ..calls import _routes as routes
+from ..calls._convert import CONVERTER, decode_error, structure_rows
+from ..models import (
     ActionResult,
     AddRecordResult,
     CallResult,
@@ -28,11 +26,13 @@ from .models import (
     RecallRecordsResult,
     Record,
 )
+from . import _validate as check
+from ._records import MAX_RECORDS_PER_UPLOAD, WireRecord, to_wire
 
 if TYPE_CHECKING:
     from ._campaign_state import CampaignFacts
     from ._core import Calls
-    from .bulk._chunks import SendRecords
+    from ._records import SendRecords
 
 __all__ = ["AMD_COUNTRIES", "CampaignMethods", "clock_text"]
 

@@ -16,8 +16,8 @@ import random
 
 import attrs
 
-from ._errors import WolkvoxError
-from ._meaning import Refusal, Retry
+from .._errors import WolkvoxError
+from .._meaning import Refusal, Retry
 from ._routes import Route
 
 __all__ = ["RetryPolicy", "retry_delay"]
