@@ -14,7 +14,7 @@ from wolkvox_async.calls import _routes as routes
 from wolkvox_async.calls._convert import STRICT_CONVERTER, structure_rows
 from wolkvox_async.calls._protocol import RawResponse, build_request, parse_response
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 CONFIG = ClientConfig(server="0014", token="t0ken")
 
 # sample file -> (route, model of each data row; None for actions without data)

@@ -81,7 +81,7 @@ def test_the_fast_reader_agrees_with_the_general_path(data: st.DataObject, cls: 
     assert read(row, cls) == read(MappingProxyType(row), cls), row
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).parent.glob("fixtures/*.json")))
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("fixtures/*.json")))
 def test_the_documented_samples_read_the_same_both_ways(path: Path) -> None:
     body = json.loads(path.read_text())
     rows = body.get("data") or body.get("records") if isinstance(body, dict) else body

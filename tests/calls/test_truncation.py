@@ -263,5 +263,5 @@ def test_the_command_never_writes_a_cut_window(served: FakeWolkvox, tmp_path: Pa
 
 def test_the_error_is_exported_and_documented() -> None:
     assert w.TruncatedAnswer is TruncatedAnswer and "TruncatedAnswer" in w.__all__
-    errors_page = Path(__file__).parent.parent / "docs" / "reference" / "errors.md"
+    errors_page = Path(__file__).parents[2] / "docs" / "reference" / "errors.md"
     assert "::: wolkvox_async.TruncatedAnswer" in errors_page.read_text()
