@@ -203,12 +203,8 @@ def error_class(
 
 
 def _decode_json(body: bytes) -> Any:
-    """The JSON document of an answer, or ``_NOT_JSON``: msgspec's parse, reading what the
-    stdlib reads (``_json``)."""
-    try:
-        return _json.parse(body)
-    except _json.REFUSED:  # a BOM, a lone surrogate escape, NaN: read as the stdlib reads
-        pass
+    """The JSON document of an answer msgspec refused, or ``_NOT_JSON``: a BOM, a lone
+    surrogate escape or NaN, read as the stdlib reads them (``_json``); else not JSON."""
     try:
         return _json.loads(body)
     except (ValueError, RecursionError):  # UnicodeDecodeError, json.JSONDecodeError
@@ -335,7 +331,13 @@ def parse_response(request: RawRequest, response: RawResponse) -> Envelope:
     """
     route, body, status, token = request.route, response.body, response.status, request.token
     # (isspace, not strip: a report's body is not copied to be looked at)
-    doc = _decode_json(body) if body and not body.isspace() else None
+    if not body or body.isspace():
+        doc = None
+    else:
+        try:
+            doc = _json.parse(body)  # msgspec's C parse: no Python call on the common path
+        except _json.REFUSED:
+            doc = _decode_json(body)
     if type(doc) is dict and "code" in doc and not _BESIDE_CODE.isdisjoint(doc):
         envelope = doc  # the common shape, in one look (_wolkvox_shaped says the rest)
     elif _wolkvox_shaped(route, doc):
