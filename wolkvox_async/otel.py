@@ -102,7 +102,8 @@ class Telemetry:
         self.quota_every = quota_every
         self._quota_read_at: dict[str, float] = {}
         # What a call changes on every call is kept in plain numbers and observed when the
-        # reader collects: an SDK measurement costs ~6 µs, four of them a call added up.
+        # reader collects: four SDK measurements a call added up (benchmarks/interactive.py
+        # --telemetry).
         self.in_flight = 0
         self.queued: Counter[str] = Counter()
         self.quota: dict[str, tuple[int, int | None]] = {}

@@ -218,8 +218,8 @@ def last_object(body: bytes) -> tuple[int, dict[str, Any]] | None:
     """From a JSON answer not yet parsed: how many rows it holds at most (its opening
     braces, the envelope's excluded) and its last flat object, which is the last row of a
     report (``{"code":…,"data":[{…},…,{…}]}``). None when that object cannot be read
-    alone. Costs a few ms on a 60,000-row answer, against ~150 ms to parse it whole: a
-    download continues a window at the cap from it (bulk/_download.py)."""
+    alone. A small part of the cost of parsing the answer whole (benchmarks/download.py):
+    a download continues a window at the cap from it (bulk/_download.py)."""
     start = body.rfind(b"{")
     end = body.find(b"}", start)
     if start <= 0 or end < 0:

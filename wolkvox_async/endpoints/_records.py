@@ -127,9 +127,10 @@ class Checked(NamedTuple):
 def check_rows(items: list[Any], kind: CampaignType, first_row: int) -> Checked:
     """:func:`to_wire` over a batch of rows numbered from ``first_row``, and their JSON.
 
-    A million-row load pays this per row, against a bound of 2.5 µs per row at 50 ms per
-    call (benchmarks/upload_throughput.py --reader). So the common batch — WireRecords of
-    this kind, or plain dicts of sendable text — is checked whole in one loop and encoded
+    A million-row load pays this per row (benchmarks/upload_throughput.py --reader), and
+    at 50 ms per call a chunk's checks must fit in its sibling's flight. So the common
+    batch — WireRecords of this kind, or plain dicts of sendable text — is checked whole in
+    one loop and encoded
     once (:func:`_plain_json`); any other goes row by row, where each row is judged alone
     and a bad one named. Same bytes, same checksums: journals and fingerprints of loads
     made before still match. Either way the verdicts and the bytes are those of :func:`to_wire` and

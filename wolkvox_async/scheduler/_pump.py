@@ -246,7 +246,7 @@ class Pump:
 
     def fail(self, queue: Queue, waiters: list[Waiter], error: Exception) -> None:
         """Fail ``waiters`` now, a few hundred per turn of the loop: each wakes a task that
-        unwinds its call, and 10,000 of them in one turn would stall the loop ~100 ms.
+        unwinds its call, and 10,000 of them in one turn would stall the loop.
         Whoever queued behind them meanwhile is asked about once they are gone."""
         for waiter in waiters[:_FAIL_BATCH]:
             if not waiter.future.done():
