@@ -9,6 +9,10 @@ process only (no server: decoding is pure CPU); µs per row of process CPU time,
 spread over the repeats, interleaved so every part sees the same machine.
 
     taskset -c 1 python benchmarks/row_decoding.py --rows 60000 --repeats 7
+
+The rows repeat as a report's do (840 distinct dates, the same opts: the reader reads each
+distinct date and series once per answer); ``--distinct`` gives every row its own date and
+opts, the reader's worst case.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -30,8 +35,15 @@ from wolkvox_async.calls._protocol import RawResponse, build_request, parse_resp
 from wolkvox_async.models import PhoneResult
 
 
-def row(i: int) -> dict[str, str]:
-    """A campaign_3 row as the simulator (and the docs' sample) shapes it."""
+def row(i: int, distinct: bool = False) -> dict[str, str]:
+    """A campaign_3 row as the simulator (and the docs' sample) shapes it; ``distinct``:
+    a date (one attempt every 44 s from Nov 1st) and opts of its own."""
+    if distinct:
+        return {
+            **row(i),
+            "date": str(datetime(2026, 11, 1) + timedelta(seconds=44 * i)),
+            "opt1": f"x{i}",
+        }
     return {
         "conn_id": f"{i:012d}",
         "telephone": f"300{i:07d}",
@@ -51,9 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--distinct", action="store_true", help="no two rows share a value")
     args = parser.parse_args()
     n = args.rows
-    body = json.dumps({"code": 200, "msg": "ok", "data": [row(i) for i in range(n)]}).encode()
+    body = json.dumps(
+        {"code": 200, "msg": "ok", "data": [row(i, args.distinct) for i in range(n)]}
+    ).encode()
     config = ClientConfig(server="0014", token="t" * 40)
     request = build_request(
         config.base_url, config.token, routes.REPORT_CAMPAIGN_3, {"campaign_id": "7001"}
@@ -74,7 +89,8 @@ def main() -> None:
             started = time.process_time()
             part()
             runs[name].append((time.process_time() - started) / n * 1e6)
-    print(f"one answer of {n:,} campaign_3 rows, {args.repeats} repeats, process CPU µs per row")
+    shape = "no two alike" if args.distinct else "repeating as a report's do"
+    print(f"one answer of {n:,} campaign_3 rows ({shape}), {args.repeats} repeats, CPU µs per row")
     for name, values in runs.items():
         print(
             f"  {name:26} median {statistics.median(values):5.2f} "

@@ -125,3 +125,69 @@ def test_a_list_reads_as_its_rows_do_one_by_one(data: st.DataObject, cls: type[A
     listed = structure_rows(request, envelope, cls)
     unread = [None if row.unread is None else (row.unread.fields, row.unread.row) for row in listed]
     assert list(zip(listed, unread, strict=True)) == alone
+
+
+DATES = ["2026-11-20 10:15:20", "2026-11-20 10:15:21", "2026-02-30 10:00:00", "", "x", None]
+OPTS = ["a", "b", "", None, " ", "0", 5]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "conn_id": st.sampled_from(["001", "2"]),
+                "date": st.sampled_from(DATES),
+                "opt1": st.sampled_from(OPTS),
+                "opt2": st.sampled_from(OPTS),
+                "opt12": st.sampled_from(OPTS),
+            }
+        ),
+        max_size=40,
+    ),
+    keep=st.sampled_from([1, 2, 3, 1024]),
+)
+def test_values_read_once_per_answer_are_the_values_each_row_reads(
+    rows: list[dict[str, Any]], keep: int
+) -> None:
+    """The list reader reads each distinct date and opts series once per answer (its
+    caches: full, they start over or go off); every row still gets exactly what the
+    general path gives it alone. A small ``keep`` makes the caches fill, start over and
+    switch off within a few rows."""
+    from wolkvox_async import _fastrows
+    from wolkvox_async._convert import _TEXT_HOOKS
+    from wolkvox_async._time import WOLKVOX_TZ
+
+    cls = models.PhoneResult
+
+    def general(data: Any) -> Any:
+        return CONVERTER.structure(MappingProxyType(data), cls)
+
+    kept, _fastrows._KEEP = _fastrows._KEEP, keep  # type: ignore[misc]
+    try:
+        made = _fastrows.row_readers(cls, WOLKVOX_TZ, _TEXT_HOOKS, general)
+    finally:
+        _fastrows._KEEP = kept  # type: ignore[misc]
+    assert made is not None
+    listed, _ = made[1](rows)
+    alone = [general(row) for row in rows]
+    assert listed == alone
+    assert [repr(row) for row in listed] == [repr(row) for row in alone]
+    assert [row.unread for row in listed] == [row.unread for row in alone]
+
+
+def test_an_answer_reads_a_repeated_date_or_series_once() -> None:
+    """Rows sharing a date text share one datetime, rows sharing opts one tuple: the
+    answer made one of each (fewer objects to make and for the collector to track)."""
+    from wolkvox_async import _routes as routes
+    from wolkvox_async._convert import structure_rows
+    from wolkvox_async._protocol import Envelope, build_request
+
+    row = {"conn_id": "1", "date": "2026-11-20 10:15:20", "opt1": "a", "opt2": "b"}
+    rows = [dict(row) for _ in range(3)] + [{**row, "date": "2026-11-20 10:15:21"}]
+    request = build_request("https://x", "t", routes.REPORT_CAMPAIGN_3, {})
+    envelope = Envelope(http_status=200, code="200", message="", payload=rows)
+    read = structure_rows(request, envelope, models.PhoneResult)
+    assert read[0].date is read[1].date is read[2].date
+    assert read[3].date is not read[0].date and read[3].date == read[0].date.replace(second=21)
+    assert read[0].opts == ("a", "b") and all(r.opts is read[0].opts for r in read)

@@ -5,6 +5,9 @@ general path (cattrs with detailed validation, ``strptime``) costs several times
 the function generated here does (benchmarks/row_decoding.py): every field fetched and
 checked in one straight line of code, dates in Wolkvox's one report shape
 (``YYYY-mm-dd HH:ii:ss``) by ``datetime.fromisoformat``, and the row's slots set directly.
+A list's reader reads each distinct date and opts/phones series once per answer (they
+repeat from row to row) and shares the immutable value: less work, and fewer objects
+for the garbage collector to track, which is a large part of what a row costs.
 
 It gives exactly what the general path gives, or raises :class:`Slow`, and the caller takes
 the general path, which knows every other shape (``.000`` fractions, ``1,234``, other date
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final, get_args
 
 import attrs
@@ -118,6 +122,9 @@ def _DATE(value: Any) -> Any:
     return value
 
 
+_KEEP: Final = 1024
+"""Distinct dates (series) an answer's reader keeps at once (see _keep_lines)."""
+
 _SERIES: Final = {"phones": ("tel", MAX_PHONES), "opts": ("opt", MAX_OPTS)}
 _INDENT: Final = "    "
 
@@ -154,33 +161,58 @@ def _date_lines(var: str) -> list[str]:
     return [
         f"if {var}.__class__ is not str: raise Slow",
         f"if not {var} or {var}[0] in MAYBE_BLANK and blank({var}): {var} = None",
+        # A report's dates repeat (attempts in the same second, a whole batch stamped at
+        # once): one read per distinct text in an answer, the datetime shared (immutable).
+        f"elif dates is not OFF and (seen := dates.get({var})) is not None: {var} = seen",
         f"elif len({var}) != 19 or {var}[10] != ' ' or {var}[13] != ':' or {var}[16] != ':':",
         "    raise Slow",
         "else:",
-        f"    try: {var} = fromiso({var})",
+        f"    try: seen = fromiso({var})",
         "    except ValueError: raise Slow from None",
         # The zone by the constructor: cheaper than datetime.replace(tzinfo=).
-        f"    {var} = dt({var}.year, {var}.month, {var}.day, {var}.hour, {var}.minute, "
-        f"{var}.second, 0, TZ)",
+        "    seen = dt(seen.year, seen.month, seen.day, seen.hour, seen.minute, seen.second, "
+        "0, TZ)",
+        *[_INDENT + line for line in _keep_lines("dates", var, "seen")],
+        f"    {var} = seen",
+    ]
+
+
+def _keep_lines(cache: str, key: str, value: str) -> list[str]:
+    """Keep ``value`` read from ``key`` in the answer's ``cache``, which holds at most KEEP
+    values: when full, it starts over, unless under half the rows so far found their
+    value there (an answer whose values do not repeat): then it is OFF for the answer,
+    and a row pays no lookup or insertion for it."""
+    return [
+        f"if len({cache}) == KEEP: {cache} = OFF if len(out) < 2 * KEEP else {{}}",
+        f"if {cache} is not OFF: {cache}[{key}] = {value}",
     ]
 
 
 def _series_lines(var: str, name: str, prefix: str, count: int) -> list[str]:
-    """tel1..telN (opt1..optN) as a tuple without its trailing blanks, unrolled: a loop
-    popping ten absent opts was a third of a row. Each value is read as a text field is,
-    in place (a call per value only for the rare blank or odd one)."""
-    gets = ", ".join(f"get({prefix + str(i)!r})" for i in range(1, count + 1))
+    """tel1..telN (opt1..optN) as a tuple without its trailing blanks. The series of an
+    answer repeat from row to row (a campaign's labels, a batch's fields), so each distinct
+    one is read once and its tuple shared (immutable): one lookup per row, and one object
+    fewer for the garbage collector to track. A new one is read unrolled (a loop popping
+    ten absent opts was a third of a row), each value as a text field is, in place (a call
+    per value only for the rare blank or odd one); only one read in full is kept (a value
+    the fast path cannot read raises Slow before), so a hit is always a value read here."""
+    key, gets = f"key_{var}", ", ".join(f"get({prefix + str(i)!r})" for i in range(1, count + 1))
     lines = [
         f"if {name!r} in data: raise Slow",  # a row that names the tuple itself
-        f"{var} = [{gets}]",
-        f"if {var}[{count - 1}] not in TRAILING: pass",
+        f"{key} = ({gets})",
+        f"try: {var} = None if series is OFF else series.get({key})",
+        "except TypeError: raise Slow from None",  # a list or object among the values
+        f"if {var} is None:",
+        f"    {var} = list({key})",
+        f"    if {var}[{count - 1}] not in TRAILING: pass",
     ]
     for last in range(count - 2, -1, -1):
-        lines.append(f"elif {var}[{last}] not in TRAILING: del {var}[{last + 1}:]")
-    lines.append(f"else: {var} = []")
-    lines.append(f"for i, x in enumerate({var}):")
-    lines.append(f"    if not ({_plain('x')}): {var}[i] = text(x)")
-    lines.append(f"{var} = tuple({var})")
+        lines.append(f"    elif {var}[{last}] not in TRAILING: del {var}[{last + 1}:]")
+    lines.append(f"    else: {var} = []")
+    lines.append(f"    for i, x in enumerate({var}):")
+    lines.append(f"        if not ({_plain('x')}): {var}[i] = text(x)")
+    lines.append(f"    {var} = tuple({var})")
+    lines += [_INDENT + line for line in _keep_lines("series", key, var)]
     return lines
 
 
@@ -216,6 +248,8 @@ def _reader(cls: type[Any], tz: Any, hooks: Mapping[Any, Hook], slow: Any) -> An
         "MAYBE_BLANK": _MAYBE_BLANK,
         "ZERO_DATE": _ZERO_DATE,
         "RESULTS": _RESULTS,
+        "KEEP": _KEEP,
+        "OFF": MappingProxyType({}),
         "TRAILING": ("", None),  # what ends a series: the general path's rule
         "Slow": Slow,
         "blank": _blank,
@@ -282,8 +316,10 @@ def _reader(cls: type[Any], tz: Any, hooks: Mapping[Any, Hook], slow: Any) -> An
     one = "".join(f"{_INDENT}{line}\n" for line in [*body, "return row"])
     each = "".join(f"{_INDENT * 4}{line}\n" for line in [*body, "append(row)"])
     source_code = (
-        f"def read(data):\n{one}"
+        f"def read(data):\n    dates = {{}}\n    series = {{}}\n    out = ()\n{one}"
         "def read_all(rows):\n"
+        "    dates = {}\n"
+        "    series = {}\n"
         "    out = []\n"
         "    append = out.append\n"
         "    slowed = False\n"
