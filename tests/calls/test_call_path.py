@@ -5,10 +5,10 @@ The whole path is at most 15 library functions in 10 modules. The call path's ow
 attempt loop, build_request, the transport's send, parse_response (msgspec's C parse
 called in place), structure_rows and the generated list reader: 9 functions in 7
 modules; the scheduler's part is the slot (made, entered, left) and the backend's admit
-(with the shared rule, ``decide``) and release. Forwarders, per-call property hops, helpers run once and success-path work that
-matters only on errors (redacting a message without the token, scanning every row for
-unread values, a call per blank field of a row) must not run. benchmarks/call_path.py
-prints the whole path, the scheduler's part included.
+(with the shared rule, ``decide``) and release. Forwarders, per-call property hops,
+helpers run once and success-path work that matters only on errors (redacting a message
+without the token, scanning every row for unread values, a call per blank field of a
+row) must not run. benchmarks/call_path.py prints the whole path.
 """
 
 from __future__ import annotations

@@ -154,9 +154,9 @@ def test_values_read_once_per_answer_are_the_values_each_row_reads(
     caches: full, they start over or go off); every row still gets exactly what the
     general path gives it alone. A small ``keep`` makes the caches fill, start over and
     switch off within a few rows."""
-    from wolkvox_async import _fastrows
-    from wolkvox_async._convert import _TEXT_HOOKS
     from wolkvox_async._time import WOLKVOX_TZ
+    from wolkvox_async.calls import _fastrows
+    from wolkvox_async.calls._convert import _TEXT_HOOKS
 
     cls = models.PhoneResult
 
@@ -179,9 +179,9 @@ def test_values_read_once_per_answer_are_the_values_each_row_reads(
 def test_an_answer_reads_a_repeated_date_or_series_once() -> None:
     """Rows sharing a date text share one datetime, rows sharing opts one tuple: the
     answer made one of each (fewer objects to make and for the collector to track)."""
-    from wolkvox_async import _routes as routes
-    from wolkvox_async._convert import structure_rows
-    from wolkvox_async._protocol import Envelope, build_request
+    from wolkvox_async.calls import _routes as routes
+    from wolkvox_async.calls._convert import structure_rows
+    from wolkvox_async.calls._protocol import Envelope, build_request
 
     row = {"conn_id": "1", "date": "2026-11-20 10:15:20", "opt1": "a", "opt2": "b"}
     rows = [dict(row) for _ in range(3)] + [{**row, "date": "2026-11-20 10:15:21"}]
