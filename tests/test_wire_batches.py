@@ -113,7 +113,7 @@ def spoiled(draw: st.DrawFn, kind: CampaignType, row: dict[str, str]) -> Any:
         del row["customer_id"]
     elif change == 9:
         return Row(row)
-    elif change == 10:
+    elif change == 10 and row["customer_id"].strip():  # (a layout may blank it)
         return to_wire(row, kind)  # a WireRecord among dicts
     elif change == 11:
         return Record(customer_id=row["customer_id"])

@@ -69,10 +69,25 @@ _RecordWire = msgspec.defstruct(
 ``_convert``'s Record hook, each omitted when blank (``omit_defaults``) as that hook
 omits it: the same JSON, made by one C call per record instead of a dict built field by
 field. No reference cycle can go through text, so the collector does not track them."""
+_PhonesWire = msgspec.defstruct(
+    "_PhonesWire",
+    [(key, str, "") for key in (*TEXT_FIELDS, *TEL_KEYS)],
+    omit_defaults=True,
+    gc=False,
+    namespace={"items": lambda self: msgspec.to_builtins(self).items()},
+)
+"""The wire form of a Record without opts or recall_date, the common one: fewer fields to
+fill than :data:`_RecordWire` (the same JSON, it omits them blank)."""
+_WIRES: Final = (_RecordWire, _PhonesWire)
 _TEXTS: Final = attrgetter(*TEXT_FIELDS)
 _PADS: Final = tuple(("",) * (len(TEL_KEYS) - n) for n in range(len(TEL_KEYS) + 1))
 """The blank phones after a record's last one, so its opts land on opt1.. (by count)."""
-_REFUSED: Final = {kind: tuple(map(attrgetter, keys)) for kind, keys in NOT_FOR.items()}
+_REFUSED: Final = {
+    kind: tuple(attrgetter(key) for key in keys if key != "recall_date")
+    for kind, keys in NOT_FOR.items()
+}
+"""The text fields each kind refuses, read from the wire forms (a Record's recall_date
+is a datetime: it takes :func:`to_wire`, which refuses it for the kinds without it)."""
 _ENCODER: Final = msgspec.json.Encoder()
 
 
@@ -175,7 +190,7 @@ def to_wire_rows(
     item, error) for each bad row."""
     checked = check_rows(items, kind, first_row)
     records = checked.records
-    if records and type(records[0]) is _RecordWire:
+    if records and type(records[0]) in _WIRES:
         records = msgspec.to_builtins(records)
     return records, checked.rows, checked.bad
 
@@ -183,7 +198,7 @@ def to_wire_rows(
 def encode_records(records: list[Any]) -> bytes:
     """The JSON of ``Checked.records`` (or a slice of them): wire dicts, or the wire forms
     of a batch of Records (:func:`_records_json`)."""
-    if records and type(records[0]) is _RecordWire:
+    if records and type(records[0]) in _WIRES:
         return _ENCODER.encode(records)
     return encode_rows(records)
 
@@ -276,7 +291,7 @@ def _records_json(items: list[Any], kind: CampaignType) -> tuple[list[Any], byte
             elif opts:
                 append(_RecordWire(*(texts(item) + phones + pads[len(phones)] + opts)))
             else:
-                append(_RecordWire(*(texts(item) + phones)))
+                append(_PhonesWire(*(texts(item) + phones)))
     except (ConfigError, TypeError, IndexError):  # a bad recall_date; more than 10 phones
         return None
     for refused in _REFUSED[kind]:
