@@ -21,8 +21,9 @@ Prints a table, writes benchmarks/results/upload_throughput.json and .png.
 
 ``--reader`` measures instead the load's reader alone — checking, encoding and cutting
 into chunks, what a load does per record besides HTTP and the scheduler — over the same
-leads as dicts and as already-checked WireRecords, in this process, no server: process CPU
-µs per record, median and spread over ``--runs`` runs, the two kinds interleaved. Pin it:
+leads as dicts, as already-checked WireRecords and as ``Record`` objects (made before the
+clock), in this process, no server: process CPU µs per record, median and spread over
+``--runs`` runs, the kinds interleaved. Pin it:
 
     taskset -c 1 python benchmarks/upload_throughput.py --reader --records 1000000 --runs 5
 """
@@ -54,9 +55,10 @@ from _common import (
     summarize,
 )
 
-from wolkvox_async import WolkvoxClient
+from wolkvox_async import Record, WolkvoxClient
 from wolkvox_async.bulk._load import Load
 from wolkvox_async.bulk._pace import Gate
+from wolkvox_async.bulk._reading import _cut
 from wolkvox_async.endpoints._records import to_wire
 from wolkvox_async.models import CampaignType
 from wolkvox_async.scheduler import MemoryBackend
@@ -247,7 +249,7 @@ async def _read(rows: list[Any], size: int) -> int:
     load.kind, load.read, load.held, load.failures = CampaignType.PREDICTIVE, 0, 0, []
     load.spent, load.stopped, load.gate = [], None, Gate()
     records = 0
-    async for chunk in load._cut(rows, size, "raise", None):
+    async for chunk in _cut(load, rows, size, "raise", None):
         records += chunk.size
     return records
 
@@ -257,6 +259,14 @@ def reader(records: int, runs: int) -> None:
     inputs = {
         "dicts": leads,
         "WireRecords": [to_wire(row, CampaignType.PREDICTIVE) for row in leads],
+        # The same leads as Record objects, made before the clock (a Record checks its
+        # values as it is made: that cost is the caller's, wherever the Records come from).
+        "Records": [
+            Record(
+                customer_id=r["customer_id"], customer_name=r["customer_name"], phones=(r["tel1"],)
+            )
+            for r in leads
+        ],
     }
     cpu: dict[str, list[float]] = {name: [] for name in inputs}
     for run in range(runs):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
 import tempfile
 from collections import Counter
@@ -23,6 +24,7 @@ import wolkvox_async as w
 from wolkvox_async import Record, WolkvoxClient
 from wolkvox_async.bulk._journal import NOT_SENT, ChunkState, Journal
 from wolkvox_async.calls._transport import AiohttpTransport
+from wolkvox_async.endpoints._records import to_wire
 from wolkvox_async.testing import FakeWolkvox, Fault, Knobs, reset_shared_state
 
 START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -643,3 +645,38 @@ async def test_each_further_chunk_runs_at_most_40_library_functions(tmp_path: Pa
     assert report.complete and len(report.chunks) == 5
     each = sorted(name for name, count in calls.items() if count >= 5)
     assert len(each) <= 40, each
+
+
+async def test_records_of_every_shape_land_as_their_wire_forms_across_chunks(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    """Records take the reader's batch path (one wire struct each, msgspec's JSON): a load
+    whose chunks cut its 100-record batches in two (chunk_size 150) lands every Record as
+    its wire form, in order — quotes, tabs, blank phones between set ones, opts, a
+    recall_date — and its chunks' checksums are those of the same records as dicts."""
+    camp = fake.create_campaign()
+    shapes = [
+        lambda i: Record(customer_id=f"s{i}", customer_name='Ana "la flaca"\t', phones=("1",)),
+        lambda i: Record(customer_id=f"s{i}", phones=("", f"3{i}"), opts=("", "x\\y", "é")),
+        lambda i: Record(customer_id=f"s{i}", recall_date=datetime(2026, 12, 1, 10, i % 60)),
+        lambda i: Record(customer_id=f"s{i}", email="a@b.co", address="Calle 5\u2028Sur"),
+    ]
+    items = [shapes[i % 4](i) for i in range(1_000)]
+    wires = [dict(to_wire(r, w.CampaignType.PREDICTIVE)) for r in items]
+    async with client_for(fake) as wv:
+        report = await wv.upload_records(
+            camp.id, items, chunk_size=150, journal=tmp_path / "records.journal"
+        )
+        await wv.upload_records(
+            fake.create_campaign().id, wires, chunk_size=150, journal=tmp_path / "dicts.journal"
+        )
+    assert report.complete and report.records_landed == 1_000
+    stored = [{k: v for k, v in r.items() if v} for r in camp.records]
+    assert stored == [{k: v for k, v in wire.items() if v} for wire in wires]
+    digests = {
+        name: sqlite3.connect(tmp_path / f"{name}.journal")
+        .execute("SELECT idx, digest FROM chunks ORDER BY idx")
+        .fetchall()
+        for name in ("records", "dicts")
+    }
+    assert len(digests["records"]) == 7 and digests["records"] == digests["dicts"]

@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..calls._json import encode_rows
 from ..calls._routes import ADD_RECORD
-from ..endpoints._records import Checked, WireRecord, check_rows
+from ..endpoints._records import Checked, WireRecord, check_rows, encode_records
 from ..models import AddRecordResult, CampaignType, Record
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ def encoded(checked: Checked, start: int, stop: int) -> memoryview:
     (always but where a batch ends one chunk and begins the next)."""
     if start == 0 and stop >= len(checked.records):
         return memoryview(checked.body)[1:-1]
-    return memoryview(encode_rows(checked.records[start:stop]))[1:-1]
+    return memoryview(encode_records(checked.records[start:stop]))[1:-1]
 
 
 def body_of(parts: list[memoryview]) -> bytes:

@@ -22,8 +22,10 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
+import msgspec
 import orjson
 
 from .._errors import ConfigError, shown
@@ -31,7 +33,7 @@ from .._time import format_query_datetime
 from ..calls._convert import CONVERTER
 from ..calls._json import encode_rows
 from ..models import AddRecordResult, CampaignType, Record
-from ..models._fields import FIELD_MAX_LENGTHS, NOT_FOR
+from ..models._fields import FIELD_MAX_LENGTHS, NOT_FOR, OPT_KEYS, TEL_KEYS, TEXT_FIELDS
 from ..models._requests import UNSENDABLE, text_problem
 from . import _validate as check
 
@@ -45,6 +47,7 @@ __all__ = [
     "SendRecords",
     "WireRecord",
     "check_rows",
+    "encode_records",
     "to_wire",
     "to_wire_rows",
 ]
@@ -59,6 +62,37 @@ _FAST_LIMITS: Final = {
     kind: {key: FIELD_MAX_LENGTHS[key] for key in _WIRE_KEYS - {*unsupported, "recall_date"}}
     for kind, unsupported in NOT_FOR.items()
 }
+_RecordWire = msgspec.defstruct(
+    "_RecordWire",
+    [(key, str, "") for key in (*TEXT_FIELDS, *TEL_KEYS, *OPT_KEYS, "recall_date")],
+    omit_defaults=True,
+    gc=False,
+    namespace={"items": lambda self: msgspec.to_builtins(self).items()},
+)
+"""A Record's wire form for a batch (:func:`_records_json`): its fields in the order of
+``_convert``'s Record hook, each omitted when blank (``omit_defaults``) as that hook
+omits it: the same JSON, made by one C call per record instead of a dict built field by
+field. No reference cycle can go through text, so the collector does not track them."""
+_PhonesWire = msgspec.defstruct(
+    "_PhonesWire",
+    [(key, str, "") for key in (*TEXT_FIELDS, *TEL_KEYS)],
+    omit_defaults=True,
+    gc=False,
+    namespace={"items": lambda self: msgspec.to_builtins(self).items()},
+)
+"""The wire form of a Record without opts or recall_date, the common one: fewer fields to
+fill than :data:`_RecordWire` (the same JSON, it omits them blank)."""
+_WIRES: Final = (_RecordWire, _PhonesWire)
+_TEXTS: Final = attrgetter(*TEXT_FIELDS)
+_PADS: Final = tuple(("",) * (len(TEL_KEYS) - n) for n in range(len(TEL_KEYS) + 1))
+"""The blank phones after a record's last one, so its opts land on opt1.. (by count)."""
+_REFUSED: Final = {
+    kind: tuple(attrgetter(key) for key in keys if key != "recall_date")
+    for kind, keys in NOT_FOR.items()
+}
+"""The text fields each kind refuses, read from the wire forms (a Record's recall_date
+is a datetime: it takes :func:`to_wire`, which refuses it for the kinds without it)."""
+_ENCODER: Final = msgspec.json.Encoder()
 
 
 class BadRow:
@@ -115,7 +149,9 @@ def to_wire(item: Any, kind: CampaignType, *, row: int | None = None) -> WireRec
 class Checked(NamedTuple):
     """A batch of rows checked for a load: what to send, and what was refused."""
 
-    records: list[dict[str, str]]
+    records: list[Any]
+    """The wire forms: dicts, or :data:`_RecordWire` for a batch of Records (their JSON
+    by :func:`encode_records`)."""
     rows: list[int]
     """The row number of each record."""
     bad: list[tuple[int, Any, ConfigError]]
@@ -129,9 +165,9 @@ def check_rows(items: list[Any], kind: CampaignType, first_row: int) -> Checked:
 
     A million-row load pays this per row (benchmarks/upload_throughput.py --reader), and
     at 50 ms per call a chunk's checks must fit in its sibling's flight. So the common
-    batch — WireRecords of this kind, or plain dicts of sendable text — is checked whole in
-    one loop and encoded
-    once (:func:`_plain_json`); any other goes row by row, where each row is judged alone
+    batch — WireRecords of this kind, plain dicts of sendable text (:func:`_plain_json`),
+    or Records of a kind's fields (:func:`_records_json`) — is checked whole in one loop
+    and encoded once; any other goes row by row, where each row is judged alone
     and a bad one named. Same bytes, same checksums: journals and fingerprints of loads
     made before still match. Either way the verdicts and the bytes are those of :func:`to_wire` and
     :func:`encode_rows` row by row. A plain dict is sent as it is, not copied:
@@ -144,6 +180,9 @@ def check_rows(items: list[Any], kind: CampaignType, first_row: int) -> Checked:
     body = _plain_json(items, kind)
     if body is not None:
         return Checked(items, rows, [], body)
+    made = _records_json(items, kind)
+    if made is not None:
+        return Checked(made[0], rows, [], made[1])
     records, rows, bad = _row_by_row(items, kind, first_row)
     return Checked(records, rows, bad, encode_rows(records))
 
@@ -154,7 +193,18 @@ def to_wire_rows(
     """:func:`check_rows` without the JSON: the wire forms, their row numbers, and (row,
     item, error) for each bad row."""
     checked = check_rows(items, kind, first_row)
-    return checked.records, checked.rows, checked.bad
+    records = checked.records
+    if records and type(records[0]) in _WIRES:
+        records = msgspec.to_builtins(records)
+    return records, checked.rows, checked.bad
+
+
+def encode_records(records: list[Any]) -> bytes:
+    """The JSON of ``Checked.records`` (or a slice of them): wire dicts, or the wire forms
+    of a batch of Records (:func:`_records_json`)."""
+    if records and type(records[0]) in _WIRES:
+        return _ENCODER.encode(records)
+    return encode_rows(records)
 
 
 def _row_by_row(
@@ -220,6 +270,38 @@ def _plain_json(items: list[Any], kind: CampaignType) -> bytes | None:
     if (b"\\" in body or b"\x7f" in body) and not _sendable(items):
         return None
     return body
+
+
+def _records_json(items: list[Any], kind: CampaignType) -> tuple[list[Any], bytes] | None:
+    """The wire forms and JSON of a batch of Records, or None (it goes row by row).
+
+    A Record checked its values when it was made, so what :func:`to_wire` adds for it is
+    the fields its campaign type refuses and its recall_date's range: a batch with a
+    Record of another class, a refused field or a recall_date that does not pass goes
+    row by row, where the bad one is named. The wire form is a :data:`_RecordWire` made
+    from the Record's text fields and phones in one call; the bytes are those of
+    ``_convert``'s Record hook and :func:`~._protocol.encode_rows` (tests/test_wire_batches.py).
+    """
+    texts, pads = _TEXTS, _PADS
+    out: list[Any] = []
+    append = out.append
+    try:
+        for item in items:
+            if type(item) is not Record:
+                return None
+            phones, opts = item.phones, item.opts
+            if item.recall_date is not None:
+                append(_RecordWire(**to_wire(item, kind)))
+            elif opts:
+                append(_RecordWire(*(texts(item) + phones + pads[len(phones)] + opts)))
+            else:
+                append(_PhonesWire(*(texts(item) + phones)))
+    except (ConfigError, TypeError, IndexError):  # a bad recall_date; more than 10 phones
+        return None
+    for refused in _REFUSED[kind]:
+        if any(map(refused, out)):
+            return None
+    return out, _ENCODER.encode(out)
 
 
 def _sendable(items: list[dict[str, str]]) -> bool:
