@@ -14,11 +14,11 @@ from ._faults import Fault as Fault
 from ._replies import Knobs as Knobs
 from ._server import FakeWolkvox as FakeWolkvox
 from ._server import LoggedRequest as LoggedRequest
+from ._server import serving_in_thread as serving_in_thread
 from ._state import Attempt as Attempt
 from ._state import Campaign as Campaign
 from ._state import FakeStats as FakeStats
 from ._state import Operation as Operation
-from ._thread import serving_in_thread as serving_in_thread
 
 __all__ = [
     "Attempt",

@@ -1,5 +1,8 @@
 """FakeWolkvox: the Wolkvox API v2 simulator on aiohttp.web, listening on 127.0.0.1.
 
+:func:`serving_in_thread` runs one on a thread and event loop of its own, as a real
+server is elsewhere: for demos, and for tests that run loops (or processes) beside it.
+
 One request goes through the gates Wolkvox documents, in this order (wolkvox-api.md §10):
 no token → 401; unknown token → 403 PLEASE VALIDATE TOKEN; maintenance → 403; a request
 beyond the per-token cap in flight → 403 SIMULTANEOUS (naming the cap); quota spent → 403
@@ -27,12 +30,14 @@ impossible dates are 400; record lengths are held only where the docs give one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 import ssl
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -54,7 +59,7 @@ from ._replies import (
 from ._routes import dispatch, json_or, made
 from ._state import Attempt, Campaign, FakeStats, Operation, World, wolkvox_day
 
-__all__ = ["FakeWolkvox", "LoggedRequest"]
+__all__ = ["FakeWolkvox", "LoggedRequest", "serving_in_thread"]
 
 
 @attrs.frozen(kw_only=True)
@@ -359,3 +364,25 @@ async def _sleep_until(when: float) -> None:
     delay = when - asyncio.get_running_loop().time()
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+@contextlib.contextmanager
+def serving_in_thread(**settings: Any) -> Iterator[FakeWolkvox]:
+    """A running FakeWolkvox(**settings) served from a background thread.
+
+    Its work on a request (reading 10,000 records, say) does not stall the caller's event
+    loop, so a client's two calls overlap as they would against Wolkvox. Read its state
+    (``fake.stats``, ``fake.campaign(...)``) between calls, not while they run.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="FakeWolkvox", daemon=True)
+    thread.start()
+    fake = FakeWolkvox(**settings)
+    try:
+        asyncio.run_coroutine_threadsafe(fake.start(), loop).result(30)
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
