@@ -440,7 +440,8 @@ def _told_early(
         while len(delivered) < before:
             await asyncio.sleep(0)
         part = [row for row in stored if lo <= row.date.replace(tzinfo=None) <= hi][:100]
-        if part and early(len(part) if most is None else most, lambda: part[-1]):
+        told = len(part) if most is None else most
+        if part and early(lambda: events.append(("count", lo)) or told, lambda: part[-1]):
             await asyncio.sleep(0)
         events.append(("parsed", lo))
         return w.bulk.Deferred(count=len(part), last=lambda: part[-1], make=lambda: part)
@@ -480,6 +481,30 @@ async def test_a_window_at_the_cap_is_continued_before_its_answer_is_parsed() ->
         assert events.index(("ask", after)) < events.index(("parsed", told))
 
 
+async def test_an_answer_is_counted_only_when_its_count_could_start_a_continuation() -> None:
+    # Counting a raw answer's rows is a pass over all of it (17 MB for 50,000 rows), made
+    # before the answer is parsed: an answer whose early word cannot start a request (its
+    # neighbour holds the second slot) is not counted. Here the first window is answered
+    # while the second is out; the last one, alone, is counted (it could be at the cap).
+    at = START.replace(tzinfo=WOLKVOX_TZ)
+    stored = [SimpleNamespace(date=at + timedelta(days=i), unread=None) for i in range(90)]
+    events: list[tuple[str, datetime]] = []
+    rows: list[Any] = []
+    download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
+        _told_early(stored, events, rows),
+        START,
+        START + timedelta(days=90) - timedelta(seconds=1),
+        cap=100,
+        stamp=lambda row: row.date,
+    )
+    async for row in download:
+        rows.append(row)
+    assert rows == stored and download.requests == 3
+    asked = [lo for kind, lo in events if kind == "ask"]
+    counted = [lo for kind, lo in events if kind == "count"]
+    assert asked[0] not in counted and counted == [asked[-1]]
+
+
 async def test_an_answer_told_at_the_cap_that_is_not_drops_the_continuation() -> None:
     # The raw body over-counts rows when values hold braces: the continuation asked for on
     # that word is let end and dropped, and no row comes twice.
@@ -498,7 +523,7 @@ async def test_a_continuation_asked_for_early_ends_with_the_window_that_failed()
         part = [row for row in stored if lo <= row.date.replace(tzinfo=None) <= hi][:100]
         try:
             if lo == START:
-                assert early(len(part), lambda: part[-1])
+                assert early(lambda: len(part), lambda: part[-1])
                 await asyncio.sleep(0)
                 raise w.ResponseDecodeError(
                     method="GET", url="u", http_status=200, body_code=200, message="bad"

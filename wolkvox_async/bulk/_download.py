@@ -337,14 +337,14 @@ class WindowedDownload(Generic[T]):
                 break
         return started
 
-    def _early(self, window: Window[T], most: int, last: Callable[[], T]) -> bool:
+    def _early(self, window: Window[T], most: Callable[[], int], last: Callable[[], T]) -> bool:
         """A fetch's early word on its answer (``Early``): when the window awaited is at
-        the cap, ask for its continuation now, if that keeps two answers at most."""
-        if window is not self._awaited or most < self._cap or window.next is not None:
+        the cap, ask for its continuation now, if that keeps two answers at most. The rows
+        are counted (a pass over the raw answer) only when a continuation could start."""
+        out = sum(1 for other in self._todo if other.task is not None)
+        if window is not self._awaited or window.next is not None or out + 1 >= _IN_FLIGHT:
             return False
-        if sum(1 for other in self._todo if other.task is not None) + 1 >= _IN_FLIGHT:
-            return False
-        window.next = self._after(window, last)
+        window.next = self._after(window, last) if most() >= self._cap else None
         return window.next is not None and window.next.start(self._get)
 
     def _after(self, window: Window[T], last: Callable[[], T]) -> Window[T] | None:

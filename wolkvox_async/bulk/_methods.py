@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from .._errors import ConfigError, shown
 from ..calls._convert import structure_rows
-from ..calls._protocol import Envelope, last_object
+from ..calls._protocol import Envelope, last_object, rows_at_most
 from ..endpoints import _validate as check
 from ..endpoints._report_table import report_named, report_query
 from ..models import CampaignStatus, CampaignType, PhoneResult
@@ -236,7 +236,7 @@ class BulkMethods:
 
             async def told(body: bytes) -> None:
                 tail = last_object(body)
-                if tail is not None and early(tail[0], lambda: row(tail[1])):
+                if tail is not None and early(lambda: rows_at_most(body), lambda: row(tail)):
                     await asyncio.sleep(0)  # its request leaves before this one is parsed
 
             leases: list[Lease] = []

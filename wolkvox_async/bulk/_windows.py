@@ -117,11 +117,12 @@ class Deferred(Generic[T]):
 Answer = Sequence[T] | Deferred[T] | None
 """What a window's request gives: its rows, or a Deferred making them, or None for a
 refusal to exceed the cap."""
-Early = Callable[[int, Callable[[], T]], bool]
-"""How a fetch tells, before its answer is parsed, how many rows it holds at most and how
-to make its last row alone (``fetch(lo, hi, early)``; a fetch may never call it). True
-when a request was started on that word: the fetch should let it leave (one turn of the
-loop) before parsing its answer."""
+Early = Callable[[Callable[[], int], Callable[[], T]], bool]
+"""How a fetch tells, before its answer is parsed, how to count the rows it holds at most
+and how to make its last row alone (``fetch(lo, hi, early)``; a fetch may never call it).
+Both are asked only when the word can start a request: counting is a pass over the whole
+raw answer. True when a request was started on that word: the fetch should let it leave
+(one turn of the loop) before parsing its answer."""
 Fetch = Callable[[datetime, datetime, Early[T]], Awaitable[Answer[T]]]
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "error_class",
     "last_object",
     "parse_response",
+    "rows_at_most",
 ]
 
 
@@ -214,9 +215,8 @@ def _decode_json(body: bytes) -> Any:
 _NOT_JSON: Final = object()
 
 
-def last_object(body: bytes) -> tuple[int, dict[str, Any]] | None:
-    """From a JSON answer not yet parsed: how many rows it holds at most (its opening
-    braces, the envelope's excluded) and its last flat object, which is the last row of a
+def last_object(body: bytes) -> dict[str, Any] | None:
+    """From a JSON answer not yet parsed: its last flat object, which is the last row of a
     report (``{"code":…,"data":[{…},…,{…}]}``). None when that object cannot be read
     alone. A small part of the cost of parsing the answer whole (benchmarks/download.py):
     a download continues a window at the cap from it (bulk/_download.py)."""
@@ -228,7 +228,14 @@ def last_object(body: bytes) -> tuple[int, dict[str, Any]] | None:
         row = json.loads(body[start : end + 1])
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return (body.count(b"{") - 1, row) if isinstance(row, dict) else None
+    return row if isinstance(row, dict) else None
+
+
+def rows_at_most(body: bytes) -> int:
+    """How many rows a JSON answer not yet parsed holds at most: its opening braces, the
+    envelope's excluded. A pass over the whole body, so asked for only when it decides
+    something (a window at the cap continued early, bulk/_download.py)."""
+    return body.count(b"{") - 1
 
 
 _BESIDE_CODE: Final = frozenset({"msg", "error", "data", "records", "total_records"})
