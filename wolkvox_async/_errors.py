@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._meaning import Pause, Refusal, Retry
+from ._meaning import Pause, Rebuilt, Refusal, Retry
 
 if TYPE_CHECKING:
     from .bulk._results import UploadReport, WindowRows
@@ -85,7 +85,7 @@ __all__ = [
 _BODY_PREVIEW = 200
 
 
-class WolkvoxError(Exception):
+class WolkvoxError(Rebuilt, Exception):
     """Base class of every error raised by wolkvox-async."""
 
     retry: Retry = Retry.NEVER
@@ -101,21 +101,6 @@ class WolkvoxError(Exception):
     windows_ahead: tuple[WindowRows[Any], ...] = ()
     """Set on an error that stopped a windowed download: the later windows it had already
     read, whole, to keep and pass back as ``held`` (see :class:`WindowRows`)."""
-
-    def __reduce__(self) -> str | tuple[Any, ...]:
-        # Most errors here are attrs classes taking keyword arguments only, and an
-        # exception pickles as ``cls(*args)``: without this, an error could not cross a
-        # process pool, nor be copied (copy.copy raised TypeError).
-        cls = type(self)
-        if not attrs.has(cls):
-            return super().__reduce__()
-        given = {a.name: getattr(self, a.name) for a in attrs.fields(cls) if a.init}
-        return _rebuild, (cls, given), dict(self.__dict__)
-
-
-def _rebuild(cls: type[WolkvoxError], given: dict[str, Any]) -> WolkvoxError:
-    """An error unpickled: made again from its fields (see ``WolkvoxError.__reduce__``)."""
-    return cls(**given)
 
 
 class ConfigError(WolkvoxError, ValueError):
