@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._meaning import Pause, Refusal, Retry
+from ._meaning import Pause, Rebuilt, Refusal, Retry
 
 if TYPE_CHECKING:
     from .bulk._results import UploadReport, WindowRows
@@ -85,7 +85,7 @@ __all__ = [
 _BODY_PREVIEW = 200
 
 
-class WolkvoxError(Exception):
+class WolkvoxError(Rebuilt, Exception):
     """Base class of every error raised by wolkvox-async."""
 
     retry: Retry = Retry.NEVER

@@ -5,14 +5,18 @@ what a server's refusal tells the token's scheduler (:class:`Refusal`), and whet
 patient job waits and tries again (:class:`Pause`). The retries (``_retry``), the call
 path's feedback to the scheduler (``_call``), the bulk loads (``bulk/_load.py``) and the
 telemetry (``otel.py``) read these, and decide nothing of their own about the classes.
+How an error is made again elsewhere (pickled, copied) is :class:`Rebuilt`.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
-__all__ = ["Pause", "Refusal", "Retry", "pausing"]
+import attrs
+
+__all__ = ["Pause", "Rebuilt", "Refusal", "Retry", "pausing"]
 
 
 class Retry(enum.Enum):
@@ -56,3 +60,16 @@ def pausing(root: type[Any], *why: Pause) -> tuple[type[Any], ...]:
         if cls.pause in why:
             found.append(cls)
     return tuple(found)
+
+
+class Rebuilt:
+    """Makes an attrs error pickle and copy: an exception is rebuilt as ``cls(*args)``,
+    and the attrs errors take keywords only (a process pool returning one, ``copy.copy``
+    of one, raised TypeError). It is rebuilt from its fields, then its own attributes
+    (``retry`` set after init, ``upload_report``) restored."""
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        if not attrs.has(cls := type(self)):
+            return super().__reduce__()
+        given = {a.name: getattr(self, a.name) for a in attrs.fields(cls) if a.init}
+        return functools.partial(cls, **given), (), dict(self.__dict__)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import wolkvox_async
-from wolkvox_async import WolkvoxClient
+from wolkvox_async import ConfigError, WolkvoxClient
 from wolkvox_async.bulk._claims import store_of
 from wolkvox_async.bulk._pace import gate
 from wolkvox_async.scheduler import (
@@ -244,3 +244,34 @@ async def test_the_cache_closes_what_it_made_and_then_makes_anew(tmp_path: Path)
     again = resolve_backend(url)
     assert again is not made
     await again.close()
+
+
+@pytest.mark.parametrize("other", ["memory:///", "MEMORY://", " memory://", "memory:// "])
+async def test_every_spelling_of_the_memory_url_is_the_one_state(other: str) -> None:
+    # Before: each spelling made its own MemoryBackend, so a client given "memory://" and
+    # one given "memory:///" had 2 slots each: 4 calls at Wolkvox, 403 SIMULTANEOUS.
+    assert resolve_backend(other) is resolve_backend("memory://")
+    async with FakeWolkvox() as fake:
+        fake.inject("held", times=4, api="find_record")
+        settings: dict[str, Any] = {"server": fake.server, "token": fake.token}
+        settings |= {"base_url": fake.url, "max_attempts": 1}
+        async with (
+            WolkvoxClient(**settings, backend="memory://") as one,
+            WolkvoxClient(**settings, backend=other) as two,
+        ):
+            calls = [c.find_record(customer_id=str(i)) for i in range(2) for c in (one, two)]
+            tasks = [asyncio.ensure_future(call) for call in calls]
+            while fake.stats.in_flight[fake.token] < 2:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # a third, had it been admitted, would be at the fake
+            assert fake.stats.in_flight[fake.token] == 2
+            fake.let_go()
+            assert await asyncio.gather(*tasks) == [(), (), (), ()]
+        assert fake.stats.peak_in_flight[fake.token] == 2
+        assert not fake.stats.refusals.get("simultaneous")
+
+
+@pytest.mark.parametrize("url", ["memory://a", "memory://?x=1", "memory:///tmp/x"])
+def test_a_memory_url_with_more_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="memory:// alone"):
+        resolve_backend(url)

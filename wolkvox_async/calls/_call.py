@@ -22,7 +22,6 @@ from .._config import ClientConfig
 from .._errors import ApiError, ClientClosed, RequestTimeout, TransportError, WolkvoxError
 from .._meaning import Refusal
 from .._time import WOLKVOX_TZ
-from ..models import TokenInfo
 from ..scheduler import (
     CAP_COOLDOWN,
     Backend,
@@ -37,7 +36,7 @@ from ..scheduler import (
     token_key,
 )
 from ._answers import MAX_ROWS, Rows, truncated
-from ._convert import CONVERTER, STRICT_CONVERTER, structure_rows
+from ._convert import CONVERTER, STRICT_CONVERTER, quota_counts, structure_rows
 from ._life import Life
 from ._protocol import Envelope, RawRequest, build_request, parse_response
 from ._retry import RetryPolicy, maintenance_pause, retry_delay
@@ -391,7 +390,5 @@ class Caller:
         # The ledger's count as it reads (itself included): what follows is added to it.
         before = (await self.scheduler.stats(token)).quota_used + 1
         request, envelope = await self.call(TOKEN_INFO, {}, corrects_quota=True)
-        rows = structure_rows(request, envelope, TokenInfo)
-        info = rows[0] if rows else TokenInfo()
-        used = info.all_token_today if info.all_token_today is not None else info.token_use_today
-        await self.scheduler.set_quota(token, used=used or 0, limit=info.token_limit, since=before)
+        used, limit = quota_counts(request, envelope)
+        await self.scheduler.set_quota(token, used=used, limit=limit, since=before)

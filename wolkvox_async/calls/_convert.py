@@ -29,7 +29,15 @@ from cattrs.gen import make_dict_structure_fn
 from .. import _errors as e
 from .._config import redact
 from .._time import WOLKVOX_TZ, format_query_datetime
-from ..models import CallResult, CampaignStatus, CampaignType, DncEntry, FilterRule, Record
+from ..models import (
+    CallResult,
+    CampaignStatus,
+    CampaignType,
+    DncEntry,
+    FilterRule,
+    Record,
+    TokenInfo,
+)
 from ..models._fields import MAX_OPTS, MAX_PHONES, OPT_KEYS, TEL_KEYS, TEXT_FIELDS
 from ..models._operation import ReportRow
 from ..models._responses import Unread
@@ -369,3 +377,21 @@ def warn_unread(request: RawRequest, rows: Sequence[Any]) -> int:
             redact(json.dumps(unread.row, default=str)[:300], request.token),
         )
     return len(bad)
+
+
+# Counts of calls as a ledger keeps them: SQLite and Redis hold 64-bit signed integers.
+_MOST_CALLS: Final = 2**63
+
+
+def quota_counts(request: RawRequest, envelope: Envelope) -> tuple[int, int | None]:
+    """token_info's calls used today by the operation (else by the token) and its limit.
+
+    A count below zero or past what a ledger holds is no count of calls: taken, it raised
+    OverflowError from SQLite or marked the day spent; it is a ResponseDecodeError."""
+    rows = structure_rows(request, envelope, TokenInfo)
+    info = rows[0] if rows else TokenInfo()
+    used = info.all_token_today if info.all_token_today is not None else info.token_use_today
+    for name, value in (("calls used", used), ("token_limit", info.token_limit)):
+        if value is not None and not 0 <= value < _MOST_CALLS:
+            raise decode_error(request, envelope, f"token_info's {name} is {e.shown(value)}")
+    return used or 0, info.token_limit

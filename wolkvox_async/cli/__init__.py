@@ -9,6 +9,7 @@ campaign, an error answer, no connection); 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 
@@ -40,6 +41,11 @@ def _main(argv: list[str] | None) -> None:
     from ._common import AS_PROCESS
 
     AS_PROCESS.set(True)  # the command is the process: it owns its signals when done
+    for stream in (sys.stdout, sys.stderr):
+        # A lone surrogate is valid JSON ("\ud800") and Wolkvox keeps what a form gave
+        # it; a strict UTF-8 stream raised UnicodeEncodeError on it: shown escaped instead.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = sys.argv[1:] if argv is None else argv
     try:
         cli.main(args=args, prog_name="wolkvox", standalone_mode=False)

@@ -351,12 +351,16 @@ def _from_mapping(item: Mapping[str, Any]) -> dict[str, str]:
 def _text(value: Any, name: str) -> str:
     if value is None:
         return ""
+    if isinstance(value, str):  # a StrEnum's value, a str subclass: text, sent as plain str
+        return str.__str__(value)
     if isinstance(value, datetime) and name == "recall_date":
         return format_query_datetime(check.moment(name, value))
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
         return str(value)  # (an id read as a number from a spreadsheet)
     if isinstance(value, float) and math.isfinite(value):
-        return str(value)
+        # A column with an empty cell comes from pandas as floats: 3001234567.0 is the
+        # number 3001234567, not a phone ending in ".0".
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else str(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise ConfigError(f"{name} must be text; a number this large or non-finite is not")
     raise ConfigError(f"{name} must be text, not {type(value).__name__}")

@@ -107,7 +107,7 @@ class BackendCache:
             own = cast("Backend", backend)  # not redis-py's: the caller's own Backend
             schedulers_of(own)  # it can hold its schedulers, or a ConfigError says so now
             return own
-        url = backend or self.default_url()
+        url = _key(backend or self.default_url())
         with self._lock:
             found = self._by_url.get(url)
             if found is None:
@@ -163,6 +163,19 @@ def resolve_backend(backend: BackendSpec) -> Backend:
         ConfigError: an unknown scheme or a malformed URL.
     """
     return BACKENDS.resolve(backend)
+
+
+def _key(url: str) -> str:
+    """One key per state: ``" memory://"``, ``MEMORY://`` and ``memory:///`` are the one
+    memory state of the process; each kept its own, and two clients of the token given
+    two spellings sent four calls at once (403 SIMULTANEOUS)."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme != "memory":
+        return url
+    if parts.netloc or parts.path.strip("/") or parts.query or parts.fragment:
+        raise ConfigError(f"a memory backend URL is memory:// alone, got {url!r}")
+    return "memory://"
 
 
 def _make(scheme: str, url: str) -> Backend:
