@@ -8,6 +8,7 @@ import contextvars
 import io
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -278,9 +279,14 @@ def emit(settings: Settings, rows: Sequence[dict[str, Any]], title: str = "") ->
     Console().print(table)
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _cell(value: Any) -> Text:
-    """A value as shown: its text as it is (``Text``: a "[b]" in a name is not markup)."""
-    return Text("" if value is None else str(value))
+    """A value as shown: as it is (``Text``: a "[b]" is not markup), control characters
+    escaped (an ESC sequence a web form stored would recolour the user's terminal)."""
+    text = "" if value is None else str(value)
+    return Text(_CONTROLS.sub(lambda found: repr(found.group())[1:-1], text))
 
 
 _CARDS_UP_TO = 3
