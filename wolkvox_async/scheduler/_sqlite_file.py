@@ -79,6 +79,8 @@ class LedgerFile:
         replaced: Callable[[], None],
     ) -> None:
         self.path = path
+        self._where = os.fspath(path)
+        """The path as a string: looked at before every step (a Path converts each time)."""
         self.where = where
         self.busy_timeout = busy_timeout
         self.ledger = ledger
@@ -142,7 +144,7 @@ class LedgerFile:
 
     def _gone(self) -> bool:
         try:
-            return os.stat(self.path).st_ino != self._inode
+            return os.stat(self._where).st_ino != self._inode
         except FileNotFoundError:
             return True
 

@@ -56,8 +56,8 @@ log = logging.getLogger("wolkvox_async.scheduler")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (
-    id TEXT PRIMARY KEY, token TEXT NOT NULL, expires REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS leases_token ON leases (token, expires);
+    id TEXT NOT NULL, token TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (token, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quota (
     operation TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
     limit_override INTEGER, PRIMARY KEY (operation, day));
@@ -70,7 +70,11 @@ CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY CHECK (id = 1),
     lost_at REAL NOT NULL DEFAULT 0);
 """
 """Every time stored (expires, at, free_at, cap_until, paused_until, and the ledger row's)
-is ledger time."""
+is ledger time. A lease is found by its token (an admission counts the token's leases), so
+the leases are one b-tree keyed by token then id: an admission and the release folded into
+it write one page of it, where a rowid table with an index on id and one on token writes
+three. A file made by an earlier version keeps its own table (id key, token index): the
+same statements work on both, each naming the token of the lease it deletes."""
 
 SKEW_ALLOWED = 60.0
 """Seconds the clocks of a host's processes may differ, however short their leases live:

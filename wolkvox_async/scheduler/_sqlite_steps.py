@@ -86,7 +86,7 @@ def admit(
 
 def release_plain(conn: sqlite3.Connection, lease: LeaseRecord, done: Release) -> None:
     """End the lease; undo the quota unit and stamp when asked (no time involved)."""
-    conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
+    conn.execute("DELETE FROM leases WHERE token = ? AND id = ?", (lease.token, lease.id))
     if done.refund:
         conn.execute(
             "UPDATE quota SET used = MAX(0, used - 1) WHERE operation = ? AND day = ?",
@@ -103,11 +103,11 @@ def release(conn: sqlite3.Connection, moment: Moment, lease: LeaseRecord, done: 
     if done.hold_until is not None and done.hold_until > done.now:
         # (a lease already expired is not revived)
         conn.execute(
-            "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
-            (moment.keep(moment.to_ledger(done.hold_until)), lease.id, at),
+            "UPDATE leases SET expires = ? WHERE token = ? AND id = ? AND expires > ?",
+            (moment.keep(moment.to_ledger(done.hold_until)), lease.token, lease.id, at),
         )
     else:
-        conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
+        conn.execute("DELETE FROM leases WHERE token = ? AND id = ?", (lease.token, lease.id))
     if done.refund:
         conn.execute(
             "UPDATE quota SET used = MAX(0, used - 1) WHERE operation = ? AND day = ?",
