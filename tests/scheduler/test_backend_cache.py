@@ -263,7 +263,13 @@ async def test_every_spelling_of_the_memory_url_is_the_one_state(other: str) -> 
             tasks = [asyncio.ensure_future(call) for call in calls]
             while fake.stats.in_flight[fake.token] < 2:
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)  # a third, had it been admitted, would be at the fake
+            # One state: the other two wait in the one scheduler (two states would have
+            # admitted them, and none would wait).
+            for _ in range(500):
+                if (await one.scheduler_stats()).queued_interactive == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await two.scheduler_stats()).queued_interactive == 2
             assert fake.stats.in_flight[fake.token] == 2
             fake.let_go()
             assert await asyncio.gather(*tasks) == [(), (), (), ()]
