@@ -333,14 +333,16 @@ async def test_the_first_two_windows_are_asked_for_at_once(fake: FakeWolkvox) ->
 async def test_a_continuation_waits_for_the_neighbour_asked_beside_its_window() -> None:
     # Window 1 comes back at the cap while window 2, asked for beside it, is out: its
     # continuation is asked for once window 1's rows are delivered, never as a third
-    # answer not yet delivered (the memory promise: one answer held ahead).
+    # request beside them (a window at the cap keeps its slot for its continuation).
     cuts = windows(START, START + timedelta(days=100))  # 4 windows
     at = cuts[1][0].replace(tzinfo=WOLKVOX_TZ)
     dense = [SimpleNamespace(date=at + timedelta(seconds=i), unread=None) for i in range(250)]
     outstanding = peak = 0
+    beside: dict[datetime, int] = {}  # each window's start: answers not yet made when asked
 
     async def fetch(lo: datetime, hi: datetime, _: Any) -> w.bulk.Deferred[Any]:
         nonlocal outstanding, peak
+        beside[lo] = outstanding
         outstanding += 1
         peak = max(peak, outstanding)
         await asyncio.sleep(0)
@@ -360,12 +362,14 @@ async def test_a_continuation_waits_for_the_neighbour_asked_beside_its_window() 
     rows = [row async for row in download]
     assert [r.date for r in rows] == sorted(r.date for r in rows)
     assert [r for r in rows if r in dense] == dense  # each once
-    assert peak == 2
+    continued = [lo for lo in beside if cuts[1][0] < lo <= cuts[1][1]]
+    assert continued and all(beside[lo] == 1 for lo in continued)  # window 2 alone
+    assert peak == 3  # later: a window delivered, two requests out (the memory bound)
 
 
-async def test_a_window_is_asked_for_only_when_two_answers_are_not_held() -> None:
-    # The answer being delivered and one more in flight (or arrived): a third window is
-    # asked for once the first one's rows are all delivered — memory is two answers.
+async def test_two_requests_are_out_while_a_windows_rows_are_delivered() -> None:
+    # Both slots work while the client makes and hands over a window's rows: the window
+    # after the next is asked for as soon as a window's delivery begins, never later.
     asked: list[tuple[int, int]] = []  # (window asked, rows delivered by then)
     delivered = 0
     cuts = windows(START, START + timedelta(days=200))
@@ -382,8 +386,44 @@ async def test_a_window_is_asked_for_only_when_two_answers_are_not_held() -> Non
         delivered += 1
     assert [n for n, _ in asked] == list(range(len(cuts)))
     for window, by_then in asked:
-        assert by_then >= 3 * max(0, window - 1), (window, by_then)
+        assert by_then == 3 * max(0, window - 2), (window, by_then)
     assert delivered == 3 * len(cuts)
+
+
+async def test_a_slow_reader_holds_at_most_three_answers() -> None:
+    # The memory bound, with a server far faster than the reader: at most two requests
+    # out and, with the window being delivered, three answers in hand; nothing more is
+    # asked for until the reader catches up.
+    cuts = windows(START, START + timedelta(days=300))
+    out = in_hand = peak_out = peak_in_hand = 0
+
+    async def fetch(lo: datetime, hi: datetime, _: Any) -> w.bulk.Deferred[Any]:
+        nonlocal out, in_hand, peak_out, peak_in_hand
+        out += 1
+        peak_out = max(peak_out, out)
+        await asyncio.sleep(0)
+        out -= 1
+        in_hand += 1
+        peak_in_hand = max(peak_in_hand, in_hand)
+        rows = [SimpleNamespace(date=lo, unread=None)] * 2
+
+        def make() -> list[Any]:
+            return rows
+
+        return w.bulk.Deferred(count=len(rows), last=lambda: rows[-1], make=make)
+
+    download: w.bulk.WindowedDownload[Any] = w.bulk.WindowedDownload(
+        fetch, START, START + timedelta(days=300)
+    )
+    delivered = 0
+    async for _ in download:
+        delivered += 1
+        if delivered % 2 == 0:  # the window's last row: its answer is let go
+            in_hand -= 1
+        for _ in range(5):  # a reader slower than the server
+            await asyncio.sleep(0)
+    assert delivered == 2 * len(cuts)
+    assert peak_out == 2 and peak_in_hand == 3
 
 
 async def test_a_window_at_the_cap_is_continued_before_its_rows_are_made() -> None:

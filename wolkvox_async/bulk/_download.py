@@ -8,15 +8,16 @@ the window continues from that second; otherwise it is split in two. A one-secon
 still at the cap cannot be split further and raises :class:`DownloadError` rather than
 returning partial data. HTTP 404 is an empty window.
 
-Rows are yielded in order as each window arrives, and at most two answers are asked for
-and not yet delivered, the one being delivered included (one held ahead). Within that,
-both of the token's slots are used while a window's answer is awaited and the next window
-is known: the first two windows are asked for at once (neither depends on the other's
-continuation), and after an answer under the cap the window after the next is asked for
-as soon as this one's rows are delivered; while they are, one request is out. After an
-answer at the cap the slot is kept for its continuation, asked for from its last row as
-soon as its answer arrives, before its rows are made, when no window beside it is out:
-the server reads the next part while the client decodes this one.
+Rows are yielded in order as each window arrives, and both of the token's slots work
+whenever two windows are known: the first two are asked for at once, and as soon as an
+answer under the cap is being delivered (its rows made and handed over) the window after
+the next is asked for. At most two requests are out, each asked for while at most one
+answer is held ahead: a reader holds at most three answers, the one it delivers and two
+that came back during that delivery (a reader slower than the server), and asks for
+nothing more until it catches up. After an answer at the cap the slot is kept for its
+continuation, asked for from its last row as soon as its answer arrives, before its rows
+are made: the server reads the next part while the client decodes this one. A
+continuation (or a split) behind windows already out waits for a slot in the scheduler.
 
 Stopping and continuing. Progress is reported after each window and, inside a window at
 the cap, once the rows before its last second are delivered (``DownloadProgress.through``):
@@ -49,11 +50,11 @@ from ._results import WindowRows
 from ._windows import (
     SECOND,
     Answer,
-    Deferred,
     Fetch,
     Window,
     count_of,
     finished,
+    forget,
     kept,
     last_of,
     made,
@@ -73,10 +74,10 @@ _CAP_REFUSAL: Final = re.compile(r"60[.,]?000|exceeds?\s+\d[\d.,]*\s+records", r
 
 
 _IN_FLIGHT: Final = 2
-"""Answers in flight or held at once, the one being delivered included: Wolkvox's 5-minute
-rule is about reading the same data again (identical reads, §3.1); two windows of one
-download are different reads, and each still takes one of the token's two slots through
-the scheduler."""
+"""Answers in flight or held ahead at once, besides the one being delivered (an answer at
+the cap counts itself: its slot is kept for its continuation). Wolkvox's 5-minute rule is
+about reading the same data again (identical reads, §3.1); two windows of one download are
+different reads, and each still takes one of the token's two slots through the scheduler."""
 
 
 class DownloadError(WolkvoxError):
@@ -226,6 +227,9 @@ class WindowedDownload(Generic[T]):
                     self._done(head.lo, head.hi, 0, held=True)
                     head = None
                     continue
+                # A continuation or a split goes before windows asked for while the last
+                # rows were delivered: it waits in the scheduler for the first free slot.
+                head.start(self._get)
                 self._awaited = head
                 try:
                     answer = await head.answer()
@@ -252,7 +256,7 @@ class WindowedDownload(Generic[T]):
                     ahead = self._after(head, functools.partial(last_of, answer))
                 if ahead is not None:
                     todo.appendleft(ahead)
-                if self._ask(todo, delivering=1):
+                if self._ask(todo, delivering=1 if at_cap else 0):
                     # One turn of the loop: the request just started runs to its first
                     # wait, which is its answer, its bytes on the socket (a free slot on
                     # the memory backend; a shared backend may still be deciding).
@@ -315,12 +319,13 @@ class WindowedDownload(Generic[T]):
                     window.cancel()
             if out:
                 await asyncio.gather(*out, return_exceptions=True)
-            await _forget(unused)
+            await forget(unused)
 
     def _ask(self, todo: deque[Window[T]], *, delivering: int) -> bool:
         """Start the next windows in order, so that at most two answers are in flight or
-        held, the one being delivered included: every window of ``todo`` already asked
-        for counts, wherever it stands (a continuation goes before the neighbour asked
+        held ahead, plus ``delivering`` (1 for an answer at the cap, whose continuation
+        the slot is kept for): every window of ``todo`` already asked for counts, wherever
+        it stands (a continuation goes before the neighbour asked
         for beside its window). Past a window not yet answered, the next is asked for
         only when that answer is guessed under the cap (then windows are likely whole in
         one request; at the cap, the slot is kept for the continuation)."""
@@ -387,14 +392,3 @@ class WindowedDownload(Generic[T]):
                     unread_rows=self.unread_rows,
                 )
             )
-
-
-async def _forget(windows: Sequence[Window[T] | None]) -> None:
-    """Clear the poll stamps of the answers in hand among ``windows`` (``Deferred.forget``)."""
-    for window in windows:
-        task = None if window is None else window.task
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
-            continue
-        answer = task.result()
-        if isinstance(answer, Deferred) and answer.forget is not None:
-            await answer.forget()

@@ -34,6 +34,7 @@ __all__ = [
     "WindowRows",
     "count_of",
     "finished",
+    "forget",
     "kept",
     "last_of",
     "made",
@@ -209,3 +210,14 @@ def kept(windows: Iterable[Window[T]], cap: int) -> tuple[WindowRows[T], ...]:
         if rows is not None and len(rows) < cap:
             rows_kept.append(WindowRows(start=window.lo, end=window.hi, rows=tuple(rows)))
     return tuple(rows_kept)
+
+
+async def forget(windows: Sequence[Window[T] | None]) -> None:
+    """Clear the poll stamps of the answers in hand among ``windows`` (``Deferred.forget``)."""
+    for window in windows:
+        task = None if window is None else window.task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            continue
+        answer = task.result()
+        if isinstance(answer, Deferred) and answer.forget is not None:
+            await answer.forget()
