@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,12 @@ class Simulator:
             stdout=subprocess.PIPE,
             text=True,
         )
+        # Its own core: a child inherits the parent's affinity, so under ``taskset -c 1``
+        # it would share the client's core and evict its caches between calls (a real
+        # Wolkvox runs elsewhere). The cores the client is not pinned to, where there are.
+        others = set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
+        if others:
+            os.sched_setaffinity(self.proc.pid, others)
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().split(" on ")[1].split()[0]
 
