@@ -24,6 +24,7 @@ from wolkvox_async import (
     TokenLimitExceeded,
     WolkvoxClient,
 )
+from wolkvox_async._time import to_wolkvox_time
 from wolkvox_async.testing import Attempt, FakeWolkvox, Knobs, VirtualClock
 
 
@@ -206,6 +207,22 @@ async def test_upload_limit_and_date_range_limit_are_enforced(fake: FakeWolkvox)
         token=fake.token,
     )
     assert status == 400 and "31 DAYS" in body["msg"]
+
+
+async def test_seeded_attempts_are_whole_seconds_that_a_read_to_the_second_finds() -> None:
+    # Wolkvox stores whole seconds, and a client cuts its windows to the second. An attempt
+    # seeded at the span's end with the fraction of a `now` (as `wolkvox demo` seeds
+    # them) fell after the last second read, or between two windows: a row no read finds.
+    start = datetime(2026, 10, 1, 10, 0, 0, 700_000, tzinfo=UTC)
+    end = start + timedelta(seconds=3)
+    async with FakeWolkvox() as fake:
+        camp = fake.create_campaign()
+        seeded = fake.add_call_results(camp.id, start, end, 50)
+        assert all(a.at.microsecond == 0 for a in seeded)
+        assert all(to_wolkvox_time(start) <= a.at <= to_wolkvox_time(end) for a in seeded)
+        async with client_for(fake) as wv:
+            rows = [row async for row in wv.iter_phone_results(camp.id, start, end)]
+    assert len(rows) == 50
 
 
 @pytest.mark.parametrize(("mode", "expect"), [("truncate", 50), ("error", BadRequest)])

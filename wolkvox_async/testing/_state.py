@@ -266,9 +266,14 @@ class World:
         *,
         seed: int = 0,
     ) -> list[Attempt]:
-        """``count`` attempts spread uniformly over start..end, on the campaign's records."""
+        """``count`` attempts spread uniformly over start..end, on the campaign's records,
+        each at a whole second, as Wolkvox stores them: an attempt at 23:59:59.7 would fall
+        between two windows a client cut to the second (…23:59:59 and 00:00:00…), and no
+        read of Wolkvox's could return it."""
         rng = random.Random(seed)
-        lo, hi = to_wolkvox_time(start), to_wolkvox_time(end)
+        lo, hi = to_wolkvox_time(start), to_wolkvox_time(end).replace(microsecond=0)
+        if lo.microsecond:
+            lo = min(lo.replace(microsecond=0) + timedelta(seconds=1), max(hi, lo))
         span = int((hi - lo).total_seconds())
         customers = [(r.get("customer_id", ""), r.get("tel1", "")) for r in campaign.records]
         attempts = []
