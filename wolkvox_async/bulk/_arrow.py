@@ -129,7 +129,8 @@ class Batcher:
         pa = pyarrow()
         self.report = _table_of(report)
         self.schema = report_schema(report)
-        self._pa = pa
+        self.pa = pa
+        """The pyarrow module."""
         self._generic = self.report is not None and self.report.row is ReportRow
         self._known = frozenset(self.schema.names) - {UNDOCUMENTED}
 
@@ -137,14 +138,14 @@ class Batcher:
         """``rows`` (of the report's model) as one record batch."""
         columns = self._generic_columns(rows) if self._generic else self._typed_columns(rows)
         arrays = [
-            self._pa.array(values, type=field.type)
+            self.pa.array(values, type=field.type)
             for values, field in zip(columns, self.schema, strict=True)
         ]
-        return self._pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        return self.pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def to_table(self, batches: Iterable[pa.RecordBatch]) -> pa.Table:
         """Batches of this report as one table (of its schema when there are none)."""
-        return self._pa.Table.from_batches(list(batches), schema=self.schema)
+        return self.pa.Table.from_batches(list(batches), schema=self.schema)
 
     def _typed_columns(self, rows: Sequence[Any]) -> list[list[Any]]:
         names = self.schema.names[:-1]  # the model's fields, then UNREAD
