@@ -237,12 +237,19 @@ def test_memory_stays_flat_in_the_number_of_rows(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "cell", ["+573001234567", "+57 300 123 4567", "-5", "+1 (555) 123-4567", "-1e5", "+3.25"]
+    "cell",
+    [
+        *("+573001234567", "+57 300 123 4567", "-5", "+1 (555) 123-4567", "-1e5", "+3.25"),
+        *("-12,5", "-1,234", "-1.234,56", "-12.5%", "+57.300.123.4567", "-(5)"),
+    ],
 )
 def test_excel_safe_never_touches_a_number_or_a_phone(cell: str) -> None:
     assert neutralise(cell) == cell
 
 
-@pytest.mark.parametrize("cell", ["=1+1", "+SUM(A1)", "-2+cmd|' /C calc'!A0", "@A1", "\t=1"])
+@pytest.mark.parametrize(
+    "cell",
+    ["=1+1", "+SUM(A1)", "-2+cmd|' /C calc'!A0", "@A1", "\t=1", "-1,A1", "+1%|x", "-5,2!A1"],
+)
 def test_excel_safe_quotes_a_formula(cell: str) -> None:
     assert neutralise(cell) == "'" + cell

@@ -43,10 +43,12 @@ __all__ = [
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_OR_PHONE = re.compile(
     r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"  # -5, +3.25, -1e5
-    r"|[+-]?[\d ().-]*\d[\d ().-]*"  # +57 300 123 4567, +1 (555) 123-4567
+    r"|[+-]?[\d ().,-]*\d[\d ().,-]*%?"  # +57 300 123 4567, +1 (555) 123-4567, -12,5%
 )
 """Values a spreadsheet may compute but cannot run anything from: digits, and a phone's
-spaces, brackets, dots and dashes. No function name, no reference, no ``|`` (DDE)."""
+spaces, brackets, dots and dashes, a decimal or thousands comma (Wolkvox writes
+percentages ``12,5``), a closing ``%``. No letter (so no function name, no reference),
+no ``|`` (DDE), no ``!``."""
 # Fixed width, so every CSV row has the header's columns.
 _TUPLE_PREFIX = {"phones": ("tel", 10), "opts": ("opt", 12)}
 
