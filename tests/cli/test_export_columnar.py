@@ -5,6 +5,8 @@ an uninterrupted run; and ``--excel-safe`` still never touches a number or a pho
 
 from __future__ import annotations
 
+import csv
+import errno
 import os
 import signal
 import subprocess
@@ -22,9 +24,11 @@ import pytest
 from test_export import PYTHON, Lines, _state, ctrl_c_reaches_it, env, slowing, wolkvox
 
 from wolkvox_async import report_schema
+from wolkvox_async.cli import _export as export_module
 from wolkvox_async.cli._columnar import ColumnarWriter, assemble, segments
 from wolkvox_async.cli._files import neutralise
-from wolkvox_async.models import CallResult, PhoneResult
+from wolkvox_async.endpoints._report_table import REPORTS
+from wolkvox_async.models import CallResult, PhoneResult, ReportRow
 from wolkvox_async.testing import FakeWolkvox
 
 ARGS = ["--start", "2026-05-01", "--end", "2026-07-31"]
@@ -253,3 +257,78 @@ def test_excel_safe_never_touches_a_number_or_a_phone(cell: str) -> None:
 )
 def test_excel_safe_quotes_a_formula(cell: str) -> None:
     assert neutralise(cell) == "'" + cell
+
+
+# ---- every report: the same rows as its CSV ---------------------------------------------
+
+
+def _text(value: object) -> str:
+    """A typed value as the CSV export writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@pytest.mark.parametrize("report", sorted(REPORTS))
+def test_every_report_exports_the_rows_and_values_of_its_csv(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path, report: str
+) -> None:
+    camp = served.create_campaign()
+    start, end = datetime(2026, 8, 1), datetime(2026, 9, 9)
+    served.add_call_results(camp.id, start, end, 400, seed=7)
+    table = REPORTS[report]
+    if table.row is ReportRow:
+        served.world.add_report_rows(
+            report,
+            [
+                (start + timedelta(hours=n), {k: f"{k}-{n}" for k in table.columns} | {"x": n})
+                for n in range(40)
+            ],
+        )
+    args = ["export", report, *([camp.id] if table.scope == "campaign" else [])]
+    args += ["--start", "2026-08-01", "--end", "2026-09-09"]
+    args += ["--type", "predictive"] if report == "detail" else []
+    csv_out, parquet_out = tmp_path / "out.csv", tmp_path / "out.parquet"
+    assert wolkvox(env, *args, "-o", str(csv_out)).exit_code == 0
+    again = {**env, "XDG_STATE_HOME": str(tmp_path / "s2")}  # (a fresh ledger: no 5 minutes)
+    done = wolkvox(again, *args, "--format", "parquet", "-o", str(parquet_out))
+    assert done.exit_code == 0, done.output
+    with csv_out.open(newline="", encoding="utf-8") as handle:
+        expected = list(csv.DictReader(handle))
+    got = pq.read_table(parquet_out)
+    assert got.schema == report_schema(report)
+    assert got.num_rows == len(expected) > 0, report
+    for row, sent in zip(got.to_pylist(), expected, strict=True):
+        for name, value in row.items():
+            if name in sent:  # (lists are tel1.., opt1.. in CSV; unread is not a column)
+                assert _text(value) == sent[name], (report, name)
+
+
+def test_a_file_that_could_not_be_assembled_is_assembled_by_resume_without_a_request(
+    served: FakeWolkvox, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every window spooled, then the disk refuses the Parquet file: nothing is lost, and
+    the printed --resume writes it from the spool alone."""
+    camp = served.create_campaign()
+    attempts = served.add_call_results(camp.id, datetime(2026, 5, 1), datetime(2026, 7, 31), 900)
+    out = tmp_path / "results.parquet"
+    args = ["export", "campaign_3", camp.id, *ARGS, "--format", "parquet", "-o", str(out)]
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(export_module, "assemble", full)
+    failed = wolkvox(env, *args)
+    said = " ".join(failed.output.split())
+    assert failed.exit_code == 2 and "No space left on device" in said, said
+    assert not out.exists() and "continue with: wolkvox export" in said
+    monkeypatch.undo()
+    before = served.stats.requests
+    done = wolkvox(env, *args, "--resume")
+    assert done.exit_code == 0, done.output
+    assert served.stats.requests == before
+    got = pq.read_table(out).column("conn_id").to_pylist()
+    assert Counter(got) == Counter(a.conn_id for a in attempts)
+    assert not list(tmp_path.glob("results.parquet.partial*"))

@@ -1,5 +1,6 @@
-"""``wolkvox export``: any report over any date span, streamed to CSV or JSONL, exactly as
-Wolkvox sent it, never destroying a file, continued after any stop.
+"""``wolkvox export``: any report over any date span, streamed to CSV or JSONL exactly as
+Wolkvox sent it (or to typed Parquet or Arrow, ``_columnar``), never destroying a file,
+continued after any stop.
 
 Dates are what a person means: a date alone as ``--end`` is its whole day (to 23:59:59
 Wolkvox time), as ``--start`` its first second; ``--days N`` is the N calendar days ending
@@ -114,7 +115,7 @@ def export(
     excel_safe: bool,
     resume: bool,
 ) -> None:
-    """Export REPORT (of CAMPAIGN_ID) over any date span as CSV or JSONL, streamed.
+    """Export REPORT (of CAMPAIGN_ID) over any date span as CSV, JSONL, Parquet or Arrow.
 
     REPORT is Wolkvox's name: campaign_1..campaign_10 take a CAMPAIGN_ID (or all), detail
     one CAMPAIGN_ID and --type; cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8,
