@@ -5,15 +5,19 @@ an uninterrupted run; and ``--excel-safe`` still never touches a number or a pho
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import errno
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +25,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_export import PYTHON, Lines, _state, ctrl_c_reaches_it, env, slowing, wolkvox
+from aiohttp import ClientSession, web
+from test_export import PYTHON, Lines, _state, ctrl_c_reaches_it, env, wolkvox
 
 from wolkvox_async import report_schema
 from wolkvox_async.cli import _export as export_module
@@ -114,6 +119,48 @@ def test_what_a_columnar_export_cannot_do_is_refused_before_any_request(
 # ---- stopped and continued -------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def holding(upstream: str, date_ini: str, gate: threading.Event) -> Iterator[str]:
+    """A loopback proxy in front of ``upstream`` that holds the request whose ``date_ini``
+    is ``date_ini`` until ``gate`` is set: that window answers after the next, whatever
+    the machine's load (a fixed delay may not be enough). Its URL."""
+
+    async def forward(request: web.Request) -> web.Response:
+        while request.query.get("date_ini") == date_ini and not gate.is_set():
+            await asyncio.sleep(0.005)
+        async with ClientSession() as session:
+            async with session.request(
+                request.method, upstream + request.path_qs, headers=request.headers
+            ) as answer:
+                body = await answer.read()
+                kind = answer.headers.get("Content-Type", "application/json")
+                return web.Response(
+                    status=answer.status, body=body, content_type=kind.split(";")[0]
+                )
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+
+    async def start() -> str:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+    finally:
+        gate.set()
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["parquet", "arrow"])
 @pytest.mark.parametrize("moment", ["between-windows", "in-a-continuation", "read-ahead"])
@@ -137,8 +184,9 @@ def test_a_killed_export_resumes_to_exactly_the_rows_of_a_whole_run(
     command = [*PYTHON, "export", "campaign_3", camp.id, *ARGS, "--format", fmt]
     command += ["-o", str(target)]
     checkpoint = tmp_path / f"results.{fmt}.partial.json"
-    with slowing(served.url, {"20260601000000": 0.6}) as proxy:
-        if moment == "read-ahead":  # window 2 answers 0.6 s after window 3
+    gate = threading.Event()
+    with holding(served.url, "20260601000000", gate) as proxy:
+        if moment == "read-ahead":  # window 2 answers only once the signal is sent
             env["WOLKVOX_BASE_URL"] = proxy
         proc = subprocess.Popen(
             command, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it
@@ -157,6 +205,7 @@ def test_a_killed_export_resumes_to_exactly_the_rows_of_a_whole_run(
             assert proc.poll() is None, stderr.text()
             time.sleep(0.002)
         proc.send_signal(signal.SIGINT if moment == "read-ahead" else signal.SIGKILL)
+        gate.set()
         proc.wait(60)
         said = stderr.text()
     assert not target.exists() and "Traceback" not in said
