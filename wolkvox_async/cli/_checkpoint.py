@@ -12,6 +12,9 @@ checkpoint that says how far they reach, and the windows read ahead of them.
   checkpoint with their place in this file. A continuation puts them in their turn
   instead of reading them again, which Wolkvox allows only 5 minutes after the first read.
 
+* ``OUTPUT.partial.assembling``: a Parquet or Arrow file being made from the partial
+  file's segments once every window is in (``_columnar``), renamed over OUTPUT.
+
 * ``OUTPUT.partial.lock``: held (an OS lock, which dies with its process) for the whole
   export, so a second export into OUTPUT, plain or ``--resume``, is refused while one runs
   instead of writing the same rows beside it. (No lock where the OS has no ``fcntl``.)
