@@ -38,6 +38,8 @@ from .bulk import JournalError as JournalError
 from .bulk import LoadRunning as LoadRunning
 from .bulk import ReconcileError as ReconcileError
 from .bulk import UploadReport as UploadReport
+from .bulk import report_schema as report_schema
+from .bulk import rows_to_arrow as rows_to_arrow
 from .calls._answers import Rows as Rows
 from .client import WolkvoxClient as WolkvoxClient
 from .endpoints._records import MAX_RECORDS_PER_UPLOAD as MAX_RECORDS_PER_UPLOAD
@@ -100,4 +102,6 @@ __all__ = [
     "WaitTooLong",
     "WolkvoxClient",
     "WolkvoxError",
+    "report_schema",
+    "rows_to_arrow",
 ]

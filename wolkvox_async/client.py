@@ -334,6 +334,7 @@ class WolkvoxClient:
     upload_records = _method(BulkMethods.upload_records)
     iter_phone_results = _method(BulkMethods.iter_phone_results)
     iter_report = _method(BulkMethods.iter_report)
+    iter_report_batches = _method(BulkMethods.iter_report_batches)
 
 
 _GROUPS = (CampaignMethods, CampaignAdmin, ReportMethods, OperationMethods, BulkMethods)

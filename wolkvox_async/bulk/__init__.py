@@ -1,5 +1,7 @@
 """Bulk work: uploads of any size with a resumable journal, downloads of any date span."""
 
+from ._arrow import report_schema as report_schema
+from ._arrow import rows_to_arrow as rows_to_arrow
 from ._download import DownloadError as DownloadError
 from ._download import DownloadProgress as DownloadProgress
 from ._download import WindowedDownload as WindowedDownload
@@ -38,4 +40,6 @@ __all__ = [
     "UploadReport",
     "WindowRows",
     "WindowedDownload",
+    "report_schema",
+    "rows_to_arrow",
 ]

@@ -12,6 +12,9 @@ checkpoint that says how far they reach, and the windows read ahead of them.
   checkpoint with their place in this file. A continuation puts them in their turn
   instead of reading them again, which Wolkvox allows only 5 minutes after the first read.
 
+* ``OUTPUT.partial.assembling``: a Parquet or Arrow file being made from the partial
+  file's segments once every window is in (``_columnar``), renamed over OUTPUT.
+
 * ``OUTPUT.partial.lock``: held (an OS lock, which dies with its process) for the whole
   export, so a second export into OUTPUT, plain or ``--resume``, is refused while one runs
   instead of writing the same rows beside it. (No lock where the OS has no ``fcntl``.)
@@ -26,18 +29,20 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..bulk import DownloadProgress, WindowRows
-from ._files import RowWriter, row_dict
 
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["Busy", "Checkpoint"]
+__all__ = ["Busy", "Checkpoint", "Encode"]
+
+Encode = Callable[[Sequence[Any]], bytes]
+"""A window's rows as the export's writer writes them (``RowWriter.encode``)."""
 
 
 class Busy(Exception):
@@ -52,6 +57,7 @@ class Checkpoint:
         self.path = target.with_name(target.name + ".partial.json")
         self.ahead_file = target.with_name(target.name + ".partial.ahead")
         self.lock_file = target.with_name(target.name + ".partial.lock")
+        self.assembling = target.with_name(target.name + ".partial.assembling")
         self._lock: int | None = None
         self.state: dict[str, Any] = {
             "job": job,
@@ -134,53 +140,47 @@ class Checkpoint:
             for w in self.state["ahead"]
         ]
 
-    def keep(
-        self,
-        windows: Iterable[WindowRows[Any]],
-        fmt: str,
-        columns: list[str],
-        *,
-        excel_safe: bool,
-    ) -> None:
+    def keep(self, windows: Iterable[WindowRows[Any]], encode: Encode) -> None:
         """Append windows read past the rows written to the ahead file, as they will be
-        written (no CSV header: they go into the middle of the output), and name them in
-        the checkpoint (saved by the caller) with their place in that file."""
+        written (``encode``: the export's writer's; no CSV header, they go into the
+        middle of the output), and name them in the checkpoint (saved by the caller) with
+        their place in that file."""
         windows = list(windows)
         if not windows:
             return
         fd = os.open(self.ahead_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", newline="", encoding="utf-8") as spill:
+        with os.fdopen(fd, "ab") as spill:
             for window in windows:
-                spill.seek(0, os.SEEK_END)
-                at = spill.tell()
-                writer = RowWriter(spill, fmt, columns, header=False, excel_safe=excel_safe)
-                for row in window.rows:
-                    writer.write(row_dict(row))
+                data = encode(window.rows)
+                at = spill.seek(0, os.SEEK_END)
+                spill.write(data)
                 spill.flush()
                 self.state["ahead"].append(
                     {
                         "start": window.start.isoformat(),
                         "end": window.end.isoformat(),
-                        "rows": writer.count,
+                        "rows": len(window.rows),
                         "at": at,
-                        "bytes": spill.tell() - at,
+                        "bytes": len(data),
                     }
                 )
 
-    def take(self, done: DownloadProgress) -> tuple[str, int]:
-        """The rows of the kept window ``done`` reports (its text, its row count), taken
-        out of the checkpoint's list."""
+    def take(self, done: DownloadProgress) -> tuple[bytes, int]:
+        """The rows of the kept window ``done`` reports (as written, and their count),
+        taken out of the checkpoint's list."""
         window: dict[str, Any]
         for window in self.state["ahead"]:
             if datetime.fromisoformat(window["start"]) == done.window_start:
                 self.state["ahead"].remove(window)
                 with self.ahead_file.open("rb") as spill:  # offsets are bytes (tell())
                     spill.seek(window["at"])
-                    text = spill.read(window["bytes"]).decode("utf-8")
-                return text, int(window["rows"])
+                    data = spill.read(window["bytes"])
+                return data, int(window["rows"])
         raise AssertionError(f"no kept window starts at {done.window_start}")
 
     def drop(self, *, partial: bool = False) -> None:
-        """Remove the checkpoint and the ahead file (and the partial file)."""
-        for path in (self.path, self.ahead_file, *([self.partial] if partial else [])):
+        """Remove the checkpoint, the ahead file and a columnar file being assembled (and
+        the partial file)."""
+        files = (self.path, self.ahead_file, self.assembling)
+        for path in (*files, *([self.partial] if partial else [])):
             path.unlink(missing_ok=True)

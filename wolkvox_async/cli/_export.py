@@ -1,5 +1,6 @@
-"""``wolkvox export``: any report over any date span, streamed to CSV or JSONL, exactly as
-Wolkvox sent it, never destroying a file, continued after any stop.
+"""``wolkvox export``: any report over any date span, streamed to CSV or JSONL exactly as
+Wolkvox sent it (or to typed Parquet or Arrow, ``_columnar``), never destroying a file,
+continued after any stop.
 
 Dates are what a person means: a date alone as ``--end`` is its whole day (to 23:59:59
 Wolkvox time), as ``--start`` its first second; ``--days N`` is the N calendar days ending
@@ -27,15 +28,17 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
-from .._errors import WolkvoxError
+from .._errors import ConfigError, WolkvoxError
 from .._time import to_wolkvox_time
 from ..bulk import DownloadProgress, WindowedDownload, WindowRows
+from ..bulk._arrow import pyarrow
 from ..endpoints._report_table import DETAIL, REPORTS
 from ._checkpoint import Busy, Checkpoint
+from ._columnar import COLUMNAR, assemble
 from ._common import (
     EXIT_USAGE,
     Settings,
@@ -47,7 +50,8 @@ from ._common import (
     progress_bar,
     run,
 )
-from ._files import RowWriter, columns_of, row_dict, summary
+from ._files import RowWriter, columns_of, summary
+from ._partial import Writer, open_partial
 
 __all__ = ["export"]
 
@@ -74,7 +78,14 @@ SECOND = timedelta(seconds=1)
     help="Instead of --start: the N calendar days ending with --end's day (default today), "
     "from 00:00:00 of the first (--days 7: today and the 6 days before).",
 )
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", *COLUMNAR]),
+    default="csv",
+    help="csv (RFC 4180, every value as sent), jsonl, or typed columns: parquet, arrow "
+    '(an Arrow IPC file); those two need pip install "wolkvox-async[arrow]".',
+)
 @click.option("--output", "-o", default="-", help="File to write, or - for standard output.")
 @click.option(
     "--type",
@@ -104,7 +115,7 @@ def export(
     excel_safe: bool,
     resume: bool,
 ) -> None:
-    """Export REPORT (of CAMPAIGN_ID) over any date span as CSV or JSONL, streamed.
+    """Export REPORT (of CAMPAIGN_ID) over any date span as CSV, JSONL, Parquet or Arrow.
 
     REPORT is Wolkvox's name: campaign_1..campaign_10 take a CAMPAIGN_ID (or all), detail
     one CAMPAIGN_ID and --type; cdr_1, cdr_5, cdr_6, agent_1, agent_3, agent_7, agent_8,
@@ -135,7 +146,14 @@ def export(
         )
     since, until, span_args = _span(start, end, days)
     if excel_safe and fmt != "csv":
-        raise click.UsageError("--excel-safe is for CSV: JSONL holds every value as sent")
+        raise click.UsageError(f"--excel-safe is for CSV: {fmt} holds every value as sent")
+    if fmt in COLUMNAR and output == "-":
+        raise click.UsageError(f"--format {fmt} writes a file: give --output FILE")
+    if fmt in COLUMNAR:
+        try:
+            pyarrow()
+        except ConfigError as exc:
+            fail(EXIT_USAGE, str(exc))
     settings.require()
     if table is DETAIL and kind is None:
         fail(EXIT_USAGE, "the detail report needs the campaign type: --type predictive|preview")
@@ -208,7 +226,7 @@ def _into_file(
             f"or remove {saved.partial} and {saved.path} to start over",
         )
     try:
-        out = _open(saved, fmt, columns, excel_safe=excel_safe, resume=resume)
+        out = open_partial(saved, columns, excel_safe=excel_safe, resume=resume)
     except OSError as exc:
         fail(EXIT_USAGE, f"cannot write {saved.partial}: {exc.strerror or exc}")
     before = saved.state["rows"]
@@ -218,9 +236,8 @@ def _into_file(
 
     def checkpoint_window(done: DownloadProgress) -> None:
         if done.held:  # read ahead by the stopped run: its rows go in here, in order
-            text, rows = saved.take(done)
-            out.file.write(text)
-            writer.count += rows
+            writer.put(*saved.take(done))
+        writer.flush()
         out.file.flush()
         saved.reached(done, writer.count, out.file.tell())
 
@@ -228,7 +245,7 @@ def _into_file(
         """Spool the windows read past the rows and save the checkpoint; if the disk
         refuses, the checkpoint saved last stands (it matches the partial file)."""
         with contextlib.suppress(OSError):
-            saved.keep(windows, fmt, columns, excel_safe=excel_safe)
+            saved.keep(windows, writer.encode)
             saved.save()
 
     async def work() -> int:
@@ -267,14 +284,18 @@ def _into_file(
         with contextlib.suppress(OSError):  # (rows past the checkpoint: cut on --resume)
             out.file.close()
     try:
-        os.replace(saved.partial, target)
+        if fmt in COLUMNAR:  # the spool, read once into the file
+            assemble(saved.partial, saved.assembling, fmt, job["report"])
+            os.replace(saved.assembling, target)
+        else:
+            os.replace(saved.partial, target)
     except OSError as exc:
         fail(
             EXIT_USAGE,
             f"cannot put the export in {target} ({exc.strerror or exc}): every row is in "
             f"{saved.partial}; once {target} can be written, continue with: {resume_hint}",
         )
-    saved.drop()
+    saved.drop(partial=True)
     err.print(f"{summary(writer, requests, before)} -> {target}", highlight=False)
 
 
@@ -314,40 +335,12 @@ def _iso(moment: datetime) -> str:
     return to_wolkvox_time(moment).isoformat()
 
 
-class _Output:
-    """The open partial file and the writer of its rows."""
-
-    def __init__(self, file: IO[str], writer: RowWriter) -> None:
-        self.file, self.writer = file, writer
-
-
-def _open(
-    saved: Checkpoint, fmt: str, columns: list[str], *, excel_safe: bool, resume: bool
-) -> _Output:
-    """The partial file, fresh (its header written and a first checkpoint saved, so a stop
-    at any moment leaves an export to continue) or continued (cut back to its checkpoint:
-    rows past it, of a window a stop cut short, are read again, never written twice)."""
-    if not resume:
-        file = saved.partial.open("w", newline="", encoding="utf-8")
-        writer = RowWriter(file, fmt, columns, excel_safe=excel_safe)
-        file.flush()
-        saved.state["bytes"] = file.tell()
-        saved.save()
-        return _Output(file, writer)
-    file = saved.partial.open("a", newline="", encoding="utf-8")
-    file.truncate(saved.state["bytes"])
-    file.seek(saved.state["bytes"])
-    writer = RowWriter(file, fmt, columns, header=not saved.state["bytes"], excel_safe=excel_safe)
-    writer.count = saved.state["rows"]
-    return _Output(file, writer)
-
-
 async def _fetch(
     settings: Settings,
     job: dict[str, Any],
     since: datetime,
     until: datetime,
-    writer: RowWriter,
+    writer: Writer,
     window_done: Callable[[DownloadProgress], None],
     held: Collection[tuple[datetime, datetime]] = (),
     downloads: list[WindowedDownload[Any]] | None = None,
@@ -389,6 +382,6 @@ async def _fetch(
             rows = aiter(download)
             async with contextlib.aclosing(rows):
                 async for row in rows:  # written as each window arrives
-                    writer.write(row_dict(row))
+                    writer.add(row)
             writer.unread_rows += download.unread_rows
     return download.requests

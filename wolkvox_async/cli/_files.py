@@ -14,12 +14,13 @@ import bisect
 import codecs
 import csv
 import enum
+import io
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 import attrs
 
@@ -42,10 +43,12 @@ __all__ = [
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_OR_PHONE = re.compile(
     r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"  # -5, +3.25, -1e5
-    r"|[+-]?[\d ().-]*\d[\d ().-]*"  # +57 300 123 4567, +1 (555) 123-4567
+    r"|[+-]?[\d ().,-]*\d[\d ().,-]*%?"  # +57 300 123 4567, +1 (555) 123-4567, -12,5%
 )
 """Values a spreadsheet may compute but cannot run anything from: digits, and a phone's
-spaces, brackets, dots and dashes. No function name, no reference, no ``|`` (DDE)."""
+spaces, brackets, dots and dashes, a decimal or thousands comma (Wolkvox writes
+percentages ``12,5``), a closing ``%``. No letter (so no function name, no reference),
+no ``|`` (DDE), no ``!``."""
 # Fixed width, so every CSV row has the header's columns.
 _TUPLE_PREFIX = {"phones": ("tel", 10), "opts": ("opt", 12)}
 
@@ -270,6 +273,7 @@ class RowWriter:
     ) -> None:
         self.out = out
         self.fmt = fmt
+        self._columns, self._safe = columns, excel_safe
         self.count = 0
         self.unread_rows = 0
         """Rows written with a value the library could not read (written as sent)."""
@@ -312,6 +316,26 @@ class RowWriter:
                 )
         self.count += 1
 
+    def add(self, row: Any) -> None:
+        """Write one report row (an attrs model or a generic row)."""
+        self.write(row_dict(row))
+
+    def flush(self) -> None:
+        """Nothing held: each row is written as it comes (the columnar writer's twin)."""
+
+    def encode(self, rows: Sequence[Any]) -> bytes:
+        """``rows`` as this writer writes them, without a header (a window kept ahead)."""
+        text = io.StringIO(newline="")
+        writer = RowWriter(text, self.fmt, self._columns, header=False, excel_safe=self._safe)
+        for row in rows:
+            writer.add(row)
+        return text.getvalue().encode("utf-8")
+
+    def put(self, data: bytes, rows: int) -> None:
+        """A kept window's rows (from :meth:`encode`), in their turn."""
+        self.out.write(data.decode("utf-8"))
+        self.count += rows
+
 
 def _same(cell: str) -> str:
     return cell
@@ -334,7 +358,16 @@ def _text_of(value: Any) -> str:
     return str(value)
 
 
-def summary(writer: RowWriter, requests: int, before: int) -> str:
+class Counted(Protocol):
+    """What :func:`summary` reads of a writer (CSV/JSONL or columnar)."""
+
+    count: int
+
+    @property
+    def unread(self) -> str: ...
+
+
+def summary(writer: Counted, requests: int, before: int) -> str:
     """What the export wrote: every row in the output, those of this run if it continued
     another, and this run's requests."""
     rows = f"{writer.count:,} rows"
