@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp import web
-from redis_server import evicting, free_port, running
+from redis_server import RedisServer, evicting, free_port, running
 
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.endpoints import _doctor, _doctor_ledger
@@ -272,3 +272,51 @@ def test_the_server_number_against_the_base_urls_host() -> None:
 def test_a_backend_location_never_shows_a_password() -> None:
     shown = _doctor_ledger.location("redis://user:s3cret@h:6379/0?sentinel_password=s3cret")
     assert "s3cret" not in shown and "***@h:6379" in shown
+
+
+async def test_a_fenced_ledger_is_shown_and_the_token_not_waited_for(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # A Redis up for less than a second may have restarted under running calls: the ledger
+    # admits nothing for a lease lifetime (95 s), which doctor shows rather than waits out.
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        report = await doctor(client(fake, tmp_path, backend=server.plain_url))
+    finally:
+        server.stop()
+    fence = report.check("ledger_fence")
+    assert fence.level is WARNING and "fenced until" in fence.seen, fence
+    token = report.check("token")
+    assert token.level is WARNING and "lost ledger" in token.seen, token
+    assert fake.quota_used() == 0
+
+
+async def test_the_quota_at_wolkvox_against_the_ledger(fake: FakeWolkvox, tmp_path: Path) -> None:
+    # Another tool spent 6 units the ledger never saw.
+    async with WolkvoxClient(
+        server=fake.server, token=fake.add_token(), base_url=fake.url, backend="memory://"
+    ) as other:
+        for _ in range(6):
+            await other.token_info()
+    report = await doctor(client(fake, tmp_path))
+    quota = report.check("quota")
+    assert quota.level is WARNING and "Wolkvox 7 used today" in quota.seen, quota
+    assert "ledger 1 of 3,000" in quota.seen and "wolkvox quota" in quota.fix
+    # No licenses given: the ledger cannot stop short of a limit it does not know.
+    report = await doctor(client(fake, tmp_path / "2", licenses=None))
+    quota = report.check("quota")
+    assert "knows no daily limit" in quota.seen and "counts fewer" in quota.seen
+    assert "set licenses" in quota.fix
+
+
+async def test_a_spent_quota_is_an_error(tmp_path: Path) -> None:
+    async with FakeWolkvox(daily_quota=3) as fake:
+        async with WolkvoxClient(
+            server=fake.server, token=fake.token, base_url=fake.url, backend="memory://"
+        ) as other:
+            for _ in range(3):
+                await other.token_info()
+        report = await doctor(client(fake, tmp_path, licenses=None, daily_quota=3))
+    token = report.check("token")
+    assert token.level is ERROR and "TOKEN LIMIT EXCEEDED" in token.seen

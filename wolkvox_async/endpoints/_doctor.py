@@ -139,6 +139,8 @@ class Doctor:
                 "the server is in maintenance (403)"
                 if isinstance(exc, Maintenance)
                 else "the token's 2 slots are busy (other processes' calls)"
+                if isinstance(exc, TooManySimultaneous)
+                else str(exc)  # (it says why: slots held past the patience, a lost ledger)
             )
             return _Token(
                 Check(
@@ -213,19 +215,20 @@ class Doctor:
                 seen=f"{seen}: spent",
                 fix="wait for the reset, or add licenses to the operation",
             )
+        found, fixes = [], []
+        # More than the calls that may be in flight: counted by tools beside this ledger.
         if got.used - stats.quota_used > caller.config.max_concurrency:
-            return Check(
-                name="quota",
-                level=CheckLevel.WARNING,
-                seen=f"{seen}: the ledger counts fewer (other tools use the operation's quota)",
-                fix="run `wolkvox quota --sync` (await wv.sync_quota()) to take Wolkvox's count",
-            )
+            found.append("the ledger counts fewer (other tools use the operation's quota)")
+            fixes.append("run `wolkvox quota` (await wv.sync_quota()) to take Wolkvox's count")
         if stats.quota_limit is None:
+            found.append("the ledger knows no daily limit and cannot stop short of it")
+            fixes.append("set licenses (--licenses or WOLKVOX_LICENSES)")
+        if found:
             return Check(
                 name="quota",
                 level=CheckLevel.WARNING,
-                seen=f"{seen}: the ledger knows no daily limit and cannot stop short of it",
-                fix="set licenses (--licenses or WOLKVOX_LICENSES)",
+                seen=f"{seen}: {'; '.join(found)}",
+                fix="; ".join(fixes),
             )
         return Check(name="quota", level=CheckLevel.OK, seen=seen)
 
