@@ -67,6 +67,7 @@ async def test_a_right_set_up_is_all_ok_for_one_quota_unit(
     report = await doctor(client(fake, tmp_path))
     assert [c.name for c in report.checks] == NAMES
     assert report.ok and report.exit_code == 0, report.to_dict()
+    assert "3,000 calls a day (3 licenses)" in report.check("token").seen
     assert "1 quota unit" in report.check("token").seen
     assert fake.quota_used() == 1  # the token_info; the look at the base URL costs nothing
     assert [r.api for r in fake.requests] == ["token_info", "token_info"]
@@ -320,3 +321,16 @@ async def test_a_spent_quota_is_an_error(tmp_path: Path) -> None:
         report = await doctor(client(fake, tmp_path, licenses=None, daily_quota=3))
     token = report.check("token")
     assert token.level is ERROR and "TOKEN LIMIT EXCEEDED" in token.seen
+
+
+async def test_a_redis_that_is_down_is_named_and_nothing_is_sent(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    report = await doctor(client(fake, tmp_path, backend=url))
+    ledger = report.check("ledger")
+    assert ledger.level is ERROR and "unusable" in ledger.seen and "start Redis" in ledger.fix
+    assert "s3cret" not in json.dumps(report.to_dict())
+    assert report.check("redis_eviction").level is ERROR
+    assert report.check("token").level is ERROR and fake.quota_used() == 0
+    assert report.check("base_url").level is OK and report.check("clock").level is OK

@@ -161,7 +161,12 @@ class Doctor:
             return _Token(_token_error(f"token_info failed: {exc}", _FIRST))
         info = rows[0] if rows else TokenInfo()
         described = f"{info.description!r}, " if info.description else ""
-        limit_text = "no daily limit given" if limit is None else f"{limit:,} calls a day"
+        limit_text = (
+            "no daily limit given"
+            if limit is None
+            else f"{limit:,} calls a day"
+            + (f" ({limit // 1000} licenses)" if limit and limit % 1000 == 0 else "")
+        )
         seen = f"valid: {described}{limit_text} (this check cost 1 quota unit)"
         mine = config.quota_limit
         if limit is not None and mine is not None and mine != limit:
