@@ -9,15 +9,18 @@ fix, and that every other check still ran. The token never shows in a report.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import trustme
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from redis_server import RedisServer, evicting, free_port, running
 
 from wolkvox_async import WolkvoxClient
@@ -334,3 +337,49 @@ async def test_a_redis_that_is_down_is_named_and_nothing_is_sent(
     assert report.check("redis_eviction").level is ERROR
     assert report.check("token").level is ERROR and fake.quota_used() == 0
     assert report.check("base_url").level is OK and report.check("clock").level is OK
+
+
+class Hosts(AbstractResolver):
+    """Every host at 127.0.0.1: Wolkvox's host names, reached through a session's own
+    resolver as through a proxy or a hosts file the client's session knows."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host="127.0.0.1",
+                port=port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("server", "level"), [("0014", OK), ("0016", ERROR)])
+async def test_a_session_given_to_the_client_is_the_way_doctor_goes(
+    fake: FakeWolkvox, tmp_path: Path, server: str, level: CheckLevel
+) -> None:
+    port = fake.url.rpartition(":")[2]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=Hosts())) as session:
+        wv = client(
+            fake,
+            tmp_path,
+            server=server,
+            base_url=f"http://wv0014.wolkvox.com:{port}",
+            session=session,
+        )
+        report = await doctor(wv)
+        assert not session.closed  # the client's to close (it was given, never closed)
+    assert report.check("base_url").level is OK, report.check("base_url")
+    host = report.check("server")
+    assert host.level is level, host
+    if level is ERROR:
+        assert "wv0014.wolkvox.com" in host.seen and "set the server to 0014" in host.fix
+    else:
+        assert "the host wv0014.wolkvox.com matches" in host.seen

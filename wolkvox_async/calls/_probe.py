@@ -11,6 +11,7 @@ through the scheduler: nothing here touches the call path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -64,8 +65,18 @@ class Probe:
         return self.envelope
 
 
-async def probe(config: ClientConfig, clock: Clock, *, patience: float = PROBE_TIMEOUT) -> Probe:
-    """Ask ``config.base_url`` token_info without the token; never raises for the network."""
+async def probe(
+    config: ClientConfig,
+    clock: Clock,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    patience: float = PROBE_TIMEOUT,
+) -> Probe:
+    """Ask ``config.base_url`` token_info without the token; never raises for the network.
+
+    ``session``: the client's own, when it was given one (a proxy, a CA of its own: the
+    look must go the way the calls go); it is not closed. Otherwise one is made for the
+    look, as the client's transport makes its own (``verify_ssl``)."""
     url = f"{config.base_url}{TOKEN_INFO.path}?api={TOKEN_INFO.api}"
     headers = {"Accept": "application/json"}
     if config.server_header:
@@ -73,13 +84,21 @@ async def probe(config: ClientConfig, clock: Clock, *, patience: float = PROBE_T
     sent = clock.time()
     failure, reason = "", ""
     try:
-        connector = aiohttp.TCPConnector(ssl=config.verify_ssl)
-        limit = aiohttp.ClientTimeout(total=patience)
-        async with (
-            aiohttp.ClientSession(connector=connector, timeout=limit) as session,
-            session.get(url, headers=headers, allow_redirects=False) as resp,
-        ):
-            body = await resp.content.read(_HEAD)
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None or session.closed:
+                connector = aiohttp.TCPConnector(ssl=config.verify_ssl)
+                session = await stack.enter_async_context(
+                    aiohttp.ClientSession(connector=connector)
+                )
+            resp = await stack.enter_async_context(
+                session.get(
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=patience),
+                )
+            )
+            body = await _head(resp)
             answered = clock.time()
             envelope, message = _read(body, config.token)
             return Probe(
@@ -109,6 +128,18 @@ async def probe(config: ClientConfig, clock: Clock, *, patience: float = PROBE_T
         sent_at=sent,
         answered_at=clock.time(),
     )
+
+
+async def _head(resp: aiohttp.ClientResponse) -> bytes:
+    """The answer's first ``_HEAD`` bytes (all of it when shorter), as they arrive."""
+    chunks, size = [], 0
+    while size < _HEAD:
+        chunk = await resp.content.read(_HEAD - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _read(body: bytes, token: str) -> tuple[bool, str]:

@@ -33,6 +33,7 @@ from ..calls import _routes as routes
 from ..calls._convert import quota_counts, structure_rows
 from ..calls._probe import Probe, probe
 from ..calls._retry import RetryPolicy
+from ..calls._transport import AiohttpTransport
 from ..models import Check, CheckLevel, DoctorReport, TokenInfo
 from ..scheduler import Priority
 from ._doctor_ledger import ledger_checks
@@ -81,7 +82,9 @@ class Doctor:
         caller = self._calls.caller
         config = caller.config
         token = config.token
-        seen = await probe(config, caller.clock)
+        transport = caller.transport  # (a session given to the client: its proxy, its CAs)
+        given = transport.given_session if isinstance(transport, AiohttpTransport) else None
+        seen = await probe(config, caller.clock, session=given)
         reached = seen.wolkvox
         checks = [_base_url(seen, config.base_url, config.server_header)]
         got = await self._token(reached)
