@@ -170,7 +170,7 @@ class Doctor:
             else f"{limit:,} calls a day"
             + (f" ({limit // 1000} licenses)" if limit and limit % 1000 == 0 else "")
         )
-        seen = f"valid: {described}{limit_text} (this check cost 1 quota unit)"
+        seen = f"valid: {described}{limit_text}; this check cost 1 quota unit"
         mine = config.quota_limit
         if limit is not None and mine is not None and mine != limit:
             setting = "licenses" if config.daily_quota is None else "daily_quota"
