@@ -383,3 +383,14 @@ async def test_a_session_given_to_the_client_is_the_way_doctor_goes(
         assert "wv0014.wolkvox.com" in host.seen and "set the server to 0014" in host.fix
     else:
         assert "the host wv0014.wolkvox.com matches" in host.seen
+
+
+async def test_a_ledger_falling_back_to_memory_is_a_warning_not_ok(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    (tmp_path / "state").write_text("not a folder")
+    url = f"sqlite:///{tmp_path / 'state' / 'ledger.db'}?fallback=memory"
+    report = await doctor(client(fake, tmp_path, backend=url))
+    ledger = report.check("ledger")
+    assert ledger.level is WARNING and "unusable" in ledger.seen, ledger
+    assert "fall back to this process's memory" in ledger.seen
