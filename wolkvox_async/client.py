@@ -38,6 +38,7 @@ from .endpoints._campaign_methods import CampaignMethods
 from .endpoints._campaign_state import CampaignFacts
 from .endpoints._core import Calls, telemetry_of
 from .endpoints._core import method_of as _method
+from .endpoints._doctor import Doctor
 from .endpoints._operation_methods import OperationMethods
 from .endpoints._report_methods import ReportMethods
 from .scheduler import SYSTEM_CLOCK, Clock, Priority, SchedulerStats, resolve_backend
@@ -206,6 +207,7 @@ class WolkvoxClient:
             CampaignAdmin: CampaignAdmin(calls, facts),
             ReportMethods: ReportMethods(calls, facts),
             OperationMethods: OperationMethods(calls),
+            Doctor: Doctor(calls),
             BulkMethods: BulkMethods(
                 Parts(calls=bulk, facts=facts, send=send_records, reads=CampaignAdmin(bulk, facts))
             ),
@@ -329,6 +331,10 @@ class WolkvoxClient:
     agents = _method(OperationMethods.agents)
     activity_codes = _method(OperationMethods.activity_codes)
 
+    # ---- Doctor --------------------------------------------------------------
+
+    doctor = _method(Doctor.doctor)
+
     # ---- BulkMethods ---------------------------------------------------------
 
     upload_records = _method(BulkMethods.upload_records)
@@ -337,7 +343,7 @@ class WolkvoxClient:
     iter_report_batches = _method(BulkMethods.iter_report_batches)
 
 
-_GROUPS = (CampaignMethods, CampaignAdmin, ReportMethods, OperationMethods, BulkMethods)
+_GROUPS = (CampaignMethods, CampaignAdmin, ReportMethods, OperationMethods, Doctor, BulkMethods)
 _EXPOSED: dict[str, type] = {
     name: group
     for name, function in vars(WolkvoxClient).items()

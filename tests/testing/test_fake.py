@@ -384,3 +384,35 @@ async def test_add_record_follows_the_docs_where_they_speak(fake: FakeWolkvox) -
         body = {"recall_date": when, "recall_telephone": "3", "customer_id": "1"}
         status, _ = await raw(fake, "PUT", recall, token=fake.token, body=body)
         assert status == expected, when
+
+
+async def test_the_date_header_is_on_the_simulators_clock() -> None:
+    # doctor compares it with the client's clock: a test sets the two apart.
+    moment = datetime(2026, 3, 2, 15, 4, 5, tzinfo=UTC)
+    async with FakeWolkvox(clock=lambda: moment) as fake, aiohttp.ClientSession() as session:
+        for headers in ({}, {"wolkvox-token": fake.token}):  # refused at the gate, answered
+            url = f"{fake.url}/api/v2/information.php?api=token_info"
+            async with session.get(url, headers=headers) as resp:
+                assert resp.headers["Date"] == "Mon, 02 Mar 2026 15:04:05 GMT"
+
+
+async def test_answering_as_one_server_knows_only_its_operations_tokens() -> None:
+    async with FakeWolkvox() as fake:
+        other = fake.add_operation("0100", licenses=1, tokens=["other-op-token"]).tokens
+        assert other == {"other-op-token"}
+        assert (
+            await raw(fake, "GET", "/api/v2/information.php?api=token_info", token="other-op-token")
+        )[0] == 200
+        fake.answers_as = fake.server
+        status, body = await raw(
+            fake, "GET", "/api/v2/information.php?api=token_info", token="other-op-token"
+        )
+        assert status == 403 and body["msg"] == "PLEASE VALIDATE TOKEN"
+        assert (await raw(fake, "GET", "/api/v2/information.php?api=token_info", token=fake.token))[
+            0
+        ] == 200
+        fake.answers_as = "0100"  # the host of the other server: ours is unknown there
+        status, _ = await raw(
+            fake, "GET", "/api/v2/information.php?api=token_info", token=fake.token
+        )
+        assert status == 403

@@ -88,6 +88,11 @@ class AiohttpTransport:
         self._closed = False
         """Closed: no session is made again (it would never be closed)."""
 
+    @property
+    def given_session(self) -> aiohttp.ClientSession | None:
+        """The session passed in (its proxy, TLS and connector settings), if any."""
+        return None if self._owns_session else self._session
+
     def ready(self) -> None:
         """Make sure a request can go from the running loop; called before admission, so
         a refusal costs no slot and no quota unit. An aiohttp session (ours or one passed

@@ -4,6 +4,9 @@ All models are frozen, keyword-only attrs classes; ``wolkvox_async.calls._conver
 one place that turns them into wire JSON and back.
 """
 
+from ._doctor import Check as Check
+from ._doctor import CheckLevel as CheckLevel
+from ._doctor import DoctorReport as DoctorReport
 from ._enums import CallResult as CallResult
 from ._enums import CampaignStatus as CampaignStatus
 from ._enums import CampaignType as CampaignType
@@ -57,12 +60,15 @@ __all__ = [
     "CampaignSettings",
     "CampaignStatus",
     "CampaignType",
+    "Check",
+    "CheckLevel",
     "CodeShare",
     "DeleteCampaignsResult",
     "DetailRow",
     "DncEntry",
     "DncListing",
     "DncResult",
+    "DoctorReport",
     "Export",
     "ExportRecord",
     "FilterResult",

@@ -130,6 +130,10 @@ class RedisBackend:
             link = self._links[loop] = (client, owned, scripts)
         return link[0], link[2]
 
+    def connection(self) -> Any:
+        """This event loop's redis-py client (``doctor`` reads the server with it)."""
+        return self._client()[0]
+
     def _base(self, operation: str) -> str:
         """The operation's keys share this prefix and its hash tag: one slot on a Cluster.
         Hashed once per operation (an admission names four of its keys)."""

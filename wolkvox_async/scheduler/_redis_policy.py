@@ -23,9 +23,9 @@ from typing import Any
 from .._errors import SchedulerUnavailable
 from ._redis_connect import text
 
-__all__ = ["check"]
+__all__ = ["FIX", "check", "policies"]
 
-_FIX = (
+FIX = (
     "set maxmemory-policy to noeviction (CONFIG SET maxmemory-policy noeviction, or your "
     "provider's parameter group), or accept the risk with ?allow_eviction=1 in the backend "
     "URL (RedisBackend(..., allow_eviction=True))"
@@ -38,24 +38,34 @@ async def check(client: Any, *, cluster: bool, where: str) -> None:
     Raises:
         SchedulerUnavailable: another policy, or one that cannot be read.
     """
-    nodes = client.get_primaries() if cluster else [None]
-    for node in nodes:
-        policy, failures = await _policy(client, node)
-        at = "" if node is None else f" (node {node.name})"
+    for name, policy, failures in await policies(client, cluster=cluster):
+        at = "" if name is None else f" (node {name})"
         if policy is None:
             reason = (
                 f"its maxmemory-policy{at} cannot be read ({'; '.join(failures)}), and the "
                 "ledger needs noeviction: let this Redis user run CONFIG GET or INFO if the "
-                f"policy is noeviction; otherwise {_FIX}"
+                f"policy is noeviction; otherwise {FIX}"
             )
         elif policy != "noeviction":
             reason = (
                 f"maxmemory-policy is {policy}{at}: a full Redis deletes keys, the ledger's "
-                "among them, and calls would then run beside calls it counted; " + _FIX
+                "among them, and calls would then run beside calls it counted; " + FIX
             )
         else:
             continue
         raise SchedulerUnavailable(backend=where, reason=reason, unreachable=False)
+
+
+async def policies(client: Any, *, cluster: bool) -> list[tuple[str | None, str | None, list[str]]]:
+    """(node name or None for the only one, its policy or None, why it could not be read)
+    of every primary that may hold our keys: what :func:`check` judges, and ``doctor``
+    shows."""
+    nodes = client.get_primaries() if cluster else [None]
+    found = []
+    for node in nodes:
+        policy, failures = await _policy(client, node)
+        found.append((None if node is None else str(node.name), policy, failures))
+    return found
 
 
 async def _policy(client: Any, node: Any) -> tuple[str | None, list[str]]:

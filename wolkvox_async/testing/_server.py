@@ -39,6 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any, Self
 
 import attrs
@@ -120,6 +121,10 @@ class FakeWolkvox:
         """Seconds a call may run (§3.1): one whose body is read later is stopped, not run."""
         self.knobs = knobs or Knobs()
         self.maintenance = False
+        self.answers_as: str | None = None
+        """Set to a server number, only the tokens of that server's operation are known, as on
+        a real host: a client at the wrong server, or with another operation's token, gets
+        403 PLEASE VALIDATE TOKEN (None: every operation's tokens, the default)."""
         self.elsewhere = 0
         """Slots of every token held by a client the test does not run (another team's
         script): a request finding ``in flight + elsewhere >= max_concurrency`` is refused
@@ -259,7 +264,12 @@ class FakeWolkvox:
         self._handlers.add(task)
         arrived = time.monotonic()
         try:
-            return await self._serve(request)
+            response = await self._serve(request)
+            if not response.prepared:  # the Date header on the server's clock (``clock``)
+                response.headers["Date"] = format_datetime(
+                    self.clock().astimezone(UTC), usegmt=True
+                )
+            return response
         finally:
             self._handlers.discard(task)
             self.timeline.append((arrived, time.monotonic()))
@@ -312,7 +322,7 @@ class FakeWolkvox:
         if not token:
             return await refuse(NO_TOKEN, "no_token")
         op = self.world.operation_of(token)
-        if op is None:
+        if op is None or self.answers_as not in (None, op.server):
             return await refuse(INVALID_TOKEN, "invalid_token")
         if self.maintenance or self.faults.take(api, only=Fault.MAINTENANCE, query=query):
             return await refuse(maintenance(self.knobs), "maintenance")
