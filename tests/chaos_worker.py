@@ -3,7 +3,8 @@
 * ``find``: 3 coroutines × N find_record calls, each tried again (bounded) while the
   backend is away or the connection was reset;
 * ``close``: another client starts 20 find_record at once and closes after the first
-  answer: every call ends, answered or ClientClosed (nothing of those sent);
+  ends: every call ends, answered, ClientClosed (nothing of those sent), or
+  SchedulerUnavailable (nothing sent: the ledger was away when it was to be admitted);
 * ``upload:<campaign>:<journal>``: an upload of 3,000 records in a task that ``main``
   leaves running when it returns, so the event loop's shutdown cancels it mid-load (the
   process must still end; a resume lands the rest).
@@ -71,6 +72,8 @@ async def main(
                 seen["close_answered"] += 1
             elif isinstance(error, ClientClosed):
                 seen["close_closed"] += 1
+            elif isinstance(error, SchedulerUnavailable):  # Redis away while it waited
+                seen["close_unavailable"] += 1
             else:
                 seen[f"close_{type(error).__name__}"] += 1
 

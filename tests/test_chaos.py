@@ -43,6 +43,7 @@ CALLS = 6
 """Calls per coroutine (3 per worker)."""
 SEEN: frozenset[str] = frozenset(
     {"answered", "unavailable", "reset", "close_answered", "close_closed", "close_hung"}
+    | {"close_unavailable"}
     | {"upload_done"}
 )
 """What a worker may report: anything else is an error a caller met."""
@@ -138,6 +139,9 @@ async def test_chaos_on_one_token(kind: str, tmp_path: Path) -> None:
                 outs = await asyncio.wait_for(
                     asyncio.gather(*(w.communicate() for w in workers)), 90
                 )
+            except TimeoutError:  # the seed, to replay it (WOLKVOX_TEST_SEED)
+                hung = [i for i, w in enumerate(workers) if w.returncode is None]
+                pytest.fail(f"workers {hung} still running after 90 s: seed {seed}, plan {plan}")
             finally:
                 for w in workers:  # every process ends: one left hanging fails the test
                     if w.returncode is None:
@@ -151,9 +155,13 @@ async def test_chaos_on_one_token(kind: str, tmp_path: Path) -> None:
                 assert set(seen) <= SEEN, f"{seen} ({note})"
                 assert seen.get("answered", 0) == 3 * CALLS, f"{seen} ({note})"
                 if "close_hung" in seen:  # the worker that closed a client with calls queued
+                    # Its calls queue behind five workers' for seconds: a Redis restart then
+                    # fails those it meant to admit, closed (SchedulerUnavailable, nothing
+                    # sent), and the first to end may be one of them (seed 2232433600).
+                    ended = [seen.get(f"close_{how}", 0) for how in ("closed", "unavailable")]
                     assert seen["close_hung"] == 0, f"{seen} ({note})"
-                    assert seen["close_answered"] >= 1, f"{seen} ({note})"
-                    assert seen["close_answered"] + seen["close_closed"] == 20, note
+                    assert seen.get("close_answered", 0) >= 1 or ended[1], f"{seen} ({note})"
+                    assert seen.get("close_answered", 0) + sum(ended) == 20, f"{seen} ({note})"
             assert len(workers) == (1 if kind == "memory" else 7), note  # a fresh one joined
             assert fake.stats.peak_in_flight[fake.token] <= 2, note
             assert fake.stats.refusals["simultaneous"] == 0, note
