@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from .._time import day_of, next_reset
 from ._backend import AnnouncesReleases, Backend, ReportsFence
 from ._clock import Clock
+from ._heartbeat import Heartbeat, KeepsHeartbeats
 from ._lease import (
     Feedback,
     Lease,
@@ -90,6 +91,15 @@ class Scheduler:
         """Schedulers of the same backend in other event loops (other threads)."""
         self.reads = ReadCache(clock)
         """Results of identical reads shared within their interval (poll_policy="share")."""
+        self.held: dict[str, Slot] = {}
+        """The slots admitted and not yet left, by lease id (for the heartbeat)."""
+        self.heartbeat = Heartbeat(self, backend) if isinstance(backend, KeepsHeartbeats) else None
+        """On a shared ledger: who this process is and what it holds, for ``status``."""
+
+    @property
+    def limits(self) -> dict[str, TokenLimits]:
+        """The registered tokens' limits, by token key."""
+        return self._limits
 
     # ---- acquiring ----------------------------------------------------------------------
 
@@ -176,6 +186,8 @@ class Scheduler:
         if queue is None:
             queue = self.queues[token] = _Queue()
             self.loop = asyncio.get_running_loop()
+            if self.heartbeat is not None:
+                self.heartbeat.start()  # (a token's first call: the scheduler has work)
         if self._announcer is not None and not self._subscribed:
             self._subscribed = self.ready = True
             self._announcer.subscribe(self._released_elsewhere)
@@ -249,6 +261,8 @@ class Scheduler:
             self._subscribed = False
             self.ready = self._announcer is None  # (subscribed again at the next call)
             await self.pump.idle()
+            if self.heartbeat is not None:
+                await self.heartbeat.stop()
             await self.backend.close()
 
     # ---- releasing and feedback ---------------------------------------------------------
