@@ -26,6 +26,7 @@ from ._common import Settings, emit, parse_when, pass_settings, run, show_hits
 from ._demo import demo
 from ._export import export
 from ._files import row_dict
+from ._status import status
 from ._upload import upload
 
 __all__ = ["cli"]
@@ -364,6 +365,7 @@ def fake_server(port: int, latency_ms: float, fake_licenses: int) -> None:
 cli.add_command(upload)
 cli.add_command(export)
 cli.add_command(demo)
+cli.add_command(status)
 
 
 def _json_after(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -25,14 +25,16 @@ import os
 import socket
 from collections import Counter, deque
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from ._clock import Clock
 from ._lease import Priority
-
-if TYPE_CHECKING:
-    from ._scheduler import Scheduler
+from ._queue import Queue
+from ._refusals import Refusals
+from ._rules import TokenLimits
+from ._slot import Slot
 
 __all__ = ["EVERY", "TTL", "Heartbeat", "KeepsHeartbeats", "RawLedger"]
 
@@ -97,10 +99,23 @@ class KeepsHeartbeats(Protocol):
         ...
 
 
+class Beating(Protocol):
+    """What a heartbeat reads of its :class:`~._scheduler.Scheduler` (which imports this
+    module: named here by its shape)."""
+
+    clock: Clock
+    queues: dict[str, Queue]
+    held: dict[str, Slot]
+    refusals: Refusals
+
+    @property
+    def limits(self) -> dict[str, TokenLimits]: ...
+
+
 class Heartbeat:
     """One scheduler's heartbeat task."""
 
-    def __init__(self, scheduler: Scheduler, store: KeepsHeartbeats | None) -> None:
+    def __init__(self, scheduler: Beating, store: KeepsHeartbeats | None) -> None:
         """``store`` None: a heartbeat only read in this process (a memory ledger)."""
         self.scheduler = scheduler
         self.store = store

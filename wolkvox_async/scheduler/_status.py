@@ -60,6 +60,9 @@ class HeldSlot:
     since: datetime | None
     expires: datetime
     """When the ledger frees it if never released."""
+    caller_left: bool = False
+    """Its holder's call is over on our side (sent, no answer), and the slot is kept
+    until the server must be done with it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -226,6 +229,7 @@ def build(
                 seen=_at(wrote + shift),
             )
         )
+        beat["_wrote"] = wrote
         holders.append((str(beat.get("prefix", "")), beat))
         for held in beat.get("held", []):
             routes[str(held["id"])] = (held, wrote, beat)
@@ -313,7 +317,12 @@ def _slot(
             expires=_at(expires),
         )
     for prefix, beat in holders:
-        if prefix and lease_id.startswith(prefix):  # its caller left; the slot is kept
+        if prefix and lease_id.startswith(prefix):
+            # Not among its holder's slots: admitted after its last heartbeat, or its
+            # caller left and the slot is kept (its expiry then moved to sent + hold,
+            # earlier than a lease lifetime after that heartbeat).
+            wrote = float(beat.get("_wrote", 0.0)) + shift
+            life = max((float(t.get("lease_ttl", 0)) for t in beat["tokens"].values()), default=0)
             return HeldSlot(
                 lease_id=lease_id,
                 known=True,
@@ -322,6 +331,7 @@ def _slot(
                 route=None,
                 since=None,
                 expires=_at(expires),
+                caller_left=expires - life < wrote,
             )
     return HeldSlot(
         lease_id=lease_id,
