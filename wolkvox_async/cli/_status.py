@@ -87,7 +87,7 @@ def show(settings: Settings, found: LedgerStatus) -> None:
     if settings.json:
         click.echo(json.dumps(found.to_dict(), ensure_ascii=False), nl=True)
         return
-    Console().print(render(found))
+    Console().print(render(found), soft_wrap=True)  # (a path stays whole, to copy)
 
 
 def _when(moment: datetime | None) -> str:
@@ -114,9 +114,9 @@ def render(found: LedgerStatus) -> RenderableType:
             f"{p.host} pid {p.pid} (since {_when(p.started)})" for p in found.processes
         )
         parts.append(Text(f"processes: {alive}"))
-    elif found.shared:
+    elif found.shared and not found.note:
         parts.append(Text("processes: none with a live heartbeat"))
-    if not found.operations and found.shared:
+    if not found.operations and found.shared and not found.note:
         parts.append(Text("nothing recorded today"))
     parts += [_operation(op) for op in found.operations]
     return Group(*parts)

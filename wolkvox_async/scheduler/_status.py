@@ -156,8 +156,9 @@ async def ledger_status(
         raw = await backend.read_ledger(now, operations)
         return build(raw, where, now, True, None, operations)
     note = (
-        f"{where} is per process: other processes keep their own ledgers, so only this "
-        "process's calls show; share one with sqlite:///path or redis://host"
+        f"{where} is per process: each process keeps its own ledger, which no other can "
+        "read (read here, only this process's calls show); share one with sqlite:///path "
+        "or redis://host"
     )
     local = schedulers_of(backend).here()
     if not local:
