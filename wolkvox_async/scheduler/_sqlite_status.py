@@ -1,10 +1,12 @@
 """The SQLite ledger's heartbeats, and the ledger read whole for ``status``.
 
 A heartbeat is a row of ``heartbeats`` (``_sqlite_ledger.SCHEMA``) written by a step of
-its own, never by an admission or a release: the call path writes nothing more. Its
-times are the ledger's (``LedgerTime``), so a reader whose clock differs still sees the
-row live for its TTL. Reading writes nothing: the ledger's time is taken as the later of
-its clock (moved by every step, heartbeats included) and the reader's.
+its own, never by an admission or a release: the call path writes nothing more. Reading
+writes nothing, and takes the ledger's time as the later of its clock (moved by every
+step, heartbeats included) and the reader's. A heartbeat's times are the ledger's, but
+never earlier than its writer's clock (``Moment.keep``): a process that joined a ledger
+whose time stood still (its holders killed) runs behind its own clock, and its heartbeat
+must not look dead to a reader on that clock, nor the dead ones live to it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def write_step(
     """The step that writes heartbeat ``key`` and sweeps those whose time ran out."""
 
     def step(conn: sqlite3.Connection) -> None:
-        at = ledger.enter(conn, now, lease_life).at
+        moment = ledger.enter(conn, now, lease_life)
+        at = moment.keep(moment.at)  # (see the module's docstring)
         conn.execute("DELETE FROM heartbeats WHERE expires <= ?", (at,))
         conn.execute(
             "INSERT OR REPLACE INTO heartbeats (id, at, expires, body) VALUES (?, ?, ?, ?)",

@@ -1,0 +1,159 @@
+"""The heartbeats and ``ledger_status`` (issue 35 item 2): what a ledger says its
+processes hold, under the injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from wolkvox_async import WolkvoxClient
+from wolkvox_async.calls._routes import FIND_RECORD
+from wolkvox_async.scheduler import (
+    LedgerStatus,
+    MemoryBackend,
+    SQLiteBackend,
+    TokenLimits,
+    VirtualClock,
+    ledger_status,
+    scheduler_for,
+)
+from wolkvox_async.scheduler._heartbeat import TTL
+from wolkvox_async.testing import FakeWolkvox
+
+LIMITS = TokenLimits(token="tA", operation="op", limit=100, cap=2, lease_ttl=95.0)
+
+
+def routed(found: LedgerStatus) -> bool:
+    return any(s.route for op in found.operations for t in op.tokens for s in t.held)
+
+
+async def beating(
+    reader: SQLiteBackend, clock: VirtualClock, until: Callable[[LedgerStatus], bool] = bool
+) -> LedgerStatus:
+    """The ledger once a heartbeat is in it (written by a task, once a second of the
+    loop's time), and ``until`` holds of it."""
+    for _ in range(500):
+        found = await ledger_status(reader, clock=clock)
+        if found.processes and until(found):
+            return found
+        await asyncio.sleep(0.01)
+    pytest.fail("no heartbeat was written")
+
+
+def beats_in(ledger: Path) -> int:
+    with sqlite3.connect(ledger) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM heartbeats").fetchone()[0])
+
+
+async def test_a_heartbeat_counts_for_its_ttl_then_its_lease_shows_no_holder(
+    tmp_path: Path,
+) -> None:
+    """A slot held on a SQLite ledger is read from another backend object (another
+    process's view) with its holder's host, pid, route and since-when. Its heartbeat
+    stops (a process frozen or killed): it still counts just before its TTL ends, not
+    after; the lease, still live in the ledger, then shows as held by an unknown holder,
+    with the pid its id carries. The next heartbeat written by anyone sweeps the dead one."""
+    ledger = tmp_path / "ledger.db"
+    clock = VirtualClock()
+    scheduler = scheduler_for(SQLiteBackend(ledger), clock)
+    scheduler.register(LIMITS)
+    reader = SQLiteBackend(ledger)
+    async with scheduler.slot("tA", route=FIND_RECORD):
+        began = clock.time()
+        found = await beating(reader, clock, routed)
+        (process,) = found.processes
+        assert (process.host, process.pid) == (socket.gethostname(), os.getpid())
+        (op,) = found.operations
+        assert (op.operation, op.quota_used, op.quota_limit) == ("op", 1, 100)
+        ((slot,),) = [t.held for t in op.tokens]
+        assert (slot.known, slot.pid, slot.route) == (True, os.getpid(), "campaign.find_record")
+        assert slot.since == datetime.fromtimestamp(began, UTC)
+        # The process stops beating without leaving (frozen, killed): nobody removes it.
+        assert scheduler.heartbeat is not None and scheduler.heartbeat.task is not None
+        scheduler.heartbeat.task.cancel()
+        await asyncio.gather(scheduler.heartbeat.task, return_exceptions=True)
+        await clock.advance(TTL - 0.01)
+        assert len((await ledger_status(reader, clock=clock)).processes) == 1
+        await clock.advance(0.02)
+        found = await ledger_status(reader, clock=clock)
+        assert found.processes == ()
+        # No heartbeat names the token's operation now: it is listed apart, its quota row
+        # still under its operation.
+        assert [(op.operation, op.quota_used) for op in found.operations] == [("op", 1), (None, 0)]
+        ((slot,),) = [t.held for t in found.operations[1].tokens]
+        assert (slot.known, slot.pid, slot.host, slot.route) == (False, os.getpid(), None, None)
+        assert beats_in(ledger) == 1  # ignored, not yet swept
+        other = scheduler_for(SQLiteBackend(ledger), clock)
+        other.register(LIMITS)
+        async with other.slot("tA"):
+            await beating(reader, clock)
+        assert beats_in(ledger) == 1  # the new one alone: the dead one was swept
+    await other.detach()
+
+
+async def test_a_closed_scheduler_leaves_no_heartbeat(tmp_path: Path) -> None:
+    """The last client closing stops the task and removes its heartbeat at once (no TTL
+    to wait out: a process that left is not shown as alive)."""
+    ledger = tmp_path / "ledger.db"
+    clock = VirtualClock()
+    scheduler = scheduler_for(SQLiteBackend(ledger), clock).attach()
+    scheduler.register(LIMITS)
+    async with scheduler.slot("tA"):
+        await beating(SQLiteBackend(ledger), clock)
+    await scheduler.detach()
+    assert scheduler.heartbeat is not None and scheduler.heartbeat.task is None
+    assert beats_in(ledger) == 0
+
+
+async def test_refusals_count_for_the_last_hour_only(tmp_path: Path) -> None:
+    """A refusal counts in the heartbeat for an hour of the injected clock, then drops
+    out, while a later one still counts."""
+    clock = VirtualClock()
+    scheduler = scheduler_for(SQLiteBackend(tmp_path / "ledger.db"), clock)
+    scheduler.register(LIMITS)
+    heartbeat = scheduler.heartbeat
+    assert heartbeat is not None
+    refused = scheduler.refusals.refused
+
+    def counted() -> object:
+        import json
+
+        return json.loads(heartbeat.body())["tokens"]["tA"]["refused"]
+
+    scheduler.refusals.count(refused, "tA", "quota_exhausted")
+    assert counted() == {"quota_exhausted": 1}
+    await clock.advance(1800)
+    scheduler.refusals.count(refused, "tA", "quota_exhausted")
+    assert counted() == {"quota_exhausted": 2}
+    await clock.advance(1801)
+    assert counted() == {"quota_exhausted": 1}
+
+
+async def test_a_memory_ledger_shows_this_process_and_says_it_is_per_process(
+    fake: FakeWolkvox,
+) -> None:
+    """A memory ledger read in its own process: the calls in flight there (route, pid),
+    today's quota, and the note that no other process can see it."""
+    fake.latency = 0.3
+    async with WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, backend=MemoryBackend()
+    ) as wv:
+        call = asyncio.create_task(wv.find_record(customer_id="1"))
+        for _ in range(200):
+            found = await wv.ledger_status()
+            if any(t.held for op in found.operations for t in op.tokens):
+                break
+            await asyncio.sleep(0.005)
+        await call
+    assert not found.shared and found.note is not None and "per process" in found.note
+    (op,) = found.operations
+    ((slot,),) = [t.held for t in op.tokens]
+    assert (slot.pid, slot.route) == (os.getpid(), "campaign.find_record")
+    assert op.quota_used == 1 and op.operation == fake.server
