@@ -19,7 +19,13 @@ def stopped(stop: str) -> bool:
 
 async def main(mode: str, url: str, token: str, backend: str, stop: str) -> None:
     async with WolkvoxClient(
-        server="0014", token=token, base_url=url, backend=backend, server_limit=5.0
+        server="0014",
+        token=token,
+        base_url=url,
+        backend=backend,
+        server_limit=5.0,
+        licenses=3,
+        quota_reserve=300,
     ) as wv:
         if mode == "load":
             camp = await wv.create_campaign(name="status", campaign_type="predictive", skill_id="1")

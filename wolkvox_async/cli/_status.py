@@ -124,9 +124,9 @@ def render(found: LedgerStatus) -> RenderableType:
 
 def _operation(op: OperationStatus) -> Table:
     name = op.operation if op.operation is not None else "(operation unknown)"
-    limit = "no limit known" if op.quota_limit is None else f"{op.quota_limit:,}"
+    limit = "limit unknown" if op.quota_limit is None else f"{op.quota_limit:,}"
     resets = op.resets_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    title = f"operation {name} · quota {op.quota_used:,} / {limit} used"
+    title = f"operation {name} · quota used {op.quota_used:,} / {limit}"
     if op.quota_reserved:
         title += f" (reserve {op.quota_reserved:,})"
     title += f" · resets {resets}"
@@ -152,7 +152,13 @@ def _operation(op: OperationStatus) -> Table:
                 holder = f"{slot.host}:{slot.pid}"
             else:
                 holder = f"holder unknown (pid {slot.pid if slot.pid is not None else '?'})"
-            route = slot.route or ("kept after its caller left" if slot.caller_left else "?")
+            route = slot.route or (
+                "kept after its caller left"
+                if slot.caller_left
+                else "admitted since its last heartbeat"
+                if slot.known
+                else "?"
+            )
             table.add_row(
                 token.token if n == 1 else "",
                 f"{n}/{cap}",

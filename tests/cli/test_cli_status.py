@@ -73,11 +73,12 @@ def watched(watch: subprocess.Popen[str], pids: dict[str, int]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "cluster"])
 def test_a_load_and_a_service_on_one_ledger_are_read_from_a_third_process(
     served: FakeWolkvox, tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
-    """Two processes share the token through the ledger: a load (upload_records, BULK)
+    """Two processes share the token through the ledger (a SQLite file, one Redis, a
+    Redis Cluster): a load (upload_records, BULK)
     and a service (find_record, one after another). ``status --watch --json`` from a
     third process shows both pids, the slots each holds with its route, and the load's
     second chunk waiting for a slot; a one-shot ``status --json`` shows the
@@ -89,7 +90,7 @@ def test_a_load_and_a_service_on_one_ledger_are_read_from_a_third_process(
     if kind == "sqlite":
         backend = f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
-        backend = request.getfixturevalue("redis_url")
+        backend = request.getfixturevalue(f"{kind}_url")
     stop = tmp_path / "stop"
     procs = {
         mode: subprocess.Popen(
