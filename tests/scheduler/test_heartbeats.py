@@ -19,6 +19,7 @@ from wolkvox_async.scheduler import (
     LedgerStatus,
     MemoryBackend,
     SQLiteBackend,
+    SystemClock,
     TokenLimits,
     VirtualClock,
     ledger_status,
@@ -35,7 +36,9 @@ def routed(found: LedgerStatus) -> bool:
 
 
 async def beating(
-    reader: SQLiteBackend, clock: VirtualClock, until: Callable[[LedgerStatus], bool] = bool
+    reader: SQLiteBackend,
+    clock: VirtualClock | SystemClock,
+    until: Callable[[LedgerStatus], bool] = bool,
 ) -> LedgerStatus:
     """The ledger once a heartbeat is in it (written by a task, once a second of the
     loop's time), and ``until`` holds of it."""
@@ -157,3 +160,20 @@ async def test_a_memory_ledger_shows_this_process_and_says_it_is_per_process(
     ((slot,),) = [t.held for t in op.tokens]
     assert (slot.pid, slot.route) == (os.getpid(), "campaign.find_record")
     assert op.quota_used == 1 and op.operation == fake.server
+
+
+async def test_a_client_opened_after_another_closed_beats_again(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    """A service opening a client per job: the scheduler (one per backend, loop and clock)
+    outlives the first client, whose close stopped the heartbeat; the next client's
+    calls must start it again, or the service would show as gone while it works."""
+    backend = SQLiteBackend(tmp_path / "ledger.db")
+    reader = SQLiteBackend(tmp_path / "ledger.db")
+    for _ in range(2):
+        async with WolkvoxClient(
+            server=fake.server, token=fake.token, base_url=fake.url, backend=backend
+        ) as wv:
+            await wv.find_record(customer_id="1")
+            await beating(reader, SystemClock())
+        assert (await ledger_status(reader)).processes == ()

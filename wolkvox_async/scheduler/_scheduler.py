@@ -249,8 +249,12 @@ class Scheduler:
         return failed
 
     def attach(self) -> Scheduler:
-        """A client starts using this scheduler."""
+        """A client starts using this scheduler (at its first call in this loop)."""
         self._users += 1
+        if self.heartbeat is not None:
+            # Again after the last client closed: the token's queue, made by the first
+            # one, then outlives it, and a call would not start the heartbeat.
+            self.heartbeat.start()
         return self
 
     async def detach(self) -> None:
