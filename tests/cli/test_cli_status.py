@@ -172,3 +172,39 @@ def test_the_table_shows_what_the_json_says(tmp_path: Path) -> None:
     shown = CliRunner().invoke(cli, ["status", "--backend", f"sqlite:///{ledger}"])
     assert shown.exit_code == 0, shown.output
     assert f"sqlite:///{ledger}" in shown.output and "no process has used it" in shown.output
+
+
+def test_a_watch_into_a_pipe_prints_each_reading_and_ends_on_ctrl_c(tmp_path: Path) -> None:
+    """``status --watch`` piped (a log, ``| tee``): each reading is printed as it is made
+    (rich's Live would show only the last, at the end); Ctrl-C ends it with exit 0 and
+    no traceback."""
+    ledger = tmp_path / "ledger.db"
+    watch = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wolkvox_async",
+            "status",
+            "--watch",
+            "--backend",
+            f"sqlite:///{ledger}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
+    try:
+        assert watch.stdout is not None
+        readings = 0
+        while readings < 2:  # two readings printed while it runs
+            line = watch.stdout.readline()
+            assert line, "the watch ended"
+            readings += line.startswith("ledger ")
+        watch.send_signal(signal.SIGINT)
+        _, err = watch.communicate(timeout=30)
+        assert watch.returncode == 0 and "Traceback" not in err, err
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+        watch.communicate()

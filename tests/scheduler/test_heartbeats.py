@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from wolkvox_async import WolkvoxClient
 from wolkvox_async.calls._routes import FIND_RECORD
 from wolkvox_async.scheduler import (
+    HeldSlot,
     LedgerStatus,
     MemoryBackend,
     SQLiteBackend,
@@ -48,6 +50,10 @@ async def beating(
             return found
         await asyncio.sleep(0.01)
     pytest.fail("no heartbeat was written")
+
+
+def held_slots(found: LedgerStatus) -> list[HeldSlot]:
+    return [s for op in found.operations for t in op.tokens for s in t.held]
 
 
 def beats_in(ledger: Path) -> int:
@@ -177,3 +183,47 @@ async def test_a_client_opened_after_another_closed_beats_again(
             await wv.find_record(customer_id="1")
             await beating(reader, SystemClock())
         assert (await ledger_status(reader)).processes == ()
+
+
+async def test_a_process_with_two_event_loops_is_one_process(tmp_path: Path) -> None:
+    """One backend used from a second event loop (a thread) has a scheduler there too,
+    each writing its heartbeat: status lists the process once, with both loops' slots."""
+    ledger = tmp_path / "ledger.db"
+    backend = SQLiteBackend(ledger)
+    clock = VirtualClock()
+    here = scheduler_for(backend, clock)
+    here.register(LIMITS)
+    held = asyncio.Event()
+    done = threading.Event()
+    loop = asyncio.get_running_loop()
+
+    async def elsewhere() -> None:
+        there = scheduler_for(backend, clock)
+        there.register(LIMITS)
+        async with there.slot("tA", route=FIND_RECORD):
+            loop.call_soon_threadsafe(held.set)
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+        if there.heartbeat is not None:
+            await there.heartbeat.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(elsewhere(),))
+    thread.start()
+    try:
+        await held.wait()
+        async with here.slot("tA", route=FIND_RECORD):
+            found = await beating(
+                SQLiteBackend(ledger),
+                clock,
+                lambda f: (
+                    len([*held_slots(f)]) == 2
+                    and all(s.route for s in held_slots(f))
+                    and beats_in(ledger) == 2
+                ),
+            )
+            assert [(p.host, p.pid) for p in found.processes] == [
+                (socket.gethostname(), os.getpid())
+            ]
+    finally:
+        done.set()
+        await asyncio.to_thread(thread.join)

@@ -6,9 +6,9 @@ each slot held — by which host and pid, on which route, since when —, caller
 priority, a lowered cap or pause, and the last hour's refusals and server push-backs.
 Read from the ledger (``sqlite:///`` by default, ``--redis-url`` or ``--backend``) and the
 heartbeats its processes write; it costs no call to Wolkvox. A memory ledger belongs to
-one process: ``status`` says so. ``--watch`` redraws each second (rich's Live) until
-Ctrl-C, which ends it with exit 0; ``--json`` prints one document (one a line with
-``--watch``).
+one process: ``status`` says so. ``--watch`` redraws each second (rich's Live; into a
+pipe, each reading is printed after the last) until Ctrl-C, which ends it with exit 0;
+``--json`` prints one document (one a line with ``--watch``).
 """
 
 from __future__ import annotations
@@ -72,8 +72,14 @@ async def _watch(settings: Settings, backend: Backend, operations: tuple[str, ..
             while True:
                 show(settings, await ledger_status(backend, operations=operations))
                 await asyncio.sleep(REFRESH)
+        console = Console(soft_wrap=True)
+        if not console.is_terminal:  # (a pipe, a log: Live would show only the last one)
+            while True:
+                console.print(render(await ledger_status(backend, operations=operations)))
+                console.print()
+                await asyncio.sleep(REFRESH)
         first = await ledger_status(backend, operations=operations)
-        with Live(render(first), console=Console(), auto_refresh=False) as live:
+        with Live(render(first), console=console, auto_refresh=False) as live:
             while True:
                 await asyncio.sleep(REFRESH)
                 live.update(render(await ledger_status(backend, operations=operations)))

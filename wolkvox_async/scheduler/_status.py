@@ -222,14 +222,21 @@ def build(
             host, pid = str(beat["host"]), int(beat["pid"])
         except (ValueError, KeyError, TypeError):
             continue  # (another version's heartbeat: its leases show as unknown holders)
-        processes.append(
-            ProcessStatus(
-                host=host,
-                pid=pid,
-                started=_at(wrote + shift - float(beat.get("age", 0))),
-                seen=_at(wrote + shift),
-            )
+        process = ProcessStatus(
+            host=host,
+            pid=pid,
+            started=_at(wrote + shift - float(beat.get("age", 0))),
+            seen=_at(wrote + shift),
         )
+        twin = next((p for p in processes if (p.host, p.pid) == (host, pid)), None)
+        if twin is not None:  # a scheduler per event loop (threads): one process
+            processes.remove(twin)
+            process = attrs.evolve(
+                process,
+                started=min(twin.started, process.started),
+                seen=max(twin.seen, process.seen),
+            )
+        processes.append(process)
         beat["_wrote"] = wrote
         holders.append((str(beat.get("prefix", "")), beat))
         for held in beat.get("held", []):
