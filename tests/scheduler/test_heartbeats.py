@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from wolkvox_async import WolkvoxClient
+from wolkvox_async import Maintenance, WolkvoxClient
 from wolkvox_async.calls._routes import FIND_RECORD
 from wolkvox_async.scheduler import (
     HeldSlot,
@@ -28,7 +28,7 @@ from wolkvox_async.scheduler import (
     scheduler_for,
 )
 from wolkvox_async.scheduler._heartbeat import TTL
-from wolkvox_async.testing import FakeWolkvox
+from wolkvox_async.testing import FakeWolkvox, Fault
 
 LIMITS = TokenLimits(token="tA", operation="op", limit=100, cap=2, lease_ttl=95.0)
 
@@ -227,3 +227,27 @@ async def test_a_process_with_two_event_loops_is_one_process(tmp_path: Path) -> 
     finally:
         done.set()
         await asyncio.to_thread(thread.join)
+
+
+async def test_a_pause_the_server_asked_for_shows_for_the_last_hour(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    """A maintenance answer pauses the token: the pause is counted in the process's
+    heartbeat and shown by status (whether or not the call was retried), with the time
+    until which the ledger holds it."""
+    backend = SQLiteBackend(tmp_path / "ledger.db")
+    async with WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, backend=backend, max_attempts=1
+    ) as wv:
+        fake.inject(Fault.MAINTENANCE)
+        with pytest.raises(Maintenance):
+            await wv.find_record(customer_id="1")
+        found = await beating(SQLiteBackend(tmp_path / "ledger.db"), SystemClock(), paused)
+    ((token,),) = [op.tokens for op in found.operations]
+    assert token.pauses_last_hour == {"maintenance": 1}
+    assert token.pushback_last_hour == {}  # not retried
+    assert token.paused_until is not None and token.paused_until > found.read_at
+
+
+def paused(found: LedgerStatus) -> bool:
+    return any(t.pauses_last_hour for op in found.operations for t in op.tokens)

@@ -144,8 +144,10 @@ def _operation(op: OperationStatus) -> Table:
         table.add_column(column, overflow="fold")
     for token in op.tokens:
         waiting = f"{token.waiting_interactive} int, {token.waiting_bulk} bulk"
-        events = {**token.refusals_last_hour, **token.pushback_last_hour}
-        hour = ", ".join(f"{k} {v}" for k, v in sorted(events.items())) or "-"
+        events = [f"refused: {k} {v}" for k, v in sorted(token.refusals_last_hour.items())]
+        events += [f"paused: {k} {v}" for k, v in sorted(token.pauses_last_hour.items())]
+        events += [f"retried: {k} {v}" for k, v in sorted(token.pushback_last_hour.items())]
+        hour = ", ".join(events) or "-"
         if token.paused_until is not None:
             hour += f"; paused until {_when(token.paused_until)}"
         if token.capped_until is not None:

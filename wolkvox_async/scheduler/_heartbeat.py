@@ -4,7 +4,7 @@ The ledger knows the leases (authoritative: an admission cannot happen without o
 quota and the pauses, but not who holds a lease, on which route, nor who waits: that lives
 in each process's scheduler. So a scheduler on a shared ledger (SQLite, Redis) writes a
 *heartbeat* — host, pid, its leases with route and age, its callers waiting per priority,
-its refusals and the server's push-backs of the last hour — from one background task, at
+its refusals, pauses and the server's push-backs of the last hour — from one background task, at
 most once every ``EVERY`` seconds, each living ``TTL`` seconds: a process killed stops
 writing and its heartbeat is ignored (and swept) once its TTL has run out. The task starts
 with the scheduler's first queue (a token's first call) and stops, removing the
@@ -169,7 +169,7 @@ class Heartbeat:
         hour = self._last_hour(now)
         for key, limits in list(s.limits.items()):
             queue = s.queues.get(key)
-            refused, retried = hour.get(key, ({}, {}))
+            refused, retried, paused = hour.get(key, [{}, {}, {}])
             tokens[key] = {
                 "operation": limits.operation,
                 "limit": limits.limit,
@@ -181,6 +181,7 @@ class Heartbeat:
                 "waiting": [0 if queue is None else queue.count(p) for p in Priority],
                 "refused": refused,
                 "retried": retried,
+                "paused": paused,
             }
         held = []
         for slot in list(s.held.values()):
@@ -208,11 +209,11 @@ class Heartbeat:
             separators=(",", ":"),
         )
 
-    def _last_hour(self, now: float) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+    def _last_hour(self, now: float) -> dict[str, list[dict[str, int]]]:
         """Refusals and retries per token over the last hour: the counters now less a
         sample of them taken an hour ago (none: since the scheduler began, within it)."""
         r = self.scheduler.refusals
-        current = {"refused": r.refused, "retried": r.retried}
+        current = {"refused": r.refused, "retried": r.retried, "paused": r.paused}
         if not self._samples or now - self._samples[-1][0] >= _SAMPLE:
             copy = {name: {k: Counter(c) for k, c in t.items()} for name, t in current.items()}
             self._samples.append((now, copy))
@@ -221,12 +222,11 @@ class Heartbeat:
         base: dict[str, dict[str, Counter[str]]] = {}
         if self._samples and now - self._samples[0][0] >= HOUR:
             base = self._samples[0][1]
-        out: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
-        for token in set(r.refused) | set(r.retried):
-            pair = []
-            for name in ("refused", "retried"):
+        out: dict[str, list[dict[str, int]]] = {}
+        for token in set(r.refused) | set(r.retried) | set(r.paused):
+            out[token] = []
+            for name in ("refused", "retried", "paused"):
                 then = base.get(name, {}).get(token, Counter())
                 delta = current[name].get(token, Counter()) - then
-                pair.append({k: v for k, v in delta.items() if v > 0})
-            out[token] = (pair[0], pair[1])
+                out[token].append({k: v for k, v in delta.items() if v > 0})
         return out

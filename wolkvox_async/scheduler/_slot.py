@@ -201,6 +201,9 @@ class Slot:
                 pause_for=said.pause_for,
                 spent=spent,
             )
+            if said.pause_for or said.cap_for:  # (for status: the last hour's pauses)
+                held_back = "maintenance" if said.pause_for else "simultaneous"
+                s.refusals.count(s.refusals.paused, lease.key, held_back)
         pump = s.pump
         inline = pump.inline
         try:

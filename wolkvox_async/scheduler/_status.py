@@ -82,8 +82,10 @@ class TokenStatus:
     refusals_last_hour: dict[str, int]
     """Calls refused by the scheduler (quota, reserve, max_wait, ledger unavailable)."""
     pushback_last_hour: dict[str, int]
-    """Calls the server refused and that were retried, by error (TooManySimultaneous
-    lowers the cap, Maintenance pauses the token)."""
+    """Calls the server refused and that were retried, by error class."""
+    pauses_last_hour: dict[str, int]
+    """The server's answers that held the token back: ``maintenance`` (paused a while),
+    ``simultaneous`` (someone else uses the token: the cap lowered to 1 for a minute)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -213,7 +215,7 @@ def build(
     processes: list[ProcessStatus] = []
     limits: dict[str, dict[str, Any]] = {}
     waiting = Counter[tuple[str, int]]()
-    hour: dict[str, tuple[Counter[str], Counter[str]]] = {}
+    hour: dict[str, tuple[Counter[str], Counter[str], Counter[str]]] = {}
     holders: list[tuple[str, dict[str, Any]]] = []
     routes: dict[str, tuple[dict[str, Any], float, dict[str, Any]]] = {}
     for _, wrote, text in raw.beats:
@@ -245,9 +247,10 @@ def build(
             limits.setdefault(token, told)
             waiting[(token, 0)] += int(told.get("waiting", [0, 0])[0])
             waiting[(token, 1)] += int(told.get("waiting", [0, 0])[1])
-            mine = hour.setdefault(token, (Counter[str](), Counter[str]()))
+            mine = hour.setdefault(token, (Counter[str](), Counter[str](), Counter[str]()))
             mine[0].update(told.get("refused", {}))
             mine[1].update(told.get("retried", {}))
+            mine[2].update(told.get("paused", {}))
     slots: dict[str, list[HeldSlot]] = {}
     for token, lease_id, expires in raw.leases:
         slots.setdefault(token, []).append(_slot(lease_id, expires + shift, holders, routes, shift))
@@ -358,12 +361,12 @@ def _token(
     limits: dict[str, Any],
     waiting: Counter[tuple[str, int]],
     paused: dict[str, tuple[float, float]],
-    hour: dict[str, tuple[Counter[str], Counter[str]]],
+    hour: dict[str, tuple[Counter[str], Counter[str], Counter[str]]],
     shift: float,
     now: float,
 ) -> TokenStatus:
     cap, pause = paused.get(token, (0.0, 0.0))
-    refused, retried = hour.get(token, (Counter(), Counter()))
+    refused, retried, paused_by = hour.get(token, (Counter(), Counter(), Counter()))
     told = limits.get(token)
     return TokenStatus(
         token=token,
@@ -375,6 +378,7 @@ def _token(
         paused_until=_at(pause + shift) if pause + shift > now else None,
         refusals_last_hour=dict(refused),
         pushback_last_hour=dict(retried),
+        pauses_last_hour=dict(paused_by),
     )
 
 
