@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from wolkvox_async import Maintenance, WolkvoxClient
+from wolkvox_async._config import DEFAULT_LEASE_LIFE
 from wolkvox_async.calls._routes import FIND_RECORD
 from wolkvox_async.scheduler import (
     HeldSlot,
@@ -54,6 +55,11 @@ async def beating(
 
 def held_slots(found: LedgerStatus) -> list[HeldSlot]:
     return [s for op in found.operations for t in op.tokens for s in t.held]
+
+
+def delete_ledger(folder: Path) -> None:
+    for path in folder.glob("ledger.db*"):
+        path.unlink()
 
 
 def beats_in(ledger: Path) -> int:
@@ -251,3 +257,26 @@ async def test_a_pause_the_server_asked_for_shows_for_the_last_hour(
 
 def paused(found: LedgerStatus) -> bool:
     return any(t.pauses_last_hour for op in found.operations for t in op.tokens)
+
+
+async def test_a_lost_ledger_shows_fenced_until_a_lease_lifetime_after(tmp_path: Path) -> None:
+    """A ledger deleted and made again where one was (an orphan: calls it counted may
+    still run at Wolkvox) admits nothing for a lease lifetime: status says until when."""
+    ledger = tmp_path / "ledger.db"
+    clock = VirtualClock()
+    first = scheduler_for(SQLiteBackend(ledger), clock)
+    first.register(LIMITS)
+    async with first.slot("tA"):
+        pass
+    await first.backend.close()
+    delete_ledger(tmp_path)  # (its folder's list of ledgers kept: ``rm ledger.db*``)
+    await clock.advance(10)
+    born = clock.time()
+    again = SQLiteBackend(ledger)
+    await again.write_heartbeat("other", "{}", born, TTL, None)  # any step makes the file
+    found = await ledger_status(again, clock=clock, operations=["op"])
+    (op,) = found.operations
+    assert op.fenced_until == datetime.fromtimestamp(born + DEFAULT_LEASE_LIFE, UTC)
+    await clock.advance(DEFAULT_LEASE_LIFE)
+    (op,) = (await ledger_status(again, clock=clock, operations=["op"])).operations
+    assert op.fenced_until is None
