@@ -125,8 +125,8 @@ class Heartbeat:
         self._samples: deque[tuple[float, dict[str, dict[str, Counter[str]]]]] = deque()
 
     def start(self) -> None:
-        """Begin beating (once): the scheduler has work."""
-        if self.task is None or self.task.done():
+        """Begin beating (once): the scheduler has work (no store: nothing to write)."""
+        if self.store is not None and (self.task is None or self.task.done()):
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:

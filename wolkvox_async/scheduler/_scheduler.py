@@ -93,8 +93,10 @@ class Scheduler:
         """Results of identical reads shared within their interval (poll_policy="share")."""
         self.held: dict[str, Slot] = {}
         """The slots admitted and not yet left, by lease id (for the heartbeat)."""
-        self.heartbeat = Heartbeat(self, backend) if isinstance(backend, KeepsHeartbeats) else None
-        """On a shared ledger: who this process is and what it holds, for ``status``."""
+        store = backend if isinstance(backend, KeepsHeartbeats) else None
+        self.heartbeat = Heartbeat(self, store)
+        """Who this process is and what it holds, for ``status``: written to a shared
+        ledger; on any other, only read in this process."""
 
     @property
     def limits(self) -> dict[str, TokenLimits]:
@@ -186,8 +188,7 @@ class Scheduler:
         if queue is None:
             queue = self.queues[token] = _Queue()
             self.loop = asyncio.get_running_loop()
-            if self.heartbeat is not None:
-                self.heartbeat.start()  # (a token's first call: the scheduler has work)
+            self.heartbeat.start()  # (a token's first call: the scheduler has work)
         if self._announcer is not None and not self._subscribed:
             self._subscribed = self.ready = True
             self._announcer.subscribe(self._released_elsewhere)
@@ -251,7 +252,7 @@ class Scheduler:
     def attach(self) -> Scheduler:
         """A client starts using this scheduler (at its first call in this loop)."""
         self._users += 1
-        if self.heartbeat is not None:
+        if self.heartbeat.store is not None:
             # Again after the last client closed: the token's queue, made by the first
             # one, then outlives it, and a call would not start the heartbeat.
             self.heartbeat.start()
@@ -265,8 +266,7 @@ class Scheduler:
             self._subscribed = False
             self.ready = self._announcer is None  # (subscribed again at the next call)
             await self.pump.idle()
-            if self.heartbeat is not None:
-                await self.heartbeat.stop()
+            await self.heartbeat.stop()
             await self.backend.close()
 
     # ---- releasing and feedback ---------------------------------------------------------

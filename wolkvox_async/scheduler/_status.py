@@ -28,7 +28,7 @@ from .._config import DEFAULT_LEASE_LIFE
 from .._time import WOLKVOX_TZ, day_of, next_reset
 from ._backend import Backend
 from ._clock import Clock, SystemClock
-from ._heartbeat import Heartbeat, KeepsHeartbeats, RawLedger
+from ._heartbeat import KeepsHeartbeats, RawLedger
 from ._schedulers import schedulers_of
 from ._sqlite import SQLiteBackend
 
@@ -167,7 +167,7 @@ async def ledger_status(
         return _empty(where, now, False, note)
     beats, leases = [], []
     for scheduler in local:
-        beat = Heartbeat(scheduler, None)
+        beat = scheduler.heartbeat
         beats.append((beat.key, now, beat.body()))
         for slot in scheduler.held.values():
             ttl = scheduler.limits[slot.lease.key].lease_ttl
