@@ -49,6 +49,7 @@ from .models import CampaignType as CampaignType
 from .models import DncEntry as DncEntry
 from .models import FilterRule as FilterRule
 from .models import Record as Record
+from .scheduler import LedgerStatus as LedgerStatus
 from .scheduler import MemoryBackend as MemoryBackend
 from .scheduler import Priority as Priority
 from .scheduler import SchedulerStats as SchedulerStats
@@ -74,6 +75,7 @@ __all__ = [
     "InsufficientQuota",
     "InvalidToken",
     "JournalError",
+    "LedgerStatus",
     "LoadRunning",
     "Maintenance",
     "MemoryBackend",

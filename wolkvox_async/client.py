@@ -41,7 +41,15 @@ from .endpoints._core import method_of as _method
 from .endpoints._doctor import Doctor
 from .endpoints._operation_methods import OperationMethods
 from .endpoints._report_methods import ReportMethods
-from .scheduler import SYSTEM_CLOCK, Clock, Priority, SchedulerStats, resolve_backend
+from .scheduler import (
+    SYSTEM_CLOCK,
+    Clock,
+    LedgerStatus,
+    Priority,
+    SchedulerStats,
+    ledger_status,
+    resolve_backend,
+)
 
 if TYPE_CHECKING:
     from .otel import Telemetry
@@ -255,6 +263,15 @@ class WolkvoxClient:
         resets_at, refusals, retries."""
         caller = self._caller
         return await caller.scheduler.stats(caller.limits.token)
+
+    async def ledger_status(self) -> LedgerStatus:
+        """What the client's ledger says now: per operation and token, the slots held (by
+        which host and pid, on which route, since when), callers waiting by priority,
+        today's quota, pauses and the last hour's refusals, from every process sharing it
+        (a memory ledger: this process only). Costs no call to Wolkvox."""
+        caller = self._caller
+        operation = caller.limits.operation
+        return await ledger_status(caller.backend, clock=caller.clock, operations=[operation])
 
     async def sync_quota(self) -> SchedulerStats:
         """Read token_info (costs 1 call) and take the server's used/limit for today.

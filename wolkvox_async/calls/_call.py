@@ -267,6 +267,7 @@ class Caller:
                     owner=life,
                     hold=self.hold,
                     waiting=None if trace is None else trace.waiting,
+                    route=request.route,
                 ) as slot:
                     # What the slot's exit releases with: its outcome as the call goes on
                     # (a cancellation leaves the last one set), and what the server said.

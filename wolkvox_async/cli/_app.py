@@ -27,6 +27,7 @@ from ._demo import demo
 from ._doctor import doctor
 from ._export import export
 from ._files import row_dict
+from ._status import status
 from ._upload import upload
 
 __all__ = ["cli"]
@@ -366,6 +367,7 @@ cli.add_command(upload)
 cli.add_command(export)
 cli.add_command(demo)
 cli.add_command(doctor)
+cli.add_command(status)
 
 
 def _json_after(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -3,7 +3,8 @@
 Public pieces: :class:`Priority`, the backends (:class:`MemoryBackend`,
 :class:`SQLiteBackend`, :class:`RedisBackend`, or a URL through :func:`resolve_backend`,
 kept in :data:`BACKENDS`, the one cache of backends made from URLs), the clocks
-(:class:`SystemClock`, :class:`VirtualClock` for tests) and :class:`SchedulerStats`. A
+(:class:`SystemClock`, :class:`VirtualClock` for tests), :class:`SchedulerStats`, and
+:func:`ledger_status` (what a ledger's processes hold and wait for: :class:`LedgerStatus`). A
 backend object owns its schedulers, one per event loop (:class:`Schedulers`).
 """
 
@@ -36,6 +37,12 @@ from ._schedulers import scheduler_for as scheduler_for
 from ._schedulers import schedulers_of as schedulers_of
 from ._slot import Slot as Slot
 from ._sqlite import SQLiteBackend as SQLiteBackend
+from ._status import HeldSlot as HeldSlot
+from ._status import LedgerStatus as LedgerStatus
+from ._status import OperationStatus as OperationStatus
+from ._status import ProcessStatus as ProcessStatus
+from ._status import TokenStatus as TokenStatus
+from ._status import ledger_status as ledger_status
 
 __all__ = [
     "BACKENDS",
@@ -46,11 +53,15 @@ __all__ = [
     "BackendCache",
     "Clock",
     "Feedback",
+    "HeldSlot",
     "Lease",
     "LeaseRecord",
+    "LedgerStatus",
     "MemoryBackend",
+    "OperationStatus",
     "Outcome",
     "Priority",
+    "ProcessStatus",
     "QuotaState",
     "RedisBackend",
     "Release",
@@ -61,7 +72,9 @@ __all__ = [
     "Slot",
     "SystemClock",
     "TokenLimits",
+    "TokenStatus",
     "VirtualClock",
+    "ledger_status",
     "resolve_backend",
     "scheduler_for",
     "schedulers_of",

@@ -31,13 +31,15 @@ import hashlib
 import itertools
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import ConfigError, SchedulerUnavailable
-from . import _redis_connect, _redis_policy
+from . import _redis_connect, _redis_policy, _redis_status
 from . import _redis_lua as lua
 from ._backend import Backend, LeaseRecord, QuotaState
+from ._heartbeat import RawLedger
 from ._memory import MemoryBackend
 from ._redis_connect import Topology, reason, text, unreachable
 from ._redis_releases import Releases
@@ -104,7 +106,7 @@ class RedisBackend:
         self.releases = Releases(lambda: self._client()[0], RELEASE_CHANNEL, cluster=self.cluster)
         self._bases: dict[str, str] = {}
         self._ids = itertools.count(1)
-        self._lease_prefix = f"r{os.getpid()}-{os.urandom(3).hex()}-"
+        self.lease_prefix = self._lease_prefix = f"r{os.getpid()}-{os.urandom(3).hex()}-"
         self._warned = False
         self._epochs: dict[str, str] = {}
         self.lost: set[str] = set()
@@ -357,6 +359,30 @@ class RedisBackend:
         redis_now, until = await self._guard(lambda: self._run("FENCE", keys, args), None)
         ends = float(until)
         return ends + now - float(redis_now) if ends > float(redis_now) else None
+
+    async def _beats(self, script: str, *args: Any) -> Any:
+        client, _ = self._client()
+        key = f"{self.prefix}:heartbeats"
+        return await self._guard(lambda: client.eval(script, 1, key, *args), None)
+
+    async def write_heartbeat(
+        self, key: str, body: str, now: float, ttl: float, lease_life: float | None
+    ) -> None:
+        """Store this process's heartbeat for ``ttl`` s of Redis time."""
+        await self._beats(_redis_status.BEAT, self.time_offset, key, ttl, body)
+
+    async def drop_heartbeat(self, key: str) -> None:
+        """Remove the heartbeat ``key`` (``_redis_status`` has the scripts)."""
+        await self._beats(_redis_status.DROP, key)
+
+    async def read_ledger(self, now: float, operations: Collection[str]) -> RawLedger:
+        """The heartbeats, and the ledgers of ``operations`` and of those they name."""
+        reply, client = await self._beats(_redis_status.READ, self.time_offset), self._client()[0]
+        ledgers: dict[str, Any] = {}
+        for operation in sorted(set(operations) | _redis_status.operations_of(reply)):
+            read = partial(client.hgetall, self._ledger(operation))
+            ledgers[operation] = await self._guard(read, None)
+        return _redis_status.raw_ledger(reply, ledgers, operations)
 
     # ---- release messages ---------------------------------------------------------------
 

@@ -34,6 +34,9 @@ class Refusals:
         """The backend's URL, for SchedulerUnavailable."""
         self.refused: dict[str, Counter[str]] = {}
         self.retried: dict[str, Counter[str]] = {}
+        self.paused: dict[str, Counter[str]] = {}
+        """What the server said that held a token back: ``maintenance`` (a pause),
+        ``simultaneous`` (the cap lowered to 1), per token (the heartbeat's last hour)."""
         self._fences: dict[str, int] = {}
         """The last lost-ledger pause told of, per operation."""
 

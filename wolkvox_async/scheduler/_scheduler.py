@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from .._time import day_of, next_reset
 from ._backend import AnnouncesReleases, Backend, ReportsFence
 from ._clock import Clock
+from ._heartbeat import Heartbeat, KeepsHeartbeats
 from ._lease import (
     Feedback,
     Lease,
@@ -90,6 +91,17 @@ class Scheduler:
         """Schedulers of the same backend in other event loops (other threads)."""
         self.reads = ReadCache(clock)
         """Results of identical reads shared within their interval (poll_policy="share")."""
+        self.held: dict[str, Slot] = {}
+        """The slots admitted and not yet left, by lease id (for the heartbeat)."""
+        store = backend if isinstance(backend, KeepsHeartbeats) else None
+        self.heartbeat = Heartbeat(self, store)
+        """Who this process is and what it holds, for ``status``: written to a shared
+        ledger; on any other, only read in this process."""
+
+    @property
+    def limits(self) -> dict[str, TokenLimits]:
+        """The registered tokens' limits, by token key."""
+        return self._limits
 
     # ---- acquiring ----------------------------------------------------------------------
 
@@ -176,6 +188,7 @@ class Scheduler:
         if queue is None:
             queue = self.queues[token] = _Queue()
             self.loop = asyncio.get_running_loop()
+            self.heartbeat.start()  # (a token's first call: the scheduler has work)
         if self._announcer is not None and not self._subscribed:
             self._subscribed = self.ready = True
             self._announcer.subscribe(self._released_elsewhere)
@@ -237,8 +250,12 @@ class Scheduler:
         return failed
 
     def attach(self) -> Scheduler:
-        """A client starts using this scheduler."""
+        """A client starts using this scheduler (at its first call in this loop)."""
         self._users += 1
+        if self.heartbeat.store is not None:
+            # Again after the last client closed: the token's queue, made by the first
+            # one, then outlives it, and a call would not start the heartbeat.
+            self.heartbeat.start()
         return self
 
     async def detach(self) -> None:
@@ -249,6 +266,7 @@ class Scheduler:
             self._subscribed = False
             self.ready = self._announcer is None  # (subscribed again at the next call)
             await self.pump.idle()
+            await self.heartbeat.stop()
             await self.backend.close()
 
     # ---- releasing and feedback ---------------------------------------------------------

@@ -62,6 +62,15 @@ class Schedulers:
                 found.siblings.add(found)
             return found
 
+    def here(self) -> list[Scheduler]:
+        """The schedulers made in the running loop (none is made)."""
+        from ._scheduler import Scheduler
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            mine = self._by_loop.get(loop, {})
+            return [found for found in mine.values() if isinstance(found, Scheduler)]
+
     def per_loop(self, kind: type[T]) -> T:
         """The running loop's ``kind()``, made once per loop for every user of the backend."""
         loop = asyncio.get_running_loop()

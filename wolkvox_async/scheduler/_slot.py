@@ -33,6 +33,13 @@ __all__ = ["Slot", "open_slot"]
 log = logging.getLogger("wolkvox_async.scheduler")
 
 
+class Named(Protocol):
+    """A call's route, as a slot keeps it for the heartbeat (read there, not per call)."""
+
+    @property
+    def name(self) -> str: ...
+
+
 class Seat(Protocol):
     """What a slot uses of its :class:`~._scheduler.Scheduler` (which imports this
     module: named here by its shape, so that the two import no circle)."""
@@ -42,6 +49,7 @@ class Seat(Protocol):
     pump: Pump
     refusals: Refusals
     queues: dict[str, Queue]
+    held: dict[str, Slot]
     asks: dict[tuple[str, Priority], tuple[Admission, float]]
     ready: bool
 
@@ -83,6 +91,7 @@ class Slot:
         "poll_key",
         "priority",
         "raise_on_poll",
+        "route",
         "scheduler",
         "token",
         "waiting",
@@ -96,6 +105,8 @@ class Slot:
     raise_on_poll: bool
     corrects_quota: bool
     owner: object
+    route: Named | None
+    """The call's route (its name is shown by ``status``)."""
     hold: float
     """Seconds a slot released ABANDONED stays taken after ``lease.sent_at``."""
     waiting: Callable[[], AbstractContextManager[None]] | None
@@ -131,7 +142,8 @@ class Slot:
             admission = s.admission(token, self.poll_key, self.priority, self.corrects_quota, now)
         queue = s.queues.get(token)
         if queue is None or queue.admitting or queue.lanes[0] or queue.lanes[1] or not s.ready:
-            self.lease = await s.queue_for(self, admission, now)
+            self.lease = lease = await s.queue_for(self, admission, now)
+            s.held[lease.record.id] = self
             return self
         # The fast path, one caller at a time per token: a crowd arriving together queues
         # behind it instead of sending a crowd of admissions to the backend (for Redis,
@@ -150,10 +162,12 @@ class Slot:
             if queue.lanes[0] or queue.lanes[1]:
                 pump.kick_if_waiting(queue)  # callers that queued meanwhile
         if record is None:
-            self.lease = await s.queue_for(self, admission, now, decision)
+            self.lease = lease = await s.queue_for(self, admission, now, decision)
+            s.held[lease.record.id] = self
             return self
         log.debug("admit %s %s (at once)", token, record.id)
         self.lease = Lease(record, token, s.clock.time(), admission.limits.tz, admission.resets_at)
+        s.held[record.id] = self
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -163,6 +177,7 @@ class Slot:
         by itself."""
         s = self.scheduler
         lease = self.lease
+        s.held.pop(lease.record.id, None)
         outcome = self.outcome
         rule = RELEASES[outcome]
         sent_at = lease.sent_at
@@ -186,6 +201,9 @@ class Slot:
                 pause_for=said.pause_for,
                 spent=spent,
             )
+            if said.pause_for or said.cap_for:  # (for status: the last hour's pauses)
+                held_back = "maintenance" if said.pause_for else "simultaneous"
+                s.refusals.count(s.refusals.paused, lease.key, held_back)
         pump = s.pump
         inline = pump.inline
         try:
@@ -222,12 +240,14 @@ def open_slot(
     owner: object = None,
     hold: float = 60.0,
     waiting: Callable[[], AbstractContextManager[None]] | None = None,
+    route: Named | None = None,
 ) -> Slot:
     """``async with scheduler.slot(token) as slot:`` (this is :meth:`Scheduler.slot`):
     admitted on enter, as :meth:`Scheduler.acquire`; released on exit as
     :meth:`Scheduler.release` with what ``slot.report`` said (not reported: ABANDONED);
-    ``hold`` as there. ``waiting`` is entered around the wait for admission (a telemetry
-    span). It lives here, beside the slot it makes: a call enters no other module."""
+    ``hold`` as there; ``route``: the call's, for the heartbeat. ``waiting`` is entered
+    around the wait for admission (a telemetry span). It lives here, beside the slot it
+    makes: a call enters no other module."""
     # (its fields set here, with no __init__: one function less on every call)
     slot = object.__new__(Slot)
     slot.scheduler, slot.token, slot.poll_key, slot.priority = scheduler, token, poll_key, priority
@@ -236,6 +256,6 @@ def open_slot(
         raise_on_poll,
         corrects_quota,
     )
-    slot.owner, slot.hold, slot.waiting = owner, hold, waiting
+    slot.owner, slot.hold, slot.waiting, slot.route = owner, hold, waiting, route
     slot.outcome, slot.feedback = Outcome.ABANDONED, None
     return slot

@@ -26,17 +26,19 @@ import itertools
 import logging
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .._errors import ConfigError, SchedulerUnavailable
 from ._backend import Backend, LeaseRecord, QuotaState
+from ._heartbeat import RawLedger
 from ._memory import MemoryBackend
 from ._rules import Admission, Blocked, Decision, Release, Why
 from ._sqlite_file import Later, LedgerFile, Step
 from ._sqlite_ledger import LedgerTime, raise_until
+from ._sqlite_status import drop_step, read_step, write_step
 from ._sqlite_steps import STAMPS_KEPT
 from ._sqlite_steps import admit as admit_step
 from ._sqlite_steps import release as release_step
@@ -265,6 +267,25 @@ class SQLiteBackend:
             return None
 
         return await self._run(step, local)
+
+    @property
+    def lease_prefix(self) -> str:
+        """How this object's lease ids begin: ``s<pid>-``, then the object's id."""
+        return self._prefix
+
+    async def write_heartbeat(
+        self, key: str, body: str, now: float, ttl: float, lease_life: float | None
+    ) -> None:
+        """Store this process's heartbeat for ``ttl`` s of ledger time (``_heartbeat``)."""
+        await self.file.run(write_step(self.ledger, key, body, now, ttl, lease_life))
+
+    async def drop_heartbeat(self, key: str) -> None:
+        """Remove the heartbeat ``key``."""
+        await self.file.run(drop_step(key))
+
+    async def read_ledger(self, now: float, operations: Collection[str]) -> RawLedger:
+        """The ledger whole, for ``status`` (every operation's quota rows are read)."""
+        return await self.file.run(read_step(now))
 
     async def close(self) -> None:
         """Write the releases kept, then close the connection (reopened at the next step)."""

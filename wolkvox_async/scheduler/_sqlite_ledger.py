@@ -68,13 +68,17 @@ CREATE TABLE IF NOT EXISTS stamps (key TEXT PRIMARY KEY, at REAL NOT NULL, free_
 CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY CHECK (id = 1),
     clock REAL NOT NULL, created REAL NOT NULL, orphan INTEGER NOT NULL,
     lost_at REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS heartbeats (id TEXT PRIMARY KEY, at REAL NOT NULL,
+    expires REAL NOT NULL, body TEXT NOT NULL);
 """
 """Every time stored (expires, at, free_at, cap_until, paused_until, and the ledger row's)
 is ledger time. A lease is found by its token (an admission counts the token's leases), so
 the leases are one b-tree keyed by token then id: an admission and the release folded into
 it write one page of it, where a rowid table with an index on id and one on token writes
 three. A file made by an earlier version keeps its own table (id key, token index): the
-same statements work on both, each naming the token of the lease it deletes."""
+same statements work on both, each naming the token of the lease it deletes. The
+heartbeats (``_heartbeat``) are a table of their own, made where missing: a version that
+knows nothing of it works beside one that writes it (its leases show no holder)."""
 
 SKEW_ALLOWED = 60.0
 """Seconds the clocks of a host's processes may differ, however short their leases live:
