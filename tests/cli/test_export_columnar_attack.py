@@ -55,6 +55,16 @@ def _advice(said: str) -> list[str]:
     return [*PYTHON, *words[1:]]
 
 
+def _killed_runs_calls_over(served: FakeWolkvox) -> None:
+    """Wait until the calls a killed run left at the simulator are answered, as they are
+    long before "five minutes later" (a fresh ledger stands for those minutes; without
+    this, under load, its calls would meet the killed run's there: a third in flight)."""
+    deadline = time.monotonic() + 60
+    while served.stats.in_flight[served.token]:
+        assert time.monotonic() < deadline, "the killed run's calls never ended"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("fmt", "sig"),
@@ -360,6 +370,7 @@ def test_an_export_killed_at_a_random_moment_resumes_to_every_row_once(
     if done.returncode == 3:
         assert "within its polling interval" in done.stderr, done.stderr
         first_said = done.stderr
+        _killed_runs_calls_over(served)
         later = {**env, "XDG_STATE_HOME": str(tmp_path / "five-minutes-later")}
         done = subprocess.run(
             [*command, "--resume"], env=later, capture_output=True, text=True, timeout=300
@@ -399,6 +410,7 @@ def test_a_resume_refused_for_its_5_minutes_keeps_what_it_continues(
     assert "within its polling interval; retry at" in refused.stderr
     assert "Traceback" not in refused.stderr
     # Five minutes later (a ledger that has seen them pass), the same command, as said:
+    _killed_runs_calls_over(served)
     later = {**env, "XDG_STATE_HOME": str(tmp_path / "five-minutes-later")}
     assert _advice(refused.stderr)[-1] == "--resume", refused.stderr
     assert "(through None)" not in refused.stderr
