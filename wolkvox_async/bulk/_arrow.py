@@ -138,10 +138,27 @@ class Batcher:
         """``rows`` (of the report's model) as one record batch."""
         columns = self._generic_columns(rows) if self._generic else self._typed_columns(rows)
         arrays = [
-            self.pa.array(values, type=field.type)
-            for values, field in zip(columns, self.schema, strict=True)
+            self._array(values, field) for values, field in zip(columns, self.schema, strict=True)
         ]
         return self.pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _array(self, values: list[Any], field: Any) -> Any:
+        """One column; a value it cannot hold (a row built by hand: attrs models do not
+        check types) is a ConfigError naming the column, the row and the value."""
+        pa = self.pa
+        try:
+            return pa.array(values, type=field.type)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            for at, value in enumerate(values):
+                try:
+                    pa.array([value], type=field.type)
+                except (pa.ArrowTypeError, pa.ArrowInvalid):
+                    raise ConfigError(
+                        f"column {field.name!r} ({field.type}) cannot hold row {at}'s "
+                        f"value {shown(value)}: rows_to_arrow takes rows as the client "
+                        "reads them, each field of its model's type"
+                    ) from None
+            raise
 
     def to_table(self, batches: Iterable[pa.RecordBatch]) -> pa.Table:
         """Batches of this report as one table (of its schema when there are none)."""
@@ -198,7 +215,8 @@ def rows_to_arrow(rows: Iterable[Any], report: str | type | None = None) -> pa.T
 
     Raises:
         ConfigError: pyarrow is not installed; no rows and no ``report``; rows of
-            another model than ``report``'s.
+            another model than ``report``'s; a value its column cannot hold (a row built
+            by hand with a field of another type), named with its row.
     """
     pyarrow()
     rows = list(rows)

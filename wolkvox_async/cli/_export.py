@@ -256,14 +256,23 @@ def _into_file(
             )
         except WolkvoxError as exc:
             keep(exc.windows_ahead)
-            if saved.through is None and not saved.state["ahead"]:  # nothing to continue
+            nothing = saved.through is None and not saved.state["ahead"]
+            if nothing and not resume:  # nothing to continue: the same command starts over
                 with contextlib.suppress(OSError):
                     out.file.close()
                 saved.drop(partial=True)
+            elif nothing:
+                # A --resume refused before any window (a killed run's reads still in
+                # their 5 minutes: exit 3, "retry at"): its checkpoint stays, so the
+                # retry the message asks for is the same command, not "no stopped export".
+                exc.add_note(
+                    f"no rows written yet; {saved.path} stands: continue with: {resume_hint}"
+                )
             else:
+                reached = saved.state["through"] or "none yet: a window read ahead is kept"
                 exc.add_note(
                     f"export stopped after {saved.state['rows']:,} rows (through "
-                    f"{saved.state['through']}); they are in {saved.partial}, not "
+                    f"{reached}); they are in {saved.partial}, not "
                     f"{target}; continue with: {resume_hint}"
                 )
             raise
