@@ -333,7 +333,7 @@ def test_three_exports_on_one_token_at_once_never_have_a_third_request_out(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 def test_an_export_killed_at_a_random_moment_resumes_to_every_row_once(
     served: FakeWolkvox, env: dict[str, str], tmp_path: Path, seed: int
 ) -> None:
@@ -345,7 +345,7 @@ def test_an_export_killed_at_a_random_moment_resumes_to_every_row_once(
     attempts = served.add_call_results(camp.id, datetime(2026, 1, 1), datetime(2026, 7, 31), 30_000)
     dense = datetime(2026, 3, 3)
     attempts += served.add_call_results(camp.id, dense, dense + timedelta(hours=20), 62_000)
-    served.latency = 0.25
+    served.latency = 1.0  # 5 rounds of 2 requests at least: past the latest kill (3 s)
     target = tmp_path / "results.parquet"
     command = [*PYTHON, "export", "campaign_3", camp.id, "--start", "2026-01-01"]
     command += ["--end", "2026-07-31", "--format", "parquet", "-o", str(target)]
@@ -353,8 +353,7 @@ def test_an_export_killed_at_a_random_moment_resumes_to_every_row_once(
     time.sleep(rng.uniform(0.3, 3.0))
     proc.kill()
     proc.wait(60)
-    if target.exists():
-        pytest.skip(f"seed {seed}: the export ended before the kill")
+    assert not target.exists(), f"seed {seed}: the export ended before the kill"
     if not (tmp_path / "results.parquet.partial.json").exists():
         # Killed before it made anything: --resume says so, and the command starts it.
         nothing = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
