@@ -81,3 +81,19 @@ def test_an_invalid_token_and_an_unusable_folder_never_show_the_token(
     report = json.loads(done.stdout)
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["ledger"]["level"] == "error" and checks["token"]["level"] == "error"
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_malformed_redis_url_is_a_usage_error_without_its_password(
+    env: dict[str, str], given: str
+) -> None:
+    # An unclosed IPv6 bracket: urlsplit's ValueError was a traceback and exit 1, which
+    # doctor documents as "works, with warnings".
+    url = "redis://user:s3cretpw@[::1/0"
+    if given == "option":
+        done = doctor(env, "--redis-url", url)
+    else:
+        done = doctor({**env, "WOLKVOX_REDIS_URL": url})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "malformed" in done.stderr and "Traceback" not in done.stderr
+    assert "s3cretpw" not in done.stdout + done.stderr
