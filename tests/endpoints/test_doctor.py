@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from redis_server import RedisServer, evicting, free_port, running
 
-from wolkvox_async import WolkvoxClient
+from wolkvox_async import QuotaExhausted, WolkvoxClient
 from wolkvox_async.endpoints import _doctor, _doctor_ledger
 from wolkvox_async.models import CheckLevel, DoctorReport
 from wolkvox_async.testing import FakeWolkvox, Fault, VirtualClock
@@ -324,6 +324,24 @@ async def test_a_spent_quota_is_an_error(tmp_path: Path) -> None:
         report = await doctor(client(fake, tmp_path, licenses=None, daily_quota=3))
     token = report.check("token")
     assert token.level is ERROR and "TOKEN LIMIT EXCEEDED" in token.seen
+
+
+async def test_a_ledger_spent_at_its_own_limit_is_an_error(tmp_path: Path) -> None:
+    # The operation has 10 licenses; this client is set for 3 calls a day and made them.
+    # Wolkvox is far from spent, but this client's ledger refuses every call: the quota
+    # line said ok ("ledger 3 of 3") while each call raised QuotaExhausted.
+    async with FakeWolkvox(licenses=10) as fake:
+        wv = client(fake, tmp_path, licenses=None, daily_quota=3)
+        async with wv:
+            for _ in range(3):
+                await wv.token_info()
+            report = await wv.doctor()
+            with pytest.raises(QuotaExhausted):
+                await wv.campaign_status(1)
+    quota = report.check("quota")
+    assert quota.level is ERROR and "refused" in quota.seen, quota
+    assert "--licenses" in quota.fix
+    assert report.exit_code == 2
 
 
 async def test_a_redis_that_is_down_is_named_and_nothing_is_sent(

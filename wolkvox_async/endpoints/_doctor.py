@@ -203,7 +203,12 @@ class Doctor:
             f"{'no known limit' if stats.quota_limit is None else f'{stats.quota_limit:,}'}"
             f", {stats.quota_reserved:,} kept for interactive calls, resets {resets:%H:%M %Z}"
         )
+        # The ledger's own limit (licenses, daily_quota) refuses every call once reached,
+        # whatever Wolkvox counts: it is this client's quota, and what it will meet.
+        spent = stats.quota_limit is not None and stats.quota_used >= stats.quota_limit
         if got.used is None:
+            if spent:
+                return _ledger_spent(ledger)
             why = _SKIPPED if not reached else "Wolkvox's count not read (token above)"
             return Check(
                 name="quota",
@@ -223,6 +228,8 @@ class Doctor:
                 seen=f"{seen}: spent",
                 fix="wait for the reset, or add licenses to the operation",
             )
+        if spent:
+            return _ledger_spent(seen)
         found, fixes = [], []
         # More than the calls that may be in flight: counted by tools beside this ledger.
         if got.used - stats.quota_used > caller.config.max_concurrency:
@@ -239,6 +246,17 @@ class Doctor:
                 fix="; ".join(fixes),
             )
         return Check(name="quota", level=CheckLevel.OK, seen=seen)
+
+
+def _ledger_spent(seen: str) -> Check:
+    return Check(
+        name="quota",
+        level=CheckLevel.ERROR,
+        seen=f"{seen}: the ledger's count has reached its limit, every call of this client "
+        "is refused (QuotaExhausted) until the reset",
+        fix="if the operation has more licenses, set them (--licenses or WOLKVOX_LICENSES); "
+        "otherwise wait for the reset",
+    )
 
 
 def _skipped(name: str) -> Check:
