@@ -89,6 +89,21 @@ async def test_the_token_is_asked_once_even_when_the_answer_fails(
     assert fake.stats.requests == 2
 
 
+@pytest.mark.parametrize("fault", [Fault.HTTP_500, Fault.RESET, Fault.HTML, Fault.RESET_MID_BODY])
+async def test_a_failed_token_info_after_a_good_base_url_is_not_blamed_on_it(
+    fake: FakeWolkvox, tmp_path: Path, fault: Fault
+) -> None:
+    # The base URL answered as Wolkvox (its check is ok); token_info then failed. The
+    # token line's fix said "fix base_url (above) first": a fix for a check that passed.
+    fake.inject(fault, api="token_info", times=5)
+    report = await doctor(client(fake, tmp_path))
+    assert report.check("base_url").level is OK
+    token = report.check("token")
+    assert token.level is ERROR and "base_url" not in token.fix, token
+    assert "run doctor again" in token.fix and "may have cost 1 quota unit" in token.seen
+    assert fake.stats.requests == 2  # once without the token, once with: never retried
+
+
 async def test_a_wrong_path_is_named_and_nothing_is_spent(
     fake: FakeWolkvox, tmp_path: Path
 ) -> None:

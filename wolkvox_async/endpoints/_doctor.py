@@ -161,7 +161,16 @@ class Doctor:
                 )
             )
         except WolkvoxError as exc:
-            return _Token(_token_error(f"token_info failed: {exc}", _FIRST))
+            # The base URL answered as Wolkvox (else this is skipped): its fix is no fix
+            # here. Sent, the attempt may have been counted: a unit, never retried.
+            return _Token(
+                _token_error(
+                    f"token_info failed (it may have cost 1 quota unit): {exc}",
+                    "the base URL answers as Wolkvox, but this call failed on the way or at "
+                    "the server: run doctor again in a few minutes; if it fails again, check "
+                    "any proxy between this host and Wolkvox",
+                )
+            )
         info = rows[0] if rows else TokenInfo()
         described = f"{info.description!r}, " if info.description else ""
         limit_text = (
