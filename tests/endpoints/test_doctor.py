@@ -8,10 +8,12 @@ fix, and that every other check still ran. The token never shows in a report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -269,6 +271,58 @@ async def test_a_disk_nearly_full_is_a_warning(
     report = await doctor(client(fake, tmp_path))
     disk = report.check("ledger_disk")
     assert disk.level is WARNING and "5 MB free" in disk.seen and report.exit_code == 1
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 64 KB tmpfs (a real full disk needs a mount: root, and a kernel that
+    lets this container mount; elsewhere the test says it cannot run)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a tmpfs cannot be mounted here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+async def test_a_full_disk_is_no_writable_ledger(fake: FakeWolkvox, full_disk: Path) -> None:
+    # The ledger is made while there is room; then a file fills the disk. The step took
+    # the write lock and wrote nothing: "writable" on the ledger line while the token and
+    # quota lines said the ledger was unusable (database or disk is full).
+    wv = client(fake, full_disk, backend=f"sqlite:///{full_disk / 'ledger.db'}")
+    async with wv:
+        await wv.token_info()
+    with contextlib.suppress(OSError), (full_disk / "filler").open("wb", buffering=0) as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+    report = await doctor(client(fake, full_disk, backend=f"sqlite:///{full_disk / 'ledger.db'}"))
+    ledger = report.check("ledger")
+    assert ledger.level is ERROR and "disk is full" in ledger.seen, ledger
+    assert report.check("ledger_disk").level is WARNING
+
+
+async def test_a_ledger_file_that_is_no_database_gets_a_fix_that_fixes_it(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # The folder is writable; the file is garbage. The fix said "make <folder> a writable
+    # folder": followed literally, nothing changes.
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "ledger.db"
+    path.write_bytes(bytes(range(256)) * 20)
+    report = await doctor(client(fake, tmp_path))
+    ledger = report.check("ledger")
+    assert ledger.level is ERROR and "corrupt" in ledger.seen
+    assert f"move {path} aside" in ledger.fix, ledger
+    path.rename(path.with_suffix(".old"))  # the fix, followed
+    again = await doctor(client(fake, tmp_path))
+    assert again.check("ledger").level is OK, again.to_dict()
 
 
 async def test_a_memory_ledger_is_a_warning(fake: FakeWolkvox, tmp_path: Path) -> None:
