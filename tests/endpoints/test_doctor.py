@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from redis_server import RedisServer, evicting, free_port, running
 
-from wolkvox_async import QuotaExhausted, WolkvoxClient
+from wolkvox_async import ClientClosed, QuotaExhausted, WolkvoxClient
 from wolkvox_async.endpoints import _doctor, _doctor_ledger
 from wolkvox_async.models import CheckLevel, DoctorReport
 from wolkvox_async.testing import FakeWolkvox, Fault, VirtualClock
@@ -104,6 +104,19 @@ async def test_a_failed_token_info_after_a_good_base_url_is_not_blamed_on_it(
     assert token.level is ERROR and "base_url" not in token.fix, token
     assert "run doctor again" in token.fix and "may have cost 1 quota unit" in token.seen
     assert fake.stats.requests == 2  # once without the token, once with: never retried
+
+
+async def test_a_closed_client_raises_client_closed_and_sends_nothing(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # Every other method raises ClientClosed; doctor sent its look at the base URL on a
+    # session of its own, then reported "token_info failed ... the call was not sent".
+    wv = client(fake, tmp_path)
+    async with wv:
+        pass
+    with pytest.raises(ClientClosed, match="closed"):
+        await wv.doctor()
+    assert fake.stats.requests == 0
 
 
 async def test_a_wrong_path_is_named_and_nothing_is_spent(

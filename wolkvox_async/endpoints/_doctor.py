@@ -19,6 +19,7 @@ import attrs
 
 from .._config import redact
 from .._errors import (
+    ClientClosed,
     InvalidToken,
     Maintenance,
     SchedulerUnavailable,
@@ -78,9 +79,14 @@ class Doctor:
         counts against nobody). Each check has a level (ok, warning, error), what was
         seen and the fix; a failing check never hides the others. Never raises for what
         it finds (``report.exit_code`` is 0 all ok, 1 warnings, 2 errors).
+
+        Raises:
+            ClientClosed: the client was closed; nothing is sent, as with any call.
         """
         caller = self._calls.caller
         config = caller.config
+        if caller.life.closed:  # (the look at the base URL goes on a session of its own)
+            raise ClientClosed(f"the client was closed: doctor sent nothing ({config.base_url})")
         token = config.token
         transport = caller.transport  # (a session given to the client: its proxy, its CAs)
         given = transport.given_session if isinstance(transport, AiohttpTransport) else None
