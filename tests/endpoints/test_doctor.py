@@ -161,6 +161,36 @@ async def test_a_proxy_page_is_not_taken_for_wolkvox(
     assert report.check("token").seen == "skipped: server unreachable"
 
 
+async def test_a_redirect_says_where_it_goes(tmp_path: Path) -> None:
+    # http:// of a host that redirects to https:// (or a moved server): the 301 was named
+    # without its Location, so the user could not see where the base URL points.
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(f"https://wv0014.wolkvox.com{request.rel_url}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.SockSite(runner, socket.create_server(("127.0.0.1", 0)))
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        wv = WolkvoxClient(
+            server="0014",
+            token="feedface" * 7,
+            licenses=3,
+            base_url=f"http://127.0.0.1:{port}",
+            backend="memory://",
+        )
+        report = await doctor(wv)
+    finally:
+        await runner.cleanup()
+    base = report.check("base_url")
+    assert base.level is ERROR and "301" in base.seen
+    assert "redirects to https://wv0014.wolkvox.com/api/v2/" in base.seen
+    assert "set base_url to that" in base.fix and "https://wv0014.wolkvox.com:" in base.fix
+
+
 async def test_a_refused_connection_is_named(fake: FakeWolkvox, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     report = await doctor(client(fake, tmp_path, base_url=url))

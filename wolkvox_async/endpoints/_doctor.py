@@ -325,6 +325,11 @@ def _base_url(seen: Probe, base_url: str, header: bool) -> Check:
         "base_url must be the server's root, e.g. https://wv0014.wolkvox.com (the client "
         "adds /api/v2/...); unset it to use https://wv<server>.wolkvox.com"
     )
+    if seen.location:  # (a redirect is not followed: a call's POST would not be either)
+        page += f"; it redirects to {seen.location}"
+        moved = urlsplit(seen.location)
+        if moved.scheme and moved.netloc:
+            fix += f"; it sends callers to {moved.scheme}://{moved.netloc}: set base_url to that"
     if seen.status == 400 and header:
         fix += "; a proxy refusing header names with _ needs --no-server-header"
     return Check(
