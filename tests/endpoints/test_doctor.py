@@ -8,10 +8,12 @@ fix, and that every other check still ran. The token never shows in a report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from redis_server import RedisServer, evicting, free_port, running
 
-from wolkvox_async import WolkvoxClient
+from wolkvox_async import ClientClosed, QuotaExhausted, WolkvoxClient
 from wolkvox_async.endpoints import _doctor, _doctor_ledger
 from wolkvox_async.models import CheckLevel, DoctorReport
 from wolkvox_async.testing import FakeWolkvox, Fault, VirtualClock
@@ -89,6 +91,34 @@ async def test_the_token_is_asked_once_even_when_the_answer_fails(
     assert fake.stats.requests == 2
 
 
+@pytest.mark.parametrize("fault", [Fault.HTTP_500, Fault.RESET, Fault.HTML, Fault.RESET_MID_BODY])
+async def test_a_failed_token_info_after_a_good_base_url_is_not_blamed_on_it(
+    fake: FakeWolkvox, tmp_path: Path, fault: Fault
+) -> None:
+    # The base URL answered as Wolkvox (its check is ok); token_info then failed. The
+    # token line's fix said "fix base_url (above) first": a fix for a check that passed.
+    fake.inject(fault, api="token_info", times=5)
+    report = await doctor(client(fake, tmp_path))
+    assert report.check("base_url").level is OK
+    token = report.check("token")
+    assert token.level is ERROR and "base_url" not in token.fix, token
+    assert "run doctor again" in token.fix and "may have cost 1 quota unit" in token.seen
+    assert fake.stats.requests == 2  # once without the token, once with: never retried
+
+
+async def test_a_closed_client_raises_client_closed_and_sends_nothing(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # Every other method raises ClientClosed; doctor sent its look at the base URL on a
+    # session of its own, then reported "token_info failed ... the call was not sent".
+    wv = client(fake, tmp_path)
+    async with wv:
+        pass
+    with pytest.raises(ClientClosed, match="closed"):
+        await wv.doctor()
+    assert fake.stats.requests == 0
+
+
 async def test_a_wrong_path_is_named_and_nothing_is_spent(
     fake: FakeWolkvox, tmp_path: Path
 ) -> None:
@@ -129,6 +159,36 @@ async def test_a_proxy_page_is_not_taken_for_wolkvox(
     assert base.level is ERROR and "HTTP 502" in base.seen and "text/html" in base.seen
     assert "Bad Gateway" in base.seen
     assert report.check("token").seen == "skipped: server unreachable"
+
+
+async def test_a_redirect_says_where_it_goes(tmp_path: Path) -> None:
+    # http:// of a host that redirects to https:// (or a moved server): the 301 was named
+    # without its Location, so the user could not see where the base URL points.
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(f"https://wv0014.wolkvox.com{request.rel_url}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.SockSite(runner, socket.create_server(("127.0.0.1", 0)))
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        wv = WolkvoxClient(
+            server="0014",
+            token="feedface" * 7,
+            licenses=3,
+            base_url=f"http://127.0.0.1:{port}",
+            backend="memory://",
+        )
+        report = await doctor(wv)
+    finally:
+        await runner.cleanup()
+    base = report.check("base_url")
+    assert base.level is ERROR and "301" in base.seen
+    assert "redirects to https://wv0014.wolkvox.com/api/v2/" in base.seen
+    assert "set base_url to that" in base.fix and "https://wv0014.wolkvox.com:" in base.fix
 
 
 async def test_a_refused_connection_is_named(fake: FakeWolkvox, tmp_path: Path) -> None:
@@ -256,6 +316,58 @@ async def test_a_disk_nearly_full_is_a_warning(
     assert disk.level is WARNING and "5 MB free" in disk.seen and report.exit_code == 1
 
 
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 64 KB tmpfs (a real full disk needs a mount: root, and a kernel that
+    lets this container mount; elsewhere the test says it cannot run)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a tmpfs cannot be mounted here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+async def test_a_full_disk_is_no_writable_ledger(fake: FakeWolkvox, full_disk: Path) -> None:
+    # The ledger is made while there is room; then a file fills the disk. The step took
+    # the write lock and wrote nothing: "writable" on the ledger line while the token and
+    # quota lines said the ledger was unusable (database or disk is full).
+    wv = client(fake, full_disk, backend=f"sqlite:///{full_disk / 'ledger.db'}")
+    async with wv:
+        await wv.token_info()
+    with contextlib.suppress(OSError), (full_disk / "filler").open("wb", buffering=0) as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+    report = await doctor(client(fake, full_disk, backend=f"sqlite:///{full_disk / 'ledger.db'}"))
+    ledger = report.check("ledger")
+    assert ledger.level is ERROR and "disk is full" in ledger.seen, ledger
+    assert report.check("ledger_disk").level is WARNING
+
+
+async def test_a_ledger_file_that_is_no_database_gets_a_fix_that_fixes_it(
+    fake: FakeWolkvox, tmp_path: Path
+) -> None:
+    # The folder is writable; the file is garbage. The fix said "make <folder> a writable
+    # folder": followed literally, nothing changes.
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "state" / "ledger.db"
+    path.write_bytes(bytes(range(256)) * 20)
+    report = await doctor(client(fake, tmp_path))
+    ledger = report.check("ledger")
+    assert ledger.level is ERROR and "corrupt" in ledger.seen
+    assert f"move {path} aside" in ledger.fix, ledger
+    path.rename(path.with_suffix(".old"))  # the fix, followed
+    again = await doctor(client(fake, tmp_path))
+    assert again.check("ledger").level is OK, again.to_dict()
+
+
 async def test_a_memory_ledger_is_a_warning(fake: FakeWolkvox, tmp_path: Path) -> None:
     report = await doctor(client(fake, tmp_path, backend="memory://"))
     assert (
@@ -324,6 +436,24 @@ async def test_a_spent_quota_is_an_error(tmp_path: Path) -> None:
         report = await doctor(client(fake, tmp_path, licenses=None, daily_quota=3))
     token = report.check("token")
     assert token.level is ERROR and "TOKEN LIMIT EXCEEDED" in token.seen
+
+
+async def test_a_ledger_spent_at_its_own_limit_is_an_error(tmp_path: Path) -> None:
+    # The operation has 10 licenses; this client is set for 3 calls a day and made them.
+    # Wolkvox is far from spent, but this client's ledger refuses every call: the quota
+    # line said ok ("ledger 3 of 3") while each call raised QuotaExhausted.
+    async with FakeWolkvox(licenses=10) as fake:
+        wv = client(fake, tmp_path, licenses=None, daily_quota=3)
+        async with wv:
+            for _ in range(3):
+                await wv.token_info()
+            report = await wv.doctor()
+            with pytest.raises(QuotaExhausted):
+                await wv.campaign_status(1)
+    quota = report.check("quota")
+    assert quota.level is ERROR and "refused" in quota.seen, quota
+    assert "--licenses" in quota.fix
+    assert report.exit_code == 2
 
 
 async def test_a_redis_that_is_down_is_named_and_nothing_is_sent(

@@ -281,3 +281,11 @@ async def test_every_spelling_of_the_memory_url_is_the_one_state(other: str) -> 
 def test_a_memory_url_with_more_is_refused(url: str) -> None:
     with pytest.raises(ConfigError, match="memory:// alone"):
         resolve_backend(url)
+
+
+def test_a_malformed_backend_url_is_a_config_error_without_its_password() -> None:
+    # urlsplit raises a bare ValueError on an unclosed IPv6 bracket; it escaped the
+    # documented ConfigError (the CLI showed a traceback, exit 1: "warnings" for doctor).
+    with pytest.raises(ConfigError, match="malformed") as raised:
+        resolve_backend("redis://user:s3cretpw@[::1/0")
+    assert "s3cretpw" not in str(raised.value)

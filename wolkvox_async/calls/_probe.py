@@ -49,6 +49,8 @@ class Probe:
     """The body is Wolkvox's JSON envelope (an object with ``code`` and ``msg``)."""
     message: str = ""
     """The envelope's ``msg``, or the start of a body that is no envelope (redacted)."""
+    location: str = ""
+    """A redirect's ``Location`` (redacted): where the base URL sends its callers."""
     date: datetime | None = None
     """The answer's ``Date`` header (the server's clock, to the second)."""
     failure: str = ""
@@ -107,6 +109,7 @@ async def probe(
                 content_type=resp.content_type,
                 envelope=envelope,
                 message=message,
+                location=redact(resp.headers.get("Location", ""), config.token),
                 date=_date(resp.headers.get("Date")),
                 sent_at=sent,
                 answered_at=answered,

@@ -157,7 +157,10 @@ def given_options(ctx: click.Context) -> tuple[str, ...]:
 
 def _masked(url: str) -> str:
     """A Redis URL with the password of its user part and of its Sentinel as ***."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed: the client names it (a usage error), and it may hold
+        return "***"  # a password where it cannot be told apart
     netloc = parts.netloc
     user, at, host = netloc.rpartition("@")
     if at and ":" in user:

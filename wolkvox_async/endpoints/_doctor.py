@@ -19,6 +19,7 @@ import attrs
 
 from .._config import redact
 from .._errors import (
+    ClientClosed,
     InvalidToken,
     Maintenance,
     SchedulerUnavailable,
@@ -78,9 +79,14 @@ class Doctor:
         counts against nobody). Each check has a level (ok, warning, error), what was
         seen and the fix; a failing check never hides the others. Never raises for what
         it finds (``report.exit_code`` is 0 all ok, 1 warnings, 2 errors).
+
+        Raises:
+            ClientClosed: the client was closed; nothing is sent, as with any call.
         """
         caller = self._calls.caller
         config = caller.config
+        if caller.life.closed:  # (the look at the base URL goes on a session of its own)
+            raise ClientClosed(f"the client was closed: doctor sent nothing ({config.base_url})")
         token = config.token
         transport = caller.transport  # (a session given to the client: its proxy, its CAs)
         given = transport.given_session if isinstance(transport, AiohttpTransport) else None
@@ -161,7 +167,16 @@ class Doctor:
                 )
             )
         except WolkvoxError as exc:
-            return _Token(_token_error(f"token_info failed: {exc}", _FIRST))
+            # The base URL answered as Wolkvox (else this is skipped): its fix is no fix
+            # here. Sent, the attempt may have been counted: a unit, never retried.
+            return _Token(
+                _token_error(
+                    f"token_info failed (it may have cost 1 quota unit): {exc}",
+                    "the base URL answers as Wolkvox, but this call failed on the way or at "
+                    "the server: run doctor again in a few minutes; if it fails again, check "
+                    "any proxy between this host and Wolkvox",
+                )
+            )
         info = rows[0] if rows else TokenInfo()
         described = f"{info.description!r}, " if info.description else ""
         limit_text = (
@@ -203,7 +218,12 @@ class Doctor:
             f"{'no known limit' if stats.quota_limit is None else f'{stats.quota_limit:,}'}"
             f", {stats.quota_reserved:,} kept for interactive calls, resets {resets:%H:%M %Z}"
         )
+        # The ledger's own limit (licenses, daily_quota) refuses every call once reached,
+        # whatever Wolkvox counts: it is this client's quota, and what it will meet.
+        spent = stats.quota_limit is not None and stats.quota_used >= stats.quota_limit
         if got.used is None:
+            if spent:
+                return _ledger_spent(ledger)
             why = _SKIPPED if not reached else "Wolkvox's count not read (token above)"
             return Check(
                 name="quota",
@@ -223,6 +243,8 @@ class Doctor:
                 seen=f"{seen}: spent",
                 fix="wait for the reset, or add licenses to the operation",
             )
+        if spent:
+            return _ledger_spent(seen)
         found, fixes = [], []
         # More than the calls that may be in flight: counted by tools beside this ledger.
         if got.used - stats.quota_used > caller.config.max_concurrency:
@@ -239,6 +261,17 @@ class Doctor:
                 fix="; ".join(fixes),
             )
         return Check(name="quota", level=CheckLevel.OK, seen=seen)
+
+
+def _ledger_spent(seen: str) -> Check:
+    return Check(
+        name="quota",
+        level=CheckLevel.ERROR,
+        seen=f"{seen}: the ledger's count has reached its limit, every call of this client "
+        "is refused (QuotaExhausted) until the reset",
+        fix="if the operation has more licenses, set them (--licenses or WOLKVOX_LICENSES); "
+        "otherwise wait for the reset",
+    )
 
 
 def _skipped(name: str) -> Check:
@@ -292,6 +325,11 @@ def _base_url(seen: Probe, base_url: str, header: bool) -> Check:
         "base_url must be the server's root, e.g. https://wv0014.wolkvox.com (the client "
         "adds /api/v2/...); unset it to use https://wv<server>.wolkvox.com"
     )
+    if seen.location:  # (a redirect is not followed: a call's POST would not be either)
+        page += f"; it redirects to {seen.location}"
+        moved = urlsplit(seen.location)
+        if moved.scheme and moved.netloc:
+            fix += f"; it sends callers to {moved.scheme}://{moved.netloc}: set base_url to that"
     if seen.status == 400 and header:
         fix += "; a proxy refusing header names with _ needs --no-server-header"
     return Check(

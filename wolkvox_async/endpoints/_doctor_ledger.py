@@ -3,8 +3,9 @@
 Each check stands alone (a ledger that cannot be used still gets its disk and its Redis
 policy looked at) and costs no quota: the ledger is where the limits are kept, so it is
 read, never written beyond what one of its own steps writes. A SQLite step is a
-``BEGIN IMMEDIATE`` transaction (the write lock), so a step that passes shows the file
-writable; a Redis one is a ``PING`` and a short-lived ``SET`` under the backend's prefix.
+``BEGIN IMMEDIATE`` transaction (the write lock) that writes the header's user_version
+back unchanged, so a step that passes shows the file writable (a full disk fails it); a
+Redis one is a ``PING`` and a short-lived ``SET`` under the backend's prefix.
 """
 
 from __future__ import annotations
@@ -111,14 +112,14 @@ async def _step(caller: Caller) -> Check:
             level=CheckLevel.WARNING,
             seen=f"{name} at {where}: unusable ({reason}); calls fall back to this process's "
             "memory (?fallback=memory): the limits hold per process only",
-            fix=_unusable_fix(backend),
+            fix=_unusable_fix(backend, reason),
         )
     if reason:
         return Check(
             name="ledger",
             level=CheckLevel.ERROR,
             seen=f"{name} at {where}: unusable ({reason})",
-            fix=_unusable_fix(backend),
+            fix=_unusable_fix(backend, reason),
         )
     return Check(
         name="ledger",
@@ -127,11 +128,21 @@ async def _step(caller: Caller) -> Check:
     )
 
 
-def _touch(_conn: sqlite3.Connection) -> None:
-    """A step of no work of its own: taking the write lock is the test."""
+def _touch(conn: sqlite3.Connection) -> None:
+    """The header's user_version written back as it is: a page committed, as each call's
+    step commits its own. The write lock alone wrote nothing, so a full disk passed as
+    "writable" while every call failed (database or disk is full)."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    conn.execute(f"PRAGMA user_version = {int(version)}")
 
 
-def _unusable_fix(backend: object) -> str:
+def _unusable_fix(backend: object, reason: str) -> str:
+    if isinstance(backend, SQLiteBackend) and "corrupt" in reason:
+        # The folder is fine: making it writable changes nothing; the file must go.
+        return (
+            f"move {backend.path} aside (it is no SQLite database): a new ledger is made, "
+            "then `wolkvox quota` takes today's count from Wolkvox"
+        )
     if isinstance(backend, SQLiteBackend):
         return (
             f"make {backend.path.parent} a writable folder on a disk with room (--state-dir), "

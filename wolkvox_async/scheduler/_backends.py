@@ -170,7 +170,11 @@ def _key(url: str) -> str:
     memory state of the process; each kept its own, and two clients of the token given
     two spellings sent four calls at once (403 SIMULTANEOUS)."""
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # (an unclosed [ of an IPv6 host): the URL, which may
+        # hold a password, is not repeated
+        raise ConfigError(f"the backend URL is malformed: {exc}") from None
     if parts.scheme != "memory":
         return url
     if parts.netloc or parts.path.strip("/") or parts.query or parts.fragment:
