@@ -76,7 +76,9 @@ def test_a_holder_killed_with_a_slot_shows_unknown_until_its_lease_ends_and_says
             seconds=30,
         )
         (slot,) = [s for s in slots(backend) if s.pid == service.pid]
-        shown = CliRunner().invoke(cli, ["status", "--backend", backend_url])
+        shown = CliRunner().invoke(
+            cli, ["status", "--backend", backend_url], env={"COLUMNS": "250"}
+        )  # (wide: the holder column stays on one line)
         assert shown.exit_code == 0, shown.output
         assert f"holder unknown (pid {service.pid})" in shown.output
         free_at = slot.expires.astimezone().strftime("%H:%M:%S")

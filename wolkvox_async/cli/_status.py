@@ -191,7 +191,8 @@ def _operation(op: OperationStatus) -> Table:
                 if slot.caller_left
                 else "admitted since its last heartbeat"
                 if slot.known
-                else "?"
+                # (killed, frozen: no one to ask; the slot frees when its lease ends)
+                else f"no heartbeat: free at {_when(slot.expires)}"
             )
             table.add_row(
                 token.token if n == 1 else "",
