@@ -4,6 +4,7 @@ item 2: the attacks of helper X3)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -18,12 +19,14 @@ from click.testing import CliRunner
 from helpers import worker
 from redis_server import RedisServer, running, wait_until
 
+from wolkvox_async import WolkvoxClient
 from wolkvox_async.cli._app import cli
 from wolkvox_async.scheduler import SQLiteBackend, ledger_status
 from wolkvox_async.testing import FakeWolkvox
 
 WORKER = worker("status_worker.py")
 PASSWORD = "pw-x3-never-printed"
+STATUS_WATCH = (sys.executable, "-m", "wolkvox_async", "--json", "status", "--watch")
 
 
 def ctrl_c_reaches_it() -> None:
@@ -32,7 +35,6 @@ def ctrl_c_reaches_it() -> None:
 
 def slots(backend: SQLiteBackend) -> list[Any]:
     """The slots held now, as the library's reader finds them."""
-    import asyncio
 
     async def read() -> list[Any]:
         found = await ledger_status(backend, operations=["0014"])
@@ -83,9 +85,7 @@ def test_a_holder_killed_with_a_slot_shows_unknown_until_its_lease_ends_and_says
         assert f"holder unknown (pid {service.pid})" in shown.output
         free_at = slot.expires.astimezone().strftime("%H:%M:%S")
         assert f"free at {free_at}" in shown.output, shown.output
-        wait_until(
-            lambda: not slots(backend), "a dead holder's slot is shown forever", seconds=30
-        )
+        wait_until(lambda: not slots(backend), "a dead holder's slot is shown forever", seconds=30)
         # (bounded by the lease lifetime of a 5 s server limit, with its margin)
         assert time.monotonic() - killed_at < 20
     finally:
@@ -114,8 +114,7 @@ def test_a_watch_goes_on_through_a_redis_restart_and_never_prints_the_password(
     with running(RedisServer(tmp_path / "redis", args=["--requirepass", PASSWORD])) as redis:
         url = f"redis://:{PASSWORD}@127.0.0.1:{redis.port}/0"
         watch = subprocess.Popen(
-            [sys.executable, "-m", "wolkvox_async", "--json", "status", "--watch"]
-            + ["--backend", url, "--operation", "0014"],
+            [*STATUS_WATCH, "--backend", url, "--operation", "0014"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -152,8 +151,7 @@ def test_a_watch_whose_first_reading_fails_exits_3_at_once(tmp_path: Path) -> No
     with running(RedisServer(tmp_path / "redis", args=["--requirepass", PASSWORD])) as redis:
         url = f"redis://:wrong-{PASSWORD}@127.0.0.1:{redis.port}/0"
         done = subprocess.run(
-            [sys.executable, "-m", "wolkvox_async", "--json", "status", "--watch"]
-            + ["--backend", url],
+            [*STATUS_WATCH, "--backend", url],
             capture_output=True,
             text=True,
             timeout=60,
@@ -161,3 +159,30 @@ def test_a_watch_whose_first_reading_fails_exits_3_at_once(tmp_path: Path) -> No
     assert done.returncode == 3, done.stderr
     assert "AuthenticationError" in json.loads(done.stdout)["error"]["message"]
     assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_a_redis_ledger_no_heartbeat_names_is_not_said_empty(
+    served: FakeWolkvox, redis_url: str
+) -> None:
+    """A Redis ledger is found by operation (its keys are hashed): once the last process
+    has closed (or been killed), no heartbeat names the operation. ``status`` without
+    ``--operation`` said "nothing recorded today" although today's count was there; it
+    says to name the operation, and with ``--operation`` shows the count."""
+
+    async def one_call() -> None:
+        async with WolkvoxClient(
+            server=served.server, token=served.token, base_url=served.url, backend=redis_url
+        ) as wv:
+            await wv.find_record(customer_id="1")
+
+    asyncio.run(one_call())
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["status", "--backend", redis_url], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0, shown.output
+    assert "nothing recorded today" not in shown.output
+    assert "--operation" in shown.output
+    named = runner.invoke(
+        cli, ["--json", "status", "--backend", redis_url, "--operation", served.server]
+    )
+    (op,) = json.loads(named.output)["operations"]
+    assert op["quota_used"] == 1
