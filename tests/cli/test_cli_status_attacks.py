@@ -186,3 +186,37 @@ def test_a_redis_ledger_no_heartbeat_names_is_not_said_empty(
     )
     (op,) = json.loads(named.output)["operations"]
     assert op["quota_used"] == 1
+
+
+def test_an_operation_is_read_in_every_form_the_server_number_takes(
+    served: FakeWolkvox, redis_url: str
+) -> None:
+    """``--operation wv0014`` (a form ``--server`` takes) read a ledger of an operation
+    named "wv0014": quota used 0, a false "idle" beside the real count. Each form names
+    the operation (and ``--server`` is shown as one); a value that is no server number
+    is a usage error (exit 2), not an empty reading."""
+
+    async def one_call() -> None:
+        async with WolkvoxClient(
+            server=served.server, token=served.token, base_url=served.url, backend=redis_url
+        ) as wv:
+            await wv.find_record(customer_id="1")
+
+    asyncio.run(one_call())
+    runner = CliRunner()
+    number = served.server
+    for given in (
+        ["--operation", f"wv{number}"],
+        ["--operation", f"https://wv{number}.wolkvox.com"],
+        ["--operation", number, "--operation", str(int(number))],
+    ):
+        shown = runner.invoke(cli, ["--json", "status", "--backend", redis_url, *given])
+        assert shown.exit_code == 0, shown.output
+        ops = json.loads(shown.output)["operations"]
+        assert [(op["operation"], op["quota_used"]) for op in ops] == [(number, 1)], given
+    by_server = runner.invoke(
+        cli, ["--server", f"wv{number}", "--json", "status", "--backend", redis_url]
+    )
+    assert [op["operation"] for op in json.loads(by_server.output)["operations"]] == [number]
+    bad = runner.invoke(cli, ["status", "--backend", redis_url, "--operation", "x y"])
+    assert bad.exit_code == 2 and "server number" in bad.output

@@ -43,7 +43,8 @@ REFRESH = 1.0
     "--operation",
     "operations",
     multiple=True,
-    help="Show this operation even when idle (Redis finds the others by their heartbeats).",
+    help="Show this operation even when idle, as --server is (Redis finds the others by "
+    "their heartbeats).",
 )
 @click.option("--watch", is_flag=True, help="Redraw every second until Ctrl-C.")
 @pass_settings
@@ -52,6 +53,8 @@ def status(
 ) -> None:
     """Who holds each token's slots, who waits, today's quota: from the shared ledger."""
     url = backend_url or settings.redis_url or f"sqlite:///{settings.state_dir / 'ledger.db'}"
+    if settings.server:  # (--server / WOLKVOX_SERVER: shown idle, found on a Redis)
+        operations = (*operations, settings.server)
 
     async def work() -> None:
         backend = resolve_backend(url)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .._config import DEFAULT_LEASE_LIFE
+from .._config import DEFAULT_LEASE_LIFE, server_number
 from .._time import WOLKVOX_TZ, day_of, next_reset
 from ._backend import Backend
 from ._clock import Clock, SystemClock
@@ -148,8 +148,8 @@ async def ledger_status(
 ) -> LedgerStatus:
     """What ``backend``'s ledger says now; ``operations``: shown even when idle (a Redis
     ledger is found by operation: those the heartbeats name, and these)."""
-    clock = clock or SystemClock()
-    now = clock.time()
+    operations = list(dict.fromkeys(server_number(o) for o in operations))  # (wv0016: 0016)
+    now = (clock := clock or SystemClock()).time()
     where = backend.where
     if isinstance(backend, SQLiteBackend) and not backend.path.exists():
         note = f"no ledger at {backend.path}: no process has used it yet"
