@@ -23,7 +23,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .._errors import SchedulerUnavailable
+from .._config import server_number
+from .._errors import ConfigError, SchedulerUnavailable
 from ..scheduler import Backend, LedgerStatus, OperationStatus, ledger_status, resolve_backend
 from ._common import Settings, pass_settings, run
 
@@ -55,6 +56,10 @@ def status(
     url = backend_url or settings.redis_url or f"sqlite:///{settings.state_dir / 'ledger.db'}"
     if settings.server:  # (--server / WOLKVOX_SERVER: shown idle, found on a Redis)
         operations = (*operations, settings.server)
+    try:  # (each form --server takes: "wv0016" is 0016, not an idle operation of its own)
+        operations = tuple(dict.fromkeys(server_number(o) for o in operations))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--operation") from None
 
     async def work() -> None:
         backend = resolve_backend(url)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .._config import DEFAULT_LEASE_LIFE, server_number
+from .._config import DEFAULT_LEASE_LIFE
 from .._time import WOLKVOX_TZ, day_of, next_reset
 from ._backend import Backend
 from ._clock import Clock, SystemClock
@@ -148,8 +148,8 @@ async def ledger_status(
 ) -> LedgerStatus:
     """What ``backend``'s ledger says now; ``operations``: shown even when idle (a Redis
     ledger is found by operation: those the heartbeats name, and these)."""
-    operations = list(dict.fromkeys(server_number(o) for o in operations))  # (wv0016: 0016)
-    now = (clock := clock or SystemClock()).time()
+    clock = clock or SystemClock()
+    now = clock.time()
     where = backend.where
     if isinstance(backend, SQLiteBackend) and not backend.path.exists():
         note = f"no ledger at {backend.path}: no process has used it yet"
@@ -173,8 +173,8 @@ async def ledger_status(
         return _empty(where, now, False, note)
     beats, leases = [], []
     for scheduler in local:
-        beat = scheduler.heartbeat
-        beats.append((beat.key, now, beat.body()))
+        if scheduler.in_use:  # (closed: its process holds nothing open here)
+            beats.append((scheduler.heartbeat.key, now, scheduler.heartbeat.body()))
         for slot in scheduler.held.values():
             ttl = scheduler.limits[slot.lease.key].lease_ttl
             leases.append((slot.lease.key, slot.lease.record.id, slot.lease.granted_at + ttl))
