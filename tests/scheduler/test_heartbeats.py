@@ -174,6 +174,24 @@ async def test_a_memory_ledger_shows_this_process_and_says_it_is_per_process(
     assert op.quota_used == 1 and op.operation == fake.server
 
 
+async def test_a_closed_client_on_a_memory_ledger_is_no_live_process(
+    fake: FakeWolkvox,
+) -> None:
+    """A memory ledger's status is made from the schedulers of this process, which
+    outlive their clients: once the client closed, its process was still listed live
+    (a closed heartbeat left behind); today's count stays, the process does not."""
+    backend = MemoryBackend()
+    async with WolkvoxClient(
+        server=fake.server, token=fake.token, base_url=fake.url, backend=backend
+    ) as wv:
+        await wv.find_record(customer_id="1")
+        assert [p.pid for p in (await wv.ledger_status()).processes] == [os.getpid()]
+    found = await wv.ledger_status()
+    assert found.processes == ()
+    (op,) = found.operations
+    assert op.quota_used == 1
+
+
 async def test_a_client_opened_after_another_closed_beats_again(
     fake: FakeWolkvox, tmp_path: Path
 ) -> None:

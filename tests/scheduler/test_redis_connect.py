@@ -50,6 +50,10 @@ def test_urls_name_their_topology_without_credentials(
         ("redis+cluster://a:7000?socket_timeout=soon", "number of seconds"),
         ("redis+shard://:pw@a", "not a Redis URL"),
         ("redis://:pw@h:1/0?fallback=disk", "fallback must be 'memory'"),
+        # One node: redis-py took these at the first call, a TypeError from deep inside
+        # (``wolkvox status`` printed a traceback).
+        ("redis://:pw@h:1/0?pool=9", "'pool'"),
+        ("redis://:pw@h:1/0?socket_timeout=soon", "socket_timeout"),
     ],
 )
 def test_a_url_that_names_no_redis_is_a_clear_error(url: str, complaint: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console, Group, RenderableType
@@ -23,6 +23,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .._config import server_number
+from .._errors import ConfigError, SchedulerUnavailable
 from ..scheduler import Backend, LedgerStatus, OperationStatus, ledger_status, resolve_backend
 from ._common import Settings, pass_settings, run
 
@@ -42,7 +44,8 @@ REFRESH = 1.0
     "--operation",
     "operations",
     multiple=True,
-    help="Show this operation even when idle (Redis finds the others by their heartbeats).",
+    help="Show this operation even when idle, as --server is (Redis finds the others by "
+    "their heartbeats).",
 )
 @click.option("--watch", is_flag=True, help="Redraw every second until Ctrl-C.")
 @pass_settings
@@ -51,6 +54,12 @@ def status(
 ) -> None:
     """Who holds each token's slots, who waits, today's quota: from the shared ledger."""
     url = backend_url or settings.redis_url or f"sqlite:///{settings.state_dir / 'ledger.db'}"
+    if settings.server:  # (--server / WOLKVOX_SERVER: shown idle, found on a Redis)
+        operations = (*operations, settings.server)
+    try:  # (each form --server takes: "wv0016" is 0016, not an idle operation of its own)
+        operations = tuple(dict.fromkeys(server_number(o) for o in operations))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--operation") from None
 
     async def work() -> None:
         backend = resolve_backend(url)
@@ -66,34 +75,56 @@ def status(
 
 
 async def _watch(settings: Settings, backend: Backend, operations: tuple[str, ...]) -> None:
-    """Read and show every second; Ctrl-C (the task cancelled) ends it as done."""
+    """Read and show every second; Ctrl-C (the task cancelled) ends it as done. The first
+    reading fails as a one-shot does (a wrong URL or password is told at once); a later
+    one that cannot reach the ledger (a Redis restarting) is shown and read again: the
+    watch is most wanted while the ledger is in trouble."""
+    first = await ledger_status(backend, operations=operations)
+
+    async def reading() -> LedgerStatus | SchedulerUnavailable:
+        try:
+            return await ledger_status(backend, operations=operations)
+        except SchedulerUnavailable as exc:
+            return exc
+
     try:
         if settings.json:
+            found: LedgerStatus | SchedulerUnavailable = first
             while True:
-                show(settings, await ledger_status(backend, operations=operations))
+                show(settings, found)
                 await asyncio.sleep(REFRESH)
+                found = await reading()
         console = Console(soft_wrap=True)
         if not console.is_terminal:  # (a pipe, a log: Live would show only the last one)
+            found = first
             while True:
-                console.print(render(await ledger_status(backend, operations=operations)))
+                console.print(render(found))
                 console.print()
                 await asyncio.sleep(REFRESH)
-        first = await ledger_status(backend, operations=operations)
+                found = await reading()
         with Live(render(first), console=console, auto_refresh=False) as live:
             while True:
                 await asyncio.sleep(REFRESH)
-                live.update(render(await ledger_status(backend, operations=operations)))
+                live.update(render(await reading()))
                 live.refresh()
     except asyncio.CancelledError:
         return  # Ctrl-C: the view was the work; it ends as done (exit 0)
 
 
-def show(settings: Settings, found: LedgerStatus) -> None:
+def show(settings: Settings, found: LedgerStatus | SchedulerUnavailable) -> None:
     """One reading, as JSON (one line) or as tables."""
     if settings.json:
+        if isinstance(found, SchedulerUnavailable):
+            gone = {"unreachable": str(found), "read_at": _now().isoformat(timespec="seconds")}
+            click.echo(json.dumps(gone, ensure_ascii=False))
+            return
         click.echo(json.dumps(found.to_dict(), ensure_ascii=False), nl=True)
         return
     Console().print(render(found), soft_wrap=True)  # (a path stays whole, to copy)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _when(moment: datetime | None) -> str:
@@ -103,8 +134,11 @@ def _when(moment: datetime | None) -> str:
     return local.strftime("%H:%M:%S")
 
 
-def render(found: LedgerStatus) -> RenderableType:
+def render(found: LedgerStatus | SchedulerUnavailable) -> RenderableType:
     """The reading as rich renderables: a heading, then one table per operation."""
+    if isinstance(found, SchedulerUnavailable):  # (a watch's: it reads again)
+        tried = _now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+        return Text(f"{found}  read {tried}; reading again each second", style="red")
     read = found.read_at.astimezone()
     parts: list[RenderableType] = [
         Text.assemble(
@@ -165,7 +199,8 @@ def _operation(op: OperationStatus) -> Table:
                 if slot.caller_left
                 else "admitted since its last heartbeat"
                 if slot.known
-                else "?"
+                # (killed, frozen: no one to ask; the slot frees when its lease ends)
+                else f"no heartbeat: free at {_when(slot.expires)}"
             )
             table.add_row(
                 token.token if n == 1 else "",

@@ -147,7 +147,24 @@ def _single(url: str, base: str, query: dict[str, str], fallback: str | None) ->
         where = f"{base}://{parts.hostname}:{parts.port or 6379}"
     except ValueError as exc:
         raise ConfigError(f"bad port in {_safe(url)!r}: {exc}") from None
+    _check_single(plain, url)
     return Target(Topology.SINGLE, where, connect, fallback)
+
+
+def _check_single(plain: str, url: str) -> None:
+    """redis-py reads a one-node URL's options only when it first connects: a name it does
+    not take was a TypeError from deep inside the first call (a traceback from ``wolkvox
+    status``). Asked now, as the other topologies' options are (no I/O: a connection
+    object is made, not opened)."""
+    from redis.asyncio import ConnectionPool
+
+    try:
+        pool = ConnectionPool.from_url(plain)
+        pool.connection_class(**pool.connection_kwargs)
+    except TypeError as exc:  # (its text names the option: "unexpected keyword 'pool'")
+        raise ConfigError(f"unknown option in the Redis URL {_safe(url)!r}: {exc}") from None
+    except ValueError as exc:  # ("Invalid value for 'socket_timeout' in connection URL.")
+        raise ConfigError(f"{exc} ({_safe(url)!r})") from None
 
 
 def _cluster(

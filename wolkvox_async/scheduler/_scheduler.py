@@ -249,6 +249,10 @@ class Scheduler:
                     failed += 1
         return failed
 
+    @property
+    def in_use(self) -> bool:  # (a client has it open: ledger_status shows it live)
+        return self._users > 0
+
     def attach(self) -> Scheduler:
         """A client starts using this scheduler (at its first call in this loop)."""
         self._users += 1

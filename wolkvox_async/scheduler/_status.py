@@ -156,7 +156,13 @@ async def ledger_status(
         return _empty(where, now, True, note)
     if isinstance(backend, KeepsHeartbeats):
         raw = await backend.read_ledger(now, operations)
-        return build(raw, where, now, True, None, operations)
+        found = build(raw, where, now, True, None, operations)
+        if found.operations or operations or isinstance(backend, SQLiteBackend):
+            return found
+        # (Redis: keys hashed from the operation; none named, "nothing today" may be false)
+        note = f"no live heartbeat names an operation, and {where} finds a ledger by its "
+        note += "operation: name it (wolkvox status --operation 0016; operations=['0016'])"
+        return attrs.evolve(found, note=note)
     note = (
         f"{where} is per process: each process keeps its own ledger, which no other can "
         "read (read here, only this process's calls show); share one with sqlite:///path "
@@ -167,8 +173,8 @@ async def ledger_status(
         return _empty(where, now, False, note)
     beats, leases = [], []
     for scheduler in local:
-        beat = scheduler.heartbeat
-        beats.append((beat.key, now, beat.body()))
+        if scheduler.in_use:  # (closed: its process holds nothing open here)
+            beats.append((scheduler.heartbeat.key, now, scheduler.heartbeat.body()))
         for slot in scheduler.held.values():
             ttl = scheduler.limits[slot.lease.key].lease_ttl
             leases.append((slot.lease.key, slot.lease.record.id, slot.lease.granted_at + ttl))
