@@ -318,12 +318,13 @@ async def test_a_disk_nearly_full_is_a_warning(
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A folder on a 64 KB tmpfs (a real full disk needs a mount: root, and a kernel that
-    lets this container mount; elsewhere the test says it cannot run)."""
+    """A folder on a 1 MB tmpfs: room for a new ledger, its WAL and its heartbeats (a
+    real full disk needs a mount: root, and a kernel that lets this container mount;
+    elsewhere the test says it cannot run)."""
     folder = tmp_path / "full"
     folder.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
         capture_output=True,
         check=False,
     )
