@@ -101,10 +101,13 @@ class Settings:
             raise click.UsageError("set the token: --token or WOLKVOX_TOKEN")
         return self.server, self.token
 
-    def client(self, **options: Any) -> WolkvoxClient:
-        """A client with the persistent ledger (or Redis); usage errors name the setting."""
+    def client(self, *, make_state_dir: bool = True, **options: Any) -> WolkvoxClient:
+        """A client with the persistent ledger (or Redis); usage errors name the setting.
+        ``make_state_dir=False``: the folder is left as it is (``doctor`` reports one that
+        cannot be made)."""
         server, token = self.require()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if make_state_dir:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
         # The per-user ledger, which clients without backend= use too (one host, one
         # token: never more than 2 in flight), or Redis.
         backend = self.redis_url or f"sqlite:///{self.state_dir / 'ledger.db'}"

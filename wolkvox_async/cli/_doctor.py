@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import WolkvoxClient, WolkvoxError
+from .. import WolkvoxError
 from ..models import CheckLevel, DoctorReport
 from ._common import Settings, ending, fail, pass_settings, run
 
@@ -35,24 +35,6 @@ _SUMMARY = {
 }
 
 
-def _client(settings: Settings) -> WolkvoxClient:
-    """The client the other commands make (``Settings.client``), without making the state
-    folder (the ledger check reports a folder that cannot be made)."""
-    server, token = settings.require()
-    backend = settings.redis_url or f"sqlite:///{settings.state_dir / 'ledger.db'}"
-    return WolkvoxClient(
-        server=server,
-        token=token,
-        licenses=settings.licenses,
-        base_url=settings.base_url,
-        backend=backend,
-        server_limit=settings.server_limit,
-        quota_reserve=settings.quota_reserve,
-        server_header=settings.server_header,
-        poll_policy="raise",
-    )
-
-
 @click.command()
 @pass_settings
 def doctor(settings: Settings) -> None:
@@ -61,7 +43,7 @@ def doctor(settings: Settings) -> None:
     Costs one quota unit (token_info). Exit 0 all ok, 1 warnings, 2 errors.
     """
     try:
-        client = _client(settings)
+        client = settings.client(make_state_dir=False)
     except WolkvoxError as exc:  # a setting that no client takes (a bad Redis URL...)
         fail(2, str(exc))
 
