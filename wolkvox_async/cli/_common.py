@@ -103,17 +103,14 @@ class Settings:
 
     def client(self, *, make_state_dir: bool = True, **options: Any) -> WolkvoxClient:
         """A client with the persistent ledger (or Redis); usage errors name the setting.
-        ``make_state_dir=False``: the folder is left as it is (``doctor`` reports one that
-        cannot be made)."""
+        ``make_state_dir=False`` leaves the folder as it is (doctor reports its faults)."""
         server, token = self.require()
         if make_state_dir:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-        # The per-user ledger, which clients without backend= use too (one host, one
-        # token: never more than 2 in flight), or Redis.
+        # The per-user ledger, as clients without backend= use (one host, one token), or Redis.
         backend = self.redis_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
-        # The ledger outlives the process, so an identical report read again within 5
-        # minutes has no shared result here: say so (exit 3, with the time) instead of a
-        # silent 5-minute wait.
+        # The ledger outlives the process: an identical read within 5 minutes has no shared
+        # result here, so say so (exit 3, with the time), not a silent 5-minute wait.
         return WolkvoxClient(
             server=server,
             token=token,
