@@ -67,8 +67,11 @@ async def the_fresh_process_waits(
     fenced_until = stats.fenced_until.timestamp()
     # What is left of a lease lifetime from the loss, however long the machine took since
     # (stats tell the fence on the caller's clock, which stood still meanwhile).
+    # (A restart's moment is known to Redis in whole seconds: its start time, which
+    # uptime_in_seconds counts from, is truncated, so the fence may start up to 1 s early,
+    # within the lease lifetime's margin past Wolkvox's 60 s; CI saw 0.76 s.)
     left = fenced_until - clock.time()
-    assert lost_after + DEFAULT_LEASE_LIFE - time.time() - 0.1 <= left <= DEFAULT_LEASE_LIFE + 0.1
+    assert lost_after + DEFAULT_LEASE_LIFE - time.time() - 1.0 <= left <= DEFAULT_LEASE_LIFE + 0.1
     started = clock.time()
     waiting = asyncio.ensure_future(fresh.find_record(campaign_id="1", customer_id="y"))
     await until(lambda: clock.next_due is not None)  # it waits on (virtual) time
