@@ -13,6 +13,7 @@ and min–max over the rounds; BEGIN IMMEDIATE + COMMIT alone beside it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sqlite3
 import statistics
@@ -37,8 +38,10 @@ def ledger() -> sqlite3.Connection:
 
 
 def one_call(conn: sqlite3.Connection) -> Callable[[int], None]:
-    def call(i: int) -> None:
-        at = float(i)
+    calls = itertools.count()  # its own: the folded release deletes the lease it took last
+
+    def call(now: int) -> None:
+        i, at = next(calls), float(now)
         conn.execute("BEGIN IMMEDIATE")
         if i:  # the previous call's release, folded into this transaction
             conn.execute("DELETE FROM leases WHERE token = ? AND id = ?", (TOKEN, f"s-{i - 1}"))
